@@ -1,0 +1,205 @@
+"""Compact JWS (RFC 7515 §7.1) signing and strict verification, and base64url.
+
+Internal to the SD-JWT code. The rules that keep the verifier honest live here:
+the algorithm is checked against the allow-list before anything else in the
+header is trusted, and the signature is verified over exactly the bytes that
+were received, never over a re-serialisation.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from gateway.core.algorithms import Signer, Verifier, check_jws_algorithm
+from gateway.core.errors import AlgorithmError, MalformedError, NotFoundError, SignatureError
+
+__all__ = [
+    "VerifiedJws",
+    "b64url_decode",
+    "b64url_encode",
+    "dumps_compact",
+    "loads_strict",
+    "sign_compact",
+    "verify_compact",
+]
+
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_VALUE = {char: index for index, char in enumerate(_ALPHABET)}
+_UNUSED_BITS = {2: 0b1111, 3: 0b11}
+"""Low bits of the last character that encode nothing, by ``len(text) % 4``."""
+
+
+def b64url_encode(data: bytes) -> str:
+    """Base64url without padding (RFC 7515 §2)."""
+    return (
+        binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode("ascii")
+    )
+
+
+def b64url_decode(text: str, *, what: str) -> bytes:
+    """Decode canonical base64url without padding.
+
+    Non-canonical encodings (stray bits in the last character) are refused so
+    that one byte string has exactly one encoding: otherwise a changed
+    character could leave the decoded signature, and so the verdict, unchanged.
+
+    Raises:
+        MalformedError: naming ``what`` if ``text`` is not canonical base64url.
+    """
+    remainder = len(text) % 4
+    if remainder == 1 or not _B64URL.fullmatch(text):
+        raise MalformedError(f"{what} is not base64url")
+    # Canonical means the last character's unused low bits are zero, which is
+    # exactly when re-encoding the decoded bytes gives the same text back.
+    unused = _UNUSED_BITS.get(remainder, 0)
+    if unused and _VALUE[text[-1]] & unused:
+        raise MalformedError(f"{what} is not canonical base64url")
+    padded = (text + "=" * (-remainder % 4)).encode("ascii").translate(_TO_STANDARD)
+    try:
+        return binascii.a2b_base64(padded)
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedError(f"{what} is not base64url") from exc
+
+
+# One encoder for every call: json.dumps builds a new one per call when given options.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def dumps_compact(value: Any) -> str:
+    """Compact JSON as signed by this gateway: no spaces, UTF-8 kept as is.
+
+    Raises:
+        TypeError, ValueError: if ``value`` is not JSON (including NaN).
+    """
+    return _ENCODER.encode(value)
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ValueError(f"duplicate member {key!r}")
+        obj[key] = value
+    return obj
+
+
+# One decoder for every call: json.loads builds a new one per call when given hooks.
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_refuse_constant)
+
+
+def loads_strict(data: bytes, *, what: str) -> Any:
+    """Parse UTF-8 JSON, refusing duplicate members and NaN / Infinity.
+
+    Duplicate members are refused because parsers disagree on which one wins,
+    and a verifier must see what every other verifier sees.
+
+    Raises:
+        MalformedError: naming ``what`` and the problem.
+    """
+    try:
+        text = data.decode("utf-8")
+        if text.startswith("\ufeff"):
+            # As json.loads: a byte order mark is not JSON.
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        return _DECODER.decode(text)
+    except UnicodeDecodeError as exc:
+        raise MalformedError(f"{what} is not UTF-8") from exc
+    except RecursionError as exc:
+        raise MalformedError(f"{what} is nested too deeply") from exc
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        raise MalformedError(f"{what} is not valid JSON: {exc}") from exc
+
+
+def sign_compact(signer: Signer, header: Mapping[str, Any], payload: bytes) -> str:
+    """Sign ``payload`` and return ``header.payload.signature``.
+
+    Raises:
+        AlgorithmError: if the signer's algorithm is not on the allow-list.
+    """
+    check_jws_algorithm(header.get("alg"))
+    signing_input = (
+        f"{b64url_encode(dumps_compact(dict(header)).encode())}.{b64url_encode(payload)}"
+    )
+    signature = signer.sign(signing_input.encode("ascii"))
+    return f"{signing_input}.{b64url_encode(signature)}"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedJws:
+    """A compact JWS whose signature verified."""
+
+    header: Mapping[str, Any]
+    payload: bytes
+    key_id: str
+
+
+def _resolve(resolve_key: Callable[[str], Verifier], kid: str) -> Verifier:
+    try:
+        verifier = resolve_key(kid)
+    except (LookupError, NotFoundError) as exc:
+        raise SignatureError(f"unknown signing key {kid!r}") from exc
+    if verifier.key_id != kid:
+        raise SignatureError(f"key resolver returned key {verifier.key_id!r} for kid {kid!r}")
+    return verifier
+
+
+def verify_compact(
+    token: str,
+    *,
+    resolve_key: Callable[[str], Verifier],
+    expected_typ: str | None,
+    what: str = "JWT",
+) -> VerifiedJws:
+    """Verify a compact JWS and return its header and payload bytes.
+
+    Checks, in order: three segments; header JSON; ``alg`` on the allow-list
+    (before anything else in the header is used); no ``crit``; ``typ``; ``kid``
+    present and resolved to a verifier for the same algorithm; the signature
+    over exactly the received ``header.payload`` bytes.
+
+    Raises:
+        MalformedError: bad segments, base64url, JSON, ``crit`` or ``typ``.
+        AlgorithmError: ``alg`` not allowed, or not the resolved key's algorithm.
+        SignatureError: no ``kid``, unknown key, or the signature does not verify.
+    """
+    segments = token.split(".")
+    if len(segments) != 3:
+        raise MalformedError(f"{what} has {len(segments)} segments, expected 3")
+    encoded_header, encoded_payload, encoded_signature = segments
+    header = loads_strict(
+        b64url_decode(encoded_header, what=f"{what} header"), what=f"{what} header"
+    )
+    if not isinstance(header, dict):
+        raise MalformedError(f"{what} header is not a JSON object")
+    alg = check_jws_algorithm(header.get("alg"))
+    if "crit" in header:
+        raise MalformedError(f"{what} header parameter 'crit' is not supported")
+    if expected_typ is not None and header.get("typ") != expected_typ:
+        raise MalformedError(
+            f"{what} header typ {header.get('typ')!r} is not the expected {expected_typ!r}"
+        )
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise SignatureError(f"{what} header has no 'kid' naming the signing key")
+    verifier = _resolve(resolve_key, kid)
+    if verifier.jws_algorithm != alg:
+        raise AlgorithmError(
+            f"{what} header alg {alg!r} does not match key {kid!r} ({verifier.jws_algorithm})"
+        )
+    payload = b64url_decode(encoded_payload, what=f"{what} payload")
+    signature = b64url_decode(encoded_signature, what=f"{what} signature")
+    # Both segments passed the base64url check, so the signing input is ASCII.
+    verifier.verify(signature, f"{encoded_header}.{encoded_payload}".encode("ascii"))
+    return VerifiedJws(header=header, payload=payload, key_id=kid)

@@ -1,0 +1,428 @@
+"""The public credit information catalog (《全国公共信用信息基础目录》 and supplements).
+
+The catalog says, for every category of credit information, which fields a
+record may carry (and nothing else: minimal collection), how sensitive each
+field is, with whom records may be shared and how much of them, whether they
+may be published, and for how long. The national base is amended by
+provincial and city supplements, which may only make it stricter.
+
+This module holds the data model. The TOML reading is in
+:mod:`gateway.core._catalog_parse`, the checks of one category on its own
+(prohibited data, lawful periods, consistency) in :mod:`gateway.core._catalog_rules`,
+the merge of supplements in :mod:`gateway.core._catalog_merge`; reading the
+packaged files is the edge's job (``gateway.node.catalog_files``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from gateway.core.errors import CatalogError, RecordValidationError
+from gateway.core.identifiers import SubjectType
+from gateway.core.masking import MaskRule
+
+__all__ = [
+    "Catalog",
+    "CatalogDocument",
+    "Category",
+    "CategoryAmendment",
+    "CategoryKind",
+    "FieldChange",
+    "FieldSpec",
+    "FieldType",
+    "RecipientKind",
+    "Sensitivity",
+    "Severity",
+    "ShareRule",
+    "Visibility",
+    "check_category",
+    "load_catalog",
+    "merge_catalogs",
+    "parse_catalog",
+]
+
+
+class Sensitivity(StrEnum):
+    """How sensitive a field is, from least to most: public < restricted < personal."""
+
+    PUBLIC = "public"
+    RESTRICTED = "restricted"
+    PERSONAL = "personal"
+
+    @property
+    def rank(self) -> int:
+        """0 for public, 1 for restricted, 2 for personal."""
+        return tuple(Sensitivity).index(self)
+
+
+class Severity(StrEnum):
+    """Severity of dishonesty (NDRC credit repair rules, 2025): minor, general, serious."""
+
+    MINOR = "minor"
+    GENERAL = "general"
+    SERIOUS = "serious"
+
+
+class Visibility(StrEnum):
+    """What a recipient gets of a field, from loosest to strictest: clear < masked < withheld."""
+
+    CLEAR = "clear"
+    MASKED = "masked"
+    WITHHELD = "withheld"
+
+    @property
+    def strictness(self) -> int:
+        """0 for clear, 1 for masked, 2 for withheld."""
+        return tuple(Visibility).index(self)
+
+    def stricter(self, other: Visibility) -> Visibility:
+        """The stricter of ``self`` and ``other``."""
+        return self if self.strictness >= other.strictness else other
+
+
+class RecipientKind(StrEnum):
+    """Who a share rule is written for."""
+
+    PARENT = "parent"
+    CHILD = "child"
+    OTHER_NODE = "other_node"
+    DEPARTMENT = "department"
+    AUDITOR = "auditor"
+    PUBLIC = "public"
+
+
+class CategoryKind(StrEnum):
+    """What a category records: plain records, a black list, a red list or commitments."""
+
+    RECORD = "record"
+    BLACKLIST = "blacklist"
+    REDLIST = "redlist"
+    COMMITMENT = "commitment"
+
+
+class FieldType(StrEnum):
+    """The value type of a field; see ``gateway.core.record_fields`` for the checks."""
+
+    STRING = "string"
+    TEXT = "text"
+    DATE = "date"
+    DECIMAL = "decimal"
+    INTEGER = "integer"
+    ENUM = "enum"
+    USCC = "uscc"
+    ID_NUMBER = "id_number"
+    REGION = "region"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FieldSpec:
+    """One field of a category, by its 双公示 code.
+
+    Attributes:
+        code: the field code (``CF_WSH``), unique within its category.
+        label: the Chinese label.
+        type: the value type.
+        required: whether every record must carry it.
+        sensitivity: how sensitive the field is.
+        mask: how its masked-variant disclosure is made; None: it has none.
+        max_chars: the longest value accepted, in characters.
+        allowed: the allowed values of an ENUM field.
+        id_type_field: for ID_NUMBER fields, the companion field naming the id kind.
+        subject: the subject block the field belongs to; None: any subject.
+        natural_person_sensitivity: a stricter sensitivity when the record's subject
+            is a natural person (``XDR_MC`` is a company name or a person's name).
+    """
+
+    code: str
+    label: str
+    type: FieldType
+    required: bool
+    sensitivity: Sensitivity
+    mask: MaskRule | None
+    max_chars: int
+    allowed: tuple[str, ...] = ()
+    id_type_field: str | None = None
+    subject: SubjectType | None = None
+    natural_person_sensitivity: Sensitivity | None = None
+
+    def sensitivity_for(self, subject_type: SubjectType | None = None) -> Sensitivity:
+        """The field's sensitivity in a record about ``subject_type``.
+
+        ``None`` (subject unknown) gives the strictest reading, so that a caller
+        that does not know the subject fails closed.
+        """
+        special = self.natural_person_sensitivity
+        if special is None or subject_type is SubjectType.LEGAL_PERSON:
+            return self.sensitivity
+        return special if special.rank > self.sensitivity.rank else self.sensitivity
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShareRule:
+    """A grant: what one kind of recipient gets of a category's records.
+
+    Attributes:
+        recipient: the recipient kind.
+        domains: departments only: the domains granted; ``"*"`` is every domain.
+        roles: departments only: the client roles granted.
+        by_sensitivity: visibility per field sensitivity; missing means withheld.
+        fields: per-field overrides of ``by_sensitivity``.
+        rule_id: names the rule in audit events and denials.
+    """
+
+    recipient: RecipientKind
+    domains: frozenset[str] = frozenset()
+    roles: frozenset[str] = frozenset()
+    by_sensitivity: Mapping[Sensitivity, Visibility] = field(default_factory=dict)
+    fields: Mapping[str, Visibility] = field(default_factory=dict)
+    rule_id: str
+
+    def visibility(self, spec: FieldSpec, subject_type: SubjectType | None = None) -> Visibility:
+        """What this rule grants of ``spec`` in a record about ``subject_type``.
+
+        A field override wins over the sensitivity table; a sensitivity the
+        table does not list is withheld, and "masked" on a field without a mask
+        rule is withheld, because there is no masked variant to send. Without
+        ``subject_type`` the field's strictest sensitivity applies (fail
+        closed): a company's name is then treated like a person's.
+        """
+        if spec.code in self.fields:
+            granted = self.fields[spec.code]
+        else:
+            sensitivity = spec.sensitivity_for(subject_type)
+            granted = self.by_sensitivity.get(sensitivity, Visibility.WITHHELD)
+        if granted is Visibility.MASKED and spec.mask is None:
+            return Visibility.WITHHELD
+        return granted
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Category:
+    """One category of the catalog (行政处罚, 失信被执行人 ...).
+
+    Attributes:
+        subject_fields: subject type -> the field carrying that subject's identifier.
+        document_field: the decision document number (``CF_WSH``).
+        decision_date_field: the decision date, start of the disclosure period.
+        severity_field: an ENUM field giving the record's severity; None: default.
+        periods_months: disclosure period per severity, from the decision date.
+        repair_min_months: time after the decision before credit repair may be asked.
+        sd_size: fixed size of the ``_sd`` array; decoys fill what fields leave.
+        measures: measure codes (measures list) that a list category carries.
+        green_domains: red lists: department domains that grant a green channel.
+        publication_deadline_field: a DATE field that may end disclosure earlier.
+        subject_type_field: an ENUM field naming the subject type (``XDR_LB``).
+        subject_type_values: its values, mapped to subject types.
+    """
+
+    code: str
+    label: str
+    kind: CategoryKind
+    fields: tuple[FieldSpec, ...]
+    subject_fields: Mapping[SubjectType, str]
+    document_field: str
+    decision_date_field: str
+    severity_field: str | None
+    default_severity: Severity
+    periods_months: Mapping[Severity, int]
+    publishable: bool
+    objection_suspends_measures: bool
+    objection_deadline_days: int
+    repair_min_months: Mapping[Severity, int]
+    sd_size: int
+    share_rules: tuple[ShareRule, ...]
+    measures: tuple[str, ...] = ()
+    green_domains: frozenset[str] = frozenset()
+    publication_deadline_field: str | None = None
+    subject_type_field: str | None = None
+    subject_type_values: Mapping[str, SubjectType] = field(default_factory=dict)
+    _by_code: Mapping[str, FieldSpec] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Field lookups are on the intake and receive hot paths: index them once.
+        object.__setattr__(self, "_by_code", {spec.code: spec for spec in self.fields})
+
+    def field(self, code: str) -> FieldSpec:
+        """The field ``code`` of this category.
+
+        Raises:
+            RecordValidationError: naming the field, if the category does not list it.
+        """
+        spec = self._by_code.get(code)
+        if spec is not None:
+            return spec
+        raise RecordValidationError(
+            f"field {code} is not in the catalog for category {self.code}", field=code
+        )
+
+    def has_field(self, code: str) -> bool:
+        """Whether the category lists field ``code``."""
+        return code in self._by_code
+
+    @property
+    def field_codes(self) -> tuple[str, ...]:
+        """The field codes, in catalog order."""
+        return tuple(spec.code for spec in self.fields)
+
+    @property
+    def disclosure_count(self) -> int:
+        """Disclosures a full record needs: one per field plus one per masked variant."""
+        return len(self.fields) + sum(1 for spec in self.fields if spec.mask is not None)
+
+    @property
+    def is_dishonesty(self) -> bool:
+        """Whether the NDRC credit repair rules govern its periods (black lists, graded records)."""
+        return self.kind is CategoryKind.BLACKLIST or (
+            self.kind is CategoryKind.RECORD and self.severity_field is not None
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FieldChange:
+    """A supplement's tightening of one existing field (None: unchanged)."""
+
+    code: str
+    sensitivity: Sensitivity | None = None
+    max_chars: int | None = None
+    mask: MaskRule | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CategoryAmendment:
+    """A supplement's changes to a category defined by an earlier document.
+
+    Every attribute left at its default changes nothing. Share rules replace the
+    earlier rule with the same ``rule_id``.
+    """
+
+    category: str
+    add_fields: tuple[FieldSpec, ...] = ()
+    remove_fields: tuple[str, ...] = ()
+    field_changes: tuple[FieldChange, ...] = ()
+    periods_months: Mapping[Severity, int] = field(default_factory=dict)
+    repair_min_months: Mapping[Severity, int] = field(default_factory=dict)
+    publishable: bool | None = None
+    objection_suspends_measures: bool | None = None
+    objection_deadline_days: int | None = None
+    sd_size: int | None = None
+    share_rules: tuple[ShareRule, ...] = ()
+    add_measures: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CatalogDocument:
+    """One parsed catalog file: the national base or a supplement.
+
+    Attributes:
+        source: the file name, for error messages.
+        region: the GB/T 2260 code of the issuing level (``000000`` for the base).
+        extends: the region whose catalog this supplements; None for the base.
+        categories: categories this document defines.
+        amendments: changes to categories defined by earlier documents.
+    """
+
+    source: str
+    region: str
+    version: str
+    title: str
+    extends: str | None
+    categories: Mapping[str, Category]
+    amendments: tuple[CategoryAmendment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """The merged catalog a node works with.
+
+    Attributes:
+        version: base and supplement versions, e.g. ``2025.1+330000.2025.1``.
+        sources: the files merged, base first.
+        categories: category code -> category.
+    """
+
+    version: str
+    sources: tuple[str, ...]
+    categories: Mapping[str, Category]
+
+    def category(self, code: str) -> Category:
+        """The category ``code``.
+
+        Raises:
+            RecordValidationError: naming the category, if the catalog has none such.
+        """
+        try:
+            return self.categories[code]
+        except KeyError:
+            raise RecordValidationError(
+                f"category {code!r} is not in catalog {self.version}"
+            ) from None
+
+
+def parse_catalog(text: str, *, source: str) -> CatalogDocument:
+    """Parse one catalog file (TOML text) and check every category it defines.
+
+    Args:
+        text: the TOML text.
+        source: the file name, named in every error.
+
+    Returns:
+        The parsed document; supplements still have to be merged.
+
+    Raises:
+        CatalogError: naming the source and the entry: malformed TOML, unknown
+            keys, wrong types, duplicate codes, prohibited data, unlawful
+            periods, or an inconsistent category.
+    """
+    # The private modules build and check the classes above, so they import
+    # this module; importing them here, when called, keeps the import acyclic.
+    from gateway.core._catalog_parse import parse_catalog_document
+
+    return parse_catalog_document(text, source=source)
+
+
+def merge_catalogs(base: CatalogDocument, *supplements: CatalogDocument) -> Catalog:
+    """Merge the national base with supplements, each amending the result so far.
+
+    A supplement may add categories, add optional fields and tighten rules;
+    see :mod:`gateway.core._catalog_merge`.
+
+    Args:
+        base: the national base (extends nothing).
+        supplements: in order: province, then city; each extends the one before.
+
+    Returns:
+        The merged catalog, versioned e.g. ``2025.1+330000.2025.1``.
+
+    Raises:
+        CatalogError: naming the supplement and the entry, if a supplement
+            loosens anything or redefines a category, or the chain of
+            documents is inconsistent.
+    """
+    from gateway.core._catalog_merge import merge_documents
+
+    return merge_documents(base, supplements)
+
+
+def load_catalog(texts: Sequence[tuple[str, str]]) -> Catalog:
+    """Parse and merge ``(source, text)`` pairs; the first is the national base.
+
+    Raises:
+        CatalogError: as :func:`parse_catalog` and :func:`merge_catalogs`.
+    """
+    documents = [parse_catalog(text, source=source) for source, text in texts]
+    if not documents:
+        raise CatalogError("no catalog files given; the national base is required")
+    return merge_catalogs(documents[0], *documents[1:])
+
+
+def check_category(category: Category, *, source: str) -> None:
+    """Check that one category is consistent and lawful on its own.
+
+    Raises:
+        CatalogError: naming the source and the category (and field or rule).
+    """
+    from gateway.core._catalog_rules import check_category_rules
+
+    check_category_rules(category, source=source)

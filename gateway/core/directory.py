@@ -1,0 +1,241 @@
+"""The federation directory: which nodes exist, where, with which keys.
+
+The national node signs the directory (DSSE, payload type
+:data:`DIRECTORY_PAYLOAD_TYPE`) and gives it an expiry; every node refreshes it
+from its parent and keeps working on the cached copy until it expires. A peer
+or a record the directory does not vouch for is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from gateway.core.algorithms import Signer, Verifier
+from gateway.core.dsse import (
+    Envelope,
+    canonical_json,
+    parse_json_payload,
+    payload_int,
+    payload_str,
+    sign_envelope,
+    verify_envelope,
+)
+from gateway.core.errors import AccessDeniedError, ExpiredError, MalformedError
+
+__all__ = [
+    "DIRECTORY_PAYLOAD_TYPE",
+    "Directory",
+    "DirectoryNode",
+    "sign_directory",
+    "verify_directory",
+]
+
+DIRECTORY_PAYLOAD_TYPE = "application/vnd.credit-gateway.directory+json"
+_WHAT = "federation directory"
+_NODE_ID = re.compile(r"[0-9]{6}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_KEYS = frozenset({"serial", "issued_at", "expires_at", "nodes", "revoked", "catalog_versions"})
+_NODE_KEYS = frozenset(
+    {"id", "parent", "endpoint", "tls_fingerprint", "signing_kids", "signing_pem"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryNode:
+    """One node as the directory lists it.
+
+    Attributes:
+        signing_pem: the node's signing certificate(s) and their CA chain (PEM),
+            so any node can verify its records and statements offline.
+    """
+
+    node_id: str
+    parent: str | None
+    endpoint: str
+    tls_fingerprint: str
+    signing_kids: tuple[str, ...]
+    signing_pem: str
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """A signed, expiring list of the federation's nodes."""
+
+    serial: int
+    issued_at: int
+    expires_at: int
+    nodes: Mapping[str, DirectoryNode]
+    revoked: frozenset[str] = frozenset()
+    catalog_versions: Mapping[str, str] = field(default_factory=dict)
+
+    def node(self, node_id: str) -> DirectoryNode:
+        """The entry for ``node_id``.
+
+        Raises:
+            AccessDeniedError: if the directory does not list it.
+        """
+        entry = self.nodes.get(node_id)
+        if entry is None:
+            raise AccessDeniedError(
+                f"node {node_id} is not in the federation directory", rule="directory:unknown-node"
+            )
+        return entry
+
+    def check_peer(self, node_id: str, fingerprint: str) -> DirectoryNode:
+        """Refuse a peer whose TLS certificate is revoked or not the one listed.
+
+        Raises:
+            AccessDeniedError: unknown node, revoked or unlisted certificate.
+        """
+        entry = self.node(node_id)
+        if fingerprint in self.revoked:
+            raise AccessDeniedError(
+                f"certificate of node {node_id} is revoked", rule="directory:revoked"
+            )
+        if fingerprint != entry.tls_fingerprint:
+            raise AccessDeniedError(
+                f"node {node_id} presented a TLS certificate the directory does not list",
+                rule="directory:unlisted-certificate",
+            )
+        return entry
+
+    def owner_of(self, kid: str) -> str:
+        """The node whose signing certificate has key id ``kid``.
+
+        Raises:
+            AccessDeniedError: if no node lists it, or it is revoked.
+        """
+        if kid in self.revoked:
+            raise AccessDeniedError(f"signing key {kid[:16]}… is revoked", rule="directory:revoked")
+        for entry in self.nodes.values():
+            if kid in entry.signing_kids:
+                return entry.node_id
+        raise AccessDeniedError(
+            f"signing key {kid[:16]}… belongs to no node of the directory",
+            rule="directory:unknown-key",
+        )
+
+    def children_of(self, node_id: str) -> tuple[str, ...]:
+        return tuple(sorted(n.node_id for n in self.nodes.values() if n.parent == node_id))
+
+    def check_current(self, now: int) -> None:
+        """Raises ExpiredError once the directory has expired (fail closed)."""
+        if now >= self.expires_at:
+            raise ExpiredError(
+                f"federation directory serial {self.serial} expired at {self.expires_at}"
+            )
+
+    def to_payload(self) -> bytes:
+        return canonical_json(
+            {
+                "serial": self.serial,
+                "issued_at": self.issued_at,
+                "expires_at": self.expires_at,
+                "nodes": [
+                    {
+                        "id": n.node_id,
+                        "parent": n.parent or "",
+                        "endpoint": n.endpoint,
+                        "tls_fingerprint": n.tls_fingerprint,
+                        "signing_kids": list(n.signing_kids),
+                        "signing_pem": n.signing_pem,
+                    }
+                    for n in sorted(self.nodes.values(), key=lambda n: n.node_id)
+                ],
+                "revoked": sorted(self.revoked),
+                "catalog_versions": dict(sorted(self.catalog_versions.items())),
+            }
+        )
+
+    @classmethod
+    def from_payload(cls, data: bytes) -> Directory:
+        """Parse a directory payload strictly.
+
+        Raises:
+            MalformedError: naming the key or node at fault.
+        """
+        doc = parse_json_payload(data, what=_WHAT, keys=_KEYS)
+        nodes_doc = doc["nodes"]
+        revoked = doc["revoked"]
+        versions = doc["catalog_versions"]
+        if not isinstance(nodes_doc, list) or not isinstance(revoked, list):
+            raise MalformedError(f"{_WHAT}: nodes and revoked must be lists")
+        if not isinstance(versions, dict):
+            raise MalformedError(f"{_WHAT}: catalog_versions must be an object")
+        nodes: dict[str, DirectoryNode] = {}
+        for index, item in enumerate(nodes_doc, start=1):
+            node = _node(item, index)
+            if node.node_id in nodes:
+                raise MalformedError(f"{_WHAT}: node {node.node_id} is listed twice")
+            nodes[node.node_id] = node
+        for value in revoked:
+            if not isinstance(value, str) or not _HEX64.fullmatch(value):
+                raise MalformedError(f"{_WHAT}: revoked entries must be hex SHA-256 fingerprints")
+        directory = cls(
+            serial=payload_int(doc, "serial", _WHAT, minimum=1),
+            issued_at=payload_int(doc, "issued_at", _WHAT, minimum=0),
+            expires_at=payload_int(doc, "expires_at", _WHAT, minimum=0),
+            nodes=nodes,
+            revoked=frozenset(str(v) for v in revoked),
+            catalog_versions={str(k): str(v) for k, v in versions.items()},
+        )
+        if directory.expires_at <= directory.issued_at:
+            raise MalformedError(f"{_WHAT}: expires_at must be after issued_at")
+        return directory
+
+
+def _node(item: object, index: int) -> DirectoryNode:
+    what = f"{_WHAT} node {index}"
+    if not isinstance(item, dict):
+        raise MalformedError(f"{what} must be an object")
+    unknown = sorted(set(item) ^ _NODE_KEYS)
+    if unknown:
+        raise MalformedError(f"{what} has a missing or unknown key {unknown[0]!r}")
+    node_id = payload_str(item, "id", what)
+    parent = payload_str(item, "parent", what)
+    if not _NODE_ID.fullmatch(node_id) or (parent and not _NODE_ID.fullmatch(parent)):
+        raise MalformedError(f"{what}: node and parent ids must be 6-digit region codes")
+    kids = item["signing_kids"]
+    if not isinstance(kids, list) or not all(
+        isinstance(k, str) and _HEX64.fullmatch(k) for k in kids
+    ):
+        raise MalformedError(f"{what}: signing_kids must be hex SHA-256 fingerprints")
+    fingerprint = payload_str(item, "tls_fingerprint", what)
+    if not _HEX64.fullmatch(fingerprint):
+        raise MalformedError(f"{what}: tls_fingerprint must be a hex SHA-256 fingerprint")
+    return DirectoryNode(
+        node_id=node_id,
+        parent=parent or None,
+        endpoint=payload_str(item, "endpoint", what),
+        tls_fingerprint=fingerprint,
+        signing_kids=tuple(kids),
+        signing_pem=payload_str(item, "signing_pem", what),
+    )
+
+
+def sign_directory(directory: Directory, signer: Signer) -> Envelope:
+    """The national node's signature over the directory."""
+    return sign_envelope(DIRECTORY_PAYLOAD_TYPE, directory.to_payload(), signer)
+
+
+def verify_directory(
+    envelope: Envelope, *, resolve_key: Callable[[str], Verifier], now: int
+) -> Directory:
+    """Verify the national node's signature and the expiry.
+
+    Args:
+        resolve_key: key id -> verifier for the national node's signing certificate only.
+
+    Raises:
+        SignatureError: not signed by the national node.
+        MalformedError: not a directory.
+        ExpiredError: already expired.
+    """
+    payload = verify_envelope(
+        envelope, expected_type=DIRECTORY_PAYLOAD_TYPE, resolve_key=resolve_key
+    )
+    directory = Directory.from_payload(payload)
+    directory.check_current(now)
+    return directory

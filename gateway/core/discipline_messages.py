@@ -1,0 +1,220 @@
+"""Bodies of the routed messages of the discipline loop, validated both ways.
+
+Three kinds travel to a record's issuer (see :mod:`gateway.core.messages`):
+
+``hit``
+    a check somewhere intercepted on the issuer's notice (发起);
+``feedback``
+    what the checking department then did about it (反馈);
+``objection``
+    a subject's objection to the record (异议), filed at any node.
+
+The origin node and the time come from the signed message itself; a body
+holds the rest. Constructors validate every field, and :meth:`from_body`
+refuses unknown or missing keys, so that a body read at the issuer is exactly
+one that a node could have built.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from gateway.core.errors import MalformedError
+from gateway.core.remedies import FeedbackAction
+
+__all__ = [
+    "FEEDBACK_KIND",
+    "HIT_KIND",
+    "OBJECTION_KIND",
+    "FeedbackReport",
+    "HitReport",
+    "ObjectionFiling",
+]
+
+HIT_KIND = "discipline.hit"
+FEEDBACK_KIND = "discipline.feedback"
+OBJECTION_KIND = "discipline.objection"
+
+_ID = re.compile(r"[0-9a-f]{32}")
+_DOMAIN = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_MEASURE = re.compile(r"M-[A-Z]+-\d{2}")
+_MAX_RECORD_ID = 40
+_MAX_ACTOR = 160
+_MAX_SHORT = 256
+_MAX_TEXT = 2000
+_MAX_INT = 2**63 - 1
+
+
+def _text(what: str, name: str, value: object, *, limit: int, blank: bool = False) -> None:
+    if not isinstance(value, str):
+        raise MalformedError(f"{what} key {name!r} must be a string")
+    if not blank and not value.strip():
+        raise MalformedError(f"{what} key {name!r} is blank")
+    if len(value) > limit:
+        raise MalformedError(f"{what} key {name!r} is {len(value)} characters, over {limit}")
+    if any(ord(c) < 32 and c not in "\n\t" for c in value):
+        raise MalformedError(f"{what} key {name!r} has a control character")
+
+
+def _id(what: str, name: str, value: object) -> None:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise MalformedError(f"{what} key {name!r} is not 32 lowercase hex characters")
+
+
+def _record(what: str, record_id: object, version: object) -> None:
+    _text(what, "record_id", record_id, limit=_MAX_RECORD_ID)
+    if isinstance(record_id, str) and any(c.isspace() for c in record_id):
+        raise MalformedError(f"{what} key 'record_id' has whitespace")
+    _int(what, "version", version, minimum=1)
+
+
+def _int(what: str, name: str, value: object, *, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise MalformedError(f"{what} key {name!r} must be an integer")
+    if not minimum <= value <= _MAX_INT:
+        raise MalformedError(f"{what} key {name!r} is {value}, outside {minimum}..{_MAX_INT}")
+
+
+def _domain(what: str, value: object) -> None:
+    if not isinstance(value, str) or not _DOMAIN.fullmatch(value):
+        raise MalformedError(f"{what} key 'domain' is not a domain name")
+
+
+def _exact_keys(what: str, body: Mapping[str, Any], keys: frozenset[str]) -> None:
+    missing = sorted(keys - body.keys())
+    if missing:
+        raise MalformedError(f"{what} is missing key {missing[0]!r}")
+    extra = sorted(body.keys() - keys)
+    if extra:
+        raise MalformedError(f"{what} has unknown key {extra[0]!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HitReport:
+    """A check that intercepted on one notice, reported to the notice's issuer.
+
+    Raises:
+        MalformedError: naming the key at fault.
+    """
+
+    check_id: str
+    record_id: str
+    version: int
+    checked_at: int
+    department: str
+    domain: str
+    purpose: str
+    case_id: str
+    decision: str
+    measures: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        what = "hit report"
+        _id(what, "check_id", self.check_id)
+        _record(what, self.record_id, self.version)
+        _int(what, "checked_at", self.checked_at, minimum=0)
+        _text(what, "department", self.department, limit=_MAX_ACTOR)
+        _domain(what, self.domain)
+        _text(what, "purpose", self.purpose, limit=_MAX_SHORT)
+        _text(what, "case_id", self.case_id, limit=_MAX_SHORT, blank=True)
+        _text(what, "decision", self.decision, limit=32)
+        if not isinstance(self.measures, tuple) or not all(
+            isinstance(m, str) and _MEASURE.fullmatch(m) for m in self.measures
+        ):
+            raise MalformedError(f"{what} key 'measures' must list measure codes")
+
+    def to_body(self) -> dict[str, Any]:
+        return {**asdict(self), "measures": list(self.measures)}
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> HitReport:
+        """Raises MalformedError naming the key at fault."""
+        _exact_keys("hit report", body, _HIT_KEYS)
+        measures = body["measures"]
+        if not isinstance(measures, list):
+            raise MalformedError("hit report key 'measures' must be a list")
+        return cls(**{**body, "measures": tuple(measures)})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedbackReport:
+    """What a department did about a hit, reported to the notice's issuer.
+
+    Raises:
+        MalformedError: naming the key at fault.
+    """
+
+    feedback_id: str
+    check_id: str
+    record_id: str
+    version: int
+    action: str
+    note: str
+    department: str
+    domain: str
+    case_id: str
+    checked_at: int
+
+    def __post_init__(self) -> None:
+        what = "feedback report"
+        _id(what, "feedback_id", self.feedback_id)
+        _id(what, "check_id", self.check_id)
+        _record(what, self.record_id, self.version)
+        if self.action not in {a.value for a in FeedbackAction}:
+            raise MalformedError(
+                f"{what} key 'action' is {str(self.action)[:40]!r}, not one of "
+                + ", ".join(a.value for a in FeedbackAction)
+            )
+        _text(what, "note", self.note, limit=_MAX_TEXT, blank=True)
+        _text(what, "department", self.department, limit=_MAX_ACTOR)
+        _domain(what, self.domain)
+        _text(what, "case_id", self.case_id, limit=_MAX_SHORT, blank=True)
+        _int(what, "checked_at", self.checked_at, minimum=0)
+
+    def to_body(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> FeedbackReport:
+        """Raises MalformedError naming the key at fault."""
+        _exact_keys("feedback report", body, _FEEDBACK_KEYS)
+        return cls(**body)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectionFiling:
+    """An objection to one record version, on its way to the record's issuer.
+
+    Raises:
+        MalformedError: naming the key at fault.
+    """
+
+    objection_id: str
+    record_id: str
+    version: int
+    grounds: str
+    filed_by: str
+
+    def __post_init__(self) -> None:
+        what = "objection"
+        _id(what, "objection_id", self.objection_id)
+        _record(what, self.record_id, self.version)
+        _text(what, "grounds", self.grounds, limit=_MAX_TEXT)
+        _text(what, "filed_by", self.filed_by, limit=_MAX_ACTOR)
+
+    def to_body(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> ObjectionFiling:
+        """Raises MalformedError naming the key at fault."""
+        _exact_keys("objection", body, _OBJECTION_KEYS)
+        return cls(**body)
+
+
+_HIT_KEYS = frozenset(HitReport.__dataclass_fields__)
+_FEEDBACK_KEYS = frozenset(FeedbackReport.__dataclass_fields__)
+_OBJECTION_KEYS = frozenset(ObjectionFiling.__dataclass_fields__)

@@ -1,0 +1,190 @@
+"""The gateway's one exception tree, split by who is at fault.
+
+Every error the gateway raises on purpose derives from :class:`GatewayError`.
+The branches say whose fault a failure is, which is what decides the gRPC
+status (see ``gateway.rpc.errors``) and whether a retry can ever help::
+
+    GatewayError
+    ├── InputError                  the caller sent something malformed
+    │   ├── IdentifierError         bad USCC / citizen number
+    │   ├── RecordValidationError   record does not fit the catalog (names the field)
+    │   └── LimitExceededError      size or count limit exceeded before parsing
+    ├── VerificationError           remote data failed a cryptographic or format check
+    │   ├── MalformedError          cannot be parsed as the format it claims to be
+    │   ├── SignatureError          signature does not verify / unknown key
+    │   ├── DisclosureError         SD-JWT disclosure rule broken (RFC 9901 §7)
+    │   ├── ExpiredError            past `exp`, before `nbf`, or outside validity
+    │   ├── AlgorithmError          algorithm not on the federation allow-list
+    │   ├── ReplayError             a batch id or nonce seen before
+    │   └── ProofError              Merkle inclusion / consistency proof fails
+    ├── PolicyError                 refused by policy, the data itself is fine
+    │   ├── AccessDeniedError       caller's role / scope does not allow this
+    │   └── ScopeViolationError     a peer sent more than we are entitled to
+    ├── CatalogError                catalog or measures list malformed or forbidden
+    ├── ConfigurationError          this node is misconfigured (certs, keys, config)
+    ├── NotFoundError               the thing asked for does not exist here
+    ├── ConflictError               the request conflicts with the stored state
+    ├── StorageError                the database failed (our fault, maybe transient)
+    └── PeerError                   talking to another node failed
+        └── PeerUnavailableError    transient: unreachable, deadline, overloaded
+
+Only :class:`PeerUnavailableError` (and transient :class:`StorageError`) is ever
+retried; verification and policy failures are final.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDeniedError",
+    "AlgorithmError",
+    "CatalogError",
+    "ConfigurationError",
+    "ConflictError",
+    "DisclosureError",
+    "ExpiredError",
+    "GatewayError",
+    "IdentifierError",
+    "InputError",
+    "LimitExceededError",
+    "MalformedError",
+    "NotFoundError",
+    "PeerError",
+    "PeerUnavailableError",
+    "PolicyError",
+    "ProofError",
+    "RecordValidationError",
+    "ReplayError",
+    "ScopeViolationError",
+    "SignatureError",
+    "StorageError",
+    "VerificationError",
+]
+
+
+class GatewayError(Exception):
+    """Root of every error the gateway raises on purpose."""
+
+
+class InputError(GatewayError):
+    """The caller sent something malformed; resending it unchanged will fail again."""
+
+
+class IdentifierError(InputError):
+    """A unified social credit code or citizen number is invalid."""
+
+
+class RecordValidationError(InputError):
+    """A record does not fit its catalog category.
+
+    Attributes:
+        field: the 双公示 field code at fault, or ``None`` for record-level faults.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class LimitExceededError(InputError):
+    """An input exceeds a configured size or count limit (checked before parsing)."""
+
+
+class VerificationError(GatewayError):
+    """Data from elsewhere failed a cryptographic or structural check."""
+
+
+class MalformedError(VerificationError):
+    """Bytes cannot be parsed as the format they claim to be."""
+
+
+class SignatureError(VerificationError):
+    """A signature does not verify, or names a key we do not trust."""
+
+
+class DisclosureError(VerificationError):
+    """An SD-JWT disclosure breaks a rule of RFC 9901."""
+
+
+class ExpiredError(VerificationError):
+    """Something is used outside its validity period."""
+
+
+class AlgorithmError(VerificationError):
+    """An algorithm is not on the federation's allow-list."""
+
+
+class ReplayError(VerificationError):
+    """A batch id or other one-time value was seen before."""
+
+
+class ProofError(VerificationError):
+    """A Merkle inclusion or consistency proof does not verify."""
+
+
+class PolicyError(GatewayError):
+    """Refused by policy; the data is well-formed but may not go there."""
+
+
+class AccessDeniedError(PolicyError):
+    """The caller's role or sharing scope does not allow this action.
+
+    Attributes:
+        rule: the policy rule that decided the denial, for the audit log.
+    """
+
+    def __init__(self, message: str, *, rule: str = "default-deny") -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+class ScopeViolationError(PolicyError):
+    """A peer sent a disclosure outside this node's entitlement (over-sharing)."""
+
+
+class CatalogError(GatewayError):
+    """The catalog or measures list is malformed or lists forbidden data.
+
+    Attributes:
+        source: the file (or other source name) the catalog text came from.
+        entry: the category / field / rule at fault, if known.
+    """
+
+    def __init__(
+        self, message: str, *, source: str = "<catalog>", entry: str | None = None
+    ) -> None:
+        where = f"{source}: {entry}: " if entry else f"{source}: "
+        super().__init__(where + message)
+        self.source = source
+        self.entry = entry
+
+
+class ConfigurationError(GatewayError):
+    """This node's own configuration, certificates or keys are unusable."""
+
+
+class NotFoundError(GatewayError):
+    """The requested record, notice or object does not exist here."""
+
+
+class ConflictError(GatewayError):
+    """The request conflicts with stored state (e.g. a stale version)."""
+
+
+class StorageError(GatewayError):
+    """The database failed.
+
+    Attributes:
+        transient: True when retrying may succeed (lock timeout, lost connection).
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class PeerError(GatewayError):
+    """Talking to another node failed."""
+
+
+class PeerUnavailableError(PeerError):
+    """A peer is unreachable, timed out or overloaded: transient, retried with backoff."""

@@ -1,0 +1,59 @@
+"""Explicit limits on every untrusted input, in one place.
+
+Every size and count that a remote party controls is bounded here and checked
+*before* parsing. Limits are configuration, not constants: a node may tighten
+them in its config file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.core.errors import LimitExceededError
+
+__all__ = ["DEFAULT_LIMITS", "Limits"]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on untrusted input. Field names carry their unit."""
+
+    max_record_bytes: int = 64 * 1024
+    """One SD-JWT in compact serialisation, with all its disclosures."""
+    max_disclosures_per_record: int = 128
+    max_sd_digests_per_record: int = 256
+    max_field_chars: int = 4000
+    """One field value of a submitted record."""
+    max_fields_per_record: int = 96
+    max_batch_records: int = 2000
+    max_batch_bytes: int = 8 * 1024 * 1024
+    max_stream_records: int = 1_000_000
+    max_message_bytes: int = 16 * 1024 * 1024
+    """gRPC receive limit; must exceed max_batch_bytes plus envelope overhead."""
+    max_envelope_bytes: int = 16 * 1024 * 1024
+    max_signatures_per_envelope: int = 8
+    max_proof_hashes: int = 128
+    max_note_bytes: int = 16 * 1024
+    max_string_chars: int = 256
+    """Identifiers, names, purposes and other short strings in requests."""
+
+    def check_bytes(self, what: str, size: int, limit: int) -> None:
+        """Raise if ``size`` exceeds ``limit``.
+
+        Raises:
+            LimitExceededError: naming ``what``, the size and the limit.
+        """
+        if size > limit:
+            raise LimitExceededError(f"{what} is {size} bytes, over the limit of {limit}")
+
+    def check_count(self, what: str, count: int, limit: int) -> None:
+        """Raise if ``count`` exceeds ``limit``.
+
+        Raises:
+            LimitExceededError: naming ``what``, the count and the limit.
+        """
+        if count > limit:
+            raise LimitExceededError(f"{what}: {count} is over the limit of {limit}")
+
+
+DEFAULT_LIMITS = Limits()

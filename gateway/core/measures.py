@@ -1,0 +1,283 @@
+"""The measures list (《全国失信惩戒措施基础清单》 and supplements).
+
+Each measure has a code (``M-PROC-01``), a kind (a restriction on the
+dishonest, or an incentive for the trustworthy), the departmental domains that
+apply it, and its legal basis. Black-list categories of the catalog name the
+restrictions they carry, red lists the incentives; a department checking a
+subject gets the measures of its own domain.
+
+Every measure needs a legal basis (国办发〔2020〕49号). A supplement adds the
+measures of local regulations; it may never redefine or remove a national one,
+so that a measure code means the same wherever a subject is checked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+from gateway.core._catalog_parse import TomlTable, load_toml, read_header
+from gateway.core.catalog import Catalog, Category, CategoryKind, RecipientKind
+from gateway.core.errors import CatalogError, NotFoundError
+
+__all__ = [
+    "Measure",
+    "MeasureKind",
+    "MeasuresDocument",
+    "MeasuresList",
+    "check_catalog_measures",
+    "load_measures",
+    "merge_measures",
+    "parse_measures",
+]
+
+_CODE = re.compile(r"M-[A-Z]+-\d{2}")
+_DOMAIN = re.compile(r"[a-z][a-z0-9_]*")
+
+
+class MeasureKind(StrEnum):
+    """A restriction (失信惩戒) or an incentive (守信激励)."""
+
+    RESTRICTION = "restriction"
+    INCENTIVE = "incentive"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Measure:
+    """One measure of the list.
+
+    Attributes:
+        code: e.g. ``M-PROC-01``.
+        label: the Chinese name of the measure.
+        kind: restriction or incentive.
+        domains: the department domains that apply it (``procurement`` ...).
+        basis: the legal basis, as cited in the list.
+    """
+
+    code: str
+    label: str
+    kind: MeasureKind
+    domains: frozenset[str]
+    basis: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeasuresDocument:
+    """One parsed measures file: the national base or a supplement."""
+
+    source: str
+    region: str
+    version: str
+    title: str
+    extends: str | None
+    measures: Mapping[str, Measure]
+
+
+@dataclass(frozen=True, slots=True)
+class MeasuresList:
+    """The merged measures list a node works with.
+
+    Attributes:
+        version: base and supplement versions, e.g. ``2025.1+330000.2025.1``.
+        sources: the files merged, base first.
+        measures: measure code -> measure.
+    """
+
+    version: str
+    sources: tuple[str, ...]
+    measures: Mapping[str, Measure]
+
+    def measure(self, code: str) -> Measure:
+        """The measure ``code``.
+
+        Raises:
+            NotFoundError: naming the code, if the list has no such measure.
+        """
+        try:
+            return self.measures[code]
+        except KeyError:
+            raise NotFoundError(
+                f"measure {code!r} is not in measures list {self.version}"
+            ) from None
+
+    def for_category(self, category: Category, domain: str) -> tuple[Measure, ...]:
+        """The measures ``category`` carries that departments of ``domain`` apply.
+
+        Raises:
+            NotFoundError: if the category names a measure the list lacks
+                (:func:`check_catalog_measures` prevents this at load time).
+        """
+        found = (self.measure(code) for code in category.measures)
+        return tuple(m for m in found if domain in m.domains)
+
+
+def _parse_measure(table: TomlTable) -> Measure:
+    code = table.text("code")
+    if not _CODE.fullmatch(code):
+        raise table.error(f"measure code {code!r} is not of the form M-XXX-00")
+    domains = table.texts("domains")
+    if not domains:
+        raise table.error("a measure needs the domains that apply it")
+    for domain in domains:
+        if not _DOMAIN.fullmatch(domain):
+            raise table.error(f"domain {domain!r} is not a domain name")
+    measure = Measure(
+        code=code,
+        label=table.text("label"),
+        kind=table.required_choice("kind", MeasureKind),
+        domains=frozenset(domains),
+        basis=table.text("basis"),
+    )
+    table.close()
+    return measure
+
+
+def parse_measures(text: str, *, source: str) -> MeasuresDocument:
+    """Parse one measures file (TOML text).
+
+    Args:
+        text: the TOML text.
+        source: the file name, named in every error.
+
+    Returns:
+        The parsed document; supplements still have to be merged.
+
+    Raises:
+        CatalogError: naming the source and the entry: malformed TOML, unknown
+            keys, wrong types, bad codes or domains, duplicate codes.
+    """
+    root = load_toml(text, source=source)
+    version, region, title, extends = read_header(root, "measures")
+    measures: dict[str, Measure] = {}
+    for index, raw in enumerate(root.tables("measure")):
+        code = raw.get("code")
+        name = f"measure {code}" if isinstance(code, str) else f"measure #{index + 1}"
+        measure = _parse_measure(root.child(raw, name))
+        if measure.code in measures:
+            raise root.error(f"measure {measure.code} is defined twice")
+        measures[measure.code] = measure
+    root.close()
+    return MeasuresDocument(
+        source=source,
+        region=region,
+        version=version,
+        title=title,
+        extends=extends,
+        measures=MappingProxyType(measures),
+    )
+
+
+def merge_measures(base: MeasuresDocument, *supplements: MeasuresDocument) -> MeasuresList:
+    """Merge the national list with supplements, which may only add measures.
+
+    Raises:
+        CatalogError: naming the supplement and the measure, if it redefines a
+            measure, or the chain of documents is inconsistent.
+    """
+    if base.extends is not None:
+        raise CatalogError(
+            f"the national base extends {base.extends}; it must extend nothing",
+            source=base.source,
+            entry="measures",
+        )
+    measures = dict(base.measures)
+    defined_by = dict.fromkeys(measures, base.source)
+    versions, sources, region = [base.version], [base.source], base.region
+    for doc in supplements:
+        if doc.extends != region:
+            raise CatalogError(
+                f"extends {doc.extends}, but the list it would amend is {region}'s",
+                source=doc.source,
+                entry="measures",
+            )
+        for code, measure in doc.measures.items():
+            if code in measures:
+                raise CatalogError(
+                    f"already defined by {defined_by[code]}; a supplement may add "
+                    "measures, not redefine or remove them",
+                    source=doc.source,
+                    entry=f"measure {code}",
+                )
+            measures[code] = measure
+            defined_by[code] = doc.source
+        versions.append(f"{doc.region}.{doc.version}")
+        sources.append(doc.source)
+        region = doc.region
+    return MeasuresList("+".join(versions), tuple(sources), MappingProxyType(measures))
+
+
+def load_measures(texts: Sequence[tuple[str, str]]) -> MeasuresList:
+    """Parse and merge ``(source, text)`` pairs; the first is the national base.
+
+    Raises:
+        CatalogError: as :func:`parse_measures` and :func:`merge_measures`.
+    """
+    documents = [parse_measures(text, source=source) for source, text in texts]
+    if not documents:
+        raise CatalogError("no measures files given; the national base is required")
+    return merge_measures(documents[0], *documents[1:])
+
+
+def _department_domains(category: Category) -> frozenset[str]:
+    domains: set[str] = set()
+    for rule in category.share_rules:
+        if rule.recipient is RecipientKind.DEPARTMENT:
+            domains |= rule.domains
+    return frozenset(domains)
+
+
+def check_catalog_measures(catalog: Catalog, measures: MeasuresList) -> None:
+    """Check that the catalog's list categories and the measures list fit together.
+
+    Every measure a category names must exist and be of the list's kind
+    (restrictions for black lists, incentives for red lists); every domain
+    that applies one must be able to see the category (or a check there
+    could never find the notice); a red list's green domains must be domains
+    of its incentives.
+
+    Raises:
+        CatalogError: naming the catalog, the category and the measure.
+    """
+    source = " + ".join(catalog.sources)
+    wanted = {
+        CategoryKind.BLACKLIST: MeasureKind.RESTRICTION,
+        CategoryKind.REDLIST: MeasureKind.INCENTIVE,
+    }
+    for category in catalog.categories.values():
+        entry = f"category {category.code}"
+        visible = _department_domains(category)
+        applied: set[str] = set()
+        for code in category.measures:
+            measure = measures.measures.get(code)
+            if measure is None:
+                raise CatalogError(
+                    f"measure {code} is not in measures list {measures.version}",
+                    source=source,
+                    entry=entry,
+                )
+            if measure.kind is not wanted.get(category.kind):
+                raise CatalogError(
+                    f"measure {code} is of kind {measure.kind}, "
+                    f"which a {category.kind} cannot carry",
+                    source=source,
+                    entry=entry,
+                )
+            unseen = sorted(measure.domains - visible) if "*" not in visible else []
+            if unseen:
+                raise CatalogError(
+                    f"measure {code} applies in domain {unseen[0]}, but no share rule "
+                    "grants departments there",
+                    source=source,
+                    entry=entry,
+                )
+            applied |= measure.domains
+        stray = sorted(category.green_domains - applied)
+        if stray:
+            raise CatalogError(
+                f"green domain {stray[0]} has no incentive measure of the category",
+                source=source,
+                entry=entry,
+            )

@@ -1,0 +1,230 @@
+"""Credit records as SD-JWTs: issue from a validated record, read a verified one.
+
+Always-visible claims (signed, never redacted)::
+
+    iss  issuing node id          rid  record id         ver  version
+    cat  catalog category         cv   catalog version   sbt  subject type
+    iat  issue time               exp  end of the disclosure period
+
+Every catalog field is its own disclosure; a field with a mask rule also gets a
+masked-variant disclosure ``<code>#masked``. Redaction for a recipient removes
+disclosures and never re-signs (see :mod:`gateway.core.policy`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+from gateway.core.algorithms import Signer, Verifier
+from gateway.core.catalog import Category
+from gateway.core.errors import MalformedError, SignatureError
+from gateway.core.identifiers import SubjectType
+from gateway.core.limits import DEFAULT_LIMITS, Limits
+from gateway.core.masking import apply_mask
+from gateway.core.policy import MASKED_SUFFIX, SharePlan, disclosure_names
+from gateway.core.record_fields import ValidatedRecord
+from gateway.core.sdjwt import VerifiedSdJwt, issue_sd_jwt, parse_sd_jwt, redact, verify_sd_jwt
+
+__all__ = [
+    "RECORD_TYP",
+    "SignedRecord",
+    "content_digest",
+    "disclosed_names",
+    "expires_at",
+    "issue_record",
+    "read_record",
+    "redact_record",
+    "verify_record",
+]
+
+RECORD_TYP = "vnd.credit-gateway.record+sd-jwt"
+CHINA_STANDARD_TIME = timezone(timedelta(hours=8))
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRecord:
+    """A verified record: its signed claims and what was disclosed to us.
+
+    Attributes:
+        clear: field code -> clear value, for the fields disclosed in clear.
+        masked: field code -> masked value, for fields disclosed only masked.
+        sd_jwt: the exact SD-JWT text as received (never rebuilt).
+    """
+
+    issuer: str
+    record_id: str
+    version: int
+    category: str
+    catalog_version: str
+    subject_type: SubjectType
+    issued_at: int
+    expires_at: int
+    key_id: str
+    clear: Mapping[str, str]
+    masked: Mapping[str, str]
+    sd_jwt: str
+
+    def display_fields(self) -> dict[str, str]:
+        """Clear values, and masked ones where only the mask was disclosed."""
+        return {**self.masked, **self.clear}
+
+
+def expires_at(expires_on: date) -> int:
+    """Unix time at the end of ``expires_on`` in China Standard Time (UTC+8)."""
+    next_day = datetime.combine(expires_on + timedelta(days=1), datetime.min.time())
+    return int(next_day.replace(tzinfo=CHINA_STANDARD_TIME).timestamp()) - 1
+
+
+def content_digest(category: str, fields: Mapping[str, str]) -> str:
+    """Hex SHA-256 over a record's category and normalised fields (order-free).
+
+    Intake uses it to tell a re-submission of the same content (no new version)
+    from a changed document (a new version).
+    """
+    canonical = json.dumps(
+        [category, sorted(fields.items())], ensure_ascii=False, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def issue_record(
+    record: ValidatedRecord,
+    category: Category,
+    *,
+    issuer: str,
+    record_id: str,
+    version: int,
+    catalog_version: str,
+    signer: Signer,
+    now: int,
+) -> str:
+    """Sign ``record`` as an SD-JWT with one disclosure per field (+ masked variants).
+
+    Raises:
+        InputError: if the category's ``sd_size`` cannot hold the disclosures.
+    """
+    claims = {
+        "iss": issuer,
+        "rid": record_id,
+        "ver": version,
+        "cat": category.code,
+        "cv": catalog_version,
+        "sbt": record.subject_type.value,
+        "iat": now,
+        "exp": expires_at(record.expires_on),
+    }
+    disclosable: list[tuple[str, str]] = []
+    for spec in category.fields:
+        value = record.fields.get(spec.code)
+        if value is None:
+            continue
+        disclosable.append((spec.code, value))
+        if spec.mask is not None:
+            disclosable.append((spec.code + MASKED_SUFFIX, apply_mask(spec.mask, value)))
+    return issue_sd_jwt(
+        signer=signer,
+        claims=claims,
+        disclosable=disclosable,
+        sd_size=category.sd_size,
+        typ=RECORD_TYP,
+    )
+
+
+def _claim(payload: Mapping[str, object], name: str, kind: type) -> object:
+    value = payload.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise MalformedError(f"record claim {name!r} is missing or not a {kind.__name__}")
+    return value
+
+
+def read_record(verified: VerifiedSdJwt, sd_jwt: str) -> SignedRecord:
+    """Read the record claims of an already verified SD-JWT.
+
+    Args:
+        verified: the result of verifying ``sd_jwt``.
+        sd_jwt: the exact text that was verified, kept as received.
+
+    Raises:
+        MalformedError: naming the claim or disclosure that does not fit a record.
+    """
+    payload = verified.payload
+    subject_type = str(_claim(payload, "sbt", str))
+    try:
+        sbt = SubjectType(subject_type)
+    except ValueError as exc:
+        raise MalformedError(
+            f"record claim 'sbt' has unknown subject type {subject_type!r}"
+        ) from exc
+    clear: dict[str, str] = {}
+    masked: dict[str, str] = {}
+    for name, value in verified.disclosed.items():
+        if not isinstance(value, str):
+            raise MalformedError(f"disclosure {name!r} is not a string")
+        if name.endswith(MASKED_SUFFIX):
+            masked[name.removesuffix(MASKED_SUFFIX)] = value
+        else:
+            clear[name] = value
+    version = int(str(_claim(payload, "ver", int)))
+    if version < 1:
+        raise MalformedError(f"record claim 'ver' must be >= 1, got {version}")
+    return SignedRecord(
+        issuer=str(_claim(payload, "iss", str)),
+        record_id=str(_claim(payload, "rid", str)),
+        version=version,
+        category=str(_claim(payload, "cat", str)),
+        catalog_version=str(_claim(payload, "cv", str)),
+        subject_type=sbt,
+        issued_at=int(str(_claim(payload, "iat", int))),
+        expires_at=int(str(_claim(payload, "exp", int))),
+        key_id=str(verified.header.get("kid", "")),
+        clear=clear,
+        masked=masked,
+        sd_jwt=sd_jwt,
+    )
+
+
+def verify_record(
+    sd_jwt: str,
+    *,
+    resolve_key: Callable[[str], Verifier],
+    key_owner: Callable[[str], str],
+    now: int,
+    limits: Limits = DEFAULT_LIMITS,
+) -> SignedRecord:
+    """Verify an SD-JWT strictly and read it as a record.
+
+    Args:
+        resolve_key: kid -> verifier for the signing certificate valid at issue time.
+        key_owner: kid -> node id named by that signing certificate.
+
+    Raises:
+        VerificationError: any RFC 9901 rule, signature, expiry or record claim failure.
+        SignatureError: if the key that signed is not the issuing node's.
+    """
+    verified = verify_sd_jwt(
+        sd_jwt, resolve_key=resolve_key, now=now, limits=limits, expected_typ=RECORD_TYP
+    )
+    record = read_record(verified, sd_jwt)
+    owner = key_owner(record.key_id)
+    if owner != record.issuer:
+        raise SignatureError(
+            f"record {record.record_id} claims issuer {record.issuer} but is signed by node {owner}"
+        )
+    return record
+
+
+def disclosed_names(sd_jwt: str, *, limits: Limits = DEFAULT_LIMITS) -> frozenset[str]:
+    """Names of the disclosures an SD-JWT carries (parsed, not verified)."""
+    return frozenset(
+        d.name for d in parse_sd_jwt(sd_jwt, limits=limits).disclosures if d.name is not None
+    )
+
+
+def redact_record(sd_jwt: str, plan: SharePlan) -> str:
+    """Keep only the disclosures ``plan`` allows; the issuer JWT is untouched."""
+    keep = disclosure_names(plan)
+    return redact(sd_jwt, lambda disclosure: disclosure.name in keep)

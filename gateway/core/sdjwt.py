@@ -1,0 +1,608 @@
+"""SD-JWT (RFC 9901): issue, redact, parse and strictly verify field-level-redactable records.
+
+A record is an Issuer-signed JWT followed by its Disclosures, in compact
+serialisation ``<jwt>~<d1>~...~<dn>~``. Redaction only removes Disclosures, so
+the issuer's signature verifies at every hop. Key Binding (SD-JWT+KB) is not
+used by the federation and is refused.
+
+The verifier applies every rejection rule of RFC 9901 §7.1 and §7.3, and each
+error names the failing Disclosure by its 1-based position in the received text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from json.encoder import encode_basestring as _json_string
+from types import MappingProxyType
+from typing import Any
+
+from gateway.core._jws import (
+    b64url_decode,
+    b64url_encode,
+    dumps_compact,
+    loads_strict,
+    sign_compact,
+    verify_compact,
+)
+from gateway.core.algorithms import Signer, Verifier
+from gateway.core.errors import (
+    AlgorithmError,
+    DisclosureError,
+    ExpiredError,
+    InputError,
+    MalformedError,
+)
+from gateway.core.limits import DEFAULT_LIMITS, Limits
+
+__all__ = [
+    "DEFAULT_TYP",
+    "SD_ALG",
+    "Disclosure",
+    "ParsedSdJwt",
+    "VerifiedSdJwt",
+    "digest_of",
+    "issue_sd_jwt",
+    "parse_sd_jwt",
+    "redact",
+    "verify_sd_jwt",
+]
+
+DEFAULT_TYP = "vnd.credit-gateway.record+sd-jwt"
+SD_ALG = "sha-256"
+"""The only ``_sd_alg`` the federation accepts (RFC 9901 §4.1.1 makes it the default)."""
+
+_SD = "_sd"
+_ELLIPSIS = "..."
+_SD_ALG_KEY = "_sd_alg"
+_RESERVED_NAMES = frozenset({_SD, _ELLIPSIS, _SD_ALG_KEY})
+_SALT_BYTES = 16
+_DECOY_BYTES = 32
+_MAX_DEPTH = 64
+"""JSON nesting the processor follows, across Disclosures; deeper input is refused."""
+
+
+def digest_of(encoded: str, *, sd_alg: str = SD_ALG) -> str:
+    """Digest of a Disclosure: base64url(SHA-256(ASCII bytes of the encoded form)), §4.2.3.
+
+    Raises:
+        AlgorithmError: if ``sd_alg`` is not ``sha-256``.
+        MalformedError: if ``encoded`` is not ASCII.
+    """
+    if sd_alg != SD_ALG:
+        raise AlgorithmError(f"_sd_alg {sd_alg!r} is not allowed (allowed: {SD_ALG})")
+    try:
+        data = encoded.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise MalformedError("disclosure is not ASCII") from exc
+    return b64url_encode(hashlib.sha256(data).digest())
+
+
+def _digest(encoded: str) -> str:
+    # digest_of for base64url text this module made or checked: ASCII, sha-256.
+    return b64url_encode(hashlib.sha256(encoded.encode("ascii")).digest())
+
+
+def _check_name(name: object) -> None:
+    if not isinstance(name, str):
+        raise DisclosureError(f"claim name {name!r} is not a string")
+    if name in _RESERVED_NAMES:
+        raise DisclosureError(f"claim name {name!r} is reserved")
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    """One Disclosure (RFC 9901 §4.2): salt, claim name (None for array elements), value.
+
+    ``encoded`` is the base64url text exactly as issued or received; the digest is
+    taken over it, so it is never re-encoded.
+    """
+
+    salt: str
+    name: str | None
+    value: Any
+    encoded: str
+    digest: str
+
+    @classmethod
+    def create(cls, name: str | None, value: Any, *, salt: str | None = None) -> Disclosure:
+        """Make a Disclosure with a fresh 128-bit salt (RFC 9901 §9.3) unless one is given.
+
+        Raises:
+            DisclosureError: if ``name`` is reserved or not a string.
+            InputError: if ``value`` is not JSON.
+        """
+        if name is not None:
+            _check_name(name)
+        salt = b64url_encode(secrets.token_bytes(_SALT_BYTES)) if salt is None else salt
+        if type(salt) is str and type(name) is str and type(value) is str:
+            # What dumps_compact makes of three strings, without its per-call setup.
+            text = f"[{_json_string(salt)},{_json_string(name)},{_json_string(value)}]"
+        else:
+            array = [salt, value] if name is None else [salt, name, value]
+            try:
+                text = dumps_compact(array)
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"value of disclosure {name!r} is not JSON: {exc}") from exc
+        encoded = b64url_encode(text.encode("utf-8"))
+        return cls(salt=salt, name=name, value=value, encoded=encoded, digest=_digest(encoded))
+
+    @classmethod
+    def decode(cls, encoded: str) -> Disclosure:
+        """Decode and check one received Disclosure.
+
+        Raises:
+            MalformedError: if it is not canonical base64url of UTF-8 JSON.
+            DisclosureError: if it is not an array of 2 or 3 elements, the salt
+                or name is not a string, or the name is reserved.
+        """
+        return _decode_cached(encoded)
+
+
+def _decode(encoded: str) -> Disclosure:
+    array = loads_strict(b64url_decode(encoded, what="disclosure"), what="disclosure")
+    if not isinstance(array, list) or len(array) not in (2, 3):
+        raise DisclosureError("disclosure is not a JSON array of 2 or 3 elements")
+    if not isinstance(array[0], str):
+        raise DisclosureError("disclosure salt is not a string")
+    name: str | None = None
+    if len(array) == 3:
+        _check_name(array[1])
+        name = array[1]
+    return Disclosure(
+        salt=array[0], name=name, value=array[-1], encoded=encoded, digest=_digest(encoded)
+    )
+
+
+# A node decodes the same Disclosures more than once: the issuer when it
+# redacts a record it just issued, a hop when it redacts for the next hop a
+# record it just verified. Decoding is a pure function of the text and nothing
+# here mutates a decoded Disclosure, so recent results are kept, about 1,500
+# records' worth, dropped all at once when full. Failures are never kept, so
+# every error is raised afresh.
+_DECODED: dict[str, Disclosure] = {}
+_DECODED_MAX = 32_768
+
+
+def _remember(disclosure: Disclosure) -> None:
+    if len(_DECODED) >= _DECODED_MAX:
+        _DECODED.clear()
+    _DECODED[disclosure.encoded] = disclosure
+
+
+def _decode_cached(encoded: str) -> Disclosure:
+    disclosure = _DECODED.get(encoded)
+    if disclosure is None:
+        disclosure = _decode(encoded)
+        _remember(disclosure)
+    return disclosure
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSdJwt:
+    """An SD-JWT split into its parts; nothing verified yet."""
+
+    issuer_jwt: str
+    disclosures: tuple[Disclosure, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedSdJwt:
+    """A verified SD-JWT.
+
+    Attributes:
+        header: the JOSE header of the Issuer-signed JWT.
+        payload: the always-visible claims (every ``_sd``, undisclosed array
+            element and ``_sd_alg`` removed).
+        claims: the Processed SD-JWT Payload (RFC 9901 §7.1): payload with the
+            disclosed values embedded.
+        disclosed: top-level disclosed claim name -> value.
+        disclosures: the Disclosures in received order.
+        issuer_jwt: the Issuer-signed JWT exactly as received.
+    """
+
+    header: Mapping[str, Any]
+    payload: Mapping[str, Any]
+    claims: Mapping[str, Any]
+    disclosed: Mapping[str, Any]
+    disclosures: tuple[Disclosure, ...]
+    issuer_jwt: str
+
+
+def _reject_reserved(value: Any, where: str) -> None:
+    # Issued values must not contain keys a verifier would read as digests.
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if key in (_SD, _ELLIPSIS, _SD_ALG_KEY):
+                raise DisclosureError(f"reserved name {key!r} in {where}")
+            _reject_reserved(item, where)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _reject_reserved(item, where)
+
+
+def issue_sd_jwt(
+    *,
+    signer: Signer,
+    claims: Mapping[str, Any],
+    disclosable: Sequence[tuple[str, Any]],
+    sd_size: int,
+    typ: str = DEFAULT_TYP,
+) -> str:
+    """Issue an SD-JWT: ``claims`` always visible, each ``disclosable`` pair its own Disclosure.
+
+    The top-level ``_sd`` array holds the Disclosure digests padded with decoys
+    to exactly ``sd_size`` and sorted, so neither the count nor the order of
+    the disclosable claims leaks (RFC 9901 §4.2.4.1, §4.2.5).
+
+    Raises:
+        DisclosureError: a reserved name in ``claims`` or ``disclosable``, a
+            disclosable name repeated or also present in ``claims``.
+        InputError: ``sd_size`` smaller than the number of Disclosures, or a
+            value that is not JSON.
+        AlgorithmError: the signer's algorithm is not on the allow-list.
+    """
+    _reject_reserved(claims, "claims")
+    counts = Counter(name for name, _ in disclosable)
+    for name, value in disclosable:
+        if isinstance(value, str):
+            # What _reject_reserved finds in {name: value} when the value is plain text.
+            if name in _RESERVED_NAMES:
+                raise DisclosureError(f"reserved name {name!r} in disclosable claim {name!r}")
+        else:
+            _reject_reserved({name: value}, f"disclosable claim {name!r}")
+        if name in claims:
+            raise DisclosureError(f"disclosable claim {name!r} is also an always-visible claim")
+        if counts[name] > 1:
+            raise DisclosureError(f"disclosable claim {name!r} is given more than once")
+    if sd_size < len(disclosable):
+        raise InputError(f"sd_size {sd_size} is smaller than the {len(disclosable)} disclosures")
+    # One read of the system's randomness for every salt (128 bits, RFC 9901 §9.3)
+    # and every decoy (a hash of 256 random bits, §4.2.5) of the record.
+    decoys = sd_size - len(disclosable)
+    pool = secrets.token_bytes(_SALT_BYTES * len(disclosable) + _DECOY_BYTES * decoys)
+    disclosures = [
+        Disclosure.create(
+            name, value, salt=b64url_encode(pool[i * _SALT_BYTES : (i + 1) * _SALT_BYTES])
+        )
+        for i, (name, value) in enumerate(disclosable)
+    ]
+    for disclosure in disclosures:
+        # Text values decode to exactly what was given: the issuer's own
+        # redaction of this record then finds its Disclosures decoded.
+        if isinstance(disclosure.value, str):
+            _remember(disclosure)
+    digests = [d.digest for d in disclosures]
+    start = _SALT_BYTES * len(disclosable)
+    digests += [
+        b64url_encode(hashlib.sha256(pool[at : at + _DECOY_BYTES]).digest())
+        for at in range(start, len(pool), _DECOY_BYTES)
+    ]
+    payload: dict[str, Any] = dict(claims)
+    if digests:
+        payload[_SD] = sorted(digests)
+    payload[_SD_ALG_KEY] = SD_ALG
+    try:
+        payload_bytes = dumps_compact(payload).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"claims are not JSON: {exc}") from exc
+    header = {"alg": signer.jws_algorithm, "kid": signer.key_id, "typ": typ}
+    jwt = sign_compact(signer, header, payload_bytes)
+    return "".join([jwt, "~", *(f"{d.encoded}~" for d in disclosures)])
+
+
+def _split(text: str, limits: Limits) -> tuple[str, list[str]]:
+    # Sizes and counts are checked on the raw text, before anything is decoded.
+    size = len(text) if text.isascii() else len(text.encode("utf-8"))
+    limits.check_bytes("SD-JWT", size, limits.max_record_bytes)
+    limits.check_count(
+        "disclosures in SD-JWT", max(text.count("~") - 1, 0), limits.max_disclosures_per_record
+    )
+    if not text.isascii():
+        raise MalformedError("SD-JWT contains non-ASCII characters")
+    parts = text.split("~")
+    if len(parts) < 2:
+        raise MalformedError("not an SD-JWT: no '~' after the issuer-signed JWT")
+    if parts[-1]:
+        raise MalformedError("last component is not empty: key binding is not supported")
+    encoded = parts[1:-1]
+    for position, part in enumerate(encoded, start=1):
+        if not part:
+            raise MalformedError(f"disclosure {position} is empty")
+    return parts[0], encoded
+
+
+def _decode_disclosures(encoded: Sequence[str]) -> tuple[Disclosure, ...]:
+    decoded = []
+    for position, text in enumerate(encoded, start=1):
+        try:
+            decoded.append(Disclosure.decode(text))
+        except (MalformedError, DisclosureError) as exc:
+            raise type(exc)(f"disclosure {position}: {exc}") from exc
+    return tuple(decoded)
+
+
+def _embedded_digests(value: Any, depth: int = 0) -> Iterator[str]:
+    """Every string that sits where a digest goes; lenient, for counting and reachability.
+
+    Raises:
+        MalformedError: nesting deeper than the processor follows.
+    """
+    if depth > _MAX_DEPTH:
+        raise MalformedError(f"nesting deeper than {_MAX_DEPTH}")
+    if isinstance(value, dict):
+        sd = value.get(_SD)
+        if isinstance(sd, list):
+            yield from (d for d in sd if isinstance(d, str))
+        for key, item in value.items():
+            # Scalars embed nothing; walking into them only checks the depth.
+            if key != _SD and (depth >= _MAX_DEPTH or isinstance(item, dict | list)):
+                yield from _embedded_digests(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict) and isinstance(item.get(_ELLIPSIS), str):
+                yield item[_ELLIPSIS]
+            elif depth >= _MAX_DEPTH or isinstance(item, dict | list):
+                yield from _embedded_digests(item, depth + 1)
+
+
+def _check_digest_count(payload: Any, disclosures: Sequence[Disclosure], limits: Limits) -> None:
+    count = sum(1 for _ in _embedded_digests(payload))
+    # Only objects and arrays can embed digests; most values are plain strings.
+    count += sum(
+        sum(1 for _ in _embedded_digests(d.value))
+        for d in disclosures
+        if isinstance(d.value, dict | list)
+    )
+    limits.check_count("digests in SD-JWT", count, limits.max_sd_digests_per_record)
+
+
+def _parse(text: str, limits: Limits) -> tuple[ParsedSdJwt, Any]:
+    issuer_jwt, encoded = _split(text, limits)
+    disclosures = _decode_disclosures(encoded)
+    segments = issuer_jwt.split(".")
+    if len(segments) != 3:
+        raise MalformedError(f"issuer-signed JWT has {len(segments)} segments, expected 3")
+    what = "issuer-signed JWT payload"
+    payload = loads_strict(b64url_decode(segments[1], what=what), what=what)
+    _check_digest_count(payload, disclosures, limits)
+    return ParsedSdJwt(issuer_jwt=issuer_jwt, disclosures=disclosures), payload
+
+
+def parse_sd_jwt(text: str, *, limits: Limits = DEFAULT_LIMITS) -> ParsedSdJwt:
+    """Split an SD-JWT into its Issuer-signed JWT and decoded Disclosures, verifying nothing.
+
+    Raises:
+        LimitExceededError: size, Disclosure count or digest count over ``limits``.
+        MalformedError: not an SD-JWT, a Key Binding JWT present, bad base64url or JSON.
+        DisclosureError: a Disclosure breaks RFC 9901 §4.2 (names its position).
+    """
+    return _parse(text, limits)[0]
+
+
+def redact(sd_jwt: str, keep: Callable[[Disclosure], bool]) -> str:
+    """Remove the Disclosures ``keep`` rejects; the Issuer-signed JWT is kept byte for byte.
+
+    Nothing is verified or re-signed here: the result carries the issuer's own
+    signature, and the receiver verifies it.
+
+    Raises:
+        DisclosureError: a kept Disclosure would no longer be referenced because
+            the Disclosure that embeds its digest is removed (RFC 9901 §4.2.6).
+        LimitExceededError, MalformedError: as :func:`parse_sd_jwt`.
+    """
+    parsed, payload = _parse(sd_jwt, DEFAULT_LIMITS)
+    kept = [(pos, d) for pos, d in enumerate(parsed.disclosures, start=1) if keep(d)]
+    reachable = set(_embedded_digests(payload))
+    for _, disclosure in kept:
+        if isinstance(disclosure.value, dict | list):
+            reachable.update(_embedded_digests(disclosure.value))
+    for position, disclosure in kept:
+        if disclosure.digest not in reachable:
+            raise DisclosureError(
+                f"disclosure {position} is kept but the disclosure embedding it is removed"
+            )
+    return "".join([parsed.issuer_jwt, "~", *(f"{d.encoded}~" for _, d in kept)])
+
+
+@dataclass
+class _Processor:
+    """RFC 9901 §7.1 step 3: embed Disclosures into the payload, enforcing every rule."""
+
+    by_digest: Mapping[str, int]
+    disclosures: Sequence[Disclosure]
+    seen: set[str] = field(default_factory=set)
+    used: set[int] = field(default_factory=set)
+
+    def _lookup(self, digest: str, where: str) -> int | None:
+        index = self.by_digest.get(digest)
+        if digest in self.seen:
+            named = f"digest of disclosure {index + 1}" if index is not None else "a digest"
+            raise DisclosureError(f"{named} appears more than once in the payload (at {where})")
+        self.seen.add(digest)
+        if index is not None:
+            self.used.add(index)
+        return index
+
+    def value(self, value: Any, where: str, depth: int) -> Any:
+        if depth > _MAX_DEPTH:
+            raise MalformedError(f"nesting deeper than {_MAX_DEPTH} at {where}")
+        if isinstance(value, dict):
+            return self.object(value, where, depth)
+        if isinstance(value, list):
+            return self.array(value, where, depth)
+        return value
+
+    def _nested(self, value: Any, where: str, key: str, depth: int) -> Any:
+        # The path is only built for what is walked into: most claims are scalars.
+        if depth <= _MAX_DEPTH and not isinstance(value, dict | list):
+            return value
+        return self.value(value, f"{where}.{key}", depth)
+
+    def object(self, obj: dict[str, Any], where: str, depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, item in obj.items():
+            if key == _ELLIPSIS:
+                raise DisclosureError(f"reserved claim name '...' in an object at {where}")
+            if key == _SD_ALG_KEY and depth > 0:
+                raise DisclosureError(f"_sd_alg is only allowed at the top level, found at {where}")
+            if key not in (_SD, _SD_ALG_KEY):
+                out[key] = self._nested(item, where, key, depth + 1)
+        sd = obj.get(_SD, [])
+        if not isinstance(sd, list) or not all(isinstance(d, str) for d in sd):
+            raise DisclosureError(f"_sd at {where} is not an array of strings")
+        for digest in sd:
+            index = self._lookup(digest, f"{where}._sd")
+            if index is None:
+                continue  # a decoy, or a Disclosure the holder did not send
+            disclosure = self.disclosures[index]
+            if disclosure.name is None:
+                raise DisclosureError(
+                    f"disclosure {index + 1} is an array element "
+                    f"but its digest is in _sd at {where}"
+                )
+            if disclosure.name in out:
+                raise DisclosureError(
+                    f"disclosure {index + 1} claim {disclosure.name!r} already exists at {where}"
+                )
+            out[disclosure.name] = self._nested(disclosure.value, where, disclosure.name, depth + 1)
+        return out
+
+    def array(self, items: list[Any], where: str, depth: int) -> list[Any]:
+        out: list[Any] = []
+        for position, item in enumerate(items):
+            here = f"{where}[{position}]"
+            if not (isinstance(item, dict) and _ELLIPSIS in item):
+                out.append(self.value(item, here, depth + 1))
+                continue
+            if len(item) != 1 or not isinstance(item[_ELLIPSIS], str):
+                raise DisclosureError(f"array element digest at {here} is not {{'...': digest}}")
+            index = self._lookup(item[_ELLIPSIS], here)
+            if index is None:
+                continue  # §7.1 step 3.4: undisclosed elements are removed
+            disclosure = self.disclosures[index]
+            if disclosure.name is not None:
+                raise DisclosureError(
+                    f"disclosure {index + 1} is an object property but its digest is "
+                    f"an array element at {here}"
+                )
+            out.append(self.value(disclosure.value, here, depth + 1))
+        return out
+
+
+def _process(
+    payload: Mapping[str, Any], disclosures: Sequence[Disclosure]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the Processed SD-JWT Payload and the top-level disclosed claims.
+
+    Raises:
+        DisclosureError: any rule of RFC 9901 §7.1 steps 3 to 5 (names the Disclosure).
+        AlgorithmError: ``_sd_alg`` other than ``sha-256``.
+        MalformedError: nesting deeper than the processor follows.
+    """
+    sd_alg = payload.get(_SD_ALG_KEY, SD_ALG)
+    if sd_alg != SD_ALG:
+        raise AlgorithmError(f"_sd_alg {sd_alg!r} is not allowed (allowed: {SD_ALG})")
+    by_digest: dict[str, int] = {}
+    for index, disclosure in enumerate(disclosures):
+        first = by_digest.setdefault(disclosure.digest, index)
+        if first != index:
+            raise DisclosureError(
+                f"disclosure {index + 1} is a duplicate of disclosure {first + 1}"
+            )
+    processor = _Processor(by_digest=by_digest, disclosures=disclosures)
+    claims = processor.object(dict(payload), "$", 0)
+    for index in range(len(disclosures)):
+        if index not in processor.used:
+            raise DisclosureError(f"disclosure {index + 1} is not referenced by any digest")
+    top_level = set(payload.get(_SD, []))
+    disclosed = {
+        d.name: claims[d.name] for d in disclosures if d.name is not None and d.digest in top_level
+    }
+    return claims, disclosed
+
+
+def _visible(payload: dict[str, Any]) -> dict[str, Any]:
+    """The always-visible claims of a payload that :func:`_process` accepted.
+
+    A flat payload (no object or array claim, the shape of every record) only
+    loses ``_sd`` and ``_sd_alg``; anything nested is processed without
+    Disclosures, which cannot fail where processing with them passed.
+    """
+    if any(isinstance(value, dict | list) for key, value in payload.items() if key != _SD):
+        return _process(payload, ())[0]
+    return {key: value for key, value in payload.items() if key not in (_SD, _SD_ALG_KEY)}
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None and name not in claims:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MalformedError(f"claim {name!r} is not a NumericDate")
+    return value
+
+
+def _check_validity(claims: Mapping[str, Any], now: int, leeway_s: int) -> None:
+    exp = _numeric_date(claims, "exp")
+    if exp is not None and now >= exp + leeway_s:
+        raise ExpiredError(f"expired: exp {exp} is not after now {now} (leeway {leeway_s}s)")
+    nbf = _numeric_date(claims, "nbf")
+    if nbf is not None and now + leeway_s < nbf:
+        raise ExpiredError(f"not yet valid: nbf {nbf} is after now {now} (leeway {leeway_s}s)")
+    iat = _numeric_date(claims, "iat")
+    if iat is not None and now + leeway_s < iat:
+        raise ExpiredError(
+            f"issued in the future: iat {iat} is after now {now} (leeway {leeway_s}s)"
+        )
+
+
+def verify_sd_jwt(
+    text: str,
+    *,
+    resolve_key: Callable[[str], Verifier],
+    now: int,
+    limits: Limits = DEFAULT_LIMITS,
+    expected_typ: str | None = DEFAULT_TYP,
+    leeway_s: int = 0,
+) -> VerifiedSdJwt:
+    """Verify an SD-JWT strictly (RFC 9901 §7.1, §7.3) and return its processed claims.
+
+    ``resolve_key`` maps a ``kid`` to a verifier; for an unknown ``kid`` it raises
+    :class:`SignatureError` (``LookupError`` and ``NotFoundError`` are translated).
+
+    Raises:
+        LimitExceededError: size, Disclosure count or digest count over ``limits``.
+        AlgorithmError: ``alg`` not allowed (checked first), or ``_sd_alg`` not sha-256.
+        SignatureError: no or unknown ``kid``, or the signature does not verify.
+        MalformedError: bad structure, base64url, JSON, ``typ``, a Key Binding
+            JWT, or a non-numeric ``exp`` / ``nbf`` / ``iat``.
+        DisclosureError: a Disclosure is malformed, duplicated, unreferenced,
+            collides with a claim, has a reserved name, or is of the wrong kind
+            for where its digest sits; a digest appears twice; ``_sd`` is not an
+            array of strings.
+        ExpiredError: past ``exp``, or ``nbf`` / ``iat`` in the future (after leeway).
+    """
+    issuer_jwt, encoded = _split(text, limits)
+    jws = verify_compact(
+        issuer_jwt, resolve_key=resolve_key, expected_typ=expected_typ, what="issuer-signed JWT"
+    )
+    payload = loads_strict(jws.payload, what="issuer-signed JWT payload")
+    if not isinstance(payload, dict):
+        raise MalformedError("issuer-signed JWT payload is not a JSON object")
+    disclosures = _decode_disclosures(encoded)
+    _check_digest_count(payload, disclosures, limits)
+    claims, disclosed = _process(payload, disclosures)
+    visible = _visible(payload)
+    _check_validity(claims, now, leeway_s)
+    return VerifiedSdJwt(
+        header=MappingProxyType(dict(jws.header)),
+        payload=MappingProxyType(visible),
+        claims=MappingProxyType(claims),
+        disclosed=MappingProxyType(disclosed),
+        disclosures=disclosures,
+        issuer_jwt=issuer_jwt,
+    )

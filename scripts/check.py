@@ -1,0 +1,33 @@
+"""The project's one test command: lint, types, stub freshness, tests.
+
+`make test` runs this; `.ci/run` runs `make test`. Each step's failure stops the run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def run(title: str, argv: list[str]) -> None:
+    print(f"==> {title}: {' '.join(argv)}", flush=True)
+    result = subprocess.run(argv, cwd=ROOT, check=False)
+    if result.returncode != 0:
+        print(f"==> {title} failed (exit {result.returncode})", flush=True)
+        sys.exit(result.returncode)
+
+
+def main() -> None:
+    run("ruff", [str(BIN / "ruff"), "check", "."])
+    run("mypy", [str(BIN / "mypy")])
+    if (ROOT / "scripts" / "gen_protos.py").exists():
+        run("stubs", [sys.executable, "scripts/gen_protos.py", "--check"])
+    run("pytest", [sys.executable, "-m", "pytest", *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    main()
