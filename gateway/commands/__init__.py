@@ -1,0 +1,1 @@
+"""Subcommands of the ``gateway`` command, grouped by who uses them."""

@@ -1,0 +1,400 @@
+"""``gateway audit``: auditors list events, print proofs, verify a whole log offline.
+
+Trust comes from the client folder's federation root only: the node's signing
+certificate (and its parent's, for cosignatures) is fetched from the node and
+checked against that root; everything else the node serves is verified.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+import grpc
+
+from gateway._proto.v1 import audit_pb2, audit_pb2_grpc
+from gateway.commands._common import (
+    as_client_option,
+    emit_json,
+    endpoint_option,
+    handle_errors,
+    json_option,
+    open_client,
+    out_console,
+    print_table,
+)
+from gateway.core.audit import AuditEvent
+from gateway.core.checkpoint import CosignatureVerifier, open_checkpoint
+from gateway.core.errors import GatewayError, InputError, PeerError, ProofError
+from gateway.core.merkle import leaf_hash, verify_inclusion
+from gateway.core.note import NoteVerifier
+from gateway.core.records import CHINA_STANDARD_TIME
+from gateway.pki import ClientCredentials, parent_of
+
+if TYPE_CHECKING:
+    from gateway.node.audit_log import LogReport, PublishedCheckpoint
+
+__all__ = ["audit"]
+
+_PAGE = 1000
+
+
+def _timestamp(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+    """Unix seconds, or an ISO date/time (China Standard Time unless it names a zone)."""
+    if value is None:
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is neither unix seconds nor an ISO date") from exc
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=CHINA_STANDARD_TIME)
+    return int(when.timestamp())
+
+
+def _shown_time(ts: int) -> str:
+    return dt.datetime.fromtimestamp(ts, CHINA_STANDARD_TIME).isoformat()
+
+
+def _event(entry: audit_pb2.LogEntry) -> AuditEvent:
+    try:
+        return AuditEvent.from_bytes(entry.event)
+    except GatewayError as exc:
+        raise type(exc)(f"event {entry.seq}: {exc}") from exc
+
+
+def _as_dict(seq: int, event: AuditEvent) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "time": event.time,
+        "node": event.node,
+        "actor": event.actor,
+        "fingerprint": event.fingerprint,
+        "address": event.address,
+        "action": event.action,
+        "decision": event.decision.value,
+        "rule": event.rule,
+        "subject": event.subject,
+        "records": list(event.records),
+        "purpose": event.purpose,
+        "case_id": event.case_id,
+        "detail": event.detail,
+    }
+
+
+def _print_events(title: str, events: Sequence[tuple[int, AuditEvent]], as_json: bool) -> None:
+    if as_json:
+        for seq, event in events:
+            emit_json(_as_dict(seq, event))
+        return
+    print_table(
+        title,
+        ["seq", "time", "actor", "action", "decision", "rule", "subject", "purpose", "detail"],
+        [
+            (
+                seq,
+                _shown_time(e.time),
+                e.actor,
+                e.action,
+                e.decision.value,
+                e.rule,
+                e.subject,
+                e.purpose + (f" (case {e.case_id})" if e.case_id else ""),
+                e.detail,
+            )
+            for seq, e in events
+        ],
+    )
+
+
+@click.group()
+def audit() -> None:
+    """Auditors: events, proofs, offline verification, subject access reports."""
+
+
+def _origin(node_id: str) -> str:
+    from gateway.node.audit_log import log_origin
+
+    return log_origin(node_id)
+
+
+@audit.command("events")
+@as_client_option
+@endpoint_option
+@click.option("--since", callback=_timestamp, help="From this time (unix s or ISO, CST).")
+@click.option("--until", callback=_timestamp, help="Up to this time (unix s or ISO, CST).")
+@click.option("--actor", default="", help="Exact actor, role:node/name.")
+@click.option("--action", default="", help="Exact action, e.g. records.list.")
+@click.option("--subject", default="", help="Subject as logged (citizen numbers masked).")
+@click.option("--decision", type=click.Choice(["allowed", "denied"]), default=None)
+@click.option("--limit", default=1000, show_default=True, help="Most events shown.")
+@json_option
+@handle_errors
+def audit_events(
+    *,
+    client_dir: Path,
+    endpoint: str | None,
+    since: int | None,
+    until: int | None,
+    actor: str,
+    action: str,
+    subject: str,
+    decision: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """List audit events, oldest first, filtered by time, actor, action, subject, decision."""
+    shown: list[tuple[int, AuditEvent]] = []
+    token = ""
+    with open_client(client_dir, endpoint) as (_client, channel):
+        stub = audit_pb2_grpc.AuditStub(channel)
+        while len(shown) < limit:
+            page = stub.ListEvents(
+                audit_pb2.ListEventsRequest(
+                    since=since,
+                    until=until,
+                    actor=actor,
+                    action=action,
+                    subject=subject,
+                    decision=decision or "",
+                    limit=min(_PAGE, limit - len(shown)),
+                    page_token=token,
+                )
+            )
+            shown += [(e.seq, _event(e)) for e in page.events]
+            token = page.next_page_token
+            if not token:
+                break
+    _print_events(f"{len(shown)} audit events", shown, as_json)
+
+
+@audit.command("subject")
+@as_client_option
+@endpoint_option
+@click.argument("code")
+@click.option("--limit", default=1000, show_default=True, help="Most events shown.")
+@json_option
+@handle_errors
+def audit_subject(
+    *, client_dir: Path, endpoint: str | None, code: str, limit: int, as_json: bool
+) -> None:
+    """Who accessed a subject's records, when, and why (subject access report)."""
+    shown: list[tuple[int, AuditEvent]] = []
+    token = ""
+    with open_client(client_dir, endpoint) as (_client, channel):
+        stub = audit_pb2_grpc.AuditStub(channel)
+        while len(shown) < limit:
+            page = stub.SubjectAccess(
+                audit_pb2.SubjectAccessRequest(
+                    subject=code, limit=min(_PAGE, limit - len(shown)), page_token=token
+                )
+            )
+            shown += [(e.seq, _event(e)) for e in page.events]
+            token = page.next_page_token
+            if not token:
+                break
+    if as_json:
+        _print_events("", shown, as_json=True)
+        return
+    print_table(
+        f"{len(shown)} accesses to the records of {shown[0][1].subject if shown else code}",
+        ["seq", "time", "who", "action", "decision", "why", "case", "records", "rule"],
+        [
+            (
+                seq,
+                _shown_time(e.time),
+                e.actor,
+                e.action,
+                e.decision.value,
+                e.purpose or "-",
+                e.case_id or "-",
+                ", ".join(e.records) or "-",
+                e.rule or "-",
+            )
+            for seq, e in shown
+        ],
+    )
+
+
+def _keys(
+    stub: audit_pb2_grpc.AuditStub, client: ClientCredentials, now: dt.datetime, *, witness: bool
+) -> tuple[NoteVerifier, CosignatureVerifier | None]:
+    """The node's checkpoint key and (``witness``) its parent's, checked against the root.
+
+    Raises:
+        VerificationError: a served certificate does not chain to the client's root.
+        ProofError: the node has a parent but serves no certificate of it (never cosigned).
+    """
+    # The node layer pulls in the store; imported here to keep `gateway --help` fast.
+    from gateway.node.audit_log import signing_key_from_chain
+
+    certs = stub.GetSigningCertificates(audit_pb2.SigningCertificatesRequest())
+    node_id = client.node_id
+    key = signing_key_from_chain(
+        certs.node.certificate_chain, root=client.root, node_id=node_id, at_time=now
+    )
+    log_key = NoteVerifier.for_key(_origin(node_id), key)
+    parent = parent_of(node_id)
+    if parent is None or not witness:
+        return log_key, None
+    served = {w.node_id: w.certificate_chain for w in certs.witnesses}
+    if parent not in served:
+        raise ProofError(f"no checkpoint of {node_id} was cosigned by its parent {parent}")
+    parent_key = signing_key_from_chain(
+        served[parent], root=client.root, node_id=parent, at_time=now
+    )
+    return log_key, CosignatureVerifier.for_key(_origin(parent), parent_key)
+
+
+def _checkpoints(stub: audit_pb2_grpc.AuditStub) -> tuple[list[PublishedCheckpoint], int]:
+    from gateway.node.audit_log import PublishedCheckpoint
+
+    found: list[PublishedCheckpoint] = []
+    tree_size, after = -1, 0
+    while True:
+        page = stub.ListCheckpoints(audit_pb2.ListCheckpointsRequest(after_size=after, limit=_PAGE))
+        tree_size = page.tree_size if tree_size < 0 else tree_size
+        found += [
+            PublishedCheckpoint(c.size, c.note, tuple(s.line for s in c.cosignatures))
+            for c in page.checkpoints
+        ]
+        if not page.more or not page.checkpoints:
+            return found, tree_size
+        after = page.checkpoints[-1].size
+
+
+def _entries(stub: audit_pb2_grpc.AuditStub, size: int) -> Iterator[tuple[int, bytes]]:
+    start = 0
+    while start < size:
+        page = stub.GetEntries(audit_pb2.GetEntriesRequest(start=start, limit=_PAGE))
+        if not page.entries:
+            return
+        for entry in page.entries:
+            if entry.seq >= size:
+                return
+            yield entry.seq, entry.event
+        start = page.entries[-1].seq + 1
+
+
+@audit.command("verify")
+@as_client_option
+@endpoint_option
+@json_option
+@handle_errors
+def audit_verify(*, client_dir: Path, endpoint: str | None, as_json: bool) -> None:
+    """Fetch every checkpoint, cosignature and event, then prove the log intact offline.
+
+    Exits 1 naming the first missing or altered event, or the first checkpoint
+    the events contradict.
+    """
+    from gateway.node.audit_log import verify_log
+
+    now = dt.datetime.now(dt.UTC)
+    with open_client(client_dir, endpoint) as (client, channel):
+        stub = audit_pb2_grpc.AuditStub(channel)
+        log_key, witness = _keys(stub, client, now, witness=True)
+        checkpoints, tree_size = _checkpoints(stub)
+        size = max([tree_size, *(c.size for c in checkpoints)])
+        entries = list(_entries(stub, size))
+
+        def inclusion(seq: int, tree: int) -> list[bytes]:
+            try:
+                answer = stub.GetInclusionProof(audit_pb2.InclusionProofRequest(seq=seq, size=tree))
+            except grpc.RpcError as exc:
+                raise PeerError(f"no inclusion proof for event {seq}") from exc
+            return list(answer.hashes)
+
+        report = verify_log(
+            origin=_origin(client.node_id),
+            log_key=log_key,
+            witness=witness,
+            checkpoints=checkpoints,
+            entries=entries,
+            inclusion=inclusion,
+        )
+    _print_report(client.node_id, report, witness, as_json)
+
+
+def _print_report(
+    node_id: str, report: LogReport, witness: CosignatureVerifier | None, as_json: bool
+) -> None:
+    if as_json:
+        emit_json(
+            {
+                "node": node_id,
+                "events": report.events,
+                "checkpoints": report.checkpoints,
+                "signed_size": report.signed_size,
+                "witness": witness.name if witness else None,
+                "witnessed_size": report.witnessed_size,
+                "cosignatures": report.cosignatures,
+                "verified": True,
+            }
+        )
+        return
+    out_console.print(
+        f"audit log of {node_id} verified: {report.events} events, "
+        f"{report.checkpoints} checkpoints consistent up to size {report.signed_size}, "
+        f"every event included"
+    )
+    if witness is not None:
+        out_console.print(
+            f"witnessed by {witness.name}: {report.cosignatures} cosignatures, "
+            f"latest at size {report.witnessed_size}"
+        )
+    unsigned = report.events - report.signed_size
+    if unsigned:
+        out_console.print(f"{unsigned} newer events are not yet in a checkpoint")
+
+
+@audit.command("proof")
+@as_client_option
+@endpoint_option
+@click.argument("seq", type=click.IntRange(min=0))
+@click.option("--size", default=0, help="Tree size (default: the latest checkpoint).")
+@json_option
+@handle_errors
+def audit_proof(
+    *, client_dir: Path, endpoint: str | None, seq: int, size: int, as_json: bool
+) -> None:
+    """Print and check the inclusion proof of event SEQ against a signed checkpoint."""
+    now = dt.datetime.now(dt.UTC)
+    with open_client(client_dir, endpoint) as (client, channel):
+        stub = audit_pb2_grpc.AuditStub(channel)
+        log_key, _witness = _keys(stub, client, now, witness=False)
+        answer = stub.GetInclusionProof(audit_pb2.InclusionProofRequest(seq=seq, size=size))
+    if not answer.checkpoint:
+        raise InputError(f"the node published no checkpoint of size {answer.size}")
+    origin = _origin(client.node_id)
+    checkpoint, _note = open_checkpoint(answer.checkpoint, [log_key], origin=origin)
+    leaf = leaf_hash(answer.event)
+    verify_inclusion(
+        leaf_hash=leaf, index=seq, size=checkpoint.size, proof=answer.hashes, root=checkpoint.root
+    )
+    event = AuditEvent.from_bytes(answer.event)
+    if as_json:
+        emit_json(
+            {
+                "seq": seq,
+                "size": checkpoint.size,
+                "root": checkpoint.root.hex(),
+                "leaf_hash": leaf.hex(),
+                "proof": [h.hex() for h in answer.hashes],
+                "checkpoint": answer.checkpoint,
+                "event": _as_dict(seq, event),
+                "verified": True,
+            }
+        )
+        return
+    out_console.print(f"event {seq}: {event.action} by {event.actor} ({event.decision.value})")
+    out_console.print(f"leaf hash  {leaf.hex()}")
+    for i, h in enumerate(answer.hashes):
+        out_console.print(f"proof[{i:>2}]  {h.hex()}")
+    out_console.print(f"root       {checkpoint.root.hex()} (tree size {checkpoint.size})")
+    click.echo(answer.checkpoint, nl=False)
+    out_console.print("inclusion proof verified against the signed checkpoint")

@@ -1,0 +1,404 @@
+"""``gateway demo``: a whole local federation on SQLite, every flow, and a summary.
+
+Six nodes run as separate `gateway serve` processes over mutual TLS on
+loopback, each with its own SQLite file under one folder: national ``000000``,
+Zhejiang ``330000`` with Huzhou ``330500`` and Lishui ``331100``, Hunan
+``430000`` with Changsha ``430100``. The demo submits the bundled 双公示 samples
+at Huzhou, shows them at Zhejiang and national redacted to each one's scope
+with Huzhou's signature intact, issues a national notice and shows it at every
+city, checks the listed subject at Huzhou (a procurement department is
+intercepted, a public-service one is not) with feedback reaching the national
+issuer, files an objection at Huzhou that the national node accepts (DISPUTED)
+and dismisses (INTERCEPT again), repairs the notice (CLEAR), revokes a record
+and shows every holder confirm, and prints a summary.
+``--keep`` leaves the nodes running and prints how to talk to them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from gateway.commands._common import handle_errors, out_console, print_table
+from gateway.core.algorithms import Ed25519Verifier
+from gateway.core.errors import ConfigurationError, GatewayError
+from gateway.core.identifiers import make_uscc
+from gateway.core.records import verify_record
+from gateway.node.config import FederationSettings
+from gateway.node.local_federation import ClientSpec, LocalFederation
+from gateway.pki import signing_kid
+
+__all__ = ["demo"]
+
+NATIONAL, ZHEJIANG, HUZHOU, LISHUI, HUNAN, CHANGSHA = (
+    "000000",
+    "330000",
+    "330500",
+    "331100",
+    "430000",
+    "430100",
+)
+NODES = (NATIONAL, ZHEJIANG, HUZHOU, LISHUI, HUNAN, CHANGSHA)
+CITIES = (HUZHOU, LISHUI, CHANGSHA)
+CLIENTS = (
+    ClientSpec(HUZHOU, "procurement-office", "department", "procurement"),
+    ClientSpec(HUZHOU, "service-office", "department", "public_service"),
+    ClientSpec(NATIONAL, "credit-admin", "admin"),
+    ClientSpec(NATIONAL, "credit-office", "department", "public_office"),
+    *(ClientSpec(node, "audit-office", "auditor") for node in NODES),
+)
+SAMPLES = ("huzhou_penalties.csv", "huzhou_licences.csv", "huzhou_penalties_with_errors.csv")
+PURPOSE = "gateway demo"
+WAIT_S = 120.0
+T = TypeVar("T")
+
+
+def _step(title: str) -> None:
+    out_console.rule(f"[bold]{title}")
+
+
+def _gateway(*args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
+    if not capture:
+        out_console.print(f"[dim]$ gateway {' '.join(args)}[/]", highlight=False)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        check=False,
+        text=True,
+        capture_output=capture,
+        timeout=600,
+    )
+
+
+def _json_lines(*args: str) -> list[dict[str, Any]]:
+    result = _gateway(*args, "--json", capture=True)
+    if result.returncode not in (0, 1):
+        raise ConfigurationError(f"gateway {args[0]} failed: {result.stderr.strip()[-500:]}")
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def _wait(what: str, probe: Callable[[], T | None]) -> T:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.3)
+    raise ConfigurationError(f"timed out waiting for {what}")
+
+
+def _records(fed: LocalFederation, node: str, client: str = "audit-office") -> dict[str, Any]:
+    rows = _json_lines(
+        "records", "list", "--as", str(fed.client(node, client)), "--purpose", PURPOSE,
+        "--limit", "500",
+    )  # fmt: skip
+    return {r["record_id"]: r for r in rows}
+
+
+@click.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for keys, configs, databases and logs (default: a temporary folder).",
+)
+@click.option("--keep", is_flag=True, help="Leave the nodes running and print how to use them.")
+@handle_errors
+def demo(*, directory: Path | None, keep: bool) -> None:
+    """Run a local six-node federation on SQLite through every flow; print a summary."""
+    workdir = directory or Path(tempfile.mkdtemp(prefix="gateway-demo-"))
+    started = time.monotonic()
+    _step("1. PKI and directory: root CA, a CA per node, TLS + Ed25519 signing certificates")
+    fed = LocalFederation.create(
+        workdir,
+        NODES,
+        CLIENTS,
+        settings=FederationSettings(
+            sync_interval_s=1.0, initial_backoff_ms=100, max_backoff_ms=2000
+        ),
+    )
+    out_console.print(f"{len(NODES)} nodes, signed federation directory, configs under {workdir}")
+    _step("2. Start every node as its own `gateway serve` process (mutual TLS, SQLite)")
+    summary: dict[str, Any] = {}
+    try:
+        fed.start_all()
+        for node in NODES:
+            out_console.print(f"node {node} on {fed.endpoint(node)}", highlight=False)
+        summary.update(_intake(fed))
+        summary.update(_upstream(fed, summary["accepted_ids"]))
+        summary.update(_notice(fed))
+        summary.update(_discipline(fed, summary["notice_id"], summary["notice_subject"]))
+        summary.update(_revocation(fed, summary["sample_record"]))
+        summary["elapsed_s"] = round(time.monotonic() - started, 1)
+        _print_summary(summary)
+        if keep:
+            _print_keep(fed)
+            return
+    finally:
+        if not keep:
+            fed.stop_all()
+    if directory is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _intake(fed: LocalFederation) -> dict[str, Any]:
+    _step(
+        f"3. Intake at Huzhou ({HUZHOU}): 双公示 files validated, signed, stored, queued upstream"
+    )
+    dept = fed.client(HUZHOU, "procurement-office")
+    outcomes: Counter[str] = Counter()
+    accepted: set[str] = set()
+    with resources.as_file(resources.files("adapters") / "samples") as folder:
+        for name in SAMPLES:
+            rows = _json_lines("submit", "--as", str(dept), str(folder / name))
+            counts = Counter(r["outcome"] for r in rows)
+            outcomes.update(counts)
+            accepted |= {r["record_id"] for r in rows if r["outcome"] == "accepted"}
+            out_console.print(
+                f"{name}: {counts['accepted']} accepted, {counts['refused']} refused",
+                highlight=False,
+            )
+        _gateway("submit", "--as", str(dept), str(folder / SAMPLES[-1]))
+    return {
+        "accepted": outcomes["accepted"],
+        "refused": outcomes["refused"],
+        "duplicates_on_resubmit": outcomes["duplicate"],
+        "accepted_ids": accepted,
+    }
+
+
+def _upstream(fed: LocalFederation, ids: set[str]) -> dict[str, Any]:
+    _step("4. Upstream: Huzhou -> Zhejiang -> national, redacted per scope, signature intact")
+
+    def national_has_all() -> dict[str, Any] | None:
+        rows = _records(fed, NATIONAL)
+        return rows if ids <= set(rows) else None
+
+    at_national = _wait("the records at national", national_has_all)
+    at_province = _records(fed, ZHEJIANG)
+    at_city = _records(fed, HUZHOU, "procurement-office")
+    record_id = next(rid for rid in sorted(ids) if at_national[rid]["category"] == "admin_penalty")
+    views = [at_city.get(record_id, {}), at_province[record_id], at_national[record_id]]
+    codes = sorted(set().union(*(v.get("fields", {}) for v in views)))
+    print_table(
+        f"record {record_id} (admin_penalty) as each recipient sees it",
+        ["field", "Huzhou procurement", "Zhejiang auditor", "national auditor"],
+        [(c, *(v.get("fields", {}).get(c, "—") for v in views)) for c in codes],
+    )
+    verified = _verify_all(
+        fed, [r["sd_jwt"] for r in at_national.values() if r["issuer"] == HUZHOU]
+    )
+    out_console.print(
+        f"{verified} records at national verified offline against Huzhou's signing certificate"
+    )
+    return {
+        "at_province": len(at_province),
+        "at_national": len(at_national),
+        "verified_at_national": verified,
+        "fields_city_province_national": " / ".join(str(len(v.get("fields", {}))) for v in views),
+        "sample_record": record_id,
+    }
+
+
+def _verify_all(fed: LocalFederation, sd_jwts: list[str]) -> int:
+    cert = x509.load_pem_x509_certificate(
+        (fed.keys / "nodes" / HUZHOU / "signing.crt").read_bytes()
+    )
+    key = cert.public_key()
+    if not isinstance(key, Ed25519PublicKey):
+        raise ConfigurationError("Huzhou's signing certificate holds no Ed25519 key")
+    verifier = Ed25519Verifier(signing_kid(cert), key)
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    for sd_jwt in sd_jwts:
+        verify_record(sd_jwt, resolve_key=lambda _k: verifier, key_owner=lambda _k: HUZHOU, now=now)
+    return len(sd_jwts)
+
+
+def _notice(fed: LocalFederation) -> dict[str, Any]:
+    _step("5. Downstream: a national notice (严重失信主体名单) reaches every city")
+    subject = make_uscc("91430100", "MA4L0T3B")
+    authority = make_uscc("11100000", "00001371")
+    # Decided 400 days ago: still listed (36 months) and past the 12-month repair minimum.
+    decided = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=400)).isoformat()
+    rows = _json_lines(
+        "notices", "issue", "--as", str(fed.client(NATIONAL, "credit-office")),
+        "--list", "serious_dishonesty", "--subject", subject, "--name", "长沙示例建设有限公司",
+        "--document", "发改财金〔2026〕88号", "--reason", "拒不履行法院生效判决，情节严重",
+        "--basis", "《失信行为纠正后的信用信息修复管理办法》",
+        "--authority", "国家发展和改革委员会", "--authority-code", authority,
+        "--measures", "限制参与政府采购、招标投标", "--decided", decided,
+    )  # fmt: skip
+    notice_id = rows[0]["record_id"]
+    for city in CITIES:
+        _wait(f"the notice at {city}", _holds(fed, city, notice_id))
+        out_console.print(f"notice {notice_id} is held at city {city}", highlight=False)
+    return {"notice_cities": len(CITIES), "notice_id": notice_id, "notice_subject": subject}
+
+
+def _discipline(fed: LocalFederation, notice_id: str, subject: str) -> dict[str, Any]:
+    _step("6. 逢办必查 at Huzhou: check before acting, then feedback to the notice's issuer")
+    procurement = fed.client(HUZHOU, "procurement-office")
+    service = fed.client(HUZHOU, "service-office")
+    _gateway(
+        "check", "--as", str(procurement), subject, "--domain", "procurement",
+        "--purpose", "政府采购投标资格审查", "--case", "HZCG-2026-118",
+    )  # fmt: skip
+    hit = _json_lines(
+        "check", "--as", str(procurement), subject, "--domain", "procurement",
+        "--purpose", "政府采购投标资格审查", "--case", "HZCG-2026-118",
+    )[0]  # fmt: skip
+    other = _json_lines(
+        "check", "--as", str(service), subject, "--domain", "public_service",
+        "--purpose", "公共服务事项办理",
+    )[0]  # fmt: skip
+    out_console.print(
+        f"procurement department: {hit['decision']}; public-service department: "
+        f"{other['decision']}",
+        highlight=False,
+    )
+    _json_lines(
+        "feedback", "send", "--as", str(procurement), hit["check_id"], notice_id,
+        "--action", "applied", "--note", "投标资格不予通过",
+    )  # fmt: skip
+    admin = fed.client(NATIONAL, "credit-admin")
+
+    def feedback_at_issuer() -> bool:
+        result = _gateway("feedback", "list", "--as", str(admin), notice_id, "--json", capture=True)
+        return result.returncode == 0 and "applied" in result.stdout
+
+    _wait("the feedback at the national node", feedback_at_issuer)
+    _gateway("feedback", "list", "--as", str(admin), notice_id)
+
+    def decision() -> str:
+        rows = _json_lines(
+            "check", "--as", str(procurement), subject, "--domain", "procurement",
+            "--purpose", "政府采购投标资格审查",
+        )  # fmt: skip
+        return str(rows[0]["decision"])
+
+    def until(expected: str) -> Callable[[], str | None]:
+        def probe() -> str | None:
+            got = decision()
+            return got if got == expected else None
+
+        return probe
+
+    _step("7. 异议 and 信用修复: an objection filed at Huzhou is decided by the national issuer")
+    filed = _json_lines(
+        "objection", "file", "--as", str(procurement), notice_id,
+        "--grounds", "当事人已于列入前全部履行判决义务",
+    )[0]  # fmt: skip
+    objection_id = filed["objection_id"]
+
+    def objection_arrived() -> bool:
+        rows = _json_lines("objection", "list", "--as", str(admin))
+        return any(r.get("objection_id") == objection_id for r in rows)
+
+    _wait("the objection at the issuer", objection_arrived)
+    _gateway(
+        "objection", "decide", "--as", str(admin), objection_id, "--decision", "accept",
+        "--reason", "受理异议，核查期间暂停惩戒措施",
+    )  # fmt: skip
+    disputed = _wait("DISPUTED at Huzhou", until("disputed"))
+    _gateway(
+        "objection", "decide", "--as", str(admin), objection_id, "--decision", "dismiss",
+        "--reason", "经核查异议理由不成立",
+    )  # fmt: skip
+    restored = _wait("INTERCEPT again at Huzhou", until("intercept"))
+    application = _json_lines(
+        "repair", "apply", "--as", str(admin), notice_id,
+        "--reason", "失信行为已纠正，申请信用修复",
+    )[0]  # fmt: skip
+    _gateway(
+        "repair", "approve", "--as", str(admin), application["application_id"],
+        "--note", "准予修复，停止公示与共享",
+    )  # fmt: skip
+    repaired = _wait("CLEAR at Huzhou after repair", until("clear"))
+    out_console.print(
+        f"objection accepted: {disputed}; dismissed: {restored}; repaired: {repaired}",
+        highlight=False,
+    )
+    return {
+        "check_procurement": hit["decision"],
+        "check_other_domain": other["decision"],
+        "objection_repair": f"{disputed} / {restored} / {repaired}",
+    }
+
+
+def _holds(fed: LocalFederation, node: str, record_id: str) -> Callable[[], bool]:
+    return lambda: record_id in _records(fed, node)
+
+
+def _revocation(fed: LocalFederation, record_id: str) -> dict[str, Any]:
+    _step("8. Revocation at the issuer: every node that holds the record applies and confirms")
+    dept = fed.client(HUZHOU, "procurement-office")
+    _gateway(
+        "records", "status", "--as", str(dept), record_id, "--kind", "revocation",
+        "--reason", "行政复议撤销原处罚决定",
+    )  # fmt: skip
+
+    def all_confirmed() -> list[dict[str, Any]] | None:
+        result = _gateway("records", "where", "--as", str(dept), record_id, "--json", capture=True)
+        if result.returncode != 0:
+            return None
+        holders: list[dict[str, Any]] = json.loads(result.stdout)["holders"]
+        done = holders and all(h["confirmed_status"] == "revoked" for h in holders)
+        return holders if done else None
+
+    holders = _wait("every holder to confirm", all_confirmed)
+    _gateway("records", "where", "--as", str(dept), record_id)
+    still_served = record_id in _records(fed, NATIONAL)
+    if still_served:
+        raise GatewayError("national still serves a revoked record")
+    return {"holders_confirmed": len(holders)}
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    _step("Summary")
+    print_table(
+        "gateway demo: six nodes, separate processes, mutual TLS, SQLite",
+        ["what", "result"],
+        [
+            ("records accepted at Huzhou (signed and stored)", summary["accepted"]),
+            ("lines refused with a reason", summary["refused"]),
+            ("records held at Zhejiang", summary["at_province"]),
+            ("records held at national", summary["at_national"]),
+            ("Huzhou signatures verified at national", summary["verified_at_national"]),
+            ("fields of one record: Huzhou / Zhejiang / national",
+             summary["fields_city_province_national"]),
+            ("cities holding the national notice", summary["notice_cities"]),
+            ("check at Huzhou: procurement / public service",
+             f"{summary['check_procurement']} / {summary['check_other_domain']}"),
+            ("check after objection accepted / dismissed / repair", summary["objection_repair"]),
+            ("holders confirming the revocation", summary["holders_confirmed"]),
+            ("elapsed", f"{summary['elapsed_s']} s"),
+        ],
+    )  # fmt: skip
+
+
+def _print_keep(fed: LocalFederation) -> None:
+    out_console.print("\nthe nodes keep running:", highlight=False)
+    for node, pid in fed.pids().items():
+        out_console.print(f"  {node} on {fed.endpoint(node)} (pid {pid})", highlight=False)
+    dept = fed.client(HUZHOU, "procurement-office")
+    out_console.print(f"try:  gateway records list --as {dept} --purpose test", highlight=False)
+    out_console.print(
+        f"      gateway audit events --as {fed.client(NATIONAL, 'audit-office')}", highlight=False
+    )
+    out_console.print(
+        f"stop: kill {' '.join(str(p) for p in fed.pids().values())}", highlight=False
+    )

@@ -1,0 +1,499 @@
+"""``gateway check | feedback | objection | repair``: the joint discipline loop.
+
+Departments check a subject before acting (逢办必查) and report what they did
+(反馈); objections (异议) are filed anywhere and decided at the record's
+issuer; credit repair (信用修复) is applied for and approved at the issuer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gateway._proto.v1 import discipline_pb2, discipline_pb2_grpc
+from gateway.commands._common import (
+    as_client_option,
+    emit_json,
+    endpoint_option,
+    handle_errors,
+    json_option,
+    open_client,
+    out_console,
+    print_table,
+)
+from gateway.core.records import CHINA_STANDARD_TIME
+
+__all__ = ["check", "feedback", "objection", "repair"]
+
+
+def _time(ts: int) -> str:
+    if not ts:
+        return ""
+    return dt.datetime.fromtimestamp(ts, CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M")
+
+
+def _hit_dict(hit: discipline_pb2.NoticeHit) -> dict[str, Any]:
+    return {
+        "record_id": hit.record_id,
+        "version": hit.version,
+        "category": hit.category,
+        "kind": hit.kind,
+        "issuer": hit.issuer,
+        "status": hit.status,
+        "measures": [
+            {"code": m.code, "label": m.label, "kind": m.kind, "basis": m.basis}
+            for m in hit.measures
+        ],
+        "basis": hit.basis,
+        "disputed": hit.disputed,
+        "measures_suspended": hit.measures_suspended,
+        "intercepts": hit.intercepts,
+        "green": hit.green,
+    }
+
+
+def _flags(hit: discipline_pb2.NoticeHit) -> str:
+    flags = []
+    if hit.intercepts:
+        flags.append("intercepts")
+    if hit.disputed:
+        flags.append(
+            "objection pending" + (", measures suspended" if hit.measures_suspended else "")
+        )
+    if hit.green:
+        flags.append("green channel")
+    return "; ".join(flags)
+
+
+@click.command("check")
+@as_client_option
+@endpoint_option
+@click.argument("subject")
+@click.option("--domain", required=True, help="The department's domain (as in its certificate).")
+@click.option("--purpose", required=True, help="Why the subject is checked (audited).")
+@click.option("--case", "case_id", default="", help="Case or file number (audited).")
+@json_option
+@handle_errors
+def check(
+    *,
+    client_dir: Path,
+    endpoint: str | None,
+    subject: str,
+    domain: str,
+    purpose: str,
+    case_id: str,
+    as_json: bool,
+) -> None:
+    """逢办必查: may this subject be awarded, licensed, hired? Answered by the local node."""
+    with open_client(client_dir, endpoint) as (_client, channel):
+        reply = discipline_pb2_grpc.DisciplineStub(channel).Check(
+            discipline_pb2.CheckRequest(
+                subject=subject, domain=domain, purpose=purpose, case_id=case_id
+            )
+        )
+    if as_json:
+        emit_json(
+            {
+                "check_id": reply.check_id,
+                "decision": reply.decision,
+                "checked_at": reply.checked_at,
+                "node": reply.node,
+                "hits": [_hit_dict(h) for h in reply.hits],
+            }
+        )
+        return
+    out_console.print(
+        f"[bold]{reply.decision.upper()}[/] for domain {domain} "
+        f"(check {reply.check_id} at node {reply.node}, {_time(reply.checked_at)})",
+        highlight=False,
+    )
+    if reply.hits:
+        print_table(
+            f"{len(reply.hits)} notices in force",
+            ["record", "list", "issuer", "status", "measures for this domain", "basis", "flags"],
+            [
+                (
+                    f"{h.record_id} v{h.version}",
+                    h.category,
+                    h.issuer,
+                    h.status,
+                    "\n".join(f"{m.code} {m.label} ({m.basis})" for m in h.measures) or "none",
+                    h.basis,
+                    _flags(h),
+                )
+                for h in reply.hits
+            ],
+        )
+
+
+@click.group()
+def feedback() -> None:
+    """Report what was done about a hit; list hits and feedback at the issuer."""
+
+
+@feedback.command("send")
+@as_client_option
+@endpoint_option
+@click.argument("check_id")
+@click.argument("record_id")
+@click.option("--action", required=True, type=click.Choice(["applied", "not_applicable", "lifted"]))
+@click.option("--note", default="", help="What was done, e.g. the bid was refused.")
+@json_option
+@handle_errors
+def feedback_send(
+    *,
+    client_dir: Path,
+    endpoint: str | None,
+    check_id: str,
+    record_id: str,
+    action: str,
+    note: str,
+    as_json: bool,
+) -> None:
+    """Feedback on one notice found by one of this client's checks; it goes to the issuer."""
+    with open_client(client_dir, endpoint) as (_client, channel):
+        reply = discipline_pb2_grpc.DisciplineStub(channel).Feedback(
+            discipline_pb2.FeedbackRequest(
+                check_id=check_id, record_id=record_id, action=action, note=note
+            )
+        )
+    if as_json:
+        emit_json({"feedback_id": reply.feedback_id, "issuer": reply.issuer})
+    else:
+        out_console.print(f"feedback {reply.feedback_id} sent to issuer {reply.issuer}")
+
+
+@feedback.command("list")
+@as_client_option
+@endpoint_option
+@click.argument("record_id")
+@json_option
+@handle_errors
+def feedback_list(*, client_dir: Path, endpoint: str | None, record_id: str, as_json: bool) -> None:
+    """Every check that found a notice, and every feedback on it (at the issuer: from all nodes)."""
+    with open_client(client_dir, endpoint) as (_client, channel):
+        reply = discipline_pb2_grpc.DisciplineStub(channel).ListHits(
+            discipline_pb2.ListHitsRequest(record_id=record_id)
+        )
+    hits = [
+        {
+            "check_id": h.check_id,
+            "version": h.version,
+            "node": h.node,
+            "checked_at": h.checked_at,
+            "actor": h.actor,
+            "domain": h.domain,
+            "case_id": h.case_id,
+            "decision": h.decision,
+            "measures": list(h.measures),
+        }
+        for h in reply.hits
+    ]
+    given = [
+        {
+            "feedback_id": f.feedback_id,
+            "check_id": f.check_id,
+            "version": f.version,
+            "node": f.node,
+            "actor": f.actor,
+            "domain": f.domain,
+            "action": f.action,
+            "note": f.note,
+            "case_id": f.case_id,
+            "checked_at": f.checked_at,
+            "reported_at": f.reported_at,
+        }
+        for f in reply.feedback
+    ]
+    if as_json:
+        emit_json({"record_id": reply.record_id, "hits": hits, "feedback": given})
+        return
+    print_table(
+        f"{len(hits)} checks found {record_id}",
+        ["checked", "node", "department", "domain", "case", "decision", "measures"],
+        [
+            (
+                _time(h.checked_at),
+                h.node,
+                h.actor,
+                h.domain,
+                h.case_id,
+                h.decision,
+                ",".join(h.measures),
+            )
+            for h in reply.hits
+        ],
+    )
+    print_table(
+        f"{len(given)} feedback",
+        ["reported", "node", "department", "action", "note", "check"],
+        [
+            (_time(f.reported_at), f.node, f.actor, f.action, f.note, f.check_id)
+            for f in reply.feedback
+        ],
+    )
+
+
+def _objection_dict(o: discipline_pb2.Objection) -> dict[str, Any]:
+    return {
+        "objection_id": o.objection_id,
+        "record_id": o.record_id,
+        "version": o.version,
+        "category": o.category,
+        "node": o.node,
+        "filed_by": o.filed_by,
+        "grounds": o.grounds,
+        "filed_at": o.filed_at,
+        "deadline_at": o.deadline_at,
+        "state": o.state,
+        "decided_at": o.decided_at,
+        "decided_by": o.decided_by,
+        "resolution": o.resolution,
+        "statement_id": o.statement_id,
+        "overdue": o.overdue,
+    }
+
+
+@click.group()
+def objection() -> None:
+    """Objections (异议): file at any node, list and decide at the record's issuer."""
+
+
+@objection.command("file")
+@as_client_option
+@endpoint_option
+@click.argument("record_id")
+@click.option("--grounds", required=True, help="Why the record is wrong (异议理由).")
+@click.option("--version", default=0, help="Version (default: latest held here).")
+@json_option
+@handle_errors
+def objection_file(
+    *,
+    client_dir: Path,
+    endpoint: str | None,
+    record_id: str,
+    grounds: str,
+    version: int,
+    as_json: bool,
+) -> None:
+    """File an objection; it travels to the record's issuer."""
+    with open_client(client_dir, endpoint) as (_client, channel):
+        reply = discipline_pb2_grpc.DisciplineStub(channel).FileObjection(
+            discipline_pb2.FileObjectionRequest(
+                record_id=record_id, version=version, grounds=grounds
+            )
+        )
+    if as_json:
+        emit_json({"objection_id": reply.objection_id, "issuer": reply.issuer})
+    else:
+        out_console.print(f"objection {reply.objection_id} sent to issuer {reply.issuer}")
+
+
+@objection.command("list")
+@as_client_option
+@endpoint_option
+@click.option("--overdue", is_flag=True, help="Only open objections past their deadline.")
+@click.option(
+    "--state",
+    default="",
+    type=click.Choice(["", "filed", "accepted", "rejected", "upheld", "dismissed"]),
+)
+@click.option("--record", "record_id", default="", help="Only objections to this record.")
+@json_option
+@handle_errors
+def objection_list(
+    *,
+    client_dir: Path,
+    endpoint: str | None,
+    overdue: bool,
+    state: str,
+    record_id: str,
+    as_json: bool,
+) -> None:
+    """Objections held at this node (the issuer), by deadline."""
+    with open_client(client_dir, endpoint) as (_client, channel):
+        reply = discipline_pb2_grpc.DisciplineStub(channel).ListObjections(
+            discipline_pb2.ListObjectionsRequest(overdue=overdue, state=state, record_id=record_id)
+        )
+    if as_json:
+        for o in reply.objections:
+            emit_json(_objection_dict(o))
+        return
+    print_table(
+        f"{len(reply.objections)} objections" + (" overdue" if overdue else ""),
+        ["objection", "record", "filed at", "filed", "deadline", "state", "grounds"],
+        [
+            (
+                o.objection_id,
+                f"{o.record_id} v{o.version}",
+                o.node,
+                _time(o.filed_at),
+                _time(o.deadline_at) + (" OVERDUE" if o.overdue else ""),
+                o.state,
+                o.grounds,
+            )
+            for o in reply.objections
+        ],
+    )
+
+
+@objection.command("decide")
+@as_client_option
+@endpoint_option
+@click.argument("objection_id")
+@click.option(
+    "--decision", required=True, type=click.Choice(["accept", "reject", "uphold", "dismiss"])
+)
+@click.option("--reason", required=True, help="Why (kept in the signed statement).")
+@click.option(
+    "--new-version",
+    default=0,
+    help="Uphold only: the corrected version replacing the record (default: revoke it).",
+)
+@json_option
+@handle_errors
+def objection_decide(
+    *,
+    client_dir: Path,
+    endpoint: str | None,
+    objection_id: str,
+    decision: str,
+    reason: str,
+    new_version: int,
+    as_json: bool,
+) -> None:
+    """At the issuer: accept (suspend everywhere), reject, uphold (revoke/correct), dismiss."""
+    with open_client(client_dir, endpoint) as (_client, channel):
+        reply = discipline_pb2_grpc.DisciplineStub(channel).DecideObjection(
+            discipline_pb2.DecideObjectionRequest(
+                objection_id=objection_id,
+                decision=decision,
+                reason=reason,
+                new_version=new_version,
+            )
+        )
+    if as_json:
+        emit_json(
+            {
+                "objection": _objection_dict(reply.objection),
+                "status": reply.status,
+                "statement_id": reply.statement_id,
+            }
+        )
+        return
+    statement = f", statement {reply.statement_id}" if reply.statement_id else ""
+    out_console.print(
+        f"objection {objection_id} is {reply.objection.state}; record "
+        f"{reply.objection.record_id} is {reply.status}{statement}"
+    )
+
+
+def _repair_dict(a: discipline_pb2.RepairApplication) -> dict[str, Any]:
+    return {
+        "application_id": a.application_id,
+        "record_id": a.record_id,
+        "version": a.version,
+        "category": a.category,
+        "applied_by": a.applied_by,
+        "reason": a.reason,
+        "applied_at": a.applied_at,
+        "state": a.state,
+        "decided_at": a.decided_at,
+        "decided_by": a.decided_by,
+        "note": a.note,
+        "statement_id": a.statement_id,
+    }
+
+
+@click.group()
+def repair() -> None:
+    """Credit repair (信用修复) at the record's issuer."""
+
+
+@repair.command("apply")
+@as_client_option
+@endpoint_option
+@click.argument("record_id")
+@click.option("--reason", required=True, help="Why the record should be repaired.")
+@click.option("--version", default=0, help="Version (default: latest).")
+@json_option
+@handle_errors
+def repair_apply(
+    *,
+    client_dir: Path,
+    endpoint: str | None,
+    record_id: str,
+    reason: str,
+    version: int,
+    as_json: bool,
+) -> None:
+    """Apply for credit repair (refused before the category's minimum period)."""
+    with open_client(client_dir, endpoint) as (_client, channel):
+        reply = discipline_pb2_grpc.DisciplineStub(channel).ApplyRepair(
+            discipline_pb2.ApplyRepairRequest(record_id=record_id, version=version, reason=reason)
+        )
+    if as_json:
+        emit_json(_repair_dict(reply.application))
+    else:
+        out_console.print(
+            f"repair application {reply.application.application_id} for {record_id} is pending"
+        )
+
+
+def _decide_repair(
+    client_dir: Path, endpoint: str | None, application_id: str, decision: str, note: str
+) -> discipline_pb2.DecideRepairResponse:
+    with open_client(client_dir, endpoint) as (_client, channel):
+        return discipline_pb2_grpc.DisciplineStub(channel).DecideRepair(
+            discipline_pb2.DecideRepairRequest(
+                application_id=application_id, decision=decision, note=note
+            )
+        )
+
+
+def _print_repair(reply: discipline_pb2.DecideRepairResponse, as_json: bool) -> None:
+    if as_json:
+        emit_json(
+            {
+                "application": _repair_dict(reply.application),
+                "status": reply.status,
+                "statement_id": reply.statement_id,
+            }
+        )
+        return
+    statement = f" (statement {reply.statement_id})" if reply.statement_id else ""
+    out_console.print(
+        f"repair application {reply.application.application_id} {reply.application.state}; "
+        f"record {reply.application.record_id} is {reply.status}{statement}"
+    )
+
+
+@repair.command("approve")
+@as_client_option
+@endpoint_option
+@click.argument("application_id")
+@click.option("--note", default="", help="Kept in the signed repair statement.")
+@json_option
+@handle_errors
+def repair_approve(
+    *, client_dir: Path, endpoint: str | None, application_id: str, note: str, as_json: bool
+) -> None:
+    """Approve: the record stops being shared and published everywhere it went."""
+    _print_repair(_decide_repair(client_dir, endpoint, application_id, "approve", note), as_json)
+
+
+@repair.command("refuse")
+@as_client_option
+@endpoint_option
+@click.argument("application_id")
+@click.option("--note", required=True, help="Why the application is refused.")
+@json_option
+@handle_errors
+def repair_refuse(
+    *, client_dir: Path, endpoint: str | None, application_id: str, note: str, as_json: bool
+) -> None:
+    """Refuse an application; the record stays as it is."""
+    _print_repair(_decide_repair(client_dir, endpoint, application_id, "refuse", note), as_json)

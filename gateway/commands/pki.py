@@ -1,0 +1,99 @@
+"""``gateway pki``: the federation's certificates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gateway.commands._common import emit_json, handle_errors, json_option, out_console
+from gateway.pki import init_federation, issue_client, issue_node
+
+__all__ = ["pki"]
+
+_dir_option = click.option(
+    "--dir",
+    "directory",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Federation keystore folder (see keys/README.md).",
+)
+_force_option = click.option("--force", is_flag=True, help="Overwrite existing keys.")
+
+
+@click.group()
+def pki() -> None:
+    """Certificates: national root CA, node certificates, client certificates."""
+
+
+@pki.command("init")
+@_dir_option
+@click.option("--name", default="Local credit federation", show_default=True)
+@_force_option
+@json_option
+@handle_errors
+def pki_init(*, directory: Path, name: str, force: bool, as_json: bool) -> None:
+    """Create the national root CA of a new federation."""
+    root = init_federation(directory, name=name, force=force)
+    if as_json:
+        emit_json({"root": str(root)})
+    else:
+        out_console.print(f"root CA written to {root}")
+
+
+@pki.command("node")
+@_dir_option
+@click.option("--node", "node_id", required=True, help="6-digit region code, e.g. 330500.")
+@click.option("--parent", "parent_id", default=None, help="Parent node id (none for 000000).")
+@click.option("--host", required=True, help="Host name or IP the node's TLS certificate names.")
+@_force_option
+@json_option
+@handle_errors
+def pki_node(
+    *, directory: Path, node_id: str, parent_id: str | None, host: str, force: bool, as_json: bool
+) -> None:
+    """Issue a node's CA, TLS certificate and Ed25519 signing certificate."""
+    paths = issue_node(directory, node_id=node_id, parent_id=parent_id, host=host, force=force)
+    if as_json:
+        emit_json({"node": node_id, "dir": str(paths.directory)})
+    else:
+        out_console.print(f"node {node_id} credentials written to {paths.directory}")
+
+
+@pki.command("client")
+@_dir_option
+@click.option("--node", "node_id", required=True, help="The node that issues the client.")
+@click.option("--name", required=True, help="Client name, e.g. procurement-office.")
+@click.option(
+    "--role", required=True, type=click.Choice(["department", "auditor", "admin"]), help="Role."
+)
+@click.option("--domain", default=None, help="A department's domain, e.g. procurement.")
+@click.option("--endpoint", default=None, help="The node's address host:port.")
+@_force_option
+@json_option
+@handle_errors
+def pki_client(
+    *,
+    directory: Path,
+    node_id: str,
+    name: str,
+    role: str,
+    domain: str | None,
+    endpoint: str | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Issue a department, auditor or admin client certificate."""
+    path = issue_client(
+        directory,
+        node_id=node_id,
+        name=name,
+        role=role,
+        domain=domain,
+        endpoint=endpoint,
+        force=force,
+    )
+    if as_json:
+        emit_json({"client": str(path)})
+    else:
+        out_console.print(f"client {name} ({role}) written to {path}")

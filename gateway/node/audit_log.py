@@ -1,0 +1,640 @@
+"""The audit log's checkpoints: publishing, witnessing by the parent, and offline verification.
+
+- :class:`CheckpointPublisher` signs a C2SP checkpoint of the node's log every
+  ``N`` events or ``T`` seconds, whichever comes first, on a background thread.
+  Before signing it checks that the stored tree is still consistent with the
+  last checkpoint it signed, so a rewritten history is alarmed, never signed.
+  It then asks the parent to cosign, proving consistency from the last
+  checkpoint the parent cosigned.
+- :class:`CheckpointWitness` is the parent's side: it cosigns a child's
+  checkpoint only after verifying the child's signature (with the child's
+  signing certificate) and a consistency proof from the last checkpoint it
+  cosigned for that child; a refusal is audited and an inconsistency alarmed.
+- :func:`verify_log` checks a whole log offline: every event's exact bytes
+  against every signed checkpoint, consistency between checkpoints, and the
+  witness's cosignatures.
+
+Checkpoints of node ``<id>`` carry the origin (and key name) ``credit-gateway/<id>``;
+a witness cosigns under its own origin name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import Connection
+
+from gateway.core.audit import AuditEvent, Decision
+from gateway.core.checkpoint import (
+    Checkpoint,
+    CosignatureVerifier,
+    cosign,
+    open_checkpoint,
+    sign_checkpoint,
+    verify_cosignature,
+    witness_checkpoint,
+)
+from gateway.core.errors import (
+    AccessDeniedError,
+    ConfigurationError,
+    ConflictError,
+    GatewayError,
+    MalformedError,
+    PeerError,
+    PeerUnavailableError,
+    ProofError,
+    VerificationError,
+)
+from gateway.core.limits import DEFAULT_LIMITS, Limits
+from gateway.core.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
+from gateway.core.note import NoteSigner, NoteVerifier
+from gateway.core.principal import Principal, Role
+from gateway.pki import parent_of, verify_signing_certificate
+from gateway.store.audit import AuditLogRepository
+from gateway.store.checkpoints import (
+    CheckpointRepository,
+    CheckpointRow,
+    CosignatureRow,
+    LogEntries,
+    WitnessedRow,
+    WitnessRepository,
+)
+from gateway.store.writer import StoreWriter
+
+__all__ = [
+    "CheckpointPublisher",
+    "CheckpointWitness",
+    "CosignReply",
+    "CosignRequest",
+    "LogReport",
+    "PublishedCheckpoint",
+    "WitnessClient",
+    "log_origin",
+    "signing_key_from_chain",
+    "verify_log",
+]
+
+log = structlog.get_logger("gateway.audit")
+
+_ORIGIN_PREFIX = "credit-gateway/"
+_MAX_CHAIN_BYTES = 64 * 1024
+
+
+def log_origin(node_id: str) -> str:
+    """The checkpoint origin and key name of node ``node_id``'s audit log."""
+    return _ORIGIN_PREFIX + node_id
+
+
+def signing_key_from_chain(
+    pem: bytes, *, root: x509.Certificate, node_id: str, at_time: dt.datetime
+) -> Ed25519PublicKey:
+    """Check a PEM signing certificate chain (leaf first) of ``node_id``; return its key.
+
+    Raises:
+        LimitExceededError: if the PEM is over 64 KiB (checked before parsing).
+        MalformedError: if it holds no PEM certificate.
+        ExpiredError, SignatureError, AlgorithmError: from
+            :func:`gateway.pki.verify_signing_certificate`.
+    """
+    DEFAULT_LIMITS.check_bytes("signing certificate chain", len(pem), _MAX_CHAIN_BYTES)
+    try:
+        certs = x509.load_pem_x509_certificates(pem)
+    except ValueError as exc:
+        raise MalformedError(f"signing certificate chain of {node_id} is not PEM") from exc
+    return verify_signing_certificate(
+        certs[0], certs[1:], root=root, node_id=node_id, at_time=at_time
+    )
+
+
+# --------------------------------------------------------------------------- the node's side
+
+
+@dataclass(frozen=True, slots=True)
+class CosignRequest:
+    """A checkpoint sent to the parent with a consistency proof from ``old_size``."""
+
+    checkpoint: str
+    old_size: int
+    proof: Sequence[bytes]
+    certificate_chain: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CosignReply:
+    """The cosignature line, or (empty line) the size the witness last cosigned."""
+
+    cosignature: str
+    witnessed_size: int
+    certificate_chain: bytes
+
+
+class WitnessClient(Protocol):
+    """The parent's Witness service."""
+
+    def cosign(self, request: CosignRequest) -> CosignReply:
+        """Ask for a cosignature.
+
+        Raises:
+            PeerUnavailableError: the parent cannot be reached (transient).
+            PeerError: the parent refused.
+        """
+        ...
+
+
+class CheckpointPublisher:
+    """Signs checkpoints of the node's audit log and has the parent cosign them."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        signing_key: Ed25519PrivateKey,
+        certificate_chain: bytes,
+        root: x509.Certificate,
+        audit: AuditLogRepository,
+        entries: LogEntries,
+        checkpoints: CheckpointRepository,
+        witness: WitnessClient | None,
+        every_events: int,
+        every_s: float,
+        clock: Callable[[], int],
+    ) -> None:
+        self._node_id = node_id
+        self._signer = NoteSigner(log_origin(node_id), signing_key)
+        self._chain = certificate_chain
+        self._root = root
+        self._audit = audit
+        self._entries = entries
+        self._checkpoints = checkpoints
+        self._witness = witness
+        self._parent = parent_of(node_id)
+        self._every_events = max(1, every_events)
+        self._every_s = every_s
+        self._clock = clock
+        self._started_at = clock()
+        self._checked: tuple[int, bytes] | None = None
+        self._retry_at = 0
+        self._last_alarm = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def publish(self, *, final: bool = False) -> CheckpointRow | None:
+        """Sign and store a checkpoint if one is due (any growth when ``final``).
+
+        Raises:
+            ProofError: the stored log shrank or is no longer consistent with
+                the last checkpoint this node signed (nothing is signed).
+            StorageError: the database failed.
+        """
+        size, root = self._entries.head()
+        last = self._checkpoints.latest()
+        now = self._clock()
+        if last is not None:
+            self._check_against(last, size, root)
+            if size == last.size:
+                return None
+            grown, since = size - last.size, last.published_at
+        else:
+            if size == 0:
+                return None
+            grown, since = size, self._started_at
+        if not (final or grown >= self._every_events or now - since >= self._every_s):
+            return None
+        note = sign_checkpoint(Checkpoint(self._signer.name, size, root), self._signer)
+        row = CheckpointRow(size=size, root=root, note=note, published_at=now)
+        if self._checkpoints.add(row):
+            log.info("audit checkpoint published", size=size)
+        return row
+
+    def request_cosignature(self) -> CosignatureRow | None:
+        """Have the parent cosign the latest checkpoint, unless it already has.
+
+        Raises:
+            PeerError: the parent refused or cannot be reached.
+            ProofError: the parent has cosigned a larger tree than this log holds.
+            VerificationError: the parent's certificate or cosignature does not verify.
+            ConflictError: the parent keeps moving the size to prove from.
+        """
+        if self._witness is None or self._parent is None:
+            return None
+        latest = self._checkpoints.latest()
+        if latest is None or latest.cosigned_by(self._parent):
+            return None
+        previous = self._checkpoints.latest_cosigned(self._parent)
+        reply = self._send(latest, previous.size if previous is not None else 0)
+        if not reply.cosignature:
+            if reply.witnessed_size > latest.size:
+                raise ProofError(
+                    f"witness {self._parent} cosigned size {reply.witnessed_size}, beyond "
+                    f"this log's latest checkpoint {latest.size}"
+                )
+            reply = self._send(latest, reply.witnessed_size)
+            if not reply.cosignature:
+                raise ConflictError(f"witness {self._parent} asked twice for another old size")
+        now = self._clock()
+        key = signing_key_from_chain(
+            reply.certificate_chain,
+            root=self._root,
+            node_id=self._parent,
+            at_time=dt.datetime.fromtimestamp(now, dt.UTC),
+        )
+        verifier = CosignatureVerifier.for_key(log_origin(self._parent), key)
+        body = latest.note[: latest.note.index("\n\n") + 1]
+        cosig = verify_cosignature(body, reply.cosignature, verifier)
+        row = CosignatureRow(
+            size=latest.size,
+            witness=self._parent,
+            line=reply.cosignature.removesuffix("\n"),
+            certificate_chain=reply.certificate_chain,
+            cosigned_at=cosig.timestamp,
+        )
+        self._checkpoints.add_cosignature(row)
+        log.info("audit checkpoint cosigned", size=latest.size, witness=self._parent)
+        return row
+
+    def tick(self) -> None:
+        """One round: publish if due, then seek the parent's cosignature (with back-off)."""
+        self._guarded(self.publish)
+        if self._witness is not None and self._clock() >= self._retry_at:
+            ok = self._guarded(self.request_cosignature)
+            if not ok:
+                self._retry_at = self._clock() + int(min(self._every_s, 10.0))
+
+    def start(self) -> None:
+        """Run :meth:`tick` on a background thread until :meth:`stop`."""
+        poll_s = max(0.05, min(1.0, self._every_s / 4))
+
+        def run() -> None:
+            while not self._stop.wait(poll_s):
+                self.tick()
+            self._guarded(lambda: self.publish(final=True))
+
+        self._thread = threading.Thread(target=run, name="checkpoint-publisher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop the thread after a last checkpoint covering every event (not yet cosigned)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def _send(self, latest: CheckpointRow, old_size: int) -> CosignReply:
+        proof: Sequence[bytes] = []
+        if 0 < old_size < latest.size:
+            proof = self._audit.consistency_proof(old_size, latest.size)
+        request = CosignRequest(latest.note, old_size, proof, self._chain)
+        if self._witness is None:
+            raise ConfigurationError("no witness to send checkpoints to")
+        return self._witness.cosign(request)
+
+    def _check_against(self, last: CheckpointRow, size: int, root: bytes) -> None:
+        if self._checked == (size, root):
+            return
+        if size < last.size:
+            raise ProofError(
+                f"the audit log holds {size} events, fewer than the {last.size} "
+                "its last checkpoint signed: events were deleted"
+            )
+        if size == last.size and root != last.root:
+            raise ProofError(
+                f"the audit log's root differs from checkpoint {last.size}: "
+                "the stored tree was rewritten"
+            )
+        if size > last.size:
+            try:
+                verify_consistency(
+                    size1=last.size,
+                    size2=size,
+                    proof=self._audit.consistency_proof(last.size, size),
+                    root1=last.root,
+                    root2=root,
+                )
+            except ProofError as exc:
+                raise ProofError(
+                    f"the audit log is not consistent with checkpoint {last.size}: {exc}"
+                ) from exc
+        self._checked = (size, root)
+
+    def _guarded(self, step: Callable[[], object]) -> bool:
+        # The thread must outlive any failure; each is logged, an alarm once per cause.
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - a bug must not silently stop checkpoints
+            failure: Exception = exc
+        else:
+            return True
+        detail = str(failure)
+        if isinstance(failure, VerificationError):
+            if detail != self._last_alarm:
+                self._last_alarm = detail
+                log.error("audit log alarm", error=type(failure).__name__, detail=detail)
+        elif isinstance(failure, PeerUnavailableError):
+            log.warning("checkpoint not cosigned", witness=self._parent, detail=detail)
+        elif isinstance(failure, PeerError):
+            log.error("audit alarm: witness refused", witness=self._parent, detail=detail)
+        elif isinstance(failure, GatewayError):
+            log.error("checkpoint step failed", error=type(failure).__name__, detail=detail)
+        else:
+            log.error("checkpoint step crashed", exc_info=failure)
+        return False
+
+
+# --------------------------------------------------------------------------- the parent's side
+
+
+class CheckpointWitness:
+    """Cosigns the checkpoints of this node's children, after checking consistency."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        signing_key: Ed25519PrivateKey,
+        certificate_chain: bytes,
+        root: x509.Certificate,
+        witnessed: WitnessRepository,
+        audit: AuditLogRepository,
+        writer: StoreWriter,
+        clock: Callable[[], int],
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        self._node_id = node_id
+        self._name = log_origin(node_id)
+        self._key = signing_key
+        self._chain = certificate_chain
+        self._root = root
+        self._witnessed = witnessed
+        self._audit = audit
+        self._writer = writer
+        self._clock = clock
+        self._limits = limits
+
+    def cosign(self, principal: Principal, request: CosignRequest) -> CosignReply:
+        """Cosign a child's checkpoint, or say which old size to prove from.
+
+        Raises:
+            AccessDeniedError: the caller is not a child of this node.
+            LimitExceededError: the proof or certificate chain is too large.
+            VerificationError: the certificate or note signature does not verify.
+            ProofError: the checkpoint is inconsistent with the last one cosigned
+                (audited as a denial and logged as an alarm).
+        """
+        child = principal.node_id
+        if principal.role is not Role.NODE or parent_of(child) != self._node_id:
+            raise AccessDeniedError(
+                f"{principal.actor} is not a child node of {self._node_id}",
+                rule="witness:not-a-child",
+            )
+        limits = self._limits
+        limits.check_count("consistency proof hashes", len(request.proof), limits.max_proof_hashes)
+        now = self._clock()
+        try:
+            key = signing_key_from_chain(
+                request.certificate_chain,
+                root=self._root,
+                node_id=child,
+                at_time=dt.datetime.fromtimestamp(now, dt.UTC),
+            )
+            origin = log_origin(child)
+            checkpoint, note = open_checkpoint(
+                request.checkpoint,
+                [NoteVerifier.for_key(origin, key)],
+                origin=origin,
+                limits=limits,
+            )
+            return self._writer.submit(
+                lambda conn: self._decide(
+                    principal=principal,
+                    request=request,
+                    checkpoint=checkpoint,
+                    body=note.body,
+                    now=now,
+                    conn=conn,
+                )
+            ).result()
+        except VerificationError as exc:
+            self._refused(principal, exc, now)
+            raise
+
+    def _decide(
+        self,
+        *,
+        principal: Principal,
+        request: CosignRequest,
+        checkpoint: Checkpoint,
+        body: str,
+        now: int,
+        conn: Connection,
+    ) -> CosignReply:
+        # One writer job: the read of the last cosigned checkpoint and the new row
+        # commit together, so two requests of one child cannot both pass the check.
+        child = principal.node_id
+        last = self._witnessed.last(child, conn=conn)
+        last_size = last.size if last is not None else 0
+        if request.old_size != last_size:
+            return CosignReply("", last_size, self._chain)
+        previous = None if last is None else Checkpoint(checkpoint.origin, last.size, last.root)
+        witness_checkpoint(previous, checkpoint, request.proof)
+        if last is not None and last.size == checkpoint.size:
+            return CosignReply(last.cosignature, last.size, self._chain)
+        line = cosign(body, self._name, self._key, now)
+        self._witnessed.add(
+            WitnessedRow(child, checkpoint.size, checkpoint.root, request.checkpoint, line, now),
+            conn=conn,
+        )
+        self._audit.append(
+            [
+                _event(
+                    principal,
+                    node=self._node_id,
+                    time=now,
+                    decision=Decision.ALLOWED,
+                    rule="witness:consistent",
+                    detail=f"cosigned checkpoint {checkpoint.size} of {child} (from {last_size})",
+                )
+            ],
+            conn=conn,
+        )
+        return CosignReply(line, checkpoint.size, self._chain)
+
+    def _refused(self, principal: Principal, exc: VerificationError, now: int) -> None:
+        inconsistent = isinstance(exc, ProofError)
+        rule = "witness:inconsistent-checkpoint" if inconsistent else "witness:unverified"
+        if inconsistent:
+            log.error(
+                "audit alarm: child presented an inconsistent checkpoint",
+                child=principal.node_id,
+                detail=str(exc),
+            )
+        else:
+            log.warning("checkpoint refused", child=principal.node_id, detail=str(exc))
+        event = _event(
+            principal,
+            node=self._node_id,
+            time=now,
+            decision=Decision.DENIED,
+            rule=rule,
+            detail=f"{type(exc).__name__}: {exc}"[:400],
+        )
+        self._audit.append([event])
+
+
+def _event(
+    principal: Principal, *, node: str, time: int, decision: Decision, rule: str, detail: str
+) -> AuditEvent:
+    return AuditEvent(
+        time=time,
+        node=node,
+        actor=principal.actor,
+        fingerprint=principal.fingerprint,
+        address=principal.address,
+        action="witness.cosign",
+        decision=decision,
+        rule=rule,
+        detail=detail,
+    )
+
+
+# --------------------------------------------------------------------------- offline verification
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedCheckpoint:
+    """A checkpoint as an auditor fetched it: the signed note and its cosignature lines."""
+
+    size: int
+    note: str
+    cosignatures: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LogReport:
+    """What :func:`verify_log` proved."""
+
+    events: int
+    checkpoints: int
+    signed_size: int
+    witnessed_size: int
+    cosignatures: int
+
+
+def verify_log(
+    *,
+    origin: str,
+    log_key: NoteVerifier,
+    witness: CosignatureVerifier | None,
+    checkpoints: Sequence[PublishedCheckpoint],
+    entries: Sequence[tuple[int, bytes]],
+    inclusion: Callable[[int, int], Sequence[bytes]] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> LogReport:
+    """Prove offline that a log is intact: events, checkpoints and cosignatures.
+
+    Recomputes the RFC 9162 tree from the events' exact bytes; checks each
+    checkpoint's signature, that its root is the recomputed root at its size,
+    that consecutive checkpoints are consistent, and each cosignature by
+    ``witness``. When a checkpoint's root differs, ``inclusion(seq, size)``
+    (the node's proofs, untrusted) locates the altered event: an untouched
+    event still proves against the signed root, an altered one cannot.
+
+    Raises:
+        ProofError: naming the first missing or altered event, or the first
+            checkpoint the events contradict; or, with a ``witness``, when no
+            checkpoint carries its cosignature.
+        MalformedError: naming the first event that is not a canonical audit event.
+        SignatureError: naming the first checkpoint or cosignature that does not verify.
+    """
+    tree = MerkleTree()
+    previous: Checkpoint | None = None
+    witnessed = cosignatures = 0
+    for published in sorted(checkpoints, key=lambda c: c.size):
+        what = f"checkpoint {published.size}"
+        try:
+            checkpoint, note = open_checkpoint(
+                published.note, [log_key], origin=origin, limits=limits
+            )
+        except VerificationError as exc:
+            raise type(exc)(f"{what}: {exc}") from exc
+        if checkpoint.size != published.size:
+            raise MalformedError(f"{what}: its note says size {checkpoint.size}")
+        _extend(tree, entries, checkpoint.size)
+        if tree.root(checkpoint.size) != checkpoint.root:
+            _locate(entries, previous, checkpoint, inclusion)
+        if previous is not None and previous.size > 0:
+            proof = tree.consistency_proof(previous.size, checkpoint.size)
+            verify_consistency(
+                size1=previous.size,
+                size2=checkpoint.size,
+                proof=proof,
+                root1=previous.root,
+                root2=checkpoint.root,
+            )
+        for line in published.cosignatures:
+            if witness is None or not line.startswith(f"— {witness.name} "):
+                continue
+            try:
+                verify_cosignature(note.body, line, witness)
+            except VerificationError as exc:
+                raise type(exc)(f"{what}: {exc}") from exc
+            witnessed, cosignatures = checkpoint.size, cosignatures + 1
+        previous = checkpoint
+    _extend(tree, entries, len(entries))
+    if witness is not None and previous is not None and not cosignatures:
+        raise ProofError(f"no checkpoint carries a cosignature by witness {witness.name}")
+    return LogReport(
+        events=tree.size,
+        checkpoints=len(checkpoints),
+        signed_size=previous.size if previous is not None else 0,
+        witnessed_size=witnessed,
+        cosignatures=cosignatures,
+    )
+
+
+def _extend(tree: MerkleTree, entries: Sequence[tuple[int, bytes]], size: int) -> None:
+    """Append entries up to ``size``, naming the first event that is missing or malformed."""
+    for index in range(tree.size, size):
+        if index >= len(entries) or entries[index][0] != index:
+            raise ProofError(f"event {index} is missing from the log")
+        data = entries[index][1]
+        try:
+            AuditEvent.from_bytes(data)
+        except MalformedError as exc:
+            raise MalformedError(f"event {index} was altered: {exc}") from exc
+        tree.append(data)
+
+
+def _locate(
+    entries: Sequence[tuple[int, bytes]],
+    previous: Checkpoint | None,
+    checkpoint: Checkpoint,
+    inclusion: Callable[[int, int], Sequence[bytes]] | None,
+) -> None:
+    start = previous.size if previous is not None else 0
+    what = f"checkpoint {checkpoint.size}"
+    span = f"events {start}..{checkpoint.size - 1}"
+    if inclusion is not None:
+        unproven = []
+        for seq in range(start, checkpoint.size):
+            try:
+                verify_inclusion(
+                    leaf_hash=leaf_hash(entries[seq][1]),
+                    index=seq,
+                    size=checkpoint.size,
+                    proof=inclusion(seq, checkpoint.size),
+                    root=checkpoint.root,
+                )
+            except GatewayError:
+                unproven.append(seq)
+        if unproven and (len(unproven) < checkpoint.size - start or len(unproven) == 1):
+            raise ProofError(f"event {unproven[0]} was altered: its bytes are not in signed {what}")
+    raise ProofError(
+        f"{what} does not match {span} as stored: an event among them was altered "
+        "and the stored tree rewritten"
+    )

@@ -1,0 +1,491 @@
+"""Discipline checks and feedback at one node (逢办必查, 发起-响应-反馈).
+
+A department checks a subject at its own node: the node reads every record
+it holds about the subject, keeps the notices the department may see (the
+sharing policy decides, failing closed), and :func:`~gateway.core.discipline.decide_check`
+gives the answer. The check, its hits and its audit event are stored in one
+transaction, and every hit is reported to the notice's issuer as a routed
+message in that same transaction, so the issuer can list every check that
+found its notice. The department's feedback on a hit travels the same way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import Connection
+
+from gateway.core.audit import AuditEvent, Decision
+from gateway.core.catalog import Catalog, CategoryKind, RecipientKind, Visibility
+from gateway.core.discipline import CheckResult, NoticeFacts, basis_field, decide_check
+from gateway.core.discipline_messages import (
+    FEEDBACK_KIND,
+    HIT_KIND,
+    FeedbackReport,
+    HitReport,
+)
+from gateway.core.errors import AccessDeniedError, GatewayError, InputError, NotFoundError
+from gateway.core.identifiers import SubjectType
+from gateway.core.measures import MeasuresList
+from gateway.core.policy import Recipient, SharePlan, decide
+from gateway.core.principal import Principal, Role
+from gateway.core.remedies import FeedbackAction
+from gateway.core.sdjwt import parse_sd_jwt
+from gateway.node.messages import DeliveredMessage, MessageRouter
+from gateway.node.queries import display_subject, normalise_subject
+from gateway.store import RecordRow, Store
+from gateway.store.discipline import CheckRow, DisciplineRepository, FeedbackRow, HitRow
+
+__all__ = ["CheckOutcome", "DisciplineService", "HitsAndFeedback", "audit_event"]
+
+log = structlog.get_logger("gateway.discipline")
+
+_PAGE = 500
+_MAX_PURPOSE = 256
+_MAX_NOTE = 2000
+_NOTICE_KINDS = frozenset({CategoryKind.BLACKLIST, CategoryKind.REDLIST})
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOutcome:
+    """A check as answered: its id, time, this node and the decision with its hits."""
+
+    check_id: str
+    checked_at: int
+    node: str
+    result: CheckResult
+
+
+@dataclass(frozen=True, slots=True)
+class HitsAndFeedback:
+    record_id: str
+    hits: list[HitRow]
+    feedback: list[FeedbackRow]
+
+
+def audit_event(
+    principal: Principal | None,
+    node: str,
+    now: int,
+    *,
+    action: str,
+    decision: Decision,
+    rule: str = "",
+    subject: str = "",
+    records: tuple[str, ...] = (),
+    purpose: str = "",
+    case_id: str = "",
+    detail: str = "",
+) -> AuditEvent:
+    """An audit event by ``principal``; None for the node itself (message handlers)."""
+    return AuditEvent(
+        time=now,
+        node=node,
+        actor=principal.actor if principal else f"node:{node}",
+        fingerprint=principal.fingerprint if principal else "",
+        address=principal.address if principal else "",
+        action=action,
+        decision=decision,
+        rule=rule,
+        subject=subject,
+        records=records,
+        purpose=purpose,
+        case_id=case_id,
+        detail=detail,
+    )
+
+
+def _department_domain(principal: Principal, asked: str) -> str:
+    if principal.role is not Role.DEPARTMENT or not principal.domain:
+        raise AccessDeniedError(
+            "only a department with a domain may check subjects", rule="check:department-only"
+        )
+    if asked and asked != principal.domain:
+        raise AccessDeniedError(
+            f"a department of domain {principal.domain} may not check for domain {asked}",
+            rule="check:own-domain",
+        )
+    return principal.domain
+
+
+def _clear_fields(sd_jwt: str, plan: SharePlan) -> dict[str, str]:
+    """The disclosed values the plan shows in clear (the basis is a public field)."""
+    values: dict[str, str] = {}
+    for disclosure in parse_sd_jwt(sd_jwt).disclosures:
+        name = disclosure.name
+        if name is None or not isinstance(disclosure.value, str):
+            continue
+        if plan.visibility(name) is Visibility.CLEAR:
+            values[name] = disclosure.value
+    return values
+
+
+class DisciplineService:
+    """Checks, feedback and hit lists at one node; handles hit and feedback messages."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        catalog: Catalog,
+        measures: MeasuresList,
+        store: Store,
+        router: MessageRouter,
+        clock: Callable[[], int],
+    ) -> None:
+        self._node_id = node_id
+        self._catalog = catalog
+        self._measures = measures
+        self._store = store
+        self._repo = DisciplineRepository(store.engine)
+        self._router = router
+        self._clock = clock
+        router.register(HIT_KIND, self._on_hit)
+        router.register(FEEDBACK_KIND, self._on_feedback)
+
+    @property
+    def repository(self) -> DisciplineRepository:
+        return self._repo
+
+    # -- check -------------------------------------------------------------------------
+
+    def check(
+        self, principal: Principal, *, subject: str, domain: str, purpose: str, case_id: str
+    ) -> CheckOutcome:
+        """Answer a department's check from this node's store, and audit it.
+
+        Raises:
+            InputError: no purpose, or an over-long purpose or case id (each refusal
+                is audited).
+            IdentifierError: the subject is neither a USCC nor a citizen number (audited).
+            AccessDeniedError: not a department, or a domain other than its own.
+            StorageError: the database failed.
+        """
+        now = self._clock()
+        domain = _department_domain(principal, domain)
+        try:
+            subject_type, subject_key = normalise_subject(subject)
+            shown = display_subject(subject_type.value, subject_key)
+        except InputError as exc:
+            self._refuse_check(
+                principal, now, rule="check:invalid-subject", case_id=case_id, detail=str(exc)
+            )
+            raise
+        if not purpose.strip():
+            self._refuse_check(
+                principal, now, rule="check:purpose-required", shown=shown, case_id=case_id
+            )
+            raise InputError("a purpose is required: say why the subject is checked")
+        if len(purpose) > _MAX_PURPOSE or len(case_id) > _MAX_PURPOSE:
+            self._refuse_check(principal, now, rule="check:input-too-long", shown=shown)
+            raise InputError(f"purpose and case id may have at most {_MAX_PURPOSE} characters")
+        recipient = Recipient(RecipientKind.DEPARTMENT, domain=domain, role="department")
+        facts = [self._facts(row, recipient) for row in self._notices_about(subject_key)]
+        result = decide_check(
+            [f for f in facts if f is not None],
+            domain=domain,
+            catalog=self._catalog,
+            measures=self._measures,
+            now=now,
+        )
+        check_id = uuid.uuid4().hex
+        check = CheckRow(
+            check_id, now, principal.actor, domain, purpose, case_id, shown, result.decision.value
+        )
+        hits = [
+            HitRow(
+                check_id=check_id,
+                record_id=h.record_id,
+                version=h.version,
+                issuer=h.issuer,
+                node=self._node_id,
+                checked_at=now,
+                actor=principal.actor,
+                domain=domain,
+                case_id=case_id,
+                decision=result.decision.value,
+                measures=",".join(m.code for m in h.measures),
+                received_at=now,
+            )
+            for h in result.hits
+        ]
+
+        def job(conn: Connection) -> None:
+            self._repo.add_check(check, hits, conn=conn)
+            for hit in result.hits:
+                report = HitReport(
+                    check_id=check_id,
+                    record_id=hit.record_id,
+                    version=hit.version,
+                    checked_at=now,
+                    department=principal.actor,
+                    domain=domain,
+                    purpose=purpose,
+                    case_id=case_id,
+                    decision=result.decision.value,
+                    measures=tuple(m.code for m in hit.measures),
+                )
+                self._router.send(conn, target=hit.issuer, kind=HIT_KIND, body=report.to_body())
+            event = audit_event(
+                principal,
+                self._node_id,
+                now,
+                action="discipline.check",
+                decision=Decision.ALLOWED,
+                subject=shown,
+                purpose=purpose,
+                case_id=case_id,
+                records=tuple(h.ref for h in result.hits),
+                detail=f"check {check_id}: {result.decision.value}, {len(result.hits)} notices",
+            )
+            self._store.audit.append([event], conn=conn)
+
+        self._store.writer.submit(job).result()
+        return CheckOutcome(check_id, now, self._node_id, result)
+
+    def _refuse_check(
+        self,
+        principal: Principal,
+        now: int,
+        *,
+        rule: str,
+        shown: str = "",
+        case_id: str = "",
+        detail: str = "",
+    ) -> None:
+        # Refused for bad input, not by policy: the interceptor would not log it, so this does.
+        event = audit_event(
+            principal,
+            self._node_id,
+            now,
+            action="discipline.check",
+            decision=Decision.DENIED,
+            rule=rule,
+            subject=shown,
+            case_id=case_id[:_MAX_PURPOSE],
+            detail=detail[:200],
+        )
+        self._store.audit.append([event])
+
+    def _notices_about(self, subject_key: str) -> list[RecordRow]:
+        rows: list[RecordRow] = []
+        offset = 0
+        while True:
+            page = self._store.records.list_by_subject(subject_key, limit=_PAGE, offset=offset)
+            rows.extend(page)
+            if len(page) < _PAGE:
+                return rows
+            offset += _PAGE
+
+    def _facts(self, row: RecordRow, recipient: Recipient) -> NoticeFacts | None:
+        if row.sd_jwt is None or row.category not in self._catalog.categories:
+            return None
+        category = self._catalog.category(row.category)
+        if category.kind not in _NOTICE_KINDS:
+            return None
+        plan = decide(category, recipient, SubjectType(row.subject_type))
+        if not plan.shared:
+            # Not the department's to see: it carries no measure of its domain either
+            # (the catalog and measures list are checked to fit at load time).
+            return None
+        code = basis_field(category)
+        fields = _clear_fields(row.sd_jwt, plan) if code else {}
+        return NoticeFacts(
+            record_id=row.record_id,
+            version=row.version,
+            category=row.category,
+            issuer=row.issuer,
+            status=row.status,
+            exp=row.exp,
+            fields=fields,
+        )
+
+    # -- feedback ----------------------------------------------------------------------
+
+    def feedback(
+        self, principal: Principal, *, check_id: str, record_id: str, action: str, note: str
+    ) -> tuple[str, str]:
+        """Report what the department did about one hit of its own check.
+
+        Returns:
+            The feedback id and the issuer it travels to.
+
+        Raises:
+            InputError: unknown action, or an over-long note.
+            NotFoundError: no such check here, or the check did not find that record.
+            AccessDeniedError: the check was made by another client.
+        """
+        try:
+            chosen = FeedbackAction(action)
+        except ValueError:
+            allowed = ", ".join(a.value for a in FeedbackAction)
+            raise InputError(f"unknown feedback action {action!r} (one of: {allowed})") from None
+        if len(note) > _MAX_NOTE:
+            raise InputError(f"a feedback note may have at most {_MAX_NOTE} characters")
+        check = self._repo.get_check(check_id)
+        if check.actor != principal.actor:
+            raise AccessDeniedError(
+                f"check {check_id} was made by another client: only it may give feedback",
+                rule="feedback:own-checks-only",
+            )
+        hit = next(
+            (h for h in self._repo.hits_of_check(check_id) if h.record_id == record_id), None
+        )
+        if hit is None:
+            raise NotFoundError(f"check {check_id} did not find record {record_id}")
+        now = self._clock()
+        report = FeedbackReport(
+            feedback_id=uuid.uuid4().hex,
+            check_id=check_id,
+            record_id=record_id,
+            version=hit.version,
+            action=chosen.value,
+            note=note,
+            department=principal.actor,
+            domain=hit.domain,
+            case_id=hit.case_id,
+            checked_at=hit.checked_at,
+        )
+
+        def job(conn: Connection) -> None:
+            row = _feedback_row(report, issuer=hit.issuer, node=self._node_id, at=now, got=now)
+            self._repo.add_feedback([row], conn=conn)
+            self._router.send(conn, target=hit.issuer, kind=FEEDBACK_KIND, body=report.to_body())
+            event = audit_event(
+                principal,
+                self._node_id,
+                now,
+                action="discipline.feedback",
+                decision=Decision.ALLOWED,
+                case_id=hit.case_id,
+                records=(f"{record_id}@{hit.version}",),
+                detail=f"check {check_id}: {chosen.value}",
+            )
+            self._store.audit.append([event], conn=conn)
+
+        self._store.writer.submit(job).result()
+        return report.feedback_id, hit.issuer
+
+    def hits(self, principal: Principal, record_id: str) -> HitsAndFeedback:
+        """Every check that found ``record_id`` and every feedback on it known here (audited)."""
+        found = HitsAndFeedback(
+            record_id, self._repo.hits_for(record_id), self._repo.feedback_for(record_id)
+        )
+        event = audit_event(
+            principal,
+            self._node_id,
+            self._clock(),
+            action="discipline.hits",
+            decision=Decision.ALLOWED,
+            records=(record_id,),
+            detail=f"{len(found.hits)} hits, {len(found.feedback)} feedback",
+        )
+        self._store.audit.append([event])
+        return found
+
+    # -- messages at the issuer --------------------------------------------------------
+
+    def _refuse_message(
+        self, conn: Connection, delivered: DeliveredMessage, exc: Exception
+    ) -> None:
+        # A bad message must not block the hop batch that carried it: refuse it, audited.
+        message = delivered.message
+        log.warning("message refused", kind=message.kind, origin=message.origin, error=str(exc))
+        event = audit_event(
+            None,
+            self._node_id,
+            delivered.received_at,
+            action=f"message.{message.kind}",
+            decision=Decision.DENIED,
+            rule="message:refused",
+            detail=f"message {message.message_id} from {message.origin}: {exc}"[:500],
+        )
+        self._store.audit.append([event], conn=conn)
+
+    def _own_record(self, conn: Connection, record_id: str, version: int) -> RecordRow:
+        row = self._store.records.get(record_id, version, conn=conn)
+        if row.issuer != self._node_id:
+            raise AccessDeniedError(
+                f"record {record_id} was issued by {row.issuer}, not here", rule="message:issuer"
+            )
+        return row
+
+    def _on_hit(self, conn: Connection, delivered: DeliveredMessage) -> None:
+        message = delivered.message
+        try:
+            report = HitReport.from_body(message.body)
+            row = self._own_record(conn, report.record_id, report.version)
+        except GatewayError as exc:
+            self._refuse_message(conn, delivered, exc)
+            return
+        hit = HitRow(
+            check_id=report.check_id,
+            record_id=report.record_id,
+            version=report.version,
+            issuer=row.issuer,
+            node=message.origin,
+            checked_at=report.checked_at,
+            actor=report.department,
+            domain=report.domain,
+            case_id=report.case_id,
+            decision=report.decision,
+            measures=",".join(report.measures),
+            received_at=delivered.received_at,
+        )
+        self._repo.add_hits([hit], conn=conn)
+
+    def _on_feedback(self, conn: Connection, delivered: DeliveredMessage) -> None:
+        message = delivered.message
+        try:
+            report = FeedbackReport.from_body(message.body)
+            row = self._own_record(conn, report.record_id, report.version)
+        except GatewayError as exc:
+            self._refuse_message(conn, delivered, exc)
+            return
+        self._repo.add_feedback(
+            [
+                _feedback_row(
+                    report,
+                    issuer=row.issuer,
+                    node=message.origin,
+                    at=message.created_at,
+                    got=delivered.received_at,
+                )
+            ],
+            conn=conn,
+        )
+        event = audit_event(
+            None,
+            self._node_id,
+            delivered.received_at,
+            action="discipline.feedback.receive",
+            decision=Decision.ALLOWED,
+            case_id=report.case_id,
+            records=(f"{report.record_id}@{report.version}",),
+            detail=f"from {message.origin} ({report.department}): {report.action}",
+        )
+        self._store.audit.append([event], conn=conn)
+
+
+def _feedback_row(
+    report: FeedbackReport, *, issuer: str, node: str, at: int, got: int
+) -> FeedbackRow:
+    return FeedbackRow(
+        feedback_id=report.feedback_id,
+        check_id=report.check_id,
+        record_id=report.record_id,
+        version=report.version,
+        issuer=issuer,
+        node=node,
+        actor=report.department,
+        domain=report.domain,
+        action=report.action,
+        note=report.note,
+        case_id=report.case_id,
+        checked_at=report.checked_at,
+        reported_at=at,
+        received_at=got,
+    )

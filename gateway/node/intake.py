@@ -1,0 +1,206 @@
+"""Intake: validate submitted records against the catalog, sign, store durably.
+
+A record's id is derived from (issuer, category, document number, subject), so
+the same document submitted twice maps to the same record: unchanged content is
+a DUPLICATE (nothing stored), changed content becomes a NEW_VERSION. The
+decision, the signing and the insert run as one job of the store writer, so
+concurrent submissions of the same document cannot both create version 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Connection
+
+from gateway.core.algorithms import Signer
+from gateway.core.audit import AuditEvent, Decision
+from gateway.core.catalog import Catalog
+from gateway.core.errors import InputError, RecordValidationError
+from gateway.core.principal import Principal
+from gateway.core.record_fields import ValidatedRecord, record_key, validate_record
+from gateway.core.records import CHINA_STANDARD_TIME, content_digest, expires_at, issue_record
+from gateway.store import Store
+from gateway.store.records import RecordRow, RecordStatus
+
+__all__ = ["IntakeOutcome", "IntakeResult", "IntakeService", "Submission"]
+
+
+class IntakeOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    NEW_VERSION = "new_version"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One record as a department submitted it."""
+
+    ref: str
+    category: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    ref: str
+    outcome: IntakeOutcome
+    record_id: str = ""
+    version: int = 0
+    reason: str = ""
+    field: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Valid:
+    index: int
+    record: ValidatedRecord
+    record_id: str
+    digest: str
+
+
+class IntakeService:
+    """The intake use case of one node."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        catalog: Catalog,
+        signer: Signer,
+        store: Store,
+        clock: Callable[[], int],
+        route: Callable[[Connection, Sequence[RecordRow], int], None] | None = None,
+        wake: Callable[[], None] | None = None,
+    ) -> None:
+        """Wire the intake of one node.
+
+        Args:
+            route: enqueues new records for the federation in the same transaction.
+            wake: tells the sender that new outbox rows exist.
+        """
+        self._route = route
+        self._wake = wake
+        self._node_id = node_id
+        self._catalog = catalog
+        self._signer = signer
+        self._store = store
+        self._clock = clock
+
+    def submit(self, submissions: Sequence[Submission], principal: Principal) -> list[IntakeResult]:
+        """Validate, sign and store a batch; one result per submission, in order.
+
+        A refused record never stops the others. Results are returned only once
+        the accepted records are committed.
+
+        Raises:
+            StorageError: if the batch could not be committed (nothing of it is stored).
+        """
+        now = self._clock()
+        today = datetime.fromtimestamp(now, CHINA_STANDARD_TIME).date()
+        results: list[IntakeResult | None] = [None] * len(submissions)
+        valid: list[_Valid] = []
+        for index, sub in enumerate(submissions):
+            try:
+                record = validate_record(self._catalog, sub.category, sub.fields, today=today)
+            except RecordValidationError as exc:
+                results[index] = IntakeResult(
+                    sub.ref, IntakeOutcome.REFUSED, reason=str(exc), field=exc.field or ""
+                )
+                continue
+            except InputError as exc:
+                results[index] = IntakeResult(sub.ref, IntakeOutcome.REFUSED, reason=str(exc))
+                continue
+            rid = record_key(
+                self._node_id, record.category, record.document_number, record.subject_id
+            )
+            valid.append(_Valid(index, record, rid, content_digest(record.category, record.fields)))
+        refused = sum(1 for r in results if r is not None)
+        stored = self._store.writer.submit(
+            lambda conn: self._store_valid(conn, valid, now, principal, refused)
+        )
+        for index, result in stored.result():
+            results[index] = IntakeResult(
+                submissions[index].ref, result.outcome, result.record_id, result.version
+            )
+        if self._wake is not None:
+            self._wake()
+        return [r for r in results if r is not None]
+
+    def _store_valid(
+        self,
+        conn: Connection,
+        valid: Sequence[_Valid],
+        now: int,
+        principal: Principal,
+        refused: int,
+    ) -> list[tuple[int, IntakeResult]]:
+        latest = self._store.records.latest_digests([v.record_id for v in valid], conn=conn)
+        rows: list[RecordRow] = []
+        out: list[tuple[int, IntakeResult]] = []
+        for item in valid:
+            known = latest.get(item.record_id)
+            if known is not None and known[1] == item.digest:
+                duplicate = IntakeResult("", IntakeOutcome.DUPLICATE, item.record_id, known[0])
+                out.append((item.index, duplicate))
+                continue
+            version = 1 if known is None else known[0] + 1
+            outcome = IntakeOutcome.ACCEPTED if known is None else IntakeOutcome.NEW_VERSION
+            latest[item.record_id] = (version, item.digest)
+            category = self._catalog.category(item.record.category)
+            sd_jwt = issue_record(
+                item.record,
+                category,
+                issuer=self._node_id,
+                record_id=item.record_id,
+                version=version,
+                catalog_version=self._catalog.version,
+                signer=self._signer,
+                now=now,
+            )
+            rows.append(
+                RecordRow(
+                    record_id=item.record_id,
+                    version=version,
+                    issuer=self._node_id,
+                    category=category.code,
+                    subject_type=item.record.subject_type.value,
+                    subject_key=item.record.subject_id,
+                    document_number=item.record.document_number[:128],
+                    status=RecordStatus.ACTIVE,
+                    iat=now,
+                    exp=expires_at(item.record.expires_on),
+                    sd_jwt=sd_jwt,
+                    origin="local",
+                    stored_at=now,
+                    status_changed_at=now,
+                    content_digest=item.digest,
+                )
+            )
+            out.append((item.index, IntakeResult("", outcome, item.record_id, version)))
+        self._store.records.put_many(rows, conn=conn)
+        if self._route is not None:
+            self._route(conn, rows, now)
+        # The event commits with the records it names: no intake without its audit.
+        self._store.audit.append(
+            [
+                AuditEvent(
+                    time=now,
+                    node=self._node_id,
+                    actor=principal.actor,
+                    fingerprint=principal.fingerprint,
+                    address=principal.address,
+                    action="intake.submit",
+                    decision=Decision.ALLOWED,
+                    records=tuple(f"{row.record_id}@{row.version}" for row in rows),
+                    detail=f"{len(rows)} stored, {len(valid) - len(rows)} duplicate, "
+                    f"{refused} refused",
+                )
+            ],
+            conn=conn,
+        )
+        return out

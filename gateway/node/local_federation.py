@@ -1,0 +1,185 @@
+"""A whole federation on one machine: keystore, directory, configs and `gateway serve` processes.
+
+Used by ``gateway demo`` (and usable from tests): every node is a separate
+process on loopback with its own SQLite file, all under one folder.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway.core.errors import ConfigurationError
+from gateway.node.config import FederationSettings, NodeConfig, write_config
+from gateway.node.directory_file import build_directory, sign_directory_file
+from gateway.node.trust import write_directory_file
+from gateway.pki import init_federation, issue_client, issue_node, parent_of
+
+__all__ = ["ClientSpec", "LocalFederation", "free_port"]
+
+_PORT_LINE = re.compile(r"serving node (\d{6}) on port (\d+)")
+START_TIMEOUT_S = 60.0
+DIRECTORY_VALID_S = 7 * 86_400
+
+
+def free_port() -> int:
+    """A loopback port that is free now (the node binds it moments later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSpec:
+    node: str
+    name: str
+    role: str
+    domain: str | None = None
+
+
+@dataclass
+class LocalFederation:
+    """Nodes of one federation under ``root``; start and stop them as processes."""
+
+    root: Path
+    nodes: tuple[str, ...]
+    ports: dict[str, int]
+    processes: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys"
+
+    def endpoint(self, node: str) -> str:
+        return f"127.0.0.1:{self.ports[node]}"
+
+    def config(self, node: str) -> Path:
+        return self.root / node / f"{node}.toml"
+
+    def client(self, node: str, name: str) -> Path:
+        return self.keys / "clients" / f"{node}-{name}"
+
+    def log(self, node: str) -> Path:
+        return self.root / node / f"{node}.log"
+
+    @classmethod
+    def create(
+        cls,
+        root: Path,
+        nodes: Sequence[str],
+        clients: Sequence[ClientSpec],
+        *,
+        settings: FederationSettings | None = None,
+    ) -> LocalFederation:
+        """Issue every certificate, sign the directory and write every node's config.
+
+        ``nodes`` must list parents before their children.
+        """
+        root.mkdir(parents=True, exist_ok=True)
+        keys = root / "keys"
+        if keys.exists():
+            shutil.rmtree(keys)
+        init_federation(keys)
+        for node in nodes:
+            issue_node(keys, node_id=node, parent_id=parent_of(node), host="127.0.0.1")
+        ports = {node: free_port() for node in nodes}
+        for spec in clients:
+            issue_client(
+                keys,
+                node_id=spec.node,
+                name=spec.name,
+                role=spec.role,
+                domain=spec.domain,
+                endpoint=f"127.0.0.1:{ports[spec.node]}",
+            )
+        now = int(time.time())
+        directory = build_directory(
+            keys,
+            {node: f"127.0.0.1:{ports[node]}" for node in nodes},
+            serial=now,
+            now=now,
+            valid_s=DIRECTORY_VALID_S,
+        )
+        signed = sign_directory_file(keys, directory)
+        federation = cls(root, tuple(nodes), ports)
+        for node in nodes:
+            workdir = root / node
+            if workdir.exists():
+                shutil.rmtree(workdir)
+            workdir.mkdir()
+            cache = workdir / "directory.json"
+            write_directory_file(cache, signed)
+            parent = parent_of(node)
+            write_config(
+                NodeConfig(
+                    node_id=node,
+                    keys=(keys / "nodes" / node).resolve(),
+                    listen=federation.endpoint(node),
+                    database=f"sqlite:///{(workdir / f'{node}.db').resolve()}",
+                    parent=federation.endpoint(parent) if parent else None,
+                    directory=cache.resolve(),
+                    federation=settings or FederationSettings(),
+                ),
+                federation.config(node),
+            )
+        return federation
+
+    def start(self, node: str) -> None:
+        """Start one node and wait (bounded) until it listens.
+
+        Raises:
+            ConfigurationError: the node exited or did not listen in time.
+        """
+        log = self.log(node).open("ab")
+        process = subprocess.Popen(  # noqa: S603 - this interpreter's own gateway, fixed arguments
+            [
+                sys.executable,
+                "-m",
+                "gateway",
+                "serve",
+                "--config",
+                str(self.config(node)),
+                "--log-json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        assert process.stdout is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if _PORT_LINE.search(line):
+                self.processes[node] = process
+                return
+            if not line and process.poll() is not None:
+                break
+        process.kill()
+        raise ConfigurationError(f"node {node} did not start; see {self.log(node)}")
+
+    def start_all(self) -> None:
+        for node in self.nodes:
+            self.start(node)
+
+    def stop(self, node: str, timeout_s: float = 30.0) -> None:
+        """SIGTERM: graceful shutdown."""
+        process = self.processes.pop(node, None)
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=timeout_s)
+
+    def stop_all(self) -> None:
+        for node in reversed(list(self.processes)):
+            self.stop(node)
+
+    def pids(self) -> dict[str, int]:
+        return {node: p.pid for node, p in self.processes.items()}

@@ -1,0 +1,243 @@
+"""Outbound hop batches: outbox items -> redacted records and statements, signed for one peer.
+
+Used by the push worker (sender-initiated) and by the Pull handler (a child
+catching up). A record goes out redacted for the recipient's place in the tree;
+a purged, expired or no-longer-shared record never goes out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+
+from gateway.core.algorithms import Signer
+from gateway.core.audit import AuditEvent, Decision
+from gateway.core.catalog import Catalog, Category
+from gateway.core.errors import NotFoundError
+from gateway.core.hop import build_hop_batch, sign_hop_batch
+from gateway.core.identifiers import SubjectType
+from gateway.core.policy import Recipient, SharePlan, decide, node_relation, restrict_to_known
+from gateway.core.records import redact_record
+from gateway.core.statements import STATUS_EFFECT, StatusKind
+from gateway.node.catalog_files import load_packaged_catalog
+from gateway.store import RecordStatus, Store
+from gateway.store.outbox import DeliveryRow, OutboxItem, OutboxKind
+
+__all__ = ["Outbound", "OutboundBatch"]
+
+_NOT_RECORDS = frozenset({OutboxKind.MESSAGE.value, OutboxKind.STATEMENT.value})
+_FORWARDABLE = frozenset({RecordStatus.ACTIVE, RecordStatus.SUSPENDED, RecordStatus.CORRECTED})
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundBatch:
+    """A signed batch ready to send, and what to do with its outbox rows."""
+
+    recipient: str
+    batch_id: str
+    envelope_json: bytes
+    records: tuple[str, ...]
+    statements: tuple[bytes, ...]
+    record_items: tuple[OutboxItem, ...]
+    statement_items: tuple[tuple[OutboxItem, str], ...]
+    """Each statement's outbox row with the status it confers."""
+    messages: tuple[bytes, ...] = field(default=())
+    message_items: tuple[OutboxItem, ...] = field(default=())
+    dropped: tuple[tuple[OutboxItem, str], ...] = field(default=())
+    """Rows that must not go (purged, expired, not shared), with the reason."""
+
+    @property
+    def empty(self) -> bool:
+        return not self.records and not self.statements and not self.messages
+
+    @property
+    def last_id(self) -> int:
+        ids = [i.id for i in (*self.record_items, *self.message_items)]
+        ids += [i.id for i, _ in self.statement_items]
+        ids += [i.id for i, _ in self.dropped]
+        return max(ids, default=0)
+
+
+class Outbound:
+    """Builds and settles outbound batches for one node."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        catalog: Catalog,
+        store: Store,
+        signer: Signer,
+        clock: Callable[[], int],
+        catalog_of: Callable[[str], Catalog] = load_packaged_catalog,
+    ) -> None:
+        """Wire the outbound side.
+
+        Args:
+            catalog_of: node id -> that node's catalog (national base plus its
+                region's supplements), so nothing goes that the recipient does not list.
+        """
+        self._catalog_of = catalog_of
+        self._peer_catalogs: dict[str, Catalog] = {}
+        self._node_id = node_id
+        self._catalog = catalog
+        self._store = store
+        self._signer = signer
+        self._clock = clock
+
+    def build(self, recipient: str, items: Sequence[OutboxItem]) -> OutboundBatch:
+        """Redact, collect and sign the items for ``recipient``."""
+        now = self._clock()
+        records: list[str] = []
+        record_items: list[OutboxItem] = []
+        statements: list[bytes] = []
+        statement_items: list[tuple[OutboxItem, str]] = []
+        dropped: list[tuple[OutboxItem, str]] = []
+        messages: list[bytes] = []
+        message_items: list[OutboxItem] = []
+        relation = node_relation(self._node_id, recipient)
+        # One query for the batch's records, one plan per (category, subject type).
+        stored = self._store.records.get_many(
+            [(i.record_id, i.version) for i in items if i.kind not in _NOT_RECORDS]
+        )
+        plans: dict[tuple[str, str], SharePlan] = {}
+        for item in items:
+            if item.kind == OutboxKind.MESSAGE.value:
+                try:
+                    messages.append(self._store.messages.get(item.payload_ref).envelope)
+                except NotFoundError:
+                    dropped.append((item, "message no longer stored"))
+                    continue
+                message_items.append(item)
+                continue
+            if item.kind == OutboxKind.STATEMENT.value:
+                try:
+                    row = self._store.batches.statement(item.payload_ref)
+                except NotFoundError:
+                    dropped.append((item, "statement no longer stored"))
+                    continue
+                statements.append(row.envelope)
+                statement_items.append((item, STATUS_EFFECT[StatusKind(row.kind)]))
+                continue
+            record = stored.get((item.record_id, item.version))
+            if record is None:
+                dropped.append((item, "record no longer stored"))
+                continue
+            if record.sd_jwt is None or record.status not in _FORWARDABLE or record.exp <= now:
+                dropped.append((item, f"record is {record.status} or expired: never forwarded"))
+                continue
+            plan = plans.get((record.category, record.subject_type))
+            if plan is None:
+                plan = restrict_to_known(
+                    decide(
+                        self._catalog.category(record.category),
+                        Recipient(relation, node_id=recipient),
+                        SubjectType(record.subject_type),
+                    ),
+                    self._known_category(recipient, record.category),
+                )
+                plans[(record.category, record.subject_type)] = plan
+            if not plan.shared:
+                dropped.append((item, f"not shared with {recipient} (rule {plan.rule})"))
+                continue
+            records.append(redact_record(record.sd_jwt, plan))
+            record_items.append(item)
+        batch_id = uuid.uuid4().hex
+        envelope = b""
+        if records or statements or messages:
+            batch = build_hop_batch(
+                sender=self._node_id,
+                audience=recipient,
+                batch_id=batch_id,
+                sent_at=now,
+                items=[*records, *statements, *messages],
+            )
+            envelope = sign_hop_batch(batch, self._signer).to_json()
+        return OutboundBatch(
+            recipient=recipient,
+            batch_id=batch_id,
+            envelope_json=envelope,
+            records=tuple(records),
+            statements=tuple(statements),
+            record_items=tuple(record_items),
+            statement_items=tuple(statement_items),
+            messages=tuple(messages),
+            message_items=tuple(message_items),
+            dropped=tuple(dropped),
+        )
+
+    def _known_category(self, recipient: str, code: str) -> Category | None:
+        """The recipient's own version of a category (its packaged catalog chain)."""
+        catalog = self._peer_catalogs.get(recipient)
+        if catalog is None:
+            catalog = self._peer_catalogs[recipient] = self._catalog_of(recipient)
+        return catalog.categories.get(code)
+
+    def settle(self, batch: OutboundBatch, conn: Connection) -> None:
+        """After the recipient acknowledged: mark delivered, fill the ledger, audit."""
+        now = self._clock()
+        outbox = self._store.outbox
+        outbox.mark_delivered([i.id for i in batch.record_items], now, conn=conn)
+        outbox.mark_delivered([i.id for i, _ in batch.statement_items], now, conn=conn)
+        outbox.mark_delivered([i.id for i in batch.message_items], now, conn=conn)
+        outbox.record_delivery(
+            [
+                DeliveryRow(i.record_id, i.version, batch.recipient, now, RecordStatus.ACTIVE.value)
+                for i in batch.record_items
+            ],
+            conn=conn,
+        )
+        for item, status in batch.statement_items:
+            try:
+                outbox.confirm(
+                    item.record_id, item.version, batch.recipient, status, now, conn=conn
+                )
+            except NotFoundError:
+                # A statement about a version this node never delivered there: nothing to confirm.
+                continue
+        self.drop(batch, conn)
+        if batch.empty:
+            return
+        self._store.audit.append(
+            [
+                AuditEvent(
+                    time=now,
+                    node=self._node_id,
+                    actor=f"node:{self._node_id}/{self._node_id}",
+                    action="push.send",
+                    decision=Decision.ALLOWED,
+                    records=tuple(f"{i.record_id}@{i.version}" for i in batch.record_items),
+                    detail=f"batch {batch.batch_id} to {batch.recipient}: "
+                    f"{len(batch.records)} records, {len(batch.statements)} statements, "
+                    f"{len(batch.messages)} messages",
+                )
+            ],
+            conn=conn,
+        )
+
+    def drop(self, batch: OutboundBatch, conn: Connection) -> None:
+        """Retire rows that must never go, auditing each refusal."""
+        if not batch.dropped:
+            return
+        now = self._clock()
+        for item, reason in batch.dropped:
+            self._store.outbox.mark_failed([item.id], reason, conn=conn)
+        self._store.audit.append(
+            [
+                AuditEvent(
+                    time=now,
+                    node=self._node_id,
+                    actor=f"node:{self._node_id}/{self._node_id}",
+                    action="push.withhold",
+                    decision=Decision.DENIED,
+                    rule=reason,
+                    records=(f"{item.record_id}@{item.version}",),
+                    detail=f"not sent to {batch.recipient}",
+                )
+                for item, reason in batch.dropped
+            ],
+            conn=conn,
+        )

@@ -1,0 +1,220 @@
+"""The push worker: drains the outbox to peer nodes, retrying only what is transient.
+
+One background thread per node claims due outbox rows per recipient (a lease,
+so several replicas over one PostgreSQL never send the same row twice), builds
+a signed hop batch, and pushes it. tenacity retries the call on UNAVAILABLE,
+DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED with exponential backoff and jitter;
+after that the rows are released for a later attempt with a growing delay.
+Any other failure (a verification or policy refusal) is final: the rows are
+marked failed and the refusal audited, never retried.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+import structlog
+from sqlalchemy import Connection
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from gateway._proto.v1 import federation_pb2, federation_pb2_grpc
+from gateway.core.audit import AuditEvent, Decision
+from gateway.core.errors import GatewayError
+from gateway.node.outbound import Outbound, OutboundBatch
+from gateway.store import Store
+
+__all__ = ["PushSettings", "PushWorker", "is_transient"]
+
+log = structlog.get_logger("gateway.push")
+
+TRANSIENT_CODES = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PushSettings:
+    """Retry and batching settings; units in the names."""
+
+    batch_records: int = 500
+    initial_backoff_ms: int = 200
+    max_backoff_ms: int = 30_000
+    attempts_per_call: int = 3
+    call_deadline_ms: int = 60_000
+    lease_s: int = 120
+    idle_poll_ms: int = 500
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for gRPC failures that a retry may cure."""
+    return (
+        isinstance(exc, grpc.RpcError) and getattr(exc, "code", lambda: None)() in TRANSIENT_CODES
+    )
+
+
+class PushWorker:
+    """Background sender of one node's outbox."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        outbound: Outbound,
+        store: Store,
+        channel_for: Callable[[str], grpc.Channel],
+        clock: Callable[[], int],
+        settings: PushSettings = PushSettings(),
+    ) -> None:
+        self._node_id = node_id
+        self._outbound = outbound
+        self._store = store
+        self._channel_for = channel_for
+        self._clock = clock
+        self._settings = settings
+        self._worker = f"{node_id}-{uuid.uuid4().hex[:8]}"
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"push-{node_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop after the batch in flight (if any) is settled."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    def wake(self) -> None:
+        """New outbox rows: look now rather than at the next poll."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.drain_once()
+            except GatewayError as exc:
+                log.warning("push round failed", error=type(exc).__name__, detail=str(exc))
+                busy = False
+            if not busy:
+                self._wake.wait(self._settings.idle_poll_ms / 1000)
+                self._wake.clear()
+
+    def drain_once(self) -> bool:
+        """Send one batch to every recipient with due rows; True if anything was sent."""
+        now = self._clock()
+        busy = False
+        for recipient in self._store.outbox.due_recipients(now):
+            if self._stop.is_set():
+                break
+            items = self._store.outbox.claim(
+                recipient,
+                worker=self._worker,
+                limit=self._settings.batch_records,
+                now=now,
+                lease_s=self._settings.lease_s,
+            )
+            if items:
+                busy = True
+                self._send(self._outbound.build(recipient, items))
+        return busy
+
+    def _send(self, batch: OutboundBatch) -> None:
+        if batch.empty:
+            self._store.writer.submit(lambda conn: self._outbound.drop(batch, conn)).result()
+            return
+        request = federation_pb2.PushRequest(
+            hop_envelope=batch.envelope_json,
+            records=list(batch.records),
+            statements=list(batch.statements),
+            messages=list(batch.messages),
+        )
+        try:
+            self._call(batch.recipient, request)
+        except grpc.RpcError as exc:
+            self._failed(batch, exc)
+            return
+        self._store.writer.submit(lambda conn: self._outbound.settle(batch, conn)).result()
+        log.info(
+            "batch delivered",
+            peer=batch.recipient,
+            batch=batch.batch_id,
+            records=len(batch.records),
+            statements=len(batch.statements),
+        )
+
+    def _call(self, recipient: str, request: federation_pb2.PushRequest) -> None:
+        settings = self._settings
+
+        def before_sleep(state: RetryCallState) -> None:
+            log.info("push retry", peer=recipient, attempt=state.attempt_number)
+
+        for attempt in Retrying(
+            retry=retry_if_exception(is_transient),
+            stop=stop_after_attempt(settings.attempts_per_call),
+            wait=wait_exponential_jitter(
+                initial=settings.initial_backoff_ms / 1000, max=settings.max_backoff_ms / 1000
+            ),
+            before_sleep=before_sleep,
+            reraise=True,
+        ):
+            with attempt:
+                stub = federation_pb2_grpc.FederationStub(self._channel_for(recipient))
+                responses = stub.Push(iter([request]), timeout=settings.call_deadline_ms / 1000)
+                for _response in responses:
+                    break
+
+    def _failed(self, batch: OutboundBatch, exc: grpc.RpcError) -> None:
+        code = getattr(exc, "code", lambda: None)()
+        detail = f"{code.name if code else 'error'}: {getattr(exc, 'details', lambda: '')()}"
+        ids = [i.id for i in (*batch.record_items, *batch.message_items)]
+        ids += [i.id for i, _ in batch.statement_items]
+        if is_transient(exc):
+            items = [*batch.record_items, *(item for item, _ in batch.statement_items)]
+            attempts = max(item.attempts for item in items)
+            delay_ms = min(
+                self._settings.initial_backoff_ms * 2 ** min(attempts, 16),
+                self._settings.max_backoff_ms,
+            )
+            next_at = self._clock() + max(1, delay_ms // 1000)
+            self._store.outbox.mark_retry(ids, detail, next_at)
+            log.info("peer unavailable, will retry", peer=batch.recipient, at=next_at)
+            return
+        log.error(
+            "batch refused by peer", peer=batch.recipient, batch=batch.batch_id, detail=detail
+        )
+
+        def refuse(conn: Connection) -> None:
+            self._store.outbox.mark_failed(ids, detail, conn=conn)
+            self._store.audit.append(
+                [
+                    AuditEvent(
+                        time=self._clock(),
+                        node=self._node_id,
+                        actor=f"node:{self._node_id}/{self._node_id}",
+                        action="push.send",
+                        decision=Decision.DENIED,
+                        rule=detail[:200],
+                        records=tuple(f"{i.record_id}@{i.version}" for i in batch.record_items),
+                        detail=f"batch {batch.batch_id} refused by {batch.recipient}",
+                    )
+                ],
+                conn=conn,
+            )
+
+        self._store.writer.submit(refuse).result()

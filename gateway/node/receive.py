@@ -1,0 +1,322 @@
+"""Receiving a hop batch from a peer node: verify everything, store atomically, forward.
+
+Order of checks (nothing is stored unless all pass):
+
+1. the peer is a node the directory lists, with the TLS certificate it lists;
+2. the DSSE hop signature is the peer's, for this node, fresh, and covers
+   exactly the items received;
+3. every record verifies strictly against its issuer's signing certificate
+   (valid at its issue time) and carries no disclosure outside this node's
+   entitlement (over-sharing refuses the whole batch);
+4. every statement is signed by the issuer of the record it concerns.
+
+Then, in one transaction: the batch evidence (its id guards against replay),
+the records (idempotent by id and version), the statements and their effect,
+the onward deliveries (outbox) and the audit event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from gateway.core.algorithms import Verifier
+from gateway.core.audit import AuditEvent, Decision
+from gateway.core.catalog import Catalog
+from gateway.core.dsse import Envelope
+from gateway.core.errors import MalformedError, SignatureError
+from gateway.core.hop import verify_hop_batch
+from gateway.core.identifiers import SubjectType
+from gateway.core.limits import Limits
+from gateway.core.messages import RoutedMessage, verify_message
+from gateway.core.policy import Recipient, SharePlan, check_received, decide, node_relation
+from gateway.core.principal import Principal
+from gateway.core.records import SignedRecord, verify_record
+from gateway.core.routing import record_recipients
+from gateway.core.statements import StatusStatement, verify_statement
+from gateway.node.messages import MessageRouter
+from gateway.node.statuses import (
+    SignedStatement,
+    apply_statements,
+    forward_statements,
+    statement_row,
+)
+from gateway.node.trust import FederationTrust
+from gateway.store import PutOutcome, RecordRow, RecordStatus, Store
+from gateway.store.outbox import OutboxEntry, OutboxKind
+
+__all__ = ["CATCH_UP_STREAM", "FederationReceiver", "ReceiveResult"]
+
+CATCH_UP_STREAM = "outbox"
+"""Cursor stream name: the parent's outbox position this child has applied."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Incoming:
+    batch_id: str
+    sender: str
+    envelope_json: bytes
+    records: Sequence[SignedRecord]
+    statements: Sequence[SignedStatement]
+    messages: Sequence[tuple[RoutedMessage, bytes]] = ()
+    cursor: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveResult:
+    batch_id: str
+    stored: int
+    duplicates: int
+    applied: int
+
+
+class FederationReceiver:
+    """The receiving side of Push (and of Pull, at the child)."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        parent: str | None,
+        catalog: Catalog,
+        trust: FederationTrust,
+        store: Store,
+        clock: Callable[[], int],
+        limits: Limits,
+        wake_sender: Callable[[], None],
+        router: MessageRouter | None = None,
+    ) -> None:
+        self._router = router
+        self._node_id = node_id
+        self._parent = parent
+        self._catalog = catalog
+        self._trust = trust
+        self._store = store
+        self._clock = clock
+        self._limits = limits
+        self._wake_sender = wake_sender
+
+    def receive(
+        self,
+        principal: Principal,
+        envelope_json: bytes,
+        records: Sequence[str],
+        statements: Sequence[bytes],
+        messages: Sequence[bytes] = (),
+    ) -> ReceiveResult:
+        """Verify and store one hop batch pushed by ``principal``.
+
+        Raises:
+            AccessDeniedError: the peer is not a node of the directory.
+            VerificationError: a signature, digest, record or statement fails.
+            ScopeViolationError: a record carries more than this node may see.
+            ReplayError: the batch id was received before.
+        """
+        self._trust.check_peer(principal)
+        return self._receive(
+            principal.node_id, envelope_json, records, statements, messages, cursor=0
+        )
+
+    def receive_pulled(
+        self,
+        parent: str,
+        envelope_json: bytes,
+        records: Sequence[str],
+        statements: Sequence[bytes],
+        messages: Sequence[bytes],
+        *,
+        cursor: int,
+    ) -> ReceiveResult:
+        """Verify and store a batch pulled from the parent; advance the catch-up cursor with it.
+
+        The connection was opened by this node to its parent's listed endpoint;
+        the parent's hop signature proves the batch is the parent's.
+
+        Raises:
+            As :meth:`receive`.
+        """
+        self._trust.directory().node(parent)
+        return self._receive(parent, envelope_json, records, statements, messages, cursor=cursor)
+
+    def _receive(
+        self,
+        sender: str,
+        envelope_json: bytes,
+        records: Sequence[str],
+        statements: Sequence[bytes],
+        messages: Sequence[bytes],
+        *,
+        cursor: int,
+    ) -> ReceiveResult:
+        now = self._clock()
+        self._limits.check_count(
+            "items in one batch",
+            len(records) + len(statements) + len(messages),
+            self._limits.max_batch_records,
+        )
+        envelope = Envelope.from_json(envelope_json, limits=self._limits)
+        batch = verify_hop_batch(
+            envelope,
+            resolve_key=self._keys_of(sender),
+            expected_sender=sender,
+            expected_audience=self._node_id,
+            items=[*records, *statements, *messages],
+            now=now,
+            limits=self._limits,
+        )
+        # This node's plan as recipient, decided once per (category, subject type).
+        plans: dict[tuple[str, SubjectType], SharePlan] = {}
+        verified = [self._verify_record(sd_jwt, sender, now, plans) for sd_jwt in records]
+        stmts = [(self._verify_statement(data), data) for data in statements]
+        msgs = [(self._verify_message(data), data) for data in messages]
+        incoming = _Incoming(batch.batch_id, sender, envelope_json, verified, stmts, msgs, cursor)
+        result = self._store.writer.submit(
+            lambda conn: self._store_batch(conn, incoming, now)
+        ).result()
+        self._wake_sender()
+        return result
+
+    def _keys_of(self, node: str) -> Callable[[str], Verifier]:
+        def resolve(kid: str) -> Verifier:
+            if self._trust.owner(kid) != node:
+                raise SignatureError(f"key {kid[:16]}… is not a signing key of node {node}")
+            return self._trust.resolve(kid)
+
+        return resolve
+
+    def _verify_record(
+        self,
+        sd_jwt: str,
+        sender: str,
+        now: int,
+        plans: dict[tuple[str, SubjectType], SharePlan],
+    ) -> SignedRecord:
+        record = verify_record(
+            sd_jwt,
+            resolve_key=self._trust.resolve,
+            key_owner=self._trust.owner,
+            now=now,
+            limits=self._limits,
+        )
+        self._trust.check_issued_within(record.key_id, record.issued_at)
+        plan = plans.get((record.category, record.subject_type))
+        if plan is None:
+            category = self._catalog.category(record.category)
+            me = Recipient(node_relation(sender, self._node_id), node_id=self._node_id)
+            plan = plans[(record.category, record.subject_type)] = decide(
+                category, me, record.subject_type
+            )
+        check_received(plan, _names(record))
+        return record
+
+    def _verify_statement(self, data: bytes) -> StatusStatement:
+        envelope = Envelope.from_json(data, limits=self._limits)
+        claimed = StatusStatement.from_payload(envelope.payload)
+        return verify_statement(envelope, resolve_key=self._keys_of(claimed.issuer))
+
+    def _verify_message(self, data: bytes) -> RoutedMessage:
+        envelope = Envelope.from_json(data, limits=self._limits)
+        return verify_message(
+            envelope, resolve_key=self._trust.resolve, key_owner=self._trust.owner
+        )
+
+    def _store_batch(self, conn: Connection, incoming: _Incoming, now: int) -> ReceiveResult:
+        batch_id, sender = incoming.batch_id, incoming.sender
+        records, statements = incoming.records, incoming.statements
+        rows = [_row(record, sender, now, self._catalog) for record in records]
+        statement_rows = [statement_row(s, data) for s, data in statements]
+        outcomes = self._store.batches.accept_batch(
+            batch_id,
+            sender,
+            incoming.envelope_json,
+            rows,
+            statement_rows,
+            received_at=now,
+            conn=conn,
+        )
+        for record, outcome in zip(records, outcomes, strict=True):
+            if outcome is PutOutcome.CONFLICT:
+                raise MalformedError(
+                    f"record {record.record_id} v{record.version} differs from the copy held here"
+                )
+        self._enqueue_forwards(
+            conn,
+            [r for r, o in zip(records, outcomes, strict=True) if o is PutOutcome.INSERTED],
+            sender,
+            now,
+        )
+        applied = apply_statements(self._store, conn, statements, now=now)
+        if incoming.messages and self._router is not None:
+            self._router.accept(conn, incoming.messages, now=now)
+        if incoming.cursor:
+            self._store.cursors.advance(sender, CATCH_UP_STREAM, incoming.cursor, conn=conn)
+        forward_statements(self._store, conn, self._node_id, statements, exclude=sender, now=now)
+        self._store.audit.append(
+            [
+                AuditEvent(
+                    time=now,
+                    node=self._node_id,
+                    actor=f"node:{sender}/{sender}",
+                    action="push.receive",
+                    decision=Decision.ALLOWED,
+                    records=tuple(f"{r.record_id}@{r.version}" for r in records),
+                    detail=f"batch {batch_id}: {len(records)} records, "
+                    f"{len(statements)} statements",
+                )
+            ],
+            conn=conn,
+        )
+        inserted = sum(1 for o in outcomes if o is PutOutcome.INSERTED)
+        return ReceiveResult(batch_id, inserted, len(outcomes) - inserted, applied)
+
+    def _enqueue_forwards(
+        self, conn: Connection, records: Sequence[SignedRecord], sender: str, now: int
+    ) -> None:
+        directory = self._trust.directory()
+        children = directory.children_of(self._node_id)
+        entries: list[OutboxEntry] = []
+        # Where a record goes depends only on its category and subject type.
+        routes: dict[tuple[str, SubjectType], list[str]] = {}
+        for record in records:
+            recipients = routes.get((record.category, record.subject_type))
+            if recipients is None:
+                recipients = routes[(record.category, record.subject_type)] = record_recipients(
+                    origin=sender,
+                    parent=self._parent,
+                    children=children,
+                    category=self._catalog.category(record.category),
+                    subject_type=record.subject_type,
+                )
+            entries.extend(
+                OutboxEntry(node, OutboxKind.RECORD.value, record.record_id, record.version)
+                for node in recipients
+            )
+        self._store.outbox.enqueue_many(entries, now=now, conn=conn)
+
+
+def _names(record: SignedRecord) -> set[str]:
+    return {*record.clear, *(f"{code}#masked" for code in record.masked)}
+
+
+def _row(record: SignedRecord, sender: str, now: int, catalog: Catalog) -> RecordRow:
+    category = catalog.category(record.category)
+    subject_field = category.subject_fields.get(record.subject_type)
+    subject_key = record.clear.get(subject_field, "") if subject_field else ""
+    return RecordRow(
+        record_id=record.record_id,
+        version=record.version,
+        issuer=record.issuer,
+        category=record.category,
+        subject_type=record.subject_type.value,
+        subject_key=subject_key,
+        document_number=record.clear.get(category.document_field, "")[:128],
+        status=RecordStatus.ACTIVE.value,
+        iat=record.issued_at,
+        exp=record.expires_at,
+        sd_jwt=record.sd_jwt,
+        origin=sender,
+        stored_at=now,
+        status_changed_at=now,
+    )

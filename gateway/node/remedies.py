@@ -1,0 +1,468 @@
+"""Objections (异议) and credit repair (信用修复), decided at the record's issuer.
+
+An objection may be filed at any node holding the record; it travels to the
+issuer as a routed message and is stored there with its deadline (the
+catalog's ``objection_deadline_days``). The issuer's decisions become signed
+status statements that reach every holder through the delivery ledger:
+accepting suspends the record, dismissing reinstates it, upholding revokes it
+(or replaces it by a corrected version). A credit repair application is made
+at the issuer, refused before the category's minimum period, and its approval
+is a repair statement, which purges the record everywhere it went.
+
+Decisions are compare-and-set on the stored state, claimed before the
+statement is signed, so two admins deciding at once cannot issue two
+statements; if signing fails, the claim is undone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sqlalchemy import Connection
+
+from gateway.core.audit import Decision
+from gateway.core.catalog import Catalog, Severity
+from gateway.core.discipline import IN_FORCE_STATUSES
+from gateway.core.discipline_messages import OBJECTION_KIND, ObjectionFiling
+from gateway.core.errors import AccessDeniedError, ConflictError, GatewayError, InputError
+from gateway.core.principal import Principal
+from gateway.core.records import CHINA_STANDARD_TIME
+from gateway.core.remedies import (
+    OPEN_OBJECTION_STATES,
+    ObjectionDecision,
+    ObjectionState,
+    RepairDecision,
+    RepairState,
+    check_repair_time,
+    decide_repair,
+    next_objection_state,
+    objection_deadline,
+)
+from gateway.core.sdjwt import parse_sd_jwt
+from gateway.core.statements import STATUS_EFFECT, StatusKind
+from gateway.node.discipline import audit_event
+from gateway.node.messages import DeliveredMessage, MessageRouter
+from gateway.node.statuses import StatusService
+from gateway.store import RecordRow, Store
+from gateway.store.discipline import DisciplineRepository, ObjectionRow, RepairRow
+
+__all__ = ["Decided", "RemedyService"]
+
+_MAX_TEXT = 2000
+_Row = TypeVar("_Row", ObjectionRow, RepairRow)
+_Decision = TypeVar("_Decision", ObjectionDecision, RepairDecision)
+
+
+@dataclass(frozen=True, slots=True)
+class Decided(Generic[_Row]):
+    """The outcome of a decision: the stored row, the record's status, the statement."""
+
+    row: _Row
+    status: str
+    statement_id: str
+
+
+def _text(name: str, value: str) -> str:
+    if not value.strip():
+        raise InputError(f"{name} is required")
+    if len(value) > _MAX_TEXT:
+        raise InputError(f"{name} is {len(value)} characters, over {_MAX_TEXT}")
+    return value
+
+
+def _choice(kind: type[_Decision], value: str) -> _Decision:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(k.value for k in kind)
+        raise InputError(f"unknown decision {value!r} (one of: {allowed})") from None
+
+
+class RemedyService:
+    """Objections and credit repair at one node."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        catalog: Catalog,
+        store: Store,
+        router: MessageRouter,
+        statuses: StatusService,
+        clock: Callable[[], int],
+    ) -> None:
+        self._node_id = node_id
+        self._catalog = catalog
+        self._store = store
+        self._repo = DisciplineRepository(store.engine)
+        self._router = router
+        self._statuses = statuses
+        self._clock = clock
+        router.register(OBJECTION_KIND, self._on_objection)
+
+    # -- objections --------------------------------------------------------------------
+
+    def file_objection(
+        self, principal: Principal, *, record_id: str, version: int, grounds: str
+    ) -> tuple[str, str]:
+        """File an objection here; it travels to the record's issuer.
+
+        Returns:
+            The objection id and the issuer.
+
+        Raises:
+            InputError: blank or over-long grounds.
+            NotFoundError: the record is not held here.
+            ConflictError: the record is no longer in force.
+        """
+        _text("grounds", grounds)
+        row = self._store.records.get(record_id, version or None)
+        if row.status not in IN_FORCE_STATUSES:
+            raise ConflictError(
+                f"record {record_id} is {row.status}: there is nothing to object to"
+            )
+        filing = ObjectionFiling(
+            objection_id=uuid.uuid4().hex,
+            record_id=row.record_id,
+            version=row.version,
+            grounds=grounds,
+            filed_by=principal.actor,
+        )
+        now = self._clock()
+
+        def job(conn: Connection) -> None:
+            self._router.send(conn, target=row.issuer, kind=OBJECTION_KIND, body=filing.to_body())
+            event = audit_event(
+                principal,
+                self._node_id,
+                now,
+                action="discipline.objection.file",
+                decision=Decision.ALLOWED,
+                records=(f"{row.record_id}@{row.version}",),
+                detail=f"objection {filing.objection_id} to issuer {row.issuer}",
+            )
+            self._store.audit.append([event], conn=conn)
+
+        self._store.writer.submit(job).result()
+        return filing.objection_id, row.issuer
+
+    def _on_objection(self, conn: Connection, delivered: DeliveredMessage) -> None:
+        message = delivered.message
+        try:
+            filing = ObjectionFiling.from_body(message.body)
+            row = self._store.records.get(filing.record_id, filing.version, conn=conn)
+            if row.issuer != self._node_id:
+                raise AccessDeniedError(
+                    f"record {row.record_id} was issued by {row.issuer}", rule="message:issuer"
+                )
+            category = self._catalog.category(row.category)
+        except GatewayError as exc:
+            event = audit_event(
+                None,
+                self._node_id,
+                delivered.received_at,
+                action="discipline.objection.receive",
+                decision=Decision.DENIED,
+                rule="message:refused",
+                detail=f"message {message.message_id} from {message.origin}: {exc}"[:500],
+            )
+            self._store.audit.append([event], conn=conn)
+            return
+        stored = ObjectionRow(
+            objection_id=filing.objection_id,
+            record_id=filing.record_id,
+            version=filing.version,
+            category=row.category,
+            node=message.origin,
+            filed_by=filing.filed_by,
+            grounds=filing.grounds,
+            filed_at=message.created_at,
+            received_at=delivered.received_at,
+            deadline_at=objection_deadline(message.created_at, category),
+            state=ObjectionState.FILED.value,
+        )
+        if self._repo.add_objection(stored, conn=conn):
+            event = audit_event(
+                None,
+                self._node_id,
+                delivered.received_at,
+                action="discipline.objection.receive",
+                decision=Decision.ALLOWED,
+                records=(f"{filing.record_id}@{filing.version}",),
+                detail=f"objection {filing.objection_id} filed at {message.origin}",
+            )
+            self._store.audit.append([event], conn=conn)
+
+    def list_objections(
+        self, principal: Principal, *, overdue: bool, state: str, record_id: str
+    ) -> list[tuple[ObjectionRow, bool]]:
+        """Objections held here, by deadline, each with whether it is overdue (audited).
+
+        Raises:
+            InputError: an unknown state.
+        """
+        now = self._clock()
+        states: list[str] = []
+        if state:
+            try:
+                states = [ObjectionState(state).value]
+            except ValueError:
+                allowed = ", ".join(s.value for s in ObjectionState)
+                raise InputError(f"unknown objection state {state!r} (one of: {allowed})") from None
+        if overdue:
+            open_states = {s.value for s in OPEN_OBJECTION_STATES}
+            states = [s for s in states if s in open_states] if states else sorted(open_states)
+            if not states:
+                return []
+        rows = self._repo.list_objections(
+            states=states, record_id=record_id, due_before=now if overdue else None
+        )
+        event = audit_event(
+            principal,
+            self._node_id,
+            now,
+            action="discipline.objection.list",
+            decision=Decision.ALLOWED,
+            detail=f"{len(rows)} objections" + (" overdue" if overdue else ""),
+        )
+        self._store.audit.append([event])
+        return [(r, r.state in OPEN_OBJECTION_STATES and r.deadline_at < now) for r in rows]
+
+    def decide_objection(
+        self,
+        principal: Principal,
+        *,
+        objection_id: str,
+        decision: str,
+        reason: str,
+        new_version: int = 0,
+    ) -> Decided[ObjectionRow]:
+        """Decide an objection held here and send the resulting statement to every holder.
+
+        Raises:
+            InputError: unknown decision, blank reason, or a new version for another decision.
+            NotFoundError: no such objection here, or the corrected version is not issued.
+            ConflictError: the decision does not apply in the objection's state.
+        """
+        chosen = _choice(ObjectionDecision, decision)
+        _text("reason", reason)
+        if new_version and chosen is not ObjectionDecision.UPHOLD:
+            raise InputError("a corrected version only goes with an upheld objection")
+        objection = self._repo.get_objection(objection_id)
+        state = next_objection_state(ObjectionState(objection.state), chosen)
+        kind = {
+            ObjectionDecision.ACCEPT: StatusKind.SUSPENSION,
+            ObjectionDecision.DISMISS: StatusKind.REINSTATEMENT,
+            ObjectionDecision.UPHOLD: StatusKind.CORRECTION
+            if new_version
+            else StatusKind.REVOCATION,
+        }.get(chosen)
+        if kind is StatusKind.CORRECTION:
+            self._store.records.get(objection.record_id, new_version)
+        now = self._clock()
+        self._repo.decide_objection(
+            objection_id,
+            expected_state=objection.state,
+            state=state.value,
+            decided_at=now,
+            decided_by=principal.actor,
+            resolution=reason,
+            statement_id=None,
+        )
+        statement_id = ""
+        if kind is not None:
+            try:
+                statement = self._statuses.issue(
+                    principal,
+                    kind=kind,
+                    record_id=objection.record_id,
+                    version=objection.version,
+                    reason=reason,
+                    new_version=new_version or None,
+                )
+            except GatewayError:
+                self._repo.decide_objection(
+                    objection_id,
+                    expected_state=state.value,
+                    state=objection.state,
+                    decided_at=objection.decided_at,
+                    decided_by=objection.decided_by,
+                    resolution=objection.resolution,
+                    statement_id=objection.statement_id,
+                )
+                raise
+            statement_id = statement.statement_id
+            self._repo.decide_objection(
+                objection_id,
+                expected_state=state.value,
+                state=state.value,
+                decided_at=now,
+                decided_by=principal.actor,
+                resolution=reason,
+                statement_id=statement_id,
+            )
+        event = audit_event(
+            principal,
+            self._node_id,
+            now,
+            action="discipline.objection.decide",
+            decision=Decision.ALLOWED,
+            records=(f"{objection.record_id}@{objection.version}",),
+            detail=f"objection {objection_id}: {chosen.value} -> {state.value}",
+        )
+        self._store.audit.append([event])
+        row = self._store.records.get(objection.record_id, objection.version)
+        return Decided(self._repo.get_objection(objection_id), row.status, statement_id)
+
+    # -- credit repair -----------------------------------------------------------------
+
+    def apply_repair(
+        self, principal: Principal, *, record_id: str, version: int, reason: str
+    ) -> RepairRow:
+        """Accept a credit repair application for a record issued here.
+
+        Raises:
+            InputError: blank or over-long reason.
+            NotFoundError: the record is not held here.
+            AccessDeniedError: the record was issued elsewhere, has no credit repair,
+                or the minimum period has not passed (naming the earliest date).
+            ConflictError: the record is not in force, or an application is pending.
+        """
+        _text("reason", reason)
+        row = self._store.records.get(record_id, version or None)
+        if row.issuer != self._node_id:
+            raise AccessDeniedError(
+                f"record {record_id} was issued by node {row.issuer}: "
+                "apply for credit repair there",
+                rule="repair:issuer-only",
+            )
+        if row.status not in IN_FORCE_STATUSES:
+            raise ConflictError(f"record {record_id} is {row.status}: nothing to repair")
+        now = self._clock()
+        category = self._catalog.category(row.category)
+        decided, severity = self._decision_facts(row)
+        today = dt.datetime.fromtimestamp(now, CHINA_STANDARD_TIME).date()
+        check_repair_time(category, severity, decided, today)
+        if self._repo.list_repairs(states=[RepairState.PENDING.value], record_id=record_id):
+            raise ConflictError(f"record {record_id} already has a pending repair application")
+        application = RepairRow(
+            application_id=uuid.uuid4().hex,
+            record_id=row.record_id,
+            version=row.version,
+            category=row.category,
+            applied_by=principal.actor,
+            reason=reason,
+            applied_at=now,
+            state=RepairState.PENDING.value,
+        )
+
+        def job(conn: Connection) -> None:
+            self._repo.add_repair(application, conn=conn)
+            event = audit_event(
+                principal,
+                self._node_id,
+                now,
+                action="discipline.repair.apply",
+                decision=Decision.ALLOWED,
+                records=(f"{row.record_id}@{row.version}",),
+                detail=f"application {application.application_id}",
+            )
+            self._store.audit.append([event], conn=conn)
+
+        self._store.writer.submit(job).result()
+        return application
+
+    def _decision_facts(self, row: RecordRow) -> tuple[dt.date, Severity]:
+        category = self._catalog.category(row.category)
+        if row.sd_jwt is None:
+            raise ConflictError(f"record {row.record_id} was purged: nothing to repair")
+        values = {
+            d.name: d.value
+            for d in parse_sd_jwt(row.sd_jwt).disclosures
+            if d.name is not None and isinstance(d.value, str)
+        }
+        try:
+            decided = dt.date.fromisoformat(values[category.decision_date_field])
+        except (KeyError, ValueError) as exc:
+            raise ConflictError(
+                f"record {row.record_id} has no readable {category.decision_date_field}"
+            ) from exc
+        severity = category.default_severity
+        if category.severity_field is not None and category.severity_field in values:
+            severity = Severity(values[category.severity_field])
+        return decided, severity
+
+    def decide_repair(
+        self, principal: Principal, *, application_id: str, decision: str, note: str
+    ) -> Decided[RepairRow]:
+        """Approve (a repair statement, purging the record everywhere) or refuse.
+
+        Raises:
+            InputError: unknown decision or over-long note.
+            NotFoundError: no such application here.
+            ConflictError: it was already decided.
+        """
+        chosen = _choice(RepairDecision, decision)
+        if len(note) > _MAX_TEXT:
+            raise InputError(f"note is {len(note)} characters, over {_MAX_TEXT}")
+        application = self._repo.get_repair(application_id)
+        state = decide_repair(RepairState(application.state), chosen)
+        now = self._clock()
+        reason = note.strip() or f"credit repair application {application_id} {state.value}"
+        self._repo.decide_repair(
+            application_id,
+            expected_state=application.state,
+            state=state.value,
+            decided_at=now,
+            decided_by=principal.actor,
+            note=reason,
+            statement_id=None,
+        )
+        statement_id = ""
+        if state is RepairState.APPROVED:
+            try:
+                statement = self._statuses.issue(
+                    principal,
+                    kind=StatusKind.REPAIR,
+                    record_id=application.record_id,
+                    version=application.version,
+                    reason=reason,
+                )
+            except GatewayError:
+                self._repo.decide_repair(
+                    application_id,
+                    expected_state=state.value,
+                    state=application.state,
+                    decided_at=None,
+                    decided_by=None,
+                    note=None,
+                    statement_id=None,
+                )
+                raise
+            statement_id = statement.statement_id
+            self._repo.decide_repair(
+                application_id,
+                expected_state=state.value,
+                state=state.value,
+                decided_at=now,
+                decided_by=principal.actor,
+                note=reason,
+                statement_id=statement_id,
+            )
+        event = audit_event(
+            principal,
+            self._node_id,
+            now,
+            action="discipline.repair.decide",
+            decision=Decision.ALLOWED,
+            records=(f"{application.record_id}@{application.version}",),
+            detail=f"application {application_id}: {state.value}",
+        )
+        self._store.audit.append([event])
+        row = self._store.records.get(application.record_id, application.version)
+        status = STATUS_EFFECT[StatusKind.REPAIR] if statement_id else row.status
+        return Decided(self._repo.get_repair(application_id), status, statement_id)

@@ -1,0 +1,186 @@
+"""Status statements: issue them at the record's issuer, apply them everywhere, pass them on.
+
+A correction, suspension, reinstatement, revocation or repair is a DSSE
+statement signed by the node that issued the record. It travels to exactly the
+nodes in the delivery ledger, hop by hop: each node applies it (revocation and
+repair purge the disclosures, leaving a tombstone), forwards it to the
+neighbours its own ledger lists, and confirms by acknowledging the batch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import Connection
+
+from gateway.core.algorithms import Signer
+from gateway.core.audit import AuditEvent, Decision
+from gateway.core.catalog import RecipientKind
+from gateway.core.errors import AccessDeniedError, NotFoundError
+from gateway.core.policy import node_relation
+from gateway.core.principal import Principal
+from gateway.core.statements import (
+    STATUS_EFFECT,
+    StatusKind,
+    StatusStatement,
+    purges_disclosures,
+    sign_statement,
+)
+from gateway.store import StatementRow, Store
+from gateway.store.outbox import OutboxEntry, OutboxKind
+
+__all__ = [
+    "SignedStatement",
+    "StatusService",
+    "apply_statements",
+    "forward_statements",
+    "statement_row",
+]
+
+SignedStatement = tuple[StatusStatement, bytes]
+
+
+def statement_row(statement: StatusStatement, envelope_json: bytes) -> StatementRow:
+    return StatementRow(
+        statement_id=statement.statement_id,
+        record_id=statement.record_id,
+        version=statement.version,
+        kind=statement.kind.value,
+        issuer=statement.issuer,
+        issued_at=statement.issued_at,
+        envelope=envelope_json,
+    )
+
+
+def apply_statements(
+    store: Store, conn: Connection, statements: Sequence[SignedStatement], *, now: int
+) -> int:
+    """Apply statements to the records held here; returns how many took effect."""
+    applied: list[str] = []
+    for statement, _data in statements:
+        try:
+            store.records.get(statement.record_id, statement.version, conn=conn)
+        except NotFoundError:
+            continue
+        status = STATUS_EFFECT[statement.kind]
+        if purges_disclosures(statement.kind):
+            store.records.purge(statement.record_id, statement.version, status, now, conn=conn)
+        else:
+            store.records.set_status(statement.record_id, statement.version, status, now, conn=conn)
+        applied.append(statement.statement_id)
+    store.batches.mark_applied(applied, now, conn=conn)
+    return len(applied)
+
+
+def forward_statements(
+    store: Store,
+    conn: Connection,
+    node_id: str,
+    statements: Sequence[SignedStatement],
+    *,
+    exclude: str | None,
+    now: int,
+) -> None:
+    """Enqueue each statement for the neighbours this node delivered its record to."""
+    entries: list[OutboxEntry] = []
+    for statement, _data in statements:
+        for holder in store.outbox.holders(statement.record_id):
+            neighbour = node_relation(node_id, holder.node) in (
+                RecipientKind.PARENT,
+                RecipientKind.CHILD,
+            )
+            if holder.version == statement.version and neighbour and holder.node != exclude:
+                entries.append(
+                    OutboxEntry(
+                        holder.node,
+                        OutboxKind.STATEMENT.value,
+                        statement.record_id,
+                        statement.version,
+                        payload_ref=statement.statement_id,
+                    )
+                )
+    store.outbox.enqueue_many(entries, now=now, conn=conn)
+
+
+class StatusService:
+    """Issuing statements about records this node issued."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        signer: Signer,
+        store: Store,
+        clock: Callable[[], int],
+        wake_sender: Callable[[], None],
+    ) -> None:
+        self._node_id = node_id
+        self._signer = signer
+        self._store = store
+        self._clock = clock
+        self._wake_sender = wake_sender
+
+    def issue(
+        self,
+        principal: Principal,
+        *,
+        kind: StatusKind,
+        record_id: str,
+        version: int,
+        reason: str,
+        new_version: int | None = None,
+    ) -> StatusStatement:
+        """Sign a statement about one of this node's records, apply it and send it on.
+
+        Raises:
+            NotFoundError: no such record version here.
+            AccessDeniedError: the record was issued by another node.
+            MalformedError: an invalid statement (e.g. empty reason).
+        """
+        now = self._clock()
+        row = self._store.records.get(record_id, version)
+        if row.issuer != self._node_id:
+            raise AccessDeniedError(
+                f"record {record_id} was issued by node {row.issuer}: only its issuer may change "
+                "its status (file an objection there)",
+                rule="status:issuer-only",
+            )
+        statement = StatusStatement(
+            statement_id=uuid.uuid4().hex,
+            kind=kind,
+            issuer=self._node_id,
+            record_id=record_id,
+            version=version,
+            issued_at=now,
+            reason=reason,
+            new_version=new_version,
+        )
+        data = sign_statement(statement, self._signer).to_json()
+
+        def job(conn: Connection) -> None:
+            self._store.batches.add_statements([statement_row(statement, data)], conn=conn)
+            apply_statements(self._store, conn, [(statement, data)], now=now)
+            forward_statements(
+                self._store, conn, self._node_id, [(statement, data)], exclude=None, now=now
+            )
+            self._store.audit.append(
+                [
+                    AuditEvent(
+                        time=now,
+                        node=self._node_id,
+                        actor=principal.actor,
+                        fingerprint=principal.fingerprint,
+                        address=principal.address,
+                        action=f"status.{kind.value}",
+                        decision=Decision.ALLOWED,
+                        records=(f"{record_id}@{version}",),
+                        detail=f"statement {statement.statement_id}",
+                    )
+                ],
+                conn=conn,
+            )
+
+        self._store.writer.submit(job).result()
+        self._wake_sender()
+        return statement

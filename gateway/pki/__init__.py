@@ -1,0 +1,54 @@
+"""The federation's X.509 PKI: names, issuance, the on-disk keystore and chain checks.
+
+This is edge code (it reads and writes key files); ``gateway.core`` never imports it.
+"""
+
+from __future__ import annotations
+
+from gateway.pki.issue import init_federation, issue_client, issue_node
+from gateway.pki.keystore import (
+    ClientCredentials,
+    ClientPaths,
+    NodeCredentials,
+    NodePaths,
+    load_client_credentials,
+    load_node_credentials,
+)
+from gateway.pki.names import (
+    CLIENT_ROLES,
+    RECORD_SIGNING_EKU,
+    NodeLevel,
+    fingerprint,
+    node_level,
+    parent_of,
+    signing_kid,
+)
+from gateway.pki.validate import (
+    PeerIdentity,
+    check_node_credentials,
+    verify_peer_certificate,
+    verify_signing_certificate,
+)
+
+__all__ = [
+    "CLIENT_ROLES",
+    "RECORD_SIGNING_EKU",
+    "ClientCredentials",
+    "ClientPaths",
+    "NodeCredentials",
+    "NodeLevel",
+    "NodePaths",
+    "PeerIdentity",
+    "check_node_credentials",
+    "fingerprint",
+    "init_federation",
+    "issue_client",
+    "issue_node",
+    "load_client_credentials",
+    "load_node_credentials",
+    "node_level",
+    "parent_of",
+    "signing_kid",
+    "verify_peer_certificate",
+    "verify_signing_certificate",
+]

@@ -1,0 +1,190 @@
+"""Naming conventions of the federation's certificates.
+
+Node ids are GB/T 2260 region codes of six digits: ``000000`` is the national
+node, ``XX0000`` a province, ``XXXX00`` a city. County codes (``XXXXYY`` with
+``YY`` not ``00``) do not run nodes and are refused.
+
+Identities travel as URI subject alternative names:
+
+* ``urn:credit-gateway:node:<id>`` on a node's CA, TLS and signing certificates;
+* ``urn:credit-gateway:client:<node>:<name>``, ``urn:credit-gateway:role:<role>``
+  and, for departments, ``urn:credit-gateway:domain:<domain>`` on client certificates.
+
+Record signing certificates carry the extended key usage
+:data:`RECORD_SIGNING_EKU`, an OID of our own under the ``2.25`` arc (an OID
+derived from a UUID, ITU-T X.667 §6.3), so no registration was needed and it
+cannot collide with anyone else's. No TLS stack accepts it for a handshake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Final, Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ObjectIdentifier
+
+from gateway.core.errors import InputError
+
+__all__ = [
+    "CLIENT_ROLES",
+    "NATIONAL_NODE",
+    "RECORD_SIGNING_EKU",
+    "URN_PREFIX",
+    "ClientRole",
+    "NodeLevel",
+    "check_client_name",
+    "check_domain",
+    "check_role",
+    "client_uri",
+    "domain_uri",
+    "fingerprint",
+    "node_level",
+    "node_uri",
+    "parent_of",
+    "role_uri",
+    "signing_kid",
+]
+
+NodeLevel = Literal["national", "province", "city"]
+ClientRole = Literal["department", "auditor", "admin"]
+
+NATIONAL_NODE: Final = "000000"
+CLIENT_ROLES: Final[frozenset[str]] = frozenset({"department", "auditor", "admin"})
+
+RECORD_SIGNING_EKU: Final = ObjectIdentifier("2.25.276009096187174174527324444979581553197")
+"""EKU for certificates whose key signs records, DSSE envelopes and statements.
+
+UUID ``cfa56b17-7aaa-44d9-8136-bfc33aba0a2d`` as an OID (ITU-T X.667).
+"""
+
+URN_PREFIX: Final = "urn:credit-gateway:"
+
+# GB/T 2260 province-level prefixes, including Taiwan (71), Hong Kong (81) and
+# Macao (82). A code outside this list is a typo, not a new province.
+_PROVINCE_PREFIXES: Final = frozenset(
+    {"11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37"}
+    | {"41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64"}
+    | {"65", "71", "81", "82"}
+)
+
+# Names and domains end up in directory names and inside colon-separated URNs,
+# so they are restricted to characters that are safe in both. Domains are the
+# catalog's snake_case domain codes (procurement, market_regulation, ...).
+_NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+_DOMAIN_RE: Final = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+
+
+def node_level(node_id: str) -> NodeLevel:
+    """Return the level of a node from its region code.
+
+    Raises:
+        InputError: if ``node_id`` is not a national, provincial or city code.
+    """
+    if not isinstance(node_id, str) or len(node_id) != 6 or not node_id.isascii():
+        raise InputError(f"node id {node_id!r} is not a 6-digit GB/T 2260 region code")
+    if not node_id.isdigit():
+        raise InputError(f"node id {node_id!r} is not a 6-digit GB/T 2260 region code")
+    if node_id == NATIONAL_NODE:
+        return "national"
+    if node_id[:2] not in _PROVINCE_PREFIXES:
+        raise InputError(f"node id {node_id!r} has no GB/T 2260 province prefix {node_id[:2]!r}")
+    if node_id[2:] == "0000":
+        return "province"
+    if node_id[4:] == "00":
+        return "city"
+    raise InputError(
+        f"node id {node_id!r} is a county code; only national, province and city run nodes"
+    )
+
+
+def parent_of(node_id: str) -> str | None:
+    """Return the parent node of ``node_id`` by its code, ``None`` for the national node.
+
+    Raises:
+        InputError: if ``node_id`` is not a valid node id.
+    """
+    level = node_level(node_id)
+    if level == "national":
+        return None
+    if level == "province":
+        return NATIONAL_NODE
+    return node_id[:2] + "0000"
+
+
+def check_client_name(name: str) -> str:
+    """Return ``name`` if it is a valid client name (lower-case letters, digits, ``.-_``).
+
+    Raises:
+        InputError: naming the rejected name.
+    """
+    if not isinstance(name, str) or _NAME_RE.fullmatch(name) is None:
+        raise InputError(
+            f"client name {name!r} must be 1-63 characters of a-z, 0-9, '.', '-', '_' "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def check_domain(domain: str) -> str:
+    """Return ``domain`` if it is a valid departmental domain (e.g. ``procurement``).
+
+    Raises:
+        InputError: naming the rejected domain.
+    """
+    if not isinstance(domain, str) or _DOMAIN_RE.fullmatch(domain) is None:
+        raise InputError(
+            f"domain {domain!r} must be 1-63 characters of a-z, 0-9, '-' starting with a letter"
+        )
+    return domain
+
+
+def check_role(role: str) -> ClientRole:
+    """Return ``role`` if it is one of :data:`CLIENT_ROLES`.
+
+    Raises:
+        InputError: naming the rejected role and the allowed ones.
+    """
+    if role == "department":
+        return "department"
+    if role == "auditor":
+        return "auditor"
+    if role == "admin":
+        return "admin"
+    raise InputError(f"role {role!r} is not one of admin, auditor, department")
+
+
+def node_uri(node_id: str) -> str:
+    """The URI SAN naming a node."""
+    return f"{URN_PREFIX}node:{node_id}"
+
+
+def client_uri(node_id: str, name: str) -> str:
+    """The URI SAN naming a client of a node."""
+    return f"{URN_PREFIX}client:{node_id}:{name}"
+
+
+def role_uri(role: str) -> str:
+    """The URI SAN carrying a client's role."""
+    return f"{URN_PREFIX}role:{role}"
+
+
+def domain_uri(domain: str) -> str:
+    """The URI SAN carrying a department's domain."""
+    return f"{URN_PREFIX}domain:{domain}"
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """Lower-case hex SHA-256 of the certificate's DER encoding (federation directory)."""
+    return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+
+
+def signing_kid(cert: x509.Certificate) -> str:
+    """Key id of a signing certificate: the JWS ``kid`` and DSSE ``keyid``.
+
+    The same value as :func:`fingerprint`, so the directory's fingerprint of a
+    signing certificate is the key id records name.
+    """
+    return fingerprint(cert)

@@ -1,0 +1,148 @@
+"""Records servicer: list, get and export, redacted for the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import structlog
+
+from gateway._proto.v1 import records_pb2, records_pb2_grpc
+from gateway.core.errors import ConfigurationError, InputError
+from gateway.core.limits import Limits
+from gateway.core.statements import STATUS_EFFECT, StatusKind
+from gateway.node.federation import FederationParts
+from gateway.node.queries import RecordQueries, RecordView
+from gateway.rpc.context import current_principal
+
+__all__ = ["RecordsServicer", "to_proto"]
+
+
+def to_proto(view: RecordView) -> records_pb2.RecordView:
+    return records_pb2.RecordView(
+        record_id=view.record_id,
+        version=view.version,
+        issuer=view.issuer,
+        category=view.category,
+        subject_type=view.subject_type,
+        status=view.status,
+        issued_at=view.issued_at,
+        expires_at=view.expires_at,
+        sd_jwt=view.sd_jwt,
+        fields=view.fields,
+    )
+
+
+class RecordsServicer(records_pb2_grpc.RecordsServicer):
+    def __init__(
+        self,
+        queries: RecordQueries,
+        limits: Limits,
+        *,
+        federation: FederationParts | None = None,
+    ) -> None:
+        self._queries = queries
+        self._limits = limits
+        self._federation = federation
+
+    def _require_federation(self) -> FederationParts:
+        if self._federation is None:
+            raise ConfigurationError("this node runs without federation")
+        return self._federation
+
+    def _check(self, *values: str) -> None:
+        for value in values:
+            if len(value) > self._limits.max_string_chars:
+                raise InputError(f"a request string is {len(value)} characters, over the limit")
+
+    def List(
+        self, request: records_pb2.ListRecordsRequest, context: grpc.ServicerContext
+    ) -> records_pb2.ListRecordsResponse:
+        self._check(request.subject, request.category, request.purpose, request.page_token)
+        views, next_token = self._queries.page(
+            current_principal(),
+            subject=request.subject,
+            category=request.category,
+            limit=request.limit or 50,
+            token=request.page_token,
+            purpose=request.purpose,
+        )
+        return records_pb2.ListRecordsResponse(
+            records=[to_proto(v) for v in views],
+            next_page_token=next_token or "",
+        )
+
+    def Get(
+        self, request: records_pb2.GetRecordRequest, context: grpc.ServicerContext
+    ) -> records_pb2.RecordView:
+        self._check(request.record_id, request.purpose)
+        structlog.contextvars.bind_contextvars(record_id=request.record_id)
+        view = self._queries.get(
+            current_principal(),
+            record_id=request.record_id,
+            version=request.version,
+            purpose=request.purpose,
+        )
+        return to_proto(view)
+
+    def Export(
+        self, request: records_pb2.ExportRecordsRequest, context: grpc.ServicerContext
+    ) -> Iterator[records_pb2.RecordView]:
+        self._check(request.subject, request.category, request.purpose)
+        principal = current_principal()
+        for view in self._queries.export(
+            principal, subject=request.subject, category=request.category, purpose=request.purpose
+        ):
+            yield to_proto(view)
+
+    def Where(
+        self, request: records_pb2.WhereRequest, context: grpc.ServicerContext
+    ) -> records_pb2.WhereResponse:
+        self._check(request.record_id)
+        structlog.contextvars.bind_contextvars(record_id=request.record_id)
+        federation = self._require_federation()
+        principal = current_principal()
+        row = self._queries.get_row(principal, request.record_id, purpose="where")
+        holders = federation.where(request.record_id)
+        return records_pb2.WhereResponse(
+            record_id=row.record_id,
+            issuer=row.issuer,
+            status=row.status,
+            holders=[
+                records_pb2.RecordHolder(
+                    node=h.node,
+                    version=h.version,
+                    delivered_at=h.delivered_at,
+                    status_sent=h.status_sent,
+                    confirmed_status=h.confirmed_status,
+                    confirmed_at=h.confirmed_at,
+                    reported_by=h.reported_by,
+                )
+                for h in holders
+            ],
+        )
+
+    def SetStatus(
+        self, request: records_pb2.SetStatusRequest, context: grpc.ServicerContext
+    ) -> records_pb2.SetStatusResponse:
+        self._check(request.record_id, request.kind)
+        structlog.contextvars.bind_contextvars(record_id=request.record_id)
+        if len(request.reason) > self._limits.max_field_chars:
+            raise InputError("reason is too long")
+        try:
+            kind = StatusKind(request.kind)
+        except ValueError as exc:
+            kinds = ", ".join(k.value for k in StatusKind)
+            raise InputError(f"unknown status kind {request.kind!r} (one of: {kinds})") from exc
+        federation = self._require_federation()
+        version = request.version or self._queries.latest_version(request.record_id)
+        statement = federation.statuses.issue(
+            current_principal(),
+            kind=kind,
+            record_id=request.record_id,
+            version=version,
+            reason=request.reason,
+        )
+        return records_pb2.SetStatusResponse(
+            statement_id=statement.statement_id, status=STATUS_EFFECT[kind]
+        )

@@ -1,0 +1,96 @@
+"""Build a gRPC server with mutual TLS, health, reflection and the interceptor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from gateway.core.errors import ConfigurationError
+from gateway.core.limits import Limits
+from gateway.rpc.interceptor import GatewayInterceptor
+
+__all__ = ["ServerTls", "ServiceRegistration", "build_server", "channel_options"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTls:
+    """PEM material for the server side of mutual TLS."""
+
+    private_key_pem: bytes
+    certificate_chain_pem: bytes
+    """The node's TLS certificate followed by its CA chain (excluding the root)."""
+    root_pem: bytes
+    """Federation root: clients must chain to it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRegistration:
+    """A servicer to add: ``add(server)`` and its full service name for reflection."""
+
+    full_name: str
+    add: Callable[[grpc.Server], None]
+
+
+def channel_options(limits: Limits) -> list[tuple[str, int]]:
+    """gRPC channel/server options derived from the limits."""
+    return [
+        ("grpc.max_receive_message_length", limits.max_message_bytes),
+        ("grpc.max_send_message_length", limits.max_message_bytes),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
+
+
+def build_server(
+    *,
+    listen: str,
+    tls: ServerTls,
+    services: Sequence[ServiceRegistration],
+    interceptor: GatewayInterceptor,
+    limits: Limits,
+    workers: int,
+) -> tuple[grpc.Server, int, health.HealthServicer]:
+    """Create (not start) the server; returns it with the bound port and its health servicer.
+
+    Raises:
+        ConfigurationError: if the address cannot be bound.
+    """
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
+        interceptors=[interceptor],
+        # Peers keep channels open and ping every 30 s while idle (channel_options); the
+        # server must accept that, or it answers GOAWAY "too_many_pings" and drops them.
+        options=[
+            *channel_options(limits),
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+            ("grpc.http2.max_ping_strikes", 0),
+        ],
+        maximum_concurrent_rpcs=workers * 8,
+    )
+    for service in services:
+        service.add(server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [s.full_name for s in services]
+    for name in (*names, ""):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+    reflection.enable_server_reflection((*names, health_name, reflection.SERVICE_NAME), server)
+    credentials = grpc.ssl_server_credentials(
+        [(tls.private_key_pem, tls.certificate_chain_pem)],
+        root_certificates=tls.root_pem,
+        require_client_auth=True,
+    )
+    try:
+        port = server.add_secure_port(listen, credentials)
+    except RuntimeError as exc:
+        raise ConfigurationError(f"cannot listen on {listen}: {exc}") from exc
+    if port == 0:
+        raise ConfigurationError(f"cannot listen on {listen}")
+    return server, port, health_servicer

@@ -1,0 +1,116 @@
+"""A node's store: SQLModel tables, repositories, migrations and the single writer.
+
+Open a store with :func:`open_store`, which migrates the schema first::
+
+    store = open_store("sqlite:///var/node.db")
+    try:
+        job = store.writer.submit(lambda conn: store.records.put_many(rows, conn=conn))
+        outcomes = job.result()
+    finally:
+        store.close()
+
+Every database error leaves this package as
+:class:`gateway.core.errors.StorageError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from gateway.store.audit import AuditFilter, AuditLogRepository, StoredEvent
+from gateway.store.batches import BatchRepository, CursorRepository, HopBatchRow, StatementRow
+from gateway.store.engine import make_engine
+from gateway.store.messages import MessageRepository, MessageRow
+from gateway.store.migrate import migrate
+from gateway.store.outbox import (
+    DeliveryRow,
+    OutboxEntry,
+    OutboxItem,
+    OutboxKind,
+    OutboxRepository,
+    OutboxState,
+)
+from gateway.store.records import (
+    PutOutcome,
+    RecordKey,
+    RecordRepository,
+    RecordRow,
+    RecordStatus,
+    sd_jwt_digest,
+)
+from gateway.store.writer import StoreWriter
+
+__all__ = [
+    "AuditFilter",
+    "AuditLogRepository",
+    "BatchRepository",
+    "CursorRepository",
+    "DeliveryRow",
+    "HopBatchRow",
+    "MessageRepository",
+    "MessageRow",
+    "OutboxEntry",
+    "OutboxItem",
+    "OutboxKind",
+    "OutboxRepository",
+    "OutboxState",
+    "PutOutcome",
+    "RecordKey",
+    "RecordRepository",
+    "RecordRow",
+    "RecordStatus",
+    "StatementRow",
+    "Store",
+    "StoreWriter",
+    "StoredEvent",
+    "make_engine",
+    "migrate",
+    "open_store",
+    "sd_jwt_digest",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    """An open store: the engine, its repositories and its single writer."""
+
+    engine: Engine
+    records: RecordRepository
+    outbox: OutboxRepository
+    batches: BatchRepository
+    cursors: CursorRepository
+    audit: AuditLogRepository
+    messages: MessageRepository
+    writer: StoreWriter
+
+    def close(self) -> None:
+        """Finish queued writes, then release every connection."""
+        self.writer.close()
+        self.engine.dispose()
+
+
+def open_store(url: str, *, max_batch: int = 256) -> Store:
+    """Migrate the database at ``url`` to the newest schema and open it.
+
+    Args:
+        url: ``sqlite:///path`` or ``postgresql+psycopg://...``.
+        max_batch: most write jobs the writer commits in one transaction.
+
+    Raises:
+        ConfigurationError: unsupported URL or SQLite library.
+        StorageError: the database failed.
+    """
+    migrate(url)
+    engine = make_engine(url)
+    return Store(
+        engine=engine,
+        records=RecordRepository(engine),
+        outbox=OutboxRepository(engine),
+        batches=BatchRepository(engine),
+        cursors=CursorRepository(engine),
+        audit=AuditLogRepository(engine),
+        messages=MessageRepository(engine),
+        writer=StoreWriter(engine, max_batch=max_batch),
+    )

@@ -1,0 +1,152 @@
+"""The audit log store: events as RFC 9162 Merkle leaves, with stored subtree hashes.
+
+Appending takes the caller's connection, so an event commits in the same
+transaction as the action it records (no action without its event, no event
+without its action). Sequence numbers are dense from 0 and equal leaf indices;
+the writer serialises appends on SQLite, and on PostgreSQL the primary key on
+``seq`` makes a concurrent double append fail rather than fork the log.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, and_, func, or_, select, text
+
+from gateway.core.audit import AuditEvent
+from gateway.core.errors import StorageError
+from gateway.core.merkle import append_many, consistency_proof, inclusion_proof, leaf_hash, root_at
+from gateway.store.engine import is_sqlite, using
+from gateway.store.tables import AUDIT_EVENT, AUDIT_NODE
+
+__all__ = ["AuditFilter", "AuditLogRepository", "StoredEvent"]
+
+_APPEND_LOCK = 0x61756469745F6C6F  # "audit_lo": the advisory lock that orders appends
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event with its position in the log and its exact bytes."""
+
+    seq: int
+    event: AuditEvent
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Filters for listing events; empty fields match everything."""
+
+    since: int | None = None
+    until: int | None = None
+    actor: str = ""
+    action: str = ""
+    subject: str = ""
+    decision: str = ""
+
+
+class _ConnNodes:
+    """NodeReader over the audit_node table, one query per call."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def get_nodes(self, keys: Sequence[tuple[int, int]]) -> Sequence[bytes]:
+        if not keys:
+            return []
+        wanted = list(dict.fromkeys(keys))
+        # OR of primary-key equalities: SQLite scans the table for a row-value IN list.
+        query = select(AUDIT_NODE.c.level, AUDIT_NODE.c.idx, AUDIT_NODE.c.hash).where(
+            or_(*(and_(AUDIT_NODE.c.level == lv, AUDIT_NODE.c.idx == ix) for lv, ix in wanted))
+        )
+        found = {(level, idx): bytes(h) for level, idx, h in self._conn.execute(query)}
+        missing = [k for k in keys if k not in found]
+        if missing:
+            raise StorageError(f"audit log node {missing[0]} is missing: the log is damaged")
+        return [found[k] for k in keys]
+
+
+class AuditLogRepository:
+    """Append-only audit log with O(log n) proofs."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def size(self, *, conn: Connection | None = None) -> int:
+        with using(self._engine, conn, "reading the audit log size", write=False) as c:
+            last = c.execute(select(func.max(AUDIT_EVENT.c.seq))).scalar_one()
+        return 0 if last is None else int(last) + 1
+
+    def append(self, events: Sequence[AuditEvent], *, conn: Connection | None = None) -> int:
+        """Append events in order; returns the new log size.
+
+        Raises:
+            StorageError: the database failed (nothing is appended).
+        """
+        if not events:
+            return self.size(conn=conn)
+        with using(self._engine, conn, f"appending {len(events)} audit events", write=True) as c:
+            if not is_sqlite(c):
+                # Appends read the size, then insert at it: serialise them across every
+                # transaction (and every replica) until commit. SQLite's single writer
+                # (BEGIN IMMEDIATE) already does.
+                c.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+            size = self.size(conn=c)
+            blobs = [event.to_bytes() for event in events]
+            nodes = append_many(size, [leaf_hash(b) for b in blobs], _ConnNodes(c))
+            c.execute(
+                AUDIT_EVENT.insert(),
+                [
+                    {
+                        "seq": size + i,
+                        "time": event.time,
+                        "actor": event.actor[:160],
+                        "action": event.action[:96],
+                        "decision": event.decision.value,
+                        "subject": event.subject[:64],
+                        "event": blob,
+                    }
+                    for i, (event, blob) in enumerate(zip(events, blobs, strict=True))
+                ],
+            )
+            c.execute(
+                AUDIT_NODE.insert(), [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in nodes]
+            )
+        return size + len(events)
+
+    def root(self, size: int, *, conn: Connection | None = None) -> bytes:
+        with using(self._engine, conn, "computing an audit log root", write=False) as c:
+            return root_at(size, _ConnNodes(c))
+
+    def inclusion_proof(self, index: int, size: int) -> builtins.list[bytes]:
+        with using(self._engine, None, "building an inclusion proof", write=False) as c:
+            return inclusion_proof(index, size, _ConnNodes(c))
+
+    def consistency_proof(self, size1: int, size2: int) -> builtins.list[bytes]:
+        with using(self._engine, None, "building a consistency proof", write=False) as c:
+            return consistency_proof(size1, size2, _ConnNodes(c))
+
+    def events(
+        self, where: AuditFilter = AuditFilter(), *, after: int = -1, limit: int = 500
+    ) -> builtins.list[StoredEvent]:
+        """Events matching ``where`` with seq > ``after``, in log order."""
+        query = (
+            select(AUDIT_EVENT.c.seq, AUDIT_EVENT.c.event)
+            .where(AUDIT_EVENT.c.seq > after)
+            .order_by(AUDIT_EVENT.c.seq)
+            .limit(limit)
+        )
+        columns = AUDIT_EVENT.c
+        if where.since is not None:
+            query = query.where(columns.time >= where.since)
+        if where.until is not None:
+            query = query.where(columns.time <= where.until)
+        for name in ("actor", "action", "subject", "decision"):
+            value = getattr(where, name)
+            if value:
+                query = query.where(columns[name] == value)
+        with using(self._engine, None, "listing audit events", write=False) as c:
+            rows = c.execute(query).all()
+        return [StoredEvent(int(seq), AuditEvent.from_bytes(bytes(d)), bytes(d)) for seq, d in rows]

@@ -1,0 +1,386 @@
+"""Stored discipline data: checks and hits, feedback, objections, credit repair applications.
+
+Checks and their hits are written where a check is made; hit reports and
+feedback also arrive at a notice's issuer as routed messages, possibly more
+than once (a retried hop), so those inserts are idempotent. Objections and
+repair applications live at the record's issuer; their decisions are
+compare-and-set on the state, so two admins deciding at once cannot both win.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, Table, select, update
+from sqlalchemy.engine import Connection, RowMapping
+
+from gateway.core.errors import ConflictError, InputError, NotFoundError
+from gateway.store.engine import dialect_insert, using
+from gateway.store.tables import (
+    DISCIPLINE_CHECK,
+    DISCIPLINE_FEEDBACK,
+    DISCIPLINE_HIT,
+    OBJECTION,
+    REPAIR_APPLICATION,
+)
+
+__all__ = [
+    "CheckRow",
+    "DisciplineRepository",
+    "FeedbackRow",
+    "HitRow",
+    "ObjectionRow",
+    "RepairRow",
+]
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRow:
+    check_id: str
+    checked_at: int
+    actor: str
+    domain: str
+    purpose: str
+    case_id: str
+    subject: str
+    decision: str
+
+
+@dataclass(frozen=True, slots=True)
+class HitRow:
+    """One notice found by one check; ``node`` is where the check was made."""
+
+    check_id: str
+    record_id: str
+    version: int
+    issuer: str
+    node: str
+    checked_at: int
+    actor: str
+    domain: str
+    case_id: str
+    decision: str
+    measures: str
+    received_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRow:
+    feedback_id: str
+    check_id: str
+    record_id: str
+    version: int
+    issuer: str
+    node: str
+    actor: str
+    domain: str
+    action: str
+    note: str
+    case_id: str
+    checked_at: int
+    reported_at: int
+    received_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectionRow:
+    objection_id: str
+    record_id: str
+    version: int
+    category: str
+    node: str
+    filed_by: str
+    grounds: str
+    filed_at: int
+    received_at: int
+    deadline_at: int
+    state: str
+    decided_at: int | None = None
+    decided_by: str | None = None
+    resolution: str | None = None
+    statement_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RepairRow:
+    application_id: str
+    record_id: str
+    version: int
+    category: str
+    applied_by: str
+    reason: str
+    applied_at: int
+    state: str
+    decided_at: int | None = None
+    decided_by: str | None = None
+    note: str | None = None
+    statement_id: str | None = None
+
+
+def _values(row: Any) -> dict[str, Any]:
+    return {f.name: getattr(row, f.name) for f in fields(row)}
+
+
+def _load(cls: type[_T], mapping: RowMapping) -> _T:
+    return cls(**{f.name: mapping[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= 10_000:
+        raise InputError(f"limit must be between 1 and 10000, got {limit}")
+
+
+class DisciplineRepository:
+    """Discipline rows of one store. Methods commit on their own unless given ``conn``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def _insert_new(
+        self, table: Table, key: Sequence[str], rows: Sequence[Any], conn: Connection | None
+    ) -> builtins.list[tuple[Any, ...]]:
+        if not rows:
+            return []
+        with using(self._engine, conn, f"storing {len(rows)} {table.name} rows", write=True) as c:
+            stmt = (
+                dialect_insert(c, table)
+                .on_conflict_do_nothing(index_elements=list(key))
+                .returning(*(table.c[k] for k in key))
+            )
+            return [tuple(r) for r in c.execute(stmt, [_values(r) for r in rows])]
+
+    # -- checks and hits ---------------------------------------------------------------
+
+    def add_check(
+        self, check: CheckRow, hits: Sequence[HitRow], *, conn: Connection | None = None
+    ) -> None:
+        """Store a check made here and the notices it found.
+
+        Raises:
+            ConflictError: a check with this id is already stored.
+            StorageError: the database failed.
+        """
+        with using(self._engine, conn, f"storing check {check.check_id}", write=True) as c:
+            if not self._insert_new(DISCIPLINE_CHECK, ["check_id"], [check], c):
+                raise ConflictError(f"check {check.check_id} is already stored")
+            self._insert_new(DISCIPLINE_HIT, ["check_id", "record_id"], hits, c)
+
+    def add_hits(
+        self, hits: Sequence[HitRow], *, conn: Connection | None = None
+    ) -> builtins.list[tuple[str, str]]:
+        """Store hit reports; returns the (check id, record id) pairs that were new."""
+        new = self._insert_new(DISCIPLINE_HIT, ["check_id", "record_id"], hits, conn)
+        return [(str(a), str(b)) for a, b in new]
+
+    def get_check(self, check_id: str, *, conn: Connection | None = None) -> CheckRow:
+        """Raises NotFoundError for a check not made here."""
+        query = select(DISCIPLINE_CHECK).where(DISCIPLINE_CHECK.c.check_id == check_id)
+        with using(self._engine, conn, f"reading check {check_id}", write=False) as c:
+            found = c.execute(query).mappings().first()
+        if found is None:
+            raise NotFoundError(f"check {check_id} was not made at this node")
+        return _load(CheckRow, found)
+
+    def hits_of_check(
+        self, check_id: str, *, conn: Connection | None = None
+    ) -> builtins.list[HitRow]:
+        query = (
+            select(DISCIPLINE_HIT)
+            .where(DISCIPLINE_HIT.c.check_id == check_id)
+            .order_by(DISCIPLINE_HIT.c.record_id)
+        )
+        with using(self._engine, conn, f"reading hits of check {check_id}", write=False) as c:
+            return [_load(HitRow, m) for m in c.execute(query).mappings()]
+
+    def hits_for(self, record_id: str, *, limit: int = 1000) -> builtins.list[HitRow]:
+        """Checks that found ``record_id``, oldest first.
+
+        Raises:
+            InputError: ``limit`` out of range.
+        """
+        _check_limit(limit)
+        query = (
+            select(DISCIPLINE_HIT)
+            .where(DISCIPLINE_HIT.c.record_id == record_id)
+            .order_by(DISCIPLINE_HIT.c.checked_at, DISCIPLINE_HIT.c.check_id)
+            .limit(limit)
+        )
+        with using(self._engine, None, f"listing hits of {record_id}", write=False) as c:
+            return [_load(HitRow, m) for m in c.execute(query).mappings()]
+
+    # -- feedback ----------------------------------------------------------------------
+
+    def add_feedback(
+        self, rows: Sequence[FeedbackRow], *, conn: Connection | None = None
+    ) -> builtins.list[str]:
+        """Store feedback; returns the ids that were new (a report may arrive twice)."""
+        new = self._insert_new(DISCIPLINE_FEEDBACK, ["feedback_id"], rows, conn)
+        return [str(r[0]) for r in new]
+
+    def feedback_for(self, record_id: str, *, limit: int = 1000) -> builtins.list[FeedbackRow]:
+        """Feedback on ``record_id``, oldest first.
+
+        Raises:
+            InputError: ``limit`` out of range.
+        """
+        _check_limit(limit)
+        query = (
+            select(DISCIPLINE_FEEDBACK)
+            .where(DISCIPLINE_FEEDBACK.c.record_id == record_id)
+            .order_by(DISCIPLINE_FEEDBACK.c.reported_at, DISCIPLINE_FEEDBACK.c.feedback_id)
+            .limit(limit)
+        )
+        with using(self._engine, None, f"listing feedback on {record_id}", write=False) as c:
+            return [_load(FeedbackRow, m) for m in c.execute(query).mappings()]
+
+    # -- objections --------------------------------------------------------------------
+
+    def add_objection(self, row: ObjectionRow, *, conn: Connection | None = None) -> bool:
+        """Store an objection; False if its id was already stored (a retried hop)."""
+        return bool(self._insert_new(OBJECTION, ["objection_id"], [row], conn))
+
+    def get_objection(self, objection_id: str, *, conn: Connection | None = None) -> ObjectionRow:
+        """Raises NotFoundError for an objection this node does not hold."""
+        query = select(OBJECTION).where(OBJECTION.c.objection_id == objection_id)
+        with using(self._engine, conn, f"reading objection {objection_id}", write=False) as c:
+            found = c.execute(query).mappings().first()
+        if found is None:
+            raise NotFoundError(f"objection {objection_id} is not held at this node")
+        return _load(ObjectionRow, found)
+
+    def list_objections(
+        self,
+        *,
+        states: Collection[str] = (),
+        record_id: str = "",
+        due_before: int | None = None,
+        limit: int = 1000,
+    ) -> builtins.list[ObjectionRow]:
+        """Objections, by deadline; filtered by state, record, and a deadline before a time.
+
+        Raises:
+            InputError: ``limit`` out of range.
+        """
+        _check_limit(limit)
+        query = select(OBJECTION).order_by(OBJECTION.c.deadline_at, OBJECTION.c.objection_id)
+        if states:
+            query = query.where(OBJECTION.c.state.in_(sorted(states)))
+        if record_id:
+            query = query.where(OBJECTION.c.record_id == record_id)
+        if due_before is not None:
+            query = query.where(OBJECTION.c.deadline_at < due_before)
+        with using(self._engine, None, "listing objections", write=False) as c:
+            return [_load(ObjectionRow, m) for m in c.execute(query.limit(limit)).mappings()]
+
+    def decide_objection(
+        self,
+        objection_id: str,
+        *,
+        expected_state: str,
+        state: str,
+        decided_at: int | None,
+        decided_by: str | None,
+        resolution: str | None,
+        statement_id: str | None,
+        conn: Connection | None = None,
+    ) -> None:
+        """Move an objection from ``expected_state`` to ``state`` (compare and set).
+
+        Raises:
+            ConflictError: it is no longer in ``expected_state`` (decided meanwhile).
+        """
+        stmt = (
+            update(OBJECTION)
+            .where(OBJECTION.c.objection_id == objection_id, OBJECTION.c.state == expected_state)
+            .values(
+                state=state,
+                decided_at=decided_at,
+                decided_by=decided_by,
+                resolution=resolution,
+                statement_id=statement_id,
+            )
+        )
+        with using(self._engine, conn, f"deciding objection {objection_id}", write=True) as c:
+            if c.execute(stmt).rowcount != 1:
+                raise ConflictError(
+                    f"objection {objection_id} is no longer {expected_state}: decided meanwhile"
+                )
+
+    # -- credit repair -----------------------------------------------------------------
+
+    def add_repair(self, row: RepairRow, *, conn: Connection | None = None) -> None:
+        """Raises ConflictError if the application id is already stored."""
+        if not self._insert_new(REPAIR_APPLICATION, ["application_id"], [row], conn):
+            raise ConflictError(f"repair application {row.application_id} is already stored")
+
+    def get_repair(self, application_id: str, *, conn: Connection | None = None) -> RepairRow:
+        """Raises NotFoundError for an application this node does not hold."""
+        query = select(REPAIR_APPLICATION).where(
+            REPAIR_APPLICATION.c.application_id == application_id
+        )
+        with using(self._engine, conn, f"reading repair {application_id}", write=False) as c:
+            found = c.execute(query).mappings().first()
+        if found is None:
+            raise NotFoundError(f"repair application {application_id} is not held at this node")
+        return _load(RepairRow, found)
+
+    def list_repairs(
+        self, *, states: Collection[str] = (), record_id: str = "", limit: int = 1000
+    ) -> builtins.list[RepairRow]:
+        """Repair applications, oldest first.
+
+        Raises:
+            InputError: ``limit`` out of range.
+        """
+        _check_limit(limit)
+        query = select(REPAIR_APPLICATION).order_by(
+            REPAIR_APPLICATION.c.applied_at, REPAIR_APPLICATION.c.application_id
+        )
+        if states:
+            query = query.where(REPAIR_APPLICATION.c.state.in_(sorted(states)))
+        if record_id:
+            query = query.where(REPAIR_APPLICATION.c.record_id == record_id)
+        with using(self._engine, None, "listing repair applications", write=False) as c:
+            return [_load(RepairRow, m) for m in c.execute(query.limit(limit)).mappings()]
+
+    def decide_repair(
+        self,
+        application_id: str,
+        *,
+        expected_state: str,
+        state: str,
+        decided_at: int | None,
+        decided_by: str | None,
+        note: str | None,
+        statement_id: str | None,
+        conn: Connection | None = None,
+    ) -> None:
+        """Move an application from ``expected_state`` to ``state`` (compare and set).
+
+        Raises:
+            ConflictError: it is no longer in ``expected_state``.
+        """
+        stmt = (
+            update(REPAIR_APPLICATION)
+            .where(
+                REPAIR_APPLICATION.c.application_id == application_id,
+                REPAIR_APPLICATION.c.state == expected_state,
+            )
+            .values(
+                state=state,
+                decided_at=decided_at,
+                decided_by=decided_by,
+                note=note,
+                statement_id=statement_id,
+            )
+        )
+        with using(self._engine, conn, f"deciding repair {application_id}", write=True) as c:
+            if c.execute(stmt).rowcount != 1:
+                raise ConflictError(
+                    f"repair application {application_id} is no longer {expected_state}"
+                )

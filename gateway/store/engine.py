@@ -1,0 +1,188 @@
+"""Database engines for a node's store, and the one place database errors are translated.
+
+Two backends run the same code: SQLite (one file per node, the embedded default)
+and PostgreSQL through psycopg 3. :func:`make_engine` gives each its settings:
+
+- SQLite: WAL journal (readers never block the writer), ``synchronous=FULL``
+  (a commit survives power loss, not only a process crash), foreign keys on,
+  and a busy timeout so a second writer waits instead of failing at once.
+  The stdlib driver's own transaction handling is switched off because it
+  silently breaks SAVEPOINT; transactions are begun explicitly instead, as
+  ``BEGIN IMMEDIATE`` for writes so that a writer takes the lock up front
+  rather than failing to upgrade a read lock half-way through.
+- PostgreSQL: a ``postgresql+psycopg`` URL; connection options (for example a
+  ``search_path``) travel in the URL query, so the same URL reaches every
+  caller, Alembic included.
+
+Callers must run :func:`gateway.store.migrate.migrate` before using an engine.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, Table, create_engine, event, exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, make_url
+
+from gateway.core.errors import ConfigurationError, StorageError
+
+__all__ = [
+    "dialect_insert",
+    "is_sqlite",
+    "make_engine",
+    "read_tx",
+    "translating",
+    "using",
+    "write_tx",
+]
+
+_BUSY_TIMEOUT_MS = 10_000
+_WRITE_OPTION = "gateway_write"
+# UPDATE ... RETURNING, used to claim outbox rows in one statement.
+_MIN_SQLITE = (3, 35, 0)
+
+
+@contextmanager
+def translating(action: str) -> Iterator[None]:
+    """Turn any SQLAlchemy error raised inside the block into a StorageError.
+
+    This is the only place the gateway translates database exceptions.
+
+    Args:
+        action: what was being done, for the message ("claiming outbox items").
+
+    Raises:
+        StorageError: wrapping the database error; ``transient`` is True for
+            operational failures (lock timeouts, lost connections, serialisation
+            failures) and pool timeouts, which a retry may cure.
+    """
+    try:
+        yield
+    except exc.SQLAlchemyError as error:
+        transient = isinstance(error, exc.OperationalError | exc.TimeoutError) or (
+            isinstance(error, exc.DBAPIError) and error.connection_invalidated
+        )
+        detail = str(error.orig) if isinstance(error, exc.DBAPIError) else str(error)
+        first_line = detail.strip().splitlines()[0] if detail.strip() else type(error).__name__
+        raise StorageError(f"{action} failed: {first_line}", transient=transient) from error
+
+
+def is_sqlite(engine: Engine | Connection) -> bool:
+    """Tell whether ``engine`` talks to SQLite (the other backend is PostgreSQL)."""
+    return engine.dialect.name == "sqlite"
+
+
+def dialect_insert(conn: Connection, table: Table) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT for ``table`` that knows ``ON CONFLICT`` on the connection's backend."""
+    if is_sqlite(conn):
+        return sqlite.insert(table)
+    return postgresql.insert(table)
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for a SQLite file or a PostgreSQL database.
+
+    Args:
+        url: ``sqlite:///path/to/node.db`` or
+            ``postgresql+psycopg://user@host:port/db[?options=...]``.
+
+    Returns:
+        The engine. Its schema is not created here: call ``migrate(url)`` first.
+
+    Raises:
+        ConfigurationError: the URL names another backend or driver, or the
+            SQLite library is older than 3.35.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if sqlite3.sqlite_version_info < _MIN_SQLITE:
+            raise ConfigurationError(
+                f"SQLite {sqlite3.sqlite_version} is too old: the store needs 3.35 or later"
+            )
+        if parsed.database in (None, "", ":memory:"):
+            raise ConfigurationError("SQLite store needs a file path, not an in-memory database")
+        engine = create_engine(parsed, connect_args={"check_same_thread": False})
+        _configure_sqlite(engine)
+        return engine
+    if parsed.drivername != "postgresql+psycopg":
+        raise ConfigurationError(
+            f"unsupported database URL scheme {parsed.drivername!r}: "
+            "use sqlite:/// or postgresql+psycopg://"
+        )
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # The driver's implicit BEGIN does not understand SAVEPOINT; we begin ourselves.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+@contextmanager
+def write_tx(engine: Engine, action: str) -> Iterator[Connection]:
+    """Open a short write transaction, committed when the block ends without error.
+
+    Args:
+        engine: from :func:`make_engine`.
+        action: what the transaction does, for error messages.
+
+    Raises:
+        StorageError: the database failed (see :func:`translating`).
+    """
+    with translating(action), engine.connect() as conn:
+        conn.execution_options(**{_WRITE_OPTION: True})
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
+def read_tx(engine: Engine, action: str) -> Iterator[Connection]:
+    """Open a short read transaction (a consistent snapshot on both backends).
+
+    Raises:
+        StorageError: the database failed (see :func:`translating`).
+    """
+    with translating(action), engine.connect() as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def using(
+    engine: Engine, conn: Connection | None, action: str, *, write: bool
+) -> Iterator[Connection]:
+    """Run a repository step in the caller's transaction, or in a short one of its own.
+
+    Repository methods take an optional connection so that several steps (or
+    the jobs of :class:`gateway.store.writer.StoreWriter`) can share one
+    transaction; without one, each method commits on its own.
+
+    Raises:
+        StorageError: the database failed (see :func:`translating`).
+    """
+    if conn is not None:
+        with translating(action):
+            yield conn
+    elif write:
+        with write_tx(engine, action) as own:
+            yield own
+    else:
+        with read_tx(engine, action) as own:
+            yield own

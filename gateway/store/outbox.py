@@ -1,0 +1,437 @@
+"""The outbox (what still has to reach which node) and the delivery ledger (what did).
+
+Outbox rows are claimed with a lease: a worker that dies mid-delivery leaves
+its rows claimed only until ``claimed_until``, after which another worker
+takes them. Several gateway replicas over one PostgreSQL claim concurrently
+with ``FOR UPDATE SKIP LOCKED``; SQLite, which has one writer at a time,
+claims in a single ``UPDATE ... RETURNING``.
+
+The ledger remembers which node received which record version, so that a
+revocation, repair or expiry goes to exactly those nodes, and which of them
+confirmed it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy.engine import Connection, RowMapping
+
+from gateway.core.errors import InputError, NotFoundError
+from gateway.store.engine import dialect_insert, is_sqlite, using
+from gateway.store.tables import DELIVERY, OUTBOX
+
+__all__ = [
+    "DeliveryRow",
+    "OutboxEntry",
+    "OutboxItem",
+    "OutboxKind",
+    "OutboxRepository",
+    "OutboxState",
+]
+
+# last_error is a VARCHAR(512); longer driver messages are cut, not refused.
+_MAX_ERROR_CHARS = 512
+_CHUNK = 500
+
+
+class OutboxKind(StrEnum):
+    """What an outbox row delivers."""
+
+    RECORD = "record"
+    STATEMENT = "statement"
+    NOTICE = "notice"
+    MESSAGE = "message"
+    """A routed message; ``payload_ref`` is its id, ``record_id`` empty, ``version`` 0."""
+
+
+class OutboxState(StrEnum):
+    """Delivery state of an outbox row."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """Something to enqueue for one recipient. ``payload_ref`` is ``""`` when unused.
+
+    Raises:
+        InputError: unknown kind.
+    """
+
+    recipient: str
+    kind: str
+    record_id: str
+    version: int
+    payload_ref: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in {kind.value for kind in OutboxKind}:
+            raise InputError(f"unknown outbox kind {self.kind!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """An outbox row as stored."""
+
+    id: int
+    recipient: str
+    kind: str
+    record_id: str
+    version: int
+    payload_ref: str
+    state: str
+    attempts: int
+    next_attempt_at: int
+    last_error: str | None
+    created_at: int
+    claimed_by: str | None
+    claimed_until: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    """One ledger entry: ``node`` received ``record_id`` v``version``."""
+
+    record_id: str
+    version: int
+    node: str
+    delivered_at: int
+    status_sent: str
+    confirmed_status: str | None = None
+    confirmed_at: int | None = None
+
+
+def _item(mapping: RowMapping) -> OutboxItem:
+    return OutboxItem(**{f.name: mapping[f.name] for f in fields(OutboxItem)})
+
+
+def _delivery(mapping: RowMapping) -> DeliveryRow:
+    return DeliveryRow(**{f.name: mapping[f.name] for f in fields(DeliveryRow)})
+
+
+def _released(state: OutboxState, **values: Any) -> dict[str, Any]:
+    return {"state": state.value, "claimed_by": None, "claimed_until": None, **values}
+
+
+class OutboxRepository:
+    """Outbox and delivery ledger of one store.
+
+    Methods commit on their own unless given ``conn``.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def enqueue_many(
+        self, entries: Sequence[OutboxEntry], *, now: int, conn: Connection | None = None
+    ) -> int:
+        """Enqueue deliveries; an entry already in the outbox (in any state) is left alone.
+
+        Returns:
+            How many entries were new.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        if not entries:
+            return 0
+        added = 0
+        with using(self._engine, conn, f"enqueueing {len(entries)} deliveries", write=True) as c:
+            for start in range(0, len(entries), _CHUNK):
+                chunk = entries[start : start + _CHUNK]
+                stmt = (
+                    dialect_insert(c, OUTBOX)
+                    .on_conflict_do_nothing(
+                        index_elements=["recipient", "kind", "record_id", "version", "payload_ref"]
+                    )
+                    .returning(OUTBOX.c.id)
+                )
+                params = [
+                    {
+                        "recipient": e.recipient,
+                        "kind": e.kind,
+                        "record_id": e.record_id,
+                        "version": e.version,
+                        "payload_ref": e.payload_ref,
+                        "state": OutboxState.PENDING.value,
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                    for e in chunk
+                ]
+                added += len(c.execute(stmt, params).all())
+        return added
+
+    def claim(
+        self,
+        recipient: str,
+        *,
+        worker: str,
+        limit: int,
+        now: int,
+        lease_s: int,
+        conn: Connection | None = None,
+    ) -> list[OutboxItem]:
+        """Lease up to ``limit`` due rows for ``recipient`` to ``worker``, oldest first.
+
+        A row is due when pending, its ``next_attempt_at`` has come, and it is
+        unclaimed or its lease has run out. Each claim counts as an attempt.
+
+        Raises:
+            InputError: ``limit`` or ``lease_s`` is not positive.
+            StorageError: the database failed.
+        """
+        if limit < 1 or lease_s < 1:
+            raise InputError(f"claim needs a positive limit and lease, got {limit} and {lease_s}s")
+        due = (
+            select(OUTBOX.c.id)
+            .where(
+                OUTBOX.c.recipient == recipient,
+                OUTBOX.c.state == OutboxState.PENDING.value,
+                OUTBOX.c.next_attempt_at <= now,
+                or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until <= now),
+            )
+            .order_by(OUTBOX.c.id)
+            .limit(limit)
+        )
+        lease = {
+            "claimed_by": worker,
+            "claimed_until": now + lease_s,
+            "attempts": OUTBOX.c.attempts + 1,
+        }
+        with using(self._engine, conn, f"claiming outbox items for {recipient}", write=True) as c:
+            if is_sqlite(c):
+                # One statement under SQLite's single write lock: no window between pick and mark.
+                stmt = update(OUTBOX).where(OUTBOX.c.id.in_(due.scalar_subquery())).values(lease)
+            else:
+                # Rows another replica is claiming right now are skipped, not waited for.
+                ids = c.execute(due.with_for_update(skip_locked=True)).scalars().all()
+                if not ids:
+                    return []
+                stmt = update(OUTBOX).where(OUTBOX.c.id.in_(ids)).values(lease)
+            claimed = [_item(m) for m in c.execute(stmt.returning(*OUTBOX.c)).mappings()]
+        # RETURNING gives no order guarantee.
+        return sorted(claimed, key=lambda item: item.id)
+
+    def mark_delivered(
+        self, ids: Sequence[int], at: int, *, conn: Connection | None = None
+    ) -> None:
+        """Mark rows delivered and release their lease. ``at`` is kept in ``next_attempt_at``.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        self._set(ids, _released(OutboxState.DELIVERED, next_attempt_at=at, last_error=None), conn)
+
+    def mark_retry(
+        self,
+        ids: Sequence[int],
+        error: str,
+        next_attempt_at: int,
+        *,
+        conn: Connection | None = None,
+    ) -> None:
+        """Release rows for another attempt at ``next_attempt_at``, noting why this one failed.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        values = _released(
+            OutboxState.PENDING,
+            next_attempt_at=next_attempt_at,
+            last_error=error[:_MAX_ERROR_CHARS],
+        )
+        self._set(ids, values, conn)
+
+    def mark_failed(
+        self, ids: Sequence[int], error: str, *, conn: Connection | None = None
+    ) -> None:
+        """Give up on rows (a final, non-transient failure), noting why.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        self._set(ids, _released(OutboxState.FAILED, last_error=error[:_MAX_ERROR_CHARS]), conn)
+
+    def _set(self, ids: Sequence[int], values: dict[str, Any], conn: Connection | None) -> None:
+        if not ids:
+            return
+        with using(self._engine, conn, f"updating {len(ids)} outbox items", write=True) as c:
+            for start in range(0, len(ids), _CHUNK):
+                chunk = list(ids[start : start + _CHUNK])
+                c.execute(update(OUTBOX).where(OUTBOX.c.id.in_(chunk)).values(values))
+
+    def get(self, item_id: int) -> OutboxItem:
+        """One outbox row by id.
+
+        Raises:
+            NotFoundError: no such row.
+            StorageError: the database failed.
+        """
+        with using(self._engine, None, f"reading outbox item {item_id}", write=False) as c:
+            found = c.execute(select(OUTBOX).where(OUTBOX.c.id == item_id)).mappings().first()
+        if found is None:
+            raise NotFoundError(f"outbox item {item_id} not found")
+        return _item(found)
+
+    def due_recipients(self, now: int) -> list[str]:
+        """Recipients with at least one pending row due at ``now`` and not leased.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        query = (
+            select(OUTBOX.c.recipient)
+            .where(
+                OUTBOX.c.state == OutboxState.PENDING.value,
+                OUTBOX.c.next_attempt_at <= now,
+                or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until <= now),
+            )
+            .distinct()
+            .order_by(OUTBOX.c.recipient)
+        )
+        with using(self._engine, None, "listing due recipients", write=False) as c:
+            return [str(r) for r in c.execute(query).scalars()]
+
+    def pending_after(self, recipient: str, after: int, *, limit: int) -> list[OutboxItem]:
+        """Pending rows for ``recipient`` with id > ``after``, oldest first (for catch-up).
+
+        Raises:
+            StorageError: the database failed.
+        """
+        query = (
+            select(OUTBOX)
+            .where(
+                OUTBOX.c.recipient == recipient,
+                OUTBOX.c.state == OutboxState.PENDING.value,
+                OUTBOX.c.id > after,
+            )
+            .order_by(OUTBOX.c.id)
+            .limit(limit)
+        )
+        with using(self._engine, None, f"reading the outbox for {recipient}", write=False) as c:
+            return [_item(m) for m in c.execute(query).mappings()]
+
+    def pending_through(self, recipient: str, through: int) -> list[OutboxItem]:
+        """Pending rows for ``recipient`` with id <= ``through`` (acknowledged by a cursor).
+
+        Raises:
+            StorageError: the database failed.
+        """
+        query = (
+            select(OUTBOX)
+            .where(
+                OUTBOX.c.recipient == recipient,
+                OUTBOX.c.state == OutboxState.PENDING.value,
+                OUTBOX.c.id <= through,
+            )
+            .order_by(OUTBOX.c.id)
+        )
+        with using(self._engine, None, f"reading the outbox for {recipient}", write=False) as c:
+            return [_item(m) for m in c.execute(query).mappings()]
+
+    def pending_count(self, recipient: str | None = None) -> int:
+        """Rows still pending (claimed or not), for one recipient or all.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        query = (
+            select(func.count())
+            .select_from(OUTBOX)
+            .where(OUTBOX.c.state == OutboxState.PENDING.value)
+        )
+        if recipient is not None:
+            query = query.where(OUTBOX.c.recipient == recipient)
+        with using(self._engine, None, "counting pending outbox items", write=False) as c:
+            total: int = c.execute(query).scalar_one()
+        return total
+
+    def record_delivery(
+        self, entries: Sequence[DeliveryRow], *, conn: Connection | None = None
+    ) -> None:
+        """Note in the ledger that nodes received record versions.
+
+        Delivering the same version to the same node again (a later status)
+        updates ``delivered_at`` and ``status_sent`` and keeps any confirmation.
+
+        Raises:
+            StorageError: the database failed (including a version not stored here).
+        """
+        if not entries:
+            return
+        with using(self._engine, conn, f"recording {len(entries)} deliveries", write=True) as c:
+            for start in range(0, len(entries), _CHUNK):
+                insert = dialect_insert(c, DELIVERY)
+                stmt = insert.on_conflict_do_update(
+                    index_elements=["record_id", "version", "node"],
+                    set_={
+                        "delivered_at": insert.excluded.delivered_at,
+                        "status_sent": insert.excluded.status_sent,
+                    },
+                )
+                params = [
+                    {
+                        "record_id": e.record_id,
+                        "version": e.version,
+                        "node": e.node,
+                        "delivered_at": e.delivered_at,
+                        "status_sent": e.status_sent,
+                    }
+                    for e in entries[start : start + _CHUNK]
+                ]
+                c.execute(stmt, params)
+
+    def confirm(
+        self,
+        record_id: str,
+        version: int,
+        node: str,
+        status: str,
+        at: int,
+        *,
+        conn: Connection | None = None,
+    ) -> None:
+        """Note that ``node`` confirmed holding ``record_id`` v``version`` with ``status``.
+
+        Raises:
+            NotFoundError: the ledger has no delivery of that version to that node.
+            StorageError: the database failed.
+        """
+        stmt = (
+            update(DELIVERY)
+            .where(
+                and_(
+                    DELIVERY.c.record_id == record_id,
+                    DELIVERY.c.version == version,
+                    DELIVERY.c.node == node,
+                )
+            )
+            .values(confirmed_status=status, confirmed_at=at)
+        )
+        with using(self._engine, conn, f"confirming delivery of {record_id}", write=True) as c:
+            changed = c.execute(stmt).rowcount
+        if changed == 0:
+            raise NotFoundError(f"no delivery of record {record_id} v{version} to node {node}")
+
+    def holders(self, record_id: str) -> list[DeliveryRow]:
+        """Every node that received any version of ``record_id``, by version then node.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        query = (
+            select(DELIVERY)
+            .where(DELIVERY.c.record_id == record_id)
+            .order_by(DELIVERY.c.version, DELIVERY.c.node)
+        )
+        with using(self._engine, None, f"listing holders of {record_id}", write=False) as c:
+            return [_delivery(m) for m in c.execute(query).mappings()]

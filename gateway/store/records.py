@@ -1,0 +1,468 @@
+"""Stored record versions: idempotent bulk put, lookups, status changes and purge.
+
+A record version is stored once, keyed by (record id, version). Storing it
+again with the same SD-JWT digest is a harmless duplicate (a retried push);
+storing different bytes under the same key is a conflict the caller must
+treat as a fault, because an issuer signs each version exactly once.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, and_, func, or_, select, tuple_, update
+from sqlalchemy.engine import Connection, RowMapping
+
+from gateway.core.errors import InputError, NotFoundError
+from gateway.store.engine import dialect_insert, using
+from gateway.store.tables import RECORD
+
+__all__ = [
+    "PutOutcome",
+    "RecordKey",
+    "RecordRepository",
+    "RecordRow",
+    "RecordStatus",
+    "sd_jwt_digest",
+]
+
+# Keeps every statement well under SQLite's and psycopg's bound-parameter limits.
+_CHUNK = 500
+
+RecordKey = tuple[str, int]
+_T = TypeVar("_T")
+
+
+class RecordStatus(StrEnum):
+    """Lifecycle states of a stored record version."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    CORRECTED = "corrected"
+    REVOKED = "revoked"
+    REPAIRED = "repaired"
+    EXPIRED = "expired"
+
+
+class PutOutcome(StrEnum):
+    """What storing one record version did."""
+
+    INSERTED = "inserted"
+    DUPLICATE = "duplicate"
+    """Same (record id, version) already stored with the same digest: nothing changed."""
+    CONFLICT = "conflict"
+    """Same (record id, version) already stored with a different digest: nothing changed."""
+
+
+def sd_jwt_digest(sd_jwt: str) -> str:
+    """Hex SHA-256 of an SD-JWT's compact text, as stored in ``record.digest``."""
+    return hashlib.sha256(sd_jwt.encode("utf-8")).hexdigest()
+
+
+_MAX_CHARS = {
+    "record_id": 40,
+    "issuer": 6,
+    "category": 64,
+    "subject_type": 16,
+    "subject_key": 64,
+    "document_number": 128,
+    "origin": 16,
+    "content_digest": 64,
+}
+
+
+_STATUSES = frozenset(status.value for status in RecordStatus)
+
+
+def _check_status(status: str) -> None:
+    if status not in _STATUSES:
+        raise InputError(f"unknown record status {status!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRow:
+    """One record version as stored. ``sd_jwt`` is None for a purged tombstone.
+
+    ``digest`` is computed from ``sd_jwt`` when left empty. ``content_digest``
+    is the issuer's digest of the submitted fields, ``""`` when unknown
+    (records received from peers).
+
+    Raises:
+        InputError: a field is longer than its column, the status is unknown,
+            or neither ``sd_jwt`` nor ``digest`` is given.
+    """
+
+    record_id: str
+    version: int
+    issuer: str
+    category: str
+    subject_type: str
+    subject_key: str
+    document_number: str
+    status: str
+    iat: int
+    exp: int
+    sd_jwt: str | None
+    origin: str
+    stored_at: int
+    status_changed_at: int
+    digest: str = ""
+    content_digest: str = ""
+
+    def __post_init__(self) -> None:
+        # Checked here so that SQLite (which ignores VARCHAR lengths) and
+        # PostgreSQL refuse the same rows with the same error.
+        for name, limit in _MAX_CHARS.items():
+            value: str = getattr(self, name)
+            if len(value) > limit:
+                raise InputError(f"record field {name} is {len(value)} characters, over {limit}")
+        _check_status(self.status)
+        if not self.digest:
+            if self.sd_jwt is None:
+                raise InputError(
+                    f"record {self.record_id} v{self.version} has no sd_jwt and no digest"
+                )
+            object.__setattr__(self, "digest", sd_jwt_digest(self.sd_jwt))
+
+    @property
+    def key(self) -> RecordKey:
+        """(record id, version)."""
+        return (self.record_id, self.version)
+
+    @property
+    def is_tombstone(self) -> bool:
+        """True once the record was purged: no SD-JWT, no subject."""
+        return self.sd_jwt is None
+
+
+_COLUMNS = tuple(f.name for f in fields(RecordRow))
+
+
+def _row(mapping: RowMapping) -> RecordRow:
+    return RecordRow(**{name: mapping[name] for name in _COLUMNS})
+
+
+def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class RecordRepository:
+    """Record versions in one store. Methods commit on their own unless given ``conn``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def put_many(
+        self, rows: Sequence[RecordRow], *, conn: Connection | None = None
+    ) -> builtins.list[PutOutcome]:
+        """Store record versions idempotently, in batched inserts.
+
+        Args:
+            rows: versions to store; the same key may appear more than once.
+            conn: run inside this connection's transaction instead of a new one.
+
+        Returns:
+            One outcome per row, in order.
+
+        Raises:
+            InputError: a row's digest does not match its sd_jwt.
+            StorageError: the database failed.
+        """
+        for row in rows:
+            if row.sd_jwt is not None and sd_jwt_digest(row.sd_jwt) != row.digest:
+                raise InputError(
+                    f"digest of record {row.record_id} v{row.version} does not match its sd_jwt"
+                )
+        if not rows:
+            return []
+        with using(self._engine, conn, f"storing {len(rows)} records", write=True) as c:
+            inserted: set[RecordKey] = set()
+            for chunk in _chunks(rows):
+                stmt = (
+                    dialect_insert(c, RECORD)
+                    .on_conflict_do_nothing(index_elements=["record_id", "version"])
+                    .returning(RECORD.c.record_id, RECORD.c.version)
+                )
+                result = c.execute(stmt, [{n: getattr(r, n) for n in _COLUMNS} for r in chunk])
+                inserted.update((rid, ver) for rid, ver in result)
+            outcomes: builtins.list[PutOutcome | None] = []
+            settled: set[RecordKey] = set()
+            for row in rows:
+                if row.key in inserted and row.key not in settled:
+                    outcomes.append(PutOutcome.INSERTED)
+                    settled.add(row.key)
+                else:
+                    outcomes.append(None)
+            stored = self._digests(
+                c, [r.key for r, o in zip(rows, outcomes, strict=True) if o is None]
+            )
+        return [
+            outcome
+            if outcome is not None
+            else PutOutcome.DUPLICATE
+            if stored[row.key] == row.digest
+            else PutOutcome.CONFLICT
+            for row, outcome in zip(rows, outcomes, strict=True)
+        ]
+
+    @staticmethod
+    def _digests(conn: Connection, keys: Sequence[RecordKey]) -> dict[RecordKey, str]:
+        found: dict[RecordKey, str] = {}
+        unique = sorted(set(keys))
+        for chunk in _chunks(unique):
+            query = select(RECORD.c.record_id, RECORD.c.version, RECORD.c.digest).where(
+                tuple_(RECORD.c.record_id, RECORD.c.version).in_(chunk)
+            )
+            found.update(((rid, ver), digest) for rid, ver, digest in conn.execute(query))
+        return found
+
+    def get(
+        self, record_id: str, version: int | None = None, *, conn: Connection | None = None
+    ) -> RecordRow:
+        """Fetch one record version, or the latest version when ``version`` is None.
+
+        Raises:
+            NotFoundError: no such record (version).
+            StorageError: the database failed.
+        """
+        query = select(RECORD).where(RECORD.c.record_id == record_id)
+        if version is None:
+            query = query.order_by(RECORD.c.version.desc()).limit(1)
+        else:
+            query = query.where(RECORD.c.version == version)
+        with using(self._engine, conn, f"reading record {record_id}", write=False) as c:
+            found = c.execute(query).mappings().first()
+        if found is None:
+            which = "any version" if version is None else f"version {version}"
+            raise NotFoundError(f"record {record_id} ({which}) not found")
+        return _row(found)
+
+    def get_many(
+        self, keys: Sequence[RecordKey], *, conn: Connection | None = None
+    ) -> dict[RecordKey, RecordRow]:
+        """Fetch several record versions at once, in a few queries rather than one per key.
+
+        Args:
+            keys: (record id, version) pairs; repeats are fetched once.
+            conn: read inside this connection's transaction instead of a new one.
+
+        Returns:
+            The stored versions by key; keys not stored are absent.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        unique = sorted(set(keys))
+        found: dict[RecordKey, RecordRow] = {}
+        if not unique:
+            return found
+        with using(self._engine, conn, f"reading {len(unique)} records", write=False) as c:
+            for chunk in _chunks(unique):
+                query = select(RECORD).where(
+                    tuple_(RECORD.c.record_id, RECORD.c.version).in_(chunk)
+                )
+                for mapping in c.execute(query).mappings():
+                    row = _row(mapping)
+                    found[row.key] = row
+        return found
+
+    def latest_version(self, record_id: str, *, conn: Connection | None = None) -> int | None:
+        """Highest stored version of ``record_id``, or None when none is stored.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        query = select(func.max(RECORD.c.version)).where(RECORD.c.record_id == record_id)
+        with using(self._engine, conn, f"reading versions of {record_id}", write=False) as c:
+            latest: int | None = c.execute(query).scalar_one()
+        return latest
+
+    def latest_digests(
+        self, record_ids: Sequence[str], *, conn: Connection | None = None
+    ) -> dict[str, tuple[int, str]]:
+        """Latest stored version of each record id, with that version's content digest.
+
+        Ids with no stored version are absent from the result.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        found: dict[str, tuple[int, str]] = {}
+        unique = sorted(set(record_ids))
+        if not unique:
+            return found
+        with using(
+            self._engine, conn, f"reading latest versions of {len(unique)} records", write=False
+        ) as c:
+            for chunk in _chunks(unique):
+                latest = (
+                    select(RECORD.c.record_id, func.max(RECORD.c.version).label("version"))
+                    .where(RECORD.c.record_id.in_(chunk))
+                    .group_by(RECORD.c.record_id)
+                    .subquery()
+                )
+                query = select(RECORD.c.record_id, RECORD.c.version, RECORD.c.content_digest).join(
+                    latest,
+                    and_(
+                        RECORD.c.record_id == latest.c.record_id,
+                        RECORD.c.version == latest.c.version,
+                    ),
+                )
+                found.update((rid, (ver, digest)) for rid, ver, digest in c.execute(query))
+        return found
+
+    def list_by_subject(
+        self,
+        subject_key: str,
+        *,
+        category: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[RecordRow]:
+        """Record versions about one subject (optionally of one category), by (record id, version).
+
+        Raises:
+            InputError: ``limit`` is not positive or ``offset`` is negative.
+            StorageError: the database failed.
+        """
+        _check_page(limit, offset)
+        if not subject_key:
+            return []
+        query = (
+            select(RECORD)
+            .where(RECORD.c.subject_key == subject_key)
+            .order_by(RECORD.c.record_id, RECORD.c.version)
+            .limit(limit)
+            .offset(offset)
+        )
+        if category is not None:
+            query = query.where(RECORD.c.category == category)
+        with using(self._engine, None, "listing records by subject", write=False) as c:
+            return [_row(m) for m in c.execute(query).mappings()]
+
+    def list(
+        self,
+        *,
+        category: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        after: RecordKey | None = None,
+    ) -> builtins.list[RecordRow]:
+        """One page of record versions ordered by (record id, version).
+
+        Args:
+            category: only this category.
+            status: only this status.
+            limit: page size.
+            after: the key of the last row of the previous page (keyset pagination).
+
+        Raises:
+            InputError: ``limit`` is not positive or ``status`` is unknown.
+            StorageError: the database failed.
+        """
+        _check_page(limit, 0)
+        query = select(RECORD).order_by(RECORD.c.record_id, RECORD.c.version).limit(limit)
+        if category is not None:
+            query = query.where(RECORD.c.category == category)
+        if status is not None:
+            _check_status(status)
+            query = query.where(RECORD.c.status == status)
+        if after is not None:
+            last_id, last_version = after
+            query = query.where(
+                or_(
+                    RECORD.c.record_id > last_id,
+                    and_(RECORD.c.record_id == last_id, RECORD.c.version > last_version),
+                )
+            )
+        with using(self._engine, None, "listing records", write=False) as c:
+            return [_row(m) for m in c.execute(query).mappings()]
+
+    def set_status(
+        self, record_id: str, version: int, status: str, at: int, *, conn: Connection | None = None
+    ) -> None:
+        """Change the status of one record version.
+
+        Raises:
+            InputError: unknown status.
+            NotFoundError: no such record version.
+            StorageError: the database failed.
+        """
+        _check_status(status)
+        self._update(record_id, version, {"status": status, "status_changed_at": at}, conn)
+
+    def purge(
+        self, record_id: str, version: int, status: str, at: int, *, conn: Connection | None = None
+    ) -> None:
+        """Drop the SD-JWT, subject and content digest of one record version: a tombstone.
+
+        The SD-JWT digest stays, so a later copy of the same bytes is still
+        recognised as a duplicate rather than stored again.
+
+        Raises:
+            InputError: unknown status.
+            NotFoundError: no such record version.
+            StorageError: the database failed.
+        """
+        _check_status(status)
+        values = {
+            "status": status,
+            "status_changed_at": at,
+            "sd_jwt": None,
+            "subject_key": "",
+            "content_digest": "",
+        }
+        self._update(record_id, version, values, conn)
+
+    def _update(
+        self, record_id: str, version: int, values: dict[str, Any], conn: Connection | None
+    ) -> None:
+        stmt = (
+            update(RECORD)
+            .where(RECORD.c.record_id == record_id, RECORD.c.version == version)
+            .values(**values)
+        )
+        with using(self._engine, conn, f"updating record {record_id} v{version}", write=True) as c:
+            changed = c.execute(stmt).rowcount
+        if changed == 0:
+            raise NotFoundError(f"record {record_id} version {version} not found")
+
+    def expired_before(self, ts: int, limit: int = 1000) -> builtins.list[RecordKey]:
+        """Keys of unpurged record versions whose ``exp`` is before ``ts``, oldest first.
+
+        Raises:
+            InputError: ``limit`` is not positive.
+            StorageError: the database failed.
+        """
+        _check_page(limit, 0)
+        query = (
+            select(RECORD.c.record_id, RECORD.c.version)
+            .where(RECORD.c.exp < ts, RECORD.c.sd_jwt.is_not(None))
+            .order_by(RECORD.c.exp, RECORD.c.record_id, RECORD.c.version)
+            .limit(limit)
+        )
+        with using(self._engine, None, "finding expired records", write=False) as c:
+            return [(rid, ver) for rid, ver in c.execute(query)]
+
+    def count(self) -> int:
+        """Number of stored record versions, tombstones included.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        with using(self._engine, None, "counting records", write=False) as c:
+            total: int = c.execute(select(func.count()).select_from(RECORD)).scalar_one()
+        return total
+
+
+def _check_page(limit: int, offset: int) -> None:
+    if limit < 1:
+        raise InputError(f"page limit must be positive, got {limit}")
+    if offset < 0:
+        raise InputError(f"page offset must not be negative, got {offset}")

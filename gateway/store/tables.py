@@ -1,0 +1,427 @@
+"""The store's tables, declared once with SQLModel; Alembic migrations reproduce them.
+
+Times are integer unix seconds in 64-bit columns (``exp`` may lie beyond 2038).
+No column holds personal data except ``record.sd_jwt`` (the signed record
+itself) and ``record.subject_key`` (the subject's identifier, needed to answer
+checks); both are cleared when a record is purged, leaving a tombstone.
+
+Repositories use the Core tables (``RECORD``, ``OUTBOX``, ...) for batched
+statements rather than one ORM object per row.
+"""
+
+from typing import cast
+
+from sqlalchemy import (
+    BigInteger,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "AUDIT_CHECKPOINT",
+    "AUDIT_COSIGNATURE",
+    "AUDIT_EVENT",
+    "AUDIT_NODE",
+    "BATCH",
+    "CURSOR",
+    "DELIVERY",
+    "DISCIPLINE_CHECK",
+    "DISCIPLINE_FEEDBACK",
+    "DISCIPLINE_HIT",
+    "MESSAGE",
+    "OBJECTION",
+    "OUTBOX",
+    "RECORD",
+    "REPAIR_APPLICATION",
+    "STATEMENT",
+    "WITNESSED_CHECKPOINT",
+    "AuditCheckpoint",
+    "AuditCosignature",
+    "AuditEvent",
+    "AuditNode",
+    "Cursor",
+    "Delivery",
+    "DisciplineCheck",
+    "DisciplineFeedback",
+    "DisciplineHit",
+    "HopBatch",
+    "Message",
+    "Objection",
+    "Outbox",
+    "Record",
+    "RepairApplication",
+    "Statement",
+    "WitnessedCheckpoint",
+]
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+_ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Record(SQLModel, table=True):
+    """One version of a signed credit record, or its tombstone after purge.
+
+    ``digest`` is the SHA-256 of the SD-JWT text as stored; ``content_digest``
+    is the issuing node's digest of the submitted fields (``""`` for records
+    received from peers), which tells a re-submission from a new version.
+    """
+
+    __tablename__ = "record"
+
+    record_id: str = Field(primary_key=True, sa_type=String(40))
+    version: int = Field(primary_key=True, sa_type=Integer)
+    issuer: str = Field(sa_type=String(6))
+    category: str = Field(sa_type=String(64))
+    subject_type: str = Field(sa_type=String(16))
+    subject_key: str = Field(index=True, sa_type=String(64))
+    document_number: str = Field(sa_type=String(128))
+    status: str = Field(sa_type=String(16))
+    iat: int = Field(sa_type=BigInteger)
+    exp: int = Field(index=True, sa_type=BigInteger)
+    sd_jwt: str | None = Field(default=None, nullable=True, sa_type=Text)
+    digest: str = Field(sa_type=String(64))
+    content_digest: str = Field(default="", sa_type=String(64))
+    origin: str = Field(sa_type=String(16))
+    stored_at: int = Field(sa_type=BigInteger)
+    status_changed_at: int = Field(sa_type=BigInteger)
+
+
+class Outbox(SQLModel, table=True):
+    """Something still to deliver to one recipient node, with its retry and lease state.
+
+    ``payload_ref`` is ``""`` rather than NULL when there is none: unique
+    constraints treat NULLs as distinct, which would make re-enqueueing create
+    duplicates.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint(
+            "recipient", "kind", "record_id", "version", "payload_ref", name="uq_outbox_item"
+        ),
+        Index("ix_outbox_claim", "recipient", "state", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_ROW_ID)
+    recipient: str = Field(sa_type=String(6))
+    kind: str = Field(sa_type=String(16))
+    record_id: str = Field(sa_type=String(40))
+    version: int = Field(sa_type=Integer)
+    payload_ref: str = Field(default="", sa_type=String(64))
+    state: str = Field(sa_type=String(12))
+    attempts: int = Field(default=0, sa_type=Integer)
+    next_attempt_at: int = Field(sa_type=BigInteger)
+    last_error: str | None = Field(default=None, nullable=True, sa_type=String(512))
+    created_at: int = Field(sa_type=BigInteger)
+    claimed_by: str | None = Field(default=None, nullable=True, sa_type=String(64))
+    claimed_until: int | None = Field(default=None, nullable=True, sa_type=BigInteger)
+
+
+class Delivery(SQLModel, table=True):
+    """The delivery ledger: which node received which record version, and what it confirmed."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["record_id", "version"],
+            ["record.record_id", "record.version"],
+            name="fk_delivery_record",
+        ),
+    )
+
+    record_id: str = Field(primary_key=True, sa_type=String(40))
+    version: int = Field(primary_key=True, sa_type=Integer)
+    node: str = Field(primary_key=True, sa_type=String(6))
+    delivered_at: int = Field(sa_type=BigInteger)
+    status_sent: str = Field(sa_type=String(16))
+    confirmed_status: str | None = Field(default=None, nullable=True, sa_type=String(16))
+    confirmed_at: int | None = Field(default=None, nullable=True, sa_type=BigInteger)
+
+
+class HopBatch(SQLModel, table=True):
+    """A received hop batch: its id guards against replay, its envelope is the evidence."""
+
+    __tablename__ = "hop_batch"
+
+    batch_id: str = Field(primary_key=True, sa_type=String(32))
+    sender: str = Field(sa_type=String(6))
+    received_at: int = Field(sa_type=BigInteger)
+    item_count: int = Field(sa_type=Integer)
+    envelope: bytes = Field(sa_type=LargeBinary)
+
+
+class Statement(SQLModel, table=True):
+    """A DSSE-signed status statement about one record version, kept as received."""
+
+    __tablename__ = "statement"
+    __table_args__ = (Index("ix_statement_record", "record_id", "version"),)
+
+    statement_id: str = Field(primary_key=True, sa_type=String(64))
+    record_id: str = Field(sa_type=String(40))
+    version: int = Field(sa_type=Integer)
+    kind: str = Field(sa_type=String(16))
+    issuer: str = Field(sa_type=String(6))
+    issued_at: int = Field(sa_type=BigInteger)
+    envelope: bytes = Field(sa_type=LargeBinary)
+    applied_at: int | None = Field(default=None, nullable=True, sa_type=BigInteger)
+
+
+class Cursor(SQLModel, table=True):
+    """How far this node has read a peer's stream, so an offline child can catch up."""
+
+    __tablename__ = "cursor"
+
+    peer: str = Field(primary_key=True, sa_type=String(6))
+    stream: str = Field(primary_key=True, sa_type=String(32))
+    position: int = Field(sa_type=BigInteger)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One audit event: its exact canonical bytes are the Merkle leaf (RFC 9162).
+
+    The other columns are copies of fields inside ``event`` for filtering;
+    ``event`` alone is authoritative and is what proofs cover.
+    """
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_event_time", "time"),
+        Index("ix_audit_event_subject", "subject"),
+    )
+
+    seq: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    time: int = Field(sa_type=BigInteger)
+    actor: str = Field(sa_type=String(160))
+    action: str = Field(sa_type=String(96))
+    decision: str = Field(sa_type=String(8))
+    subject: str = Field(sa_type=String(64))
+    event: bytes = Field(sa_type=LargeBinary)
+
+
+class AuditNode(SQLModel, table=True):
+    """A complete perfect subtree of the audit log: (level, index) -> hash.
+
+    Level 0 holds leaf hashes; (L, i) covers leaves [i*2^L, (i+1)*2^L). Proofs
+    read O(log n) of these in one query instead of rescanning events.
+    """
+
+    __tablename__ = "audit_node"
+
+    level: int = Field(primary_key=True, sa_type=Integer, sa_column_kwargs={"autoincrement": False})
+    idx: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    hash: bytes = Field(sa_type=LargeBinary)
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """A checkpoint this node published (c2sp.org/tlog-checkpoint), kept as signed."""
+
+    __tablename__ = "audit_checkpoint"
+
+    size: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    root: bytes = Field(sa_type=LargeBinary)
+    note: str = Field(sa_type=Text)
+    published_at: int = Field(sa_type=BigInteger)
+
+
+class AuditCosignature(SQLModel, table=True):
+    """A witness's cosignature line on one of this node's checkpoints, with its certificate.
+
+    ``certificate_chain`` is the witness's signing certificate and CA chain (PEM)
+    as it sent them, so an auditor can check the line without asking the witness.
+    """
+
+    __tablename__ = "audit_cosignature"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["size"], ["audit_checkpoint.size"], name="fk_audit_cosignature_checkpoint"
+        ),
+    )
+
+    size: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    witness: str = Field(primary_key=True, sa_type=String(6))
+    line: str = Field(sa_type=Text)
+    certificate_chain: bytes = Field(sa_type=LargeBinary)
+    cosigned_at: int = Field(sa_type=BigInteger)
+
+
+class WitnessedCheckpoint(SQLModel, table=True):
+    """At a parent: a child's checkpoint this node cosigned, kept as received.
+
+    The row of the largest size per child is the one the next checkpoint must
+    be consistent with.
+    """
+
+    __tablename__ = "witnessed_checkpoint"
+
+    child: str = Field(primary_key=True, sa_type=String(6))
+    size: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    root: bytes = Field(sa_type=LargeBinary)
+    note: str = Field(sa_type=Text)
+    cosignature: str = Field(sa_type=Text)
+    cosigned_at: int = Field(sa_type=BigInteger)
+
+
+class Message(SQLModel, table=True):
+    """A routed message (feedback, objection, repair application) seen by this node.
+
+    Kept as received (the DSSE envelope signed by its origin), whether this node
+    is its target or only a hop on the way; ``handled_at`` is set at the target.
+    """
+
+    __tablename__ = "message"
+    __table_args__ = (Index("ix_message_target_kind", "target", "kind"),)
+
+    message_id: str = Field(primary_key=True, sa_type=String(32))
+    origin: str = Field(sa_type=String(6))
+    target: str = Field(sa_type=String(6))
+    kind: str = Field(sa_type=String(64))
+    created_at: int = Field(sa_type=BigInteger)
+    received_at: int = Field(sa_type=BigInteger)
+    envelope: bytes = Field(sa_type=LargeBinary)
+    handled_at: int | None = Field(default=None, nullable=True, sa_type=BigInteger)
+
+
+class DisciplineCheck(SQLModel, table=True):
+    """A check (逢办必查) made at this node: who asked about whom, why, and the answer.
+
+    ``subject`` is shown as the audit log shows it (a citizen number masked).
+    """
+
+    __tablename__ = "discipline_check"
+    __table_args__ = (Index("ix_discipline_check_time", "checked_at"),)
+
+    check_id: str = Field(primary_key=True, sa_type=String(32))
+    checked_at: int = Field(sa_type=BigInteger)
+    actor: str = Field(sa_type=String(160))
+    domain: str = Field(sa_type=String(64))
+    purpose: str = Field(sa_type=String(256))
+    case_id: str = Field(sa_type=String(256))
+    subject: str = Field(sa_type=String(64))
+    decision: str = Field(sa_type=String(16))
+
+
+class DisciplineHit(SQLModel, table=True):
+    """One notice a check found: kept where the check was made and at the notice's issuer.
+
+    ``measures`` are the measure codes of the checking domain, comma-separated.
+    """
+
+    __tablename__ = "discipline_hit"
+    __table_args__ = (Index("ix_discipline_hit_record", "record_id"),)
+
+    check_id: str = Field(primary_key=True, sa_type=String(32))
+    record_id: str = Field(primary_key=True, sa_type=String(40))
+    version: int = Field(sa_type=Integer)
+    issuer: str = Field(sa_type=String(6))
+    node: str = Field(sa_type=String(6))
+    checked_at: int = Field(sa_type=BigInteger)
+    actor: str = Field(sa_type=String(160))
+    domain: str = Field(sa_type=String(64))
+    case_id: str = Field(sa_type=String(256))
+    decision: str = Field(sa_type=String(16))
+    measures: str = Field(sa_type=String(512))
+    received_at: int = Field(sa_type=BigInteger)
+
+
+class DisciplineFeedback(SQLModel, table=True):
+    """What a department did about a hit (applied, not applicable, lifted), as reported."""
+
+    __tablename__ = "discipline_feedback"
+    __table_args__ = (Index("ix_discipline_feedback_record", "record_id"),)
+
+    feedback_id: str = Field(primary_key=True, sa_type=String(32))
+    check_id: str = Field(sa_type=String(32))
+    record_id: str = Field(sa_type=String(40))
+    version: int = Field(sa_type=Integer)
+    issuer: str = Field(sa_type=String(6))
+    node: str = Field(sa_type=String(6))
+    actor: str = Field(sa_type=String(160))
+    domain: str = Field(sa_type=String(64))
+    action: str = Field(sa_type=String(16))
+    note: str = Field(sa_type=Text)
+    case_id: str = Field(sa_type=String(256))
+    checked_at: int = Field(sa_type=BigInteger)
+    reported_at: int = Field(sa_type=BigInteger)
+    received_at: int = Field(sa_type=BigInteger)
+
+
+class Objection(SQLModel, table=True):
+    """At a record's issuer: an objection (异议) to one version, and how it was decided."""
+
+    __tablename__ = "objection"
+    __table_args__ = (
+        Index("ix_objection_state_deadline", "state", "deadline_at"),
+        Index("ix_objection_record", "record_id"),
+    )
+
+    objection_id: str = Field(primary_key=True, sa_type=String(32))
+    record_id: str = Field(sa_type=String(40))
+    version: int = Field(sa_type=Integer)
+    category: str = Field(sa_type=String(64))
+    node: str = Field(sa_type=String(6))
+    filed_by: str = Field(sa_type=String(160))
+    grounds: str = Field(sa_type=Text)
+    filed_at: int = Field(sa_type=BigInteger)
+    received_at: int = Field(sa_type=BigInteger)
+    deadline_at: int = Field(sa_type=BigInteger)
+    state: str = Field(sa_type=String(16))
+    decided_at: int | None = Field(default=None, nullable=True, sa_type=BigInteger)
+    decided_by: str | None = Field(default=None, nullable=True, sa_type=String(160))
+    resolution: str | None = Field(default=None, nullable=True, sa_type=Text)
+    statement_id: str | None = Field(default=None, nullable=True, sa_type=String(64))
+
+
+class RepairApplication(SQLModel, table=True):
+    """At a record's issuer: a credit repair application (信用修复) and its decision."""
+
+    __tablename__ = "repair_application"
+    __table_args__ = (Index("ix_repair_application_record", "record_id"),)
+
+    application_id: str = Field(primary_key=True, sa_type=String(32))
+    record_id: str = Field(sa_type=String(40))
+    version: int = Field(sa_type=Integer)
+    category: str = Field(sa_type=String(64))
+    applied_by: str = Field(sa_type=String(160))
+    reason: str = Field(sa_type=Text)
+    applied_at: int = Field(sa_type=BigInteger)
+    state: str = Field(sa_type=String(16))
+    decided_at: int | None = Field(default=None, nullable=True, sa_type=BigInteger)
+    decided_by: str | None = Field(default=None, nullable=True, sa_type=String(160))
+    note: str | None = Field(default=None, nullable=True, sa_type=Text)
+    statement_id: str | None = Field(default=None, nullable=True, sa_type=String(64))
+
+
+RECORD = cast(Table, Record.__table__)  # type: ignore[attr-defined]
+OUTBOX = cast(Table, Outbox.__table__)  # type: ignore[attr-defined]
+DELIVERY = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
+BATCH = cast(Table, HopBatch.__table__)  # type: ignore[attr-defined]
+STATEMENT = cast(Table, Statement.__table__)  # type: ignore[attr-defined]
+CURSOR = cast(Table, Cursor.__table__)  # type: ignore[attr-defined]
+AUDIT_EVENT = cast(Table, AuditEvent.__table__)  # type: ignore[attr-defined]
+AUDIT_NODE = cast(Table, AuditNode.__table__)  # type: ignore[attr-defined]
+AUDIT_CHECKPOINT = cast(Table, AuditCheckpoint.__table__)  # type: ignore[attr-defined]
+AUDIT_COSIGNATURE = cast(Table, AuditCosignature.__table__)  # type: ignore[attr-defined]
+WITNESSED_CHECKPOINT = cast(Table, WitnessedCheckpoint.__table__)  # type: ignore[attr-defined]
+MESSAGE = cast(Table, Message.__table__)  # type: ignore[attr-defined]
+DISCIPLINE_CHECK = cast(Table, DisciplineCheck.__table__)  # type: ignore[attr-defined]
+DISCIPLINE_HIT = cast(Table, DisciplineHit.__table__)  # type: ignore[attr-defined]
+DISCIPLINE_FEEDBACK = cast(Table, DisciplineFeedback.__table__)  # type: ignore[attr-defined]
+OBJECTION = cast(Table, Objection.__table__)  # type: ignore[attr-defined]
+REPAIR_APPLICATION = cast(Table, RepairApplication.__table__)  # type: ignore[attr-defined]

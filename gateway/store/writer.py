@@ -1,0 +1,156 @@
+"""One writer thread per store, committing queued write jobs in groups.
+
+SQLite lets one connection write at a time. Many threads each opening a
+write transaction would queue on the file lock, and every one of them would
+pay for its own fsync. Instead, every write of a node is a *job* submitted to
+one :class:`StoreWriter`: its thread takes whatever jobs are queued (up to
+``max_batch``), runs them in ONE transaction and commits once (group commit),
+then resolves each job's future. A future resolves only after the commit that
+made its job durable, so a caller that was told "done" can rely on it after a
+crash.
+
+Each job runs inside its own savepoint: a job that raises is rolled back
+alone and its future gets the exception, while the other jobs of the group
+still commit. PostgreSQL works the same way (there the writer is optional).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+
+from gateway.core.errors import ConfigurationError, StorageError
+from gateway.store.engine import translating, write_tx
+
+__all__ = ["StoreWriter"]
+
+_T = TypeVar("_T")
+
+
+@dataclass(slots=True)
+class _Job:
+    fn: Callable[[Connection], Any]
+    future: Future[Any]
+    result: Any = None
+    error: BaseException | None = None
+
+
+# Put on the queue by close(); everything queued before it still runs.
+_STOP = object()
+
+
+class StoreWriter:
+    """The single writer of a store.
+
+    Args:
+        engine: from :func:`gateway.store.engine.make_engine`, already migrated.
+        max_batch: most jobs committed in one transaction.
+        name: thread name, for diagnostics.
+
+    Raises:
+        ConfigurationError: ``max_batch`` is not positive.
+    """
+
+    def __init__(self, engine: Engine, *, max_batch: int = 256, name: str = "store-writer") -> None:
+        if max_batch < 1:
+            raise ConfigurationError(f"max_batch must be positive, got {max_batch}")
+        self._engine = engine
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._commits = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed so far (a group of jobs counts once)."""
+        return self._commits
+
+    def submit(self, fn: Callable[[Connection], _T]) -> Future[_T]:
+        """Queue a write job; it runs on the writer thread inside a transaction.
+
+        ``fn`` receives the connection and must do all its work through it
+        (repository methods take it as ``conn=``). It must not commit.
+
+        Returns:
+            A future resolved with ``fn``'s result once its transaction committed,
+            or with the exception ``fn`` raised (database errors as StorageError).
+
+        Raises:
+            StorageError: the writer is closed.
+        """
+        future: Future[_T] = Future()
+        with self._lock:
+            if self._closed:
+                raise StorageError("the store writer is closed")
+            self._queue.put(_Job(fn, future))
+        return future
+
+    def close(self, timeout_s: float | None = None) -> None:
+        """Finish every job already submitted, then stop the thread. Idempotent."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(_STOP)
+        self._thread.join(timeout_s)
+
+    def __enter__(self) -> StoreWriter:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch: list[_Job] = []
+            item = self._queue.get()
+            while True:
+                if item is _STOP:
+                    stopping = True
+                    break
+                if isinstance(item, _Job) and item.future.set_running_or_notify_cancel():
+                    batch.append(item)
+                if len(batch) >= self._max_batch:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._commit(batch)
+
+    def _commit(self, batch: list[_Job]) -> None:
+        try:
+            with write_tx(self._engine, f"committing {len(batch)} store jobs") as conn:
+                for job in batch:
+                    savepoint = conn.begin_nested()
+                    try:
+                        with translating("store write job"):
+                            job.result = job.fn(conn)
+                    # A job may raise anything; it is handed to that job's caller.
+                    except BaseException as error:  # noqa: BLE001
+                        savepoint.rollback()
+                        job.error = error
+                    else:
+                        savepoint.commit()
+        # The commit itself failed: no job of the group is durable.
+        except BaseException as error:  # noqa: BLE001
+            for job in batch:
+                job.future.set_exception(error)
+            return
+        self._commits += 1
+        for job in batch:
+            if job.error is not None:
+                job.future.set_exception(job.error)
+            else:
+                job.future.set_result(job.result)
