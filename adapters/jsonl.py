@@ -1,0 +1,121 @@
+"""Reader for records as JSON Lines, one record per line, any category per line.
+
+Each line is a JSON object ``{"category": "...", "fields": {"CODE": "value", ...}}``.
+Field values are strings; JSON numbers are accepted and turned into their
+decimal text exactly as written (``12.50`` stays ``12.50``, ``1e3`` becomes
+``1000``), since a float would lose digits of a fine or an amount. Anything
+else (``true``, ``null``, lists, objects) is refused naming the key. Keys
+other than ``category`` and ``fields``, and a key given twice, are refused
+too: a silently ignored or overwritten key would hide a mistake in the
+exporting system.
+
+The text is UTF-8 (RFC 8259 §8.1), with or without a byte order mark. Each
+line's length is checked before it is parsed, and an over-long line is never
+held in memory whole.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from adapters.source_line import Source, SourceError, SourceRecord, _opened, _physical_lines
+
+__all__ = ["read_jsonl"]
+
+_KEYS = frozenset({"category", "fields"})
+
+
+class _LineError(Exception):
+    """A line's content breaks the format; the message is the reason."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _LineError(f"key {key!r} appears twice in one object")
+        result[key] = value
+    return result
+
+
+def _refuse_constant(name: str) -> None:
+    raise _LineError(f"bad JSON: {name} is not a JSON number")
+
+
+def _field_text(key: str, value: object, max_line_bytes: int) -> str:
+    if isinstance(value, str):
+        return value
+    # bool is an int in Python; true/false is not a number in the record.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, Decimal):
+        exponent = value.as_tuple().exponent
+        # The decimal text of 1e999999 has a million digits: bound it like the line.
+        if isinstance(exponent, int) and abs(exponent) <= max_line_bytes:
+            return format(value, "f")
+        raise _LineError(f"field {key!r}: number {value} is too large to write out")
+    kind = "null" if value is None else type(value).__name__
+    raise _LineError(f"field {key!r}: value must be a string or a number, not {kind}")
+
+
+def _parse(text: str, max_line_bytes: int) -> tuple[str, dict[str, str]]:
+    try:
+        document = json.loads(
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_float=Decimal,
+            parse_constant=_refuse_constant,
+        )
+    except _LineError:
+        raise
+    except RecursionError as exc:
+        raise _LineError("bad JSON: nested too deeply") from exc
+    except json.JSONDecodeError as exc:
+        # Its own "line 1 column 7" would be read as the file's line 1.
+        raise _LineError(f"bad JSON at character {exc.pos + 1}: {exc.msg}") from exc
+    except ValueError as exc:  # int() past its digit limit
+        raise _LineError(f"bad JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise _LineError(f"a line must be a JSON object, not {type(document).__name__}")
+    unknown = sorted(set(document) - _KEYS)
+    if unknown:
+        raise _LineError(f"unknown key {unknown[0]!r}; a line has only category and fields")
+    category = document.get("category")
+    if not isinstance(category, str) or not category.strip():
+        raise _LineError("missing category: a non-empty string is required")
+    fields = document.get("fields")
+    if not isinstance(fields, dict):
+        raise _LineError("missing fields: an object of field code -> value is required")
+    return category, {key: _field_text(key, value, max_line_bytes) for key, value in fields.items()}
+
+
+def read_jsonl(source: Source, *, max_line_bytes: int) -> Iterator[SourceRecord | SourceError]:
+    """Read JSON Lines records lazily, one record or error per non-blank line.
+
+    Args:
+        source: a path, a text stream, or a UTF-8 byte stream.
+        max_line_bytes: longest line accepted, in UTF-8 bytes without its line
+            ending; checked before parsing.
+
+    Yields:
+        A :class:`SourceRecord` per good line, a :class:`SourceError` per bad one:
+        over-long line, bytes that are not UTF-8, bad JSON, not an object,
+        unknown or duplicate key, missing category or fields, or a field value
+        that is neither string nor number (naming the key).
+    """
+    with _opened(source) as stream:
+        for line in _physical_lines(stream, gb18030_allowed=False, max_line_bytes=max_line_bytes):
+            if line.problem is not None:
+                yield SourceError(line.number, line.problem)
+                continue
+            if not line.text.strip():
+                continue
+            try:
+                category, fields = _parse(line.text.rstrip("\r\n"), max_line_bytes)
+            except _LineError as exc:
+                yield SourceError(line.number, str(exc))
+                continue
+            yield SourceRecord(line.number, category, fields)
