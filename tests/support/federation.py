@@ -1,0 +1,185 @@
+"""A local federation keystore and real `gateway serve` processes for tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2
+
+from gateway.pki import init_federation, issue_client, issue_node, load_client_credentials
+from gateway.rpc.client import open_client_channel
+
+PORT_LINE = re.compile(rb"serving node (\d{6}) on port (\d+)")
+START_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Keystore:
+    """A federation keystore folder with nodes and clients issued."""
+
+    root: Path
+
+    def client(self, node_id: str, name: str) -> Path:
+        return self.root / "clients" / f"{node_id}-{name}"
+
+    def node(self, node_id: str) -> Path:
+        return self.root / "nodes" / node_id
+
+
+def make_keystore(
+    directory: Path, *, nodes: Sequence[str], clients: Sequence[tuple[str, str, str, str | None]]
+) -> Keystore:
+    """Root CA, the given nodes (parents first) and clients (node, name, role, domain)."""
+    from gateway.pki import parent_of
+
+    init_federation(directory)
+    for node_id in nodes:
+        issue_node(directory, node_id=node_id, parent_id=parent_of(node_id), host="127.0.0.1")
+    for node_id, name, role, domain in clients:
+        issue_client(directory, node_id=node_id, name=name, role=role, domain=domain)
+    return Keystore(directory)
+
+
+def gateway_command(*args: str) -> list[str]:
+    """argv running the `gateway` command with this interpreter."""
+    return [sys.executable, "-m", "gateway", *args]
+
+
+def run_gateway(
+    *args: str, timeout_s: float = 120.0, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run one `gateway` subcommand to completion and capture its output."""
+    return subprocess.run(
+        gateway_command(*args),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+@dataclass
+class NodeProcess:
+    """A `gateway serve` child process."""
+
+    node_id: str
+    config: Path
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def terminate(self, timeout_s: float = 30.0) -> int:
+        """SIGTERM and wait: the graceful path."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout_s)
+
+    def kill(self) -> None:
+        """SIGKILL: the crash path."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=30)
+
+
+def init_node(
+    keystore: Keystore,
+    node_id: str,
+    workdir: Path,
+    *,
+    database: str | None = None,
+    listen: str = "127.0.0.1:0",
+    extra: Sequence[str] = (),
+) -> Path:
+    """`gateway node init` for ``node_id``; returns the config path."""
+    config = workdir / f"{node_id}.toml"
+    args = [
+        "node",
+        "init",
+        "--node",
+        node_id,
+        "--keys",
+        str(keystore.root),
+        "--listen",
+        listen,
+        "--out",
+        str(config),
+    ]
+    if database is not None:
+        args += ["--db", database]
+    args += list(extra)
+    result = run_gateway(*args)
+    assert result.returncode == 0, result.stderr
+    return config
+
+
+def start_node(config: Path, node_id: str, *, log: Path) -> NodeProcess:
+    """Start `gateway serve` and wait (bounded) for its port line."""
+    handle = log.open("ab")
+    process = subprocess.Popen(
+        gateway_command("serve", "--config", str(config), "--log-json"),
+        stdout=subprocess.PIPE,
+        stderr=handle,
+    )
+    assert process.stdout is not None
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        match = PORT_LINE.search(line)
+        if match:
+            return NodeProcess(node_id, config, process, int(match.group(2)), log)
+    process.kill()
+    raise AssertionError(f"node {node_id} did not start: {log.read_text(errors='replace')[-3000:]}")
+
+
+@contextmanager
+def running_node(config: Path, node_id: str, *, log: Path) -> Iterator[NodeProcess]:
+    node = start_node(config, node_id, log=log)
+    try:
+        yield node
+    finally:
+        if node.process.poll() is None:
+            node.terminate()
+
+
+def health_check(channel: grpc.Channel, *, timeout_s: float = 5.0) -> int:
+    """The node's overall health status (grpc.health.v1), via a plain unary call.
+
+    The health stubs' type hints omit the client methods, so the call is made
+    on the channel with the service's own message types.
+    """
+    check = channel.unary_unary(
+        "/grpc.health.v1.Health/Check",
+        request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+        response_deserializer=health_pb2.HealthCheckResponse.FromString,
+    )
+    response: health_pb2.HealthCheckResponse = check(
+        health_pb2.HealthCheckRequest(), timeout=timeout_s
+    )
+    return response.status
+
+
+@contextmanager
+def client_channel(client_dir: Path, endpoint: str) -> Iterator[grpc.Channel]:
+    channel = open_client_channel(load_client_credentials(client_dir), endpoint=endpoint)
+    try:
+        yield channel
+    finally:
+        channel.close()

@@ -1,0 +1,93 @@
+"""Valid 双公示 administrative-penalty rows, generated deterministically for tests."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+from gateway.core.identifiers import compute_citizen_check, make_uscc
+
+_ORG_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+AUTHORITY = make_uscc("11330500", "00267531")
+
+PENALTY_COLUMNS = (
+    "XDR_MC", "XDR_LB", "XDR_SHXYM", "FRDB", "FR_ZJLX", "FR_ZJHM", "CF_WSH", "CF_WFXW", "CF_YJ",
+    "CF_CFLB", "CF_NR", "CF_NR_FK", "CF_JDRQ", "CF_YXQ", "CF_CFJG", "CF_CFJGDM", "CF_SJLY",
+    "CF_SJLYDM", "CF_YZCD",
+)  # fmt: skip
+
+
+def company_code(i: int) -> str:
+    """A valid USCC for company number ``i`` in Huzhou (region 330502)."""
+    body = ""
+    n = i
+    for _ in range(8):
+        n, digit = divmod(n, 31)
+        body = _ORG_ALPHABET[digit] + body
+    return make_uscc("91330502", "M" + body[1:])
+
+
+def citizen_number(i: int) -> str:
+    """A valid GB 11643 citizen number born in 1980 for person ``i``."""
+    first17 = f"330502198001{1 + i % 28:02d}{i % 1000:03d}"
+    return first17 + compute_citizen_check(first17)
+
+
+def penalty_fields(i: int, *, decided: dt.date, severity: str = "general") -> dict[str, str]:
+    """One valid administrative penalty against a company."""
+    return {
+        "XDR_MC": f"湖州测试企业{i}有限公司",
+        "XDR_LB": "法人及非法人组织",
+        "XDR_SHXYM": company_code(i),
+        "FRDB": "张三",
+        "FR_ZJLX": "身份证",
+        "FR_ZJHM": citizen_number(i),
+        "CF_WSH": f"湖环罚〔2025〕{i}号",
+        "CF_WFXW": "超标排放大气污染物",
+        "CF_YJ": "《中华人民共和国大气污染防治法》第九十九条",
+        "CF_CFLB": "罚款",
+        "CF_NR": "罚款人民币十万元",
+        "CF_NR_FK": "10",
+        "CF_JDRQ": decided.isoformat(),
+        "CF_YXQ": (decided + dt.timedelta(days=365)).isoformat(),
+        "CF_CFJG": "湖州市生态环境局",
+        "CF_CFJGDM": AUTHORITY,
+        "CF_SJLY": "湖州市生态环境局",
+        "CF_SJLYDM": AUTHORITY,
+        "CF_YZCD": severity,
+    }
+
+
+def write_penalty_csv(
+    path: Path, rows: list[dict[str, str]], *, extra_columns: tuple[str, ...] = ()
+) -> Path:
+    """A CSV in the national layout: field codes as headers, one row per record."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(
+            handle, fieldnames=[*PENALTY_COLUMNS, *extra_columns], restval="", extrasaction="raise"
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+NATIONAL_AUTHORITY = make_uscc("11100000", "00001371")
+
+
+def notice_fields(i: int, *, decided: dt.date) -> dict[str, str]:
+    """One serious-dishonesty list entry (a national or provincial notice) against a company."""
+    return {
+        "XDR_MC": f"失信测试企业{i}有限公司",
+        "XDR_LB": "法人及非法人组织",
+        "XDR_SHXYM": company_code(100_000 + i),
+        "FRDB": "李四",
+        "FR_ZJLX": "身份证",
+        "FR_ZJHM": citizen_number(500 + i),
+        "LB_WSH": f"发改财金〔2026〕{i}号",
+        "LB_LRYY": "拒不履行法定义务，严重影响司法机关、行政机关公信力",
+        "LB_YJ": "《失信行为纠正后的信用信息修复管理办法》",
+        "LB_JDRQ": decided.isoformat(),
+        "LB_RDJG": "国家发展和改革委员会",
+        "LB_RDJGDM": NATIONAL_AUTHORITY,
+    }

@@ -1,0 +1,184 @@
+"""Tests for adapters.jsonl: records, conversions, every refusal, line limits, laziness."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters import SourceError, SourceRecord, read_jsonl
+
+LIMIT = 4096
+
+
+def read(text: str, max_line_bytes: int = LIMIT) -> list[SourceRecord | SourceError]:
+    return list(read_jsonl(io.StringIO(text), max_line_bytes=max_line_bytes))
+
+
+def read_bytes(data: bytes, max_line_bytes: int = LIMIT) -> list[SourceRecord | SourceError]:
+    return list(read_jsonl(io.BytesIO(data), max_line_bytes=max_line_bytes))
+
+
+def line(category: object = "admin_penalty", **fields: object) -> str:
+    return json.dumps({"category": category, "fields": fields}, ensure_ascii=False) + "\n"
+
+
+def test_each_line_is_a_record_of_its_own_category() -> None:
+    text = line(XDR_MC="甲公司", CF_WSH="罚1号") + line("admin_licence", XK_WSH="许1号")
+    assert read(text) == [
+        SourceRecord(1, "admin_penalty", {"XDR_MC": "甲公司", "CF_WSH": "罚1号"}),
+        SourceRecord(2, "admin_licence", {"XK_WSH": "许1号"}),
+    ]
+
+
+def test_path_text_and_byte_streams_agree(tmp_path: Path) -> None:
+    text = line(XDR_MC="甲公司") + "\n" + line(XDR_MC="乙公司")
+    path = tmp_path / "records.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    expected = [
+        SourceRecord(1, "admin_penalty", {"XDR_MC": "甲公司"}),
+        SourceRecord(3, "admin_penalty", {"XDR_MC": "乙公司"}),
+    ]
+    assert list(read_jsonl(path, max_line_bytes=LIMIT)) == expected
+    assert list(read_jsonl(str(path), max_line_bytes=LIMIT)) == expected
+    assert read("\ufeff" + text) == expected
+    assert read_bytes(text.replace("\n", "\r\n").encode()) == expected
+
+
+def test_blank_lines_are_skipped_but_counted() -> None:
+    assert read("\n  \n\t\n" + line(CF_WSH="罚1号")) == [
+        SourceRecord(4, "admin_penalty", {"CF_WSH": "罚1号"})
+    ]
+
+
+@pytest.mark.parametrize(
+    ("number", "text"),
+    [("12", "12"), ("12.50", "12.50"), ("-0.5", "-0.5"), ("1e3", "1000"), ("2.5E-2", "0.025")],
+)
+def test_numbers_become_their_decimal_text(number: str, text: str) -> None:
+    raw = f'{{"category": "admin_penalty", "fields": {{"CF_NR_FK": {number}}}}}\n'
+    assert read(raw) == [SourceRecord(1, "admin_penalty", {"CF_NR_FK": text})]
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [("true", "bool"), ("null", "null"), ("[1]", "list"), ('{"a": "b"}', "dict")],
+)
+def test_other_values_are_refused_naming_the_key(value: str, kind: str) -> None:
+    raw = f'{{"category": "admin_penalty", "fields": {{"CF_WSH": "罚1号", "BZ": {value}}}}}\n'
+    assert read(raw + line(CF_WSH="罚2号")) == [
+        SourceError(1, f"field 'BZ': value must be a string or a number, not {kind}"),
+        SourceRecord(2, "admin_penalty", {"CF_WSH": "罚2号"}),
+    ]
+
+
+def test_number_too_large_to_write_out_is_refused() -> None:
+    raw = '{"category": "admin_penalty", "fields": {"CF_NR_FK": 1e999999}}\n'
+    assert read(raw) == [
+        SourceError(1, "field 'CF_NR_FK': number 1E+999999 is too large to write out")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (
+            '{"category": "a", "fields": {',
+            "bad JSON at character 30: Expecting property name enclosed",
+        ),
+        ('{"category": "a", "fields": {"F": NaN}}', "bad JSON: NaN is not a JSON number"),
+        ('{"category": "a", "fields": {"F": "1"}} x', "bad JSON at character 41: Extra data"),
+        ("[" * 100_000, "bad JSON: nested too deeply"),
+        ("1" * 5000, "bad JSON: Exceeds the limit (4300 digits)"),
+        ('"text"', "a line must be a JSON object, not str"),
+        ('{"fields": {}}', "missing category: a non-empty string is required"),
+        ('{"category": " ", "fields": {}}', "missing category: a non-empty string is required"),
+        ('{"category": 3, "fields": {}}', "missing category: a non-empty string is required"),
+        ('{"category": "a"}', "missing fields: an object of field code -> value is required"),
+        ('{"category": "a", "fields": []}', "missing fields: an object of field code -> value"),
+        ('{"category": "a", "fields": {}, "id": 1}', "unknown key 'id'; a line has only category"),
+        ('{"category": "a", "fields": {"F": "1", "F": "2"}}', "key 'F' appears twice in one obj"),
+        ('{"category": "a", "category": "b", "fields": {}}', "key 'category' appears twice"),
+    ],
+)
+def test_bad_lines_are_refused_with_their_line_number(raw: str, reason: str) -> None:
+    result = read(line(CF_WSH="罚1号") + "\n" + raw + "\n" + line(CF_WSH="罚2号"), 10**6)
+    assert result[0] == SourceRecord(1, "admin_penalty", {"CF_WSH": "罚1号"})
+    assert result[2] == SourceRecord(4, "admin_penalty", {"CF_WSH": "罚2号"})
+    error = result[1]
+    assert isinstance(error, SourceError)
+    assert error.line == 3
+    assert error.reason.startswith(reason)
+
+
+def test_line_limit_counts_utf8_bytes_without_the_line_ending() -> None:
+    good = line(XDR_MC="甲公司").rstrip("\n")
+    size = len(good.encode())
+    for ending in ("\n", "\r\n", ""):
+        assert read(good + ending, max_line_bytes=size) == [
+            SourceRecord(1, "admin_penalty", {"XDR_MC": "甲公司"})
+        ]
+        assert read_bytes((good + ending).encode(), max_line_bytes=size) == read(good, size)
+    # Chinese characters are 3 UTF-8 bytes: one fewer byte of room refuses the line.
+    assert read(good, max_line_bytes=size - 1) == [
+        SourceError(1, f"line is {size} bytes, over the limit of {size - 1}")
+    ]
+
+
+def test_over_long_line_is_refused_and_the_next_line_read() -> None:
+    huge = line(BZ="长" * 100_000)
+    for result in (
+        read(huge + line(CF_WSH="罚2号"), 1000),
+        read_bytes((huge + line(CF_WSH="罚2号")).encode(), 1000),
+    ):
+        assert result == [
+            SourceError(1, "line is longer than the limit of 1000 bytes"),
+            SourceRecord(2, "admin_penalty", {"CF_WSH": "罚2号"}),
+        ]
+
+
+def test_bytes_that_are_not_utf8_are_refused() -> None:
+    data = line(CF_WSH="罚1号").encode("gb18030") + line(CF_WSH="罚2号").encode()
+    result = read_bytes(data)
+    assert result[1:] == [SourceRecord(2, "admin_penalty", {"CF_WSH": "罚2号"})]
+    assert isinstance(result[0], SourceError)
+    assert result[0].line == 1
+    assert result[0].reason.startswith("line 1 is not valid UTF-8: byte 0xb7 at byte offset")
+
+
+class _EndlessJsonl(io.RawIOBase):
+    """A byte stream of ``rows`` JSON lines, made as it is read."""
+
+    def __init__(self, rows: int) -> None:
+        self._lines: Iterator[bytes] = (
+            line(CF_WSH=f"罚{i}号", CF_NR_FK=i).encode() for i in range(rows)
+        )
+        self._pending = b""
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        while len(self._pending) < len(buffer):
+            chunk = next(self._lines, None)
+            if chunk is None:
+                break
+            self._pending += chunk
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        self.bytes_read += size
+        return size
+
+
+def test_reader_is_lazy() -> None:
+    stream = _EndlessJsonl(10**9)
+    records = read_jsonl(io.BufferedReader(stream), max_line_bytes=LIMIT)
+    assert stream.bytes_read == 0
+    assert next(records) == SourceRecord(1, "admin_penalty", {"CF_WSH": "罚0号", "CF_NR_FK": "0"})
+    assert next(records) == SourceRecord(2, "admin_penalty", {"CF_WSH": "罚1号", "CF_NR_FK": "1"})
+    assert stream.bytes_read <= 64 * 1024

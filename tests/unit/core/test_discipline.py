@@ -1,0 +1,303 @@
+"""The check decision table: every status, every list type, precedence, and the remedies' rules."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from gateway.core.catalog import Catalog, CategoryKind, Severity, load_catalog
+from gateway.core.discipline import (
+    CheckDecision,
+    NoticeFacts,
+    basis_field,
+    decide_check,
+)
+from gateway.core.discipline_messages import FeedbackReport, HitReport, ObjectionFiling
+from gateway.core.errors import AccessDeniedError, ConflictError, MalformedError
+from gateway.core.measures import MeasuresList, load_measures
+from gateway.core.remedies import (
+    ObjectionDecision,
+    ObjectionState,
+    RepairDecision,
+    RepairState,
+    check_repair_time,
+    decide_repair,
+    next_objection_state,
+    objection_deadline,
+    repair_earliest,
+)
+
+DATA = Path(__file__).resolve().parents[3] / "gateway" / "data"
+NOW = 1_750_000_000
+LATER = NOW + 86_400
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog([("000000.toml", (DATA / "catalog" / "000000.toml").read_text("utf-8"))])
+
+
+@pytest.fixture(scope="module")
+def measures() -> MeasuresList:
+    return load_measures([("000000.toml", (DATA / "measures" / "000000.toml").read_text("utf-8"))])
+
+
+def notice(
+    record_id: str = "R1",
+    *,
+    category: str = "serious_dishonesty",
+    status: str = "active",
+    version: int = 1,
+    exp: int = LATER,
+    basis: str = "《失信行为纠正后的信用信息修复管理办法》",
+) -> NoticeFacts:
+    return NoticeFacts(
+        record_id=record_id,
+        version=version,
+        category=category,
+        issuer="000000",
+        status=status,
+        exp=exp,
+        fields={"LB_YJ": basis, "HM_YJ": basis, "LB_ZXYJ": basis},
+    )
+
+
+def check(
+    catalog: Catalog, measures: MeasuresList, *notices: NoticeFacts, domain: str = "procurement"
+) -> tuple[CheckDecision, list[str]]:
+    result = decide_check(notices, domain=domain, catalog=catalog, measures=measures, now=NOW)
+    return result.decision, [h.record_id for h in result.hits]
+
+
+# serious_dishonesty suspends its measures during an objection; dishonest_debtor does not.
+@pytest.mark.parametrize(
+    ("category", "status", "decision"),
+    [
+        ("serious_dishonesty", "active", CheckDecision.INTERCEPT),
+        ("serious_dishonesty", "suspended", CheckDecision.DISPUTED),
+        ("dishonest_debtor", "active", CheckDecision.INTERCEPT),
+        ("dishonest_debtor", "suspended", CheckDecision.INTERCEPT),
+        ("abnormal_operation", "suspended", CheckDecision.DISPUTED),
+        ("serious_dishonesty", "corrected", CheckDecision.CLEAR),
+        ("serious_dishonesty", "revoked", CheckDecision.CLEAR),
+        ("serious_dishonesty", "repaired", CheckDecision.CLEAR),
+        ("serious_dishonesty", "expired", CheckDecision.CLEAR),
+        ("dishonest_debtor", "revoked", CheckDecision.CLEAR),
+        ("dishonest_debtor", "repaired", CheckDecision.CLEAR),
+        ("admin_penalty", "active", CheckDecision.CLEAR),
+        ("credit_commitment", "active", CheckDecision.CLEAR),
+        ("honours", "active", CheckDecision.CLEAR),
+    ],
+)
+def test_decision_for_procurement_by_list_type_and_status(
+    catalog: Catalog, measures: MeasuresList, category: str, status: str, decision: CheckDecision
+) -> None:
+    got, _ = check(catalog, measures, notice(category=category, status=status))
+    assert got is decision
+
+
+def test_hits_carry_this_domains_measures_basis_issuer_and_flags(
+    catalog: Catalog, measures: MeasuresList
+) -> None:
+    result = decide_check(
+        [notice("R1"), notice("R2", category="dishonest_debtor", status="suspended")],
+        domain="procurement",
+        catalog=catalog,
+        measures=measures,
+        now=NOW,
+    )
+    assert result.decision is CheckDecision.INTERCEPT
+    first, second = result.hits
+    assert [m.code for m in first.measures] == ["M-PROC-01"]
+    assert "政府采购法" in first.measures[0].basis
+    assert first.basis == "《失信行为纠正后的信用信息修复管理办法》"
+    assert first.issuer == "000000"
+    assert first.ref == "R1@1"
+    assert (first.disputed, first.measures_suspended, first.intercepts) == (False, False, True)
+    # A court-listed debtor's objection does not suspend measures: flagged, still intercepting.
+    assert (second.disputed, second.measures_suspended, second.intercepts) == (True, False, True)
+    assert result.intercepting == (first, second)
+
+
+def test_a_domain_without_measures_of_the_list_is_clear_but_sees_the_notice(
+    catalog: Catalog, measures: MeasuresList
+) -> None:
+    result = decide_check([notice()], domain="travel", catalog=catalog, measures=measures, now=NOW)
+    assert result.decision is CheckDecision.CLEAR
+    assert [h.measures for h in result.hits] == [()]
+
+
+def test_interception_wins_over_a_suspended_notice(
+    catalog: Catalog, measures: MeasuresList
+) -> None:
+    got, ids = check(catalog, measures, notice("R1", status="suspended"), notice("R2"))
+    assert got is CheckDecision.INTERCEPT
+    assert ids == ["R2", "R1"]
+
+
+def test_a_disputed_notice_of_another_domain_does_not_make_the_answer_disputed(
+    catalog: Catalog, measures: MeasuresList
+) -> None:
+    got, _ = check(catalog, measures, notice(status="suspended"), domain="travel")
+    assert got is CheckDecision.CLEAR
+
+
+def test_only_the_latest_version_counts(catalog: Catalog, measures: MeasuresList) -> None:
+    stale = notice(version=1, status="active")
+    assert check(catalog, measures, stale, notice(version=2, status="revoked"))[0] is (
+        CheckDecision.CLEAR
+    )
+    assert check(catalog, measures, notice(version=2), notice(version=1, status="corrected"))[
+        0
+    ] is (CheckDecision.INTERCEPT)
+
+
+def test_an_expired_exp_never_counts_even_while_status_is_active(
+    catalog: Catalog, measures: MeasuresList
+) -> None:
+    assert check(catalog, measures, notice(exp=NOW))[0] is CheckDecision.CLEAR
+    assert check(catalog, measures, notice(exp=NOW + 1))[0] is CheckDecision.INTERCEPT
+
+
+@pytest.mark.parametrize(
+    ("domain", "extra", "decision"),
+    [
+        ("licensing", (), CheckDecision.GREEN_CHANNEL),
+        ("finance", (), CheckDecision.GREEN_CHANNEL),
+        ("procurement", (), CheckDecision.CLEAR),
+        ("licensing", ("blacklist",), CheckDecision.INTERCEPT),
+        ("licensing", ("suspended-blacklist",), CheckDecision.DISPUTED),
+        ("public_service", ("blacklist",), CheckDecision.CLEAR),
+        ("licensing", ("suspended-redlist",), CheckDecision.CLEAR),
+        ("licensing", ("revoked-blacklist",), CheckDecision.GREEN_CHANNEL),
+    ],
+)
+def test_red_list_green_channel_only_without_negative_entries(
+    catalog: Catalog,
+    measures: MeasuresList,
+    domain: str,
+    extra: tuple[str, ...],
+    decision: CheckDecision,
+) -> None:
+    red = notice("H1", category="honours")
+    notices = [red]
+    for kind in extra:
+        if kind == "blacklist":
+            notices.append(notice("B1"))
+        elif kind == "suspended-blacklist":
+            notices.append(notice("B1", status="suspended"))
+        elif kind == "revoked-blacklist":
+            notices.append(notice("B1", status="revoked"))
+        elif kind == "suspended-redlist":
+            notices = [notice("H1", category="honours", status="suspended")]
+    assert check(catalog, measures, *notices, domain=domain)[0] is decision
+
+
+def test_green_hit_lists_the_incentives_of_the_domain(
+    catalog: Catalog, measures: MeasuresList
+) -> None:
+    result = decide_check(
+        [notice("H1", category="honours")],
+        domain="licensing",
+        catalog=catalog,
+        measures=measures,
+        now=NOW,
+    )
+    (hit,) = result.hits
+    assert hit.kind is CategoryKind.REDLIST
+    assert hit.green
+    assert [m.code for m in hit.measures] == ["M-INC-01"]
+
+
+def test_basis_field_per_list(catalog: Catalog) -> None:
+    assert basis_field(catalog.category("serious_dishonesty")) == "LB_YJ"
+    assert basis_field(catalog.category("dishonest_debtor")) == "LB_ZXYJ"
+    assert basis_field(catalog.category("honours")) == "HM_YJ"
+    assert basis_field(catalog.category("abnormal_operation")) is None
+
+
+def test_objection_state_machine() -> None:
+    assert next_objection_state(ObjectionState.FILED, ObjectionDecision.ACCEPT) is (
+        ObjectionState.ACCEPTED
+    )
+    assert next_objection_state(ObjectionState.ACCEPTED, ObjectionDecision.DISMISS) is (
+        ObjectionState.DISMISSED
+    )
+    with pytest.raises(ConflictError, match=r"filed cannot be decided 'uphold'.*accept, reject"):
+        next_objection_state(ObjectionState.FILED, ObjectionDecision.UPHOLD)
+    with pytest.raises(ConflictError, match=r"dismissed cannot be decided 'accept'.*closed"):
+        next_objection_state(ObjectionState.DISMISSED, ObjectionDecision.ACCEPT)
+
+
+def test_objection_deadline_is_the_catalogs(catalog: Catalog) -> None:
+    assert objection_deadline(NOW, catalog.category("serious_dishonesty")) == NOW + 15 * 86_400
+
+
+def test_repair_before_the_minimum_period_names_the_earliest_date(catalog: Catalog) -> None:
+    serious = catalog.category("serious_dishonesty")
+    decided = date(2025, 1, 31)
+    assert repair_earliest(serious, Severity.SERIOUS, decided) == date(2026, 1, 31)
+    with pytest.raises(AccessDeniedError, match="may be asked from 2026-01-31") as caught:
+        check_repair_time(serious, Severity.SERIOUS, decided, date(2026, 1, 30))
+    assert caught.value.rule == "repair:minimum-period"
+    check_repair_time(serious, Severity.SERIOUS, decided, date(2026, 1, 31))
+    with pytest.raises(AccessDeniedError, match=r"honours .* has no credit repair"):
+        check_repair_time(catalog.category("honours"), Severity.GENERAL, decided, date(2030, 1, 1))
+
+
+def test_repair_decided_once() -> None:
+    assert decide_repair(RepairState.PENDING, RepairDecision.APPROVE) is RepairState.APPROVED
+    with pytest.raises(ConflictError, match="already approved"):
+        decide_repair(RepairState.APPROVED, RepairDecision.REFUSE)
+
+
+HEX = "0123456789abcdef" * 2
+
+
+def test_message_bodies_round_trip_and_refuse_bad_keys() -> None:
+    hit = HitReport(
+        check_id=HEX,
+        record_id="Rabc",
+        version=1,
+        checked_at=NOW,
+        department="department:330500/procurement-office",
+        domain="procurement",
+        purpose="bid review",
+        case_id="",
+        decision="intercept",
+        measures=("M-PROC-01",),
+    )
+    assert HitReport.from_body(hit.to_body()) == hit
+    feedback = FeedbackReport(
+        feedback_id=HEX,
+        check_id=HEX,
+        record_id="Rabc",
+        version=1,
+        action="applied",
+        note="bid refused",
+        department="d",
+        domain="procurement",
+        case_id="C-1",
+        checked_at=NOW,
+    )
+    assert FeedbackReport.from_body(feedback.to_body()) == feedback
+    filing = ObjectionFiling(
+        objection_id=HEX, record_id="Rabc", version=1, grounds="paid in full", filed_by="a"
+    )
+    assert ObjectionFiling.from_body(filing.to_body()) == filing
+    with pytest.raises(MalformedError, match="objection has unknown key 'extra'"):
+        ObjectionFiling.from_body({**filing.to_body(), "extra": 1})
+    with pytest.raises(MalformedError, match="objection is missing key 'grounds'"):
+        ObjectionFiling.from_body({k: v for k, v in filing.to_body().items() if k != "grounds"})
+    with pytest.raises(MalformedError, match="objection key 'grounds' is blank"):
+        ObjectionFiling.from_body({**filing.to_body(), "grounds": "  "})
+    with pytest.raises(MalformedError, match="key 'action' is 'ignored', not one of applied"):
+        FeedbackReport.from_body({**feedback.to_body(), "action": "ignored"})
+    with pytest.raises(MalformedError, match="key 'measures' must list measure codes"):
+        HitReport.from_body({**hit.to_body(), "measures": ["rm -rf"]})
+    with pytest.raises(MalformedError, match="key 'version' is 0, outside 1"):
+        HitReport.from_body({**hit.to_body(), "version": 0})
+    with pytest.raises(MalformedError, match="key 'check_id' is not 32 lowercase hex"):
+        FeedbackReport.from_body({**feedback.to_body(), "check_id": "X" * 32})

@@ -1,0 +1,206 @@
+"""The measures list: parsing, add-only supplements, and its fit with the catalog."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+
+from gateway.core.catalog import Catalog, load_catalog
+from gateway.core.errors import CatalogError, NotFoundError
+from gateway.core.measures import (
+    MeasureKind,
+    MeasuresList,
+    check_catalog_measures,
+    load_measures,
+    merge_measures,
+    parse_measures,
+)
+
+DATA = Path(__file__).resolve().parents[3] / "gateway" / "data"
+NATIONAL_TEXT = (DATA / "measures" / "000000.toml").read_text("utf-8")
+
+MEASURE = """
+[[measure]]
+code = "{code}"
+label = "限制参加政府采购活动"
+kind = "{kind}"
+domains = ["procurement"]
+basis = "《中华人民共和国政府采购法》第二十二条"
+"""
+
+
+def document(*measures: str, region: str = "330000", extends: str | None = "000000") -> str:
+    head = f'[measures]\nversion = "2025.1"\nregion = "{region}"\ntitle = "补充清单"\n'
+    if extends is not None:
+        head += f'extends = "{extends}"\n'
+    return head + "".join(measures)
+
+
+@pytest.fixture(scope="module")
+def national() -> MeasuresList:
+    return load_measures([("000000.toml", NATIONAL_TEXT)])
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog([("000000.toml", (DATA / "catalog" / "000000.toml").read_text("utf-8"))])
+
+
+def test_national_list(national: MeasuresList) -> None:
+    assert national.version == "2025.1"
+    assert len(national.measures) == 15
+    procurement = national.measure("M-PROC-01")
+    assert procurement.kind is MeasureKind.RESTRICTION
+    assert procurement.domains == frozenset({"procurement"})
+    assert "政府采购法" in procurement.basis
+    kinds = {m.kind for m in national.measures.values()}
+    assert kinds == {MeasureKind.RESTRICTION, MeasureKind.INCENTIVE}
+
+
+def test_unknown_measure_is_not_found(national: MeasuresList) -> None:
+    with pytest.raises(NotFoundError, match=r"measure 'M-NONE-01' is not in measures list 2025\.1"):
+        national.measure("M-NONE-01")
+
+
+def test_measures_for_a_category_and_domain(national: MeasuresList, catalog: Catalog) -> None:
+    debtor = catalog.category("dishonest_debtor")
+    assert [m.code for m in national.for_category(debtor, "travel")] == ["M-TRAV-01"]
+    assert [m.code for m in national.for_category(debtor, "finance")] == ["M-FIN-02"]
+    assert national.for_category(debtor, "public_service") == ()
+    honours = catalog.category("honours")
+    assert [m.code for m in national.for_category(honours, "licensing")] == ["M-INC-01"]
+
+
+def test_packaged_catalog_fits_the_packaged_list(national: MeasuresList, catalog: Catalog) -> None:
+    check_catalog_measures(catalog, national)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            document(MEASURE.format(code="M-proc-1", kind="restriction")),
+            r"^m\.toml: measure M-proc-1: measure code 'M-proc-1' is not of the form M-XXX-00",
+        ),
+        (
+            document(MEASURE.format(code="M-NEW-01", kind="reward")),
+            r"^m\.toml: measure M-NEW-01: key 'kind' is 'reward'; expected one of restriction, "
+            r"incentive",
+        ),
+        (
+            document(MEASURE.format(code="M-NEW-01", kind="restriction") + 'extra = "x"\n'),
+            r"^m\.toml: measure M-NEW-01: unknown key 'extra'",
+        ),
+        (
+            document(
+                MEASURE.format(code="M-NEW-01", kind="restriction").replace('["procurement"]', "[]")
+            ),
+            r"^m\.toml: measure M-NEW-01: a measure needs the domains that apply it",
+        ),
+        (
+            document(
+                MEASURE.format(code="M-NEW-01", kind="restriction").replace(
+                    '"procurement"', '"Procurement"'
+                )
+            ),
+            r"^m\.toml: measure M-NEW-01: domain 'Procurement' is not a domain name",
+        ),
+        (
+            document(*[MEASURE.format(code="M-NEW-01", kind="restriction")] * 2),
+            r"^m\.toml: measure M-NEW-01 is defined twice",
+        ),
+        (document(region="000000"), r"^m\.toml: measures: only the national base"),
+        ('[measures]\nversion = "2025.1"\n', r"^m\.toml: measures: key 'region' is missing"),
+        ("[catalog]\n", r"^m\.toml: the \[measures\] table is missing"),
+    ],
+)
+def test_malformed_measures_are_refused(text: str, message: str) -> None:
+    with pytest.raises(CatalogError, match=message):
+        parse_measures(text, source="m.toml")
+
+
+def test_supplement_may_add_a_measure() -> None:
+    base = parse_measures(NATIONAL_TEXT, source="000000.toml")
+    province = parse_measures(
+        document(MEASURE.format(code="M-ZJ-01", kind="restriction")), source="330000.toml"
+    )
+    merged = merge_measures(base, province)
+    assert merged.version == "2025.1+330000.2025.1"
+    assert merged.sources == ("000000.toml", "330000.toml")
+    assert merged.measure("M-ZJ-01").kind is MeasureKind.RESTRICTION
+    assert len(merged.measures) == 16
+
+
+def test_supplement_may_not_redefine_a_measure() -> None:
+    base = parse_measures(NATIONAL_TEXT, source="000000.toml")
+    # Redefining M-PROC-01 as an incentive would turn a restriction into a favour.
+    loosened = parse_measures(
+        document(MEASURE.format(code="M-PROC-01", kind="incentive")), source="330000.toml"
+    )
+    with pytest.raises(
+        CatalogError,
+        match=r"^330000\.toml: measure M-PROC-01: already defined by 000000\.toml; a supplement "
+        r"may add measures, not redefine or remove them",
+    ):
+        merge_measures(base, loosened)
+
+
+def test_supplement_chain_must_be_consistent() -> None:
+    base = parse_measures(NATIONAL_TEXT, source="000000.toml")
+    city = parse_measures(document(region="330500", extends="330000"), source="330500.toml")
+    with pytest.raises(
+        CatalogError, match=r"^330500\.toml: measures: extends 330000, but the list it would amend"
+    ):
+        merge_measures(base, city)
+    with pytest.raises(CatalogError, match=r"no measures files given"):
+        load_measures([])
+
+
+def _with_category(catalog: Catalog, code: str, **changes: object) -> Catalog:
+    category = dataclasses.replace(catalog.category(code), **changes)  # type: ignore[arg-type]
+    return Catalog(
+        catalog.version, catalog.sources, MappingProxyType({**catalog.categories, code: category})
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "changes", "message"),
+    [
+        (
+            "serious_dishonesty",
+            {"measures": ("M-NONE-01",)},
+            r"category serious_dishonesty: measure M-NONE-01 is not in measures list 2025\.1",
+        ),
+        (
+            "serious_dishonesty",
+            {"measures": ("M-INC-01",)},
+            r"category serious_dishonesty: measure M-INC-01 is of kind incentive, "
+            r"which a blacklist cannot carry",
+        ),
+        (
+            "honours",
+            {"measures": ("M-PROC-01",)},
+            r"category honours: measure M-PROC-01 is of kind restriction, which a redlist cannot "
+            r"carry",
+        ),
+        (
+            "abnormal_operation",
+            {"measures": ("M-CONS-01",)},
+            r"category abnormal_operation: measure M-CONS-01 applies in domain high_consumption, "
+            r"but no share rule grants departments there",
+        ),
+        (
+            "honours",
+            {"green_domains": frozenset({"licensing", "travel"})},
+            r"category honours: green domain travel has no incentive measure of the category",
+        ),
+    ],
+)
+def test_catalog_and_measures_must_fit(
+    national: MeasuresList, catalog: Catalog, code: str, changes: dict[str, object], message: str
+) -> None:
+    with pytest.raises(CatalogError, match=r"^000000\.toml: " + message):
+        check_catalog_measures(_with_category(catalog, code, **changes), national)

@@ -1,0 +1,279 @@
+"""Discipline use cases at one (issuing) node, on a real store with a clock the test moves.
+
+Messages to this node itself are handled at once, so the whole loop (check,
+hit report, feedback, objection, decisions, repair) runs in-process here;
+tests/integration/test_discipline.py runs it across a real federation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from gateway.core.algorithms import Ed25519Signer
+from gateway.core.discipline import CheckDecision
+from gateway.core.errors import (
+    AccessDeniedError,
+    ConflictError,
+    IdentifierError,
+    InputError,
+    NotFoundError,
+)
+from gateway.core.principal import Principal, Role
+from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
+from gateway.node.discipline import DisciplineService
+from gateway.node.intake import IntakeService, Submission
+from gateway.node.messages import MessageRouter
+from gateway.node.remedies import RemedyService
+from gateway.node.statuses import StatusService
+from gateway.store import Store, open_store
+from gateway.store.audit import AuditFilter
+from tests.support.records import company_code, notice_fields
+
+NODE = "000000"
+START = int(dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC).timestamp())
+DAY = 86_400
+
+PROCUREMENT = Principal(Role.DEPARTMENT, NODE, "procurement-office", "procurement", "f" * 64)
+OTHER_PROCUREMENT = Principal(Role.DEPARTMENT, NODE, "bid-office", "procurement", "e" * 64)
+ADMIN = Principal(Role.ADMIN, NODE, "credit-admin", None, "a" * 64)
+
+
+@dataclass
+class Clock:
+    now: int = START
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@dataclass
+class Node:
+    store: Store
+    clock: Clock
+    intake: IntakeService
+    discipline: DisciplineService
+    remedies: RemedyService
+
+    def notice(self, i: int, *, decided: dt.date) -> str:
+        (result,) = self.intake.submit(
+            [Submission("1", "serious_dishonesty", notice_fields(i, decided=decided))], ADMIN
+        )
+        assert result.record_id, result.reason
+        return result.record_id
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Node]:
+    store = open_store(f"sqlite:///{tmp_path / 'node.db'}")
+    clock = Clock()
+    signer = Ed25519Signer("k" * 16, Ed25519PrivateKey.generate())
+    catalog = load_packaged_catalog(NODE)
+    router = MessageRouter(
+        node_id=NODE, signer=signer, store=store, clock=clock, wake_sender=lambda: None
+    )
+    statuses = StatusService(
+        node_id=NODE, signer=signer, store=store, clock=clock, wake_sender=lambda: None
+    )
+    try:
+        yield Node(
+            store=store,
+            clock=clock,
+            intake=IntakeService(
+                node_id=NODE, catalog=catalog, signer=signer, store=store, clock=clock
+            ),
+            discipline=DisciplineService(
+                node_id=NODE,
+                catalog=catalog,
+                measures=load_packaged_measures(NODE),
+                store=store,
+                router=router,
+                clock=clock,
+            ),
+            remedies=RemedyService(
+                node_id=NODE,
+                catalog=catalog,
+                store=store,
+                router=router,
+                statuses=statuses,
+                clock=clock,
+            ),
+        )
+    finally:
+        store.close()
+
+
+def subject(i: int) -> str:
+    return company_code(100_000 + i)
+
+
+def today(node: Node) -> dt.date:
+    return dt.datetime.fromtimestamp(node.clock.now, dt.UTC).date()
+
+
+def decide(node: Node, objection_id: str, decision: str) -> str:
+    return node.remedies.decide_objection(
+        ADMIN, objection_id=objection_id, decision=decision, reason=f"{decision} on review"
+    ).status
+
+
+def test_the_whole_loop_at_the_issuer(node: Node) -> None:
+    record_id = node.notice(1, decided=today(node) - dt.timedelta(days=20))
+    outcome = node.discipline.check(
+        PROCUREMENT, subject=subject(1), domain="", purpose="bid review", case_id="CG-1"
+    )
+    assert outcome.result.decision is CheckDecision.INTERCEPT
+    # The hit report to this node itself met the local hit: stored once.
+    (hit,) = node.discipline.repository.hits_for(record_id)
+    assert (hit.check_id, hit.measures, hit.node) == (outcome.check_id, "M-PROC-01", NODE)
+
+    feedback_id, issuer = node.discipline.feedback(
+        PROCUREMENT,
+        check_id=outcome.check_id,
+        record_id=record_id,
+        action="applied",
+        note="bid refused",
+    )
+    assert issuer == NODE
+    (stored,) = node.discipline.hits(ADMIN, record_id).feedback
+    assert (stored.feedback_id, stored.action, stored.case_id) == (feedback_id, "applied", "CG-1")
+
+    objection_id, _ = node.remedies.file_objection(
+        ADMIN, record_id=record_id, version=0, grounds="already performed"
+    )
+    ((filed, overdue),) = node.remedies.list_objections(
+        ADMIN, overdue=False, state="", record_id=""
+    )
+    assert (filed.objection_id, filed.state, overdue) == (objection_id, "filed", False)
+    assert filed.deadline_at == START + 15 * DAY
+    assert decide(node, objection_id, "accept") == "suspended"
+    check = node.discipline.check(
+        PROCUREMENT, subject=subject(1), domain="procurement", purpose="bid review", case_id=""
+    )
+    assert check.result.decision is CheckDecision.DISPUTED
+    assert decide(node, objection_id, "dismiss") == "active"
+    check = node.discipline.check(
+        PROCUREMENT, subject=subject(1), domain="procurement", purpose="bid review", case_id=""
+    )
+    assert check.result.decision is CheckDecision.INTERCEPT
+
+    actions = {e.event.action for e in node.store.audit.events(AuditFilter())}
+    assert {
+        "discipline.check",
+        "discipline.feedback",
+        "discipline.feedback.receive",
+        "discipline.objection.file",
+        "discipline.objection.receive",
+        "status.suspension",
+        "status.reinstatement",
+        "discipline.objection.decide",
+        "discipline.hits",
+    } <= actions
+
+
+def test_overdue_objections_are_listed_after_the_catalogs_deadline(node: Node) -> None:
+    record_id = node.notice(2, decided=today(node) - dt.timedelta(days=20))
+    late, _ = node.remedies.file_objection(ADMIN, record_id=record_id, version=0, grounds="a")
+    node.clock.now += DAY
+    decided, _ = node.remedies.file_objection(ADMIN, record_id=record_id, version=0, grounds="b")
+    decide(node, decided, "reject")
+    node.clock.now = START + 15 * DAY
+    assert node.remedies.list_objections(ADMIN, overdue=True, state="", record_id="") == []
+    node.clock.now += 1
+    ((row, overdue),) = node.remedies.list_objections(ADMIN, overdue=True, state="", record_id="")
+    assert (row.objection_id, overdue) == (late, True)
+    assert node.remedies.list_objections(ADMIN, overdue=True, state="rejected", record_id="") == []
+    with pytest.raises(InputError, match="unknown objection state 'late'"):
+        node.remedies.list_objections(ADMIN, overdue=False, state="late", record_id="")
+
+
+def test_upholding_revokes_and_decisions_follow_the_state_machine(node: Node) -> None:
+    record_id = node.notice(3, decided=today(node) - dt.timedelta(days=20))
+    objection_id, _ = node.remedies.file_objection(
+        ADMIN, record_id=record_id, version=0, grounds="wrong company"
+    )
+    with pytest.raises(ConflictError, match="filed cannot be decided 'uphold'"):
+        decide(node, objection_id, "uphold")
+    decide(node, objection_id, "accept")
+    assert decide(node, objection_id, "uphold") == "revoked"
+    assert node.remedies.list_objections(ADMIN, overdue=False, state="upheld", record_id="")
+    check = node.discipline.check(
+        PROCUREMENT, subject=subject(3), domain="", purpose="bid review", case_id=""
+    )
+    assert check.result.decision is CheckDecision.CLEAR
+    with pytest.raises(ConflictError, match="is revoked: there is nothing to object to"):
+        node.remedies.file_objection(ADMIN, record_id=record_id, version=0, grounds="again")
+
+
+def test_repair_waits_for_the_minimum_period_then_clears(node: Node) -> None:
+    recent = node.notice(4, decided=today(node) - dt.timedelta(days=20))
+    earliest = (today(node) - dt.timedelta(days=20)).replace(year=today(node).year + 1)
+    with pytest.raises(AccessDeniedError, match=f"may be asked from {earliest.isoformat()}"):
+        node.remedies.apply_repair(ADMIN, record_id=recent, version=0, reason="performed")
+    old = node.notice(5, decided=today(node) - dt.timedelta(days=400))
+    application = node.remedies.apply_repair(ADMIN, record_id=old, version=0, reason="performed")
+    with pytest.raises(ConflictError, match="already has a pending repair application"):
+        node.remedies.apply_repair(ADMIN, record_id=old, version=0, reason="again")
+    decided = node.remedies.decide_repair(
+        ADMIN, application_id=application.application_id, decision="approve", note=""
+    )
+    assert (decided.row.state, decided.status) == ("approved", "repaired")
+    assert node.store.records.get(old).sd_jwt is None
+    check = node.discipline.check(
+        PROCUREMENT, subject=subject(5), domain="", purpose="bid review", case_id=""
+    )
+    assert check.result.decision is CheckDecision.CLEAR
+    with pytest.raises(ConflictError, match="already approved"):
+        node.remedies.decide_repair(
+            ADMIN, application_id=application.application_id, decision="refuse", note="x"
+        )
+
+
+def test_checks_are_refused_without_purpose_or_for_another_domain(node: Node) -> None:
+    with pytest.raises(InputError, match="a purpose is required"):
+        node.discipline.check(PROCUREMENT, subject=subject(1), domain="", purpose=" ", case_id="")
+    with pytest.raises(IdentifierError, match="neither a unified social credit code"):
+        node.discipline.check(
+            PROCUREMENT, subject="91330502MA2B3C4D5X", domain="", purpose="p", case_id="C-9"
+        )
+    denied = [e.event for e in node.store.audit.events(AuditFilter(decision="denied"))]
+    assert [(e.action, e.rule, e.case_id) for e in denied] == [
+        ("discipline.check", "check:purpose-required", ""),
+        ("discipline.check", "check:invalid-subject", "C-9"),
+    ]
+    with pytest.raises(
+        AccessDeniedError, match="domain procurement may not check for domain travel"
+    ):
+        node.discipline.check(
+            PROCUREMENT, subject=subject(1), domain="travel", purpose="p", case_id=""
+        )
+    with pytest.raises(AccessDeniedError, match="only a department with a domain may check"):
+        node.discipline.check(ADMIN, subject=subject(1), domain="", purpose="p", case_id="")
+
+
+def test_feedback_only_on_own_checks_and_their_hits(node: Node) -> None:
+    record_id = node.notice(6, decided=today(node) - dt.timedelta(days=20))
+    outcome = node.discipline.check(
+        PROCUREMENT, subject=subject(6), domain="", purpose="bid review", case_id=""
+    )
+    with pytest.raises(AccessDeniedError, match="was made by another client"):
+        node.discipline.feedback(
+            OTHER_PROCUREMENT,
+            check_id=outcome.check_id,
+            record_id=record_id,
+            action="applied",
+            note="",
+        )
+    with pytest.raises(NotFoundError, match="did not find record R0"):
+        node.discipline.feedback(
+            PROCUREMENT, check_id=outcome.check_id, record_id="R0", action="applied", note=""
+        )
+    with pytest.raises(InputError, match="unknown feedback action 'ignored'"):
+        node.discipline.feedback(
+            PROCUREMENT, check_id=outcome.check_id, record_id=record_id, action="ignored", note=""
+        )

@@ -1,0 +1,456 @@
+"""The store contract: every test runs against SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import exc, text
+
+from gateway.core.errors import (
+    ConfigurationError,
+    InputError,
+    NotFoundError,
+    ReplayError,
+    StorageError,
+)
+from gateway.store import (
+    DeliveryRow,
+    OutboxEntry,
+    OutboxState,
+    PutOutcome,
+    RecordRepository,
+    RecordStatus,
+    StatementRow,
+    Store,
+    make_engine,
+    sd_jwt_digest,
+)
+from gateway.store.engine import is_sqlite, translating
+from tests.unit.store.conftest import NOW, record_row
+
+# ---------------------------------------------------------------- records
+
+
+def test_put_is_idempotent_by_key_and_detects_conflicts(store: Store) -> None:
+    first = record_row("R1")
+    assert store.records.put_many([first]) == [PutOutcome.INSERTED]
+    assert store.records.put_many([first]) == [PutOutcome.DUPLICATE]
+    other_bytes = record_row("R1", body="tampered")
+    assert store.records.put_many([other_bytes]) == [PutOutcome.CONFLICT]
+    assert store.records.count() == 1
+    assert store.records.get("R1", 1).digest == first.digest
+
+
+def test_put_many_reports_each_row_including_repeats_within_one_call(store: Store) -> None:
+    rows = [record_row("A"), record_row("B"), record_row("A"), record_row("A", body="x")]
+    assert store.records.put_many(rows) == [
+        PutOutcome.INSERTED,
+        PutOutcome.INSERTED,
+        PutOutcome.DUPLICATE,
+        PutOutcome.CONFLICT,
+    ]
+
+
+def test_bulk_put_spans_several_insert_batches(store: Store) -> None:
+    rows = [record_row(f"R{i:05d}") for i in range(1_203)]
+    assert set(store.records.put_many(rows)) == {PutOutcome.INSERTED}
+    assert store.records.count() == 1_203
+    assert store.records.put_many(rows[-5:]) == [PutOutcome.DUPLICATE] * 5
+
+
+def test_put_refuses_a_digest_that_does_not_match_the_sd_jwt(store: Store) -> None:
+    wrong = replace(record_row("R1"), digest="0" * 64)
+    with pytest.raises(InputError, match="digest of record R1 v1 does not match its sd_jwt"):
+        store.records.put_many([wrong])
+    assert store.records.count() == 0
+
+
+def test_rows_refuse_overlong_fields_and_unknown_status() -> None:
+    with pytest.raises(InputError, match="record field record_id is 41 characters, over 40"):
+        record_row("R" * 41)
+    with pytest.raises(InputError, match="unknown record status 'archived'"):
+        record_row("R1", status="archived")
+
+
+def test_get_returns_latest_or_exact_version(store: Store) -> None:
+    store.records.put_many([record_row("R1", 1), record_row("R1", 3), record_row("R1", 2)])
+    assert store.records.get("R1").version == 3
+    assert store.records.get("R1", 2).sd_jwt == record_row("R1", 2).sd_jwt
+    assert store.records.get("R1", 2) == record_row("R1", 2)
+    assert store.records.latest_version("R1") == 3
+    assert store.records.latest_version("R9") is None
+    with pytest.raises(NotFoundError, match=r"record R1 \(version 7\) not found"):
+        store.records.get("R1", 7)
+    with pytest.raises(NotFoundError, match=r"record R9 \(any version\) not found"):
+        store.records.get("R9")
+
+
+def test_get_many_returns_the_stored_versions_by_key_and_leaves_out_the_rest(
+    store: Store,
+) -> None:
+    rows = [record_row(f"R{i:04d}", 1 + i % 3) for i in range(1_203)]
+    store.records.put_many(rows)
+    wanted = [row.key for row in rows[::2]] + [("R0000", 9), ("R9999", 1), rows[0].key]
+    found = store.records.get_many(wanted)
+    assert found == {row.key: row for row in rows[::2]}
+    assert store.records.get_many([]) == {}
+    with store.engine.connect() as conn:
+        assert store.records.get_many([rows[1].key], conn=conn) == {rows[1].key: rows[1]}
+
+
+def test_list_by_subject_pages_with_limit_and_offset(store: Store) -> None:
+    mine = [record_row(f"M{i}", subject_key="91330500MA2B3C4D5E") for i in range(5)]
+    theirs = [record_row(f"T{i}", subject_key="330105198001011234") for i in range(3)]
+    store.records.put_many(mine + theirs)
+    page1 = store.records.list_by_subject("91330500MA2B3C4D5E", limit=3, offset=0)
+    page2 = store.records.list_by_subject("91330500MA2B3C4D5E", limit=3, offset=3)
+    assert [r.record_id for r in page1 + page2] == ["M0", "M1", "M2", "M3", "M4"]
+    assert store.records.list_by_subject("", limit=10) == []
+    with pytest.raises(InputError, match="page offset must not be negative, got -1"):
+        store.records.list_by_subject("x", limit=1, offset=-1)
+
+
+def test_list_by_subject_filters_by_category(store: Store) -> None:
+    store.records.put_many([record_row("P1"), record_row("H1", category="red_list")])
+    found = store.records.list_by_subject("91330500MA2B3C4D5E", category="red_list")
+    assert [r.record_id for r in found] == ["H1"]
+
+
+def test_latest_digests_give_each_records_newest_version_and_content_digest(
+    store: Store,
+) -> None:
+    store.records.put_many(
+        [
+            replace(record_row("R1", 1), content_digest="a" * 64),
+            replace(record_row("R1", 2), content_digest="b" * 64),
+            record_row("R2", 1),
+        ]
+    )
+    assert store.records.latest_digests(["R1", "R2", "R3", "R1"]) == {
+        "R1": (2, "b" * 64),
+        "R2": (1, ""),
+    }
+    assert store.records.latest_digests([]) == {}
+
+
+def test_list_uses_keyset_pagination_and_filters(store: Store) -> None:
+    rows = [
+        record_row("A", 1),
+        record_row("A", 2, category="red_list"),
+        record_row("B", 1, status="revoked"),
+        record_row("C", 1),
+        record_row("C", 2),
+        record_row("D", 1, category="red_list"),
+        record_row("E", 1),
+    ]
+    store.records.put_many(rows)
+    seen: list[tuple[str, int]] = []
+    after = None
+    while page := store.records.list(limit=3, after=after):
+        assert len(page) <= 3
+        seen += [r.key for r in page]
+        after = page[-1].key
+    assert seen == sorted(r.key for r in rows)
+    assert [r.key for r in store.records.list(category="red_list")] == [("A", 2), ("D", 1)]
+    assert [r.key for r in store.records.list(status="revoked")] == [("B", 1)]
+    assert [r.key for r in store.records.list(limit=2, after=("C", 1))] == [("C", 2), ("D", 1)]
+    with pytest.raises(InputError, match="page limit must be positive, got 0"):
+        store.records.list(limit=0)
+
+
+def test_set_status_changes_status_and_time(store: Store) -> None:
+    store.records.put_many([record_row("R1")])
+    store.records.set_status("R1", 1, RecordStatus.SUSPENDED, NOW + 5)
+    row = store.records.get("R1")
+    assert (row.status, row.status_changed_at) == ("suspended", NOW + 5)
+    assert row.sd_jwt == record_row("R1").sd_jwt
+    with pytest.raises(NotFoundError, match="record R1 version 2 not found"):
+        store.records.set_status("R1", 2, "revoked", NOW)
+    with pytest.raises(InputError, match="unknown record status 'gone'"):
+        store.records.set_status("R1", 1, "gone", NOW)
+
+
+def test_purge_leaves_a_tombstone_without_personal_data(store: Store) -> None:
+    original = replace(record_row("R1", subject_key="330105198001011234"), content_digest="c" * 64)
+    store.records.put_many([original, record_row("R2", subject_key="330105198001011234")])
+    store.records.purge("R1", 1, RecordStatus.EXPIRED, NOW + 10)
+    tomb = store.records.get("R1", 1)
+    assert tomb.is_tombstone
+    assert (tomb.sd_jwt, tomb.subject_key, tomb.content_digest) == (None, "", "")
+    assert tomb.status == "expired"
+    assert tomb.status_changed_at == NOW + 10
+    assert tomb.digest == original.digest
+    assert [r.record_id for r in store.records.list_by_subject("330105198001011234")] == ["R2"]
+    # The digest survives, so a late copy of the purged bytes is still a duplicate.
+    assert store.records.put_many([original]) == [PutOutcome.DUPLICATE]
+    assert store.records.get("R1", 1).sd_jwt is None
+    with pytest.raises(NotFoundError, match="record R3 version 1 not found"):
+        store.records.purge("R3", 1, "expired", NOW)
+
+
+def test_expired_before_lists_unpurged_records_oldest_first(store: Store) -> None:
+    store.records.put_many(
+        [
+            record_row("LATE", exp=NOW + 100),
+            record_row("OLD", exp=NOW - 500),
+            record_row("EDGE", exp=NOW),
+            record_row("OLDER", exp=NOW - 900),
+            record_row("GONE", exp=NOW - 1000),
+        ]
+    )
+    store.records.purge("GONE", 1, "expired", NOW)
+    assert store.records.expired_before(NOW) == [("OLDER", 1), ("OLD", 1)]
+    assert store.records.expired_before(NOW + 1, limit=1) == [("OLDER", 1)]
+    assert store.records.expired_before(NOW - 2000) == []
+
+
+# ---------------------------------------------------------------- outbox
+
+
+def _entries(n: int, recipient: str = "330000") -> list[OutboxEntry]:
+    return [OutboxEntry(recipient, "record", f"R{i:03d}", 1) for i in range(n)]
+
+
+def test_enqueue_is_idempotent(store: Store) -> None:
+    assert store.outbox.enqueue_many(_entries(3), now=NOW) == 3
+    assert store.outbox.enqueue_many(_entries(4), now=NOW + 1) == 1
+    statement = OutboxEntry("330000", "statement", "R000", 1, payload_ref="S1")
+    assert store.outbox.enqueue_many([statement, statement], now=NOW) == 1
+    assert store.outbox.enqueue_many(_entries(2, recipient="330100"), now=NOW) == 2
+    assert store.outbox.pending_count("330000") == 5
+    assert store.outbox.pending_count() == 7
+    with pytest.raises(InputError, match="unknown outbox kind 'letter'"):
+        OutboxEntry("330000", "letter", "R1", 1)
+
+
+def test_claims_are_exclusive_until_the_lease_runs_out(store: Store) -> None:
+    store.outbox.enqueue_many(_entries(5), now=NOW)
+    store.outbox.enqueue_many(_entries(2, recipient="330100"), now=NOW)
+    a = store.outbox.claim("330000", worker="a", limit=3, now=NOW, lease_s=30)
+    b = store.outbox.claim("330000", worker="b", limit=10, now=NOW + 1, lease_s=30)
+    assert [i.record_id for i in a] == ["R000", "R001", "R002"]
+    assert [i.record_id for i in b] == ["R003", "R004"]
+    assert {i.claimed_by for i in a} == {"a"}
+    assert {(i.claimed_until, i.attempts) for i in a} == {(NOW + 30, 1)}
+    assert store.outbox.claim("330000", worker="c", limit=10, now=NOW + 29, lease_s=30) == []
+    # a's lease has run out (a crashed): its rows go to c, b's lease still holds.
+    c = store.outbox.claim("330000", worker="c", limit=10, now=NOW + 30, lease_s=30)
+    assert [i.id for i in c] == [i.id for i in a]
+    assert {i.attempts for i in c} == {2}
+    with pytest.raises(InputError, match="claim needs a positive limit and lease, got 0 and 30s"):
+        store.outbox.claim("330000", worker="a", limit=0, now=NOW, lease_s=30)
+
+
+def test_concurrent_workers_never_claim_the_same_item(store: Store) -> None:
+    store.outbox.enqueue_many(_entries(200), now=NOW)
+
+    def work(worker: str) -> list[int]:
+        mine: list[int] = []
+        while batch := store.outbox.claim("330000", worker=worker, limit=7, now=NOW, lease_s=60):
+            mine += [i.id for i in batch]
+        return mine
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        claimed = list(pool.map(work, [f"w{n}" for n in range(8)]))
+    every = [i for ids in claimed for i in ids]
+    assert len(every) == 200
+    assert len(set(every)) == 200
+    assert sum(1 for ids in claimed if ids) > 1, "one worker took everything: no contention"
+
+
+def test_postgres_claim_skips_rows_locked_by_another_transaction(store: Store) -> None:
+    if is_sqlite(store.engine):
+        pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite claims in one UPDATE under its write lock")
+    store.outbox.enqueue_many(_entries(6), now=NOW)
+    with store.engine.connect() as first, store.engine.connect() as second:
+        with first.begin():
+            held = store.outbox.claim(
+                "330000", worker="a", limit=4, now=NOW, lease_s=30, conn=first
+            )
+            # Still uncommitted: without SKIP LOCKED the second claim would wait and time out.
+            with second.begin():
+                second.execute(text("SET LOCAL lock_timeout = '2s'"))
+                other = store.outbox.claim(
+                    "330000", worker="b", limit=10, now=NOW, lease_s=30, conn=second
+                )
+        assert [i.record_id for i in held] == ["R000", "R001", "R002", "R003"]
+        assert [i.record_id for i in other] == ["R004", "R005"]
+
+
+def test_retry_failure_and_delivery_states(store: Store) -> None:
+    store.outbox.enqueue_many(_entries(3), now=NOW)
+    one, two, three = store.outbox.claim("330000", worker="a", limit=3, now=NOW, lease_s=30)
+    store.outbox.mark_retry([one.id], "peer 330000 unavailable", NOW + 60)
+    store.outbox.mark_failed([two.id], "scope violation " + "x" * 600)
+    store.outbox.mark_delivered([three.id], NOW + 2)
+
+    retried = store.outbox.get(one.id)
+    assert (retried.state, retried.next_attempt_at) == ("pending", NOW + 60)
+    assert (retried.claimed_by, retried.claimed_until) == (None, None)
+    assert retried.last_error == "peer 330000 unavailable"
+    failed = store.outbox.get(two.id)
+    assert failed.state == OutboxState.FAILED
+    assert failed.last_error is not None
+    assert len(failed.last_error) == 512
+    assert store.outbox.get(three.id).state == OutboxState.DELIVERED
+    assert store.outbox.pending_count() == 1
+
+    assert store.outbox.claim("330000", worker="b", limit=10, now=NOW + 59, lease_s=30) == []
+    again = store.outbox.claim("330000", worker="b", limit=10, now=NOW + 60, lease_s=30)
+    assert [(i.id, i.attempts) for i in again] == [(one.id, 2)]
+    with pytest.raises(NotFoundError, match="outbox item 999999 not found"):
+        store.outbox.get(999_999)
+
+
+# ---------------------------------------------------------------- ledger
+
+
+def test_ledger_lists_holders_and_confirmations(store: Store) -> None:
+    store.records.put_many([record_row("R1", 1), record_row("R1", 2), record_row("R2", 1)])
+    store.outbox.record_delivery(
+        [
+            DeliveryRow("R1", 1, "330000", NOW, "active"),
+            DeliveryRow("R1", 2, "330000", NOW + 1, "active"),
+            DeliveryRow("R1", 1, "000000", NOW + 2, "active"),
+            DeliveryRow("R2", 1, "330000", NOW, "active"),
+        ]
+    )
+    store.outbox.confirm("R1", 1, "000000", "active", NOW + 3)
+    # Sending a later status again keeps the earlier confirmation on record.
+    store.outbox.record_delivery([DeliveryRow("R1", 1, "000000", NOW + 9, "revoked")])
+    assert store.outbox.holders("R1") == [
+        DeliveryRow("R1", 1, "000000", NOW + 9, "revoked", "active", NOW + 3),
+        DeliveryRow("R1", 1, "330000", NOW, "active"),
+        DeliveryRow("R1", 2, "330000", NOW + 1, "active"),
+    ]
+    with pytest.raises(NotFoundError, match="no delivery of record R1 v2 to node 000000"):
+        store.outbox.confirm("R1", 2, "000000", "active", NOW)
+
+
+def test_ledger_refuses_a_version_this_store_does_not_hold(store: Store) -> None:
+    with pytest.raises(StorageError, match="recording 1 deliveries failed") as caught:
+        store.outbox.record_delivery([DeliveryRow("NOPE", 1, "330000", NOW, "active")])
+    assert caught.value.transient is False
+    assert isinstance(caught.value.__cause__, exc.IntegrityError)
+
+
+# ---------------------------------------------------------------- hop batches
+
+
+def _statement(statement_id: str, record_id: str = "R1") -> StatementRow:
+    return StatementRow(statement_id, record_id, 1, "suspension", "330500", NOW, b'{"s":1}')
+
+
+def test_batch_is_stored_with_its_evidence_records_and_statements(store: Store) -> None:
+    envelope = b'{"payloadType":"application/vnd.gateway.batch+json","signatures":[]}'
+    outcomes = store.batches.accept_batch(
+        "b-0001",
+        "330500",
+        envelope,
+        [record_row("R1"), record_row("R2")],
+        [_statement("S1")],
+        received_at=NOW,
+    )
+    assert outcomes == [PutOutcome.INSERTED, PutOutcome.INSERTED]
+    batch = store.batches.get("b-0001")
+    assert (batch.sender, batch.received_at, batch.item_count) == ("330500", NOW, 3)
+    assert batch.envelope == envelope
+    assert store.batches.statements("R1") == [_statement("S1")]
+    with pytest.raises(NotFoundError, match="hop batch b-0002 not found"):
+        store.batches.get("b-0002")
+
+
+def test_replayed_batch_is_refused_and_stores_nothing(store: Store) -> None:
+    store.batches.accept_batch("b-0001", "330500", b"{}", [record_row("R1")], received_at=NOW)
+    with pytest.raises(ReplayError, match="hop batch b-0001 from 330500 was already received"):
+        store.batches.accept_batch(
+            "b-0001",
+            "330500",
+            b'{"other":1}',
+            [record_row("R1"), record_row("R2")],
+            [_statement("S9", "R2")],
+            received_at=NOW + 1,
+        )
+    assert store.records.count() == 1
+    assert store.batches.statements("R2") == []
+    assert store.batches.get("b-0001").envelope == b"{}"
+
+
+def test_a_failing_batch_leaves_no_evidence_behind(store: Store) -> None:
+    broken = replace(record_row("R2"), digest="f" * 64)
+    with pytest.raises(InputError, match="digest of record R2 v1 does not match its sd_jwt"):
+        store.batches.accept_batch("b-0001", "330500", b"{}", [broken], received_at=NOW)
+    with pytest.raises(NotFoundError, match="hop batch b-0001 not found"):
+        store.batches.get("b-0001")
+    # Not marked as seen, so the sender's corrected retry is accepted.
+    outcomes = store.batches.accept_batch(
+        "b-0001", "330500", b"{}", [record_row("R2")], received_at=NOW
+    )
+    assert outcomes == [PutOutcome.INSERTED]
+
+
+def test_cursor_only_moves_forward(store: Store) -> None:
+    assert store.cursors.position("330000", "notices") == 0
+    store.cursors.advance("330000", "notices", 10)
+    store.cursors.advance("330000", "notices", 5)
+    assert store.cursors.position("330000", "notices") == 10
+    store.cursors.advance("330000", "notices", 20)
+    store.cursors.advance("330000", "statements", 3)
+    assert store.cursors.position("330000", "notices") == 20
+    assert store.cursors.position("330000", "statements") == 3
+
+
+# ---------------------------------------------------------------- engine and errors
+
+
+def test_sqlite_connections_get_durability_settings(store: Store) -> None:
+    if not is_sqlite(store.engine):
+        pytest.skip("SQLite pragmas")
+    with store.engine.connect() as conn:
+        settings = {
+            name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        }
+    assert settings == {
+        "journal_mode": "wal",
+        "synchronous": 2,
+        "foreign_keys": 1,
+        "busy_timeout": 10_000,
+    }
+
+
+def test_unreachable_database_is_a_transient_storage_error() -> None:
+    engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=2")
+    try:
+        with pytest.raises(StorageError, match="counting records failed") as caught:
+            RecordRepository(engine).count()
+        assert caught.value.transient is True
+        assert isinstance(caught.value.__cause__, exc.OperationalError)
+    finally:
+        engine.dispose()
+
+
+def test_translation_marks_only_operational_errors_transient() -> None:
+    with pytest.raises(StorageError, match="writing x failed: database is locked") as locked:
+        with translating("writing x"):
+            raise exc.OperationalError("UPDATE x", {}, Exception("database is locked"))
+    assert locked.value.transient is True
+    with pytest.raises(StorageError, match="writing x failed: UNIQUE constraint") as unique:
+        with translating("writing x"):
+            raise exc.IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed: x.id"))
+    assert unique.value.transient is False
+
+
+def test_make_engine_refuses_other_backends_and_memory_databases() -> None:
+    with pytest.raises(ConfigurationError, match="unsupported database URL scheme 'mysql'"):
+        make_engine("mysql://root@localhost/x")
+    with pytest.raises(ConfigurationError, match="SQLite store needs a file path"):
+        make_engine("sqlite://")
+
+
+def test_digest_is_sha256_of_the_text() -> None:
+    assert sd_jwt_digest("abc") == (
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    )

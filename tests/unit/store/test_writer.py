@@ -1,0 +1,204 @@
+"""The single writer: group commit, per-job failure isolation, shutdown, crash safety."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, wait
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+import gateway
+from gateway.core.errors import ConfigurationError, InputError, StorageError
+from gateway.store import PutOutcome, Store, StoreWriter, open_store, sd_jwt_digest
+from tests.unit.store.conftest import record_row
+
+
+def _put_job(store: Store, *record_ids: str) -> Callable[[Connection], list[PutOutcome]]:
+    rows = [record_row(record_id) for record_id in record_ids]
+
+    def job(conn: Connection) -> list[PutOutcome]:
+        return store.records.put_many(rows, conn=conn)
+
+    return job
+
+
+def _gate(store: Store) -> threading.Event:
+    """Occupy the writer until the returned event is set, so later jobs queue up."""
+    release = threading.Event()
+    store.writer.submit(lambda _conn: release.wait(10))
+    return release
+
+
+def test_concurrent_submits_all_land_in_far_fewer_commits(store: Store) -> None:
+    futures: list[Future[list[PutOutcome]]] = []
+    lock = threading.Lock()
+
+    def submitter(thread_no: int) -> None:
+        for i in range(250):
+            future = store.writer.submit(_put_job(store, f"T{thread_no}-{i:03d}"))
+            with lock:
+                futures.append(future)
+
+    commits_before = store.writer.commits
+    threads = [threading.Thread(target=submitter, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done, not_done = wait(futures, timeout=60)
+    assert not not_done
+    assert [f.result() for f in done] == [[PutOutcome.INSERTED]] * 2_000
+    assert store.records.count() == 2_000
+    commits = store.writer.commits - commits_before
+    assert 0 < commits <= 2_000 // 4, f"{commits} commits for 2000 jobs"
+
+
+def test_a_failing_job_is_rolled_back_alone(store: Store) -> None:
+    release = _gate(store)
+    commits_before = store.writer.commits
+
+    def put(record_id: str) -> Future[list[PutOutcome]]:
+        return store.writer.submit(_put_job(store, record_id))
+
+    def writes_then_raises(conn: Connection) -> None:
+        store.records.put_many([record_row("HALF")], conn=conn)
+        raise InputError("catalog refused field XDR_MC")
+
+    def breaks_sql(conn: Connection) -> None:
+        conn.execute(text("INSERT INTO no_such_table VALUES (1)"))
+
+    before = [put(f"OK{i}") for i in range(3)]
+    raising = store.writer.submit(writes_then_raises)
+    bad_sql = store.writer.submit(breaks_sql)
+    after = [put(f"OK{i}") for i in range(3, 6)]
+    release.set()
+
+    with pytest.raises(InputError, match="catalog refused field XDR_MC"):
+        raising.result(timeout=10)
+    with pytest.raises(StorageError, match=r"store write job failed: .*no_such_table"):
+        bad_sql.result(timeout=10)
+    assert [f.result(timeout=10) for f in before + after] == [[PutOutcome.INSERTED]] * 6
+    # The gate, and every other job queued behind it, went out in two commits at most.
+    assert store.writer.commits - commits_before <= 2
+    assert [r.record_id for r in store.records.list()] == [f"OK{i}" for i in range(6)]
+
+
+def test_close_finishes_queued_work_then_refuses_more(store_url: str) -> None:
+    store = open_store(store_url)
+    try:
+        release = _gate(store)
+        futures = [store.writer.submit(_put_job(store, f"Q{i}")) for i in range(50)]
+        cancelled = store.writer.submit(lambda _conn: "never")
+        assert cancelled.cancel()
+        release.set()
+        store.writer.close()
+        assert all(f.done() and f.exception() is None for f in futures)
+        assert store.records.count() == 50
+        with pytest.raises(StorageError, match="the store writer is closed"):
+            store.writer.submit(lambda _conn: None)
+    finally:
+        store.close()
+
+
+def test_writer_refuses_a_non_positive_batch_size(store: Store) -> None:
+    with pytest.raises(ConfigurationError, match="max_batch must be positive, got 0"):
+        StoreWriter(store.engine, max_batch=0)
+
+
+# Each job stores a family of three rows; the ids are printed once the job's commit is done.
+_CHILD = textwrap.dedent(
+    """
+    import sys
+    from gateway.store import RecordRow, open_store
+
+    store = open_store(sys.argv[1], max_batch=32)
+
+    def family(n):
+        return [
+            RecordRow(
+                record_id=f"C{n:06d}", version=v, issuer="330500", category="penalty",
+                subject_type="legal_person", subject_key="91330500MA2B3C4D5E",
+                document_number=f"N{n}", status="active", iat=1, exp=2,
+                sd_jwt=f"eyJ.{n}.{v}." + "A" * 3000 + "~", origin="local",
+                stored_at=1, status_changed_at=1,
+            )
+            for v in (1, 2, 3)
+        ]
+
+    n = 0
+    while True:
+        jobs = []
+        for _ in range(40):
+            rows = family(n)
+            job = store.writer.submit(lambda c, rows=rows: store.records.put_many(rows, conn=c))
+            jobs.append((rows, job))
+            n += 1
+        for rows, job in jobs:
+            job.result()
+            print(rows[0].record_id, rows[0].digest, flush=True)
+    """
+)
+
+
+def test_acknowledged_writes_survive_sigkill(store_url: str, tmp_path: Path) -> None:
+    open_store(store_url).close()  # migrate before the child starts writing
+    env = {**os.environ, "PYTHONPATH": str(Path(gateway.__file__).parent.parent)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, store_url],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert child.stdout is not None
+    acknowledged: dict[str, str] = {}
+    try:
+        for line in child.stdout:
+            record_id, digest = line.split()
+            acknowledged[record_id] = digest
+            if len(acknowledged) >= 400:
+                break
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    for line in child.stdout:  # acknowledged before the kill landed
+        fields = line.split()
+        if line.endswith("\n") and len(fields) == 2 and len(fields[1]) == 64:
+            acknowledged[fields[0]] = fields[1]
+    child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+    assert len(acknowledged) >= 400
+
+    store = open_store(store_url)
+    try:
+        for record_id, digest in acknowledged.items():
+            row = store.records.get(record_id, 1)
+            assert row.sd_jwt is not None
+            assert row.digest == digest == sd_jwt_digest(row.sd_jwt)
+        stored = []
+        after = None
+        while page := store.records.list(limit=500, after=after):
+            stored += page
+            after = page[-1].key
+        families: dict[str, set[int]] = {}
+        for row in stored:
+            assert row.sd_jwt is not None
+            assert row.digest == sd_jwt_digest(row.sd_jwt), f"{row.key} is torn"
+            families.setdefault(row.record_id, set()).add(row.version)
+        # A job is all or nothing: no family is missing a member.
+        assert all(versions == {1, 2, 3} for versions in families.values())
+        assert set(acknowledged) <= set(families)
+        with store.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+    finally:
+        store.close()

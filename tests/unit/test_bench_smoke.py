@@ -1,0 +1,77 @@
+"""The benchmarks still run: `python -m bench --smoke` end to end, tiny sizes.
+
+Nothing here looks at how fast anything is; it checks that every benchmark
+ran, produced positive figures, paired them with a baseline and a headline
+ratio, and that the report was written.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.__main__ import BENCHMARKS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("bench")
+    # GATEWAY_TEST_POSTGRES_URL passes through: when set, the PostgreSQL paths run too.
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return out, json.loads((out / "results.json").read_text(encoding="utf-8"))
+
+
+def test_every_benchmark_reports_positive_figures(
+    smoke_run: tuple[Path, dict[str, Any]],
+) -> None:
+    _, data = smoke_run
+    assert data["run"]["mode"] == "smoke"
+    assert set(data["benchmarks"]) == set(BENCHMARKS)
+    for name, bench in data["benchmarks"].items():
+        assert bench["figures"], name
+        for key, figure in bench["figures"].items():
+            assert figure["repetitions"] >= 2, (name, key)
+            assert figure["min"] > 0, (name, key)
+            assert figure["median"] > 0, (name, key)
+            assert all(sample > 0 for sample in figure["samples"]), (name, key)
+
+
+def test_every_benchmark_has_a_baseline_and_a_headline_ratio(
+    smoke_run: tuple[Path, dict[str, Any]],
+) -> None:
+    _, data = smoke_run
+    for name, bench in data["benchmarks"].items():
+        roles = {figure["role"] for figure in bench["figures"].values()}
+        assert "baseline" in roles, name
+        headline = bench["ratios"][bench["headline"]]
+        assert headline["value"] > 0, name
+        assert headline["denominator"] in bench["figures"], name
+        assert headline["numerator"] in bench["figures"], name
+
+
+def test_the_report_names_every_benchmark_and_the_machine(
+    smoke_run: tuple[Path, dict[str, Any]],
+) -> None:
+    out, data = smoke_run
+    report = (out / "REPORT.md").read_text(encoding="utf-8")
+    assert "smoke mode" in report
+    for bench in data["benchmarks"].values():
+        assert f"## {bench['title']}" in report
+    for fact in ("cpu", "cores", "python", "grpcio", "cryptography", "sqlite"):
+        assert data["machine"][fact], fact
+        assert f"| {fact} |" in report
