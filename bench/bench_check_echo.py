@@ -1,0 +1,346 @@
+"""Unary RPC latency and throughput at 1, 8 and 16 concurrent callers, over mutual TLS.
+
+The baseline is a bare grpcio unary echo (bytes in, the same bytes out, no
+interceptor, no servicer logic) served from a separate process with the
+federation's TLS material and the node's server settings. The measured target
+is the Discipline ``Check`` RPC of a real node (``gateway serve`` on SQLite, in
+its own process) holding one serious-dishonesty notice about the checked
+subject: every call authenticates, reads the subject's records, decides
+INTERCEPT, and commits the check, its hit, the hit report to the issuer and
+the audit event. Each target is reported against the echo at every
+concurrency; more targets are added by appending a :class:`CallTarget` to
+:data:`TARGETS`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from multiprocessing.synchronize import Event as EventType
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from bench.harness import BenchConfig, BenchResult, Figure, Role, Stats, percentile
+from gateway._proto.v1 import discipline_pb2, discipline_pb2_grpc, intake_pb2, intake_pb2_grpc
+from gateway.core.limits import DEFAULT_LIMITS
+from gateway.node.config import ServerSettings
+from gateway.pki import load_client_credentials, load_node_credentials
+from gateway.rpc.client import open_client_channel
+from gateway.rpc.server import channel_options
+from tests.support.federation import Keystore, init_node, make_keystore, start_node
+from tests.support.records import company_code, notice_fields
+
+__all__ = ["CALLERS", "NAME", "TARGETS", "CallTarget", "run"]
+
+NAME = "check_echo"
+CALLERS = (1, 8, 16)
+NODE = "330500"
+CLIENT = "bench-caller"
+_ECHO_METHOD = "/bench.Echo/Echo"
+_PAYLOAD = b"91330502MA2B3C4D5E|procurement|bid-check|" + bytes(24)
+_START_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class CallTarget:
+    """Something to call under load.
+
+    Attributes:
+        key: stable figure prefix (``echo``, ``check``).
+        label: what the report calls it.
+        role: ``baseline`` for the echo, ``measured`` for gateway RPCs.
+        serve: given the keystore and a scratch folder, a context manager that
+            serves the target (in another process) and yields its endpoint.
+        caller: given a channel, the function one caller thread calls once per RPC.
+    """
+
+    key: str
+    label: str
+    role: Role
+    serve: Callable[[Keystore, Path], AbstractContextManager[str]]
+    caller: Callable[[grpc.Channel], Callable[[], object]]
+
+
+def _echo(request: bytes, _context: grpc.ServicerContext) -> bytes:
+    return request
+
+
+def _serve_echo(
+    key_pem: bytes, chain_pem: bytes, root_pem: bytes, workers: int, ports: Any, stop: EventType
+) -> None:
+    """Child-process body: serve the echo with the node's settings until ``stop`` is set."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers),
+        options=channel_options(DEFAULT_LIMITS),
+        maximum_concurrent_rpcs=workers * 8,
+    )
+    handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(_echo)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("bench.Echo", {"Echo": handler}),)
+    )
+    credentials = grpc.ssl_server_credentials(
+        [(key_pem, chain_pem)], root_certificates=root_pem, require_client_auth=True
+    )
+    port = server.add_secure_port("127.0.0.1:0", credentials)
+    server.start()
+    ports.put(port)
+    stop.wait()
+    server.stop(1).wait()
+
+
+@contextmanager
+def serve_echo(keystore: Keystore, _scratch: Path) -> Iterator[str]:
+    """The echo server in a separate process, with the node's TLS material and worker count."""
+    creds = load_node_credentials(keystore.node(NODE))
+    context = multiprocessing.get_context("spawn")
+    ports = context.Queue()
+    stop = context.Event()
+    process = context.Process(
+        target=_serve_echo,
+        args=(
+            creds.tls_private_key_pem(),
+            creds.tls_certificate_chain_pem(),
+            creds.root_pem(),
+            ServerSettings().workers,
+            ports,
+            stop,
+        ),
+        daemon=True,
+    )
+    process.start()
+    try:
+        port = ports.get(timeout=_START_TIMEOUT_S)
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop.set()
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def echo_caller(channel: grpc.Channel) -> Callable[[], object]:
+    call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(_ECHO_METHOD)
+    return lambda: call(_PAYLOAD, timeout=10)
+
+
+ECHO = CallTarget(
+    key="echo",
+    label="bare grpcio unary echo",
+    role="baseline",
+    serve=serve_echo,
+    caller=echo_caller,
+)
+
+_NOTICE = 1
+_CHECKED = company_code(100_000 + _NOTICE)
+
+
+def _seed_notice(keystore: Keystore, endpoint: str) -> None:
+    """One serious-dishonesty notice about the checked subject, issued at the node itself."""
+    decided = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=20)
+    client = load_client_credentials(keystore.client(NODE, CLIENT))
+    channel = open_client_channel(client, endpoint=endpoint)
+    try:
+        request = intake_pb2.SubmitRequest(
+            records=[
+                intake_pb2.SubmittedRecord(
+                    ref="1",
+                    category="serious_dishonesty",
+                    fields=notice_fields(_NOTICE, decided=decided),
+                )
+            ]
+        )
+        replies = intake_pb2_grpc.IntakeStub(channel).Submit(iter([request]), timeout=30)
+        outcomes = [r.outcome for reply in replies for r in reply.results]
+    finally:
+        channel.close()
+    if outcomes != [intake_pb2.SUBMIT_OUTCOME_ACCEPTED]:
+        raise RuntimeError(f"seeding the check node failed: {outcomes}")
+
+
+@contextmanager
+def serve_check(keystore: Keystore, scratch: Path) -> Iterator[str]:
+    """A real node (`gateway serve`, SQLite) in its own process, holding one notice."""
+    workdir = scratch / "check-node"
+    workdir.mkdir(exist_ok=True)
+    config = init_node(keystore, NODE, workdir)
+    node = start_node(config, NODE, log=workdir / "node.log")
+    try:
+        _seed_notice(keystore, node.endpoint)
+        yield node.endpoint
+    finally:
+        node.terminate()
+
+
+def check_caller(channel: grpc.Channel) -> Callable[[], object]:
+    stub = discipline_pb2_grpc.DisciplineStub(channel)
+    request = discipline_pb2.CheckRequest(subject=_CHECKED, purpose="bench: bid check")
+
+    def call() -> object:
+        reply = stub.Check(request, timeout=10)
+        if reply.decision != "intercept":
+            raise RuntimeError(f"the check answered {reply.decision}, not intercept")
+        return reply
+
+    return call
+
+
+CHECK = CallTarget(
+    key="check",
+    label="Discipline.Check (intercept, audited)",
+    role="measured",
+    serve=serve_check,
+    caller=check_caller,
+)
+
+TARGETS: list[CallTarget] = [ECHO, CHECK]
+"""The echo first: every other target is compared with it."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Load:
+    p50_us: float
+    p99_us: float
+    calls_per_s: float
+
+
+def _load(call: Callable[[], object], callers: int, per_caller: int) -> _Load:
+    """``callers`` threads each make ``per_caller`` calls, started together."""
+    latencies: list[list[int]] = [[] for _ in range(callers)]
+    barrier = threading.Barrier(callers + 1)
+    errors: list[BaseException] = []
+
+    def caller(mine: list[int]) -> None:
+        barrier.wait()
+        try:
+            for _ in range(per_caller):
+                start = time.perf_counter_ns()
+                call()
+                mine.append(time.perf_counter_ns() - start)
+        except Exception as exc:  # noqa: BLE001  # re-raised by the main thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=caller, args=(latencies[i],)) for i in range(callers)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    start = time.perf_counter_ns()
+    for thread in threads:
+        thread.join()
+    wall_s = (time.perf_counter_ns() - start) / 1e9
+    if errors:
+        raise RuntimeError(f"a benchmark call failed: {errors[0]!r}") from errors[0]
+    every = [ns / 1000 for mine in latencies for ns in mine]
+    return _Load(percentile(every, 0.5), percentile(every, 0.99), len(every) / wall_s)
+
+
+def _measure(
+    config: BenchConfig, result: BenchResult, target: CallTarget, keystore: Keystore
+) -> None:
+    reps = config.pick(5, 2)
+    total = config.pick(4_000, 160)
+    client = load_client_credentials(keystore.client(NODE, CLIENT))
+    with target.serve(keystore, config.workdir) as endpoint:
+        channel = open_client_channel(client, endpoint=endpoint)
+        try:
+            call = target.caller(channel)
+            _load(call, 1, config.pick(300, 20))  # warm-up: TLS handshake, first streams
+            for callers in CALLERS:
+                runs = [_load(call, callers, max(total // callers, 10)) for _ in range(reps)]
+                prefix = f"{target.key}_c{callers}"
+                who = f"{target.label}, {callers} caller{'s' if callers > 1 else ''}"
+                result.add(
+                    Figure(
+                        f"{prefix}_p50",
+                        f"{who}, p50",
+                        "µs",
+                        target.role,
+                        Stats.of([r.p50_us for r in runs]),
+                    )
+                )
+                result.add(
+                    Figure(
+                        f"{prefix}_p99",
+                        f"{who}, p99",
+                        "µs",
+                        target.role,
+                        Stats.of([r.p99_us for r in runs]),
+                    )
+                )
+                result.add(
+                    Figure(
+                        f"{prefix}_rate",
+                        f"{who}, throughput",
+                        "calls/s",
+                        target.role,
+                        Stats.of([r.calls_per_s for r in runs]),
+                        higher_is_better=True,
+                    )
+                )
+        finally:
+            channel.close()
+
+
+def run(config: BenchConfig) -> BenchResult:
+    """Each target at 1, 8 and 16 callers; measured targets against the echo."""
+    total = config.pick(4_000, 160)
+    result = BenchResult(
+        name=NAME,
+        title="Check latency and throughput against a bare echo",
+        measured=(
+            "per target and number of concurrent callers (threads sharing one mutual-TLS "
+            f"channel): p50 and p99 latency of about {total:,} unary calls per repetition, and "
+            "calls/s over the repetition's wall time. The check is a real node's "
+            "Discipline.Check answering INTERCEPT from one stored notice, each call committing "
+            "the check, its hit, the hit report and the audit event (SQLite, one writer)"
+        ),
+        baseline=(
+            "a bare grpcio unary echo of a "
+            f"{len(_PAYLOAD)}-byte payload, served from a separate process with the node's "
+            f"TLS material, {ServerSettings().workers} worker threads and channel options, "
+            "without interceptor"
+        ),
+    )
+    keystore = make_keystore(
+        config.workdir / "keys",
+        nodes=["000000", "330000", NODE],
+        clients=[(NODE, CLIENT, "department", "procurement")],
+    )
+    for target in TARGETS:
+        _measure(config, result, target, keystore)
+    for target in TARGETS:
+        if target.role == "baseline":
+            continue
+        for callers in CALLERS:
+            for stat in ("p50", "p99", "rate"):
+                result.compare(
+                    f"{target.key}_vs_echo_c{callers}_{stat}",
+                    f"{target.key}_c{callers}_{stat}",
+                    f"echo_c{callers}_{stat}",
+                    f"{target.label} over the echo at {callers} callers ({stat})",
+                )
+        result.headline = result.headline or f"{target.key}_vs_echo_c16_p50"
+    result.compare(
+        "echo_scaling",
+        "echo_c16_rate",
+        "echo_c1_rate",
+        "echo throughput with 16 callers over 1 caller: what the transport alone scales to "
+        "on this machine",
+    )
+    result.compare(
+        "echo_tail_c16",
+        "echo_c16_p99",
+        "echo_c16_p50",
+        "p99 over p50 of the echo at 16 callers: the transport's own tail",
+    )
+    result.headline = result.headline or "echo_scaling"
+    return result
