@@ -10,10 +10,11 @@ the writer serialises appends on SQLite, and on PostgreSQL the primary key on
 from __future__ import annotations
 
 import builtins
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select, text
+from sqlalchemy import Connection, Engine, TextClause, func, select, text
 
 from gateway.core.audit import AuditEvent
 from gateway.core.errors import StorageError
@@ -47,6 +48,20 @@ class AuditFilter:
     decision: str = ""
 
 
+@functools.lru_cache(maxsize=256)
+def _node_query(count: int) -> TextClause:
+    """Read ``count`` nodes by primary key, as one OR of key equalities.
+
+    An OR of primary-key equalities, because SQLite scans the whole table for a
+    row-value ``IN`` list. Written as text and kept per key count: building the
+    same expression with SQLAlchemy's operators cost more than the query itself
+    (a check appends one event, and reads about log2(n) nodes to do it).
+    """
+    keys = " OR ".join(f"(level = :l{i} AND idx = :i{i})" for i in range(count))
+    # Only a constant table name and numbered placeholders go into the text.
+    return text(f"SELECT level, idx, hash FROM {AUDIT_NODE.name} WHERE {keys}")  # noqa: S608
+
+
 class _ConnNodes:
     """NodeReader over the audit_node table, one query per call."""
 
@@ -57,11 +72,12 @@ class _ConnNodes:
         if not keys:
             return []
         wanted = list(dict.fromkeys(keys))
-        # OR of primary-key equalities: SQLite scans the table for a row-value IN list.
-        query = select(AUDIT_NODE.c.level, AUDIT_NODE.c.idx, AUDIT_NODE.c.hash).where(
-            or_(*(and_(AUDIT_NODE.c.level == lv, AUDIT_NODE.c.idx == ix) for lv, ix in wanted))
-        )
-        found = {(level, idx): bytes(h) for level, idx, h in self._conn.execute(query)}
+        params: dict[str, int] = {}
+        for i, (level, idx) in enumerate(wanted):
+            params[f"l{i}"] = level
+            params[f"i{i}"] = idx
+        rows = self._conn.execute(_node_query(len(wanted)), params)
+        found = {(level, idx): bytes(h) for level, idx, h in rows}
         missing = [k for k in keys if k not in found]
         if missing:
             raise StorageError(f"audit log node {missing[0]} is missing: the log is damaged")

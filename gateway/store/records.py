@@ -15,8 +15,9 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, and_, func, or_, select, tuple_, update
+from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.core.errors import InputError, NotFoundError
 from gateway.store.engine import dialect_insert, using
@@ -147,6 +148,16 @@ def _row(mapping: RowMapping) -> RecordRow:
     return RecordRow(**{name: mapping[name] for name in _COLUMNS})
 
 
+def _by_record_id(keys: Sequence[RecordKey]) -> ColumnElement[bool]:
+    """``record_id IN (...)`` for the ids of ``keys``; callers keep the wanted versions.
+
+    A row-value ``(record_id, version) IN (VALUES ...)`` would say exactly which
+    rows, but SQLite plans it as a scan of the whole table (it would make every
+    batch cost O(records stored)); the id list is an index search on both backends.
+    """
+    return RECORD.c.record_id.in_(sorted({record_id for record_id, _version in keys}))
+
+
 def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterator[Sequence[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -215,11 +226,16 @@ class RecordRepository:
     def _digests(conn: Connection, keys: Sequence[RecordKey]) -> dict[RecordKey, str]:
         found: dict[RecordKey, str] = {}
         unique = sorted(set(keys))
+        wanted = set(unique)
         for chunk in _chunks(unique):
             query = select(RECORD.c.record_id, RECORD.c.version, RECORD.c.digest).where(
-                tuple_(RECORD.c.record_id, RECORD.c.version).in_(chunk)
+                _by_record_id(chunk)
             )
-            found.update(((rid, ver), digest) for rid, ver, digest in conn.execute(query))
+            found.update(
+                ((rid, ver), digest)
+                for rid, ver, digest in conn.execute(query)
+                if (rid, ver) in wanted
+            )
         return found
 
     def get(
@@ -263,13 +279,13 @@ class RecordRepository:
         if not unique:
             return found
         with using(self._engine, conn, f"reading {len(unique)} records", write=False) as c:
+            wanted = set(unique)
             for chunk in _chunks(unique):
-                query = select(RECORD).where(
-                    tuple_(RECORD.c.record_id, RECORD.c.version).in_(chunk)
-                )
+                query = select(RECORD).where(_by_record_id(chunk))
                 for mapping in c.execute(query).mappings():
-                    row = _row(mapping)
-                    found[row.key] = row
+                    key = (mapping["record_id"], mapping["version"])
+                    if key in wanted:
+                        found[key] = _row(mapping)
         return found
 
     def latest_version(self, record_id: str, *, conn: Connection | None = None) -> int | None:

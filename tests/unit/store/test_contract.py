@@ -100,6 +100,19 @@ def test_get_many_returns_the_stored_versions_by_key_and_leaves_out_the_rest(
         assert store.records.get_many([rows[1].key], conn=conn) == {rows[1].key: rows[1]}
 
 
+def test_get_many_returns_only_the_versions_asked_for(store: Store) -> None:
+    rows = [record_row("R1", 1), record_row("R1", 2), record_row("R1", 3), record_row("R2", 1)]
+    store.records.put_many(rows)
+    found = store.records.get_many([("R1", 2), ("R2", 1), ("R2", 2)])
+    assert found == {("R1", 2): rows[1], ("R2", 1): rows[3]}
+    # A duplicate of one version is told apart from a conflict with another.
+    changed = record_row("R1", 3, body="changed")
+    assert store.records.put_many([rows[0], changed]) == [
+        PutOutcome.DUPLICATE,
+        PutOutcome.CONFLICT,
+    ]
+
+
 def test_list_by_subject_pages_with_limit_and_offset(store: Store) -> None:
     mine = [record_row(f"M{i}", subject_key="91330500MA2B3C4D5E") for i in range(5)]
     theirs = [record_row(f"T{i}", subject_key="330105198001011234") for i in range(3)]

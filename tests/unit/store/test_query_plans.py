@@ -1,0 +1,101 @@
+"""The store's per-batch reads search indexes; none of them scans a growing table.
+
+A full scan per batch makes a node's work per record grow with everything it
+has stored (a quadratic step over its life). Each test captures the SELECT
+statements one repository call sends to SQLite and asks SQLite for their
+query plans: no plan may read the whole of a table that grows with the node.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+
+from gateway.core.audit import AuditEvent, Decision
+from gateway.store import Store, open_store
+from tests.unit.store.conftest import NOW, record_row
+
+# "SCAN record" reads every row; "SEARCH record USING INDEX ..." does not.
+_FULL_SCAN = re.compile(r"^SCAN (record|audit_node|audit_event|outbox)\b")
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    opened = open_store(f"sqlite:///{tmp_path / 'node.db'}")
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@contextmanager
+def _selects(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    seen: list[tuple[str, Any]] = []
+
+    def before(
+        _conn: object, _cursor: object, statement: str, parameters: Any, _ctx: object, many: bool
+    ) -> None:
+        if not many and statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def _plans(store: Store, call: Callable[[], object]) -> list[tuple[str, list[str]]]:
+    with _selects(store.engine) as seen:
+        call()
+    assert seen, "the call sent no SELECT at all"
+    plans = []
+    with store.engine.connect() as conn:
+        for statement, parameters in seen:
+            rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            plans.append((statement, [str(row[3]) for row in rows]))
+    return plans
+
+
+def _full_scans(plans: list[tuple[str, list[str]]]) -> list[str]:
+    return [
+        f"{detail} in: {statement}"
+        for statement, details in plans
+        for detail in details
+        if _FULL_SCAN.match(detail)
+    ]
+
+
+def test_get_many_searches_the_record_index(sqlite_store: Store) -> None:
+    rows = [record_row(f"R{i:04d}", 1 + i % 2) for i in range(300)]
+    sqlite_store.records.put_many(rows)
+    plans = _plans(sqlite_store, lambda: sqlite_store.records.get_many([r.key for r in rows]))
+    assert _full_scans(plans) == []
+    assert any("SEARCH record USING" in d for _s, details in plans for d in details)
+
+
+def test_telling_duplicates_from_conflicts_searches_the_record_index(
+    sqlite_store: Store,
+) -> None:
+    rows = [record_row(f"R{i:04d}") for i in range(300)]
+    sqlite_store.records.put_many(rows)
+    again = rows[:150] + [record_row(f"R{i:04d}", body="changed") for i in range(150, 300)]
+    plans = _plans(sqlite_store, lambda: sqlite_store.records.put_many(again))
+    assert _full_scans(plans) == []
+
+
+def test_audit_appends_and_proofs_read_nodes_by_key(sqlite_store: Store) -> None:
+    event_ = AuditEvent(
+        time=NOW, node="330500", actor="client:a", action="records.get", decision=Decision.ALLOWED
+    )
+    sqlite_store.audit.append([event_] * 1_000)
+    appended = _plans(sqlite_store, lambda: sqlite_store.audit.append([event_]))
+    proved = _plans(sqlite_store, lambda: sqlite_store.audit.inclusion_proof(17, 1_001))
+    assert _full_scans(appended + proved) == []
+    assert any("audit_node USING" in d for _s, details in proved for d in details)
