@@ -44,6 +44,8 @@ _BUSY_TIMEOUT_MS = 10_000
 _WRITE_OPTION = "gateway_write"
 # UPDATE ... RETURNING, used to claim outbox rows in one statement.
 _MIN_SQLITE = (3, 35, 0)
+# Pooled SQLite connections kept open (gRPC workers, the writer, background threads).
+_SQLITE_POOL = 24
 
 
 @contextmanager
@@ -105,7 +107,15 @@ def make_engine(url: str) -> Engine:
             )
         if parsed.database in (None, "", ":memory:"):
             raise ConfigurationError("SQLite store needs a file path, not an in-memory database")
-        engine = create_engine(parsed, connect_args={"check_same_thread": False})
+        # Enough pooled connections for every gRPC worker plus the writer and the
+        # background threads: an overflow connection is opened (with its pragmas)
+        # and closed again on every use.
+        engine = create_engine(
+            parsed,
+            connect_args={"check_same_thread": False},
+            pool_size=_SQLITE_POOL,
+            max_overflow=_SQLITE_POOL,
+        )
         _configure_sqlite(engine)
         return engine
     if parsed.drivername != "postgresql+psycopg":
