@@ -20,6 +20,7 @@ from pathlib import Path
 from bench import (
     bench_audit,
     bench_check_echo,
+    bench_fanout,
     bench_hop,
     bench_intake,
     bench_merkle,
@@ -37,6 +38,7 @@ BENCHMARKS: dict[str, Callable[[BenchConfig], BenchResult]] = {
     bench_sdjwt.NAME: bench_sdjwt.run,
     bench_merkle.NAME: bench_merkle.run,
     bench_hop.NAME: bench_hop.run,
+    bench_fanout.NAME: bench_fanout.run,
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from bench import bench_fanout
 from bench.__main__ import BENCHMARKS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,3 +76,27 @@ def test_the_report_names_every_benchmark_and_the_machine(
     for fact in ("cpu", "cores", "python", "grpcio", "cryptography", "sqlite"):
         assert data["machine"][fact], fact
         assert f"| {fact} |" in report
+
+
+def test_fanout_times_every_province_and_city_against_one_round_trip(
+    smoke_run: tuple[Path, dict[str, Any]],
+) -> None:
+    _, data = smoke_run
+    bench = data["benchmarks"][bench_fanout.NAME]
+    figures = bench["figures"]
+    provinces = list(bench_fanout.CITIES)
+    cities = [city for province in provinces for city in bench_fanout.CITIES[province]]
+    assert {key for key in figures if key.startswith("at_")} == {
+        f"at_{node}" for node in [*provinces, *cities]
+    }
+    headline = bench["ratios"][bench["headline"]]
+    assert (headline["numerator"], headline["denominator"]) == ("last_city", "echo")
+    assert figures["echo"]["role"] == "baseline"
+    assert figures["echo_path"]["samples"] == [
+        bench_fanout.HOPS * rtt for rtt in figures["echo"]["samples"]
+    ]
+    # Each repetition's first and last arrivals are taken from the same repetition's nodes.
+    for level, nodes in (("city", cities), ("province", provinces)):
+        per_rep = list(zip(*(figures[f"at_{node}"]["samples"] for node in nodes), strict=True))
+        assert figures[f"first_{level}"]["samples"] == [min(rep) for rep in per_rep]
+        assert figures[f"last_{level}"]["samples"] == [max(rep) for rep in per_rep]
