@@ -106,7 +106,7 @@ class Outbox(SQLModel, table=True):
         UniqueConstraint(
             "recipient", "kind", "record_id", "version", "payload_ref", name="uq_outbox_item"
         ),
-        Index("ix_outbox_claim", "recipient", "state", "next_attempt_at"),
+        Index("ix_outbox_pending", "state", "recipient", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=_ROW_ID)

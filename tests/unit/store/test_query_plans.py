@@ -1,9 +1,9 @@
 """The store's per-batch reads search indexes; none of them scans a growing table.
 
 A full scan per batch makes a node's work per record grow with everything it
-has stored (a quadratic step over its life). Each test captures the SELECT
-statements one repository call sends to SQLite and asks SQLite for their
-query plans: no plan may read the whole of a table that grows with the node.
+has stored (a quadratic step over its life). Each test captures the queries
+one repository call sends to SQLite and asks SQLite for their query plans: no
+plan may read the whole of a table that grows with the node, or sort a backlog.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import Engine, event
 
 from gateway.core.audit import AuditEvent, Decision
-from gateway.store import Store, open_store
+from gateway.store import OutboxEntry, Store, open_store
 from tests.unit.store.conftest import NOW, record_row
 
 # "SCAN record" reads every row; "SEARCH record USING INDEX ..." does not.
-_FULL_SCAN = re.compile(r"^SCAN (record|audit_node|audit_event|outbox)\b")
+_FULL_SCAN = re.compile(r"^(SCAN (record|audit_node|audit_event|outbox)\b|USE TEMP B-TREE)")
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def _selects(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
     def before(
         _conn: object, _cursor: object, statement: str, parameters: Any, _ctx: object, many: bool
     ) -> None:
-        if not many and statement.lstrip().upper().startswith("SELECT"):
+        if not many and statement.lstrip().upper().startswith(("SELECT", "UPDATE", "WITH")):
             seen.append((statement, parameters))
 
     event.listen(engine, "before_cursor_execute", before)
@@ -54,7 +54,7 @@ def _selects(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
 def _plans(store: Store, call: Callable[[], object]) -> list[tuple[str, list[str]]]:
     with _selects(store.engine) as seen:
         call()
-    assert seen, "the call sent no SELECT at all"
+    assert seen, "the call sent no query at all"
     plans = []
     with store.engine.connect() as conn:
         for statement, parameters in seen:
@@ -99,3 +99,26 @@ def test_audit_appends_and_proofs_read_nodes_by_key(sqlite_store: Store) -> None
     proved = _plans(sqlite_store, lambda: sqlite_store.audit.inclusion_proof(17, 1_001))
     assert _full_scans(appended + proved) == []
     assert any("audit_node USING" in d for _s, details in proved for d in details)
+
+
+def test_outbox_claims_and_due_recipients_do_not_read_the_backlog(sqlite_store: Store) -> None:
+    outbox = sqlite_store.outbox
+    for recipient in ("330000", "330100", "330200"):
+        entries = [OutboxEntry(recipient, "record", f"R{i:05d}", 1) for i in range(2_000)]
+        outbox.enqueue_many(entries, now=NOW)
+    delivered = outbox.claim("330100", worker="w", limit=500, now=NOW, lease_s=30)
+    outbox.mark_delivered([item.id for item in delivered], NOW)
+    claimed: list[object] = []
+    plans = _plans(
+        sqlite_store,
+        lambda: claimed.extend(outbox.claim("330000", worker="w", limit=500, now=NOW, lease_s=30)),
+    )
+    plans += _plans(sqlite_store, lambda: outbox.due_recipients(NOW))
+    assert _full_scans(plans) == []
+    assert len(claimed) == 500
+    assert outbox.due_recipients(NOW) == ["330000", "330100", "330200"]
+    # Every row of 330000 leased or delivered: it is no longer due, the others are.
+    rest = outbox.claim("330000", worker="w", limit=2_000, now=NOW, lease_s=30)
+    assert len(rest) == 1_500
+    assert outbox.due_recipients(NOW) == ["330100", "330200"]
+    assert outbox.due_recipients(NOW + 31) == ["330000", "330100", "330200"]
