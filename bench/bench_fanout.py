@@ -377,8 +377,9 @@ def _report(result: BenchResult, series: _Series) -> None:
         "last_city_vs_first_city",
         "last_city",
         "first_city",
-        "last city over first city: the cost of the pushes that are made one after another "
-        "(national to each province in turn, each province to each city in turn)",
+        "last city over first city: what the slowest path adds to the fastest (each node "
+        "pushes to its recipients concurrently, one sender thread per recipient, but the "
+        "three nodes of a level still share the machine's two cores)",
     )
     result.headline = "last_city_vs_echo"
 
@@ -413,10 +414,10 @@ def run(config: BenchConfig) -> BenchResult:
     _report(result, series)
     order = sorted(series.by_node, key=lambda node: statistics.median(series.by_node[node]))
     result.notes.append(
-        "Every node pushes to its recipients one after another, in recipient-id order (a "
-        "batch for one recipient is claimed, pushed, acknowledged and settled before the next "
-        "recipient's), so a city's arrival depends on its place in that order as much as on "
-        "its two hops. Nodes by median arrival in this run: " + ", ".join(order) + ". The "
+        "Every node pushes to all its due recipients at once (gateway/node/push.py: a pool of "
+        "sender threads, one recipient each); before that change it pushed to them one after "
+        "another, and the last city waited about 4x as long as the first (bench/NOTES.md). "
+        "Nodes by median arrival in this run: " + ", ".join(order) + ". The "
         "directory refresh and catch-up pull run every 600 s here instead of every 5 s, so "
         "every notice arrives by push."
     )
