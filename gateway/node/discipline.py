@@ -216,6 +216,10 @@ class DisciplineService:
         def job(conn: Connection) -> None:
             self._repo.add_check(check, hits, conn=conn)
             for hit in result.hits:
+                if hit.issuer == self._node_id:
+                    # The issuer's list of hits is the table add_check just wrote:
+                    # a report to ourselves would store the same row again.
+                    continue
                 report = HitReport(
                     check_id=check_id,
                     record_id=hit.record_id,

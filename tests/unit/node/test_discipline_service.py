@@ -128,9 +128,13 @@ def test_the_whole_loop_at_the_issuer(node: Node) -> None:
         PROCUREMENT, subject=subject(1), domain="", purpose="bid review", case_id="CG-1"
     )
     assert outcome.result.decision is CheckDecision.INTERCEPT
-    # The hit report to this node itself met the local hit: stored once.
+    # The issuer is this node: the check's own hit is its list, stored once, and no
+    # hit report message is sent to itself.
     (hit,) = node.discipline.repository.hits_for(record_id)
     assert (hit.check_id, hit.measures, hit.node) == (outcome.check_id, "M-PROC-01", NODE)
+    with node.store.engine.connect() as conn:
+        kinds = conn.exec_driver_sql("SELECT kind FROM message").scalars().all()
+    assert kinds == []
 
     feedback_id, issuer = node.discipline.feedback(
         PROCUREMENT,
