@@ -300,8 +300,9 @@ def run(config: BenchConfig) -> BenchResult:
             "per target and number of concurrent callers (threads sharing one mutual-TLS "
             f"channel): p50 and p99 latency of about {total:,} unary calls per repetition, and "
             "calls/s over the repetition's wall time. The check is a real node's "
-            "Discipline.Check answering INTERCEPT from one stored notice, each call committing "
-            "the check, its hit, the hit report and the audit event (SQLite, one writer)"
+            "Discipline.Check answering INTERCEPT from one stored notice issued at that node, "
+            "each call committing the check, its hit and the audit event (SQLite, one writer); "
+            "a notice issued elsewhere would add a signed hit report to the issuer's outbox"
         ),
         baseline=(
             "a bare grpcio unary echo of a "
