@@ -34,7 +34,7 @@ from gateway.core.limits import DEFAULT_LIMITS
 from gateway.node.config import ServerSettings
 from gateway.pki import load_client_credentials, load_node_credentials
 from gateway.rpc.client import open_client_channel
-from gateway.rpc.server import channel_options
+from gateway.rpc.server import server_options
 from tests.support.federation import Keystore, init_node, make_keystore, start_node
 from tests.support.records import company_code, notice_fields
 
@@ -79,7 +79,7 @@ def _serve_echo(
     """Child-process body: serve the echo with the node's settings until ``stop`` is set."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers),
-        options=channel_options(DEFAULT_LIMITS),
+        options=server_options(DEFAULT_LIMITS),
         maximum_concurrent_rpcs=workers * 8,
     )
     handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(_echo)

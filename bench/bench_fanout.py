@@ -30,7 +30,6 @@ every repetition just before the notice is issued.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import sqlite3
 import statistics
 import subprocess
@@ -43,7 +42,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.bench_check_echo import echo_caller, serve_echo
-from bench.harness import BenchConfig, BenchResult, Figure, Role, Stats, percentile
+from bench.harness import (
+    BenchConfig,
+    BenchResult,
+    Figure,
+    Role,
+    Stats,
+    collector_paused,
+    percentile,
+)
 from gateway._proto.v1 import intake_pb2, intake_pb2_grpc, records_pb2, records_pb2_grpc
 from gateway.node.config import FederationSettings
 from gateway.node.local_federation import ClientSpec, LocalFederation
@@ -254,17 +261,6 @@ def _echo_p50_s(call: Callable[[], object], calls: int) -> float:
     return percentile(times, 0.5) / 1e9
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Collect now, then keep the cycle collector out of the timed window."""
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 @dataclass
 class _Series:
     """Per-repetition samples, in milliseconds."""
@@ -324,7 +320,7 @@ def _measure(config: BenchConfig, reps: int) -> _Series:
         _echo_p50_s(echo, ECHO_CALLS)
         _confirm(federation, _fanout(federation, stores, pool, 1).record_id)
         for rep in range(reps):
-            with _collector_paused():
+            with collector_paused():
                 echo_s = _echo_p50_s(echo, ECHO_CALLS)
                 fanout = _fanout(federation, stores, pool, 2 + rep)
             _confirm(federation, fanout.record_id)

@@ -53,7 +53,7 @@ from gateway.node.config import ServerSettings
 from gateway.node.local_federation import free_port
 from gateway.pki import load_node_credentials, parent_of
 from gateway.rpc.peer import open_peer_channel
-from gateway.rpc.server import channel_options
+from gateway.rpc.server import server_options
 from tests.support.federation import (
     Keystore,
     NodeProcess,
@@ -253,7 +253,7 @@ def _serve_sink(
     """Child-process body: a bare mutual-TLS stream sink with the node's server settings."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers),
-        options=channel_options(DEFAULT_LIMITS),
+        options=server_options(DEFAULT_LIMITS),
         maximum_concurrent_rpcs=workers * 8,
     )
     handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.stream_stream_rpc_method_handler(_sink)

@@ -229,8 +229,9 @@ def database_url(config: BenchConfig, backend: str, name: str) -> Iterator[str]:
         admin.dispose()
 
 
-def time_ns(fn: Callable[[], object]) -> int:
-    """Wall time of one call of ``fn`` in nanoseconds, with the collector paused.
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Collect now, then keep the cycle collector out of the timed window.
 
     Collection is paused so that a cycle collection triggered by earlier
     garbage does not land in whichever measurement happens to be running; it
@@ -239,11 +240,17 @@ def time_ns(fn: Callable[[], object]) -> int:
     gc.collect()
     gc.disable()
     try:
+        yield
+    finally:
+        gc.enable()
+
+
+def time_ns(fn: Callable[[], object]) -> int:
+    """Wall time of one call of ``fn`` in nanoseconds, with the collector paused."""
+    with collector_paused():
         start = time.perf_counter_ns()
         fn()
         return time.perf_counter_ns() - start
-    finally:
-        gc.enable()
 
 
 def peak_rss_mb(*, children: bool = False) -> float:

@@ -14,7 +14,7 @@ from gateway.core.errors import ConfigurationError
 from gateway.core.limits import Limits
 from gateway.rpc.interceptor import GatewayInterceptor
 
-__all__ = ["ServerTls", "ServiceRegistration", "build_server", "channel_options"]
+__all__ = ["ServerTls", "ServiceRegistration", "build_server", "channel_options", "server_options"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,19 @@ def channel_options(limits: Limits) -> list[tuple[str, int]]:
     ]
 
 
+def server_options(limits: Limits) -> list[tuple[str, int]]:
+    """gRPC server options: the channel options, and acceptance of the peers' pings.
+
+    Peers keep channels open and ping every 30 s while idle (channel_options); a
+    server must accept that, or it answers GOAWAY "too_many_pings" and drops them.
+    """
+    return [
+        *channel_options(limits),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_ping_strikes", 0),
+    ]
+
+
 def build_server(
     *,
     listen: str,
@@ -64,13 +77,7 @@ def build_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
         interceptors=[interceptor],
-        # Peers keep channels open and ping every 30 s while idle (channel_options); the
-        # server must accept that, or it answers GOAWAY "too_many_pings" and drops them.
-        options=[
-            *channel_options(limits),
-            ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
-            ("grpc.http2.max_ping_strikes", 0),
-        ],
+        options=server_options(limits),
         maximum_concurrent_rpcs=workers * 8,
     )
     for service in services:
