@@ -317,20 +317,14 @@ class RecordRepository:
             self._engine, conn, f"reading latest versions of {len(unique)} records", write=False
         ) as c:
             for chunk in _chunks(unique):
-                latest = (
-                    select(RECORD.c.record_id, func.max(RECORD.c.version).label("version"))
-                    .where(RECORD.c.record_id.in_(chunk))
-                    .group_by(RECORD.c.record_id)
-                    .subquery()
-                )
-                query = select(RECORD.c.record_id, RECORD.c.version, RECORD.c.content_digest).join(
-                    latest,
-                    and_(
-                        RECORD.c.record_id == latest.c.record_id,
-                        RECORD.c.version == latest.c.version,
-                    ),
-                )
-                found.update((rid, (ver, digest)) for rid, ver, digest in c.execute(query))
+                # Every version of the ids (an index search), the newest kept here: one
+                # plain IN list instead of a join with a grouped subquery of the same list.
+                query = select(
+                    RECORD.c.record_id, RECORD.c.version, RECORD.c.content_digest
+                ).where(RECORD.c.record_id.in_(chunk))
+                for rid, ver, digest in c.execute(query):
+                    if rid not in found or ver > found[rid][0]:
+                        found[rid] = (ver, digest)
         return found
 
     def list_by_subject(

@@ -80,6 +80,17 @@ def test_get_many_searches_the_record_index(sqlite_store: Store) -> None:
     assert any("SEARCH record USING" in d for _s, details in plans for d in details)
 
 
+def test_latest_digests_search_the_record_index(sqlite_store: Store) -> None:
+    rows = [record_row(f"R{i:04d}", 1 + i % 3) for i in range(300)]
+    sqlite_store.records.put_many(rows)
+    ids = [row.record_id for row in rows] + ["R9999"]
+    latest: dict[str, tuple[int, str]] = {}
+    plans = _plans(sqlite_store, lambda: latest.update(sqlite_store.records.latest_digests(ids)))
+    assert _full_scans(plans) == []
+    assert len(latest) == 300
+    assert latest["R0002"][0] == 3
+
+
 def test_telling_duplicates_from_conflicts_searches_the_record_index(
     sqlite_store: Store,
 ) -> None:
