@@ -82,6 +82,48 @@ def _choice(kind: type[_Decision], value: str) -> _Decision:
         raise InputError(f"unknown decision {value!r} (one of: {allowed})") from None
 
 
+@dataclass(frozen=True, slots=True)
+class _DecisionColumns:
+    """The decision columns of an objection or a repair application."""
+
+    state: str
+    decided_at: int | None
+    decided_by: str | None
+    text: str | None
+    statement_id: str | None = None
+
+
+def _decide_with_statement(
+    record: Callable[[str, _DecisionColumns], None],
+    *,
+    before: _DecisionColumns,
+    after: _DecisionColumns,
+    issue: Callable[[], str] | None,
+) -> str:
+    """Record a decision, then issue its statement, if any, and record the statement's id.
+
+    ``record(expected_state, decision)`` is a compare-and-set on the row, so of two
+    deciders only one gets past the first step. When issuing fails, the row goes back
+    to ``before`` and the error is raised: no decision stands without its statement.
+
+    Returns:
+        The statement id, or ``""`` when the decision issues none.
+    """
+    record(before.state, after)
+    if issue is None:
+        return ""
+    try:
+        statement_id = issue()
+    except GatewayError:
+        record(after.state, before)
+        raise
+    record(
+        after.state,
+        _DecisionColumns(after.state, after.decided_at, after.decided_by, after.text, statement_id),
+    )
+    return statement_id
+
+
 class RemedyService:
     """Objections and credit repair at one node."""
 
@@ -264,47 +306,40 @@ class RemedyService:
         if kind is StatusKind.CORRECTION:
             self._store.records.get(objection.record_id, new_version)
         now = self._clock()
-        self._repo.decide_objection(
-            objection_id,
-            expected_state=objection.state,
-            state=state.value,
-            decided_at=now,
-            decided_by=principal.actor,
-            resolution=reason,
-            statement_id=None,
-        )
-        statement_id = ""
-        if kind is not None:
-            try:
-                statement = self._statuses.issue(
-                    principal,
-                    kind=kind,
-                    record_id=objection.record_id,
-                    version=objection.version,
-                    reason=reason,
-                    new_version=new_version or None,
-                )
-            except GatewayError:
-                self._repo.decide_objection(
-                    objection_id,
-                    expected_state=state.value,
-                    state=objection.state,
-                    decided_at=objection.decided_at,
-                    decided_by=objection.decided_by,
-                    resolution=objection.resolution,
-                    statement_id=objection.statement_id,
-                )
-                raise
-            statement_id = statement.statement_id
+
+        def record(expected: str, to: _DecisionColumns) -> None:
             self._repo.decide_objection(
                 objection_id,
-                expected_state=state.value,
-                state=state.value,
-                decided_at=now,
-                decided_by=principal.actor,
-                resolution=reason,
-                statement_id=statement_id,
+                expected_state=expected,
+                state=to.state,
+                decided_at=to.decided_at,
+                decided_by=to.decided_by,
+                resolution=to.text,
+                statement_id=to.statement_id,
             )
+
+        def issue(kind: StatusKind) -> str:
+            return self._statuses.issue(
+                principal,
+                kind=kind,
+                record_id=objection.record_id,
+                version=objection.version,
+                reason=reason,
+                new_version=new_version or None,
+            ).statement_id
+
+        statement_id = _decide_with_statement(
+            record,
+            before=_DecisionColumns(
+                objection.state,
+                objection.decided_at,
+                objection.decided_by,
+                objection.resolution,
+                objection.statement_id,
+            ),
+            after=_DecisionColumns(state.value, now, principal.actor, reason),
+            issue=None if kind is None else lambda: issue(kind),
+        )
         event = audit_event(
             principal,
             self._node_id,
@@ -413,46 +448,39 @@ class RemedyService:
         state = decide_repair(RepairState(application.state), chosen)
         now = self._clock()
         reason = note.strip() or f"credit repair application {application_id} {state.value}"
-        self._repo.decide_repair(
-            application_id,
-            expected_state=application.state,
-            state=state.value,
-            decided_at=now,
-            decided_by=principal.actor,
-            note=reason,
-            statement_id=None,
-        )
-        statement_id = ""
-        if state is RepairState.APPROVED:
-            try:
-                statement = self._statuses.issue(
-                    principal,
-                    kind=StatusKind.REPAIR,
-                    record_id=application.record_id,
-                    version=application.version,
-                    reason=reason,
-                )
-            except GatewayError:
-                self._repo.decide_repair(
-                    application_id,
-                    expected_state=state.value,
-                    state=application.state,
-                    decided_at=None,
-                    decided_by=None,
-                    note=None,
-                    statement_id=None,
-                )
-                raise
-            statement_id = statement.statement_id
+
+        def record(expected: str, to: _DecisionColumns) -> None:
             self._repo.decide_repair(
                 application_id,
-                expected_state=state.value,
-                state=state.value,
-                decided_at=now,
-                decided_by=principal.actor,
-                note=reason,
-                statement_id=statement_id,
+                expected_state=expected,
+                state=to.state,
+                decided_at=to.decided_at,
+                decided_by=to.decided_by,
+                note=to.text,
+                statement_id=to.statement_id,
             )
+
+        def issue() -> str:
+            return self._statuses.issue(
+                principal,
+                kind=StatusKind.REPAIR,
+                record_id=application.record_id,
+                version=application.version,
+                reason=reason,
+            ).statement_id
+
+        statement_id = _decide_with_statement(
+            record,
+            before=_DecisionColumns(
+                application.state,
+                application.decided_at,
+                application.decided_by,
+                application.note,
+                application.statement_id,
+            ),
+            after=_DecisionColumns(state.value, now, principal.actor, reason),
+            issue=issue if state is RepairState.APPROVED else None,
+        )
         event = audit_event(
             principal,
             self._node_id,

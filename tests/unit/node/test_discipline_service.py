@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -23,6 +24,7 @@ from gateway.core.errors import (
     IdentifierError,
     InputError,
     NotFoundError,
+    StorageError,
 )
 from gateway.core.principal import Principal, Role
 from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
@@ -236,6 +238,45 @@ def test_repair_waits_for_the_minimum_period_then_clears(node: Node) -> None:
         node.remedies.decide_repair(
             ADMIN, application_id=application.application_id, decision="refuse", note="x"
         )
+
+
+def test_a_decision_whose_statement_cannot_be_issued_is_put_back(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record_id = node.notice(6, decided=today(node) - dt.timedelta(days=400))
+    objection_id, _ = node.remedies.file_objection(
+        ADMIN, record_id=record_id, version=0, grounds="already performed"
+    )
+    application = node.remedies.apply_repair(
+        ADMIN, record_id=record_id, version=0, reason="performed"
+    )
+
+    def unavailable(*_args: object, **_kwargs: object) -> NoReturn:
+        raise StorageError("storing the statement failed: disk full")
+
+    monkeypatch.setattr(StatusService, "issue", unavailable)
+    with pytest.raises(StorageError, match="disk full"):
+        decide(node, objection_id, "accept")
+    with pytest.raises(StorageError, match="disk full"):
+        node.remedies.decide_repair(
+            ADMIN, application_id=application.application_id, decision="approve", note=""
+        )
+    ((objection, _),) = node.remedies.list_objections(
+        ADMIN, overdue=False, state="", record_id=""
+    )
+    assert (objection.state, objection.decided_at, objection.statement_id) == ("filed", None, None)
+    pending = node.discipline.repository.get_repair(application.application_id)
+    assert (pending.state, pending.decided_by, pending.statement_id) == ("pending", None, None)
+    assert node.store.records.get(record_id).status == "active"
+
+    # Nothing was half-decided: once statements can be issued, the same decisions go through.
+    monkeypatch.undo()
+    assert decide(node, objection_id, "accept") == "suspended"
+    decided = node.remedies.decide_repair(
+        ADMIN, application_id=application.application_id, decision="approve", note=""
+    )
+    assert (decided.row.state, decided.status) == ("approved", "repaired")
+    assert decided.statement_id
 
 
 def test_checks_are_refused_without_purpose_or_for_another_domain(node: Node) -> None:
