@@ -319,9 +319,9 @@ class RecordRepository:
             for chunk in _chunks(unique):
                 # Every version of the ids (an index search), the newest kept here: one
                 # plain IN list instead of a join with a grouped subquery of the same list.
-                query = select(
-                    RECORD.c.record_id, RECORD.c.version, RECORD.c.content_digest
-                ).where(RECORD.c.record_id.in_(chunk))
+                query = select(RECORD.c.record_id, RECORD.c.version, RECORD.c.content_digest).where(
+                    RECORD.c.record_id.in_(chunk)
+                )
                 for rid, ver, digest in c.execute(query):
                     if rid not in found or ver > found[rid][0]:
                         found[rid] = (ver, digest)

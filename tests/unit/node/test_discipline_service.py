@@ -261,9 +261,7 @@ def test_a_decision_whose_statement_cannot_be_issued_is_put_back(
         node.remedies.decide_repair(
             ADMIN, application_id=application.application_id, decision="approve", note=""
         )
-    ((objection, _),) = node.remedies.list_objections(
-        ADMIN, overdue=False, state="", record_id=""
-    )
+    ((objection, _),) = node.remedies.list_objections(ADMIN, overdue=False, state="", record_id="")
     assert (objection.state, objection.decided_at, objection.statement_id) == ("filed", None, None)
     pending = node.discipline.repository.get_repair(application.application_id)
     assert (pending.state, pending.decided_by, pending.statement_id) == ("pending", None, None)
