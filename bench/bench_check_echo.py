@@ -15,26 +15,21 @@ concurrency; more targets are added by appending a :class:`CallTarget` to
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent import futures
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
-from typing import Any
 
 import grpc
 
+from bench.bare_server import ECHO_METHOD, bare_server
 from bench.harness import BenchConfig, BenchResult, Figure, Role, Stats, percentile
 from gateway._proto.v1 import discipline_pb2, discipline_pb2_grpc, intake_pb2, intake_pb2_grpc
-from gateway.core.limits import DEFAULT_LIMITS
 from gateway.node.config import ServerSettings
-from gateway.pki import load_client_credentials, load_node_credentials
+from gateway.pki import load_client_credentials
 from gateway.rpc.client import open_client_channel
-from gateway.rpc.server import server_options
 from tests.support.federation import Keystore, init_node, make_keystore, start_node
 from tests.support.records import company_code, notice_fields
 
@@ -44,9 +39,7 @@ NAME = "check_echo"
 CALLERS = (1, 8, 16)
 NODE = "330500"
 CLIENT = "bench-caller"
-_ECHO_METHOD = "/bench.Echo/Echo"
 _PAYLOAD = b"91330502MA2B3C4D5E|procurement|bid-check|" + bytes(24)
-_START_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,66 +62,15 @@ class CallTarget:
     caller: Callable[[grpc.Channel], Callable[[], object]]
 
 
-def _echo(request: bytes, _context: grpc.ServicerContext) -> bytes:
-    return request
-
-
-def _serve_echo(
-    key_pem: bytes, chain_pem: bytes, root_pem: bytes, workers: int, ports: Any, stop: EventType
-) -> None:
-    """Child-process body: serve the echo with the node's settings until ``stop`` is set."""
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=workers),
-        options=server_options(DEFAULT_LIMITS),
-        maximum_concurrent_rpcs=workers * 8,
-    )
-    handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(_echo)
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler("bench.Echo", {"Echo": handler}),)
-    )
-    credentials = grpc.ssl_server_credentials(
-        [(key_pem, chain_pem)], root_certificates=root_pem, require_client_auth=True
-    )
-    port = server.add_secure_port("127.0.0.1:0", credentials)
-    server.start()
-    ports.put(port)
-    stop.wait()
-    server.stop(1).wait()
-
-
 @contextmanager
 def serve_echo(keystore: Keystore, _scratch: Path) -> Iterator[str]:
     """The echo server in a separate process, with the node's TLS material and worker count."""
-    creds = load_node_credentials(keystore.node(NODE))
-    context = multiprocessing.get_context("spawn")
-    ports = context.Queue()
-    stop = context.Event()
-    process = context.Process(
-        target=_serve_echo,
-        args=(
-            creds.tls_private_key_pem(),
-            creds.tls_certificate_chain_pem(),
-            creds.root_pem(),
-            ServerSettings().workers,
-            ports,
-            stop,
-        ),
-        daemon=True,
-    )
-    process.start()
-    try:
-        port = ports.get(timeout=_START_TIMEOUT_S)
-        yield f"127.0.0.1:{port}"
-    finally:
-        stop.set()
-        process.join(timeout=10)
-        if process.is_alive():
-            process.kill()
-            process.join()
+    with bare_server("echo", keystore.node(NODE)) as endpoint:
+        yield endpoint
 
 
 def echo_caller(channel: grpc.Channel) -> Callable[[], object]:
-    call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(_ECHO_METHOD)
+    call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(ECHO_METHOD)
     return lambda: call(_PAYLOAD, timeout=10)
 
 

@@ -22,22 +22,19 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import multiprocessing
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from concurrent import futures
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
-from typing import Any
 
 import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine, create_engine, text
 
+from bench.bare_server import SINK_METHOD, bare_server
 from bench.harness import (
     BenchConfig,
     BenchResult,
@@ -48,12 +45,9 @@ from bench.harness import (
     database_url,
 )
 from gateway._proto.v1 import federation_pb2, intake_pb2, intake_pb2_grpc
-from gateway.core.limits import DEFAULT_LIMITS
-from gateway.node.config import ServerSettings
 from gateway.node.local_federation import free_port
 from gateway.pki import load_node_credentials, parent_of
 from gateway.rpc.peer import open_peer_channel
-from gateway.rpc.server import server_options
 from tests.support.federation import (
     Keystore,
     NodeProcess,
@@ -77,8 +71,6 @@ BATCH = 500
 SIZES = (1_000, 10_000, 100_000)
 """Records per repetition in a full run: the scaling curve."""
 SMOKE_SIZES = (100, 1_000)
-_SINK_METHOD = "/bench.Sink/Push"
-_START_TIMEOUT_S = 60.0
 _POLL_S = 0.05
 # The nodes' federation settings: the defaults, except that the directory
 # refresh and expiry sweep stay out of the timed window.
@@ -242,67 +234,9 @@ def _ceiling(public_key: Ed25519PublicKey, sd_jwts: Sequence[str]) -> float:
     return len(parts) / (time.perf_counter() - begin)
 
 
-def _sink(request_iterator: Iterator[bytes], _context: grpc.ServicerContext) -> Iterator[bytes]:
-    for request in request_iterator:
-        yield len(request).to_bytes(8, "big")
-
-
-def _serve_sink(
-    key_pem: bytes, chain_pem: bytes, root_pem: bytes, workers: int, ports: Any, stop: EventType
-) -> None:
-    """Child-process body: a bare mutual-TLS stream sink with the node's server settings."""
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=workers),
-        options=server_options(DEFAULT_LIMITS),
-        maximum_concurrent_rpcs=workers * 8,
-    )
-    handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.stream_stream_rpc_method_handler(_sink)
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler("bench.Sink", {"Push": handler}),)
-    )
-    credentials = grpc.ssl_server_credentials(
-        [(key_pem, chain_pem)], root_certificates=root_pem, require_client_auth=True
-    )
-    port = server.add_secure_port("127.0.0.1:0", credentials)
-    server.start()
-    ports.put(port)
-    stop.wait()
-    server.stop(1).wait()
-
-
-@contextmanager
-def _sink_server(keystore: Keystore) -> Iterator[str]:
-    """The sink in a separate process, with the province's TLS material."""
-    creds = load_node_credentials(keystore.node(PROVINCE))
-    context = multiprocessing.get_context("spawn")
-    ports = context.Queue()
-    stop = context.Event()
-    process = context.Process(
-        target=_serve_sink,
-        args=(
-            creds.tls_private_key_pem(),
-            creds.tls_certificate_chain_pem(),
-            creds.root_pem(),
-            ServerSettings().workers,
-            ports,
-            stop,
-        ),
-        daemon=True,
-    )
-    process.start()
-    try:
-        yield f"127.0.0.1:{ports.get(timeout=_START_TIMEOUT_S)}"
-    finally:
-        stop.set()
-        process.join(timeout=10)
-        if process.is_alive():
-            process.kill()
-            process.join()
-
-
 def _transport(channel: grpc.Channel, sd_jwts: Sequence[str]) -> float:
     """Records/s of the same bytes pushed to the sink, one call and one ack per batch."""
-    call: grpc.StreamStreamMultiCallable[bytes, bytes] = channel.stream_stream(_SINK_METHOD)
+    call: grpc.StreamStreamMultiCallable[bytes, bytes] = channel.stream_stream(SINK_METHOD)
     payloads = [
         federation_pb2.PushRequest(records=list(sd_jwts[i : i + BATCH])).SerializeToString()
         for i in range(0, len(sd_jwts), BATCH)
@@ -343,7 +277,7 @@ def _measure(
         already = min(BATCH, plan[0][0])
         _hop(federation, 90_000_000, already, 0)
         run = 0
-        with _sink_server(keystore) as sink:
+        with bare_server("sink", keystore.node(PROVINCE)) as sink:
             channel = open_peer_channel(load_node_credentials(keystore.node(CITY)), sink)
             try:
                 for size, reps in plan:
