@@ -32,7 +32,6 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import statistics
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -106,8 +105,7 @@ class _Federation:
     readers: dict[str, records_pb2_grpc.RecordsStub] = field(default_factory=dict)
 
     def store(self, node: str) -> Path:
-        # Where LocalFederation.create puts each node's SQLite file.
-        return self.local.root / node / f"{node}.db"
+        return self.local.database(node)
 
 
 def _start_level(local: LocalFederation, nodes: Sequence[str]) -> None:
@@ -115,21 +113,6 @@ def _start_level(local: LocalFederation, nodes: Sequence[str]) -> None:
     with futures.ThreadPoolExecutor(max_workers=len(nodes)) as pool:
         for started in [pool.submit(local.start, node) for node in nodes]:
             started.result(timeout=2 * _START_TIMEOUT_S)
-
-
-def _stop_all(local: LocalFederation) -> None:
-    """SIGTERM every node at once, then wait for each (SIGKILL after a bounded wait)."""
-    processes = list(local.processes.values())
-    local.processes.clear()
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=_STOP_TIMEOUT_S)
 
 
 @contextmanager
@@ -140,7 +123,7 @@ def _federation(root: Path) -> Iterator[_Federation]:
     local = LocalFederation.create(root, _nodes(), clients, settings=_SETTINGS)
     with ExitStack() as stack:
         # Registered before the first start, so a failed start still stops the others.
-        stack.callback(_stop_all, local)
+        stack.callback(local.stop_all, _STOP_TIMEOUT_S)
         for level in ([NATIONAL], list(PROVINCES), _cities()):
             _start_level(local, level)
         issuer = open_client_channel(load_client_credentials(local.client(NATIONAL, ISSUER)))

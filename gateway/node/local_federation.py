@@ -71,6 +71,10 @@ class LocalFederation:
     def log(self, node: str) -> Path:
         return self.root / node / f"{node}.log"
 
+    def database(self, node: str) -> Path:
+        """The node's SQLite file."""
+        return self.root / node / f"{node}.db"
+
     @classmethod
     def create(
         cls,
@@ -124,7 +128,7 @@ class LocalFederation:
                     node_id=node,
                     keys=(keys / "nodes" / node).resolve(),
                     listen=federation.endpoint(node),
-                    database=f"sqlite:///{(workdir / f'{node}.db').resolve()}",
+                    database=f"sqlite:///{federation.database(node).resolve()}",
                     parent=federation.endpoint(parent) if parent else None,
                     directory=cache.resolve(),
                     federation=settings or FederationSettings(),
@@ -177,9 +181,18 @@ class LocalFederation:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=timeout_s)
 
-    def stop_all(self) -> None:
-        for node in reversed(list(self.processes)):
-            self.stop(node)
+    def stop_all(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM every node at once, then wait for each; SIGKILL what outlives ``timeout_s``."""
+        processes = [self.processes.pop(node) for node in reversed(list(self.processes))]
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=timeout_s)
 
     def pids(self) -> dict[str, int]:
         return {node: p.pid for node, p in self.processes.items()}
