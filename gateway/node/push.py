@@ -137,8 +137,6 @@ class PushWorker:
         """
         now = self._clock()
         recipients = self._store.outbox.due_recipients(now)
-        if len(recipients) == 1:
-            return self._drain_recipient(recipients[0], now)
         futures = [self._senders.submit(self._drain_recipient, r, now) for r in recipients]
         busy = False
         first_error: GatewayError | None = None
