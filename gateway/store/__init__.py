@@ -104,13 +104,14 @@ def open_store(url: str, *, max_batch: int = 256) -> Store:
     """
     migrate(url)
     engine = make_engine(url)
+    audit = AuditLogRepository(engine)
     return Store(
         engine=engine,
         records=RecordRepository(engine),
         outbox=OutboxRepository(engine),
         batches=BatchRepository(engine),
         cursors=CursorRepository(engine),
-        audit=AuditLogRepository(engine),
+        audit=audit,
         messages=MessageRepository(engine),
-        writer=StoreWriter(engine, max_batch=max_batch),
+        writer=StoreWriter(engine, audit, max_batch=max_batch),
     )

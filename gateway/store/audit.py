@@ -5,14 +5,20 @@ transaction as the action it records (no action without its event, no event
 without its action). Sequence numbers are dense from 0 and equal leaf indices;
 the writer serialises appends on SQLite, and on PostgreSQL the primary key on
 ``seq`` makes a concurrent double append fail rather than fork the log.
+
+Inside :meth:`AuditLogRepository.deferred` (the store writer opens it around
+each group of jobs) appends on that connection are collected instead, and
+appended as one batch just before the group commits: one Merkle append per
+group rather than one per job, in the same transaction as the jobs.
 """
 
 from __future__ import annotations
 
 import builtins
 import functools
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, TextClause, func, select, text
 
@@ -22,9 +28,10 @@ from gateway.core.merkle import append_many, consistency_proof, inclusion_proof,
 from gateway.store.engine import is_sqlite, using
 from gateway.store.tables import AUDIT_EVENT, AUDIT_NODE
 
-__all__ = ["AuditFilter", "AuditLogRepository", "StoredEvent"]
+__all__ = ["AuditFilter", "AuditLogRepository", "AuditStage", "StoredEvent"]
 
 _APPEND_LOCK = 0x61756469745F6C6F  # "audit_lo": the advisory lock that orders appends
+_STAGE_KEY = "gateway.audit.stage"  # in Connection.info while appends on it are deferred
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +53,21 @@ class AuditFilter:
     action: str = ""
     subject: str = ""
     decision: str = ""
+
+
+@dataclass(slots=True)
+class AuditStage:
+    """Events appended on a connection while :meth:`AuditLogRepository.deferred` is open."""
+
+    events: builtins.list[AuditEvent] = field(default_factory=builtins.list)
+
+    def mark(self) -> int:
+        """A point to go back to with :meth:`discard_since`."""
+        return len(self.events)
+
+    def discard_since(self, mark: int) -> None:
+        """Forget the events staged after ``mark`` (their job was rolled back)."""
+        del self.events[mark:]
 
 
 @functools.lru_cache(maxsize=256)
@@ -95,14 +117,47 @@ class AuditLogRepository:
             last = c.execute(select(func.max(AUDIT_EVENT.c.seq))).scalar_one()
         return 0 if last is None else int(last) + 1
 
-    def append(self, events: Sequence[AuditEvent], *, conn: Connection | None = None) -> int:
-        """Append events in order; returns the new log size.
+    def append(self, events: Sequence[AuditEvent], *, conn: Connection | None = None) -> None:
+        """Append events in order, in ``conn``'s transaction or in one of their own.
+
+        Within :meth:`deferred` on ``conn`` the events are staged and appended
+        when that block ends, still before its transaction commits.
 
         Raises:
             StorageError: the database failed (nothing is appended).
         """
         if not events:
-            return self.size(conn=conn)
+            return
+        stage = conn.info.get(_STAGE_KEY) if conn is not None else None
+        if isinstance(stage, AuditStage):
+            stage.events.extend(events)
+            return
+        self._append_now(events, conn)
+
+    @contextmanager
+    def deferred(self, conn: Connection) -> Iterator[AuditStage]:
+        """Collect the appends made on ``conn`` in the block; append them when it ends.
+
+        The events get consecutive sequence numbers in the order they were
+        appended, in ``conn``'s transaction. If the block raises, nothing staged
+        is appended (the caller rolls its transaction back). The caller may drop
+        events of work it rolled back with :meth:`AuditStage.discard_since`.
+
+        Raises:
+            StorageError: the database failed while appending the staged events.
+        """
+        if _STAGE_KEY in conn.info:
+            raise StorageError("audit appends on this connection are already deferred")
+        stage = AuditStage()
+        conn.info[_STAGE_KEY] = stage
+        try:
+            yield stage
+        finally:
+            del conn.info[_STAGE_KEY]
+        if stage.events:
+            self._append_now(stage.events, conn)
+
+    def _append_now(self, events: Sequence[AuditEvent], conn: Connection | None) -> None:
         with using(self._engine, conn, f"appending {len(events)} audit events", write=True) as c:
             if not is_sqlite(c):
                 # Appends read the size, then insert at it: serialise them across every
@@ -130,7 +185,6 @@ class AuditLogRepository:
             c.execute(
                 AUDIT_NODE.insert(), [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in nodes]
             )
-        return size + len(events)
 
     def root(self, size: int, *, conn: Connection | None = None) -> bytes:
         with using(self._engine, conn, "computing an audit log root", write=False) as c:

@@ -9,9 +9,15 @@ then resolves each job's future. A future resolves only after the commit that
 made its job durable, so a caller that was told "done" can rely on it after a
 crash.
 
-Each job runs inside its own savepoint: a job that raises is rolled back
-alone and its future gets the exception, while the other jobs of the group
-still commit. PostgreSQL works the same way (there the writer is optional).
+Each job of a group runs inside its own savepoint: a job that raises is
+rolled back alone and its future gets the exception, while the other jobs of
+the group still commit. A group of one job needs no savepoint: if it raises,
+its transaction is rolled back. PostgreSQL works the same way (there the
+writer is optional).
+
+Audit events the jobs append on their connection are staged and appended as
+one batch just before the commit (:meth:`AuditLogRepository.deferred`), with
+the events of a rolled-back job left out: one Merkle append per group.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from gateway.core.errors import ConfigurationError, StorageError
+from gateway.store.audit import AuditLogRepository, AuditStage
 from gateway.store.engine import translating, write_tx
 
 __all__ = ["StoreWriter"]
@@ -51,6 +58,7 @@ class StoreWriter:
 
     Args:
         engine: from :func:`gateway.store.engine.make_engine`, already migrated.
+        audit: the store's audit log; the jobs' appends to it are made once per group.
         max_batch: most jobs committed in one transaction.
         name: thread name, for diagnostics.
 
@@ -58,10 +66,18 @@ class StoreWriter:
         ConfigurationError: ``max_batch`` is not positive.
     """
 
-    def __init__(self, engine: Engine, *, max_batch: int = 256, name: str = "store-writer") -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        audit: AuditLogRepository,
+        *,
+        max_batch: int = 256,
+        name: str = "store-writer",
+    ) -> None:
         if max_batch < 1:
             raise ConfigurationError(f"max_batch must be positive, got {max_batch}")
         self._engine = engine
+        self._audit = audit
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -130,20 +146,20 @@ class StoreWriter:
                 self._commit(batch)
 
     def _commit(self, batch: list[_Job]) -> None:
+        alone = len(batch) == 1
         try:
-            with write_tx(self._engine, f"committing {len(batch)} store jobs") as conn:
+            with (
+                write_tx(self._engine, f"committing {len(batch)} store jobs") as conn,
+                self._audit.deferred(conn) as stage,
+            ):
                 for job in batch:
-                    savepoint = conn.begin_nested()
-                    try:
+                    if alone:
+                        # Its error rolls the transaction back and reaches its future below.
                         with translating("store write job"):
                             job.result = job.fn(conn)
-                    # A job may raise anything; it is handed to that job's caller.
-                    except BaseException as error:  # noqa: BLE001
-                        savepoint.rollback()
-                        job.error = error
                     else:
-                        savepoint.commit()
-        # The commit itself failed: no job of the group is durable.
+                        self._run_in_savepoint(job, conn, stage)
+        # The job of a group of one, or the commit itself, failed: no job is durable.
         except BaseException as error:  # noqa: BLE001
             for job in batch:
                 job.future.set_exception(error)
@@ -154,3 +170,18 @@ class StoreWriter:
                 job.future.set_exception(job.error)
             else:
                 job.future.set_result(job.result)
+
+    @staticmethod
+    def _run_in_savepoint(job: _Job, conn: Connection, stage: AuditStage) -> None:
+        mark = stage.mark()
+        savepoint = conn.begin_nested()
+        try:
+            with translating("store write job"):
+                job.result = job.fn(conn)
+        # A job may raise anything; it is handed to that job's caller.
+        except BaseException as error:  # noqa: BLE001
+            savepoint.rollback()
+            stage.discard_since(mark)
+            job.error = error
+        else:
+            savepoint.commit()

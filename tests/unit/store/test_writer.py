@@ -17,7 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 import gateway
+from gateway.core.audit import AuditEvent, Decision
 from gateway.core.errors import ConfigurationError, InputError, StorageError
+from gateway.core.merkle import MerkleTree
 from gateway.store import PutOutcome, Store, StoreWriter, open_store, sd_jwt_digest
 from tests.unit.store.conftest import record_row
 
@@ -92,6 +94,75 @@ def test_a_failing_job_is_rolled_back_alone(store: Store) -> None:
     assert [r.record_id for r in store.records.list()] == [f"OK{i}" for i in range(6)]
 
 
+def _audited_put(
+    store: Store, record_id: str, *, fail: bool = False
+) -> Callable[[Connection], None]:
+    """Store a record and append its audit event in the job; optionally raise afterwards."""
+
+    def job(conn: Connection) -> None:
+        store.records.put_many([record_row(record_id)], conn=conn)
+        event = AuditEvent(
+            time=1_790_000_000,
+            node="330500",
+            actor="department:330500/intake-office",
+            action="records.put",
+            decision=Decision.ALLOWED,
+            subject=record_id,
+        )
+        store.audit.append([event], conn=conn)
+        if fail:
+            raise InputError(f"refused {record_id} after auditing it")
+
+    return job
+
+
+def test_a_group_appends_its_audit_events_in_job_order_without_the_failed_jobs(
+    store: Store,
+) -> None:
+    release = _gate(store)
+    commits_before = store.writer.commits
+    ids = [f"A{i}" for i in range(12)]
+    futures = [store.writer.submit(_audited_put(store, i, fail=i in {"A3", "A7"})) for i in ids]
+    release.set()
+    for record_id, future in zip(ids, futures, strict=True):
+        if record_id in {"A3", "A7"}:
+            with pytest.raises(InputError, match=f"refused {record_id} after auditing it"):
+                future.result(timeout=10)
+        else:
+            assert future.result(timeout=10) is None
+    assert store.writer.commits - commits_before <= 2
+    kept = [i for i in ids if i not in {"A3", "A7"}]
+    stored = store.audit.events(limit=100)
+    assert [e.event.subject for e in stored] == kept
+    assert [e.seq for e in stored] == list(range(len(kept)))
+    assert [r.record_id for r in store.records.list()] == sorted(kept)
+    tree = MerkleTree(e.data for e in stored)
+    assert store.audit.root(len(kept)) == tree.root()
+    # The log goes on from there, one job after another.
+    store.writer.submit(_audited_put(store, "B0")).result(timeout=10)
+    tree.append(store.audit.events(after=len(kept) - 1)[0].data)
+    assert store.audit.size() == len(kept) + 1
+    assert store.audit.root(len(kept) + 1) == tree.root()
+
+
+def test_a_lone_failing_job_leaves_neither_its_rows_nor_its_event(store: Store) -> None:
+    store.writer.submit(_audited_put(store, "KEPT")).result(timeout=10)
+    with pytest.raises(InputError, match="refused GONE after auditing it"):
+        store.writer.submit(_audited_put(store, "GONE", fail=True)).result(timeout=10)
+    assert [r.record_id for r in store.records.list()] == ["KEPT"]
+    assert [e.event.subject for e in store.audit.events()] == ["KEPT"]
+    assert store.audit.size() == 1
+
+
+def test_audit_appends_cannot_be_deferred_twice_on_one_connection(store: Store) -> None:
+    def nested(conn: Connection) -> None:
+        with store.audit.deferred(conn):
+            pass
+
+    with pytest.raises(StorageError, match="audit appends on this connection are already deferred"):
+        store.writer.submit(nested).result(timeout=10)
+
+
 def test_close_finishes_queued_work_then_refuses_more(store_url: str) -> None:
     store = open_store(store_url)
     try:
@@ -111,7 +182,7 @@ def test_close_finishes_queued_work_then_refuses_more(store_url: str) -> None:
 
 def test_writer_refuses_a_non_positive_batch_size(store: Store) -> None:
     with pytest.raises(ConfigurationError, match="max_batch must be positive, got 0"):
-        StoreWriter(store.engine, max_batch=0)
+        StoreWriter(store.engine, store.audit, max_batch=0)
 
 
 # Each job stores a family of three rows; the ids are printed once the job's commit is done.
