@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
@@ -100,6 +101,13 @@ class _Federation:
         query = text("SELECT sd_jwt FROM record WHERE document_number LIKE :p ORDER BY record_id")
         with self.engines[node].connect() as conn:
             return [str(row[0]) for row in conn.execute(query, {"p": pattern})]
+
+    def cpu_s(self, node: str) -> float:
+        """CPU seconds (user + system, every thread) the node's process has used so far."""
+        stat = Path(f"/proc/{self.processes[node].process.pid}/stat").read_text(encoding="utf-8")
+        # Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def peak_rss_mb(self, node: str) -> float:
         """VmHWM of the node's process: its peak resident set so far."""
@@ -180,6 +188,8 @@ class _Hop:
     intake_s: float
     province_s: float
     national_s: float
+    cpu_s: dict[str, float]
+    """CPU seconds each node used from the first request until national held every record."""
 
 
 def _wait_count(federation: _Federation, node: str, target: int, deadline: float) -> float:
@@ -200,6 +210,7 @@ def _hop(federation: _Federation, start: int, count: int, already: int) -> _Hop:
     with client_channel(
         federation.keystore.client(CITY, CLIENT), federation.endpoints[CITY]
     ) as channel:
+        cpu_before = {node: federation.cpu_s(node) for node in NODES}
         begin = time.perf_counter()
         accepted = 0
         for response in intake_pb2_grpc.IntakeStub(channel).Submit(
@@ -213,7 +224,8 @@ def _hop(federation: _Federation, start: int, count: int, already: int) -> _Hop:
         raise RuntimeError(f"the city accepted {accepted} of {count} bench records")
     province_done = _wait_count(federation, PROVINCE, target, deadline)
     national_done = _wait_count(federation, NATIONAL, target, deadline)
-    return _Hop(intake_done - begin, province_done - begin, national_done - begin)
+    cpu = {node: federation.cpu_s(node) - cpu_before[node] for node in NODES}
+    return _Hop(intake_done - begin, province_done - begin, national_done - begin, cpu)
 
 
 def _signed_parts(sd_jwts: Sequence[str]) -> list[tuple[bytes, bytes]]:
@@ -258,6 +270,8 @@ class _Series:
     ceiling: list[float] = field(default_factory=list)
     transport: list[float] = field(default_factory=list)
     rss: dict[str, list[float]] = field(default_factory=dict)
+    cpu_us: dict[str, list[float]] = field(default_factory=dict)
+    """CPU µs per record of each node, and of the three together under ``"all"``."""
 
 
 def _measure(
@@ -281,7 +295,10 @@ def _measure(
             channel = open_peer_channel(load_node_credentials(keystore.node(CITY)), sink)
             try:
                 for size, reps in plan:
-                    series = measured[size] = _Series(rss={node: [] for node in NODES})
+                    series = measured[size] = _Series(
+                        rss={node: [] for node in NODES},
+                        cpu_us={node: [] for node in (*NODES, "all")},
+                    )
                     for _ in range(reps):
                         run += 1
                         start = run * 1_000_000
@@ -290,6 +307,9 @@ def _measure(
                         series.intake.append(size / hop.intake_s)
                         series.province.append(size / hop.province_s)
                         series.national.append(size / hop.national_s)
+                        for node, seconds in hop.cpu_s.items():
+                            series.cpu_us[node].append(seconds * 1e6 / size)
+                        series.cpu_us["all"].append(sum(hop.cpu_s.values()) * 1e6 / size)
                         # The records of this repetition, as the province stored them.
                         sd_jwts = federation.stored_sd_jwts(PROVINCE, _document_pattern(start))
                         if len(sd_jwts) != size:
@@ -324,6 +344,27 @@ def _report(result: BenchResult, backend: str, size: int, series: _Series) -> No
         (f"rss_{node}", f"peak RSS of node {node}", "MiB", "measured", samples)
         for node, samples in series.rss.items()
     ]
+    rows += [
+        (
+            f"cpu_{node}",
+            "CPU per record, the three nodes together"
+            if node == "all"
+            else f"CPU per record in node {node}",
+            "µs",
+            "measured",
+            samples,
+        )
+        for node, samples in series.cpu_us.items()
+    ]
+    rows.append(
+        (
+            "verify_us",
+            "bare Ed25519 verify, per record",
+            "µs",
+            "baseline",
+            [1e6 / rate for rate in series.ceiling],
+        )
+    )
     for key, label, unit, role, samples in rows:
         result.add(
             Figure(
@@ -348,6 +389,14 @@ def _report(result: BenchResult, backend: str, size: int, series: _Series) -> No
         "share of the bare transport's rate that one hop reaches",
     )
     result.compare(
+        f"cpu_vs_verify_{suffix}",
+        f"cpu_all_{suffix}",
+        f"verify_us_{suffix}",
+        "CPU the three nodes spend per record (user + system, from the first request until "
+        "national holds every record) in bare verifications: on two cores, half the "
+        "single-thread verify rate needs 4 or less even with both cores busy all the time",
+    )
+    result.compare(
         f"national_vs_ceiling_{suffix}",
         f"national_{suffix}",
         f"ceiling_{suffix}",
@@ -370,7 +419,8 @@ def run(config: BenchConfig) -> BenchResult:
             + ", ".join(f"{s:,}" for s in sizes)
             + " records per repetition, in that order on one federation per backend (the stores "
             "grow from size to size); peak RSS (VmHWM, since the node started) of each node "
-            "process after each repetition"
+            "process after each repetition; CPU time (user + system) of each node process "
+            "per record over the repetition, from /proc"
         ),
         baseline=(
             "on the records of the same repetition as the province stored them: a bare pyca "
