@@ -39,6 +39,7 @@ from gateway.node.intake import IntakeService
 from gateway.node.queries import RecordQueries
 from gateway.node.record_reader import StoreRecordReader
 from gateway.node.remedies import RemedyService
+from gateway.node.statistics import STATISTICS_INTERVAL_S, StatisticsKeeper
 from gateway.pki import check_node_credentials, load_node_credentials, signing_kid
 from gateway.rpc.audit import AuditParts, build_audit
 from gateway.rpc.discipline import DISCIPLINE_ACCESS, DisciplineServicer, discipline_registration
@@ -92,6 +93,7 @@ class RunningNode:
     health: health.HealthServicer
     audit: AuditParts | None = None
     federation: FederationParts | None = None
+    statistics: StatisticsKeeper | None = None
     _stopped: bool = field(default=False)
 
     def stop(self, grace_s: float | None = None) -> None:
@@ -106,6 +108,8 @@ class RunningNode:
             self.federation.stop()
         if self.audit is not None:
             self.audit.stop()
+        if self.statistics is not None:
+            self.statistics.stop()
         self.store.close()
         log.info("node stopped", node=self.config.node_id)
 
@@ -235,9 +239,13 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             limits=config.limits,
             workers=config.server.workers,
         )
+        statistics = StatisticsKeeper(
+            node_id=config.node_id, store=store, interval_s=STATISTICS_INTERVAL_S
+        )
         server.start()
         audit_parts.start()
         federation.start()
+        statistics.start()
     except BaseException:
         store.close()
         raise
@@ -251,4 +259,5 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
         health=health_servicer,
         audit=audit_parts,
         federation=federation,
+        statistics=statistics,
     )
