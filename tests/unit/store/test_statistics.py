@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
-from gateway.store import Store
+from gateway.store import PutOutcome, RecordRow, Store
 from gateway.store.engine import is_sqlite
 from gateway.store.statistics import refresh_statistics
 from tests.unit.store.conftest import record_row
@@ -17,9 +17,11 @@ def _fill(store: Store) -> list[str]:
     ids = [f"R{i:05d}" for i in range(_ROWS)]
     for first in range(0, _ROWS, 500):
         rows = [record_row(i) for i in ids[first : first + 500]]
-        store.writer.submit(
-            lambda conn, rows=rows: store.records.put_many(rows, conn=conn)
-        ).result()
+
+        def put(conn: Connection, rows: list[RecordRow] = rows) -> list[PutOutcome]:
+            return store.records.put_many(rows, conn=conn)
+
+        assert store.writer.submit(put).result() == [PutOutcome.INSERTED] * len(rows)
     return ids
 
 
