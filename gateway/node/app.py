@@ -36,10 +36,11 @@ from gateway.node.config import NodeConfig
 from gateway.node.discipline import DisciplineService
 from gateway.node.federation import FederationParts, build_federation
 from gateway.node.intake import IntakeService
+from gateway.node.periodic import Periodic
 from gateway.node.queries import RecordQueries
 from gateway.node.record_reader import StoreRecordReader
 from gateway.node.remedies import RemedyService
-from gateway.node.statistics import STATISTICS_INTERVAL_S, StatisticsKeeper
+from gateway.node.statistics import statistics_upkeep
 from gateway.pki import check_node_credentials, load_node_credentials, signing_kid
 from gateway.rpc.audit import AuditParts, build_audit
 from gateway.rpc.discipline import DISCIPLINE_ACCESS, DisciplineServicer, discipline_registration
@@ -93,7 +94,7 @@ class RunningNode:
     health: health.HealthServicer
     audit: AuditParts | None = None
     federation: FederationParts | None = None
-    statistics: StatisticsKeeper | None = None
+    statistics: Periodic | None = None
     _stopped: bool = field(default=False)
 
     def stop(self, grace_s: float | None = None) -> None:
@@ -239,9 +240,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             limits=config.limits,
             workers=config.server.workers,
         )
-        statistics = StatisticsKeeper(
-            node_id=config.node_id, store=store, interval_s=STATISTICS_INTERVAL_S
-        )
+        statistics = statistics_upkeep(config.node_id, store)
         server.start()
         audit_parts.start()
         federation.start()

@@ -9,7 +9,7 @@ from gateway.node.periodic import Periodic
 from gateway.store import Store
 from gateway.store.statistics import refresh_statistics
 
-__all__ = ["STATISTICS_INTERVAL_S", "StatisticsKeeper"]
+__all__ = ["STATISTICS_INTERVAL_S", "statistics_upkeep"]
 
 log = structlog.get_logger("gateway.statistics")
 
@@ -17,24 +17,18 @@ STATISTICS_INTERVAL_S = 30.0
 """How often the node looks for tables whose statistics have gone stale (a cheap query)."""
 
 
-class StatisticsKeeper:
-    """Analyses the store's changed tables every ``interval_s`` seconds (PostgreSQL)."""
+def statistics_upkeep(
+    node_id: str, store: Store, interval_s: float = STATISTICS_INTERVAL_S
+) -> Periodic:
+    """The (not yet started) task that analyses the store's changed tables (PostgreSQL)."""
 
-    def __init__(self, *, node_id: str, store: Store, interval_s: float) -> None:
-        self._store = store
-        self._loop = Periodic(f"statistics-{node_id}", self._step, interval_s)
-
-    def start(self) -> None:
-        self._loop.start()
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        self._loop.stop(timeout_s)
-
-    def _step(self) -> None:
+    def step() -> None:
         try:
-            analysed = refresh_statistics(self._store.engine)
+            analysed = refresh_statistics(store.engine)
         except GatewayError as exc:
             log.warning("refreshing statistics failed", error=type(exc).__name__, detail=str(exc))
             return
         if analysed:
             log.info("planner statistics refreshed", tables=analysed)
+
+    return Periodic(f"statistics-{node_id}", step, interval_s)
