@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 from sqlalchemy import Connection
@@ -117,10 +117,7 @@ def _decide_with_statement(
     except GatewayError:
         record(after.state, before)
         raise
-    record(
-        after.state,
-        _DecisionColumns(after.state, after.decided_at, after.decided_by, after.text, statement_id),
-    )
+    record(after.state, replace(after, statement_id=statement_id))
     return statement_id
 
 
