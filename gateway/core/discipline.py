@@ -37,11 +37,10 @@ from enum import StrEnum
 
 from gateway.core.catalog import Catalog, Category, CategoryKind
 from gateway.core.measures import MeasureKind, MeasuresList
+from gateway.core.record_status import is_disputed, is_in_force
 
 __all__ = [
     "BASIS_FIELDS",
-    "DISPUTED_STATUS",
-    "IN_FORCE_STATUSES",
     "CheckDecision",
     "CheckResult",
     "Hit",
@@ -50,12 +49,6 @@ __all__ = [
     "basis_field",
     "decide_check",
 ]
-
-IN_FORCE_STATUSES = frozenset({"active", "suspended"})
-"""Statuses under which a notice still counts; every other status never does."""
-
-DISPUTED_STATUS = "suspended"
-"""The status a suspension statement (objection accepted by the issuer) leaves."""
 
 BASIS_FIELDS = ("LB_YJ", "HM_YJ", "LB_ZXYJ", "CF_YJ")
 """Fields holding a notice's legal basis, tried in order (列入依据, 认定依据, 执行依据)."""
@@ -169,7 +162,7 @@ def _hit(notice: NoticeFacts, category: Category, domain: str, measures: Measure
         MeasureView(m.code, m.label, m.kind, m.basis)
         for m in measures.for_category(category, domain)
     )
-    disputed = notice.status == DISPUTED_STATUS
+    disputed = is_disputed(notice.status)
     suspended = disputed and category.objection_suspends_measures
     blacklist = category.kind is CategoryKind.BLACKLIST
     field_code = basis_field(category)
@@ -219,7 +212,7 @@ def decide_check(
         category = catalog.category(notice.category)
         if category.kind not in _NOTICE_KINDS:
             continue
-        if notice.status not in IN_FORCE_STATUSES or notice.exp <= now:
+        if not is_in_force(notice.status) or notice.exp <= now:
             continue
         hits.append(_hit(notice, category, domain, measures))
     hits.sort(key=lambda h: (not h.intercepts, h.kind is not CategoryKind.BLACKLIST, h.record_id))

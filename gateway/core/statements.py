@@ -27,6 +27,7 @@ from gateway.core.dsse import (
     verify_envelope,
 )
 from gateway.core.errors import MalformedError
+from gateway.core.record_status import RecordStatus
 
 __all__ = [
     "STATEMENT_PAYLOAD_TYPE",
@@ -51,13 +52,13 @@ class StatusKind(StrEnum):
     REPAIR = "repair"
 
 
-STATUS_EFFECT: Mapping[StatusKind, str] = MappingProxyType(
+STATUS_EFFECT: Mapping[StatusKind, RecordStatus] = MappingProxyType(
     {
-        StatusKind.CORRECTION: "corrected",
-        StatusKind.SUSPENSION: "suspended",
-        StatusKind.REINSTATEMENT: "active",
-        StatusKind.REVOCATION: "revoked",
-        StatusKind.REPAIR: "repaired",
+        StatusKind.CORRECTION: RecordStatus.CORRECTED,
+        StatusKind.SUSPENSION: RecordStatus.SUSPENDED,
+        StatusKind.REINSTATEMENT: RecordStatus.ACTIVE,
+        StatusKind.REVOCATION: RecordStatus.REVOKED,
+        StatusKind.REPAIR: RecordStatus.REPAIRED,
     }
 )
 """The record's status once the statement is applied."""

@@ -20,16 +20,16 @@ from gateway.core.errors import NotFoundError
 from gateway.core.hop import build_hop_batch, sign_hop_batch
 from gateway.core.identifiers import SubjectType
 from gateway.core.policy import Recipient, SharePlan, decide, node_relation, restrict_to_known
+from gateway.core.record_status import RecordStatus, is_forwardable
 from gateway.core.records import redact_record
 from gateway.core.statements import STATUS_EFFECT, StatusKind
 from gateway.node.catalog_files import load_packaged_catalog
-from gateway.store import RecordStatus, Store
+from gateway.store import Store
 from gateway.store.outbox import DeliveryRow, OutboxItem, OutboxKind
 
 __all__ = ["Outbound", "OutboundBatch"]
 
 _NOT_RECORDS = frozenset({OutboxKind.MESSAGE.value, OutboxKind.STATEMENT.value})
-_FORWARDABLE = frozenset({RecordStatus.ACTIVE, RecordStatus.SUSPENDED, RecordStatus.CORRECTED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +126,7 @@ class Outbound:
             if record is None:
                 dropped.append((item, "record no longer stored"))
                 continue
-            if record.sd_jwt is None or record.status not in _FORWARDABLE or record.exp <= now:
+            if record.sd_jwt is None or not is_forwardable(record.status) or record.exp <= now:
                 dropped.append((item, f"record is {record.status} or expired: never forwarded"))
                 continue
             plan = plans.get((record.category, record.subject_type))

@@ -20,9 +20,10 @@ from gateway.core.identifiers import SubjectType, validate_citizen_id, validate_
 from gateway.core.masking import mask_identifier
 from gateway.core.policy import MASKED_SUFFIX, Recipient, SharePlan, decide, node_relation
 from gateway.core.principal import Principal, Role
+from gateway.core.record_status import is_forwardable
 from gateway.core.records import redact_record
 from gateway.core.sdjwt import parse_sd_jwt
-from gateway.store.records import RecordRow, RecordStatus
+from gateway.store.records import RecordRow
 
 __all__ = [
     "RecordQueries",
@@ -33,7 +34,6 @@ __all__ = [
     "recipient_of",
 ]
 
-_SERVABLE = frozenset({RecordStatus.ACTIVE, RecordStatus.SUSPENDED, RecordStatus.CORRECTED})
 MAX_PAGE = 500
 
 
@@ -245,7 +245,7 @@ class RecordQueries:
             yield from views
 
     def _servable(self, row: RecordRow) -> bool:
-        return row.sd_jwt is not None and row.status in _SERVABLE and row.exp > self._clock()
+        return row.sd_jwt is not None and is_forwardable(row.status) and row.exp > self._clock()
 
     def _views(
         self,

@@ -26,10 +26,10 @@ from sqlalchemy import Connection
 
 from gateway.core.audit import Decision
 from gateway.core.catalog import Catalog, Severity
-from gateway.core.discipline import IN_FORCE_STATUSES
 from gateway.core.discipline_messages import OBJECTION_KIND, ObjectionFiling
 from gateway.core.errors import AccessDeniedError, ConflictError, GatewayError, InputError
 from gateway.core.principal import Principal
+from gateway.core.record_status import is_in_force
 from gateway.core.records import CHINA_STANDARD_TIME
 from gateway.core.remedies import (
     OPEN_OBJECTION_STATES,
@@ -160,7 +160,7 @@ class RemedyService:
         """
         _text("grounds", grounds)
         row = self._store.records.get(record_id, version or None)
-        if row.status not in IN_FORCE_STATUSES:
+        if not is_in_force(row.status):
             raise ConflictError(
                 f"record {record_id} is {row.status}: there is nothing to object to"
             )
@@ -372,7 +372,7 @@ class RemedyService:
                 "apply for credit repair there",
                 rule="repair:issuer-only",
             )
-        if row.status not in IN_FORCE_STATUSES:
+        if not is_in_force(row.status):
             raise ConflictError(f"record {record_id} is {row.status}: nothing to repair")
         now = self._clock()
         category = self._catalog.category(row.category)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.core.errors import InputError, NotFoundError
+from gateway.core.record_status import RecordStatus
 from gateway.store.engine import dialect_insert, using
 from gateway.store.tables import RECORD
 
@@ -37,17 +38,6 @@ _CHUNK = 500
 
 RecordKey = tuple[str, int]
 _T = TypeVar("_T")
-
-
-class RecordStatus(StrEnum):
-    """Lifecycle states of a stored record version."""
-
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    CORRECTED = "corrected"
-    REVOKED = "revoked"
-    REPAIRED = "repaired"
-    EXPIRED = "expired"
 
 
 class PutOutcome(StrEnum):
