@@ -99,7 +99,7 @@ def node_init(
 @handle_errors
 def serve(*, config_path: Path, log_json: bool | None) -> None:
     """Run a node: gRPC over mutual TLS, health, reflection. SIGTERM stops it gracefully."""
-    from gateway.node.app import start_node
+    from gateway.app import start_node
 
     configure_logging(json=log_json)
     config = load_config(config_path)

@@ -71,6 +71,9 @@ class FederationSettings:
     batch_records: int = 500
     initial_backoff_ms: int = 200
     max_backoff_ms: int = 30_000
+    lease_s: int = 120
+    """How long a claimed outbox row stays with the sender that claimed it: after a crash
+    mid-push, its rows go out again (and settle as duplicates) once the lease runs out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +156,7 @@ def load_config(path: Path) -> NodeConfig:
         raise ConfigurationError(f"{path}: {exc}") from exc
     if audit.checkpoint_every_events < 1 or audit.checkpoint_every_s <= 0:
         raise ConfigurationError(f"{path}: [audit] checkpoint intervals must be positive")
-    if federation.batch_records < 1 or federation.sync_interval_s <= 0:
+    if federation.batch_records < 1 or federation.sync_interval_s <= 0 or federation.lease_s < 1:
         raise ConfigurationError(f"{path}: [federation] batch and intervals must be positive")
     if not keys.is_absolute():
         keys = path.parent / keys

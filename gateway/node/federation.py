@@ -1,6 +1,7 @@
 """A node's federation parts: trust, receiver, sender, upkeep, expiry, and where-is.
 
-Built by :func:`build_federation` and started/stopped with the node. Intake
+Built by :func:`build_federation` from a :class:`~gateway.node.peer_client.PeerClient`
+(the node never opens a connection itself) and started/stopped with the node. Intake
 calls :meth:`FederationParts.route_local` inside its own transaction, so a
 record and its outbox rows commit together (nothing lost on a crash).
 """
@@ -11,11 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import structlog
 from sqlalchemy import Connection
 
-from gateway._proto.v1 import federation_pb2, federation_pb2_grpc
 from gateway.core.algorithms import Signer
 from gateway.core.catalog import Catalog, RecipientKind
 from gateway.core.errors import ConfigurationError, GatewayError
@@ -26,7 +25,8 @@ from gateway.node.config import NodeConfig
 from gateway.node.expiry import ExpirySweeper
 from gateway.node.messages import MessageRouter
 from gateway.node.outbound import Outbound
-from gateway.node.peers import PeerChannels, PeerMaintenance
+from gateway.node.peer_client import HolderView, PeerClient
+from gateway.node.peers import PeerMaintenance
 from gateway.node.push import PushSettings, PushWorker
 from gateway.node.receive import FederationReceiver
 from gateway.node.statuses import StatusService
@@ -36,28 +36,15 @@ from gateway.node.trust import (
     read_directory_file,
     write_directory_file,
 )
-from gateway.pki import NodeCredentials, parent_of
-from gateway.rpc.federation import FederationServicer
-from gateway.rpc.server import ServiceRegistration
+from gateway.pki import parent_of
 from gateway.store import RecordRow, Store
 from gateway.store.outbox import OutboxEntry, OutboxKind
 
-__all__ = ["FederationParts", "HolderView", "build_federation"]
+__all__ = ["FederationParts", "HolderView", "build_federation", "load_directory_cache"]
 
 log = structlog.get_logger("gateway.federation")
 
-
-@dataclass(frozen=True, slots=True)
-class HolderView:
-    """One node holding a record, as some node's delivery ledger reports it."""
-
-    node: str
-    version: int
-    delivered_at: int
-    status_sent: str
-    confirmed_status: str
-    confirmed_at: int
-    reported_by: str
+HOLDERS_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -67,13 +54,15 @@ class FederationParts:
     catalog: Catalog
     trust: FederationTrust
     store: Store
-    channels: PeerChannels
+    peers: PeerClient
+    receiver: FederationReceiver
+    outbound: Outbound
     push: PushWorker
     upkeep: PeerMaintenance
     expiry: ExpirySweeper
     statuses: StatusService
     messages: MessageRouter
-    services: list[ServiceRegistration]
+    batch_records: int
 
     def start(self) -> None:
         self.push.start()
@@ -84,7 +73,6 @@ class FederationParts:
         self.upkeep.stop()
         self.push.stop()
         self.expiry.stop()
-        self.channels.close()
 
     def wake(self) -> None:
         self.push.wake()
@@ -132,30 +120,18 @@ class FederationParts:
             ):
                 continue
             try:
-                stub = federation_pb2_grpc.FederationStub(self.channels.channel(neighbour))
-                reply = stub.Holders(federation_pb2.HoldersRequest(record_id=record_id), timeout=5)
-            except (grpc.RpcError, GatewayError) as exc:
+                reported = self.peers.holders(neighbour, record_id, timeout_s=HOLDERS_TIMEOUT_S)
+            except GatewayError as exc:
                 log.info("holder unreachable", peer=neighbour, error=type(exc).__name__)
                 continue
-            views.extend(
-                HolderView(
-                    h.node,
-                    h.version,
-                    h.delivered_at,
-                    h.status_sent,
-                    h.confirmed_status,
-                    h.confirmed_at,
-                    h.reported_by,
-                )
-                for h in reply.holders
-                if h.node != self.node_id
-            )
+            views.extend(h for h in reported if h.node != self.node_id)
         return views
 
 
-def _load_directory(
+def load_directory_cache(
     trust: FederationTrust, path: Path | None
 ) -> Callable[[SignedDirectoryFile], None] | None:
+    """Install the cached directory file if usable; return the function that rewrites it."""
     if path is None:
         return None
     if path.exists():
@@ -173,39 +149,38 @@ def _load_directory(
 def build_federation(
     *,
     config: NodeConfig,
-    creds: NodeCredentials,
     catalog: Catalog,
     store: Store,
     signer: Signer,
     clock: Callable[[], float],
+    trust: FederationTrust,
+    peers: PeerClient,
+    directory_cache: Callable[[SignedDirectoryFile], None] | None = None,
 ) -> FederationParts:
-    """Wire the federation parts of one node (not started)."""
+    """Wire the federation parts of one node (not started).
+
+    ``trust`` holds the directory in force (see :func:`load_directory_cache`);
+    ``peers`` reaches the neighbours.
+    """
 
     def now() -> int:
         return int(clock())
 
     node_id = config.node_id
     parent = parent_of(node_id) if config.parent is not None else None
-    trust = FederationTrust(node_id=node_id, root=creds.root, clock=clock)
-    cache = _load_directory(trust, config.directory)
-    channels = PeerChannels(
-        creds=creds,
-        parent=(parent, config.parent) if parent is not None and config.parent else None,
-        trust=trust,
-        limits=config.limits,
-    )
     outbound = Outbound(node_id=node_id, catalog=catalog, store=store, signer=signer, clock=now)
     settings = config.federation
     push = PushWorker(
         node_id=node_id,
         outbound=outbound,
         store=store,
-        channel_for=channels.channel,
+        peers=peers,
         clock=now,
         settings=PushSettings(
             batch_records=settings.batch_records,
             initial_backoff_ms=settings.initial_backoff_ms,
             max_backoff_ms=settings.max_backoff_ms,
+            lease_s=settings.lease_s,
         ),
     )
     router = MessageRouter(
@@ -225,36 +200,22 @@ def build_federation(
     upkeep = PeerMaintenance(
         node_id=node_id,
         parent=parent,
-        channels=channels,
+        peers=peers,
         trust=trust,
         receiver=receiver,
         store=store,
-        directory_cache=cache,
+        directory_cache=directory_cache,
         interval_s=settings.sync_interval_s,
     )
-    servicer = FederationServicer(
-        node_id=node_id,
-        receiver=receiver,
-        outbound=outbound,
-        trust=trust,
-        store=store,
-        limits=config.limits,
-        clock=now,
-        batch_records=settings.batch_records,
-    )
-    services = [
-        ServiceRegistration(
-            federation_pb2.DESCRIPTOR.services_by_name["Federation"].full_name,
-            lambda server: federation_pb2_grpc.add_FederationServicer_to_server(servicer, server),
-        )
-    ]
     return FederationParts(
         node_id=node_id,
         parent=parent,
         catalog=catalog,
         trust=trust,
         store=store,
-        channels=channels,
+        peers=peers,
+        receiver=receiver,
+        outbound=outbound,
         push=push,
         upkeep=upkeep,
         expiry=ExpirySweeper(
@@ -264,5 +225,5 @@ def build_federation(
             node_id=node_id, signer=signer, store=store, clock=now, wake_sender=push.wake
         ),
         messages=router,
-        services=services,
+        batch_records=settings.batch_records,
     )

@@ -1,73 +1,24 @@
-"""Talking to neighbours: channels, the directory refresher and the catch-up puller."""
+"""Upkeep towards the parent: the directory refresher and the catch-up puller."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
-import grpc
 import structlog
 
-from gateway._proto.v1 import federation_pb2, federation_pb2_grpc
-from gateway.core.errors import ConfigurationError, GatewayError
-from gateway.core.limits import Limits
+from gateway.core.errors import ConfigurationError, GatewayError, PeerError
+from gateway.node.peer_client import PeerClient
 from gateway.node.periodic import Periodic
 from gateway.node.receive import CATCH_UP_STREAM, FederationReceiver
 from gateway.node.trust import FederationTrust, SignedDirectoryFile
-from gateway.pki import NodeCredentials
-from gateway.rpc.peer import open_peer_channel
 from gateway.store import Store
 
-__all__ = ["PeerChannels", "PeerMaintenance"]
+__all__ = ["PeerMaintenance"]
+
+DIRECTORY_TIMEOUT_S = 10.0
+PULL_TIMEOUT_S = 120.0
 
 log = structlog.get_logger("gateway.peers")
-
-
-class PeerChannels:
-    """One cached mutual-TLS channel per neighbour: the parent by config, children by directory."""
-
-    def __init__(
-        self,
-        *,
-        creds: NodeCredentials,
-        parent: tuple[str, str] | None,
-        trust: FederationTrust,
-        limits: Limits,
-    ) -> None:
-        self._creds = creds
-        self._parent = parent
-        self._trust = trust
-        self._limits = limits
-        self._channels: dict[str, tuple[str, grpc.Channel]] = {}
-        self._lock = threading.Lock()
-
-    def endpoint(self, node: str) -> str:
-        """Where ``node`` listens.
-
-        Raises:
-            ConfigurationError / AccessDeniedError: unknown endpoint or node.
-        """
-        if self._parent is not None and node == self._parent[0]:
-            return self._parent[1]
-        return self._trust.directory().node(node).endpoint
-
-    def channel(self, node: str) -> grpc.Channel:
-        endpoint = self.endpoint(node)
-        with self._lock:
-            cached = self._channels.get(node)
-            if cached is not None and cached[0] == endpoint:
-                return cached[1]
-            if cached is not None:
-                cached[1].close()
-            channel = open_peer_channel(self._creds, endpoint, limits=self._limits)
-            self._channels[node] = (endpoint, channel)
-            return channel
-
-    def close(self) -> None:
-        with self._lock:
-            for _endpoint, channel in self._channels.values():
-                channel.close()
-            self._channels.clear()
 
 
 class PeerMaintenance:
@@ -78,7 +29,7 @@ class PeerMaintenance:
         *,
         node_id: str,
         parent: str | None,
-        channels: PeerChannels,
+        peers: PeerClient,
         trust: FederationTrust,
         receiver: FederationReceiver,
         store: Store,
@@ -87,7 +38,7 @@ class PeerMaintenance:
     ) -> None:
         self._node_id = node_id
         self._parent = parent
-        self._channels = channels
+        self._peers = peers
         self._trust = trust
         self._receiver = receiver
         self._store = store
@@ -105,9 +56,8 @@ class PeerMaintenance:
         try:
             self.refresh_directory()
             self.catch_up()
-        except grpc.RpcError as exc:
-            code = getattr(exc, "code", lambda: None)()
-            log.info("parent unreachable", code=code.name if code else "unknown")
+        except PeerError as exc:
+            log.info("parent unreachable", detail=str(exc))
         except GatewayError as exc:
             log.warning("peer upkeep failed", error=type(exc).__name__, detail=str(exc))
 
@@ -115,9 +65,7 @@ class PeerMaintenance:
         """Fetch the parent's copy of the directory; keep it if it verifies and is newer."""
         if self._parent is None:
             return
-        stub = federation_pb2_grpc.FederationStub(self._channels.channel(self._parent))
-        reply = stub.GetDirectory(federation_pb2.GetDirectoryRequest(), timeout=10)
-        signed = SignedDirectoryFile(reply.envelope, reply.signer_chain_pem)
+        signed = self._peers.directory(self._parent, timeout_s=DIRECTORY_TIMEOUT_S)
         before = self._trust.signed
         directory = self._trust.install(signed)
         if self._directory_cache is not None and self._trust.signed is not before:
@@ -132,23 +80,28 @@ class PeerMaintenance:
             self._trust.directory()
         except (ConfigurationError, GatewayError):
             return 0
-        stub = federation_pb2_grpc.FederationStub(self._channels.channel(self._parent))
         after = self._store.cursors.position(self._parent, CATCH_UP_STREAM)
         batches = 0
-        for message in stub.Pull(federation_pb2.PullRequest(after=after), timeout=120):
+        for batch in self._peers.pull(self._parent, after, timeout_s=PULL_TIMEOUT_S):
             self._receiver.receive_pulled(
                 self._parent,
-                message.hop_envelope,
-                list(message.records),
-                list(message.statements),
-                list(message.messages),
-                cursor=message.cursor,
+                batch.envelope_json,
+                list(batch.records),
+                list(batch.statements),
+                list(batch.messages),
+                cursor=batch.cursor,
             )
             batches += 1
         if batches:
-            # Acknowledge what was just applied, so the parent settles those rows now.
+            # Acknowledge what was just applied, so the parent settles those rows now: asking
+            # from the new cursor is the acknowledgement; what follows it is not awaited.
             after = self._store.cursors.position(self._parent, CATCH_UP_STREAM)
-            for _message in stub.Pull(federation_pb2.PullRequest(after=after), timeout=120):
-                break
+            acknowledgement = self._peers.pull(self._parent, after, timeout_s=PULL_TIMEOUT_S)
+            try:
+                next(acknowledgement, None)
+            finally:
+                close = getattr(acknowledgement, "close", None)
+                if close is not None:
+                    close()
             log.info("caught up from parent", parent=self._parent, batches=batches)
         return batches

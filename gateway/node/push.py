@@ -5,11 +5,12 @@ for each of them at once (a small pool of sender threads, one recipient per
 thread), claims its rows (a lease, so several replicas over one PostgreSQL
 never send the same row twice), builds a signed hop batch, and pushes it: a
 notice reaches three children in about the time of one push, not three.
-tenacity retries the call on UNAVAILABLE, DEADLINE_EXCEEDED and
-RESOURCE_EXHAUSTED with exponential backoff and jitter;
-after that the rows are released for a later attempt with a growing delay.
-Any other failure (a verification or policy refusal) is final: the rows are
-marked failed and the refusal audited, never retried.
+tenacity retries the call when the peer client says the failure is transient
+(:class:`~gateway.core.errors.PeerUnavailableError`) with exponential backoff
+and jitter; after that the rows are released for a later attempt with a
+growing delay. Any other refusal (:class:`~gateway.core.errors.PeerError`: a
+verification or policy refusal) is final: the rows are marked failed and the
+refusal audited, never retried.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import grpc
 import structlog
 from sqlalchemy import Connection
 from tenacity import (
@@ -31,23 +31,15 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from gateway._proto.v1 import federation_pb2, federation_pb2_grpc
 from gateway.core.audit import AuditEvent, Decision
-from gateway.core.errors import GatewayError
+from gateway.core.errors import GatewayError, PeerError, PeerUnavailableError
 from gateway.node.outbound import Outbound, OutboundBatch
+from gateway.node.peer_client import HopBatch, PeerClient
 from gateway.store import Store
 
 __all__ = ["PushSettings", "PushWorker", "is_transient"]
 
 log = structlog.get_logger("gateway.push")
-
-TRANSIENT_CODES = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +57,8 @@ class PushSettings:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True for gRPC failures that a retry may cure."""
-    return (
-        isinstance(exc, grpc.RpcError) and getattr(exc, "code", lambda: None)() in TRANSIENT_CODES
-    )
+    """True for peer failures that a retry may cure."""
+    return isinstance(exc, PeerUnavailableError)
 
 
 class PushWorker:
@@ -80,14 +70,14 @@ class PushWorker:
         node_id: str,
         outbound: Outbound,
         store: Store,
-        channel_for: Callable[[str], grpc.Channel],
+        peers: PeerClient,
         clock: Callable[[], int],
         settings: PushSettings = PushSettings(),
     ) -> None:
         self._node_id = node_id
         self._outbound = outbound
         self._store = store
-        self._channel_for = channel_for
+        self._peers = peers
         self._clock = clock
         self._settings = settings
         self._worker = f"{node_id}-{uuid.uuid4().hex[:8]}"
@@ -168,15 +158,15 @@ class PushWorker:
         if batch.empty:
             self._store.writer.submit(lambda conn: self._outbound.drop(batch, conn)).result()
             return
-        request = federation_pb2.PushRequest(
-            hop_envelope=batch.envelope_json,
-            records=list(batch.records),
-            statements=list(batch.statements),
-            messages=list(batch.messages),
+        hop = HopBatch(
+            envelope_json=batch.envelope_json,
+            records=batch.records,
+            statements=batch.statements,
+            messages=batch.messages,
         )
         try:
-            self._call(batch.recipient, request)
-        except grpc.RpcError as exc:
+            self._call(batch.recipient, hop)
+        except PeerError as exc:
             self._failed(batch, exc)
             return
         self._store.writer.submit(lambda conn: self._outbound.settle(batch, conn)).result()
@@ -188,7 +178,7 @@ class PushWorker:
             statements=len(batch.statements),
         )
 
-    def _call(self, recipient: str, request: federation_pb2.PushRequest) -> None:
+    def _call(self, recipient: str, batch: HopBatch) -> None:
         settings = self._settings
 
         def before_sleep(state: RetryCallState) -> None:
@@ -204,16 +194,10 @@ class PushWorker:
             reraise=True,
         ):
             with attempt:
-                stub = federation_pb2_grpc.FederationStub(self._channel_for(recipient))
-                responses = stub.Push(iter([request]), timeout=settings.call_deadline_ms / 1000)
-                # Read to the end: the receiver acknowledges, then sees the request stream
-                # close. Leaving after the acknowledgement would cancel the call under it.
-                for _response in responses:
-                    pass
+                self._peers.push(recipient, batch, timeout_s=settings.call_deadline_ms / 1000)
 
-    def _failed(self, batch: OutboundBatch, exc: grpc.RpcError) -> None:
-        code = getattr(exc, "code", lambda: None)()
-        detail = f"{code.name if code else 'error'}: {getattr(exc, 'details', lambda: '')()}"
+    def _failed(self, batch: OutboundBatch, exc: PeerError) -> None:
+        detail = str(exc)
         ids = [i.id for i in (*batch.record_items, *batch.message_items)]
         ids += [i.id for i, _ in batch.statement_items]
         if is_transient(exc):

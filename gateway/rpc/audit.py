@@ -1,4 +1,4 @@
-"""Audit and Witness servicers, the parent's witness client, and their assembly for a node.
+"""Audit and Witness servicers.
 
 The Audit service (auditors only) serves events as their exact stored bytes, so
 an auditor verifies what the log hashed, never a re-serialisation. Reads of the
@@ -9,56 +9,26 @@ audited; proofs, checkpoints and certificates are not, as they disclose no event
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import grpc
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from gateway._proto.v1 import audit_pb2, audit_pb2_grpc
 from gateway.core.audit import AuditEvent, Decision
-from gateway.core.errors import (
-    InputError,
-    NotFoundError,
-    PeerError,
-    PeerUnavailableError,
-)
+from gateway.core.errors import InputError, NotFoundError
 from gateway.core.limits import Limits
 from gateway.core.principal import Principal
-from gateway.node.audit_log import (
-    CheckpointPublisher,
-    CheckpointWitness,
-    CosignReply,
-    CosignRequest,
-)
+from gateway.node.audit_log import CheckpointWitness, CosignRequest
 from gateway.node.queries import display_subject, normalise_subject
 from gateway.pki import NodeCredentials
 from gateway.rpc.context import current_principal
-from gateway.rpc.peer import open_peer_channel
-from gateway.rpc.server import ServiceRegistration
 from gateway.store import AuditFilter, Store, StoredEvent
-from gateway.store.checkpoints import (
-    CheckpointRepository,
-    CheckpointRow,
-    LogEntries,
-    WitnessRepository,
-)
+from gateway.store.checkpoints import CheckpointRepository, CheckpointRow, LogEntries
 
-__all__ = [
-    "AuditParts",
-    "AuditServicer",
-    "PeerWitness",
-    "WitnessServicer",
-    "build_audit",
-    "signing_chain_pem",
-]
+__all__ = ["AuditServicer", "WitnessServicer", "signing_chain_pem"]
 
 MAX_PAGE = 1000
 _DECISIONS = {"", *(d.value for d in Decision)}
-_TRANSIENT = {
-    grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-    grpc.StatusCode.RESOURCE_EXHAUSTED,
-}
 
 
 def signing_chain_pem(creds: NodeCredentials) -> bytes:
@@ -279,129 +249,3 @@ class WitnessServicer(audit_pb2_grpc.WitnessServicer):
             witnessed_size=reply.witnessed_size,
             witness_certificate_chain=reply.certificate_chain,
         )
-
-
-class PeerWitness:
-    """A :class:`~gateway.node.audit_log.WitnessClient` over a channel to the parent."""
-
-    def __init__(self, channel: grpc.Channel, *, timeout_s: float = 10.0) -> None:
-        self._stub = audit_pb2_grpc.WitnessStub(channel)
-        self._timeout_s = timeout_s
-
-    def cosign(self, request: CosignRequest) -> CosignReply:
-        """Ask the parent to cosign.
-
-        Raises:
-            PeerUnavailableError: unreachable, timed out or overloaded.
-            PeerError: the parent refused, with its status and message.
-        """
-        message = audit_pb2.CosignRequest(
-            checkpoint=request.checkpoint,
-            old_size=request.old_size,
-            consistency_proof=list(request.proof),
-            signing_certificate_chain=request.certificate_chain,
-        )
-        try:
-            response = self._stub.Cosign(message, timeout=self._timeout_s)
-        except grpc.RpcError as exc:
-            # Errors raised by calls are also grpc.Call, which the stubs cannot express.
-            code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
-            details = exc.details() if hasattr(exc, "details") else str(exc)
-            error = PeerUnavailableError if code in _TRANSIENT else PeerError
-            raise error(f"witness answered {code.name}: {details}") from exc
-        return CosignReply(
-            cosignature=response.cosignature,
-            witnessed_size=response.witnessed_size,
-            certificate_chain=response.witness_certificate_chain,
-        )
-
-
-@dataclass
-class AuditParts:
-    """What a node runs for its audit log: two services and the checkpoint publisher."""
-
-    services: list[ServiceRegistration]
-    publisher: CheckpointPublisher
-    channel: grpc.Channel | None = None
-    _started: bool = field(default=False)
-
-    def start(self) -> None:
-        """Start publishing checkpoints."""
-        self.publisher.start()
-        self._started = True
-
-    def stop(self) -> None:
-        """Publish a last checkpoint, stop the publisher, close the channel to the parent."""
-        if self._started:
-            self.publisher.stop()
-            self._started = False
-        if self.channel is not None:
-            self.channel.close()
-            self.channel = None
-
-
-def build_audit(
-    *,
-    creds: NodeCredentials,
-    store: Store,
-    parent: str | None,
-    every_events: int,
-    every_s: float,
-    limits: Limits,
-    clock: Callable[[], int],
-) -> AuditParts:
-    """Wire the Audit and Witness services and the checkpoint publisher of a node.
-
-    ``parent`` is the parent's endpoint; without one, checkpoints are published
-    but not sent for cosigning.
-    """
-    node_id = creds.node_id
-    chain = signing_chain_pem(creds)
-    entries = LogEntries(store.engine, store.audit)
-    checkpoints = CheckpointRepository(store.engine)
-    channel = open_peer_channel(creds, parent, limits=limits) if parent else None
-    publisher = CheckpointPublisher(
-        node_id=node_id,
-        signing_key=creds.signing_key,
-        certificate_chain=chain,
-        root=creds.root,
-        audit=store.audit,
-        entries=entries,
-        checkpoints=checkpoints,
-        witness=PeerWitness(channel) if channel is not None else None,
-        every_events=every_events,
-        every_s=every_s,
-        clock=clock,
-    )
-    witness = CheckpointWitness(
-        node_id=node_id,
-        signing_key=creds.signing_key,
-        certificate_chain=chain,
-        root=creds.root,
-        witnessed=WitnessRepository(store.engine),
-        audit=store.audit,
-        writer=store.writer,
-        clock=clock,
-        limits=limits,
-    )
-    audit_servicer = AuditServicer(
-        node_id=node_id,
-        store=store,
-        entries=entries,
-        checkpoints=checkpoints,
-        signing_chain=chain,
-        limits=limits,
-        clock=clock,
-    )
-    witness_servicer = WitnessServicer(witness)
-    services = [
-        ServiceRegistration(
-            audit_pb2.DESCRIPTOR.services_by_name["Audit"].full_name,
-            lambda server: audit_pb2_grpc.add_AuditServicer_to_server(audit_servicer, server),
-        ),
-        ServiceRegistration(
-            audit_pb2.DESCRIPTOR.services_by_name["Witness"].full_name,
-            lambda server: audit_pb2_grpc.add_WitnessServicer_to_server(witness_servicer, server),
-        ),
-    ]
-    return AuditParts(services=services, publisher=publisher, channel=channel)

@@ -7,47 +7,18 @@ Protobuf types stop here: requests become use-case calls on
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import grpc
 
 from gateway._proto.v1 import discipline_pb2, discipline_pb2_grpc
 from gateway.core.discipline import Hit
 from gateway.core.errors import InputError
 from gateway.core.limits import Limits
-from gateway.core.principal import Role
 from gateway.node.discipline import DisciplineService
 from gateway.node.remedies import RemedyService
 from gateway.rpc.context import current_principal
-from gateway.rpc.server import ServiceRegistration
 from gateway.store.discipline import ObjectionRow, RepairRow
 
-__all__ = [
-    "DISCIPLINE_ACCESS",
-    "DisciplineServicer",
-    "discipline_registration",
-    "objection_to_proto",
-    "repair_to_proto",
-]
-
-_SERVICE = "/gateway.v1.Discipline/"
-_DEPARTMENTS = frozenset({Role.DEPARTMENT})
-_ADMINS = frozenset({Role.ADMIN})
-_READERS = frozenset({Role.AUDITOR, Role.ADMIN})
-
-DISCIPLINE_ACCESS: Mapping[str, frozenset[Role]] = {
-    _SERVICE + "Check": _DEPARTMENTS,
-    _SERVICE + "Feedback": _DEPARTMENTS,
-    # A department or the platform's admin files on the subject's behalf.
-    _SERVICE + "FileObjection": frozenset({Role.DEPARTMENT, Role.ADMIN}),
-    _SERVICE + "DecideObjection": _ADMINS,
-    _SERVICE + "ApplyRepair": _ADMINS,
-    _SERVICE + "DecideRepair": _ADMINS,
-    # Admins read the queue they decide; auditors inspect it.
-    _SERVICE + "ListObjections": _READERS,
-    _SERVICE + "ListHits": _READERS,
-}
-"""Rows of the node's access table for the Discipline service."""
+__all__ = ["DisciplineServicer", "objection_to_proto", "repair_to_proto"]
 
 
 def _hit(hit: Hit) -> discipline_pb2.NoticeHit:
@@ -261,11 +232,3 @@ class DisciplineServicer(discipline_pb2_grpc.DisciplineServicer):
                 for f in found.feedback
             ],
         )
-
-
-def discipline_registration(servicer: DisciplineServicer) -> ServiceRegistration:
-    """The Discipline service, for :func:`gateway.rpc.server.build_server`."""
-    return ServiceRegistration(
-        discipline_pb2.DESCRIPTOR.services_by_name["Discipline"].full_name,
-        lambda server: discipline_pb2_grpc.add_DisciplineServicer_to_server(servicer, server),
-    )

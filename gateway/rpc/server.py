@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -14,7 +16,16 @@ from gateway.core.errors import ConfigurationError
 from gateway.core.limits import Limits
 from gateway.rpc.interceptor import GatewayInterceptor
 
-__all__ = ["ServerTls", "ServiceRegistration", "build_server", "channel_options", "server_options"]
+__all__ = [
+    "ServerTls",
+    "ServiceRegistration",
+    "build_server",
+    "channel_options",
+    "server_options",
+    "service",
+]
+
+S = TypeVar("S")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +45,17 @@ class ServiceRegistration:
 
     full_name: str
     add: Callable[[grpc.Server], None]
+
+
+def service(
+    descriptor: ServiceDescriptor, add: Callable[[S, grpc.Server], None], servicer: S
+) -> ServiceRegistration:
+    """Every service is registered this one way: its descriptor, its generated adder, a servicer.
+
+    ``service(intake_pb2.DESCRIPTOR.services_by_name["Intake"],
+    intake_pb2_grpc.add_IntakeServicer_to_server, servicer)``
+    """
+    return ServiceRegistration(descriptor.full_name, lambda server: add(servicer, server))
 
 
 def channel_options(limits: Limits) -> list[tuple[str, int]]:

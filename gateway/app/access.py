@@ -1,0 +1,55 @@
+"""Who may call what: the one access table of every RPC a node serves.
+
+The interceptor (:class:`gateway.rpc.interceptor.GatewayInterceptor`) is handed
+this table by the composition root and refuses any method missing from it, for
+everyone (fail closed). A test proves that every method of every service the
+node registers has a row.
+"""
+
+from __future__ import annotations
+
+from gateway._proto.v1 import audit_pb2, federation_pb2
+from gateway.core.principal import Role
+from gateway.rpc.interceptor import AccessTable
+
+__all__ = ["ACCESS"]
+
+_ANY = frozenset(Role)
+_READERS = frozenset({Role.DEPARTMENT, Role.AUDITOR, Role.NODE})
+_DEPARTMENTS = frozenset({Role.DEPARTMENT})
+_ADMINS = frozenset({Role.ADMIN})
+_DISCIPLINE_READERS = frozenset({Role.AUDITOR, Role.ADMIN})
+_DISCIPLINE = "/gateway.v1.Discipline/"
+
+ACCESS: AccessTable = {
+    "/gateway.v1.Intake/Submit": _DEPARTMENTS,
+    "/gateway.v1.Records/List": _READERS,
+    "/gateway.v1.Records/Get": _READERS,
+    "/gateway.v1.Records/Export": _READERS,
+    "/gateway.v1.Records/Where": frozenset({Role.DEPARTMENT, Role.AUDITOR, Role.ADMIN}),
+    "/gateway.v1.Records/SetStatus": frozenset({Role.DEPARTMENT, Role.ADMIN}),
+    **{
+        f"/gateway.v1.Federation/{m}": frozenset({Role.NODE})
+        for m in federation_pb2.DESCRIPTOR.services_by_name["Federation"].methods_by_name
+    },
+    **{
+        f"/gateway.v1.Audit/{m}": frozenset({Role.AUDITOR})
+        for m in audit_pb2.DESCRIPTOR.services_by_name["Audit"].methods_by_name
+    },
+    "/gateway.v1.Witness/Cosign": frozenset({Role.NODE}),
+    _DISCIPLINE + "Check": _DEPARTMENTS,
+    _DISCIPLINE + "Feedback": _DEPARTMENTS,
+    # A department or the platform's admin files on the subject's behalf.
+    _DISCIPLINE + "FileObjection": frozenset({Role.DEPARTMENT, Role.ADMIN}),
+    _DISCIPLINE + "DecideObjection": _ADMINS,
+    _DISCIPLINE + "ApplyRepair": _ADMINS,
+    _DISCIPLINE + "DecideRepair": _ADMINS,
+    # Admins read the queue they decide; auditors inspect it.
+    _DISCIPLINE + "ListObjections": _DISCIPLINE_READERS,
+    _DISCIPLINE + "ListHits": _DISCIPLINE_READERS,
+    "/grpc.health.v1.Health/Check": _ANY,
+    "/grpc.health.v1.Health/Watch": _ANY,
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": _ANY,
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": _ANY,
+}
+"""Who may call what. A method missing here is refused for everyone."""

@@ -1,0 +1,332 @@
+"""Assemble a node from its configuration and run it: the composition root.
+
+Only this module knows every layer. ``start_node`` checks the node's
+credentials (refusing an expired, mismatched or wrongly chained certificate,
+saying which), migrates and opens the store, loads the packaged catalog for the
+node's region, builds the peer client, the use cases, the servicers, the
+interceptor with the one access table (:mod:`gateway.app.access`), and starts
+the server. ``RunningNode.stop`` shuts down gracefully: no new calls, in-flight
+calls finish within the grace period, the background workers stop, then the
+store writer commits what is queued and closes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2
+
+from gateway._proto.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    discipline_pb2,
+    discipline_pb2_grpc,
+    federation_pb2,
+    federation_pb2_grpc,
+    intake_pb2,
+    intake_pb2_grpc,
+    records_pb2,
+    records_pb2_grpc,
+)
+from gateway.app.access import ACCESS
+from gateway.core.algorithms import Ed25519Signer
+from gateway.core.audit import AuditEvent, Decision
+from gateway.core.errors import GatewayError
+from gateway.core.principal import Principal
+from gateway.node.audit_log import CheckpointPublisher, CheckpointWitness
+from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
+from gateway.node.config import NodeConfig
+from gateway.node.discipline import DisciplineService
+from gateway.node.federation import FederationParts, build_federation, load_directory_cache
+from gateway.node.intake import IntakeService
+from gateway.node.peer_client import ParentWitness, PeerClient
+from gateway.node.periodic import Periodic
+from gateway.node.queries import RecordQueries
+from gateway.node.record_reader import StoreRecordReader
+from gateway.node.remedies import RemedyService
+from gateway.node.statistics import statistics_upkeep
+from gateway.node.trust import FederationTrust
+from gateway.pki import (
+    NodeCredentials,
+    check_node_credentials,
+    load_node_credentials,
+    parent_of,
+    signing_kid,
+)
+from gateway.rpc.audit import AuditServicer, WitnessServicer, signing_chain_pem
+from gateway.rpc.discipline import DisciplineServicer
+from gateway.rpc.federation import FederationServicer
+from gateway.rpc.identity import CertificateAuthenticator
+from gateway.rpc.intake import IntakeServicer
+from gateway.rpc.interceptor import GatewayInterceptor
+from gateway.rpc.peer import GrpcPeerClient, PeerChannels
+from gateway.rpc.records import RecordsServicer
+from gateway.rpc.server import ServerTls, build_server, service
+from gateway.store import Store, open_store
+from gateway.store.checkpoints import CheckpointRepository, LogEntries, WitnessRepository
+
+__all__ = ["ACCESS", "RunningNode", "start_node"]
+
+log = structlog.get_logger("gateway.node")
+
+
+@dataclass
+class RunningNode:
+    """A started node."""
+
+    config: NodeConfig
+    server: grpc.Server
+    port: int
+    store: Store
+    health: health.HealthServicer
+    peers: PeerClient
+    publisher: CheckpointPublisher | None = None
+    federation: FederationParts | None = None
+    statistics: Periodic | None = None
+    _stopped: bool = field(default=False)
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Graceful shutdown: refuse new calls, finish in-flight ones, flush the writer."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.health.enter_graceful_shutdown()
+        grace = self.config.server.grace_s if grace_s is None else grace_s
+        self.server.stop(grace).wait()
+        if self.federation is not None:
+            self.federation.stop()
+        if self.publisher is not None:
+            # Publishes a last checkpoint and asks the parent to cosign it: before the
+            # peer connections close.
+            self.publisher.stop()
+        self.peers.close()
+        if self.statistics is not None:
+            self.statistics.stop()
+        self.store.close()
+        log.info("node stopped", node=self.config.node_id)
+
+    def wait(self) -> None:
+        self.server.wait_for_termination()
+
+
+def _peer_client(
+    config: NodeConfig, creds: NodeCredentials, trust: FederationTrust
+) -> GrpcPeerClient:
+    """Neighbours over gRPC: the parent at its configured endpoint, others by the directory."""
+    parent = parent_of(config.node_id) if config.parent is not None else None
+
+    def endpoint_of(node: str) -> str:
+        if parent is not None and config.parent and node == parent:
+            return config.parent
+        return trust.directory().node(node).endpoint
+
+    return GrpcPeerClient(PeerChannels(creds=creds, endpoint_of=endpoint_of, limits=config.limits))
+
+
+def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) -> RunningNode:
+    """Check credentials, open the store, start serving. Returns once listening.
+
+    Raises:
+        ConfigurationError: bad credentials or an address that cannot be bound.
+        CatalogError: the packaged catalog does not load.
+        StorageError: the database cannot be opened or migrated.
+    """
+    creds = load_node_credentials(config.keys)
+    check_node_credentials(
+        creds, node_id=config.node_id, now=dt.datetime.fromtimestamp(clock(), dt.UTC)
+    )
+    catalog = load_packaged_catalog(config.node_id)
+    store = open_store(config.database)
+    peers: PeerClient | None = None
+    try:
+        signer = Ed25519Signer(signing_kid(creds.signing_cert), creds.signing_key)
+
+        def now() -> int:
+            return int(clock())
+
+        def audit(event: AuditEvent) -> None:
+            store.audit.append([event])
+
+        def denied(principal: Principal | None, method: str, exc: GatewayError) -> None:
+            audit(
+                AuditEvent(
+                    time=now(),
+                    node=config.node_id,
+                    actor=principal.actor if principal else "unauthenticated",
+                    fingerprint=principal.fingerprint if principal else "",
+                    address=principal.address if principal else "",
+                    action=method,
+                    decision=Decision.DENIED,
+                    rule=getattr(exc, "rule", type(exc).__name__),
+                    detail=type(exc).__name__,
+                )
+            )
+
+        trust = FederationTrust(node_id=config.node_id, root=creds.root, clock=clock)
+        directory_cache = load_directory_cache(trust, config.directory)
+        peers = _peer_client(config, creds, trust)
+        federation = build_federation(
+            config=config,
+            catalog=catalog,
+            store=store,
+            signer=signer,
+            clock=clock,
+            trust=trust,
+            peers=peers,
+            directory_cache=directory_cache,
+        )
+        intake = IntakeService(
+            node_id=config.node_id,
+            catalog=catalog,
+            signer=signer,
+            store=store,
+            clock=now,
+            route=federation.route_local,
+            wake=federation.wake,
+        )
+        queries = RecordQueries(
+            node_id=config.node_id,
+            catalog=catalog,
+            records=StoreRecordReader(store.records),
+            audit=audit,
+            clock=now,
+        )
+        discipline = DisciplineService(
+            node_id=config.node_id,
+            catalog=catalog,
+            measures=load_packaged_measures(config.node_id),
+            store=store,
+            router=federation.messages,
+            clock=now,
+        )
+        remedies = RemedyService(
+            node_id=config.node_id,
+            catalog=catalog,
+            store=store,
+            router=federation.messages,
+            statuses=federation.statuses,
+            clock=now,
+        )
+        chain = signing_chain_pem(creds)
+        parent = parent_of(config.node_id) if config.parent else None
+        entries = LogEntries(store.engine, store.audit)
+        checkpoints = CheckpointRepository(store.engine)
+        publisher = CheckpointPublisher(
+            node_id=config.node_id,
+            signing_key=creds.signing_key,
+            certificate_chain=chain,
+            root=creds.root,
+            audit=store.audit,
+            entries=entries,
+            checkpoints=checkpoints,
+            witness=ParentWitness(peers, parent) if parent is not None else None,
+            every_events=config.audit.checkpoint_every_events,
+            every_s=config.audit.checkpoint_every_s,
+            clock=now,
+        )
+        witness = CheckpointWitness(
+            node_id=config.node_id,
+            signing_key=creds.signing_key,
+            certificate_chain=chain,
+            root=creds.root,
+            witnessed=WitnessRepository(store.engine),
+            audit=store.audit,
+            writer=store.writer,
+            clock=now,
+            limits=config.limits,
+        )
+        services = [
+            service(
+                audit_pb2.DESCRIPTOR.services_by_name["Audit"],
+                audit_pb2_grpc.add_AuditServicer_to_server,
+                AuditServicer(
+                    node_id=config.node_id,
+                    store=store,
+                    entries=entries,
+                    checkpoints=checkpoints,
+                    signing_chain=chain,
+                    limits=config.limits,
+                    clock=now,
+                ),
+            ),
+            service(
+                audit_pb2.DESCRIPTOR.services_by_name["Witness"],
+                audit_pb2_grpc.add_WitnessServicer_to_server,
+                WitnessServicer(witness),
+            ),
+            service(
+                federation_pb2.DESCRIPTOR.services_by_name["Federation"],
+                federation_pb2_grpc.add_FederationServicer_to_server,
+                FederationServicer(
+                    node_id=config.node_id,
+                    receiver=federation.receiver,
+                    outbound=federation.outbound,
+                    trust=trust,
+                    store=store,
+                    limits=config.limits,
+                    clock=now,
+                    batch_records=federation.batch_records,
+                ),
+            ),
+            service(
+                discipline_pb2.DESCRIPTOR.services_by_name["Discipline"],
+                discipline_pb2_grpc.add_DisciplineServicer_to_server,
+                DisciplineServicer(discipline, remedies, config.limits),
+            ),
+            service(
+                intake_pb2.DESCRIPTOR.services_by_name["Intake"],
+                intake_pb2_grpc.add_IntakeServicer_to_server,
+                IntakeServicer(intake, config.limits),
+            ),
+            service(
+                records_pb2.DESCRIPTOR.services_by_name["Records"],
+                records_pb2_grpc.add_RecordsServicer_to_server,
+                RecordsServicer(queries, config.limits, federation=federation),
+            ),
+        ]
+        interceptor = GatewayInterceptor(
+            authenticate=CertificateAuthenticator(creds.root, clock=clock),
+            access=ACCESS,
+            on_denied=denied,
+        )
+        tls = ServerTls(
+            private_key_pem=creds.tls_private_key_pem(),
+            certificate_chain_pem=creds.tls_certificate_chain_pem(),
+            root_pem=creds.root_pem(),
+        )
+        server, port, health_servicer = build_server(
+            listen=config.listen,
+            tls=tls,
+            services=services,
+            interceptor=interceptor,
+            limits=config.limits,
+            workers=config.server.workers,
+        )
+        statistics = statistics_upkeep(config.node_id, store)
+        server.start()
+        publisher.start()
+        federation.start()
+        statistics.start()
+    except BaseException:
+        if peers is not None:
+            peers.close()
+        store.close()
+        raise
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    log.info("node serving", node=config.node_id, port=port, catalog=catalog.version)
+    return RunningNode(
+        config=config,
+        server=server,
+        port=port,
+        store=store,
+        health=health_servicer,
+        peers=peers,
+        publisher=publisher,
+        federation=federation,
+        statistics=statistics,
+    )
