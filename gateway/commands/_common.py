@@ -16,6 +16,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import click
 import grpc
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gateway.core.errors import GatewayError
@@ -43,7 +44,9 @@ err_console = Console(stderr=True)
 
 def fail(message: str) -> NoReturn:
     """Print ``error: message`` to stderr and exit 1."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    # Escaped: messages name tables such as [node], which are not markup. One line
+    # whatever its length, so that scripts and log collectors keep it whole.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(1)
 
 

@@ -12,7 +12,7 @@ import click
 from gateway.commands._common import emit_json, handle_errors, json_option, out_console
 from gateway.core.errors import ConfigurationError
 from gateway.logging import configure_logging
-from gateway.node.config import NodeConfig, load_config, parse_endpoint, write_config
+from gateway.node.config import config_from_tables, load_config, write_config
 
 __all__ = ["node", "serve"]
 
@@ -66,19 +66,18 @@ def node_init(
     as_json: bool,
 ) -> None:
     """Write a node configuration file."""
-    parse_endpoint(listen)
-    if parent is not None:
-        parse_endpoint(parent)
     out = out.resolve()
-    config = NodeConfig(
-        node_id=node_id,
-        keys=_node_keys(keys, node_id),
-        listen=listen,
-        database=database or f"sqlite:///{out.parent / (node_id + '.db')}",
-        parent=parent,
-        directory=directory_file.resolve()
-        if directory_file
-        else out.parent / f"{node_id}.directory.json",
+    config = config_from_tables(
+        node={
+            "id": node_id,
+            "keys": _node_keys(keys, node_id),
+            "listen": listen,
+            "database": database or f"sqlite:///{out.parent / (node_id + '.db')}",
+            "parent": parent,
+            "directory": directory_file.resolve()
+            if directory_file
+            else out.parent / f"{node_id}.directory.json",
+        }
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     write_config(config, out)

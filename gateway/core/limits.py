@@ -21,19 +21,29 @@ class Limits:
     max_record_bytes: int = 64 * 1024
     """One SD-JWT in compact serialisation, with all its disclosures."""
     max_disclosures_per_record: int = 128
+    """Selective disclosures carried by one record."""
     max_sd_digests_per_record: int = 256
+    """Digests in one record's ``_sd`` arrays, decoys included."""
     max_field_chars: int = 4000
     """One field value of a submitted record."""
     max_fields_per_record: int = 96
+    """Fields of one submitted record."""
     max_batch_records: int = 2000
+    """Records in one submitted, pushed or pulled batch."""
     max_batch_bytes: int = 8 * 1024 * 1024
+    """Encoded size of one batch of records."""
     max_stream_records: int = 1_000_000
+    """Records in one streaming call, over all its batches."""
     max_message_bytes: int = 16 * 1024 * 1024
     """gRPC receive limit; must exceed max_batch_bytes plus envelope overhead."""
     max_envelope_bytes: int = 16 * 1024 * 1024
+    """One signed envelope (DSSE) between nodes, payload included."""
     max_signatures_per_envelope: int = 8
+    """Signatures on one envelope."""
     max_proof_hashes: int = 128
+    """Hashes in one Merkle inclusion or consistency proof."""
     max_note_bytes: int = 16 * 1024
+    """One signed checkpoint note of an audit log."""
     max_string_chars: int = 256
     """Identifiers, names, purposes and other short strings in requests."""
 

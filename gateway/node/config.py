@@ -1,4 +1,4 @@
-"""A node's configuration file (TOML), written by ``gateway node init``.
+"""A node's configuration: a typed, frozen model read from TOML written by ``gateway node init``.
 
 ::
 
@@ -11,86 +11,65 @@
 
     [server]
     workers = 16
-    grace_s = 10
+    grace_s = 10.0
 
     [limits]                                   # optional, tightens gateway.core.limits
     max_batch_records = 2000
 
     [audit]                                    # optional: checkpoint every N events or T s
     checkpoint_every_events = 1000
-    checkpoint_every_s = 60
+    checkpoint_every_s = 60.0
+
+Environment variables override the file: ``GATEWAY_<SECTION>__<KEY>`` for any
+key (``GATEWAY_SERVER__WORKERS=32``) and ``GATEWAY_DB_URL`` for
+``[node] database``, so that a database password need not sit in the file.
+Every key is listed in ``docs/configuration.md``, generated from these models by
+``scripts/gen_config_docs.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway.core.errors import ConfigurationError
 from gateway.core.limits import DEFAULT_LIMITS, Limits
+from gateway.node._config_errors import describe_errors
 
 __all__ = [
+    "DB_URL_ENV",
+    "ENV_PREFIX",
     "AuditSettings",
     "FederationSettings",
     "NodeConfig",
+    "NodeSettings",
     "ServerSettings",
+    "config_from_tables",
     "load_config",
     "parse_endpoint",
     "write_config",
 ]
 
-
-@dataclass(frozen=True, slots=True)
-class ServerSettings:
-    """gRPC server settings."""
-
-    workers: int = 16
-    grace_s: float = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class AuditSettings:
-    """When the audit log's checkpoints are published: whichever comes first."""
-
-    checkpoint_every_events: int = 1000
-    checkpoint_every_s: float = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class FederationSettings:
-    """Peer upkeep and pushing; units in the names."""
-
-    sync_interval_s: float = 5.0
-    """How often to refresh the directory from the parent and catch up from the cursor."""
-    expiry_interval_s: float = 60.0
-    """How often to purge records past their disclosure period."""
-    batch_records: int = 500
-    initial_backoff_ms: int = 200
-    max_backoff_ms: int = 30_000
-    lease_s: int = 120
-    """How long a claimed outbox row stays with the sender that claimed it: after a crash
-    mid-push, its rows go out again (and settle as duplicates) once the lease runs out."""
-
-
-@dataclass(frozen=True, slots=True)
-class NodeConfig:
-    """Everything a node needs to start."""
-
-    node_id: str
-    keys: Path
-    listen: str
-    database: str
-    parent: str | None = None
-    server: ServerSettings = field(default_factory=ServerSettings)
-    limits: Limits = DEFAULT_LIMITS
-    audit: AuditSettings = field(default_factory=AuditSettings)
-    federation: FederationSettings = field(default_factory=FederationSettings)
-    directory: Path | None = None
-    """Signed federation directory file: the source at the national node, else a cache."""
+ENV_PREFIX = "GATEWAY_"
+DB_URL_ENV = "GATEWAY_DB_URL"
+"""The one short environment name: the database URL often carries a password."""
 
 
 def parse_endpoint(value: str) -> tuple[str, int]:
@@ -105,20 +84,201 @@ def parse_endpoint(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _section(doc: dict[str, Any], name: str, source: Path) -> dict[str, Any]:
-    value = doc.get(name, {})
-    if not isinstance(value, dict):
-        raise ConfigurationError(f"{source}: [{name}] must be a table")
+def _endpoint(value: str) -> str:
+    try:
+        parse_endpoint(value)
+    except ConfigurationError:
+        # pydantic reports ValueError with the key's location; ours would lose it.
+        raise ValueError("expected host:port with a port in 0..65535") from None
     return value
 
 
+def _region_code(value: str) -> str:
+    if not (len(value) == 6 and value.isdigit()):
+        raise ValueError("expected a 6-digit region code such as 330500")
+    return value
+
+
+Endpoint = Annotated[str, AfterValidator(_endpoint)]
+RegionCode = Annotated[str, AfterValidator(_region_code)]
+
+
+class _Section(BaseModel):
+    """A table of the file: frozen, unknown keys refused, documented by field docstrings."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+
+
+class NodeSettings(_Section):
+    """Who this node is, where its keys and store are, whom it reports to."""
+
+    node_id: RegionCode = Field(alias="id")
+    """6-digit region code of this node (GB/T 2260), e.g. "330500"; "000000" is national."""
+    keys: Path
+    """This node's credential folder (TLS and signing keys, certificates, federation root).
+    A relative path is relative to the config file's folder."""
+    listen: Endpoint
+    """host:port the gRPC server binds (port 0 picks a free one)."""
+    database: str
+    """SQLAlchemy URL of the node's store: ``sqlite:///path`` or
+    ``postgresql+psycopg://user@host/db``. Also set by ``GATEWAY_DB_URL``."""
+    parent: Endpoint | None = None
+    """host:port of the parent node; omitted at the national node."""
+    directory: Path | None = None
+    """Signed federation directory file: the source at the national node, a cache elsewhere.
+    A relative path is relative to the config file's folder."""
+
+
+class ServerSettings(_Section):
+    """gRPC server settings."""
+
+    workers: PositiveInt = 16
+    """Threads serving RPCs."""
+    grace_s: NonNegativeFloat = 10.0
+    """Seconds in-flight RPCs get to finish on SIGTERM."""
+
+
+class AuditSettings(_Section):
+    """When the audit log's checkpoints are published: whichever comes first."""
+
+    checkpoint_every_events: PositiveInt = 1000
+    """Publish a checkpoint after this many new audit events."""
+    checkpoint_every_s: PositiveFloat = 60.0
+    """Publish a checkpoint at least this often (seconds) while events arrive."""
+
+
+class FederationSettings(_Section):
+    """Peer upkeep and pushing; units in the names."""
+
+    sync_interval_s: PositiveFloat = 5.0
+    """How often to refresh the directory from the parent and catch up from the cursor."""
+    expiry_interval_s: PositiveFloat = 60.0
+    """How often to purge records past their disclosure period."""
+    batch_records: PositiveInt = 500
+    """Records per push or pull batch between nodes."""
+    initial_backoff_ms: PositiveInt = 200
+    """First retry delay after a peer is unreachable; doubles on each failure."""
+    max_backoff_ms: PositiveInt = 30_000
+    """Longest retry delay towards an unreachable peer."""
+    lease_s: PositiveInt = 120
+    """How long a claimed outbox row stays with the sender that claimed it: after a crash
+    mid-push, its rows go out again (and settle as duplicates) once the lease runs out."""
+
+
+class NodeConfig(BaseModel):
+    """Everything a node needs to start: one field per table of the file.
+
+    The ``[node]`` keys are also readable directly (``config.node_id``,
+    ``config.listen``...), as every consumer reads them.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    node: NodeSettings
+    """Identity, keys, store and parent of this node (required)."""
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    """The gRPC server."""
+    limits: Limits = DEFAULT_LIMITS
+    """Bounds on untrusted input, checked before parsing; a node may tighten them."""
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    """Audit log checkpoints."""
+    federation: FederationSettings = Field(default_factory=FederationSettings)
+    """Directory refresh, catch-up, expiry sweep and pushing to peers."""
+
+    @property
+    def node_id(self) -> str:
+        """``[node] id``."""
+        return self.node.node_id
+
+    @property
+    def keys(self) -> Path:
+        """``[node] keys``."""
+        return self.node.keys
+
+    @property
+    def listen(self) -> str:
+        """``[node] listen``."""
+        return self.node.listen
+
+    @property
+    def database(self) -> str:
+        """``[node] database``."""
+        return self.node.database
+
+    @property
+    def parent(self) -> str | None:
+        """``[node] parent``."""
+        return self.node.parent
+
+    @property
+    def directory(self) -> Path | None:
+        """``[node] directory``."""
+        return self.node.directory
+
+
+class _DatabaseUrlSource(PydanticBaseSettingsSource):
+    """``GATEWAY_DB_URL``, the short name for ``[node] database``."""
+
+    def get_field_value(
+        self,
+        field: FieldInfo,  # noqa: ARG002 - the interface's signature; __call__ does the work
+        field_name: str,
+    ) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        value = os.environ.get(DB_URL_ENV)
+        return {} if value is None else {"node": {"database": value}}
+
+
+class _FileAndEnvironment(BaseSettings, NodeConfig):
+    """The file's tables (given as keyword arguments) under the environment's overrides."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - no .env files
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - nor secret files
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # First wins: the environment overrides the file.
+        return _DatabaseUrlSource(settings_cls), env_settings, init_settings
+
+
+def config_from_tables(**tables: Any) -> NodeConfig:
+    """Build a config from its tables as the file spells them (``node={"id": ...}``).
+
+    Raises:
+        ConfigurationError: naming the table and the key at fault.
+    """
+    try:
+        return NodeConfig.model_validate(tables)
+    except ValidationError as exc:
+        raise ConfigurationError(describe_errors(exc, NodeConfig)) from None
+
+
+def _relative_to(folder: Path, path: Path) -> Path:
+    return path if path.is_absolute() else folder / path
+
+
 def load_config(path: Path) -> NodeConfig:
-    """Read and check a node configuration file.
+    """Read and check a node configuration file, with environment overrides.
 
     Relative paths inside the file are relative to the file's folder.
 
     Raises:
-        ConfigurationError: naming the file and the key at fault.
+        ConfigurationError: naming the file, the table and the key at fault, with
+            a suggestion for a misspelt key.
     """
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -126,91 +286,52 @@ def load_config(path: Path) -> NodeConfig:
         raise ConfigurationError(f"cannot read config {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path}: not valid TOML: {exc}") from exc
-    node = _section(doc, "node", path)
-    unknown = set(doc) - {"node", "server", "limits", "audit", "federation"}
-    if unknown:
-        raise ConfigurationError(f"{path}: unknown section(s) {sorted(unknown)}")
     try:
-        node_id = str(node["id"])
-        keys = Path(str(node["keys"]))
-        listen = str(node["listen"])
-        database = str(node["database"])
-    except KeyError as exc:
-        raise ConfigurationError(f"{path}: [node] lacks {exc.args[0]!r}") from exc
-    if not (len(node_id) == 6 and node_id.isdigit()):
-        raise ConfigurationError(f"{path}: node id {node_id!r} is not a 6-digit region code")
-    parse_endpoint(listen)
-    parent = node.get("parent")
-    if parent is not None:
-        parse_endpoint(str(parent))
-    server_doc = _section(doc, "server", path)
-    limits_doc = _section(doc, "limits", path)
-    audit_doc = _section(doc, "audit", path)
-    federation_doc = _section(doc, "federation", path)
-    try:
-        federation = FederationSettings(**federation_doc)
-        server = ServerSettings(**server_doc)
-        limits = dataclasses.replace(DEFAULT_LIMITS, **limits_doc)
-        audit = AuditSettings(**audit_doc)
-    except TypeError as exc:
-        raise ConfigurationError(f"{path}: {exc}") from exc
-    if audit.checkpoint_every_events < 1 or audit.checkpoint_every_s <= 0:
-        raise ConfigurationError(f"{path}: [audit] checkpoint intervals must be positive")
-    if federation.batch_records < 1 or federation.sync_interval_s <= 0 or federation.lease_s < 1:
-        raise ConfigurationError(f"{path}: [federation] batch and intervals must be positive")
-    if not keys.is_absolute():
-        keys = path.parent / keys
-    directory = Path(str(node["directory"])) if "directory" in node else None
-    if directory is not None and not directory.is_absolute():
-        directory = path.parent / directory
+        loaded = _FileAndEnvironment(**doc)
+    except ValidationError as exc:
+        raise ConfigurationError(f"{path}: {describe_errors(exc, NodeConfig)}") from None
+    node = loaded.node.model_copy(
+        update={
+            "keys": _relative_to(path.parent, loaded.node.keys),
+            "directory": None
+            if loaded.node.directory is None
+            else _relative_to(path.parent, loaded.node.directory),
+        }
+    )
     return NodeConfig(
-        node_id=node_id,
-        keys=keys,
-        listen=listen,
-        database=database,
-        parent=None if parent is None else str(parent),
-        server=server,
-        limits=limits,
-        audit=audit,
-        federation=federation,
-        directory=directory,
+        node=node,
+        server=loaded.server,
+        limits=loaded.limits,
+        audit=loaded.audit,
+        federation=loaded.federation,
     )
 
 
+def _toml_value(value: object) -> str:
+    if isinstance(value, str | Path):
+        # JSON strings are TOML basic strings when non-ASCII is left as is.
+        return json.dumps(str(value), ensure_ascii=False)
+    return repr(value)
+
+
+def _table(name: str, values: dict[str, object]) -> list[str]:
+    return ["", f"[{name}]", *(f"{key} = {_toml_value(v)}" for key, v in values.items())]
+
+
 def write_config(config: NodeConfig, path: Path) -> None:
-    """Write ``config`` as TOML (only non-default server and limit settings)."""
-    lines = [
-        "[node]",
-        f"id = {json.dumps(config.node_id)}",
-        f"keys = {json.dumps(str(config.keys))}",
-        f"listen = {json.dumps(config.listen)}",
-        f"database = {json.dumps(config.database)}",
-    ]
-    if config.parent is not None:
-        lines.append(f"parent = {json.dumps(config.parent)}")
-    if config.directory is not None:
-        lines.append(f"directory = {json.dumps(str(config.directory))}")
-    lines += ["", "[server]"]
-    lines += [
-        f"{f.name} = {getattr(config.server, f.name)!r}" for f in dataclasses.fields(ServerSettings)
-    ]
-    changed = [
-        f"{f.name} = {getattr(config.limits, f.name)!r}"
+    """Write ``config`` as TOML: ``[node]``, ``[server]``, and other tables' changed keys."""
+    node = config.node.model_dump(by_alias=True, exclude_none=True)
+    lines = _table("node", node)[1:]
+    lines += _table("server", config.server.model_dump())
+    limits = {
+        f.name: getattr(config.limits, f.name)
         for f in dataclasses.fields(Limits)
         if getattr(config.limits, f.name) != getattr(DEFAULT_LIMITS, f.name)
-    ]
-    if changed:
-        lines += ["", "[limits]", *changed]
-    if config.audit != AuditSettings():
-        lines += ["", "[audit]"]
-        lines += [
-            f"{f.name} = {getattr(config.audit, f.name)!r}"
-            for f in dataclasses.fields(AuditSettings)
-        ]
-    if config.federation != FederationSettings():
-        lines += ["", "[federation]"]
-        lines += [
-            f"{f.name} = {getattr(config.federation, f.name)!r}"
-            for f in dataclasses.fields(FederationSettings)
-        ]
+    }
+    if limits:
+        lines += _table("limits", limits)
+    for name, section in (("audit", config.audit), ("federation", config.federation)):
+        changed = section.model_dump(exclude_defaults=True)
+        if changed:
+            lines += _table(name, changed)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.core.errors import ConfigurationError
-from gateway.node.config import FederationSettings, NodeConfig, write_config
+from gateway.node.config import FederationSettings, NodeConfig, NodeSettings, write_config
 from gateway.node.directory_file import build_directory, sign_directory_file
 from gateway.node.trust import write_directory_file
 from gateway.pki import init_federation, issue_client, issue_node, parent_of
@@ -125,12 +125,14 @@ class LocalFederation:
             parent = parent_of(node)
             write_config(
                 NodeConfig(
-                    node_id=node,
-                    keys=(keys / "nodes" / node).resolve(),
-                    listen=federation.endpoint(node),
-                    database=f"sqlite:///{federation.database(node).resolve()}",
-                    parent=federation.endpoint(parent) if parent else None,
-                    directory=cache.resolve(),
+                    node=NodeSettings(
+                        id=node,
+                        keys=(keys / "nodes" / node).resolve(),
+                        listen=federation.endpoint(node),
+                        database=f"sqlite:///{federation.database(node).resolve()}",
+                        parent=federation.endpoint(parent) if parent else None,
+                        directory=cache.resolve(),
+                    ),
                     federation=settings or FederationSettings(),
                 ),
                 federation.config(node),
