@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck protos bench clean
+.PHONY: demo test lint typecheck protos bench clean debs
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -12,10 +12,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+debs:
+	bash scripts/debian_packages.sh
+
 demo: $(STAMP)
 	$(VENV)/bin/gateway demo
 
-test: $(STAMP)
+test: $(STAMP) debs
 	$(PY) scripts/check.py
 
 lint: $(STAMP)

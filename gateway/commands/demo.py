@@ -4,14 +4,15 @@ Six nodes run as separate `gateway serve` processes over mutual TLS on
 loopback, each with its own SQLite file under one folder: national ``000000``,
 Zhejiang ``330000`` with Huzhou ``330500`` and Lishui ``331100``, Hunan
 ``430000`` with Changsha ``430100``. The demo submits the bundled 双公示 samples
-at Huzhou, shows them at Zhejiang and national redacted to each one's scope
-with Huzhou's signature intact, issues a national notice and shows it at every
-city, checks the listed subject at Huzhou (a procurement department is
-intercepted, a public-service one is not) with feedback reaching the national
-issuer, files an objection at Huzhou that the national node accepts (DISPUTED)
-and dismisses (INTERCEPT again), repairs the notice (CLEAR), revokes a record
-and shows every holder confirm, and prints a summary.
-``--keep`` leaves the nodes running and prints how to talk to them.
+(written for the day of the run) at Huzhou, shows them at Zhejiang and
+national redacted to each one's scope with Huzhou's signature intact, issues a
+national notice and shows it at every city, checks the listed subject at
+Huzhou (a procurement department is intercepted, a public-service one is not)
+with feedback reaching the national issuer, files an objection at Huzhou that
+the national node accepts (DISPUTED) and dismisses (INTERCEPT again), repairs
+the notice (CLEAR), revokes a record and shows every holder confirm, and
+prints a summary. ``--keep`` leaves the nodes running and prints how to talk
+to them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,11 +33,12 @@ import click
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from adapters.sample_files import write as write_samples
 from gateway.commands._common import handle_errors, out_console, print_table
 from gateway.core.algorithms import Ed25519Verifier
 from gateway.core.errors import ConfigurationError, GatewayError
 from gateway.core.identifiers import make_uscc
-from gateway.core.records import verify_record
+from gateway.core.records import CHINA_STANDARD_TIME, verify_record
 from gateway.node.config import FederationSettings
 from gateway.node.local_federation import ClientSpec, LocalFederation
 from gateway.pki import signing_kid
@@ -162,17 +163,21 @@ def _intake(fed: LocalFederation) -> dict[str, Any]:
     dept = fed.client(HUZHOU, "procurement-office")
     outcomes: Counter[str] = Counter()
     accepted: set[str] = set()
-    with resources.as_file(resources.files("adapters") / "samples") as folder:
-        for name in SAMPLES:
-            rows = _json_lines("submit", "--as", str(dept), str(folder / name))
-            counts = Counter(r["outcome"] for r in rows)
-            outcomes.update(counts)
-            accepted |= {r["record_id"] for r in rows if r["outcome"] == "accepted"}
-            out_console.print(
-                f"{name}: {counts['accepted']} accepted, {counts['refused']} refused",
-                highlight=False,
-            )
-        _gateway("submit", "--as", str(dept), str(folder / SAMPLES[-1]))
+    # The samples are written for the day of the run (China Standard Time, the
+    # intake's calendar), so every record is in force whatever today's date is.
+    today = dt.datetime.now(CHINA_STANDARD_TIME).date()
+    files = write_samples(fed.root / "samples", today)
+    out_console.print(f"samples written for {today.isoformat()} in {fed.root / 'samples'}")
+    for name in SAMPLES:
+        rows = _json_lines("submit", "--as", str(dept), str(files[name]))
+        counts = Counter(r["outcome"] for r in rows)
+        outcomes.update(counts)
+        accepted |= {r["record_id"] for r in rows if r["outcome"] == "accepted"}
+        out_console.print(
+            f"{name}: {counts['accepted']} accepted, {counts['refused']} refused",
+            highlight=False,
+        )
+    _gateway("submit", "--as", str(dept), str(files[SAMPLES[-1]]))
     return {
         "accepted": outcomes["accepted"],
         "refused": outcomes["refused"],

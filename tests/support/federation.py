@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,9 +56,15 @@ def gateway_command(*args: str) -> list[str]:
 
 
 def run_gateway(
-    *args: str, timeout_s: float = 120.0, cwd: Path | None = None
+    *args: str,
+    timeout_s: float = 120.0,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run one `gateway` subcommand to completion and capture its output."""
+    """Run one `gateway` subcommand to completion and capture its output.
+
+    ``env`` adds to (or overrides) this process's environment, e.g. a fake clock.
+    """
     return subprocess.run(
         gateway_command(*args),
         capture_output=True,
@@ -66,7 +72,7 @@ def run_gateway(
         timeout=timeout_s,
         check=False,
         cwd=cwd,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
 
 

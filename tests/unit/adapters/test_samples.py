@@ -7,44 +7,31 @@ anchor), so these tests do not rot as the calendar moves on.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import re
+import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from adapters import SourceError, SourceRecord, read_jsonl, read_shuanggongshi_csv
+from adapters import SourceError, SourceRecord, read_jsonl, read_shuanggongshi_csv, sample_files
 from gateway.core.catalog import Catalog
 from gateway.core.errors import RecordValidationError
 from gateway.core.identifiers import SubjectType, compute_uscc_check
 from gateway.core.record_fields import ValidatedRecord, validate_record
 from gateway.node.catalog_files import load_packaged_catalog
 
-ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = resources.files("adapters") / "samples"
 MAX_FIELD_CHARS = 4000
 MAX_LINE_BYTES = 64 * 1024
 
 
-def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_samples", ROOT / "scripts/make_samples.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("make_samples", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-GENERATOR = _load_generator()
-ANCHOR: date = GENERATOR.ANCHOR
+ANCHOR: date = sample_files.ANCHOR
 CATALOG: Catalog = load_packaged_catalog("330500")
 # What `gateway submit` builds: every label of every category.
 FLAT_LABELS = {spec.label: spec.code for cat in CATALOG.categories.values() for spec in cat.fields}
@@ -86,19 +73,18 @@ GOOD = {
 
 
 def test_checked_in_samples_are_exactly_what_the_generator_writes() -> None:
-    built = GENERATOR.build(ANCHOR)
-    assert sorted(built) == sorted(GENERATOR.SAMPLE_FILES)
+    built = sample_files.build(ANCHOR)
+    assert sorted(built) == sorted(sample_files.SAMPLE_FILES)
     for name, text in built.items():
         assert (SAMPLES / name).read_bytes() == text.encode("utf-8"), f"{name} is stale"
 
 
 def test_generator_check_mode_passes_on_the_checked_in_files() -> None:
-    argv = sys.argv
-    sys.argv = ["make_samples.py", "--check"]
-    try:
-        assert GENERATOR.main() == 0
-    finally:
-        sys.argv = argv
+    script = Path(__file__).resolve().parents[3] / "scripts" / "make_samples.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--check"], capture_output=True, text=True, check=False
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
 @pytest.mark.parametrize(("name", "expected"), GOOD.items())
@@ -186,7 +172,7 @@ def test_csv_dates_in_city_export_forms_are_normalised() -> None:
 
 def test_regenerated_for_a_later_day_the_samples_are_in_force_that_day() -> None:
     later = ANCHOR + timedelta(days=400)
-    built = GENERATOR.build(later)
+    built = sample_files.build(later)
     for name in (*GOOD, "huzhou_mixed.jsonl"):
         records = list(_records(_read(name, built[name])))
         assert records, name
@@ -268,3 +254,38 @@ def test_error_file_short_row_is_refused_by_the_reader() -> None:
     items = _read(ERRORS)
     assert [i.line for i in items] == [2, 3, 4, 5, 6, 7, 8, 9]
     assert items[-1] == SourceError(9, "row has 22 cells but the header has 23 columns")
+
+
+# --- samples for the day of the run -----------------------------------------------------
+
+# A day after 2027-01-21, when the checked-in minor penalties are past their
+# disclosure period (regression: the demo submitted the checked-in files).
+LATE_DAY = date(2027, 6, 1)
+
+
+def test_checked_in_minor_penalties_are_out_of_force_on_a_later_day() -> None:
+    refused = []
+    for record in _records(_read("huzhou_penalties.csv")):
+        try:
+            _validate(record, today=LATE_DAY)
+        except RecordValidationError as error:
+            refused.append(str(error))
+    assert refused
+    assert all("the disclosure period ended on" in message for message in refused)
+
+
+def test_samples_written_for_the_day_of_the_run_are_all_in_force_that_day(tmp_path: Path) -> None:
+    written = sample_files.write(tmp_path / "samples", LATE_DAY)
+    assert sorted(written) == sorted(sample_files.SAMPLE_FILES)
+    counts = {}
+    for name in (*GOOD, "huzhou_mixed.jsonl"):
+        text = written[name].read_text(encoding="utf-8")
+        records = _records(_read(name, text))
+        counts[name] = len(records)
+        for record in records:
+            assert _validate(record, today=LATE_DAY).expires_on >= LATE_DAY + timedelta(days=60)
+    assert counts == {
+        "huzhou_penalties.csv": 40,
+        "huzhou_licences.csv": 30,
+        "huzhou_mixed.jsonl": 10,
+    }
