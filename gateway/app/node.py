@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import grpc
 import structlog
-from grpc_health.v1 import health, health_pb2
 
 from gateway._proto.v1 import (
     audit_pb2,
@@ -47,6 +46,7 @@ from gateway.node.intake import IntakeService
 from gateway.node.peer_client import ParentWitness, PeerClient
 from gateway.node.periodic import Periodic
 from gateway.node.queries import RecordQueries
+from gateway.node.readiness import ReadinessMonitor, node_readiness
 from gateway.node.record_reader import StoreRecordReader
 from gateway.node.remedies import RemedyService
 from gateway.node.statistics import statistics_upkeep
@@ -61,6 +61,7 @@ from gateway.pki import (
 from gateway.rpc.audit import AuditServicer, WitnessServicer, signing_chain_pem
 from gateway.rpc.discipline import DisciplineServicer
 from gateway.rpc.federation import FederationServicer
+from gateway.rpc.health import ReadinessHealth
 from gateway.rpc.identity import CertificateAuthenticator
 from gateway.rpc.intake import IntakeServicer
 from gateway.rpc.interceptor import GatewayInterceptor
@@ -83,7 +84,8 @@ class RunningNode:
     server: grpc.Server
     port: int
     store: Store
-    health: health.HealthServicer
+    health: ReadinessHealth
+    readiness: ReadinessMonitor
     peers: PeerClient
     publisher: CheckpointPublisher | None = None
     federation: FederationParts | None = None
@@ -95,6 +97,7 @@ class RunningNode:
         if self._stopped:
             return
         self._stopped = True
+        self.readiness.stop()
         self.health.enter_graceful_shutdown()
         grace = self.config.server.grace_s if grace_s is None else grace_s
         self.server.stop(grace).wait()
@@ -308,16 +311,33 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             workers=config.server.workers,
         )
         statistics = statistics_upkeep(config.node_id, store)
+        readiness = ReadinessMonitor(
+            node_readiness(
+                store=store,
+                database_url=config.database,
+                directory=trust.directory,
+                certificates=[
+                    ("signing certificate", creds.signing_cert),
+                    ("TLS certificate", creds.tls_cert),
+                ],
+                clock=clock,
+            ),
+            name=config.node_id,
+            interval_s=config.server.readiness_interval_s,
+            on_change=health_servicer.apply,
+        )
         server.start()
         publisher.start()
         federation.start()
         statistics.start()
+        # Health is right from the first answer: checked once here, then every interval.
+        readiness.refresh()
+        readiness.start()
     except BaseException:
         if peers is not None:
             peers.close()
         store.close()
         raise
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     log.info("node serving", node=config.node_id, port=port, catalog=catalog.version)
     return RunningNode(
         config=config,
@@ -325,6 +345,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
         port=port,
         store=store,
         health=health_servicer,
+        readiness=readiness,
         peers=peers,
         publisher=publisher,
         federation=federation,

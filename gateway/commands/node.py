@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import faulthandler
 import signal
+import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -101,6 +103,9 @@ def serve(*, config_path: Path, log_json: bool | None) -> None:
     from gateway.app import start_node
 
     configure_logging(json=log_json)
+    # A fault in native code (SIGBUS from a mapped SQLite file, SIGSEGV) leaves its
+    # reason and the threads' stacks in the log instead of a silent death.
+    faulthandler.enable(file=sys.stderr)
     config = load_config(config_path)
     running = start_node(config)
     stop = threading.Event()

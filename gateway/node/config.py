@@ -140,6 +140,8 @@ class ServerSettings(_Section):
     """Threads serving RPCs."""
     grace_s: NonNegativeFloat = 10.0
     """Seconds in-flight RPCs get to finish on SIGTERM."""
+    readiness_interval_s: PositiveFloat = 5.0
+    """How often store, schema, directory and certificates are re-checked for health."""
 
 
 class AuditSettings(_Section):

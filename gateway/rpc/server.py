@@ -9,11 +9,12 @@ from typing import TypeVar
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway.core.errors import ConfigurationError
 from gateway.core.limits import Limits
+from gateway.rpc.health import ReadinessHealth
 from gateway.rpc.interceptor import GatewayInterceptor
 
 __all__ = [
@@ -70,15 +71,18 @@ def channel_options(limits: Limits) -> list[tuple[str, int]]:
 
 
 def server_options(limits: Limits) -> list[tuple[str, int]]:
-    """gRPC server options: the channel options, and acceptance of the peers' pings.
+    """gRPC server options: the channel options, acceptance of the peers' pings, one owner per port.
 
     Peers keep channels open and ping every 30 s while idle (channel_options); a
     server must accept that, or it answers GOAWAY "too_many_pings" and drops them.
+    SO_REUSEPORT is off: with it, a second node started on a taken port binds
+    silently and the kernel splits the callers between the two.
     """
     return [
         *channel_options(limits),
         ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
         ("grpc.http2.max_ping_strikes", 0),
+        ("grpc.so_reuseport", 0),
     ]
 
 
@@ -90,8 +94,11 @@ def build_server(
     interceptor: GatewayInterceptor,
     limits: Limits,
     workers: int,
-) -> tuple[grpc.Server, int, health.HealthServicer]:
+) -> tuple[grpc.Server, int, ReadinessHealth]:
     """Create (not start) the server; returns it with the bound port and its health servicer.
+
+    The health servicer says NOT_SERVING for every service until it is given
+    a readiness report (:meth:`ReadinessHealth.apply`).
 
     Raises:
         ConfigurationError: if the address cannot be bound.
@@ -104,11 +111,9 @@ def build_server(
     )
     for service in services:
         service.add(server)
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [s.full_name for s in services]
-    for name in (*names, ""):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    health_servicer = ReadinessHealth(names)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
     reflection.enable_server_reflection((*names, health_name, reflection.SERVICE_NAME), server)
     credentials = grpc.ssl_server_credentials(

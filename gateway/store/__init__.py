@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from gateway.store.audit import AuditFilter, AuditLogRepository, StoredEvent
 from gateway.store.batches import BatchRepository, CursorRepository, HopBatchRow, StatementRow
 from gateway.store.engine import make_engine
+from gateway.store.health import check_files_writable
 from gateway.store.messages import MessageRepository, MessageRow
 from gateway.store.migrate import migrate
 from gateway.store.outbox import (
@@ -100,8 +101,9 @@ def open_store(url: str, *, max_batch: int = 256) -> Store:
 
     Raises:
         ConfigurationError: unsupported URL or SQLite library.
-        StorageError: the database failed.
+        StorageError: the database failed, or a SQLite file cannot be written.
     """
+    check_files_writable(url)
     migrate(url)
     engine = make_engine(url)
     audit = AuditLogRepository(engine)

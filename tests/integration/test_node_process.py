@@ -35,6 +35,7 @@ from tests.support.federation import (
     init_node,
     run_gateway,
     running_node,
+    sign_directory,
     start_node,
 )
 from tests.support.records import penalty_fields, write_penalty_csv
@@ -46,7 +47,12 @@ PURPOSE = "integration test"
 
 @pytest.fixture
 def node(keystore: Keystore, database: str, tmp_path: Path) -> Iterator[NodeProcess]:
-    config = init_node(keystore, CITY, tmp_path, database=database)
+    # Without a current federation directory a node is not ready (its health says so).
+    listed = {"000000": "127.0.0.1:1", "330000": "127.0.0.1:2", CITY: "127.0.0.1:3"}
+    directory = sign_directory(keystore, tmp_path / "directory.json", listed)
+    config = init_node(
+        keystore, CITY, tmp_path, database=database, extra=["--directory", str(directory)]
+    )
     with running_node(config, CITY, log=tmp_path / "node.log") as process:
         yield process
 

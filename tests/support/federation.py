@@ -134,6 +134,18 @@ def init_node(
     return config
 
 
+def sign_directory(
+    keystore: Keystore, out: Path, endpoints: dict[str, str], *, valid_days: float = 7.0
+) -> Path:
+    """`gateway directory sign`: a directory of ``endpoints`` (node id -> host:port)."""
+    args = ["directory", "sign", "--keys", str(keystore.root), "--out", str(out)]
+    for node_id, endpoint in endpoints.items():
+        args += ["--node", f"{node_id}={endpoint}"]
+    result = run_gateway(*args, "--valid-days", str(valid_days))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
 def start_node(config: Path, node_id: str, *, log: Path) -> NodeProcess:
     """Start `gateway serve` and wait (bounded) for its port line."""
     handle = log.open("ab")
