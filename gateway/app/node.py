@@ -34,7 +34,7 @@ from gateway._proto.v1 import (
 )
 from gateway.app.access import ACCESS
 from gateway.core.algorithms import Ed25519Signer
-from gateway.core.audit import AuditEvent, Decision
+from gateway.core.audit import AuditEvent, Decision, error_rule, event_by
 from gateway.core.errors import GatewayError
 from gateway.core.principal import Principal
 from gateway.node.audit_log import CheckpointPublisher, CheckpointWitness
@@ -157,15 +157,13 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
 
         def denied(principal: Principal | None, method: str, exc: GatewayError) -> None:
             audit(
-                AuditEvent(
-                    time=now(),
+                event_by(
+                    principal,
                     node=config.node_id,
-                    actor=principal.actor if principal else "unauthenticated",
-                    fingerprint=principal.fingerprint if principal else "",
-                    address=principal.address if principal else "",
+                    time=now(),
                     action=method,
                     decision=Decision.DENIED,
-                    rule=getattr(exc, "rule", type(exc).__name__),
+                    rule=error_rule(exc),
                     detail=type(exc).__name__,
                 )
             )

@@ -4,17 +4,45 @@ An event is serialised once to canonical JSON bytes; those exact bytes are what
 the audit log stores and hashes into its Merkle tree (RFC 9162 leaves). Events
 never hold personal data in clear: subjects appear as they are indexed (legal
 persons' codes are public; natural persons' numbers are masked).
+
+Events are built by :func:`event_by` (a caller's action) and :func:`event_by_node`
+(an action the node takes on its own, or a peer node's push), so that every event
+spells its actor the same way and bounds its free text by the same rule.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from gateway.core.errors import MalformedError
+from gateway.core.principal import Principal, Role
 
-__all__ = ["AuditEvent", "Decision"]
+__all__ = [
+    "MAX_DETAIL_CHARS",
+    "MAX_RULE_CHARS",
+    "UNAUTHENTICATED",
+    "AuditEvent",
+    "Decision",
+    "error_detail",
+    "error_rule",
+    "event_by",
+    "event_by_node",
+    "node_actor",
+    "record_ref",
+    "record_refs",
+]
+
+MAX_DETAIL_CHARS = 500
+"""Longest ``detail`` kept; error texts quote remote data and must not grow the log."""
+
+MAX_RULE_CHARS = 200
+"""Longest ``rule`` kept; a rule may quote a peer's refusal."""
+
+UNAUTHENTICATED = "unauthenticated"
+"""The actor of a call refused before its caller was known."""
 
 
 class Decision(StrEnum):
@@ -97,3 +125,95 @@ class AuditEvent:
         if event.to_bytes() != data:
             raise MalformedError("audit event bytes are not in canonical form")
         return event
+
+
+def node_actor(node_id: str) -> str:
+    """The actor label of a node: ``node:X/X``, as :attr:`Principal.actor` spells a node peer.
+
+    A node's own actions (expiry, push) and a peer's push are then found by the
+    same actor filter as the peer's calls authenticated by its certificate.
+    """
+    return f"{Role.NODE.value}:{node_id}/{node_id}"
+
+
+def record_ref(record_id: str, version: int) -> str:
+    """``record_id@version``, as events name records."""
+    return f"{record_id}@{version}"
+
+
+def record_refs(keys: Iterable[tuple[str, int]]) -> tuple[str, ...]:
+    """:func:`record_ref` of each ``(record_id, version)``, in order."""
+    return tuple(f"{record_id}@{version}" for record_id, version in keys)
+
+
+def error_detail(exc: BaseException) -> str:
+    """The detail of a refusal: the error's class and message."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+def error_rule(exc: BaseException) -> str:
+    """The rule of a refusal: the error's policy rule, else its class name."""
+    rule = getattr(exc, "rule", None)
+    return rule if isinstance(rule, str) else type(exc).__name__
+
+
+def event_by(
+    principal: Principal | None,
+    *,
+    node: str,
+    time: int,
+    action: str,
+    decision: Decision,
+    rule: str = "",
+    subject: str = "",
+    records: tuple[str, ...] = (),
+    purpose: str = "",
+    case_id: str = "",
+    detail: str = "",
+) -> AuditEvent:
+    """An event for an action of an authenticated caller; None when the caller is unknown."""
+    return AuditEvent(
+        time=time,
+        node=node,
+        actor=principal.actor if principal is not None else UNAUTHENTICATED,
+        fingerprint=principal.fingerprint if principal is not None else "",
+        address=principal.address if principal is not None else "",
+        action=action,
+        decision=decision,
+        rule=rule[:MAX_RULE_CHARS],
+        subject=subject,
+        records=records,
+        purpose=purpose,
+        case_id=case_id,
+        detail=detail[:MAX_DETAIL_CHARS],
+    )
+
+
+def event_by_node(
+    node: str,
+    *,
+    time: int,
+    action: str,
+    decision: Decision,
+    actor_node: str | None = None,
+    rule: str = "",
+    subject: str = "",
+    records: tuple[str, ...] = (),
+    purpose: str = "",
+    case_id: str = "",
+    detail: str = "",
+) -> AuditEvent:
+    """An event for an action by a node: ``node`` itself, or the peer ``actor_node``."""
+    return AuditEvent(
+        time=time,
+        node=node,
+        actor=node_actor(actor_node or node),
+        action=action,
+        decision=decision,
+        rule=rule[:MAX_RULE_CHARS],
+        subject=subject,
+        records=records,
+        purpose=purpose,
+        case_id=case_id,
+        detail=detail[:MAX_DETAIL_CHARS],
+    )

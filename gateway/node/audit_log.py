@@ -31,7 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Connection
 
-from gateway.core.audit import AuditEvent, Decision
+from gateway.core.audit import AuditEvent, Decision, error_detail, event_by
 from gateway.core.checkpoint import (
     Checkpoint,
     CosignatureVerifier,
@@ -481,7 +481,7 @@ class CheckpointWitness:
             time=now,
             decision=Decision.DENIED,
             rule=rule,
-            detail=f"{type(exc).__name__}: {exc}"[:400],
+            detail=error_detail(exc),
         )
         self._audit.append([event])
 
@@ -489,12 +489,10 @@ class CheckpointWitness:
 def _event(
     principal: Principal, *, node: str, time: int, decision: Decision, rule: str, detail: str
 ) -> AuditEvent:
-    return AuditEvent(
-        time=time,
+    return event_by(
+        principal,
         node=node,
-        actor=principal.actor,
-        fingerprint=principal.fingerprint,
-        address=principal.address,
+        time=time,
         action="witness.cosign",
         decision=decision,
         rule=rule,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy import Connection
 
-from gateway.core.audit import AuditEvent, Decision
+from gateway.core.audit import Decision, event_by, event_by_node
 from gateway.core.catalog import Catalog, CategoryKind, RecipientKind, Visibility
 from gateway.core.discipline import CheckResult, NoticeFacts, basis_field, decide_check
 from gateway.core.discipline_messages import (
@@ -39,7 +39,7 @@ from gateway.node.queries import display_subject, normalise_subject
 from gateway.store import RecordRow, Store
 from gateway.store.discipline import CheckRow, DisciplineRepository, FeedbackRow, HitRow
 
-__all__ = ["CheckOutcome", "DisciplineService", "HitsAndFeedback", "audit_event"]
+__all__ = ["CheckOutcome", "DisciplineService", "HitsAndFeedback"]
 
 log = structlog.get_logger("gateway.discipline")
 
@@ -64,38 +64,6 @@ class HitsAndFeedback:
     record_id: str
     hits: list[HitRow]
     feedback: list[FeedbackRow]
-
-
-def audit_event(
-    principal: Principal | None,
-    node: str,
-    now: int,
-    *,
-    action: str,
-    decision: Decision,
-    rule: str = "",
-    subject: str = "",
-    records: tuple[str, ...] = (),
-    purpose: str = "",
-    case_id: str = "",
-    detail: str = "",
-) -> AuditEvent:
-    """An audit event by ``principal``; None for the node itself (message handlers)."""
-    return AuditEvent(
-        time=now,
-        node=node,
-        actor=principal.actor if principal else f"node:{node}",
-        fingerprint=principal.fingerprint if principal else "",
-        address=principal.address if principal else "",
-        action=action,
-        decision=decision,
-        rule=rule,
-        subject=subject,
-        records=records,
-        purpose=purpose,
-        case_id=case_id,
-        detail=detail,
-    )
 
 
 def _department_domain(principal: Principal, asked: str) -> str:
@@ -233,10 +201,10 @@ class DisciplineService:
                     measures=tuple(m.code for m in hit.measures),
                 )
                 self._router.send(conn, target=hit.issuer, kind=HIT_KIND, body=report.to_body())
-            event = audit_event(
+            event = event_by(
                 principal,
-                self._node_id,
-                now,
+                node=self._node_id,
+                time=now,
                 action="discipline.check",
                 decision=Decision.ALLOWED,
                 subject=shown,
@@ -261,10 +229,10 @@ class DisciplineService:
         detail: str = "",
     ) -> None:
         # Refused for bad input, not by policy: the interceptor would not log it, so this does.
-        event = audit_event(
+        event = event_by(
             principal,
-            self._node_id,
-            now,
+            node=self._node_id,
+            time=now,
             action="discipline.check",
             decision=Decision.DENIED,
             rule=rule,
@@ -358,10 +326,10 @@ class DisciplineService:
             row = _feedback_row(report, issuer=hit.issuer, node=self._node_id, at=now, got=now)
             self._repo.add_feedback([row], conn=conn)
             self._router.send(conn, target=hit.issuer, kind=FEEDBACK_KIND, body=report.to_body())
-            event = audit_event(
+            event = event_by(
                 principal,
-                self._node_id,
-                now,
+                node=self._node_id,
+                time=now,
                 action="discipline.feedback",
                 decision=Decision.ALLOWED,
                 case_id=hit.case_id,
@@ -378,10 +346,10 @@ class DisciplineService:
         found = HitsAndFeedback(
             record_id, self._repo.hits_for(record_id), self._repo.feedback_for(record_id)
         )
-        event = audit_event(
+        event = event_by(
             principal,
-            self._node_id,
-            self._clock(),
+            node=self._node_id,
+            time=self._clock(),
             action="discipline.hits",
             decision=Decision.ALLOWED,
             records=(record_id,),
@@ -398,14 +366,13 @@ class DisciplineService:
         # A bad message must not block the hop batch that carried it: refuse it, audited.
         message = delivered.message
         log.warning("message refused", kind=message.kind, origin=message.origin, error=str(exc))
-        event = audit_event(
-            None,
+        event = event_by_node(
             self._node_id,
-            delivered.received_at,
+            time=delivered.received_at,
             action=f"message.{message.kind}",
             decision=Decision.DENIED,
             rule="message:refused",
-            detail=f"message {message.message_id} from {message.origin}: {exc}"[:500],
+            detail=f"message {message.message_id} from {message.origin}: {exc}",
         )
         self._store.audit.append([event], conn=conn)
 
@@ -461,10 +428,9 @@ class DisciplineService:
             ],
             conn=conn,
         )
-        event = audit_event(
-            None,
+        event = event_by_node(
             self._node_id,
-            delivered.received_at,
+            time=delivered.received_at,
             action="discipline.feedback.receive",
             decision=Decision.ALLOWED,
             case_id=report.case_id,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import structlog
 from sqlalchemy import Connection
 
-from gateway.core.audit import AuditEvent, Decision
+from gateway.core.audit import Decision, event_by_node, record_refs
 from gateway.core.errors import GatewayError
 from gateway.node.periodic import Periodic
 from gateway.store import RecordKey, RecordStatus, Store
@@ -76,13 +76,12 @@ class ExpirySweeper:
             )
         self._store.audit.append(
             [
-                AuditEvent(
+                event_by_node(
+                    self._node_id,
                     time=now,
-                    node=self._node_id,
-                    actor=f"node:{self._node_id}/{self._node_id}",
                     action="records.expire",
                     decision=Decision.ALLOWED,
-                    records=tuple(f"{rid}@{ver}" for rid, ver in keys),
+                    records=record_refs(keys),
                     detail=f"{len(keys)} purged at the end of their disclosure period",
                 )
             ],

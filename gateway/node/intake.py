@@ -17,7 +17,7 @@ from enum import StrEnum
 from sqlalchemy import Connection
 
 from gateway.core.algorithms import Signer
-from gateway.core.audit import AuditEvent, Decision
+from gateway.core.audit import Decision, event_by, record_refs
 from gateway.core.catalog import Catalog
 from gateway.core.errors import InputError, RecordValidationError
 from gateway.core.principal import Principal
@@ -188,15 +188,13 @@ class IntakeService:
         # The event commits with the records it names: no intake without its audit.
         self._store.audit.append(
             [
-                AuditEvent(
-                    time=now,
+                event_by(
+                    principal,
                     node=self._node_id,
-                    actor=principal.actor,
-                    fingerprint=principal.fingerprint,
-                    address=principal.address,
+                    time=now,
                     action="intake.submit",
                     decision=Decision.ALLOWED,
-                    records=tuple(f"{row.record_id}@{row.version}" for row in rows),
+                    records=record_refs((row.record_id, row.version) for row in rows),
                     detail=f"{len(rows)} stored, {len(valid) - len(rows)} duplicate, "
                     f"{refused} refused",
                 )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 
 from gateway.core.algorithms import Signer
-from gateway.core.audit import AuditEvent, Decision
+from gateway.core.audit import Decision, event_by_node, record_ref, record_refs
 from gateway.core.catalog import Catalog, Category
 from gateway.core.errors import NotFoundError
 from gateway.core.hop import build_hop_batch, sign_hop_batch
@@ -203,13 +203,12 @@ class Outbound:
             return
         self._store.audit.append(
             [
-                AuditEvent(
+                event_by_node(
+                    self._node_id,
                     time=now,
-                    node=self._node_id,
-                    actor=f"node:{self._node_id}/{self._node_id}",
                     action="push.send",
                     decision=Decision.ALLOWED,
-                    records=tuple(f"{i.record_id}@{i.version}" for i in batch.record_items),
+                    records=record_refs((i.record_id, i.version) for i in batch.record_items),
                     detail=f"batch {batch.batch_id} to {batch.recipient}: "
                     f"{len(batch.records)} records, {len(batch.statements)} statements, "
                     f"{len(batch.messages)} messages",
@@ -227,14 +226,13 @@ class Outbound:
             self._store.outbox.mark_failed([item.id], reason, conn=conn)
         self._store.audit.append(
             [
-                AuditEvent(
+                event_by_node(
+                    self._node_id,
                     time=now,
-                    node=self._node_id,
-                    actor=f"node:{self._node_id}/{self._node_id}",
                     action="push.withhold",
                     decision=Decision.DENIED,
                     rule=reason,
-                    records=(f"{item.record_id}@{item.version}",),
+                    records=(record_ref(item.record_id, item.version),),
                     detail=f"not sent to {batch.recipient}",
                 )
                 for item, reason in batch.dropped

@@ -31,7 +31,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from gateway.core.audit import AuditEvent, Decision
+from gateway.core.audit import Decision, event_by_node, record_refs
 from gateway.core.errors import GatewayError, PeerError, PeerUnavailableError
 from gateway.node.outbound import Outbound, OutboundBatch
 from gateway.node.peer_client import HopBatch, PeerClient
@@ -219,14 +219,13 @@ class PushWorker:
             self._store.outbox.mark_failed(ids, detail, conn=conn)
             self._store.audit.append(
                 [
-                    AuditEvent(
+                    event_by_node(
+                        self._node_id,
                         time=self._clock(),
-                        node=self._node_id,
-                        actor=f"node:{self._node_id}/{self._node_id}",
                         action="push.send",
                         decision=Decision.DENIED,
-                        rule=detail[:200],
-                        records=tuple(f"{i.record_id}@{i.version}" for i in batch.record_items),
+                        rule=detail,
+                        records=record_refs((i.record_id, i.version) for i in batch.record_items),
                         detail=f"batch {batch.batch_id} refused by {batch.recipient}",
                     )
                 ],

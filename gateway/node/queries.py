@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from gateway.core.audit import AuditEvent, Decision
+from gateway.core.audit import AuditEvent, Decision, event_by, record_ref, record_refs
 from gateway.core.catalog import Catalog, RecipientKind
 from gateway.core.errors import AccessDeniedError, IdentifierError, InputError, NotFoundError
 from gateway.core.identifiers import SubjectType, validate_citizen_id, validate_uscc
@@ -202,15 +202,13 @@ class RecordQueries:
         recipient_of(principal, self._node_id)
         row = self._records.get(record_id, None)
         self._audit(
-            AuditEvent(
-                time=self._clock(),
+            event_by(
+                principal,
                 node=self._node_id,
-                actor=principal.actor,
-                fingerprint=principal.fingerprint,
-                address=principal.address,
+                time=self._clock(),
                 action="records.where",
                 decision=Decision.ALLOWED,
-                records=(f"{row.record_id}@{row.version}",),
+                records=(record_ref(row.record_id, row.version),),
                 purpose=purpose,
             )
         )
@@ -274,17 +272,15 @@ class RecordQueries:
                 rules.add(plan.rule)
                 continue
             views.append(_view(row, redact_record(row.sd_jwt, plan)))
-        allowed = AuditEvent(
-            time=self._clock(),
+        allowed = event_by(
+            principal,
             node=self._node_id,
-            actor=principal.actor,
-            fingerprint=principal.fingerprint,
-            address=principal.address,
+            time=self._clock(),
             action=action,
             decision=Decision.ALLOWED,
             subject=subject,
             purpose=purpose,
-            records=tuple(f"{v.record_id}@{v.version}" for v in views),
+            records=record_refs((v.record_id, v.version) for v in views),
             detail=f"{len(views)} returned",
         )
         self._audit(allowed)

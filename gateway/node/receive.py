@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from gateway.core.algorithms import Verifier
-from gateway.core.audit import AuditEvent, Decision
+from gateway.core.audit import Decision, event_by_node, record_refs
 from gateway.core.catalog import Catalog
 from gateway.core.dsse import Envelope
 from gateway.core.errors import MalformedError, SignatureError
@@ -255,13 +255,13 @@ class FederationReceiver:
         forward_statements(self._store, conn, self._node_id, statements, exclude=sender, now=now)
         self._store.audit.append(
             [
-                AuditEvent(
+                event_by_node(
+                    self._node_id,
                     time=now,
-                    node=self._node_id,
-                    actor=f"node:{sender}/{sender}",
+                    actor_node=sender,
                     action="push.receive",
                     decision=Decision.ALLOWED,
-                    records=tuple(f"{r.record_id}@{r.version}" for r in records),
+                    records=record_refs((r.record_id, r.version) for r in records),
                     detail=f"batch {batch_id}: {len(records)} records, "
                     f"{len(statements)} statements",
                 )

@@ -24,7 +24,7 @@ from typing import Generic, TypeVar
 
 from sqlalchemy import Connection
 
-from gateway.core.audit import Decision
+from gateway.core.audit import Decision, event_by, event_by_node
 from gateway.core.catalog import Catalog, Severity
 from gateway.core.discipline_messages import OBJECTION_KIND, ObjectionFiling
 from gateway.core.errors import AccessDeniedError, ConflictError, GatewayError, InputError
@@ -44,7 +44,6 @@ from gateway.core.remedies import (
 )
 from gateway.core.sdjwt import parse_sd_jwt
 from gateway.core.statements import STATUS_EFFECT, StatusKind
-from gateway.node.discipline import audit_event
 from gateway.node.messages import DeliveredMessage, MessageRouter
 from gateway.node.statuses import StatusService
 from gateway.store import RecordRow, Store
@@ -175,10 +174,10 @@ class RemedyService:
 
         def job(conn: Connection) -> None:
             self._router.send(conn, target=row.issuer, kind=OBJECTION_KIND, body=filing.to_body())
-            event = audit_event(
+            event = event_by(
                 principal,
-                self._node_id,
-                now,
+                node=self._node_id,
+                time=now,
                 action="discipline.objection.file",
                 decision=Decision.ALLOWED,
                 records=(f"{row.record_id}@{row.version}",),
@@ -200,14 +199,13 @@ class RemedyService:
                 )
             category = self._catalog.category(row.category)
         except GatewayError as exc:
-            event = audit_event(
-                None,
+            event = event_by_node(
                 self._node_id,
-                delivered.received_at,
+                time=delivered.received_at,
                 action="discipline.objection.receive",
                 decision=Decision.DENIED,
                 rule="message:refused",
-                detail=f"message {message.message_id} from {message.origin}: {exc}"[:500],
+                detail=f"message {message.message_id} from {message.origin}: {exc}",
             )
             self._store.audit.append([event], conn=conn)
             return
@@ -225,10 +223,9 @@ class RemedyService:
             state=ObjectionState.FILED.value,
         )
         if self._repo.add_objection(stored, conn=conn):
-            event = audit_event(
-                None,
+            event = event_by_node(
                 self._node_id,
-                delivered.received_at,
+                time=delivered.received_at,
                 action="discipline.objection.receive",
                 decision=Decision.ALLOWED,
                 records=(f"{filing.record_id}@{filing.version}",),
@@ -260,10 +257,10 @@ class RemedyService:
         rows = self._repo.list_objections(
             states=states, record_id=record_id, due_before=now if overdue else None
         )
-        event = audit_event(
+        event = event_by(
             principal,
-            self._node_id,
-            now,
+            node=self._node_id,
+            time=now,
             action="discipline.objection.list",
             decision=Decision.ALLOWED,
             detail=f"{len(rows)} objections" + (" overdue" if overdue else ""),
@@ -337,10 +334,10 @@ class RemedyService:
             after=_DecisionColumns(state.value, now, principal.actor, reason),
             issue=None if kind is None else lambda: issue(kind),
         )
-        event = audit_event(
+        event = event_by(
             principal,
-            self._node_id,
-            now,
+            node=self._node_id,
+            time=now,
             action="discipline.objection.decide",
             decision=Decision.ALLOWED,
             records=(f"{objection.record_id}@{objection.version}",),
@@ -394,10 +391,10 @@ class RemedyService:
 
         def job(conn: Connection) -> None:
             self._repo.add_repair(application, conn=conn)
-            event = audit_event(
+            event = event_by(
                 principal,
-                self._node_id,
-                now,
+                node=self._node_id,
+                time=now,
                 action="discipline.repair.apply",
                 decision=Decision.ALLOWED,
                 records=(f"{row.record_id}@{row.version}",),
@@ -478,10 +475,10 @@ class RemedyService:
             after=_DecisionColumns(state.value, now, principal.actor, reason),
             issue=issue if state is RepairState.APPROVED else None,
         )
-        event = audit_event(
+        event = event_by(
             principal,
-            self._node_id,
-            now,
+            node=self._node_id,
+            time=now,
             action="discipline.repair.decide",
             decision=Decision.ALLOWED,
             records=(f"{application.record_id}@{application.version}",),

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Connection
 
 from gateway.core.algorithms import Signer
-from gateway.core.audit import AuditEvent, Decision
+from gateway.core.audit import Decision, event_by, record_ref
 from gateway.core.catalog import RecipientKind
 from gateway.core.errors import AccessDeniedError, NotFoundError
 from gateway.core.policy import node_relation
@@ -166,15 +166,13 @@ class StatusService:
             )
             self._store.audit.append(
                 [
-                    AuditEvent(
-                        time=now,
+                    event_by(
+                        principal,
                         node=self._node_id,
-                        actor=principal.actor,
-                        fingerprint=principal.fingerprint,
-                        address=principal.address,
+                        time=now,
                         action=f"status.{kind.value}",
                         decision=Decision.ALLOWED,
-                        records=(f"{record_id}@{version}",),
+                        records=(record_ref(record_id, version),),
                         detail=f"statement {statement.statement_id}",
                     )
                 ],

@@ -14,7 +14,7 @@ import grpc
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from gateway._proto.v1 import audit_pb2, audit_pb2_grpc
-from gateway.core.audit import AuditEvent, Decision
+from gateway.core.audit import Decision, event_by
 from gateway.core.errors import InputError, NotFoundError
 from gateway.core.limits import Limits
 from gateway.core.principal import Principal
@@ -101,17 +101,15 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
     def _audit(self, principal: Principal, action: str, *, subject: str = "", detail: str) -> None:
         self._store.audit.append(
             [
-                AuditEvent(
-                    time=self._clock(),
+                event_by(
+                    principal,
                     node=self._node_id,
-                    actor=principal.actor,
-                    fingerprint=principal.fingerprint,
-                    address=principal.address,
+                    time=self._clock(),
                     action=action,
                     decision=Decision.ALLOWED,
                     rule="access-table:auditor",
                     subject=subject,
-                    detail=detail[:400],
+                    detail=detail,
                 )
             ]
         )

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import grpc
 
 from gateway._proto.v1 import federation_pb2, federation_pb2_grpc
-from gateway.core.audit import AuditEvent, Decision
+from gateway.core.audit import Decision, error_detail, error_rule, event_by
 from gateway.core.catalog import RecipientKind
 from gateway.core.errors import AccessDeniedError, GatewayError, NotFoundError
 from gateway.core.limits import Limits
@@ -48,16 +48,14 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
         principal = current_principal()
         self._store.audit.append(
             [
-                AuditEvent(
-                    time=self._clock(),
+                event_by(
+                    principal,
                     node=self._node_id,
-                    actor=principal.actor,
-                    fingerprint=principal.fingerprint,
-                    address=principal.address,
+                    time=self._clock(),
                     action=action,
                     decision=Decision.DENIED,
-                    rule=getattr(exc, "rule", type(exc).__name__),
-                    detail=f"{type(exc).__name__}: {str(exc)[:300]}",
+                    rule=error_rule(exc),
+                    detail=error_detail(exc),
                 )
             ]
         )

@@ -7,8 +7,21 @@ import json
 
 import pytest
 
-from gateway.core.audit import AuditEvent, Decision
+from gateway.core.audit import (
+    MAX_DETAIL_CHARS,
+    MAX_RULE_CHARS,
+    UNAUTHENTICATED,
+    AuditEvent,
+    Decision,
+    error_detail,
+    event_by,
+    event_by_node,
+    node_actor,
+    record_ref,
+    record_refs,
+)
 from gateway.core.errors import MalformedError
+from gateway.core.principal import Principal, Role
 
 EVENT = AuditEvent(
     time=1_790_000_000,
@@ -40,3 +53,57 @@ def test_non_canonical_bytes_are_refused() -> None:
         AuditEvent.from_bytes(spaced)
     with pytest.raises(MalformedError, match="not an audit event"):
         AuditEvent.from_bytes(b'{"time": 1}')
+
+
+# --- constructors ----------------------------------------------------------------------
+
+
+def _principal(role: Role = Role.DEPARTMENT) -> Principal:
+    return Principal(role, "330500", "procurement", "procurement", "ab" * 32, "ipv4:127.0.0.1:1")
+
+
+def test_event_by_takes_the_callers_identity() -> None:
+    event = event_by(
+        _principal(),
+        node="330500",
+        time=7,
+        action="records.list",
+        decision=Decision.ALLOWED,
+        records=record_refs([("R1", 1), ("R2", 3)]),
+    )
+    assert (event.actor, event.fingerprint, event.address, event.records) == (
+        "department:330500/procurement",
+        "ab" * 32,
+        "ipv4:127.0.0.1:1",
+        ("R1@1", "R2@3"),
+    )
+
+
+def test_an_unknown_caller_is_unauthenticated() -> None:
+    event = event_by(None, node="330500", time=7, action="a.b", decision=Decision.DENIED)
+    assert (event.actor, event.fingerprint, event.address) == (UNAUTHENTICATED, "", "")
+
+
+def test_a_node_is_spelled_as_its_certificate_principal() -> None:
+    peer = Principal(Role.NODE, "330000", "330000", None, "cd" * 32)
+    own = event_by_node("330500", time=7, action="records.expire", decision=Decision.ALLOWED)
+    pushed = event_by_node(
+        "330500", time=7, actor_node="330000", action="push.receive", decision=Decision.ALLOWED
+    )
+    assert own.actor == node_actor("330500") == "node:330500/330500"
+    assert pushed.actor == peer.actor == "node:330000/330000"
+
+
+def test_free_text_is_cut_by_one_rule() -> None:
+    exc = ValueError("x" * 1000)
+    event = event_by_node(
+        "330500",
+        time=7,
+        action="push.send",
+        decision=Decision.DENIED,
+        rule="r" * 1000,
+        detail=error_detail(exc),
+    )
+    assert event.rule == "r" * MAX_RULE_CHARS
+    assert event.detail == ("ValueError: " + "x" * 1000)[:MAX_DETAIL_CHARS]
+    assert record_ref("R1", 2) == "R1@2"
