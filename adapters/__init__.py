@@ -15,11 +15,12 @@ from adapters.shuanggongshi_csv import (
     normalise_date,
     read_shuanggongshi_csv,
 )
-from adapters.source_line import Source, SourceError, SourceRecord
+from adapters.source_line import ENCODINGS, Source, SourceError, SourceRecord
 
 __all__ = [
     "CATEGORY_BY_KEY_FIELD",
     "DEFAULT_MAX_LINE_BYTES",
+    "ENCODINGS",
     "Source",
     "SourceError",
     "SourceRecord",

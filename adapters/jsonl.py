@@ -4,7 +4,9 @@ Each line is a JSON object ``{"category": "...", "fields": {"CODE": "value", ...
 Field values are strings; JSON numbers are accepted and turned into their
 decimal text exactly as written (``12.50`` stays ``12.50``, ``1e3`` becomes
 ``1000``), since a float would lose digits of a fine or an amount. Anything
-else (``true``, ``null``, lists, objects) is refused naming the key. Keys
+else (``true``, ``null``, lists, objects) is refused naming the key, and so
+is a number no decimal can hold (``1e99999999999999999999``) or a string with
+a lone surrogate escape (``"\\ud800"``), which is not text at all. Keys
 other than ``category`` and ``fields``, and a key given twice, are refused
 too: a silently ignored or overwritten key would hide a mistake in the
 exporting system.
@@ -17,7 +19,9 @@ held in memory whole.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -45,30 +49,57 @@ def _refuse_constant(name: str) -> None:
     raise _LineError(f"bad JSON: {name} is not a JSON number")
 
 
+@dataclass(frozen=True, slots=True)
+class _Number:
+    """A JSON number with a fraction or exponent, as written; converted once its key is known."""
+
+    text: str
+
+
+# A surrogate left in a decoded string came from a lone \\uD800-\\uDFFF escape (a
+# valid pair is joined into one character): it is not a character, and no
+# UTF-8 encoder, protobuf's included, will take it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text(where: str, value: str) -> str:
+    found = _SURROGATE.search(value)
+    if found is not None:
+        escape = f"\\u{ord(found.group()):04x}"
+        raise _LineError(f"{where}: {escape} is a lone surrogate, not a character")
+    return value
+
+
 def _field_text(key: str, value: object, max_line_bytes: int) -> str:
+    where = f"field {key!r}"
     if isinstance(value, str):
-        return value
+        return _text(where, value)
     # bool is an int in Python; true/false is not a number in the record.
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    if isinstance(value, Decimal):
-        exponent = value.as_tuple().exponent
+    if isinstance(value, _Number):
+        try:
+            number = Decimal(value.text)
+        except ArithmeticError:  # an exponent beyond what any Decimal can hold
+            number = None
+        exponent = None if number is None else number.as_tuple().exponent
         # The decimal text of 1e999999 has a million digits: bound it like the line.
-        if isinstance(exponent, int) and abs(exponent) <= max_line_bytes:
-            return format(value, "f")
-        raise _LineError(f"field {key!r}: number {value} is too large to write out")
+        if number is not None and isinstance(exponent, int) and abs(exponent) <= max_line_bytes:
+            return format(number, "f")
+        raise _LineError(f"{where}: number {value.text} is too large to write out")
     kind = "null" if value is None else type(value).__name__
-    raise _LineError(f"field {key!r}: value must be a string or a number, not {kind}")
+    raise _LineError(f"{where}: value must be a string or a number, not {kind}")
+
+
+# One decoder for every line: json.loads builds a new one per call when given hooks.
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_unique_keys, parse_float=_Number, parse_constant=_refuse_constant
+)
 
 
 def _parse(text: str, max_line_bytes: int) -> tuple[str, dict[str, str]]:
     try:
-        document = json.loads(
-            text,
-            object_pairs_hook=_unique_keys,
-            parse_float=Decimal,
-            parse_constant=_refuse_constant,
-        )
+        document = _DECODER.decode(text)
     except _LineError:
         raise
     except RecursionError as exc:
@@ -89,7 +120,10 @@ def _parse(text: str, max_line_bytes: int) -> tuple[str, dict[str, str]]:
     fields = document.get("fields")
     if not isinstance(fields, dict):
         raise _LineError("missing fields: an object of field code -> value is required")
-    return category, {key: _field_text(key, value, max_line_bytes) for key, value in fields.items()}
+    return _text("category", category), {
+        _text(f"field name {key!r}", key): _field_text(key, value, max_line_bytes)
+        for key, value in fields.items()
+    }
 
 
 def read_jsonl(source: Source, *, max_line_bytes: int) -> Iterator[SourceRecord | SourceError]:
@@ -107,7 +141,7 @@ def read_jsonl(source: Source, *, max_line_bytes: int) -> Iterator[SourceRecord 
         that is neither string nor number (naming the key).
     """
     with _opened(source) as stream:
-        for line in _physical_lines(stream, gb18030_allowed=False, max_line_bytes=max_line_bytes):
+        for line in _physical_lines(stream, encoding="utf-8", max_line_bytes=max_line_bytes):
             if line.problem is not None:
                 yield SourceError(line.number, line.problem)
                 continue

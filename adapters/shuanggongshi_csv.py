@@ -11,10 +11,16 @@ header name that is neither a known label nor bracketed is kept as it is, so
 that catalog validation later refuses the record naming that column: deciding
 which fields a category may carry is the core's job, not this reader's.
 
-City exports are often GB18030 rather than UTF-8: byte input (a path or a
-binary stream) is decoded as UTF-8, with or without a byte order mark, unless
-the first line that is not plain ASCII is not UTF-8, in which case the whole
-file is read as GB18030.
+City exports are often GB18030 rather than UTF-8, but GB18030 cannot be told
+from bytes: nearly any byte string decodes as GB18030, a Latin-1 export
+included. Byte input (a path or a binary stream) is therefore UTF-8 unless a
+byte order mark or the caller's ``encoding`` says GB18030; an undeclared file
+that is not UTF-8 is refused as a whole, naming the line and byte (see
+``adapters.source_line``).
+
+Rows are found by following the quotes, so a row that cannot be read (a
+malformed or over-long cell, a row over the size limit) is refused alone and
+the next row is read from where it really starts.
 
 Cell values are stripped of surrounding whitespace (including the full-width
 space U+3000) and empty cells are left out. Dates in date columns (codes
@@ -29,6 +35,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
 
@@ -36,6 +43,7 @@ from adapters.source_line import (
     Source,
     SourceError,
     SourceRecord,
+    _FileEncodingError,
     _Line,
     _opened,
     _physical_lines,
@@ -112,61 +120,131 @@ class _Labels:
         return own if own is not None else self._labels.get(name, name)
 
 
-def _take_problem(problems: dict[int, str], end: int) -> str | None:
-    """Remove the problems of lines up to ``end`` and return the first, if any."""
-    reasons = [problems.pop(number) for number in sorted(problems) if number <= end]
-    return reasons[0] if reasons else None
+class _Quoting:
+    """Follows whether the CSV text read so far stops inside a quoted cell.
+
+    The rules of the csv module's default dialect: a cell that starts with
+    ``"`` is quoted up to a lone ``"`` (``""`` is a quote inside it), and a
+    ``"`` anywhere else is an ordinary character. It costs one search per
+    cell, not a step per character.
+    """
+
+    _START, _PLAIN, _QUOTED, _AFTER_QUOTE = range(4)
+
+    def __init__(self) -> None:
+        self._state = self._START
+
+    @property
+    def inside(self) -> bool:
+        """True if a line break here is part of a quoted cell."""
+        return self._state == self._QUOTED
+
+    def end_row(self) -> None:
+        self._state = self._START
+
+    def feed(self, text: str) -> None:
+        """Follow ``text``, the next part of the row (whole lines or pieces of one)."""
+        at = 0
+        while at < len(text):
+            if self._state == self._QUOTED:
+                found = text.find('"', at)
+                if found < 0:
+                    return
+                self._state, at = self._AFTER_QUOTE, found + 1
+            elif self._state == self._PLAIN:
+                found = text.find(",", at)
+                if found < 0:
+                    return
+                self._state, at = self._START, found + 1
+            elif text[at] == '"':  # opens a quoted cell, or "" inside one
+                self._state, at = self._QUOTED, at + 1
+            else:  # a plain cell, or what follows a closing quote
+                self._state = self._PLAIN
+
+    def feed_dropped(self, piece: str | bytes) -> None:
+        """Follow a piece of an over-long line, as read and never decoded.
+
+        ``"`` and ``,`` are single bytes that never occur inside a multi-byte
+        UTF-8 or GB18030 character, so reading bytes as Latin-1 keeps each of
+        them where it is, whatever the file's encoding.
+        """
+        self.feed(piece if isinstance(piece, str) else piece.decode("latin-1"))
+
+
+@dataclass
+class _Row:
+    """The physical lines of one CSV row, as far as they are kept.
+
+    Attributes:
+        start: the row's first physical line.
+        texts: its lines; dropped once the row is refused.
+        size: its length so far, in UTF-8 bytes.
+        problem: why the row is refused, if it is: the first problem of one of
+            its lines, or its length.
+    """
+
+    start: int
+    texts: list[str] = field(default_factory=list)
+    size: int = 0
+    problem: str | None = None
+
+    def add(self, line: _Line, max_bytes: int | None) -> None:
+        self.problem = self.problem or line.problem
+        content = line.text.rstrip("\r\n")
+        self.size += len(content.encode("utf-8"))
+        if self.problem is None and max_bytes is not None and self.size > max_bytes:
+            self.problem = f"row is longer than the limit of {max_bytes} bytes"
+        # A line break counts only when another line of the row follows it.
+        self.size += len(line.text) - len(content)
+        if self.problem is None:
+            self.texts.append(line.text)
+        else:
+            self.texts.clear()
+
+    def cells(self) -> tuple[list[str] | None, str | None]:
+        """The row's cells, or None and why it cannot be read."""
+        if self.problem is not None:
+            return None, self.problem
+        reader = csv.reader(self.texts, strict=True)
+        try:
+            cells = next(reader, [])
+            extra = next(reader, None)
+        except csv.Error as exc:
+            return None, f"malformed CSV: {exc}"
+        if extra is not None:  # _Quoting and the csv module disagree about a line break
+            return None, "malformed CSV: a line break in an unquoted cell"
+        return cells, None
 
 
 def _rows(
-    lines: Iterable[_Line], problems: dict[int, str]
+    lines: Iterable[_Line], quoting: _Quoting, max_row_bytes: int | None
 ) -> Iterator[tuple[int, list[str] | None, str | None]]:
     """Yield (first line, cells or None, problem) for each non-blank CSV row.
 
-    ``problems`` collects the problems of physical lines as they are read; a
-    row spanning such a line is reported, not parsed. An over-long line
-    arrives empty (it was never held whole): it ends the row it is in, and the
-    csv module starts afresh after it, since whether the next line begins
-    inside a quoted cell can no longer be known.
+    Physical lines are gathered into rows by following the quotes before the
+    csv module sees them, so that a fault, in one row, a line the reader could
+    not use, a cell the csv module refuses, or a row over ``max_row_bytes``,
+    refuses that row alone: the next row starts where the quotes say, never
+    inside the refused row's text. ``quoting`` has already followed the pieces
+    of over-long lines (which arrive empty).
     """
-    source = iter(lines)
-    cut = False
-
-    def texts() -> Iterator[str]:
-        nonlocal cut
-        for line in source:
-            if line.problem is not None:
-                problems[line.number] = line.problem
-            if not line.text:
-                cut = True
-                return
-            yield line.text
-
-    end = 0
-    while True:
-        cut, base = False, end
-        reader = csv.reader(texts(), strict=True)
-        while True:
-            start = end + 1
-            try:
-                cells: list[str] | None = next(reader)
-                problem = None
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                cells, problem = None, f"malformed CSV: {exc}"
-            end = base + reader.line_num
-            if cut and cells is None:
-                end += 1  # the row ran into the over-long line, which ends it
-            problem = _take_problem(problems, end) or problem
-            if problem is None and cells is not None and not any(c.strip() for c in cells):
-                continue
-            yield start, cells, problem
-        if not cut:
-            return
-        if end == base + reader.line_num:  # the over-long line is a row of its own
-            end += 1
-            yield end, None, _take_problem(problems, end)
+    row: _Row | None = None
+    for line in lines:
+        if row is None:
+            row = _Row(line.number)
+        row.add(line, max_row_bytes)
+        quoting.feed(line.text)
+        if quoting.inside:
+            continue
+        quoting.end_row()
+        cells, problem = row.cells()
+        start, row = row.start, None
+        if problem is None and cells is not None and not any(c.strip() for c in cells):
+            continue
+        yield start, cells, problem
+    if row is not None:  # the file ends inside a quoted cell
+        cells, problem = row.cells()
+        yield row.start, cells, problem
 
 
 def _category(line: int, names: list[str], labels: _Labels) -> str | SourceError:
@@ -235,6 +313,7 @@ def read_shuanggongshi_csv(
     category_labels: Mapping[str, Mapping[str, str]] = _NO_CATEGORY_LABELS,
     max_field_chars: int,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    encoding: str | None = None,
 ) -> Iterator[SourceRecord | SourceError]:
     """Read a 双公示 CSV file lazily, one record or error per row.
 
@@ -254,33 +333,46 @@ def read_shuanggongshi_csv(
             ``labels``. Either mapping may tell the category from the header.
         max_field_chars: longest cell value accepted, in characters.
         max_line_bytes: longest physical line accepted (UTF-8 bytes, GB18030
-            bytes as read), refused without being held in memory whole.
+            bytes as read), refused without being held in memory whole; and
+            longest row (UTF-8 bytes), however many lines its quoted cells span.
+        encoding: of byte input, ``"utf-8"`` or ``"gb18030"``; by default
+            taken from a byte order mark, else UTF-8.
 
     Yields:
         A :class:`SourceRecord` per good row, a :class:`SourceError` per bad one:
-        malformed CSV, undecodable bytes, over-long line, wrong number of
-        cells, over-long cell, value under a nameless column; or for the
-        header: duplicate column, unknown category, empty file.
+        malformed CSV, undecodable bytes, over-long line or row, a byte order
+        mark inside the file, wrong number of cells, over-long cell, value
+        under a nameless column; or for the header: duplicate column, unknown
+        category, empty file. Bytes that are not UTF-8 in a file that
+        declares no other encoding end the file with one error.
     """
+    quoting = _Quoting()
     with _opened(source) as stream:
-        problems: dict[int, str] = {}
-        lines = _physical_lines(stream, gb18030_allowed=True, max_line_bytes=max_line_bytes)
-        rows = _rows(lines, problems)
-        header = next(rows, None)
-        if header is None:
-            yield SourceError(1, "the file is empty: no header row")
-            return
-        line, cells, problem = header
-        if problem is not None or cells is None:
-            yield SourceError(line, f"header: {problem}")
-            return
-        decided = _header(line, cells, _Labels(labels, category_labels), category)
-        if isinstance(decided, SourceError):
-            yield decided
-            return
-        codes, file_category = decided
-        for line, cells, problem in rows:
+        lines = _physical_lines(
+            stream,
+            encoding=encoding,
+            max_line_bytes=max_line_bytes,
+            dropped=quoting.feed_dropped,
+        )
+        rows = _rows(lines, quoting, max_line_bytes)
+        try:
+            header = next(rows, None)
+            if header is None:
+                yield SourceError(1, "the file is empty: no header row")
+                return
+            line, cells, problem = header
             if problem is not None or cells is None:
-                yield SourceError(line, str(problem))
-                continue
-            yield _record(line, cells, codes, file_category, max_field_chars)
+                yield SourceError(line, f"header: {problem}")
+                return
+            decided = _header(line, cells, _Labels(labels, category_labels), category)
+            if isinstance(decided, SourceError):
+                yield decided
+                return
+            codes, file_category = decided
+            for line, cells, problem in rows:
+                if problem is not None or cells is None:
+                    yield SourceError(line, str(problem))
+                    continue
+                yield _record(line, cells, codes, file_category, max_field_chars)
+        except _FileEncodingError as exc:
+            yield SourceError(exc.line, exc.reason)

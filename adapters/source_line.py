@@ -8,8 +8,10 @@ physical lines (a quoted cell with line breaks) carries the number of its
 first line.
 
 The readers share the plumbing below: turning a path or stream into physical
-lines, and deciding the text encoding of byte input one line at a time, so
-that memory stays constant however large the file is.
+lines and decoding byte input (UTF-8 unless a byte order mark or the caller
+says GB18030, see :class:`_Decoder`) one line at a time, so that memory stays
+constant however large the file is. Bytes that are not in the file's encoding
+before any non-ASCII line confirmed it are the one refusal that ends a file.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import AnyStr, BinaryIO, TextIO
 
-__all__ = ["Source", "SourceError", "SourceRecord"]
+__all__ = ["ENCODINGS", "Source", "SourceError", "SourceRecord"]
 
 Source = TextIO | BinaryIO | str | os.PathLike[str]
-"""A file path, a text stream, or a byte stream (whose encoding is then detected)."""
+"""A file path, a text stream, or a byte stream (in UTF-8 unless marked or declared)."""
 
 _BOM = "\ufeff"
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -64,8 +66,10 @@ class _Line:
 
     Attributes:
         number: 1-based physical line number.
-        text: the decoded text; undecodable bytes are replaced.
-        problem: why the line cannot be used as it is (undecodable, too long).
+        text: the decoded text; undecodable bytes are replaced. Empty for an
+            over-long line, which is never held whole.
+        problem: why the line cannot be used as it is (undecodable, too long,
+            a byte order mark inside the file).
     """
 
     number: int
@@ -73,43 +77,87 @@ class _Line:
     problem: str | None = None
 
 
-class _Decoder:
-    """Decides between UTF-8 and GB18030 from the first line that is not ASCII.
+class _FileEncodingError(Exception):
+    """The bytes are not in the file's encoding: no line from here on can be trusted.
 
-    Deciding per file, not per line, keeps a corrupt UTF-8 line from being
-    read as GB18030 mojibake: once UTF-8 is chosen, a line that is not UTF-8 is
-    reported. Pure ASCII lines read the same in both, so the choice waits for
-    the first line that tells them apart. A UTF-8 byte order mark decides at
-    once. The price: a UTF-8 file without a byte order mark whose first
-    non-ASCII line is corrupt is taken for GB18030, and its other lines are
-    then reported as undecodable or read as mojibake.
+    Raised by :func:`_physical_lines`; the readers turn it into one
+    :class:`SourceError` and end the file.
+
+    Attributes:
+        line: the physical line where the problem was found.
+        reason: what is wrong, naming the encoding.
     """
 
-    def __init__(self, *, gb18030_allowed: bool) -> None:
-        self._encoding: str | None = None if gb18030_allowed else "utf-8"
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line = line
+        self.reason = reason
+
+
+ENCODINGS = ("utf-8", "gb18030")
+"""The encodings a caller may declare for byte input."""
+
+_MARKS = {"utf-8": _UTF8_BOM, "gb18030": b"\x84\x31\x95\x33"}
+"""Byte order marks that declare an encoding at the start of a file."""
+
+
+class _Decoder:
+    """Decodes lines in the file's encoding: declared, marked, or else UTF-8.
+
+    The rule, in order: an encoding the caller declares is used as declared; a
+    byte order mark at the start of the file (UTF-8 ``EF BB BF`` or GB18030
+    ``84 31 95 33``) decides its encoding; anything else must be UTF-8.
+
+    Guessing GB18030 from bytes that are not UTF-8 is not sound: almost any
+    byte string decodes as GB18030, so a Latin-1 or Windows-1252 export would
+    be stored as plausible-looking Chinese. UTF-8 is self-checking instead, so
+    an undeclared file whose first non-ASCII line is not UTF-8 is refused as a
+    whole (:class:`_FileEncodingError`), naming the line and byte, before any
+    of its non-ASCII text is taken. Once a non-ASCII line has shown the file is
+    UTF-8, or the encoding was declared, a later undecodable line is refused on
+    its own and reading goes on.
+    """
+
+    def __init__(self, *, encoding: str | None) -> None:
+        self._declared = encoding
+        self._encoding = encoding
+        self._confirmed = encoding is not None
+
+    def _strip_mark(self, raw: bytes) -> bytes:
+        for name, mark in _MARKS.items():
+            if not raw.startswith(mark):
+                continue
+            if self._declared is not None and self._declared != name:
+                raise _FileEncodingError(
+                    1,
+                    f"the file starts with a {name.upper()} byte order mark "
+                    f"but was declared {self._declared.upper()}",
+                )
+            self._encoding, self._confirmed = name, True
+            return raw[len(mark) :]
+        return raw
 
     def decode(self, raw: bytes, number: int) -> _Line:
-        if number == 1 and raw.startswith(_UTF8_BOM):
-            self._encoding = "utf-8"
-            raw = raw[len(_UTF8_BOM) :]
-        if self._encoding is None:
-            if raw.isascii():
-                return _Line(number, raw.decode("ascii"))
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                self._encoding = "gb18030"
-            else:
-                self._encoding = "utf-8"
-                return _Line(number, text)
+        if number == 1:
+            raw = self._strip_mark(raw)
+        encoding = self._encoding or "utf-8"
+        if not self._confirmed and raw.isascii():
+            return _Line(number, raw.decode("ascii"))
         try:
-            return _Line(number, raw.decode(self._encoding))
+            text = raw.decode(encoding)
         except UnicodeDecodeError as exc:
-            problem = (
-                f"line {number} is not valid {self._encoding.upper()}: "
-                f"byte 0x{raw[exc.start : exc.start + 1].hex()} at byte offset {exc.start}"
-            )
-            return _Line(number, raw.decode(self._encoding, errors="replace"), problem)
+            where = f"byte 0x{raw[exc.start : exc.start + 1].hex()} at byte offset {exc.start}"
+            if not self._confirmed:
+                raise _FileEncodingError(
+                    number,
+                    f"line {number} is not valid UTF-8 ({where}): the file is read as UTF-8 "
+                    "unless it starts with a byte order mark or its encoding is declared; "
+                    f"nothing from line {number} on was read",
+                ) from exc
+            problem = f"line {number} is not valid {encoding.upper()}: {where}"
+            return _Line(number, raw.decode(encoding, errors="replace"), problem)
+        self._encoding, self._confirmed = encoding, True
+        return _Line(number, text)
 
 
 def _is_text(stream: TextIO | BinaryIO) -> bool:
@@ -137,13 +185,15 @@ def _content_bytes(piece: str | bytes) -> int:
 
 
 def _bounded(
-    read: Callable[[int], AnyStr], max_line_bytes: int | None
+    read: Callable[[int], AnyStr],
+    max_line_bytes: int | None,
+    dropped: Callable[[AnyStr], object] | None = None,
 ) -> Iterator[tuple[AnyStr, str | None]]:
-    """Yield each physical line, or its first part and a refusal when it is too long.
+    """Yield each physical line, or nothing of it and a refusal when it is too long.
 
     Reading at most ``max_line_bytes`` (plus room for CR LF) per call keeps an
-    over-long line from ever sitting in memory whole: its rest is read in
-    pieces and dropped.
+    over-long line from ever sitting in memory whole: it is read in pieces,
+    each handed to ``dropped`` (a reader that must follow its quotes) and let go.
     """
     if max_line_bytes is None:
         while line := read(-1):
@@ -159,29 +209,62 @@ def _bounded(
                 problem = f"line is {size} bytes, over the limit of {max_line_bytes}"
             yield piece, problem
             continue
-        while piece[-1:] not in ("\n", b"\n") and (more := read(chunk)):
-            piece = more
+        if dropped is not None:
+            dropped(piece)
+        while piece[-1:] not in ("\n", b"\n") and (piece := read(chunk)):
+            if dropped is not None:
+                dropped(piece)
         yield piece[:0], f"line is longer than the limit of {max_line_bytes} bytes"
 
 
+def _marked(line: _Line) -> _Line:
+    """Refuse a line after the first that starts with a byte order mark.
+
+    A mark inside a file is what joining two exports leaves behind; read as
+    text it would become an invisible first character of a name.
+    """
+    if line.number == 1 or line.problem is not None or not line.text.startswith(_BOM):
+        return line
+    problem = (
+        f"line {line.number} starts with a byte order mark (U+FEFF), which belongs only "
+        "at the start of a file; were two files joined?"
+    )
+    return _Line(line.number, line.text, problem)
+
+
 def _physical_lines(
-    stream: TextIO | BinaryIO, *, gb18030_allowed: bool, max_line_bytes: int | None = None
+    stream: TextIO | BinaryIO,
+    *,
+    encoding: str | None,
+    max_line_bytes: int | None = None,
+    dropped: Callable[[str | bytes], object] | None = None,
 ) -> Iterator[_Line]:
     """Yield each physical line of ``stream`` decoded, with its line ending.
 
     Args:
         stream: text, or bytes decoded as :class:`_Decoder` decides.
-        gb18030_allowed: fall back to GB18030 when bytes are not UTF-8.
+        encoding: the encoding of byte input (one of :data:`ENCODINGS`), or
+            None to take it from a byte order mark, else UTF-8.
         max_line_bytes: refuse lines longer than this (UTF-8 bytes, without
             the line ending) without holding them in memory.
+        dropped: called with each piece of an over-long line, text or bytes
+            as read, before the line is yielded empty.
+
+    Raises:
+        _FileEncodingError: byte input that is not in the file's encoding,
+            found before the encoding was confirmed by a non-ASCII line.
     """
     if _is_text(stream):
         text_stream: TextIO = stream  # type: ignore[assignment]
-        for number, (text, problem) in enumerate(_bounded(text_stream.readline, max_line_bytes), 1):
-            yield _Line(number, text.removeprefix(_BOM) if number == 1 else text, problem)
+        for number, (text, problem) in enumerate(
+            _bounded(text_stream.readline, max_line_bytes, dropped), 1
+        ):
+            yield _marked(_Line(number, text.removeprefix(_BOM) if number == 1 else text, problem))
         return
     byte_stream: BinaryIO = stream  # type: ignore[assignment]
-    decoder = _Decoder(gb18030_allowed=gb18030_allowed)
-    for number, (raw, problem) in enumerate(_bounded(byte_stream.readline, max_line_bytes), 1):
+    decoder = _Decoder(encoding=encoding)
+    for number, (raw, problem) in enumerate(
+        _bounded(byte_stream.readline, max_line_bytes, dropped), 1
+    ):
         line = decoder.decode(raw, number)
-        yield line if problem is None else _Line(number, line.text, problem)
+        yield _marked(line if problem is None else _Line(number, line.text, problem))

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from adapters import SourceError, SourceRecord, read_jsonl, read_shuanggongshi_csv
+from adapters import ENCODINGS, SourceError, SourceRecord, read_jsonl, read_shuanggongshi_csv
 from gateway._proto.v1 import intake_pb2, intake_pb2_grpc
 from gateway.commands._common import (
     as_client_option,
@@ -62,7 +62,7 @@ def _labels(catalog: Catalog) -> dict[str, dict[str, str]]:
 
 
 def read_source(
-    path: Path, *, category: str | None, catalog: Catalog
+    path: Path, *, category: str | None, catalog: Catalog, encoding: str | None = None
 ) -> Iterator[SourceRecord | SourceError]:
     """The reader for ``path`` by its extension (.csv, or .jsonl / .json)."""
     suffix = path.suffix.lower()
@@ -72,8 +72,11 @@ def read_source(
             category=category,
             category_labels=_labels(catalog),
             max_field_chars=DEFAULT_LIMITS.max_field_chars,
+            encoding=encoding,
         )
     if suffix in {".jsonl", ".json", ".ndjson"}:
+        if encoding not in {None, "utf-8"}:
+            raise click.BadParameter("JSON Lines are always UTF-8", param_hint="--encoding")
         return read_jsonl(path, max_line_bytes=DEFAULT_LIMITS.max_record_bytes)
     raise click.BadParameter(
         f"unknown file type {suffix!r}: expected .csv or .jsonl", param_hint="FILE"
@@ -90,6 +93,13 @@ def _count_lines(path: Path) -> int:
 @endpoint_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--category", default=None, help="Catalog category (CSV: detected from the header).")
+@click.option(
+    "--encoding",
+    type=click.Choice(ENCODINGS, case_sensitive=False),
+    default=None,
+    help="Encoding of a CSV file. Default: its byte order mark says, else UTF-8; "
+    "a file that is not UTF-8 is refused rather than guessed.",
+)
 @click.option("--batch", "batch_size", default=500, show_default=True, help="Records per message.")
 @click.option("--show", type=click.Choice(["refused", "all"]), default="refused", show_default=True)
 @json_option
@@ -100,6 +110,7 @@ def submit(
     endpoint: str | None,
     file: Path,
     category: str | None,
+    encoding: str | None,
     batch_size: int,
     show: str,
     as_json: bool,
@@ -115,7 +126,9 @@ def submit(
     reports: list[LineReport] = []
     with open_client(client_dir, endpoint) as (client, channel):
         catalog = load_packaged_catalog(client.node_id)
-        source = read_source(file, category=category, catalog=catalog)
+        source = read_source(
+            file, category=category, catalog=catalog, encoding=encoding and encoding.lower()
+        )
         pending: collections.deque[list[int]] = collections.deque()
         lock = threading.Lock()
 

@@ -78,7 +78,7 @@ def test_other_values_are_refused_naming_the_key(value: str, kind: str) -> None:
 def test_number_too_large_to_write_out_is_refused() -> None:
     raw = '{"category": "admin_penalty", "fields": {"CF_NR_FK": 1e999999}}\n'
     assert read(raw) == [
-        SourceError(1, "field 'CF_NR_FK': number 1E+999999 is too large to write out")
+        SourceError(1, "field 'CF_NR_FK': number 1e999999 is too large to write out")
     ]
 
 
@@ -182,3 +182,52 @@ def test_reader_is_lazy() -> None:
     assert next(records) == SourceRecord(1, "admin_penalty", {"CF_WSH": "罚0号", "CF_NR_FK": "0"})
     assert next(records) == SourceRecord(2, "admin_penalty", {"CF_WSH": "罚1号", "CF_NR_FK": "1"})
     assert stream.bytes_read <= 64 * 1024
+
+
+# --- issue 14 item 6: every bad line gets its own answer ----------------------------------
+
+
+def test_lone_surrogate_is_refused_for_its_line_and_the_good_lines_are_read() -> None:
+    raw = (
+        line(CF_WSH="罚1号")
+        + '{"category": "admin_penalty", "fields": {"XDR_MC": "\\ud800"}}\n'
+        + '{"category": "admin_penalty", "fields": {"\\udfff": "x"}}\n'
+        + '{"category": "\\ud800", "fields": {}}\n'
+        + '{"category": "admin_penalty", "fields": {"XDR_MC": "\\ud83d\\ude00"}}\n'
+    )
+    assert read(raw) == [
+        SourceRecord(1, "admin_penalty", {"CF_WSH": "罚1号"}),
+        SourceError(2, "field 'XDR_MC': \\ud800 is a lone surrogate, not a character"),
+        SourceError(3, "field name '\\udfff': \\udfff is a lone surrogate, not a character"),
+        SourceError(4, "category: \\ud800 is a lone surrogate, not a character"),
+        SourceRecord(5, "admin_penalty", {"XDR_MC": "\U0001f600"}),
+    ]
+
+
+def test_exponent_beyond_any_decimal_is_refused_for_its_line() -> None:
+    raw = (
+        '{"category": "admin_penalty", "fields": {"CF_NR_FK": 1e99999999999999999999}}\n'
+        + '{"category": 1e99999999999999999999, "fields": {}}\n'
+        + line(CF_WSH="罚2号")
+    )
+    assert read(raw) == [
+        SourceError(1, "field 'CF_NR_FK': number 1e99999999999999999999 is too large to write out"),
+        SourceError(2, "missing category: a non-empty string is required"),
+        SourceRecord(3, "admin_penalty", {"CF_WSH": "罚2号"}),
+    ]
+
+
+def test_byte_order_mark_at_the_start_of_a_later_line_is_refused() -> None:
+    # As when two exports are joined with cat: the second file's mark lands mid-file.
+    data = (line(CF_WSH="罚1号") + "\ufeff" + line(CF_WSH="罚2号") + line(CF_WSH="罚3号")).encode()
+    expected = [
+        SourceRecord(1, "admin_penalty", {"CF_WSH": "罚1号"}),
+        SourceError(
+            2,
+            "line 2 starts with a byte order mark (U+FEFF), which belongs only at the "
+            "start of a file; were two files joined?",
+        ),
+        SourceRecord(3, "admin_penalty", {"CF_WSH": "罚3号"}),
+    ]
+    assert read_bytes(data) == expected
+    assert read(data.decode()) == expected

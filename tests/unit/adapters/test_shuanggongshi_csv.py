@@ -206,20 +206,40 @@ def test_dates_are_normalised_only_in_date_columns() -> None:
 # --- encodings ---------------------------------------------------------------------------
 
 
-def test_gb18030_file_is_detected_from_a_path(tmp_path: Path) -> None:
+def test_gb18030_file_is_read_when_declared(tmp_path: Path) -> None:
     data = PENALTY.encode("gb18030")
     with pytest.raises(UnicodeDecodeError):
         data.decode("utf-8")
     path = tmp_path / "penalties.csv"
     path.write_bytes(data)
-    assert list(read_shuanggongshi_csv(path, max_field_chars=LIMIT)) == read(PENALTY)
-    assert list(read_shuanggongshi_csv(str(path), max_field_chars=LIMIT)) == read(PENALTY)
+    declared = {"max_field_chars": LIMIT, "encoding": "gb18030"}
+    assert list(read_shuanggongshi_csv(path, **declared)) == read(PENALTY)  # type: ignore[arg-type]
+    assert list(read_shuanggongshi_csv(str(path), **declared)) == read(PENALTY)  # type: ignore[arg-type]
 
 
-def test_gb18030_is_chosen_by_the_first_non_ascii_line() -> None:
+def test_gb18030_byte_order_mark_declares_the_encoding() -> None:
+    assert read_bytes(b"\x84\x31\x95\x33" + PENALTY.encode("gb18030")) == read(PENALTY)
+
+
+def test_byte_order_mark_against_the_declared_encoding_refuses_the_file() -> None:
+    assert read_bytes(b"\xef\xbb\xbf" + PENALTY.encode(), encoding="gb18030") == [
+        SourceError(1, "the file starts with a UTF-8 byte order mark but was declared GB18030")
+    ]
+
+
+def test_undeclared_gb18030_is_refused_at_its_first_non_ascii_line() -> None:
     ascii_rows = "".join(f"X{i},WSH-{i}\n" for i in range(50))
-    text = "XDR_MC,CF_WSH\n" + ascii_rows + "某公司,湖环罚〔2025〕1号\n"
-    assert read_bytes(text.encode("gb18030")) == read(text)
+    text = "XDR_MC,CF_WSH\n" + ascii_rows + "某公司,湖环罚〔2025〕1号\nY,WSH-51\n"
+    assert read_bytes(text.encode("gb18030")) == [
+        *read("XDR_MC,CF_WSH\n" + ascii_rows),
+        SourceError(
+            52,
+            "line 52 is not valid UTF-8 (byte 0xb9 at byte offset 2): the file is read as "
+            "UTF-8 unless it starts with a byte order mark or its encoding is declared; "
+            "nothing from line 52 on was read",
+        ),
+    ]
+    assert read_bytes(text.encode("gb18030"), encoding="gb18030") == read(text)
 
 
 def test_utf8_bom_is_removed_from_path_and_text_stream(tmp_path: Path) -> None:
@@ -240,7 +260,7 @@ def test_undecodable_row_is_an_error_and_reading_goes_on() -> None:
 
 def test_bytes_invalid_in_gb18030_are_an_error() -> None:
     data = "XDR_MC,CF_WSH\n某公司,罚1号\n".encode("gb18030") + b"a\x80,b\n"
-    assert read_bytes(data)[1:] == [
+    assert read_bytes(data, encoding="gb18030")[1:] == [
         SourceError(3, "line 3 is not valid GB18030: byte 0x80 at byte offset 1")
     ]
 
@@ -323,7 +343,8 @@ def test_over_long_line_is_refused_without_losing_the_count() -> None:
     assert read(text, max_line_bytes=100) == expected
     assert read_bytes(text.encode(), max_line_bytes=100) == expected
     # Over the limit however counted: characters (text), UTF-8 or GB18030 bytes.
-    assert read_bytes(text.encode("gb18030"), max_line_bytes=100) == expected
+    gb18030 = text.encode("gb18030")
+    assert read_bytes(gb18030, max_line_bytes=100, encoding="gb18030") == expected
 
 
 def test_over_long_header_or_last_line() -> None:
@@ -452,3 +473,68 @@ def test_memory_stays_flat_over_100000_rows() -> None:
     assert last.line == rows + 1
     # The file is over 9 MB; a reader that kept rows would peak far above this.
     assert peak < 1024 * 1024
+
+
+# --- issue 14 item 6: every bad row gets its own answer -----------------------------------
+
+
+def test_over_long_quoted_cell_is_one_refusal_and_the_next_row_is_read() -> None:
+    # 30,000 short lines inside one quoted cell: no line is long, the cell is.
+    cell = "\n".join(["x" * 10] * 30_000)
+    text = f'XDR_MC,CF_WSH\n"{cell}",罚1号\n乙,罚2号\n'
+    expected = [
+        SourceError(2, "malformed CSV: field larger than field limit (131072)"),
+        SourceRecord(30_002, "admin_penalty", {"XDR_MC": "乙", "CF_WSH": "罚2号"}),
+    ]
+    assert read(text) == expected
+    assert read_bytes(text.encode()) == expected
+
+
+def test_row_over_the_limit_across_lines_is_one_refusal_and_the_next_row_is_read() -> None:
+    # Each line is under the limit; the row, with its quoted line breaks, is not.
+    cell = "\n".join(['x"",y'] * 40)
+    text = f'XDR_MC,CF_WSH\n"{cell}",罚1号\n"乙",罚2号\n'
+    expected = [
+        SourceError(2, "row is longer than the limit of 100 bytes"),
+        SourceRecord(42, "admin_penalty", {"XDR_MC": "乙", "CF_WSH": "罚2号"}),
+    ]
+    assert read(text, max_line_bytes=100) == expected
+    assert read_bytes(text.encode(), max_line_bytes=100) == expected
+
+
+def test_quotes_inside_an_over_long_line_still_end_its_row() -> None:
+    # The over-long line is never held whole, yet its closing quote is seen.
+    text = 'XDR_MC,CF_WSH\n"甲\n' + "长" * 150 + '",罚1号\n乙,罚2号\n'
+    assert read_bytes(text.encode(), max_line_bytes=100) == [
+        SourceError(2, "line is longer than the limit of 100 bytes"),
+        SourceRecord(4, "admin_penalty", {"XDR_MC": "乙", "CF_WSH": "罚2号"}),
+    ]
+
+
+def test_byte_order_mark_at_the_start_of_a_data_line_is_refused_not_stored() -> None:
+    # As when two exports are joined with cat: the second file's mark lands mid-file.
+    text = "XDR_MC,CF_WSH\n甲,罚1号\n\ufeff乙,罚2号\n丙,罚3号\n"
+    expected = [
+        SourceRecord(2, "admin_penalty", {"XDR_MC": "甲", "CF_WSH": "罚1号"}),
+        SourceError(
+            3,
+            "line 3 starts with a byte order mark (U+FEFF), which belongs only at the "
+            "start of a file; were two files joined?",
+        ),
+        SourceRecord(4, "admin_penalty", {"XDR_MC": "丙", "CF_WSH": "罚3号"}),
+    ]
+    assert read(text) == expected
+    assert read_bytes(text.encode()) == expected
+
+
+def test_latin1_bytes_that_decode_as_gb18030_are_refused_for_the_file() -> None:
+    data = "XDR_MC,CF_WSH\nMüller Bäckerei GmbH,WSH-1\nOK Co,WSH-2\n".encode("latin-1")
+    data.decode("gb18030")  # the trap: it reads as (wrong) Chinese without an error
+    assert read_bytes(data) == [
+        SourceError(
+            2,
+            "line 2 is not valid UTF-8 (byte 0xfc at byte offset 1): the file is read as "
+            "UTF-8 unless it starts with a byte order mark or its encoding is declared; "
+            "nothing from line 2 on was read",
+        )
+    ]
