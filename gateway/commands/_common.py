@@ -1,10 +1,16 @@
 """Shared plumbing for subcommands: errors, output, client folders.
 
 Exit codes: 0 success, 1 a refused or failed operation, 2 bad usage (click).
+
+Every value a command prints goes through :func:`print_table`, :func:`say` or
+:func:`fail`, which show it as plain text made safe for a terminal, or as CSV
+cells no spreadsheet runs (``gateway.commands._display``); ``--json`` output
+is exact.
 """
 
 from __future__ import annotations
 
+import csv
 import functools
 import json
 import sys
@@ -16,9 +22,10 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import click
 import grpc
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from gateway.commands._display import csv_cell, terminal_text
 from gateway.core.errors import GatewayError
 from gateway.pki import ClientCredentials, load_client_credentials
 from gateway.rpc.client import open_client_channel
@@ -33,6 +40,7 @@ __all__ = [
     "open_client",
     "out_console",
     "print_table",
+    "say",
 ]
 
 P = ParamSpec("P")
@@ -43,10 +51,12 @@ err_console = Console(stderr=True)
 
 
 def fail(message: str) -> NoReturn:
-    """Print ``error: message`` to stderr and exit 1."""
-    # Escaped: messages name tables such as [node], which are not markup. One line
+    """Print ``error: message`` to stderr, as plain text, and exit 1."""
+    # Plain text: messages name tables such as [node], which are not markup. One line
     # whatever its length, so that scripts and log collectors keep it whole.
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(
+        Text.assemble(("error:", "bold red"), " ", terminal_text(message)), soft_wrap=True
+    )
     sys.exit(1)
 
 
@@ -69,7 +79,29 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+_CSV = "gateway.csv"
+
+
+def _choose_csv(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    ctx.meta[_CSV] = value
+
+
+def json_option(fn: Callable[P, R]) -> Callable[P, R]:
+    """``--json`` (passed as ``as_json``) and ``--csv`` (read by :func:`print_table`)."""
+    fn = click.option(
+        "--csv",
+        is_flag=True,
+        expose_value=False,
+        callback=_choose_csv,
+        help="Tables as CSV (cells that start like a formula are prefixed with ').",
+    )(fn)
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(fn)
+
+
+def _as_csv() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(_CSV))
+
 
 as_client_option = click.option(
     "--as",
@@ -103,10 +135,31 @@ def emit_json(value: Any) -> None:
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """A readable table on stdout."""
-    table = Table(title=title, title_justify="left", show_lines=False)
+    """A readable table on stdout, or CSV under ``--csv`` (without the title).
+
+    Title and cells are shown as plain text, never as rich markup, with the
+    characters that would steer a terminal escaped.
+    """
+    if _as_csv():
+        # RFC 4180 line ends; with "\n" alone the writer would leave a lone CR unquoted.
+        writer = csv.writer(sys.stdout, lineterminator="\r\n")
+        writer.writerow([csv_cell(column) for column in columns])
+        writer.writerows([csv_cell(cell) for cell in row] for row in rows)
+        return
+    table = Table(title=terminal_text(title), title_justify="left", show_lines=False)
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(terminal_text(column), overflow="fold")
     for row in rows:
-        table.add_row(*(str(cell) for cell in row))
+        table.add_row(*(terminal_text(cell) for cell in row))
     out_console.print(table)
+
+
+def say(*parts: str | tuple[str, str]) -> None:
+    """A line of plain text: each part as it is, or (text, rich style).
+
+    On stdout, or on stderr under ``--csv`` so that stdout stays one CSV table.
+    """
+    line = Text.assemble(
+        *(terminal_text(*p) if isinstance(p, tuple) else terminal_text(p) for p in parts)
+    )
+    (err_console if _as_csv() else out_console).print(line)

@@ -23,8 +23,8 @@ from gateway.commands._common import (
     handle_errors,
     json_option,
     open_client,
-    out_console,
     print_table,
+    say,
 )
 from gateway.core.audit import AuditEvent
 from gateway.core.checkpoint import CosignatureVerifier, open_checkpoint
@@ -337,19 +337,19 @@ def _print_report(
             }
         )
         return
-    out_console.print(
+    say(
         f"audit log of {node_id} verified: {report.events} events, "
         f"{report.checkpoints} checkpoints consistent up to size {report.signed_size}, "
         f"every event included"
     )
     if witness is not None:
-        out_console.print(
+        say(
             f"witnessed by {witness.name}: {report.cosignatures} cosignatures, "
             f"latest at size {report.witnessed_size}"
         )
     unsigned = report.events - report.signed_size
     if unsigned:
-        out_console.print(f"{unsigned} newer events are not yet in a checkpoint")
+        say(f"{unsigned} newer events are not yet in a checkpoint")
 
 
 @audit.command("proof")
@@ -391,10 +391,10 @@ def audit_proof(
             }
         )
         return
-    out_console.print(f"event {seq}: {event.action} by {event.actor} ({event.decision.value})")
-    out_console.print(f"leaf hash  {leaf.hex()}")
+    say(f"event {seq}: {event.action} by {event.actor} ({event.decision.value})")
+    say(f"leaf hash  {leaf.hex()}")
     for i, h in enumerate(answer.hashes):
-        out_console.print(f"proof[{i:>2}]  {h.hex()}")
-    out_console.print(f"root       {checkpoint.root.hex()} (tree size {checkpoint.size})")
+        say(f"proof[{i:>2}]  {h.hex()}")
+    say(f"root       {checkpoint.root.hex()} (tree size {checkpoint.size})")
     click.echo(answer.checkpoint, nl=False)
-    out_console.print("inclusion proof verified against the signed checkpoint")
+    say("inclusion proof verified against the signed checkpoint")

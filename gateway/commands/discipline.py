@@ -21,8 +21,8 @@ from gateway.commands._common import (
     handle_errors,
     json_option,
     open_client,
-    out_console,
     print_table,
+    say,
 )
 from gateway.core.records import CHINA_STANDARD_TIME
 
@@ -105,10 +105,10 @@ def check(
             }
         )
         return
-    out_console.print(
-        f"[bold]{reply.decision.upper()}[/] for domain {domain} "
+    say(
+        (reply.decision.upper(), "bold"),
+        f" for domain {domain} "
         f"(check {reply.check_id} at node {reply.node}, {_time(reply.checked_at)})",
-        highlight=False,
     )
     if reply.hits:
         print_table(
@@ -163,7 +163,7 @@ def feedback_send(
     if as_json:
         emit_json({"feedback_id": reply.feedback_id, "issuer": reply.issuer})
     else:
-        out_console.print(f"feedback {reply.feedback_id} sent to issuer {reply.issuer}")
+        say(f"feedback {reply.feedback_id} sent to issuer {reply.issuer}")
 
 
 @feedback.command("list")
@@ -289,7 +289,7 @@ def objection_file(
     if as_json:
         emit_json({"objection_id": reply.objection_id, "issuer": reply.issuer})
     else:
-        out_console.print(f"objection {reply.objection_id} sent to issuer {reply.issuer}")
+        say(f"objection {reply.objection_id} sent to issuer {reply.issuer}")
 
 
 @objection.command("list")
@@ -385,7 +385,7 @@ def objection_decide(
         )
         return
     statement = f", statement {reply.statement_id}" if reply.statement_id else ""
-    out_console.print(
+    say(
         f"objection {objection_id} is {reply.objection.state}; record "
         f"{reply.objection.record_id} is {reply.status}{statement}"
     )
@@ -438,9 +438,7 @@ def repair_apply(
     if as_json:
         emit_json(_repair_dict(reply.application))
     else:
-        out_console.print(
-            f"repair application {reply.application.application_id} for {record_id} is pending"
-        )
+        say(f"repair application {reply.application.application_id} for {record_id} is pending")
 
 
 def _decide_repair(
@@ -465,7 +463,7 @@ def _print_repair(reply: discipline_pb2.DecideRepairResponse, as_json: bool) -> 
         )
         return
     statement = f" (statement {reply.statement_id})" if reply.statement_id else ""
-    out_console.print(
+    say(
         f"repair application {reply.application.application_id} {reply.application.state}; "
         f"record {reply.application.record_id} is {reply.status}{statement}"
     )

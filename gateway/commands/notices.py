@@ -21,8 +21,8 @@ from gateway.commands._common import (
     handle_errors,
     json_option,
     open_client,
-    out_console,
     print_table,
+    say,
 )
 from gateway.core.errors import IdentifierError
 from gateway.core.identifiers import validate_citizen_id, validate_uscc
@@ -108,7 +108,7 @@ def notices_issue(
     if as_json:
         emit_json({"record_id": result.record_id, "version": result.version})
     else:
-        out_console.print(
+        say(
             f"notice {result.record_id} v{result.version} signed; it is being pushed to every "
             "node below this one"
         )

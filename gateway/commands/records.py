@@ -16,8 +16,8 @@ from gateway.commands._common import (
     handle_errors,
     json_option,
     open_client,
-    out_console,
     print_table,
+    say,
 )
 
 __all__ = ["records"]
@@ -104,7 +104,7 @@ def records_list(
         ],
     )
     if response.next_page_token:
-        out_console.print("more records: narrow with --subject or --category, or raise --limit")
+        say("more records: narrow with --subject or --category, or raise --limit")
 
 
 @records.command("get")
@@ -183,7 +183,7 @@ def records_export(
             if handle is not None:
                 handle.close()
     if out is not None:
-        out_console.print(f"{count} records exported to {out}")
+        say(f"{count} records exported to {out}")
 
 
 @records.command("where")
@@ -269,6 +269,4 @@ def records_status(
     if as_json:
         emit_json({"statement_id": reply.statement_id, "status": reply.status})
     else:
-        out_console.print(
-            f"record {record_id} is now {reply.status} (statement {reply.statement_id})"
-        )
+        say(f"record {record_id} is now {reply.status} (statement {reply.statement_id})")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from adapters import ENCODINGS, SourceError, SourceRecord, read_jsonl, read_shuanggongshi_csv
@@ -26,8 +27,8 @@ from gateway.commands._common import (
     handle_errors,
     json_option,
     open_client,
-    out_console,
     print_table,
+    say,
 )
 from gateway.core.catalog import Catalog
 from gateway.core.limits import DEFAULT_LIMITS
@@ -165,7 +166,7 @@ def submit(
             transient=as_json,
             disable=as_json,
         ) as progress:
-            task = progress.add_task(file.name, total=total)
+            task = progress.add_task(escape(file.name), total=total)
             for response in stub.Submit(requests()):
                 pending.popleft()
                 for result in response.results:
@@ -222,4 +223,4 @@ def _print(reports: list[LineReport], *, file: Path, show: str, as_json: bool) -
     summary = ", ".join(
         f"{counts[k]} {k}" for k in ("accepted", "new_version", "duplicate", "refused")
     )
-    out_console.print(f"{file.name}: {len(reports)} lines: {summary}")
+    say(f"{file.name}: {len(reports)} lines: {summary}")

@@ -1,8 +1,10 @@
-"""Hostile input files through a real `gateway submit` against a real node (issue 14, item 6).
+"""Hostile content through a real node and the real `gateway` command (issue 14, items 6, 7).
 
-Each bad line gets its own refusal and every good line is stored; a file in an
-encoding that is neither UTF-8 nor declared is refused as a whole, storing none
-of its text.
+In: each bad line of a submitted file gets its own refusal and every good line
+is stored; a file in an encoding that is neither UTF-8 nor declared is refused
+as a whole, storing none of its text. Out: stored values and logged purposes
+that carry rich markup, terminal escapes or spreadsheet formulas are shown as
+text, never obeyed.
 """
 
 from __future__ import annotations
@@ -124,3 +126,41 @@ def test_submit_answers_each_hostile_line_and_stores_every_good_one(
     ]
 
     assert _stored_names(node, keystore) == sorted(f"湖州测试企业{i}有限公司" for i in (1, 5, 6, 8))
+
+
+def test_records_and_audit_show_hostile_values_as_text(
+    node: NodeProcess, keystore: Keystore, tmp_path: Path
+) -> None:
+    markup = "[/] [link=https://evil.invalid]click[/link]"
+    formula = "=cmd|' /C calc'!A0"
+    jsonl = tmp_path / "hostile.jsonl"
+    jsonl.write_text(_jsonl(1, CF_WFXW=markup, CF_NR=formula) + "\n", encoding="utf-8")
+    code, report = _submit(node, keystore, jsonl)
+    assert (code, [r["outcome"] for r in report]) == (0, ["accepted"])
+    record_id = report[0]["record_id"]
+
+    department = keystore.client(CITY, "procurement-office")
+    purpose = "check [/] \x1b[2J\x1b]8;;https://evil.invalid\x1b\\"
+    get = ("records", "get", record_id, "--as", str(department), "--endpoint", node.endpoint)
+    shown = run_gateway(*get, "--purpose", purpose)
+    assert shown.returncode == 0, shown.stderr
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in shown.stdout.splitlines()
+        if line.startswith("│")
+    }
+    assert (rows["CF_WFXW"], rows["CF_NR"]) == (markup, formula)
+    as_csv = run_gateway(*get, "--purpose", "export", "--csv")
+    assert as_csv.returncode == 0, as_csv.stderr
+    assert f"CF_NR,'{formula}" in as_csv.stdout.splitlines()
+    as_json = run_gateway(*get, "--purpose", "export", "--json")
+    assert json.loads(as_json.stdout)["fields"]["CF_NR"] == formula
+
+    auditor = keystore.client(CITY, "audit-office")
+    events = run_gateway(
+        "audit", "events", "--as", str(auditor), "--endpoint", node.endpoint,
+        "--action", "records.get",
+    )  # fmt: skip
+    assert events.returncode == 0, events.stderr
+    assert "\x1b" not in events.stdout
+    assert "check [/] \\x1b[2J\\x1b]8;;https://evil.invalid\\x1b\\" in events.stdout
