@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -101,8 +102,11 @@ def issue_record(
     catalog_version: str,
     signer: Signer,
     now: int,
+    random_bytes: Callable[[int], bytes] = secrets.token_bytes,
 ) -> str:
     """Sign ``record`` as an SD-JWT with one disclosure per field (+ masked variants).
+
+    ``random_bytes`` draws the salts and decoys (see :func:`issue_sd_jwt`).
 
     Raises:
         InputError: if the category's ``sd_size`` cannot hold the disclosures.
@@ -131,6 +135,7 @@ def issue_record(
         disclosable=disclosable,
         sd_size=category.sd_size,
         typ=RECORD_TYP,
+        random_bytes=random_bytes,
     )
 
 

@@ -231,12 +231,17 @@ def issue_sd_jwt(
     disclosable: Sequence[tuple[str, Any]],
     sd_size: int,
     typ: str = DEFAULT_TYP,
+    random_bytes: Callable[[int], bytes] = secrets.token_bytes,
 ) -> str:
     """Issue an SD-JWT: ``claims`` always visible, each ``disclosable`` pair its own Disclosure.
 
     The top-level ``_sd`` array holds the Disclosure digests padded with decoys
     to exactly ``sd_size`` and sorted, so neither the count nor the order of
     the disclosable claims leaks (RFC 9901 §4.2.4.1, §4.2.5).
+
+    ``random_bytes`` is the source of every salt and decoy; only the golden
+    vectors (``scripts/gen_vectors.py``) pass a seeded one, to get the same bytes
+    on every run.
 
     Raises:
         DisclosureError: a reserved name in ``claims`` or ``disclosable``, a
@@ -263,7 +268,7 @@ def issue_sd_jwt(
     # One read of the system's randomness for every salt (128 bits, RFC 9901 §9.3)
     # and every decoy (a hash of 256 random bits, §4.2.5) of the record.
     decoys = sd_size - len(disclosable)
-    pool = secrets.token_bytes(_SALT_BYTES * len(disclosable) + _DECOY_BYTES * decoys)
+    pool = random_bytes(_SALT_BYTES * len(disclosable) + _DECOY_BYTES * decoys)
     disclosures = [
         Disclosure.create(
             name, value, salt=b64url_encode(pool[i * _SALT_BYTES : (i + 1) * _SALT_BYTES])
