@@ -1,0 +1,565 @@
+"""Write, or check, our own golden vectors under tests/vectors/ours/.
+
+    python scripts/gen_vectors.py           # rewrite the checked-in vectors
+    python scripts/gen_vectors.py --check   # fail if they differ from a rebuild
+
+Every byte comes from fixed inputs: Ed25519 keys derived from fixed seeds, fixed
+times, and salts, decoys and ids drawn from a seeded SHAKE-256 stream instead of
+the system's randomness. Ed25519 signatures are deterministic, so a rebuild is
+byte for byte the same until a format changes; then ``git diff`` of the vectors
+shows the change. The negative vectors (``regressions/``) each pin one refused
+attack: the bytes, and the exact error type and message the verifier must
+raise (``regressions.json``, checked by ``tests/unit/core/test_regression_vectors.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import sys
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from gateway.core.algorithms import Ed25519Signer
+from gateway.core.catalog import Catalog, RecipientKind
+from gateway.core.checkpoint import Checkpoint, cosign, sign_checkpoint
+from gateway.core.discipline_messages import HIT_KIND, HitReport
+from gateway.core.dsse import Envelope
+from gateway.core.hop import build_hop_batch, sign_hop_batch
+from gateway.core.identifiers import SubjectType, compute_citizen_check, make_uscc
+from gateway.core.merkle import MerkleTree
+from gateway.core.messages import RoutedMessage, sign_message
+from gateway.core.note import NoteSigner
+from gateway.core.policy import Recipient, decide
+from gateway.core.record_fields import record_key, validate_record
+from gateway.core.records import RECORD_TYP, issue_record, redact_record
+from gateway.core.statements import StatusKind, StatusStatement, sign_statement
+from gateway.node.audit_log import log_origin
+from gateway.node.catalog_files import load_packaged_catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "tests" / "vectors" / "ours"
+
+HUZHOU = "330500"
+"""The issuing city: signs the record, the statement, the message, the hop and its log."""
+ZHEJIANG = "330000"
+"""Huzhou's province: the hop's audience and the witness of Huzhou's audit log."""
+LISHUI = "331100"
+"""Another city of the province: the attacker of the negative vectors."""
+NODES = {HUZHOU: "Huzhou", ZHEJIANG: "Zhejiang", LISHUI: "Lishui"}
+
+TODAY = date(2025, 12, 1)
+"""The day of intake in China Standard Time."""
+ISSUED_AT = 1_764_554_400
+"""2025-12-01T02:00:00Z: the record's ``iat`` and the statement's ``issued_at``."""
+SENT_AT = ISSUED_AT + 60
+"""When the hop batch, the message and the checkpoint's cosignature are signed."""
+
+
+def node_key(node: str) -> Ed25519PrivateKey:
+    """The node's fixed Ed25519 signing key: its seed is a hash of a label and the node id."""
+    seed = hashlib.sha256(f"credit-gateway golden vector key {node}".encode()).digest()
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def key_id(node: str) -> str:
+    """Stands in for the fingerprint of the node's signing certificate (no certificates here)."""
+    return hashlib.sha256(node_key(node).public_key().public_bytes_raw()).hexdigest()
+
+
+def signer(node: str, *, kid_of: str | None = None) -> Ed25519Signer:
+    """The node's signer; ``kid_of`` names another node's key id (a forgery)."""
+    return Ed25519Signer(key_id(kid_of or node), node_key(node))
+
+
+class Stream:
+    """Seeded bytes in place of the system's randomness: SHAKE-256 of a label and a counter."""
+
+    def __init__(self, label: str) -> None:
+        self._seed = hashlib.sha256(label.encode()).digest()
+        self._counter = 0
+
+    def __call__(self, size: int) -> bytes:
+        self._counter += 1
+        return hashlib.shake_256(self._seed + self._counter.to_bytes(8, "big")).digest(size)
+
+    def uuid4_hex(self) -> str:
+        """A version 4 UUID in hex, as the nodes make statement, batch and message ids."""
+        return uuid.UUID(bytes=self(16), version=4).hex
+
+
+AUTHORITY = make_uscc("11330500", "00267531")
+"""湖州市生态环境局, the deciding authority."""
+COMPANY = make_uscc("91330502", "MA2B3C4D")
+REPRESENTATIVE = "33050219800115001" + compute_citizen_check("33050219800115001")
+
+
+def penalty_fields() -> dict[str, str]:
+    """One administrative penalty of Huzhou's against a company, with its representative."""
+    return {
+        "XDR_MC": "湖州示例环保科技有限公司",
+        "XDR_LB": "法人及非法人组织",
+        "XDR_SHXYM": COMPANY,
+        "FRDB": "张三",
+        "FR_ZJLX": "身份证",
+        "FR_ZJHM": REPRESENTATIVE,
+        "CF_WSH": "湖环罚〔2025〕101号",
+        "CF_WFXW": "超标排放大气污染物",
+        "CF_YJ": "《中华人民共和国大气污染防治法》第九十九条",
+        "CF_CFLB": "罚款",
+        "CF_NR": "罚款人民币十万元",
+        "CF_NR_FK": "10",
+        "CF_JDRQ": "2025-11-20",
+        "CF_YXQ": "2026-11-20",
+        "CF_CFJG": "湖州市生态环境局",
+        "CF_CFJGDM": AUTHORITY,
+        "CF_SJLY": "湖州市生态环境局",
+        "CF_SJLYDM": AUTHORITY,
+        "CF_YZCD": "general",
+    }
+
+
+@cache
+def _catalog() -> Catalog:
+    return load_packaged_catalog(HUZHOU)
+
+
+def issue(issuer: str, fields: dict[str, str], *, sign_as: Ed25519Signer, seed: str) -> str:
+    """Validate and issue a penalty as intake does, with seeded salts and decoys."""
+    catalog = _catalog()
+    record = validate_record(catalog, "admin_penalty", fields, today=TODAY)
+    return issue_record(
+        record,
+        catalog.category("admin_penalty"),
+        issuer=issuer,
+        record_id=record_key(issuer, record.category, record.document_number, record.subject_id),
+        version=1,
+        catalog_version=catalog.version,
+        signer=sign_as,
+        now=ISSUED_AT,
+        random_bytes=Stream(seed),
+    )
+
+
+def redacted(sd_jwt: str, recipient: Recipient) -> str:
+    """The record as Huzhou sends it to ``recipient`` (a company: legal person rules)."""
+    category = _catalog().category("admin_penalty")
+    return redact_record(sd_jwt, decide(category, recipient, SubjectType.LEGAL_PERSON))
+
+
+PARENT = Recipient(RecipientKind.PARENT, node_id=ZHEJIANG)
+PUBLIC = Recipient(RecipientKind.PUBLIC)
+
+
+def _record_id(sd_jwt: str) -> str:
+    # Read without verifying: the script made the record a line earlier.
+    payload = sd_jwt.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return str(claims["rid"])
+
+
+def _json(value: object) -> bytes:
+    return (json.dumps(value, ensure_ascii=False, indent=2) + "\n").encode()
+
+
+@dataclass(frozen=True)
+class Golden:
+    """The positive vectors, as objects, for the negative ones to be made from."""
+
+    issued: str
+    for_parent: str
+    statement: StatusStatement
+    message: RoutedMessage
+    items: list[bytes | str]
+    hop: Envelope
+    checkpoint: Checkpoint
+    cosignature: str
+
+
+def build() -> dict[str, bytes]:
+    """Every vector file, by its path under ``tests/vectors/ours/``."""
+    files: dict[str, bytes] = {}
+    files["keys.json"] = _json(
+        {
+            "about": "Test keys of the golden vectors; never use them anywhere else.",
+            "keys": [
+                {
+                    "node": node,
+                    "name": name,
+                    "seed": node_key(node).private_bytes_raw().hex(),
+                    "public": node_key(node).public_key().public_bytes_raw().hex(),
+                    "kid": key_id(node),
+                }
+                for node, name in NODES.items()
+            ],
+        }
+    )
+
+    # A record, issued at Huzhou and redacted for its two usual recipients.
+    issued = issue(HUZHOU, penalty_fields(), sign_as=signer(HUZHOU), seed="record")
+    for_parent = redacted(issued, PARENT)
+    files["record.issued.sd-jwt"] = issued.encode()
+    files["record.parent-330000.sd-jwt"] = for_parent.encode()
+    files["record.public.sd-jwt"] = redacted(issued, PUBLIC).encode()
+
+    ids = Stream("ids")
+    statement = StatusStatement(
+        statement_id=ids.uuid4_hex(),
+        kind=StatusKind.SUSPENSION,
+        issuer=HUZHOU,
+        record_id=_record_id(issued),
+        version=1,
+        issued_at=ISSUED_AT + 30,
+        reason="当事人对处罚决定提出异议，异议处理期间暂停公示",
+        new_version=None,
+    )
+    statement_json = sign_statement(statement, signer(HUZHOU)).to_json()
+    files["statement.dsse.json"] = statement_json
+
+    # Huzhou reports a hit on a Lishui record to its issuer, two hops away.
+    hit = HitReport(
+        check_id=ids.uuid4_hex(),
+        record_id=record_key(LISHUI, "admin_penalty", "丽环罚〔2025〕7号", COMPANY),
+        version=1,
+        checked_at=ISSUED_AT + 40,
+        department="湖州市公共资源交易中心",
+        domain="procurement",
+        purpose="政府采购供应商资格审查",
+        case_id="HZCG-2025-0042",
+        decision="excluded",
+        measures=("M-PROC-01",),
+    )
+    message = RoutedMessage(
+        message_id=ids.uuid4_hex(),
+        origin=HUZHOU,
+        target=LISHUI,
+        kind=HIT_KIND,
+        created_at=SENT_AT,
+        body=hit.to_body(),
+    )
+    message_json = sign_message(message, signer(HUZHOU)).to_json()
+    files["message.dsse.json"] = message_json
+
+    # One push from Huzhou to its province: the record, the statement, the message.
+    items: list[bytes | str] = [for_parent, statement_json, message_json]
+    batch = build_hop_batch(
+        sender=HUZHOU, audience=ZHEJIANG, batch_id=ids.uuid4_hex(), sent_at=SENT_AT, items=items
+    )
+    hop = sign_hop_batch(batch, signer(HUZHOU))
+    files["hop-batch.dsse.json"] = hop.to_json()
+
+    # Huzhou's audit log at 5 events, cosigned by its province.
+    checkpoint = _checkpoint(5)
+    note = sign_checkpoint(checkpoint, LOG)
+    cosignature = cosign(checkpoint.body(), log_origin(ZHEJIANG), node_key(ZHEJIANG), SENT_AT)
+    files["checkpoint.cosigned.note"] = (note + cosignature).encode()
+
+    golden = Golden(issued, for_parent, statement, message, items, hop, checkpoint, cosignature)
+    negatives = regressions(golden)
+    files.update((n.file, n.data) for n in negatives if n.data is not None)
+    files["regressions.json"] = _json([n.entry() for n in negatives])
+    return files
+
+
+LOG = NoteSigner(log_origin(HUZHOU), node_key(HUZHOU))
+"""Huzhou's audit log key (the node's signing key, named after the log's origin)."""
+
+
+def _checkpoint(size: int) -> Checkpoint:
+    tree = MerkleTree(f"golden audit event {i}".encode() for i in range(size))
+    return Checkpoint(log_origin(HUZHOU), tree.size, tree.root())
+
+
+@dataclass(frozen=True)
+class Regression:
+    """One refused attack: its bytes, how to verify them, and the exact refusal.
+
+    Attributes:
+        name: names the attack; the file is ``regressions/<name>.<ext>``.
+        refused: what the attack is, in one line.
+        check: which verification the test runs (see the README).
+        error: the error class the verifier must raise.
+        message: the exact message of that error.
+        data: the attack's bytes, or None when a positive vector is the attack.
+        ext: the file name extension.
+        inputs: other files of the check (the hop envelope and items, the previous checkpoint).
+        existing: for ``data`` None, the positive vector that is itself the attack.
+    """
+
+    name: str
+    refused: str
+    check: str
+    error: str
+    message: str
+    data: bytes | None
+    ext: str = ""
+    inputs: dict[str, Any] = field(default_factory=dict)
+    existing: str = ""
+
+    @property
+    def file(self) -> str:
+        return self.existing or f"regressions/{self.name}.{self.ext}"
+
+    def entry(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "refused": self.refused,
+            "file": self.file,
+            "check": self.check,
+            **self.inputs,
+            "error": self.error,
+            "message": self.message,
+        }
+
+
+def _flip(text: str, at: int) -> str:
+    return text[:at] + ("A" if text[at] != "A" else "B") + text[at + 1 :]
+
+
+def _unsigned_alg_none(sd_jwt: str) -> str:
+    jwt, rest = sd_jwt.split("~", 1)
+    payload = jwt.split(".")[1]
+    header = {"alg": "none", "kid": key_id(HUZHOU), "typ": RECORD_TYP}
+    compact = json.dumps(header, separators=(",", ":")).encode()
+    head = base64.urlsafe_b64encode(compact).rstrip(b"=").decode("ascii")
+    return f"{head}.{payload}.~{rest}"
+
+
+HOP_ITEMS = ["record.parent-330000.sd-jwt", "statement.dsse.json", "message.dsse.json"]
+
+
+def regressions(golden: Golden) -> list[Regression]:
+    """One negative vector per refused attack, made from the positive vectors."""
+    kid = {node: key_id(node) for node in NODES}
+    fields = penalty_fields()
+    other = issue(
+        LISHUI, {**fields, "CF_WSH": "丽环罚〔2025〕7号"}, sign_as=signer(LISHUI), seed="other"
+    )
+    good_statement = sign_statement(golden.statement, signer(HUZHOU))
+    forged_message = sign_message(golden.message, signer(LISHUI))
+    note = sign_checkpoint(golden.checkpoint, LOG)
+    witness_line = golden.cosignature.split(" ")
+    stamped = base64.b64decode(witness_line[2])
+    redated = stamped[:4] + (SENT_AT + 1).to_bytes(8, "big") + stamped[12:]
+    lishui_hop = build_hop_batch(
+        sender=HUZHOU,
+        audience=ZHEJIANG,
+        batch_id=Stream("lishui").uuid4_hex(),
+        sent_at=SENT_AT,
+        items=golden.items,
+    )
+    return [
+        Regression(
+            name="record-forged-issuer-signature",
+            refused="a record under the issuer's key id, signed by another key",
+            check="record",
+            error="SignatureError",
+            message=f"signature by key {kid[HUZHOU]!r} does not verify",
+            data=redacted(
+                issue(HUZHOU, fields, sign_as=signer(LISHUI, kid_of=HUZHOU), seed="record"),
+                PARENT,
+            ).encode(),
+            ext="sd-jwt",
+        ),
+        Regression(
+            name="record-signed-by-another-node",
+            refused="a record claiming Huzhou as issuer, validly signed by Lishui's own key",
+            check="record",
+            error="SignatureError",
+            message=f"record {_record_id(golden.issued)} claims issuer {HUZHOU}"
+            f" but is signed by node {LISHUI}",
+            data=redacted(
+                issue(HUZHOU, fields, sign_as=signer(LISHUI), seed="record"), PARENT
+            ).encode(),
+            ext="sd-jwt",
+        ),
+        Regression(
+            name="record-oversharing-to-parent",
+            refused="the unredacted record pushed to the parent (the representative in clear)",
+            check="record",
+            error="ScopeViolationError",
+            message="received disclosure 'FRDB' of category admin_penalty, outside the scope"
+            " of parent(330000) (rule penalty-parent); 3 in excess",
+            data=None,
+            existing="record.issued.sd-jwt",
+        ),
+        Regression(
+            name="record-disclosure-from-another-record",
+            refused="a disclosure of another record appended to a genuine one",
+            check="record",
+            error="DisclosureError",
+            message=f"disclosure {golden.for_parent.count('~')} is not referenced by any digest",
+            data=(golden.for_parent + other.split("~")[1] + "~").encode(),
+            ext="sd-jwt",
+        ),
+        Regression(
+            name="record-alg-none",
+            refused="a record with JWS alg 'none' and no signature",
+            check="record",
+            error="AlgorithmError",
+            message="algorithm 'none' is not allowed (allowed: EdDSA)",
+            data=_unsigned_alg_none(golden.for_parent).encode(),
+            ext="sd-jwt",
+        ),
+        Regression(
+            name="hop-tampered-record",
+            refused="a record changed after the sender signed the hop batch",
+            check="hop",
+            error="SignatureError",
+            message="digest mismatch for item 1",
+            data=_flip(golden.for_parent, 40).encode(),
+            ext="sd-jwt",
+            inputs={
+                "envelope": "hop-batch.dsse.json",
+                "items": ["regressions/hop-tampered-record.sd-jwt", *HOP_ITEMS[1:]],
+            },
+        ),
+        Regression(
+            name="hop-signed-by-another-node",
+            refused="a hop batch naming Huzhou as sender, signed by Lishui",
+            check="hop",
+            error="SignatureError",
+            message=f"no signature from a trusted key (key ids: {kid[LISHUI]!r})",
+            data=sign_hop_batch(lishui_hop, signer(LISHUI)).to_json(),
+            ext="dsse.json",
+            inputs={"items": HOP_ITEMS},
+        ),
+        Regression(
+            name="hop-tampered-audience",
+            refused="a hop batch whose audience was changed after signing",
+            check="hop",
+            error="SignatureError",
+            message=f"signature by key {kid[HUZHOU]!r} does not verify",
+            data=replace(
+                golden.hop, payload=golden.hop.payload.replace(ZHEJIANG.encode(), b"000000")
+            ).to_json(),
+            ext="dsse.json",
+            inputs={"items": HOP_ITEMS},
+        ),
+        Regression(
+            name="statement-signed-by-another-node",
+            refused="a suspension naming Huzhou as issuer, signed by Lishui",
+            check="statement",
+            error="SignatureError",
+            message=f"no signature from a trusted key (key ids: {kid[LISHUI]!r})",
+            data=sign_statement(golden.statement, signer(LISHUI)).to_json(),
+            ext="dsse.json",
+        ),
+        Regression(
+            name="statement-tampered-kind",
+            refused="a suspension turned into a revocation after signing",
+            check="statement",
+            error="SignatureError",
+            message=f"signature by key {kid[HUZHOU]!r} does not verify",
+            data=replace(
+                good_statement,
+                payload=good_statement.payload.replace(b'"suspension"', b'"revocation"'),
+            ).to_json(),
+            ext="dsse.json",
+        ),
+        Regression(
+            name="message-origin-forged",
+            refused="a routed message naming Huzhou as origin, signed by Lishui",
+            check="message",
+            error="SignatureError",
+            message=f"no signature from a trusted key (key ids: {kid[LISHUI]!r})",
+            data=forged_message.to_json(),
+            ext="dsse.json",
+        ),
+        Regression(
+            name="message-without-signature",
+            refused="a routed message envelope with its signatures removed",
+            check="message",
+            error="SignatureError",
+            message="envelope has no signatures",
+            data=replace(forged_message, signatures=()).to_json(),
+            ext="dsse.json",
+        ),
+        Regression(
+            name="checkpoint-tampered-size",
+            refused="a checkpoint whose tree size was changed after the log signed it",
+            check="checkpoint",
+            error="SignatureError",
+            message=f"signature by known key {LOG.name}+{LOG.key_hash.hex()} does not verify",
+            data=(note.replace("\n5\n", "\n6\n", 1) + golden.cosignature).encode(),
+            ext="note",
+        ),
+        Regression(
+            name="checkpoint-truncated",
+            refused="a checkpoint cut short: its signature lines removed",
+            check="checkpoint",
+            error="MalformedError",
+            message="note has no blank line before its signatures",
+            data=golden.checkpoint.body().encode(),
+            ext="note",
+        ),
+        Regression(
+            name="cosignature-redated",
+            refused="a witness cosignature whose time was changed after signing",
+            check="checkpoint",
+            error="SignatureError",
+            message=f"cosignature by witness {log_origin(ZHEJIANG)}+{stamped[:4].hex()}"
+            " does not verify",
+            data=(
+                note + f"{witness_line[0]} {witness_line[1]} {base64.b64encode(redated).decode()}\n"
+            ).encode(),
+            ext="note",
+        ),
+        Regression(
+            name="checkpoint-rollback",
+            refused="a smaller checkpoint offered to the witness after it cosigned size 5",
+            check="witness",
+            error="ProofError",
+            message="checkpoint size 3 is smaller than cosigned 5",
+            data=sign_checkpoint(_checkpoint(3), LOG).encode(),
+            ext="note",
+            inputs={"previous": "checkpoint.cosigned.note"},
+        ),
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--check", action="store_true", help="compare instead of writing")
+    args = parser.parse_args()
+    built = build()
+    on_disk = {str(path.relative_to(OUT)) for path in OUT.rglob("*") if path.is_file()} - {
+        "README.md"
+    }
+    stale = sorted(
+        name for name, data in built.items()
+        if not (OUT / name).is_file() or (OUT / name).read_bytes() != data
+    )  # fmt: skip
+    unknown = sorted(on_disk - built.keys())
+    if args.check:
+        if stale or unknown:
+            print(
+                f"stale: {', '.join(stale) or '-'}; not generated: {', '.join(unknown) or '-'};"
+                " run scripts/gen_vectors.py",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    for name in unknown:
+        (OUT / name).unlink()
+        print(f"removed {name}")
+    for name in stale:
+        path = OUT / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(built[name])
+        print(f"wrote {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
