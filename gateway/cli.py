@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+import gateway._grpc_verbosity  # noqa: F401 - before any module imports grpc
 from gateway import __version__
 from gateway.commands.audit import audit
 from gateway.commands.demo import demo
@@ -18,14 +19,25 @@ from gateway.commands.pki import pki
 from gateway.commands.policy import policy
 from gateway.commands.records import records
 from gateway.commands.submit import submit
+from gateway.logging import LEVELS
 
 __all__ = ["cli", "main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gateway")
-def cli() -> None:
+@click.option(
+    "--log-level",
+    type=click.Choice(LEVELS, case_sensitive=False),
+    default="info",
+    show_default=True,
+    help="Least severe log events written (to stderr).",
+)
+@click.pass_context
+def cli(ctx: click.Context, log_level: str) -> None:
     """Credit exchange gateway: a federated node for public credit information."""
+    # Read by the subcommands that log (serve); the others print their results.
+    ctx.obj = {"log_level": log_level.lower()}
 
 
 cli.add_command(demo)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import grpc
 import structlog
 
+from gateway import __version__
 from gateway._proto.v1 import (
     audit_pb2,
     audit_pb2_grpc,
@@ -39,11 +40,13 @@ from gateway.core.errors import GatewayError
 from gateway.core.principal import Principal
 from gateway.node.audit_log import CheckpointPublisher, CheckpointWitness
 from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
+from gateway.node.certificate_watch import CertificateWatch
 from gateway.node.config import NodeConfig
 from gateway.node.discipline import DisciplineService
 from gateway.node.federation import FederationParts, build_federation, load_directory_cache
 from gateway.node.intake import IntakeService
 from gateway.node.peer_client import ParentWitness, PeerClient
+from gateway.node.peer_reachability import ReachabilityLog
 from gateway.node.periodic import Periodic
 from gateway.node.queries import RecordQueries
 from gateway.node.readiness import ReadinessMonitor, node_readiness
@@ -90,6 +93,7 @@ class RunningNode:
     publisher: CheckpointPublisher | None = None
     federation: FederationParts | None = None
     statistics: Periodic | None = None
+    certificates: Periodic | None = None
     _stopped: bool = field(default=False)
 
     def stop(self, grace_s: float | None = None) -> None:
@@ -110,11 +114,31 @@ class RunningNode:
         self.peers.close()
         if self.statistics is not None:
             self.statistics.stop()
+        if self.certificates is not None:
+            self.certificates.stop()
         self.store.close()
-        log.info("node stopped", node=self.config.node_id)
+        log.info("node.stopped", node=self.config.node_id)
 
     def wait(self) -> None:
         self.server.wait_for_termination()
+
+
+def _certificate_watch(
+    config: NodeConfig, creds: NodeCredentials, clock: Callable[[], float]
+) -> Periodic:
+    """``certificate.expiring`` for this node's own certificates and the federation root."""
+    certificates = {
+        "tls": creds.tls_cert,
+        "signing": creds.signing_cert,
+        "node-ca": creds.ca_cert,
+        "root": creds.root,
+    }
+    watch = CertificateWatch(
+        {name: cert.not_valid_after_utc.timestamp() for name, cert in certificates.items()},
+        warn_before_s=config.server.certificate_warning_days * 86_400,
+        clock=clock,
+    )
+    return watch.periodic(f"certificates-{config.node_id}")
 
 
 def _peer_client(
@@ -139,6 +163,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
         CatalogError: the packaged catalog does not load.
         StorageError: the database cannot be opened or migrated.
     """
+    log.info("node.started", node=config.node_id, version=__version__, listen=config.listen)
     creds = load_node_credentials(config.keys)
     check_node_credentials(
         creds, node_id=config.node_id, now=dt.datetime.fromtimestamp(clock(), dt.UTC)
@@ -170,7 +195,8 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
 
         trust = FederationTrust(node_id=config.node_id, root=creds.root, clock=clock)
         directory_cache = load_directory_cache(trust, config.directory)
-        peers = _peer_client(config, creds, trust)
+        # Every call to a neighbour passes here: peer.unreachable / peer.recovered.
+        peers = ReachabilityLog(_peer_client(config, creds, trust), clock=clock)
         federation = build_federation(
             config=config,
             catalog=catalog,
@@ -324,6 +350,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             interval_s=config.server.readiness_interval_s,
             on_change=health_servicer.apply,
         )
+        certificates = _certificate_watch(config, creds, clock)
         server.start()
         publisher.start()
         federation.start()
@@ -331,12 +358,13 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
         # Health is right from the first answer: checked once here, then every interval.
         readiness.refresh()
         readiness.start()
+        certificates.start()
     except BaseException:
         if peers is not None:
             peers.close()
         store.close()
         raise
-    log.info("node serving", node=config.node_id, port=port, catalog=catalog.version)
+    log.info("node.ready", node=config.node_id, port=port, catalog=catalog.version)
     return RunningNode(
         config=config,
         server=server,
@@ -348,4 +376,5 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
         publisher=publisher,
         federation=federation,
         statistics=statistics,
+        certificates=certificates,
     )

@@ -13,7 +13,7 @@ import click
 
 from gateway.commands._common import emit_json, handle_errors, json_option, out_console
 from gateway.core.errors import ConfigurationError
-from gateway.logging import configure_logging
+from gateway.logging import configure_logging, route_native_stderr
 from gateway.node.config import config_from_tables, load_config, write_config
 
 __all__ = ["node", "serve"]
@@ -97,16 +97,22 @@ def node_init(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
 @click.option("--log-json/--log-console", default=None, help="Log format (default: by terminal).")
+@click.pass_context
 @handle_errors
-def serve(*, config_path: Path, log_json: bool | None) -> None:
+def serve(ctx: click.Context, *, config_path: Path, log_json: bool | None) -> None:
     """Run a node: gRPC over mutual TLS, health, reflection. SIGTERM stops it gracefully."""
     from gateway.app import start_node
 
-    configure_logging(json=log_json)
+    config = load_config(config_path)
+    use_json = (not sys.stderr.isatty()) if log_json is None else log_json
+    if use_json:
+        # Production: C-core's own lines on fd 2 become JSON events too.
+        route_native_stderr()
+    level = (ctx.find_root().obj or {}).get("log_level", "info")
+    configure_logging(json=use_json, level=level)
     # A fault in native code (SIGBUS from a mapped SQLite file, SIGSEGV) leaves its
     # reason and the threads' stacks in the log instead of a silent death.
     faulthandler.enable(file=sys.stderr)
-    config = load_config(config_path)
     running = start_node(config)
     stop = threading.Event()
 

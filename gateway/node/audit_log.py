@@ -256,7 +256,7 @@ class CheckpointPublisher:
             cosigned_at=cosig.timestamp,
         )
         self._checkpoints.add_cosignature(row)
-        log.info("audit checkpoint cosigned", size=latest.size, witness=self._parent)
+        log.info("checkpoint.cosigned", size=latest.size, witness=self._parent)
         return row
 
     def tick(self) -> None:
@@ -336,7 +336,8 @@ class CheckpointPublisher:
                 self._last_alarm = detail
                 log.error("audit log alarm", error=type(failure).__name__, detail=detail)
         elif isinstance(failure, PeerUnavailableError):
-            log.warning("checkpoint not cosigned", witness=self._parent, detail=detail)
+            # Each retry; the transition is logged once as peer.unreachable (ReachabilityLog).
+            log.debug("checkpoint not cosigned", witness=self._parent, detail=detail)
         elif isinstance(failure, PeerError):
             log.error("audit alarm: witness refused", witness=self._parent, detail=detail)
         elif isinstance(failure, GatewayError):

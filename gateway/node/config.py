@@ -142,6 +142,9 @@ class ServerSettings(_Section):
     """Seconds in-flight RPCs get to finish on SIGTERM."""
     readiness_interval_s: PositiveFloat = 5.0
     """How often store, schema, directory and certificates are re-checked for health."""
+    certificate_warning_days: PositiveFloat = 30.0
+    """Log ``certificate.expiring`` once a certificate of this node (TLS, signing, node CA,
+    federation root) has fewer days left than this."""
 
 
 class AuditSettings(_Section):

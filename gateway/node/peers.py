@@ -57,7 +57,8 @@ class PeerMaintenance:
             self.refresh_directory()
             self.catch_up()
         except PeerError as exc:
-            log.info("parent unreachable", detail=str(exc))
+            # Each retry; the transition is logged once as peer.unreachable (ReachabilityLog).
+            log.debug("parent upkeep failed", detail=str(exc))
         except GatewayError as exc:
             log.warning("peer upkeep failed", error=type(exc).__name__, detail=str(exc))
 
@@ -68,9 +69,10 @@ class PeerMaintenance:
         signed = self._peers.directory(self._parent, timeout_s=DIRECTORY_TIMEOUT_S)
         before = self._trust.signed
         directory = self._trust.install(signed)
-        if self._directory_cache is not None and self._trust.signed is not before:
-            self._directory_cache(signed)
-            log.info("directory refreshed", serial=directory.serial)
+        if self._trust.signed is not before:
+            if self._directory_cache is not None:
+                self._directory_cache(signed)
+            log.info("directory.refreshed", serial=directory.serial, source=self._parent)
 
     def catch_up(self) -> int:
         """Pull what the parent holds for this node since the stored cursor; returns batches."""

@@ -182,7 +182,7 @@ class PushWorker:
         settings = self._settings
 
         def before_sleep(state: RetryCallState) -> None:
-            log.info("push retry", peer=recipient, attempt=state.attempt_number)
+            log.debug("push retry", peer=recipient, attempt=state.attempt_number)
 
         for attempt in Retrying(
             retry=retry_if_exception(is_transient),
@@ -209,7 +209,8 @@ class PushWorker:
             )
             next_at = self._clock() + max(1, delay_ms // 1000)
             self._store.outbox.mark_retry(ids, detail, next_at)
-            log.info("peer unavailable, will retry", peer=batch.recipient, at=next_at)
+            # Each retry; the transition is logged once as peer.unreachable (ReachabilityLog).
+            log.debug("peer unavailable, will retry", peer=batch.recipient, at=next_at)
             return
         log.error(
             "batch refused by peer", peer=batch.recipient, batch=batch.batch_id, detail=detail

@@ -59,8 +59,10 @@ class Cluster:
     def endpoint(self, node: str) -> str:
         return f"127.0.0.1:{self.ports[node]}"
 
-    def start(self, node: str) -> NodeProcess:
-        process = start_node(self.configs[node], node, log=self.root / f"{node}.log")
+    def start(self, node: str, options: Sequence[str] = ()) -> NodeProcess:
+        process = start_node(
+            self.configs[node], node, log=self.root / f"{node}.log", options=options
+        )
         self.processes[node] = process
         return process
 

@@ -146,11 +146,16 @@ def sign_directory(
     return out
 
 
-def start_node(config: Path, node_id: str, *, log: Path) -> NodeProcess:
-    """Start `gateway serve` and wait (bounded) for its port line."""
+def start_node(
+    config: Path, node_id: str, *, log: Path, options: Sequence[str] = ()
+) -> NodeProcess:
+    """Start `gateway serve` and wait (bounded) for its port line.
+
+    ``options`` go before ``serve``: the ``gateway`` command's own (``--log-level``).
+    """
     handle = log.open("ab")
     process = subprocess.Popen(
-        gateway_command("serve", "--config", str(config), "--log-json"),
+        gateway_command(*options, "serve", "--config", str(config), "--log-json"),
         stdout=subprocess.PIPE,
         stderr=handle,
     )
