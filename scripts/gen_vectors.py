@@ -32,8 +32,8 @@ from gateway.core.algorithms import Ed25519Signer
 from gateway.core.catalog import Catalog, RecipientKind
 from gateway.core.checkpoint import Checkpoint, cosign, sign_checkpoint
 from gateway.core.discipline_messages import HIT_KIND, HitReport
-from gateway.core.dsse import Envelope
-from gateway.core.hop import build_hop_batch, sign_hop_batch
+from gateway.core.dsse import Envelope, sign_envelope
+from gateway.core.hop import HOP_PAYLOAD_TYPE, build_hop_batch, sign_hop_batch
 from gateway.core.identifiers import SubjectType, compute_citizen_check, make_uscc
 from gateway.core.merkle import MerkleTree
 from gateway.core.messages import RoutedMessage, sign_message
@@ -41,7 +41,12 @@ from gateway.core.note import NoteSigner
 from gateway.core.policy import Recipient, decide
 from gateway.core.record_fields import record_key, validate_record
 from gateway.core.records import RECORD_TYP, issue_record, redact_record
-from gateway.core.statements import StatusKind, StatusStatement, sign_statement
+from gateway.core.statements import (
+    STATEMENT_PAYLOAD_TYPE,
+    StatusKind,
+    StatusStatement,
+    sign_statement,
+)
 from gateway.node.audit_log import log_origin
 from gateway.node.catalog_files import load_packaged_catalog
 
@@ -333,6 +338,19 @@ def _unsigned_alg_none(sd_jwt: str) -> str:
     return f"{head}.{payload}.~{rest}"
 
 
+def _twin_signature(sd_jwt: str) -> str:
+    # 64 signature bytes are 86 characters whose last 4 bits encode nothing:
+    # flipping one of them decodes to the same signature, in another spelling.
+    jwt, rest = sd_jwt.split("~", 1)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    return f"{jwt[:-1]}{alphabet[alphabet.index(jwt[-1]) ^ 1]}~{rest}"
+
+
+def _hop_payload(golden: Golden, **changes: Any) -> bytes:
+    fields = json.loads(golden.hop.payload)
+    return json.dumps({**fields, **changes}, sort_keys=True, separators=(",", ":")).encode()
+
+
 HOP_ITEMS = ["record.parent-330000.sd-jwt", "statement.dsse.json", "message.dsse.json"]
 
 
@@ -356,6 +374,13 @@ def regressions(golden: Golden) -> list[Regression]:
         sent_at=SENT_AT,
         items=golden.items,
     )
+    elsewhere = _hop_payload(golden, audience="000000")
+    late = _hop_payload(golden, sent_at=SENT_AT - 3600)
+    # Two "audience" members: parsers differ on which one wins.
+    twice = golden.hop.payload.replace(
+        b'{"audience":"330000"', b'{"audience":"330000","audience":"000000"'
+    )
+    spaced = golden.statement.to_payload().replace(b'","', b'", "')
     return [
         Regression(
             name="record-forged-issuer-signature",
@@ -410,6 +435,24 @@ def regressions(golden: Golden) -> list[Regression]:
             ext="sd-jwt",
         ),
         Regression(
+            name="record-non-canonical-signature",
+            refused="a record whose signature is respelt (same bytes, other base64url text)",
+            check="record",
+            error="MalformedError",
+            message="issuer-signed JWT signature is not canonical base64url",
+            data=_twin_signature(golden.for_parent).encode(),
+            ext="sd-jwt",
+        ),
+        Regression(
+            name="record-duplicate-disclosure",
+            refused="a record carrying one of its disclosures twice",
+            check="record",
+            error="DisclosureError",
+            message=f"disclosure {golden.for_parent.count('~')} is a duplicate of disclosure 1",
+            data=(golden.for_parent + golden.for_parent.split("~")[1] + "~").encode(),
+            ext="sd-jwt",
+        ),
+        Regression(
             name="hop-tampered-record",
             refused="a record changed after the sender signed the hop batch",
             check="hop",
@@ -445,6 +488,48 @@ def regressions(golden: Golden) -> list[Regression]:
             inputs={"items": HOP_ITEMS},
         ),
         Regression(
+            name="hop-addressed-elsewhere",
+            refused="Huzhou's genuine batch for the national node, relayed to the province",
+            check="hop",
+            error="SignatureError",
+            message="batch is addressed to 000000 but this node is 330000",
+            data=sign_envelope(HOP_PAYLOAD_TYPE, elsewhere, signer(HUZHOU)).to_json(),
+            ext="dsse.json",
+            inputs={"items": HOP_ITEMS},
+        ),
+        Regression(
+            name="hop-replayed-late",
+            refused="Huzhou's genuine batch replayed an hour after it was sent",
+            check="hop",
+            error="ExpiredError",
+            message=f"batch sent_at {SENT_AT - 3600} is 3660 s behind now ({SENT_AT + 60}),"
+            " over the allowed skew of 300 s",
+            data=sign_envelope(HOP_PAYLOAD_TYPE, late, signer(HUZHOU)).to_json(),
+            ext="dsse.json",
+            inputs={"items": HOP_ITEMS},
+        ),
+        Regression(
+            name="hop-duplicate-key",
+            refused="a signed hop payload naming two audiences (parsers disagree on which wins)",
+            check="hop",
+            error="MalformedError",
+            message="hop batch has duplicate key 'audience'",
+            data=sign_envelope(HOP_PAYLOAD_TYPE, twice, signer(HUZHOU)).to_json(),
+            ext="dsse.json",
+            inputs={"items": HOP_ITEMS},
+        ),
+        Regression(
+            name="hop-statement-as-batch",
+            refused="Huzhou's signed statement presented as hop evidence (type confusion)",
+            check="hop",
+            error="MalformedError",
+            message=f"payload type {STATEMENT_PAYLOAD_TYPE!r} is not the expected"
+            f" {HOP_PAYLOAD_TYPE!r}",
+            data=None,
+            existing="statement.dsse.json",
+            inputs={"items": HOP_ITEMS},
+        ),
+        Regression(
             name="statement-signed-by-another-node",
             refused="a suspension naming Huzhou as issuer, signed by Lishui",
             check="statement",
@@ -463,6 +548,15 @@ def regressions(golden: Golden) -> list[Regression]:
                 good_statement,
                 payload=good_statement.payload.replace(b'"suspension"', b'"revocation"'),
             ).to_json(),
+            ext="dsse.json",
+        ),
+        Regression(
+            name="statement-non-canonical",
+            refused="a statement signed by its issuer in a second byte form of the same JSON",
+            check="statement",
+            error="MalformedError",
+            message="status statement is not canonical JSON (sorted keys, compact, UTF-8)",
+            data=sign_envelope(STATEMENT_PAYLOAD_TYPE, spaced, signer(HUZHOU)).to_json(),
             ext="dsse.json",
         ),
         Regression(
