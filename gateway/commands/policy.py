@@ -16,12 +16,12 @@ import click
 from gateway.commands._common import emit_json, handle_errors, json_option, out_console, print_table
 from gateway.core.catalog import Catalog, RecipientKind
 from gateway.core.identifiers import SubjectType
+from gateway.core.node_id import is_node_id_shape
 from gateway.core.policy import Explanation, Recipient, disclosure_names, explain
 from gateway.node.catalog_files import load_packaged_catalog
 
 __all__ = ["policy"]
 
-_NODE_ID = re.compile(r"\d{6}")
 # The catalog's domain codes (snake_case), as its parser accepts them.
 _DOMAIN = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _PLAIN_KINDS = ("parent", "child", "other_node", "auditor", "public")
@@ -55,7 +55,7 @@ def _parse_recipient(ctx: click.Context, param: click.Parameter, value: str) -> 
 
 
 def _check_node(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    if not _NODE_ID.fullmatch(value):
+    if not is_node_id_shape(value):
         raise click.BadParameter(f"{value!r} is not a 6-digit region code", ctx, param)
     return value
 

@@ -34,6 +34,7 @@ from gateway.core.catalog import (
 from gateway.core.errors import CatalogError
 from gateway.core.identifiers import SubjectType
 from gateway.core.masking import MaskRule
+from gateway.core.node_id import is_node_id_shape
 
 __all__ = [
     "DocumentHeader",
@@ -46,7 +47,6 @@ __all__ = [
 _E = TypeVar("_E", bound=StrEnum)
 _MISSING = object()
 
-_REGION = re.compile(r"\d{6}")
 # "+" joins versions in a merged catalog, so it may not occur in one.
 _VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]*")
 
@@ -455,7 +455,7 @@ def read_header(root: TomlTable, name: str) -> DocumentHeader:
     if not _VERSION.fullmatch(version):
         raise header.error(f"version {version!r} must be letters, digits, '.', '-' or '_'")
     for key, value in (("region", region), ("extends", extends)):
-        if value is not None and not _REGION.fullmatch(value):
+        if value is not None and not is_node_id_shape(value):
             raise header.error(f"{key} {value!r} is not a 6-digit region code")
     if (extends is None) != (region == "000000"):
         raise header.error("only the national base (000000) extends nothing")

@@ -23,6 +23,7 @@ from gateway.core.dsse import (
     verify_envelope,
 )
 from gateway.core.errors import AccessDeniedError, ExpiredError, MalformedError
+from gateway.core.node_id import is_node_id_shape
 
 __all__ = [
     "DIRECTORY_PAYLOAD_TYPE",
@@ -34,7 +35,6 @@ __all__ = [
 
 DIRECTORY_PAYLOAD_TYPE = "application/vnd.credit-gateway.directory+json"
 _WHAT = "federation directory"
-_NODE_ID = re.compile(r"[0-9]{6}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _KEYS = frozenset({"serial", "issued_at", "expires_at", "nodes", "revoked", "catalog_versions"})
 _NODE_KEYS = frozenset(
@@ -195,7 +195,7 @@ def _node(item: object, index: int) -> DirectoryNode:
         raise MalformedError(f"{what} has a missing or unknown key {unknown[0]!r}")
     node_id = payload_str(item, "id", what)
     parent = payload_str(item, "parent", what)
-    if not _NODE_ID.fullmatch(node_id) or (parent and not _NODE_ID.fullmatch(parent)):
+    if not is_node_id_shape(node_id) or (parent and not is_node_id_shape(parent)):
         raise MalformedError(f"{what}: node and parent ids must be 6-digit region codes")
     kids = item["signing_kids"]
     if not isinstance(kids, list) or not all(

@@ -26,6 +26,7 @@ from gateway.core.dsse import (
 )
 from gateway.core.errors import ExpiredError, MalformedError, SignatureError
 from gateway.core.limits import DEFAULT_LIMITS, Limits
+from gateway.core.node_id import is_node_id_shape
 
 __all__ = [
     "HOP_PAYLOAD_TYPE",
@@ -40,7 +41,6 @@ HOP_PAYLOAD_TYPE = "application/vnd.credit-gateway.hop-batch+json"
 
 _WHAT = "hop batch"
 _KEYS = frozenset({"sender", "audience", "batch_id", "sent_at", "item_digests"})
-_NODE_ID = re.compile(r"[0-9]{6}")
 _BATCH_ID = re.compile(r"[0-9a-f]{32}")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _MAX_INT = 2**63 - 1
@@ -75,7 +75,7 @@ class HopBatch:
 
     def __post_init__(self) -> None:
         for key, node in (("sender", self.sender), ("audience", self.audience)):
-            if not _NODE_ID.fullmatch(node):
+            if not is_node_id_shape(node):
                 raise MalformedError(f"{_WHAT} key {key!r} is {node[:40]!r}, not a 6-digit node id")
         if not _BATCH_ID.fullmatch(self.batch_id):
             raise MalformedError(

@@ -26,14 +26,13 @@ from gateway.core.dsse import (
     verify_envelope,
 )
 from gateway.core.errors import MalformedError, SignatureError
-from gateway.core.tree import parent_node
+from gateway.core.node_id import ancestors, is_node_id_shape, parent_node
 
 __all__ = ["MESSAGE_PAYLOAD_TYPE", "RoutedMessage", "next_hop", "sign_message", "verify_message"]
 
 MESSAGE_PAYLOAD_TYPE = "application/vnd.credit-gateway.message+json"
 _WHAT = "routed message"
 _KEYS = frozenset({"message_id", "origin", "target", "kind", "created_at", "body"})
-_NODE = re.compile(r"[0-9]{6}")
 _ID = re.compile(r"[0-9a-f]{32}")
 _KIND = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 
@@ -57,7 +56,7 @@ class RoutedMessage:
         if not _ID.fullmatch(self.message_id):
             raise MalformedError(f"{_WHAT}: message_id must be 32 lowercase hex characters")
         for name in ("origin", "target"):
-            if not _NODE.fullmatch(getattr(self, name)):
+            if not is_node_id_shape(getattr(self, name)):
                 raise MalformedError(f"{_WHAT}: {name} must be a 6-digit node id")
         if not _KIND.fullmatch(self.kind):
             raise MalformedError(f"{_WHAT}: kind {self.kind!r} is not a message kind")
@@ -134,12 +133,9 @@ def next_hop(me: str, target: str) -> str | None:
     """
     if target == me:
         return None
-    below: str | None = target
-    while below is not None:
-        up = parent_node(below)
-        if up == me:
-            return below
-        below = up
+    path = (target, *ancestors(target))
+    if me in path:
+        return path[path.index(me) - 1]
     parent = parent_node(me)
     if parent is None:
         raise MalformedError(f"node {target} is not in the federation tree")

@@ -26,7 +26,7 @@ from gateway.core.catalog import (
 )
 from gateway.core.errors import AccessDeniedError, ScopeViolationError
 from gateway.core.identifiers import SubjectType
-from gateway.core.tree import parent_node
+from gateway.core.node_id import parent_node
 
 __all__ = [
     "MASKED_SUFFIX",

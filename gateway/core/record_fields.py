@@ -32,6 +32,7 @@ from gateway.core.catalog import Catalog, Category, FieldSpec, FieldType, Severi
 from gateway.core.errors import IdentifierError, RecordValidationError
 from gateway.core.identifiers import SubjectType, validate_citizen_id, validate_uscc
 from gateway.core.limits import DEFAULT_LIMITS, Limits
+from gateway.core.node_id import is_node_id_shape
 
 __all__ = [
     "CITIZEN_ID_KINDS",
@@ -47,7 +48,6 @@ CITIZEN_ID_KINDS = frozenset({"身份证", "居民身份证", "001"})
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DECIMAL = re.compile(r"\d{1,18}(\.\d{1,6})?")
 _INTEGER = re.compile(r"-?\d{1,18}")
-_REGION = re.compile(r"\d{6}")
 _TEXT_CONTROLS = frozenset("\n\r\t")
 _KEY_TAG = b"credit-gateway/record-key/v1"
 
@@ -143,7 +143,7 @@ def _integer(spec: FieldSpec, value: str) -> str:
 
 
 def _region(spec: FieldSpec, value: str) -> str:
-    if not _REGION.fullmatch(value):
+    if not is_node_id_shape(value):
         raise _refuse(spec.code, f"{value!r} is not a 6-digit region code")
     return value
 

@@ -27,6 +27,7 @@ from gateway.core.dsse import (
     verify_envelope,
 )
 from gateway.core.errors import MalformedError
+from gateway.core.node_id import is_node_id_shape
 from gateway.core.record_status import RecordStatus
 
 __all__ = [
@@ -70,7 +71,6 @@ _KEYS = frozenset(
     {"statement_id", "kind", "issuer", "record_id", "version", "issued_at", "reason", "new_version"}
 )
 _UUID4_HEX = re.compile(r"[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}")
-_NODE_ID = re.compile(r"[0-9]{6}")
 _MAX_RECORD_ID_CHARS = 256
 _MAX_REASON_CHARS = 2000
 _MAX_INT = 2**63 - 1
@@ -115,7 +115,7 @@ class StatusStatement:
             )
         if not isinstance(self.kind, StatusKind):
             raise MalformedError(f"{_WHAT} key 'kind' is {self.kind!r}, not a StatusKind")
-        if not _NODE_ID.fullmatch(self.issuer):
+        if not is_node_id_shape(self.issuer):
             raise MalformedError(
                 f"{_WHAT} key 'issuer' is {self.issuer[:40]!r}, not a 6-digit node id"
             )

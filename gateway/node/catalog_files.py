@@ -9,18 +9,16 @@ the parsing and merging; this module only reads the text.
 
 from __future__ import annotations
 
-import re
 from importlib import resources
 from importlib.resources.abc import Traversable
 
 from gateway.core.catalog import Catalog, load_catalog
 from gateway.core.errors import ConfigurationError
 from gateway.core.measures import MeasuresList, check_catalog_measures, load_measures
+from gateway.core.node_id import NATIONAL, is_node_id_shape
+from gateway.core.node_id import region_chain as node_id_region_chain
 
 __all__ = ["load_packaged_catalog", "load_packaged_measures", "region_chain"]
-
-_NODE_ID = re.compile(r"\d{6}")
-_NATIONAL = "000000"
 
 
 def region_chain(node_id: str) -> tuple[str, ...]:
@@ -32,10 +30,9 @@ def region_chain(node_id: str) -> tuple[str, ...]:
     Raises:
         ConfigurationError: if ``node_id`` is not a 6-digit region code.
     """
-    if not _NODE_ID.fullmatch(node_id):
+    if not is_node_id_shape(node_id):
         raise ConfigurationError(f"node id {node_id!r} is not a 6-digit region code")
-    chain = [_NATIONAL, node_id[:2] + "0000", node_id[:4] + "00", node_id]
-    return tuple(dict.fromkeys(chain))
+    return node_id_region_chain(node_id)
 
 
 def _texts(folder: str, node_id: str) -> list[tuple[str, str]]:
@@ -45,7 +42,7 @@ def _texts(folder: str, node_id: str) -> list[tuple[str, str]]:
         item = base / f"{region}.toml"
         if item.is_file():
             texts.append((f"{folder}/{region}.toml", item.read_text(encoding="utf-8")))
-        elif region == _NATIONAL:
+        elif region == NATIONAL:
             raise ConfigurationError(f"the packaged national {folder} file is missing")
     return texts
 

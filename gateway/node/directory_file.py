@@ -10,7 +10,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from gateway.core.algorithms import Ed25519Signer
 from gateway.core.directory import Directory, DirectoryNode, sign_directory
 from gateway.core.errors import ConfigurationError
-from gateway.node.trust import NATIONAL, SignedDirectoryFile
+from gateway.core.node_id import NATIONAL
+from gateway.node.trust import SignedDirectoryFile
 from gateway.pki import fingerprint, load_node_credentials, parent_of, signing_kid
 
 __all__ = ["build_directory", "sign_directory_file"]

@@ -26,12 +26,11 @@ from gateway.core.errors import (
     MalformedError,
     SignatureError,
 )
+from gateway.core.node_id import NATIONAL
 from gateway.core.principal import Principal
 from gateway.pki import signing_kid, verify_signing_certificate
 
 __all__ = ["FederationTrust", "SignedDirectoryFile", "read_directory_file", "write_directory_file"]
-
-NATIONAL = "000000"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,8 @@
 """Naming conventions of the federation's certificates.
 
-Node ids are GB/T 2260 region codes of six digits: ``000000`` is the national
-node, ``XX0000`` a province, ``XXXX00`` a city. County codes (``XXXXYY`` with
-``YY`` not ``00``) do not run nodes and are refused.
+Node ids are GB/T 2260 region codes (:mod:`gateway.core.node_id`, re-exported
+here for the certificate code): national, province or city; county codes do not
+run nodes and are refused.
 
 Identities travel as URI subject alternative names:
 
@@ -27,10 +27,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ObjectIdentifier
 
 from gateway.core.errors import InputError
+from gateway.core.node_id import NodeLevel, node_level, parent_of
 
 __all__ = [
     "CLIENT_ROLES",
-    "NATIONAL_NODE",
     "RECORD_SIGNING_EKU",
     "URN_PREFIX",
     "ClientRole",
@@ -48,10 +48,8 @@ __all__ = [
     "signing_kid",
 ]
 
-NodeLevel = Literal["national", "province", "city"]
 ClientRole = Literal["department", "auditor", "admin"]
 
-NATIONAL_NODE: Final = "000000"
 CLIENT_ROLES: Final[frozenset[str]] = frozenset({"department", "auditor", "admin"})
 
 RECORD_SIGNING_EKU: Final = ObjectIdentifier("2.25.276009096187174174527324444979581553197")
@@ -62,56 +60,11 @@ UUID ``cfa56b17-7aaa-44d9-8136-bfc33aba0a2d`` as an OID (ITU-T X.667).
 
 URN_PREFIX: Final = "urn:credit-gateway:"
 
-# GB/T 2260 province-level prefixes, including Taiwan (71), Hong Kong (81) and
-# Macao (82). A code outside this list is a typo, not a new province.
-_PROVINCE_PREFIXES: Final = frozenset(
-    {"11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37"}
-    | {"41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64"}
-    | {"65", "71", "81", "82"}
-)
-
 # Names and domains end up in directory names and inside colon-separated URNs,
 # so they are restricted to characters that are safe in both. Domains are the
 # catalog's snake_case domain codes (procurement, market_regulation, ...).
 _NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 _DOMAIN_RE: Final = re.compile(r"[a-z][a-z0-9_-]{0,62}")
-
-
-def node_level(node_id: str) -> NodeLevel:
-    """Return the level of a node from its region code.
-
-    Raises:
-        InputError: if ``node_id`` is not a national, provincial or city code.
-    """
-    if not isinstance(node_id, str) or len(node_id) != 6 or not node_id.isascii():
-        raise InputError(f"node id {node_id!r} is not a 6-digit GB/T 2260 region code")
-    if not node_id.isdigit():
-        raise InputError(f"node id {node_id!r} is not a 6-digit GB/T 2260 region code")
-    if node_id == NATIONAL_NODE:
-        return "national"
-    if node_id[:2] not in _PROVINCE_PREFIXES:
-        raise InputError(f"node id {node_id!r} has no GB/T 2260 province prefix {node_id[:2]!r}")
-    if node_id[2:] == "0000":
-        return "province"
-    if node_id[4:] == "00":
-        return "city"
-    raise InputError(
-        f"node id {node_id!r} is a county code; only national, province and city run nodes"
-    )
-
-
-def parent_of(node_id: str) -> str | None:
-    """Return the parent node of ``node_id`` by its code, ``None`` for the national node.
-
-    Raises:
-        InputError: if ``node_id`` is not a valid node id.
-    """
-    level = node_level(node_id)
-    if level == "national":
-        return None
-    if level == "province":
-        return NATIONAL_NODE
-    return node_id[:2] + "0000"
 
 
 def check_client_name(name: str) -> str:
