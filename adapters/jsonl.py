@@ -18,14 +18,13 @@ held in memory whole.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from adapters.source_line import Source, SourceError, SourceRecord, _opened, _physical_lines
+from gateway.core import strict_json
+from gateway.core.strict_json import JsonProblem, StrictJsonError
 
 __all__ = ["read_jsonl"]
 
@@ -36,17 +35,15 @@ class _LineError(Exception):
     """A line's content breaks the format; the message is the reason."""
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _LineError(f"key {key!r} appears twice in one object")
-        result[key] = value
-    return result
-
-
-def _refuse_constant(name: str) -> None:
-    raise _LineError(f"bad JSON: {name} is not a JSON number")
+def _json_problem(exc: StrictJsonError) -> str:
+    if exc.problem is JsonProblem.DUPLICATE_KEY:
+        return f"key {exc.detail!r} appears twice in one object"
+    if exc.problem is JsonProblem.CONSTANT:
+        return f"bad JSON: {exc.detail} is not a JSON number"
+    if exc.position is not None:
+        # Its own "line 1 column 7" would be read as the file's line 1.
+        return f"bad JSON at character {exc.position + 1}: {exc.detail}"
+    return f"bad JSON: {exc}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,17 +53,13 @@ class _Number:
     text: str
 
 
-# A surrogate left in a decoded string came from a lone \\uD800-\\uDFFF escape (a
-# valid pair is joined into one character): it is not a character, and no
-# UTF-8 encoder, protobuf's included, will take it.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _text(where: str, value: str) -> str:
-    found = _SURROGATE.search(value)
-    if found is not None:
-        escape = f"\\u{ord(found.group()):04x}"
-        raise _LineError(f"{where}: {escape} is a lone surrogate, not a character")
+    # A surrogate left in a decoded string came from a lone \\uD800-\\uDFFF escape (a
+    # valid pair is joined into one character): it is not a character, and no
+    # UTF-8 encoder, protobuf's included, will take it.
+    if not strict_json.is_unicode(value):
+        found = next(char for char in value if "\ud800" <= char <= "\udfff")
+        raise _LineError(f"{where}: \\u{ord(found):04x} is a lone surrogate, not a character")
     return value
 
 
@@ -91,24 +84,11 @@ def _field_text(key: str, value: object, max_line_bytes: int) -> str:
     raise _LineError(f"{where}: value must be a string or a number, not {kind}")
 
 
-# One decoder for every line: json.loads builds a new one per call when given hooks.
-_DECODER = json.JSONDecoder(
-    object_pairs_hook=_unique_keys, parse_float=_Number, parse_constant=_refuse_constant
-)
-
-
 def _parse(text: str, max_line_bytes: int) -> tuple[str, dict[str, str]]:
     try:
-        document = _DECODER.decode(text)
-    except _LineError:
-        raise
-    except RecursionError as exc:
-        raise _LineError("bad JSON: nested too deeply") from exc
-    except json.JSONDecodeError as exc:
-        # Its own "line 1 column 7" would be read as the file's line 1.
-        raise _LineError(f"bad JSON at character {exc.pos + 1}: {exc.msg}") from exc
-    except ValueError as exc:  # int() past its digit limit
-        raise _LineError(f"bad JSON: {exc}") from exc
+        document = strict_json.loads(text, parse_float=_Number)
+    except StrictJsonError as exc:
+        raise _LineError(_json_problem(exc)) from exc
     if not isinstance(document, dict):
         raise _LineError(f"a line must be a JSON object, not {type(document).__name__}")
     unknown = sorted(set(document) - _KEYS)

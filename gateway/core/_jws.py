@@ -13,10 +13,12 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
+from gateway.core import strict_json
 from gateway.core.algorithms import Signer, Verifier, check_jws_algorithm
 from gateway.core.errors import AlgorithmError, MalformedError, NotFoundError, SignatureError
+from gateway.core.strict_json import JsonProblem, StrictJsonError
 
 __all__ = [
     "VerifiedJws",
@@ -82,43 +84,19 @@ def dumps_compact(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
-def _refuse_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise ValueError(f"duplicate member {key!r}")
-        obj[key] = value
-    return obj
-
-
-# One decoder for every call: json.loads builds a new one per call when given hooks.
-_DECODER = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_refuse_constant)
-
-
 def loads_strict(data: bytes, *, what: str) -> Any:
-    """Parse UTF-8 JSON, refusing duplicate members and NaN / Infinity.
-
-    Duplicate members are refused because parsers disagree on which one wins,
-    and a verifier must see what every other verifier sees.
+    """Parse UTF-8 JSON by the rules of :mod:`gateway.core.strict_json`.
 
     Raises:
         MalformedError: naming ``what`` and the problem.
     """
     try:
-        text = data.decode("utf-8")
-        if text.startswith("\ufeff"):
-            # As json.loads: a byte order mark is not JSON.
-            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-        return _DECODER.decode(text)
-    except UnicodeDecodeError as exc:
-        raise MalformedError(f"{what} is not UTF-8") from exc
-    except RecursionError as exc:
-        raise MalformedError(f"{what} is nested too deeply") from exc
-    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        return strict_json.loads(data)
+    except StrictJsonError as exc:
+        if exc.problem is JsonProblem.NOT_UTF8:
+            raise MalformedError(f"{what} is not UTF-8") from exc
+        if exc.problem is JsonProblem.TOO_DEEP:
+            raise MalformedError(f"{what} is nested too deeply") from exc
         raise MalformedError(f"{what} is not valid JSON: {exc}") from exc
 
 

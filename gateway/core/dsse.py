@@ -20,9 +20,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from gateway.core import strict_json
 from gateway.core.algorithms import Signer, Verifier, check_jws_algorithm
 from gateway.core.errors import MalformedError, NotFoundError, SignatureError
 from gateway.core.limits import DEFAULT_LIMITS, Limits
+from gateway.core.strict_json import JsonProblem, StrictJsonError
 
 __all__ = [
     "Envelope",
@@ -110,7 +112,7 @@ class Envelope:
         obj = parse_json_payload(data, what="DSSE envelope")
         payload = _b64decode(_required(obj, "payload", str, "payload"), "payload")
         payload_type = _required(obj, "payloadType", str, "payloadType")
-        if not _is_unicode(payload_type):
+        if not strict_json.is_unicode(payload_type):
             raise MalformedError("DSSE envelope field 'payloadType' is not valid Unicode")
         raw_signatures = _required(obj, "signatures", list, "signatures")
         limits.check_count(
@@ -131,7 +133,7 @@ class Envelope:
             limits.check_count(
                 f"DSSE envelope {where}.keyid characters", len(keyid), limits.max_string_chars
             )
-            if not _is_unicode(keyid):
+            if not strict_json.is_unicode(keyid):
                 raise MalformedError(f"DSSE envelope field '{where}.keyid' is not valid Unicode")
             sig = _b64decode(_required(raw, "sig", str, f"{where}.sig"), f"{where}.sig")
             signatures.append(EnvelopeSignature(keyid=keyid, sig=sig))
@@ -214,21 +216,19 @@ def parse_json_payload(
 ) -> dict[str, object]:
     """Parse a JSON object strictly.
 
-    Strict means: UTF-8 only (no UTF-16/32 sniffing), no duplicate names (two parsers
-    could pick different ones), no ``NaN``/``Infinity``, and, if ``keys`` is given,
-    exactly those top-level keys.
+    Strict means the rules of :mod:`gateway.core.strict_json` and, if ``keys`` is
+    given, exactly those top-level keys.
 
     Raises:
         MalformedError: naming ``what`` and the fault (the key, for key faults).
     """
     try:
-        text = data.decode("utf-8")
-        obj = json.loads(text, object_pairs_hook=_unique_pairs, parse_constant=_no_constant)
-    except UnicodeDecodeError as exc:
-        raise MalformedError(f"{what} is not UTF-8") from exc
-    except _DuplicateKeyError as exc:
-        raise MalformedError(f"{what} has duplicate key {exc.args[0]!r}") from exc
-    except (ValueError, RecursionError) as exc:
+        obj = strict_json.loads(data)
+    except StrictJsonError as exc:
+        if exc.problem is JsonProblem.NOT_UTF8:
+            raise MalformedError(f"{what} is not UTF-8") from exc
+        if exc.problem is JsonProblem.DUPLICATE_KEY:
+            raise MalformedError(f"{what} has duplicate key {exc.detail!r}") from exc
         raise MalformedError(f"{what} is not valid JSON: {exc}") from exc
     if not isinstance(obj, dict):
         raise MalformedError(f"{what} must be a JSON object, not {_kind(obj)}")
@@ -251,7 +251,7 @@ def payload_str(obj: Mapping[str, object], key: str, what: str) -> str:
     value = obj.get(key)
     if not isinstance(value, str):
         raise MalformedError(f"{what} key {key!r} must be a string, not {_kind(value)}")
-    if not _is_unicode(value):
+    if not strict_json.is_unicode(value):
         raise MalformedError(f"{what} key {key!r} is not valid Unicode text")
     return value
 
@@ -270,23 +270,6 @@ def payload_int(obj: Mapping[str, object], key: str, what: str, *, minimum: int)
     return value
 
 
-class _DuplicateKeyError(ValueError):
-    pass
-
-
-def _unique_pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    obj: dict[str, object] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _DuplicateKeyError(key)
-        obj[key] = value
-    return obj
-
-
-def _no_constant(name: str) -> object:
-    raise ValueError(f"{name} is not allowed")
-
-
 def _required(obj: Mapping[str, object], key: str, kind: type[_T], where: str) -> _T:
     if key not in obj:
         raise MalformedError(f"DSSE envelope field {where!r} is missing")
@@ -296,16 +279,6 @@ def _required(obj: Mapping[str, object], key: str, kind: type[_T], where: str) -
             f"DSSE envelope field {where!r} must be {_kind_name(kind)}, not {_kind(value)}"
         )
     return value
-
-
-def _is_unicode(text: str) -> bool:
-    # JSON escapes can smuggle in lone surrogates, which have no UTF-8 form: such a
-    # string could be parsed but never signed, stored or sent on.
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _kind(value: object) -> str:
