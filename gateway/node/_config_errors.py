@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+from collections.abc import Callable
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -48,7 +49,9 @@ def _expected(error: ErrorDetails) -> str:
     return message
 
 
-def _describe(error: ErrorDetails, model: type[BaseModel]) -> str:
+def _describe(
+    error: ErrorDetails, model: type[BaseModel], origin: Callable[[str, str], str | None]
+) -> str:
     loc = [str(part) for part in error["loc"]]
     kind = error["type"]
     if len(loc) == 1:
@@ -69,19 +72,27 @@ def _describe(error: ErrorDetails, model: type[BaseModel]) -> str:
     if kind in _MISSING:
         return f"missing key `{key}` in [{section}]"
     wrong = "wrong type" if kind.endswith(("_type", "_parsing", "_from_float")) else "wrong value"
-    return f"{wrong} for `{key}` in [{section}]: {_expected(error)}, got {error['input']!r}"
+    where = origin(section, key)
+    source = f" (from {where})" if where else ""
+    return f"{wrong} for `{key}` in [{section}]{source}: {_expected(error)}, got {error['input']!r}"
 
 
-def describe_errors(exc: ValidationError, model: type[BaseModel]) -> str:
+def describe_errors(
+    exc: ValidationError,
+    model: type[BaseModel],
+    origin: Callable[[str, str], str | None] = lambda _section, _key: None,
+) -> str:
     """Every distinct problem of ``exc``, joined on one line.
 
     Args:
         exc: pydantic's report on the file's tables.
         model: the model of the whole file, for suggestions.
+        origin: the environment variable a (table, key) value came from, if any,
+            so that the operator looks in the right place.
     """
     described: list[str] = []
     for error in exc.errors(include_url=False):
-        text = _describe(error, model)
+        text = _describe(error, model, origin)
         # A value failing both branches of ``X | None`` is reported once.
         if text not in described:
             described.append(text)

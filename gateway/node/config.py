@@ -272,6 +272,14 @@ def config_from_tables(**tables: Any) -> NodeConfig:
         raise ConfigurationError(describe_errors(exc, NodeConfig)) from None
 
 
+def _environment_origin(section: str, key: str) -> str | None:
+    """The variable that overrides ``[section] key``, when one is set (see the sources)."""
+    if (section, key) == ("node", "database") and DB_URL_ENV in os.environ:
+        return DB_URL_ENV
+    wanted = f"{ENV_PREFIX}{section}__{key}".upper()
+    return next((name for name in os.environ if name.upper() == wanted), None)
+
+
 def _relative_to(folder: Path, path: Path) -> Path:
     return path if path.is_absolute() else folder / path
 
@@ -294,7 +302,8 @@ def load_config(path: Path) -> NodeConfig:
     try:
         loaded = _FileAndEnvironment(**doc)
     except ValidationError as exc:
-        raise ConfigurationError(f"{path}: {describe_errors(exc, NodeConfig)}") from None
+        described = describe_errors(exc, NodeConfig, _environment_origin)
+        raise ConfigurationError(f"{path}: {described}") from None
     node = loaded.node.model_copy(
         update={
             "keys": _relative_to(path.parent, loaded.node.keys),

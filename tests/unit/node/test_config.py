@@ -125,7 +125,8 @@ def test_a_wrong_value_from_the_environment_is_refused_naming_the_key(
 ) -> None:
     monkeypatch.setenv("GATEWAY_FEDERATION__SYNC_INTERVAL_S", "soon")
     assert refusal(tmp_path, NODE_TABLE) == (
-        "wrong type for `sync_interval_s` in [federation]: expected a valid number, got 'soon'"
+        "wrong type for `sync_interval_s` in [federation] "
+        "(from GATEWAY_FEDERATION__SYNC_INTERVAL_S): expected a valid number, got 'soon'"
     )
 
 
