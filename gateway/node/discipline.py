@@ -12,7 +12,7 @@ found its notice. The department's feedback on a hit travels the same way.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import structlog
@@ -38,6 +38,7 @@ from gateway.node.messages import DeliveredMessage, MessageRouter
 from gateway.node.queries import display_subject, normalise_subject
 from gateway.store import RecordRow, Store
 from gateway.store.discipline import CheckRow, DisciplineRepository, FeedbackRow, HitRow
+from gateway.store.records import RecordKey
 
 __all__ = ["CheckOutcome", "DisciplineService", "HitsAndFeedback"]
 
@@ -109,6 +110,9 @@ class DisciplineService:
         self._measures = measures
         self._store = store
         self._repo = DisciplineRepository(store.engine)
+        self._notice_categories = sorted(
+            code for code, category in catalog.categories.items() if category.kind in _NOTICE_KINDS
+        )
         self._router = router
         self._clock = clock
         router.register(HIT_KIND, self._on_hit)
@@ -151,7 +155,7 @@ class DisciplineService:
             self._refuse_check(principal, now, rule="check:input-too-long", shown=shown)
             raise InputError(f"purpose and case id may have at most {_MAX_PURPOSE} characters")
         recipient = Recipient(RecipientKind.DEPARTMENT, domain=domain, role="department")
-        facts = [self._facts(row, recipient) for row in self._notices_about(subject_key)]
+        facts = (self._facts(row, recipient) for row in self._notices_about(subject_key))
         result = decide_check(
             [f for f in facts if f is not None],
             domain=domain,
@@ -242,15 +246,19 @@ class DisciplineService:
         )
         self._store.audit.append([event])
 
-    def _notices_about(self, subject_key: str) -> list[RecordRow]:
-        rows: list[RecordRow] = []
-        offset = 0
-        while True:
-            page = self._store.records.list_by_subject(subject_key, limit=_PAGE, offset=offset)
-            rows.extend(page)
-            if len(page) < _PAGE:
-                return rows
-            offset += _PAGE
+    def _notices_about(self, subject_key: str) -> Iterator[RecordRow]:
+        # Only the notice categories, page by page on their index: a subject's
+        # thousands of penalties are never read, and a page is let go once seen.
+        for category in self._notice_categories:
+            after: RecordKey | None = None
+            while True:
+                page = self._store.records.list_by_subject(
+                    subject_key, category=category, limit=_PAGE, after=after
+                )
+                yield from page
+                if len(page) < _PAGE:
+                    break
+                after = page[-1].key
 
     def _facts(self, row: RecordRow, recipient: Recipient) -> NoticeFacts | None:
         if row.sd_jwt is None or row.category not in self._catalog.categories:

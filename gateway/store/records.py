@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import Engine, and_, func, or_, select, tuple_, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -323,15 +323,25 @@ class RecordRepository:
         *,
         category: str | None = None,
         limit: int = 100,
-        offset: int = 0,
+        after: RecordKey | None = None,
     ) -> builtins.list[RecordRow]:
-        """Record versions about one subject (optionally of one category), by (record id, version).
+        """One page of the record versions about a subject (optionally of one category).
+
+        Ordered by (record id, version) and paged by key, not by offset: each
+        page is one index range read of at most ``limit`` rows, however deep
+        it is and however many records the subject has.
+
+        Args:
+            subject_key: the subject as indexed.
+            category: only this category.
+            limit: page size.
+            after: the key of the last row of the previous page.
 
         Raises:
-            InputError: ``limit`` is not positive or ``offset`` is negative.
+            InputError: ``limit`` is not positive.
             StorageError: the database failed.
         """
-        _check_page(limit, offset)
+        _check_page(limit, 0)
         if not subject_key:
             return []
         query = (
@@ -339,10 +349,13 @@ class RecordRepository:
             .where(RECORD.c.subject_key == subject_key)
             .order_by(RECORD.c.record_id, RECORD.c.version)
             .limit(limit)
-            .offset(offset)
         )
         if category is not None:
             query = query.where(RECORD.c.category == category)
+        if after is not None:
+            # A row value compares as one key on both backends, so the index range
+            # starts right after the previous page.
+            query = query.where(tuple_(RECORD.c.record_id, RECORD.c.version) > tuple_(*after))
         with using(self._engine, None, "listing records by subject", write=False) as c:
             return [_row(m) for m in c.execute(query).mappings()]
 

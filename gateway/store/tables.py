@@ -74,13 +74,19 @@ class Record(SQLModel, table=True):
     """
 
     __tablename__ = "record"
+    # A subject's records in key order, all of them or of one category: every
+    # page of a listing and every category a check reads is one index range.
+    __table_args__ = (
+        Index("ix_record_subject", "subject_key", "record_id", "version"),
+        Index("ix_record_subject_category", "subject_key", "category", "record_id", "version"),
+    )
 
     record_id: str = Field(primary_key=True, sa_type=String(40))
     version: int = Field(primary_key=True, sa_type=Integer)
     issuer: str = Field(sa_type=String(6))
     category: str = Field(sa_type=String(64))
     subject_type: str = Field(sa_type=String(16))
-    subject_key: str = Field(index=True, sa_type=String(64))
+    subject_key: str = Field(sa_type=String(64))
     document_number: str = Field(sa_type=String(128))
     status: str = Field(sa_type=String(16))
     iat: int = Field(sa_type=BigInteger)

@@ -113,16 +113,19 @@ def test_get_many_returns_only_the_versions_asked_for(store: Store) -> None:
     ]
 
 
-def test_list_by_subject_pages_with_limit_and_offset(store: Store) -> None:
-    mine = [record_row(f"M{i}", subject_key="91330500MA2B3C4D5E") for i in range(5)]
+def test_list_by_subject_pages_by_key(store: Store) -> None:
+    mine = [record_row(f"M{i}", subject_key="91330500MA2B3C4D5E") for i in range(4)]
+    mine.append(record_row("M1", 2, subject_key="91330500MA2B3C4D5E"))
     theirs = [record_row(f"T{i}", subject_key="330105198001011234") for i in range(3)]
     store.records.put_many(mine + theirs)
-    page1 = store.records.list_by_subject("91330500MA2B3C4D5E", limit=3, offset=0)
-    page2 = store.records.list_by_subject("91330500MA2B3C4D5E", limit=3, offset=3)
-    assert [r.record_id for r in page1 + page2] == ["M0", "M1", "M2", "M3", "M4"]
+    page1 = store.records.list_by_subject("91330500MA2B3C4D5E", limit=3)
+    page2 = store.records.list_by_subject("91330500MA2B3C4D5E", limit=3, after=page1[-1].key)
+    assert [r.key for r in page1 + page2] == [
+        ("M0", 1), ("M1", 1), ("M1", 2), ("M2", 1), ("M3", 1),
+    ]  # fmt: skip
     assert store.records.list_by_subject("", limit=10) == []
-    with pytest.raises(InputError, match="page offset must not be negative, got -1"):
-        store.records.list_by_subject("x", limit=1, offset=-1)
+    with pytest.raises(InputError, match="page limit must be positive, got 0"):
+        store.records.list_by_subject("x", limit=0)
 
 
 def test_list_by_subject_filters_by_category(store: Store) -> None:
