@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
-from gateway.core._catalog_parse import TomlTable, load_toml, read_header
 from gateway.core.catalog import Catalog, Category, CategoryKind, RecipientKind
+from gateway.core.catalog.toml_table import TomlTable, load_toml, read_header
 from gateway.core.errors import CatalogError, NotFoundError
 
 __all__ = [

@@ -1,25 +1,12 @@
-"""The public credit information catalog (《全国公共信用信息基础目录》 and supplements).
-
-The catalog says, for every category of credit information, which fields a
-record may carry (and nothing else: minimal collection), how sensitive each
-field is, with whom records may be shared and how much of them, whether they
-may be published, and for how long. The national base is amended by
-provincial and city supplements, which may only make it stricter.
-
-This module holds the data model. The TOML reading is in
-:mod:`gateway.core._catalog_parse`, the checks of one category on its own
-(prohibited data, lawful periods, consistency) in :mod:`gateway.core._catalog_rules`,
-the merge of supplements in :mod:`gateway.core._catalog_merge`; reading the
-packaged files is the edge's job (``gateway.node.catalog_files``).
-"""
+"""The catalog's data model: categories, their fields and sharing rules, documents."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from gateway.core.errors import CatalogError, RecordValidationError
+from gateway.core.errors import RecordValidationError
 from gateway.core.identifiers import SubjectType
 from gateway.core.masking import MaskRule
 
@@ -37,10 +24,6 @@ __all__ = [
     "Severity",
     "ShareRule",
     "Visibility",
-    "check_category",
-    "load_catalog",
-    "merge_catalogs",
-    "parse_catalog",
 ]
 
 
@@ -358,71 +341,3 @@ class Catalog:
             raise RecordValidationError(
                 f"category {code!r} is not in catalog {self.version}"
             ) from None
-
-
-def parse_catalog(text: str, *, source: str) -> CatalogDocument:
-    """Parse one catalog file (TOML text) and check every category it defines.
-
-    Args:
-        text: the TOML text.
-        source: the file name, named in every error.
-
-    Returns:
-        The parsed document; supplements still have to be merged.
-
-    Raises:
-        CatalogError: naming the source and the entry: malformed TOML, unknown
-            keys, wrong types, duplicate codes, prohibited data, unlawful
-            periods, or an inconsistent category.
-    """
-    # The private modules build and check the classes above, so they import
-    # this module; importing them here, when called, keeps the import acyclic.
-    from gateway.core._catalog_parse import parse_catalog_document
-
-    return parse_catalog_document(text, source=source)
-
-
-def merge_catalogs(base: CatalogDocument, *supplements: CatalogDocument) -> Catalog:
-    """Merge the national base with supplements, each amending the result so far.
-
-    A supplement may add categories, add optional fields and tighten rules;
-    see :mod:`gateway.core._catalog_merge`.
-
-    Args:
-        base: the national base (extends nothing).
-        supplements: in order: province, then city; each extends the one before.
-
-    Returns:
-        The merged catalog, versioned e.g. ``2025.1+330000.2025.1``.
-
-    Raises:
-        CatalogError: naming the supplement and the entry, if a supplement
-            loosens anything or redefines a category, or the chain of
-            documents is inconsistent.
-    """
-    from gateway.core._catalog_merge import merge_documents
-
-    return merge_documents(base, supplements)
-
-
-def load_catalog(texts: Sequence[tuple[str, str]]) -> Catalog:
-    """Parse and merge ``(source, text)`` pairs; the first is the national base.
-
-    Raises:
-        CatalogError: as :func:`parse_catalog` and :func:`merge_catalogs`.
-    """
-    documents = [parse_catalog(text, source=source) for source, text in texts]
-    if not documents:
-        raise CatalogError("no catalog files given; the national base is required")
-    return merge_catalogs(documents[0], *documents[1:])
-
-
-def check_category(category: Category, *, source: str) -> None:
-    """Check that one category is consistent and lawful on its own.
-
-    Raises:
-        CatalogError: naming the source and the category (and field or rule).
-    """
-    from gateway.core._catalog_rules import check_category_rules
-
-    check_category_rules(category, source=source)

@@ -12,8 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from types import MappingProxyType
 
-from gateway.core._catalog_rules import check_category_rules
-from gateway.core.catalog import (
+from gateway.core.catalog.model import (
     Catalog,
     CatalogDocument,
     Category,
@@ -27,6 +26,7 @@ from gateway.core.catalog import (
     ShareRule,
     Visibility,
 )
+from gateway.core.catalog.rules import check_category_rules
 from gateway.core.errors import CatalogError
 from gateway.core.identifiers import SubjectType
 

@@ -13,7 +13,7 @@ import itertools
 import re
 from collections.abc import Callable
 
-from gateway.core.catalog import (
+from gateway.core.catalog.model import (
     Category,
     CategoryKind,
     FieldSpec,
