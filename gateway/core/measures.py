@@ -20,6 +20,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from gateway.core.catalog import Catalog, Category, CategoryKind, RecipientKind
+from gateway.core.catalog.supplements import ChainNames, SupplementChain
 from gateway.core.catalog.toml_table import TomlTable, load_toml, read_header
 from gateway.core.errors import CatalogError, NotFoundError
 
@@ -43,6 +44,14 @@ class MeasureKind(StrEnum):
 
     RESTRICTION = "restriction"
     INCENTIVE = "incentive"
+
+
+_CHAIN_NAMES = ChainNames(
+    entry="measures",
+    noun="list",
+    item="measure",
+    redefine="a supplement may add measures, not redefine or remove them",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -177,36 +186,10 @@ def merge_measures(base: MeasuresDocument, *supplements: MeasuresDocument) -> Me
         CatalogError: naming the supplement and the measure, if it redefines a
             measure, or the chain of documents is inconsistent.
     """
-    if base.extends is not None:
-        raise CatalogError(
-            f"the national base extends {base.extends}; it must extend nothing",
-            source=base.source,
-            entry="measures",
-        )
-    measures = dict(base.measures)
-    defined_by = dict.fromkeys(measures, base.source)
-    versions, sources, region = [base.version], [base.source], base.region
+    chain = SupplementChain(base, base.measures, names=_CHAIN_NAMES)
     for doc in supplements:
-        if doc.extends != region:
-            raise CatalogError(
-                f"extends {doc.extends}, but the list it would amend is {region}'s",
-                source=doc.source,
-                entry="measures",
-            )
-        for code, measure in doc.measures.items():
-            if code in measures:
-                raise CatalogError(
-                    f"already defined by {defined_by[code]}; a supplement may add "
-                    "measures, not redefine or remove them",
-                    source=doc.source,
-                    entry=f"measure {code}",
-                )
-            measures[code] = measure
-            defined_by[code] = doc.source
-        versions.append(f"{doc.region}.{doc.version}")
-        sources.append(doc.source)
-        region = doc.region
-    return MeasuresList("+".join(versions), tuple(sources), MappingProxyType(measures))
+        chain.add(doc, doc.measures)
+    return MeasuresList(chain.version, chain.sources, MappingProxyType(chain.entries))
 
 
 def load_measures(texts: Sequence[tuple[str, str]]) -> MeasuresList:

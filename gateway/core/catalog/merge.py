@@ -27,10 +27,18 @@ from gateway.core.catalog.model import (
     Visibility,
 )
 from gateway.core.catalog.rules import check_category_rules
+from gateway.core.catalog.supplements import ChainNames, SupplementChain
 from gateway.core.errors import CatalogError
 from gateway.core.identifiers import SubjectType
 
 __all__ = ["merge_documents"]
+
+_NAMES = ChainNames(
+    entry="catalog",
+    noun="catalog",
+    item="category",
+    redefine="a supplement may amend it with [[amend]], not redefine it",
+)
 
 
 def merge_documents(base: CatalogDocument, supplements: Sequence[CatalogDocument]) -> Catalog:
@@ -52,38 +60,16 @@ def merge_documents(base: CatalogDocument, supplements: Sequence[CatalogDocument
             loosens anything or redefines a category, or the chain of
             documents is inconsistent.
     """
-    if base.extends is not None:
-        raise CatalogError(
-            f"the national base extends {base.extends}; it must extend nothing",
-            source=base.source,
-            entry="catalog",
-        )
+    chain = SupplementChain(base, base.categories, names=_NAMES)
     if base.amendments:
         raise CatalogError(
             "the national base has nothing to amend",
             source=base.source,
             entry=f"amend {base.amendments[0].category}",
         )
-    categories: dict[str, Category] = dict(base.categories)
-    defined_by = dict.fromkeys(categories, base.source)
-    versions, sources, region = [base.version], [base.source], base.region
+    categories = chain.entries
     for doc in supplements:
-        if doc.extends != region:
-            raise CatalogError(
-                f"extends {doc.extends}, but the catalog it would amend is {region}'s",
-                source=doc.source,
-                entry="catalog",
-            )
-        for code, category in doc.categories.items():
-            if code in categories:
-                raise CatalogError(
-                    f"already defined by {defined_by[code]}; a supplement may amend it "
-                    "with [[amend]], not redefine it",
-                    source=doc.source,
-                    entry=f"category {code}",
-                )
-            categories[code] = category
-            defined_by[code] = doc.source
+        chain.add(doc, doc.categories)
         for amendment in doc.amendments:
             current = categories.get(amendment.category)
             if current is None:
@@ -95,10 +81,7 @@ def merge_documents(base: CatalogDocument, supplements: Sequence[CatalogDocument
             amended = _amend(current, amendment, source=doc.source)
             check_category_rules(amended, source=doc.source)
             categories[amendment.category] = amended
-        versions.append(f"{doc.region}.{doc.version}")
-        sources.append(doc.source)
-        region = doc.region
-    return Catalog("+".join(versions), tuple(sources), MappingProxyType(categories))
+    return Catalog(chain.version, chain.sources, MappingProxyType(categories))
 
 
 def _amend(category: Category, amendment: CategoryAmendment, *, source: str) -> Category:
