@@ -15,6 +15,7 @@ from gateway.commands.directory import directory
 from gateway.commands.discipline import check, feedback, objection, repair
 from gateway.commands.node import node, serve
 from gateway.commands.notices import notices
+from gateway.commands.outbox import outbox
 from gateway.commands.pki import pki
 from gateway.commands.policy import policy
 from gateway.commands.records import records
@@ -50,6 +51,7 @@ cli.add_command(records)
 cli.add_command(notices)
 cli.add_command(policy)
 cli.add_command(audit)
+cli.add_command(outbox)
 cli.add_command(check)
 cli.add_command(feedback)
 cli.add_command(objection)

@@ -30,7 +30,9 @@ __all__ = [
     "error_rule",
     "event_by",
     "event_by_node",
+    "event_by_operator",
     "node_actor",
+    "operator_actor",
     "record_ref",
     "record_refs",
 ]
@@ -136,6 +138,15 @@ def node_actor(node_id: str) -> str:
     return f"{Role.NODE.value}:{node_id}/{node_id}"
 
 
+def operator_actor(node_id: str, user: str) -> str:
+    """The actor label of an operator at the node's host: ``operator:X/user``.
+
+    Operators act with the node's configuration and store (the operator's
+    commands), not with a certificate, so their events carry no fingerprint.
+    """
+    return f"operator:{node_id}/{user}"
+
+
 def record_ref(record_id: str, version: int) -> str:
     """``record_id@version``, as events name records."""
     return f"{record_id}@{version}"
@@ -185,6 +196,32 @@ def event_by(
         records=records,
         purpose=purpose,
         case_id=case_id,
+        detail=detail[:MAX_DETAIL_CHARS],
+    )
+
+
+def event_by_operator(
+    node: str,
+    *,
+    user: str,
+    host: str,
+    time: int,
+    action: str,
+    decision: Decision,
+    rule: str = "",
+    records: tuple[str, ...] = (),
+    detail: str = "",
+) -> AuditEvent:
+    """An event for an operator's command run at the node's host (``host`` as its address)."""
+    return AuditEvent(
+        time=time,
+        node=node,
+        actor=operator_actor(node, user),
+        address=host,
+        action=action,
+        decision=decision,
+        rule=rule[:MAX_RULE_CHARS],
+        records=records,
         detail=detail[:MAX_DETAIL_CHARS],
     )
 

@@ -286,6 +286,56 @@ class OutboxRepository:
         """
         self._set(ids, _released(OutboxState.FAILED, last_error=error[:_MAX_ERROR_CHARS]), conn)
 
+    def troubled(self, *, recipient: str | None = None, limit: int = 1000) -> list[OutboxItem]:
+        """Rows that met trouble, oldest first: failed ones, and pending ones whose last try failed.
+
+        Args:
+            recipient: only this recipient's rows.
+            limit: the most rows returned.
+
+        Raises:
+            InputError: ``limit`` is not positive.
+            StorageError: the database failed.
+        """
+        if limit < 1:
+            raise InputError(f"a listing needs a positive limit, got {limit}")
+        trouble = or_(
+            OUTBOX.c.state == OutboxState.FAILED.value,
+            and_(OUTBOX.c.state == OutboxState.PENDING.value, OUTBOX.c.last_error.is_not(None)),
+        )
+        query = select(OUTBOX).where(trouble)
+        if recipient is not None:
+            query = query.where(OUTBOX.c.recipient == recipient)
+        query = query.order_by(OUTBOX.c.id).limit(limit)
+        with using(self._engine, None, "listing undelivered outbox items", write=False) as c:
+            return [_item(m) for m in c.execute(query).mappings()]
+
+    def requeue_failed(
+        self,
+        *,
+        ids: Sequence[int] = (),
+        recipient: str | None = None,
+        now: int,
+        conn: Connection | None = None,
+    ) -> list[OutboxItem]:
+        """Put failed rows back in the queue, due at ``now``; the rows requeued, as they were.
+
+        With ``ids``, those of them that are failed; otherwise every failed row
+        (of ``recipient``, when given). The last error stays until the next try.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        query = select(OUTBOX).where(OUTBOX.c.state == OutboxState.FAILED.value)
+        if ids:
+            query = query.where(OUTBOX.c.id.in_(list(ids)))
+        if recipient is not None:
+            query = query.where(OUTBOX.c.recipient == recipient)
+        with using(self._engine, conn, "requeueing failed outbox items", write=True) as c:
+            found = [_item(m) for m in c.execute(query.order_by(OUTBOX.c.id)).mappings()]
+            self._set([i.id for i in found], _released(OutboxState.PENDING, next_attempt_at=now), c)
+        return found
+
     def _set(self, ids: Sequence[int], values: dict[str, Any], conn: Connection | None) -> None:
         if not ids:
             return
