@@ -133,3 +133,24 @@ def test_outbox_claims_and_due_recipients_do_not_read_the_backlog(sqlite_store: 
     assert len(rest) == 1_500
     assert outbox.due_recipients(NOW) == ["330100", "330200"]
     assert outbox.due_recipients(NOW + 31) == ["330000", "330100", "330200"]
+
+
+def test_pages_of_a_subject_are_index_ranges_after_the_last_key(sqlite_store: Store) -> None:
+    subject = "91330500MA2B3C4D5E"
+    rows = [record_row(f"R{i:04d}", category=("a", "b")[i % 2]) for i in range(300)]
+    sqlite_store.records.put_many(rows)
+    records = sqlite_store.records
+    plans = _plans(sqlite_store, lambda: records.list_by_subject(subject, after=("R0100", 1)))
+    plans += _plans(
+        sqlite_store, lambda: records.list_by_subject(subject, category="b", after=("R0100", 1))
+    )
+    assert [details for _statement, details in plans] == [
+        [
+            "SEARCH record USING INDEX ix_record_subject "
+            "(subject_key=? AND (record_id,version)>(?,?))"
+        ],
+        [
+            "SEARCH record USING INDEX ix_record_subject_category "
+            "(subject_key=? AND category=? AND (record_id,version)>(?,?))"
+        ],
+    ]
