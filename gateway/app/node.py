@@ -38,6 +38,7 @@ from gateway.core.algorithms import Ed25519Signer
 from gateway.core.audit import AuditEvent, Decision, error_rule, event_by
 from gateway.core.errors import GatewayError
 from gateway.core.principal import Principal
+from gateway.http import OperationsListener, operations_app
 from gateway.node.audit_log import CheckpointPublisher, CheckpointWitness
 from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
 from gateway.node.certificate_watch import CertificateWatch
@@ -45,6 +46,8 @@ from gateway.node.config import NodeConfig
 from gateway.node.discipline import DisciplineService
 from gateway.node.federation import FederationParts, build_federation, load_directory_cache
 from gateway.node.intake import IntakeService
+from gateway.node.metrics import CountingPeerClient, NodeMetrics
+from gateway.node.node_state import NodeStateCollector
 from gateway.node.peer_client import ParentWitness, PeerClient
 from gateway.node.peer_reachability import ReachabilityLog
 from gateway.node.periodic import Periodic
@@ -94,6 +97,8 @@ class RunningNode:
     federation: FederationParts | None = None
     statistics: Periodic | None = None
     certificates: Periodic | None = None
+    operations: OperationsListener | None = None
+    metrics: NodeMetrics = field(default_factory=NodeMetrics)
     _stopped: bool = field(default=False)
 
     def stop(self, grace_s: float | None = None) -> None:
@@ -101,6 +106,8 @@ class RunningNode:
         if self._stopped:
             return
         self._stopped = True
+        if self.operations is not None:
+            self.operations.stop()
         self.readiness.stop()
         self.health.enter_graceful_shutdown()
         grace = self.config.server.grace_s if grace_s is None else grace_s
@@ -155,6 +162,26 @@ def _peer_client(
     return GrpcPeerClient(PeerChannels(creds=creds, endpoint_of=endpoint_of, limits=config.limits))
 
 
+def _start_operations(
+    config: NodeConfig,
+    metrics: NodeMetrics,
+    state: NodeStateCollector,
+    readiness: ReadinessMonitor,
+) -> OperationsListener:
+    """Serve /healthz, /readyz (the same readiness as gRPC health) and /metrics over HTTP.
+
+    Raises:
+        ConfigurationError: ``[operations] listen`` cannot be bound.
+    """
+    metrics.register(state)
+    operations = OperationsListener(
+        operations_app(registry=metrics.registry, readiness=lambda: readiness.report),
+        listen=config.operations.listen,
+    )
+    operations.start()
+    return operations
+
+
 def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) -> RunningNode:
     """Check credentials, open the store, start serving. Returns once listening.
 
@@ -171,6 +198,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
     catalog = load_packaged_catalog(config.node_id)
     store = open_store(config.database)
     peers: PeerClient | None = None
+    metrics = NodeMetrics()
     try:
         signer = Ed25519Signer(signing_kid(creds.signing_cert), creds.signing_key)
 
@@ -195,8 +223,11 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
 
         trust = FederationTrust(node_id=config.node_id, root=creds.root, clock=clock)
         directory_cache = load_directory_cache(trust, config.directory)
-        # Every call to a neighbour passes here: peer.unreachable / peer.recovered.
-        peers = ReachabilityLog(_peer_client(config, creds, trust), clock=clock)
+        # Every call to a neighbour passes here: peer.unreachable / peer.recovered;
+        # every push is counted.
+        peers = CountingPeerClient(
+            ReachabilityLog(_peer_client(config, creds, trust), clock=clock), metrics
+        )
         federation = build_federation(
             config=config,
             catalog=catalog,
@@ -206,6 +237,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             trust=trust,
             peers=peers,
             directory_cache=directory_cache,
+            metrics=metrics,
         )
         intake = IntakeService(
             node_id=config.node_id,
@@ -215,6 +247,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             clock=now,
             route=federation.route_local,
             wake=federation.wake,
+            metrics=metrics,
         )
         queries = RecordQueries(
             node_id=config.node_id,
@@ -230,6 +263,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             store=store,
             router=federation.messages,
             clock=now,
+            metrics=metrics,
         )
         remedies = RemedyService(
             node_id=config.node_id,
@@ -320,6 +354,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             authenticate=CertificateAuthenticator(creds.root, clock=clock),
             access=ACCESS,
             on_denied=denied,
+            observe=metrics.rpc_handled,
         )
         tls = ServerTls(
             private_key_pem=creds.tls_private_key_pem(),
@@ -351,6 +386,22 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             on_change=health_servicer.apply,
         )
         certificates = _certificate_watch(config, creds, clock)
+        # First: a taken operations port fails the start before anything runs.
+        operations = _start_operations(
+            config,
+            metrics,
+            NodeStateCollector(
+                node_id=config.node_id,
+                parent=parent,
+                store=store,
+                checkpoints=checkpoints,
+                trust=trust,
+                certificates=[("signing", creds.signing_cert), ("tls", creds.tls_cert)],
+                clock=clock,
+                readiness=lambda: readiness.report,
+            ),
+            readiness,
+        )
         server.start()
         publisher.start()
         federation.start()
@@ -377,4 +428,6 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
         federation=federation,
         statistics=statistics,
         certificates=certificates,
+        operations=operations,
+        metrics=metrics,
     )

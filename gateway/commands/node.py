@@ -121,8 +121,9 @@ def serve(ctx: click.Context, *, config_path: Path, log_json: bool | None) -> No
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    # One line on stdout that scripts and tests read to learn the bound port.
-    click.echo(f"serving node {config.node_id} on port {running.port}", err=False)
+    # One line on stdout that scripts and tests read to learn the bound ports.
+    operations = f", operations on {running.operations.url}" if running.operations else ""
+    click.echo(f"serving node {config.node_id} on port {running.port}{operations}", err=False)
     while not stop.wait(0.5):
         pass
     running.stop()

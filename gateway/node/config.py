@@ -20,6 +20,9 @@
     checkpoint_every_events = 1000
     checkpoint_every_s = 60.0
 
+    [operations]                               # optional: /healthz, /readyz, /metrics
+    listen = "127.0.0.1:9464"
+
 Environment variables override the file: ``GATEWAY_<SECTION>__<KEY>`` for any
 key (``GATEWAY_SERVER__WORKERS=32``) and ``GATEWAY_DB_URL`` for
 ``[node] database``, so that a database password need not sit in the file.
@@ -60,6 +63,7 @@ __all__ = [
     "FederationSettings",
     "NodeConfig",
     "NodeSettings",
+    "OperationsSettings",
     "ServerSettings",
     "config_from_tables",
     "load_config",
@@ -174,6 +178,15 @@ class FederationSettings(_Section):
     mid-push, its rows go out again (and settle as duplicates) once the lease runs out."""
 
 
+class OperationsSettings(_Section):
+    """The operations listener: plain HTTP for ``/healthz``, ``/readyz`` and ``/metrics``."""
+
+    listen: Endpoint = "127.0.0.1:0"
+    """host:port of the operations listener. Plain HTTP without client certificates: keep it
+    on loopback or a network only probes and Prometheus reach. Port 0 picks a free port
+    (printed at start); set a fixed one for probes and scraping."""
+
+
 class NodeConfig(BaseModel):
     """Everything a node needs to start: one field per table of the file.
 
@@ -193,6 +206,8 @@ class NodeConfig(BaseModel):
     """Audit log checkpoints."""
     federation: FederationSettings = Field(default_factory=FederationSettings)
     """Directory refresh, catch-up, expiry sweep and pushing to peers."""
+    operations: OperationsSettings = Field(default_factory=OperationsSettings)
+    """Health, readiness and metrics over plain HTTP."""
 
     @property
     def node_id(self) -> str:
@@ -318,6 +333,7 @@ def load_config(path: Path) -> NodeConfig:
         limits=loaded.limits,
         audit=loaded.audit,
         federation=loaded.federation,
+        operations=loaded.operations,
     )
 
 
@@ -344,7 +360,12 @@ def write_config(config: NodeConfig, path: Path) -> None:
     }
     if limits:
         lines += _table("limits", limits)
-    for name, section in (("audit", config.audit), ("federation", config.federation)):
+    sections = (
+        ("audit", config.audit),
+        ("federation", config.federation),
+        ("operations", config.operations),
+    )
+    for name, section in sections:
         changed = section.model_dump(exclude_defaults=True)
         if changed:
             lines += _table(name, changed)

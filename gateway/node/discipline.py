@@ -35,6 +35,7 @@ from gateway.core.principal import Principal, Role
 from gateway.core.remedies import FeedbackAction
 from gateway.core.sdjwt import parse_sd_jwt
 from gateway.node.messages import DeliveredMessage, MessageRouter
+from gateway.node.metrics import NodeMetrics
 from gateway.node.queries import display_subject, normalise_subject
 from gateway.store import RecordRow, Store
 from gateway.store.discipline import CheckRow, DisciplineRepository, FeedbackRow, HitRow
@@ -104,7 +105,9 @@ class DisciplineService:
         store: Store,
         router: MessageRouter,
         clock: Callable[[], int],
+        metrics: NodeMetrics | None = None,
     ) -> None:
+        self._metrics = metrics if metrics is not None else NodeMetrics()
         self._node_id = node_id
         self._catalog = catalog
         self._measures = measures
@@ -220,6 +223,7 @@ class DisciplineService:
             self._store.audit.append([event], conn=conn)
 
         self._store.writer.submit(job).result()
+        self._metrics.check_answered(result.decision.value, domain)
         return CheckOutcome(check_id, now, self._node_id, result)
 
     def _refuse_check(

@@ -24,6 +24,7 @@ from gateway.core.routing import LOCAL, record_recipients
 from gateway.node.config import NodeConfig
 from gateway.node.expiry import ExpirySweeper
 from gateway.node.messages import MessageRouter
+from gateway.node.metrics import NodeMetrics
 from gateway.node.outbound import Outbound
 from gateway.node.peer_client import HolderView, PeerClient
 from gateway.node.peers import PeerMaintenance
@@ -156,6 +157,7 @@ def build_federation(
     trust: FederationTrust,
     peers: PeerClient,
     directory_cache: Callable[[SignedDirectoryFile], None] | None = None,
+    metrics: NodeMetrics | None = None,
 ) -> FederationParts:
     """Wire the federation parts of one node (not started).
 
@@ -196,6 +198,7 @@ def build_federation(
         limits=config.limits,
         wake_sender=push.wake,
         router=router,
+        metrics=metrics,
     )
     upkeep = PeerMaintenance(
         node_id=node_id,

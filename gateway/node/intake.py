@@ -23,6 +23,7 @@ from gateway.core.errors import InputError, RecordValidationError
 from gateway.core.principal import Principal
 from gateway.core.record_fields import ValidatedRecord, record_key, validate_record
 from gateway.core.records import CHINA_STANDARD_TIME, content_digest, expires_at, issue_record
+from gateway.node.metrics import NodeMetrics
 from gateway.store import Store
 from gateway.store.records import RecordRow, RecordStatus
 
@@ -34,6 +35,9 @@ class IntakeOutcome(StrEnum):
     DUPLICATE = "duplicate"
     NEW_VERSION = "new_version"
     REFUSED = "refused"
+
+
+_STORED = frozenset({IntakeOutcome.ACCEPTED, IntakeOutcome.NEW_VERSION})
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,13 +80,16 @@ class IntakeService:
         clock: Callable[[], int],
         route: Callable[[Connection, Sequence[RecordRow], int], None] | None = None,
         wake: Callable[[], None] | None = None,
+        metrics: NodeMetrics | None = None,
     ) -> None:
         """Wire the intake of one node.
 
         Args:
             route: enqueues new records for the federation in the same transaction.
             wake: tells the sender that new outbox rows exist.
+            metrics: counts records received, stored and refused (source ``intake``).
         """
+        self._metrics = metrics if metrics is not None else NodeMetrics()
         self._route = route
         self._wake = wake
         self._node_id = node_id
@@ -104,15 +111,18 @@ class IntakeService:
         today = datetime.fromtimestamp(now, CHINA_STANDARD_TIME).date()
         results: list[IntakeResult | None] = [None] * len(submissions)
         valid: list[_Valid] = []
+        self._metrics.records_received("intake", len(submissions))
         for index, sub in enumerate(submissions):
             try:
                 record = validate_record(self._catalog, sub.category, sub.fields, today=today)
             except RecordValidationError as exc:
+                self._metrics.records_refused("intake", type(exc).__name__)
                 results[index] = IntakeResult(
                     sub.ref, IntakeOutcome.REFUSED, reason=str(exc), field=exc.field or ""
                 )
                 continue
             except InputError as exc:
+                self._metrics.records_refused("intake", type(exc).__name__)
                 results[index] = IntakeResult(sub.ref, IntakeOutcome.REFUSED, reason=str(exc))
                 continue
             rid = record_key(
@@ -127,6 +137,9 @@ class IntakeService:
             results[index] = IntakeResult(
                 submissions[index].ref, result.outcome, result.record_id, result.version
             )
+        self._metrics.records_stored(
+            "intake", sum(1 for r in results if r is not None and r.outcome in _STORED)
+        )
         if self._wake is not None:
             self._wake()
         return [r for r in results if r is not None]

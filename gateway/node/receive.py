@@ -37,6 +37,7 @@ from gateway.core.records import SignedRecord, verify_record
 from gateway.core.routing import record_recipients
 from gateway.core.statements import StatusStatement, verify_statement
 from gateway.node.messages import MessageRouter
+from gateway.node.metrics import NodeMetrics
 from gateway.node.statuses import (
     SignedStatement,
     apply_statements,
@@ -87,7 +88,9 @@ class FederationReceiver:
         limits: Limits,
         wake_sender: Callable[[], None],
         router: MessageRouter | None = None,
+        metrics: NodeMetrics | None = None,
     ) -> None:
+        self._metrics = metrics if metrics is not None else NodeMetrics()
         self._router = router
         self._node_id = node_id
         self._parent = parent
@@ -114,10 +117,14 @@ class FederationReceiver:
             ScopeViolationError: a record carries more than this node may see.
             ReplayError: the batch id was received before.
         """
-        self._trust.check_peer(principal)
-        return self._receive(
-            principal.node_id, envelope_json, records, statements, messages, cursor=0
-        )
+        self._metrics.records_received("push", len(records))
+        with self._metrics.refusals("push", len(records)):
+            self._trust.check_peer(principal)
+            result = self._receive(
+                principal.node_id, envelope_json, records, statements, messages, cursor=0
+            )
+        self._metrics.records_stored("push", result.stored)
+        return result
 
     def receive_pulled(
         self,
@@ -137,8 +144,14 @@ class FederationReceiver:
         Raises:
             As :meth:`receive`.
         """
-        self._trust.directory().node(parent)
-        return self._receive(parent, envelope_json, records, statements, messages, cursor=cursor)
+        self._metrics.records_received("pull", len(records))
+        with self._metrics.refusals("pull", len(records)):
+            self._trust.directory().node(parent)
+            result = self._receive(
+                parent, envelope_json, records, statements, messages, cursor=cursor
+            )
+        self._metrics.records_stored("pull", result.stored)
+        return result
 
     def _receive(
         self,

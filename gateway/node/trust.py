@@ -105,6 +105,11 @@ class FederationTrust:
         """The signed form of the directory in force, as received (for re-serving)."""
         return self._signed
 
+    @property
+    def held(self) -> Directory | None:
+        """The directory last installed, expired or not (for metrics: its expiry)."""
+        return self._directory
+
     def directory(self) -> Directory:
         """The directory in force.
 

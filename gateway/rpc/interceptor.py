@@ -14,7 +14,9 @@ Every RPC passes through :class:`GatewayInterceptor`:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import grpc
@@ -25,7 +27,7 @@ from gateway.core.principal import Principal, Role
 from gateway.rpc.context import principal_var
 from gateway.rpc.errors import public_status
 
-__all__ = ["AccessTable", "Authenticator", "DenialSink", "GatewayInterceptor"]
+__all__ = ["AccessTable", "Authenticator", "DenialSink", "GatewayInterceptor", "RpcObserver"]
 
 log = structlog.get_logger("gateway.rpc")
 
@@ -48,6 +50,9 @@ if TYPE_CHECKING:
 DenialSink = Callable[[Principal | None, str, GatewayError], None]
 """Told of every refused call (authentication or policy), e.g. the audit log."""
 
+RpcObserver = Callable[[str, str, float], None]
+"""Told of every answered call: full method name, status code name, seconds (metrics)."""
+
 
 class GatewayInterceptor(grpc.ServerInterceptor):
     """Authenticates, authorises and maps errors for every RPC."""
@@ -58,10 +63,12 @@ class GatewayInterceptor(grpc.ServerInterceptor):
         authenticate: Authenticator,
         access: AccessTable,
         on_denied: DenialSink | None = None,
+        observe: RpcObserver | None = None,
     ) -> None:
         self._authenticate = authenticate
         self._access = dict(access)
         self._on_denied = on_denied
+        self._observe = observe
 
     def intercept_service(
         self,
@@ -111,7 +118,10 @@ class GatewayInterceptor(grpc.ServerInterceptor):
         def wrapped(request: Any, context: grpc.ServicerContext) -> Any:
             # Each call starts from a clean log context (threads are reused by the pool).
             structlog.contextvars.clear_contextvars()
-            with structlog.contextvars.bound_contextvars(rpc=method, peer=context.peer()):
+            with (
+                structlog.contextvars.bound_contextvars(rpc=method, peer=context.peer()),
+                self._observed(method) as outcome,
+            ):
                 try:
                     token = principal_var.set(self._admit(method, context))
                     try:
@@ -119,6 +129,7 @@ class GatewayInterceptor(grpc.ServerInterceptor):
                     finally:
                         principal_var.reset(token)
                 except Exception as exc:  # noqa: BLE001 - mapped to a status below
+                    outcome.append(public_status(exc).code.name)
                     self._abort(context, method, exc)
 
         return wrapped
@@ -127,7 +138,10 @@ class GatewayInterceptor(grpc.ServerInterceptor):
         def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             # Each call starts from a clean log context (threads are reused by the pool).
             structlog.contextvars.clear_contextvars()
-            with structlog.contextvars.bound_contextvars(rpc=method, peer=context.peer()):
+            with (
+                structlog.contextvars.bound_contextvars(rpc=method, peer=context.peer()),
+                self._observed(method) as outcome,
+            ):
                 try:
                     token = principal_var.set(self._admit(method, context))
                     try:
@@ -135,9 +149,26 @@ class GatewayInterceptor(grpc.ServerInterceptor):
                     finally:
                         principal_var.reset(token)
                 except Exception as exc:  # noqa: BLE001 - mapped to a status below
+                    outcome.append(public_status(exc).code.name)
                     self._abort(context, method, exc)
 
         return wrapped
+
+    @contextmanager
+    def _observed(self, method: str) -> Iterator[list[str]]:
+        """Time the call; the block appends the status code name if it fails (else OK)."""
+        started = time.perf_counter()
+        outcome: list[str] = []
+        try:
+            yield outcome
+        except GeneratorExit:
+            # A streaming call the client left before its end.
+            outcome.append("CANCELLED")
+            raise
+        finally:
+            if self._observe is not None:
+                code = outcome[0] if outcome else "OK"
+                self._observe(method, code, time.perf_counter() - started)
 
     def _abort(self, context: grpc.ServicerContext, method: str, exc: Exception) -> NoReturn:
         status = public_status(exc)

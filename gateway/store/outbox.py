@@ -427,6 +427,20 @@ class OutboxRepository:
             total: int = c.execute(query).scalar_one()
         return total
 
+    def backlog(self) -> dict[str, tuple[int, int]]:
+        """Per recipient with pending rows: (how many, ``created_at`` of the oldest).
+
+        Raises:
+            StorageError: the database failed.
+        """
+        query = (
+            select(OUTBOX.c.recipient, func.count(), func.min(OUTBOX.c.created_at))
+            .where(OUTBOX.c.state == OutboxState.PENDING.value)
+            .group_by(OUTBOX.c.recipient)
+        )
+        with using(self._engine, None, "reading the outbox backlog", write=False) as c:
+            return {str(r): (int(n), int(oldest)) for r, n, oldest in c.execute(query)}
+
     def record_delivery(
         self, entries: Sequence[DeliveryRow], *, conn: Connection | None = None
     ) -> None:

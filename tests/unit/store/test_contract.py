@@ -241,6 +241,17 @@ def test_enqueue_is_idempotent(store: Store) -> None:
         OutboxEntry("330000", "letter", "R1", 1)
 
 
+def test_backlog_counts_pending_rows_and_the_oldest_per_recipient(store: Store) -> None:
+    assert store.outbox.backlog() == {}
+    store.outbox.enqueue_many(_entries(3), now=NOW)
+    store.outbox.enqueue_many(_entries(2, recipient="330100"), now=NOW + 5)
+    store.outbox.enqueue_many(_entries(5), now=NOW + 9)
+    (first, *_) = store.outbox.claim("330000", worker="a", limit=1, now=NOW + 10, lease_s=30)
+    store.outbox.mark_delivered([first.id], NOW + 10)
+    # Claimed rows are still to deliver; the delivered one is not.
+    assert store.outbox.backlog() == {"330000": (4, NOW), "330100": (2, NOW + 5)}
+
+
 def test_claims_are_exclusive_until_the_lease_runs_out(store: Store) -> None:
     store.outbox.enqueue_many(_entries(5), now=NOW)
     store.outbox.enqueue_many(_entries(2, recipient="330100"), now=NOW)

@@ -1,0 +1,257 @@
+"""The operations listener of a real `gateway serve` process: /metrics, /healthz, /readyz.
+
+Scraped over plain HTTP on loopback, as Prometheus and a kubelet would. The
+metrics text is parsed with prometheus_client's own parser; names, label sets
+and values are asserted after known traffic. Readiness is made to fail for
+real: a private PostgreSQL cluster stopped under the node, a SQLite file made
+immutable (``chattr +i``; the tests run as root).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from gateway.node.local_federation import free_port
+from tests.integration.conftest import CITY
+from tests.support.cluster import wait_for
+from tests.support.federation import (
+    Keystore,
+    init_node,
+    run_gateway,
+    running_node,
+    sign_directory,
+)
+from tests.support.node_config import set_config_keys
+from tests.support.operations import Samples, http_get, scrape
+from tests.support.private_postgres import PrivatePostgres, private_postgres
+from tests.support.records import company_code, penalty_fields, write_penalty_csv
+
+PARENT = "330000"
+DECIDED = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=30)
+
+
+def _config(keystore: Keystore, workdir: Path, *, database: str | None = None) -> tuple[Path, str]:
+    """A city node whose parent is not running; returns its config and operations URL."""
+    port, parent_port, operations_port = free_port(), free_port(), free_port()
+    directory = sign_directory(
+        keystore,
+        workdir / "directory.json",
+        {
+            "000000": "127.0.0.1:1",
+            PARENT: f"127.0.0.1:{parent_port}",
+            CITY: f"127.0.0.1:{port}",
+        },
+    )
+    config = init_node(
+        keystore,
+        CITY,
+        workdir,
+        database=database,
+        listen=f"127.0.0.1:{port}",
+        extra=["--directory", str(directory), "--parent", f"127.0.0.1:{parent_port}"],
+    )
+    set_config_keys(config, "server", readiness_interval_s=0.2)
+    set_config_keys(config, "audit", checkpoint_every_events=1, checkpoint_every_s=0.2)
+    set_config_keys(config, "federation", initial_backoff_ms=50, max_backoff_ms=200)
+    set_config_keys(config, "operations", listen=f"127.0.0.1:{operations_port}")
+    return config, f"http://127.0.0.1:{operations_port}"
+
+
+def _labels(samples: Samples, name: str) -> set[tuple[tuple[str, str], ...]]:
+    return {labels for sample_name, labels in samples if sample_name == name}
+
+
+def _submit(keystore: Keystore, endpoint: str, csv_path: Path) -> list[dict[str, str]]:
+    client = keystore.client(CITY, "market-office")
+    done = run_gateway(
+        "submit", "--as", str(client), "--endpoint", endpoint, str(csv_path), "--json"
+    )
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+@pytest.fixture
+def immutable_files() -> Iterator[list[Path]]:
+    """Files the test makes immutable; made mutable again whatever happens."""
+    files: list[Path] = []
+    yield files
+    for path in files:
+        subprocess.run(["chattr", "-i", str(path)], check=False)
+
+
+def test_metrics_count_known_traffic_and_read_the_node_state(
+    keystore: Keystore, tmp_path: Path
+) -> None:
+    config, base = _config(keystore, tmp_path)
+    rows = [penalty_fields(i, decided=DECIDED) for i in range(1, 6)]
+    code = rows[4]["XDR_SHXYM"]
+    # A wrong check character: the node refuses this record, the CLI cannot tell.
+    rows[4] = {**rows[4], "XDR_SHXYM": code[:-1] + ("0" if code[-1] != "0" else "1")}
+    csv_path = write_penalty_csv(tmp_path / "penalties.csv", rows)
+    with running_node(config, CITY, log=tmp_path / "node.log") as node:
+        status, body = http_get(f"{base}/healthz")
+        assert (status, json.loads(body)) == (200, {"status": "live"})
+
+        report = _submit(keystore, node.endpoint, csv_path)
+        assert sorted(r["outcome"] for r in report) == ["accepted"] * 4 + ["refused"]
+        checked = run_gateway(
+            "check",
+            "--as",
+            str(keystore.client(CITY, "procurement-office")),
+            "--endpoint",
+            node.endpoint,
+            company_code(1),
+            "--domain",
+            "procurement",
+            "--purpose",
+            "operations test",
+            "--json",
+        )
+        assert checked.returncode == 0, checked.stderr
+        decision = json.loads(checked.stdout)["decision"]
+        # An auditor may not submit: one refused call.
+        refused = run_gateway(
+            "submit",
+            "--as",
+            str(keystore.client(CITY, "audit-office")),
+            "--endpoint",
+            node.endpoint,
+            str(csv_path),
+        )
+        assert refused.returncode != 0
+
+        # Pushes to the absent parent fail; a checkpoint is published.
+        wait_for(
+            "a failed push and a checkpoint",
+            lambda: (
+                s
+                if (
+                    ("gateway_push_failures_total", (("peer", PARENT), ("reason", "unavailable")))
+                    in (s := scrape(base))
+                    and ("gateway_audit_checkpoint_age_seconds", ()) in s
+                )
+                else None
+            ),
+            timeout_s=60,
+        )
+        before = time.time()
+        samples = scrape(base)
+        after = time.time()
+
+    intake = (("source", "intake"),)
+    assert samples[("gateway_records_received_total", intake)] == 5
+    assert samples[("gateway_records_stored_total", intake)] == 4
+    refused_invalid = (("reason", "RecordValidationError"), ("source", "intake"))
+    assert samples[("gateway_records_refused_total", refused_invalid)] == 1
+    assert samples[("gateway_records_stored_total", (("source", "push"),))] == 0
+    assert (
+        samples[("gateway_checks_total", (("decision", decision), ("domain", "procurement")))] == 1
+    )
+
+    submit = (("method", "Submit"), ("service", "gateway.v1.Intake"))
+    assert samples[("gateway_rpc_handled_total", (("code", "OK"), *submit))] == 1
+    assert samples[("gateway_rpc_handled_total", (("code", "PERMISSION_DENIED"), *submit))] == 1
+    assert samples[("gateway_rpc_duration_seconds_count", submit)] == 2
+    assert ("gateway_rpc_duration_seconds_bucket", (("le", "+Inf"), *submit)) in samples
+
+    # The four records wait in the outbox for the parent, which never answered.
+    assert samples[("gateway_outbox_depth", (("peer", PARENT),))] == 4
+    assert samples[("gateway_outbox_oldest_age_seconds", (("peer", PARENT),))] >= 0
+    assert (
+        samples[("gateway_push_failures_total", (("peer", PARENT), ("reason", "unavailable")))] >= 1
+    )
+    assert ("gateway_push_batches_total", (("peer", PARENT),)) not in samples
+    assert samples[("gateway_audit_log_events", ())] >= 3
+    assert samples[("gateway_audit_checkpoint_age_seconds", ())] >= 0
+    # The parent never cosigned: no age to report.
+    assert ("gateway_audit_cosignature_age_seconds", ()) not in samples
+    assert samples[("gateway_store_up", ())] == 1
+    assert samples[("gateway_ready", ())] == 1
+    assert {
+        labels: value
+        for (name, labels), value in samples.items()
+        if name == "gateway_readiness_check_ok"
+    } == {(("check", c),): 1 for c in ("store", "schema", "directory", "certificates")}
+
+    for name in ("signing", "tls"):
+        cert = x509.load_pem_x509_certificate((keystore.node(CITY) / f"{name}.crt").read_bytes())
+        expiry = cert.not_valid_after_utc.timestamp()
+        seconds = samples[("gateway_certificate_expiry_seconds", (("certificate", name),))]
+        assert expiry - after <= seconds <= expiry - before
+    directory_s = samples[("gateway_directory_expiry_seconds", ())]
+    assert 0 < directory_s <= 7 * 86_400
+    assert _labels(samples, "gateway_db_pool_connections") == {
+        (("state", "idle"),),
+        (("state", "in_use"),),
+    }
+    assert samples[("gateway_db_pool_size", ())] > 0
+
+
+def _wait_ready(base: str, expected: int) -> dict[str, object]:
+    def probe() -> dict[str, object] | None:
+        status, body = http_get(f"{base}/readyz")
+        return json.loads(body) if status == expected else None
+
+    found: dict[str, object] = wait_for(f"/readyz {expected}", probe, timeout_s=60)
+    return found
+
+
+@pytest.fixture
+def postgres() -> Iterator[PrivatePostgres]:
+    with private_postgres() as cluster:
+        yield cluster
+
+
+@pytest.mark.postgres
+def test_readyz_follows_a_postgresql_server_that_stops_and_comes_back(
+    keystore: Keystore, tmp_path: Path, postgres: PrivatePostgres
+) -> None:
+    config, base = _config(keystore, tmp_path, database=postgres.url)
+    with running_node(config, CITY, log=tmp_path / "node.log"):
+        assert http_get(f"{base}/readyz") == (200, b'{"status":"ready"}')
+        postgres.stop()
+        down = _wait_ready(base, 503)
+        assert down["status"] == "not ready"
+        reasons = down["reasons"]
+        assert isinstance(reasons, dict)
+        assert sorted(reasons) == ["schema", "store"]
+        assert str(reasons["store"]).startswith("reading the schema revision failed:")
+        # Liveness does not follow the database: restarting would not cure it.
+        assert http_get(f"{base}/healthz")[0] == 200
+        down_samples = scrape(base)
+        assert down_samples[("gateway_store_up", ())] == 0
+        assert down_samples[("gateway_ready", ())] == 0
+        assert down_samples[("gateway_readiness_check_ok", (("check", "store"),))] == 0
+        # The store's families are described, without samples.
+        assert ("gateway_audit_log_events", ()) not in down_samples
+        postgres.start()
+        assert _wait_ready(base, 200) == {"status": "ready"}
+        assert scrape(base)[("gateway_store_up", ())] == 1
+
+
+def test_readyz_follows_a_sqlite_file_that_cannot_be_written(
+    keystore: Keystore, tmp_path: Path, immutable_files: list[Path]
+) -> None:
+    database = tmp_path / "node.db"
+    config, base = _config(keystore, tmp_path, database=f"sqlite:///{database}")
+    with running_node(config, CITY, log=tmp_path / "node.log"):
+        assert http_get(f"{base}/readyz") == (200, b'{"status":"ready"}')
+        immutable_files.append(database)
+        done = subprocess.run(["chattr", "+i", str(database)], capture_output=True, check=False)
+        if done.returncode != 0:
+            immutable_files.remove(database)
+            pytest.skip(f"this file system refuses the immutable attribute: {done.stderr!r}")
+        down = _wait_ready(base, 503)
+        assert down == {
+            "status": "not ready",
+            "reasons": {"store": f"SQLite file {database} is not writable"},
+        }
+        subprocess.run(["chattr", "-i", str(database)], check=True)
+        assert _wait_ready(base, 200) == {"status": "ready"}
