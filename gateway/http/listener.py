@@ -74,7 +74,7 @@ class OperationsListener:
 
     def start(self) -> None:
         self._thread.start()
-        log.info("operations listening", url=self.url)
+        log.info("operations.listening", url=self.url)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Finish requests in flight, close the socket, end the thread."""

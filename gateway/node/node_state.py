@@ -92,7 +92,7 @@ class NodeStateCollector:
         except GatewayError as exc:
             # Families described, without samples: a scrape never fails with the database.
             store = _StoreFamilies()
-            log.warning("metrics: store not readable", error=type(exc).__name__, detail=str(exc))
+            log.warning("metrics.store_unreadable", error=type(exc).__name__, detail=str(exc))
             up = 0.0
         store_up = GaugeMetricFamily(
             "gateway_store_up", "1 if this scrape could read the store, else 0."
