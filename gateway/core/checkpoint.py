@@ -50,6 +50,7 @@ from gateway.core.note import (
     parse_vkey,
     sign_note,
 )
+from gateway.core.payload_fields import MAX_INT
 
 __all__ = [
     "COSIGNATURE_SIGNATURE_TYPE",
@@ -66,7 +67,6 @@ __all__ = [
 ]
 
 COSIGNATURE_SIGNATURE_TYPE = 0x04
-_MAX_TIMESTAMP = (1 << 63) - 1
 _TIMESTAMPED_SIGNATURE_SIZE = 8 + 64
 _SIZE = re.compile(r"0|[1-9][0-9]*")
 _CONTROL = re.compile(r"[\x00-\x1f]")
@@ -214,7 +214,7 @@ class CosignatureVerifier:
                 f"cosignature by {self.name} is {len(signature)} bytes, expected 72"
             )
         timestamp = int.from_bytes(signature[:8], "big")
-        if timestamp > _MAX_TIMESTAMP:
+        if timestamp > MAX_INT:
             raise MalformedError(f"cosignature time {timestamp} is over 2^63 - 1")
         return timestamp
 
@@ -252,7 +252,7 @@ def cosign(
     """
     parse_checkpoint(checkpoint_note_body)
     check_key_name(witness_name)
-    if not 0 <= timestamp <= _MAX_TIMESTAMP:
+    if not 0 <= timestamp <= MAX_INT:
         raise InputError(f"cosignature time {timestamp} is outside [0, 2^63 - 1]")
     raw = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     signature = private_key.sign(cosignature_message(checkpoint_note_body, timestamp))

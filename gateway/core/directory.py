@@ -8,7 +8,6 @@ or a record the directory does not vouch for is refused.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -16,14 +15,12 @@ from gateway.core.algorithms import Signer, Verifier
 from gateway.core.dsse import (
     Envelope,
     canonical_json,
-    parse_json_payload,
-    payload_int,
-    payload_str,
     sign_envelope,
     verify_envelope,
 )
 from gateway.core.errors import AccessDeniedError, ExpiredError, MalformedError
 from gateway.core.node_id import is_node_id_shape
+from gateway.core.payload_fields import is_sha256_hex, parse_json_payload, payload_int, payload_str
 
 __all__ = [
     "DIRECTORY_PAYLOAD_TYPE",
@@ -35,7 +32,6 @@ __all__ = [
 
 DIRECTORY_PAYLOAD_TYPE = "application/vnd.credit-gateway.directory+json"
 _WHAT = "federation directory"
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 _KEYS = frozenset({"serial", "issued_at", "expires_at", "nodes", "revoked", "catalog_versions"})
 _NODE_KEYS = frozenset(
     {"id", "parent", "endpoint", "tls_fingerprint", "signing_kids", "signing_pem"}
@@ -171,7 +167,7 @@ class Directory:
                 raise MalformedError(f"{_WHAT}: node {node.node_id} is listed twice")
             nodes[node.node_id] = node
         for value in revoked:
-            if not isinstance(value, str) or not _HEX64.fullmatch(value):
+            if not is_sha256_hex(value):
                 raise MalformedError(f"{_WHAT}: revoked entries must be hex SHA-256 fingerprints")
         directory = cls(
             serial=payload_int(doc, "serial", _WHAT, minimum=1),
@@ -198,12 +194,10 @@ def _node(item: object, index: int) -> DirectoryNode:
     if not is_node_id_shape(node_id) or (parent and not is_node_id_shape(parent)):
         raise MalformedError(f"{what}: node and parent ids must be 6-digit region codes")
     kids = item["signing_kids"]
-    if not isinstance(kids, list) or not all(
-        isinstance(k, str) and _HEX64.fullmatch(k) for k in kids
-    ):
+    if not isinstance(kids, list) or not all(is_sha256_hex(k) for k in kids):
         raise MalformedError(f"{what}: signing_kids must be hex SHA-256 fingerprints")
     fingerprint = payload_str(item, "tls_fingerprint", what)
-    if not _HEX64.fullmatch(fingerprint):
+    if not is_sha256_hex(fingerprint):
         raise MalformedError(f"{what}: tls_fingerprint must be a hex SHA-256 fingerprint")
     return DirectoryNode(
         node_id=node_id,

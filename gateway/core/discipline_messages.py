@@ -23,6 +23,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from gateway.core.errors import MalformedError
+from gateway.core.payload_fields import (
+    check_exact_keys,
+    check_int,
+    check_record_id,
+    check_text,
+    is_hex_id,
+)
 from gateway.core.remedies import FeedbackAction
 
 __all__ = [
@@ -38,58 +45,27 @@ HIT_KIND = "discipline.hit"
 FEEDBACK_KIND = "discipline.feedback"
 OBJECTION_KIND = "discipline.objection"
 
-_ID = re.compile(r"[0-9a-f]{32}")
 _DOMAIN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _MEASURE = re.compile(r"M-[A-Z]+-\d{2}")
 _MAX_RECORD_ID = 40
 _MAX_ACTOR = 160
 _MAX_SHORT = 256
 _MAX_TEXT = 2000
-_MAX_INT = 2**63 - 1
-
-
-def _text(what: str, name: str, value: object, *, limit: int, blank: bool = False) -> None:
-    if not isinstance(value, str):
-        raise MalformedError(f"{what} key {name!r} must be a string")
-    if not blank and not value.strip():
-        raise MalformedError(f"{what} key {name!r} is blank")
-    if len(value) > limit:
-        raise MalformedError(f"{what} key {name!r} is {len(value)} characters, over {limit}")
-    if any(ord(c) < 32 and c not in "\n\t" for c in value):
-        raise MalformedError(f"{what} key {name!r} has a control character")
 
 
 def _id(what: str, name: str, value: object) -> None:
-    if not isinstance(value, str) or not _ID.fullmatch(value):
+    if not is_hex_id(value):
         raise MalformedError(f"{what} key {name!r} is not 32 lowercase hex characters")
 
 
 def _record(what: str, record_id: object, version: object) -> None:
-    _text(what, "record_id", record_id, limit=_MAX_RECORD_ID)
-    if isinstance(record_id, str) and any(c.isspace() for c in record_id):
-        raise MalformedError(f"{what} key 'record_id' has whitespace")
-    _int(what, "version", version, minimum=1)
-
-
-def _int(what: str, name: str, value: object, *, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise MalformedError(f"{what} key {name!r} must be an integer")
-    if not minimum <= value <= _MAX_INT:
-        raise MalformedError(f"{what} key {name!r} is {value}, outside {minimum}..{_MAX_INT}")
+    check_record_id(record_id, what=what, max_chars=_MAX_RECORD_ID)
+    check_int(version, what=what, key="version", minimum=1)
 
 
 def _domain(what: str, value: object) -> None:
     if not isinstance(value, str) or not _DOMAIN.fullmatch(value):
         raise MalformedError(f"{what} key 'domain' is not a domain name")
-
-
-def _exact_keys(what: str, body: Mapping[str, Any], keys: frozenset[str]) -> None:
-    missing = sorted(keys - body.keys())
-    if missing:
-        raise MalformedError(f"{what} is missing key {missing[0]!r}")
-    extra = sorted(body.keys() - keys)
-    if extra:
-        raise MalformedError(f"{what} has unknown key {extra[0]!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,12 +91,12 @@ class HitReport:
         what = "hit report"
         _id(what, "check_id", self.check_id)
         _record(what, self.record_id, self.version)
-        _int(what, "checked_at", self.checked_at, minimum=0)
-        _text(what, "department", self.department, limit=_MAX_ACTOR)
+        check_int(self.checked_at, what=what, key="checked_at", minimum=0)
+        check_text(self.department, what=what, key="department", max_chars=_MAX_ACTOR)
         _domain(what, self.domain)
-        _text(what, "purpose", self.purpose, limit=_MAX_SHORT)
-        _text(what, "case_id", self.case_id, limit=_MAX_SHORT, blank=True)
-        _text(what, "decision", self.decision, limit=32)
+        check_text(self.purpose, what=what, key="purpose", max_chars=_MAX_SHORT)
+        check_text(self.case_id, what=what, key="case_id", max_chars=_MAX_SHORT, blank_ok=True)
+        check_text(self.decision, what=what, key="decision", max_chars=32)
         if not isinstance(self.measures, tuple) or not all(
             isinstance(m, str) and _MEASURE.fullmatch(m) for m in self.measures
         ):
@@ -132,7 +108,7 @@ class HitReport:
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> HitReport:
         """Raises MalformedError naming the key at fault."""
-        _exact_keys("hit report", body, _HIT_KEYS)
+        check_exact_keys(body, _HIT_KEYS, what="hit report")
         measures = body["measures"]
         if not isinstance(measures, list):
             raise MalformedError("hit report key 'measures' must be a list")
@@ -168,11 +144,11 @@ class FeedbackReport:
                 f"{what} key 'action' is {str(self.action)[:40]!r}, not one of "
                 + ", ".join(a.value for a in FeedbackAction)
             )
-        _text(what, "note", self.note, limit=_MAX_TEXT, blank=True)
-        _text(what, "department", self.department, limit=_MAX_ACTOR)
+        check_text(self.note, what=what, key="note", max_chars=_MAX_TEXT, blank_ok=True)
+        check_text(self.department, what=what, key="department", max_chars=_MAX_ACTOR)
         _domain(what, self.domain)
-        _text(what, "case_id", self.case_id, limit=_MAX_SHORT, blank=True)
-        _int(what, "checked_at", self.checked_at, minimum=0)
+        check_text(self.case_id, what=what, key="case_id", max_chars=_MAX_SHORT, blank_ok=True)
+        check_int(self.checked_at, what=what, key="checked_at", minimum=0)
 
     def to_body(self) -> dict[str, Any]:
         return asdict(self)
@@ -180,7 +156,7 @@ class FeedbackReport:
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> FeedbackReport:
         """Raises MalformedError naming the key at fault."""
-        _exact_keys("feedback report", body, _FEEDBACK_KEYS)
+        check_exact_keys(body, _FEEDBACK_KEYS, what="feedback report")
         return cls(**body)
 
 
@@ -202,8 +178,8 @@ class ObjectionFiling:
         what = "objection"
         _id(what, "objection_id", self.objection_id)
         _record(what, self.record_id, self.version)
-        _text(what, "grounds", self.grounds, limit=_MAX_TEXT)
-        _text(what, "filed_by", self.filed_by, limit=_MAX_ACTOR)
+        check_text(self.grounds, what=what, key="grounds", max_chars=_MAX_TEXT)
+        check_text(self.filed_by, what=what, key="filed_by", max_chars=_MAX_ACTOR)
 
     def to_body(self) -> dict[str, Any]:
         return asdict(self)
@@ -211,7 +187,7 @@ class ObjectionFiling:
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> ObjectionFiling:
         """Raises MalformedError naming the key at fault."""
-        _exact_keys("objection", body, _OBJECTION_KEYS)
+        check_exact_keys(body, _OBJECTION_KEYS, what="objection")
         return cls(**body)
 
 

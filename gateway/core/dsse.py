@@ -24,24 +24,18 @@ from gateway.core import strict_json
 from gateway.core.algorithms import Signer, Verifier, check_jws_algorithm
 from gateway.core.errors import MalformedError, NotFoundError, SignatureError
 from gateway.core.limits import DEFAULT_LIMITS, Limits
-from gateway.core.strict_json import JsonProblem, StrictJsonError
+from gateway.core.payload_fields import describe_kind, describe_type, parse_json_payload
 
 __all__ = [
     "Envelope",
     "EnvelopeSignature",
     "canonical_json",
     "pae",
-    "parse_json_payload",
-    "payload_int",
-    "payload_str",
     "sign_envelope",
     "verify_envelope",
 ]
 
 _T = TypeVar("_T")
-
-_MAX_INT = 2**63 - 1
-"""Integers in payloads fit a signed 64-bit column."""
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -123,12 +117,13 @@ class Envelope:
             where = f"signatures[{index}]"
             if not isinstance(raw, dict):
                 raise MalformedError(
-                    f"DSSE envelope field {where!r} must be an object, not {_kind(raw)}"
+                    f"DSSE envelope field {where!r} must be an object, not {describe_kind(raw)}"
                 )
             keyid = raw.get("keyid", "")
             if not isinstance(keyid, str):
+                kind = describe_kind(keyid)
                 raise MalformedError(
-                    f"DSSE envelope field '{where}.keyid' must be a string, not {_kind(keyid)}"
+                    f"DSSE envelope field '{where}.keyid' must be a string, not {kind}"
                 )
             limits.check_count(
                 f"DSSE envelope {where}.keyid characters", len(keyid), limits.max_string_chars
@@ -211,92 +206,14 @@ def canonical_json(obj: Mapping[str, object]) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def parse_json_payload(
-    data: bytes, *, what: str, keys: frozenset[str] | None = None
-) -> dict[str, object]:
-    """Parse a JSON object strictly.
-
-    Strict means the rules of :mod:`gateway.core.strict_json` and, if ``keys`` is
-    given, exactly those top-level keys.
-
-    Raises:
-        MalformedError: naming ``what`` and the fault (the key, for key faults).
-    """
-    try:
-        obj = strict_json.loads(data)
-    except StrictJsonError as exc:
-        if exc.problem is JsonProblem.NOT_UTF8:
-            raise MalformedError(f"{what} is not UTF-8") from exc
-        if exc.problem is JsonProblem.DUPLICATE_KEY:
-            raise MalformedError(f"{what} has duplicate key {exc.detail!r}") from exc
-        raise MalformedError(f"{what} is not valid JSON: {exc}") from exc
-    if not isinstance(obj, dict):
-        raise MalformedError(f"{what} must be a JSON object, not {_kind(obj)}")
-    if keys is not None:
-        missing = sorted(keys - obj.keys())
-        if missing:
-            raise MalformedError(f"{what} is missing key {missing[0]!r}")
-        unknown = sorted(obj.keys() - keys)
-        if unknown:
-            raise MalformedError(f"{what} has unknown key {unknown[0]!r}")
-    return obj
-
-
-def payload_str(obj: Mapping[str, object], key: str, what: str) -> str:
-    """``obj[key]`` if it is a string of valid Unicode (no lone surrogates).
-
-    Raises:
-        MalformedError: naming ``what`` and ``key``.
-    """
-    value = obj.get(key)
-    if not isinstance(value, str):
-        raise MalformedError(f"{what} key {key!r} must be a string, not {_kind(value)}")
-    if not strict_json.is_unicode(value):
-        raise MalformedError(f"{what} key {key!r} is not valid Unicode text")
-    return value
-
-
-def payload_int(obj: Mapping[str, object], key: str, what: str, *, minimum: int) -> int:
-    """``obj[key]`` if it is an integer (not a boolean) from ``minimum`` to 2**63-1.
-
-    Raises:
-        MalformedError: naming ``what`` and ``key``.
-    """
-    value = obj.get(key)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise MalformedError(f"{what} key {key!r} must be an integer, not {_kind(value)}")
-    if not minimum <= value <= _MAX_INT:
-        raise MalformedError(f"{what} key {key!r} is {value}, outside {minimum}..{_MAX_INT}")
-    return value
-
-
 def _required(obj: Mapping[str, object], key: str, kind: type[_T], where: str) -> _T:
     if key not in obj:
         raise MalformedError(f"DSSE envelope field {where!r} is missing")
     value = obj[key]
     if not isinstance(value, kind):
-        raise MalformedError(
-            f"DSSE envelope field {where!r} must be {_kind_name(kind)}, not {_kind(value)}"
-        )
+        expected, found = describe_type(kind), describe_kind(value)
+        raise MalformedError(f"DSSE envelope field {where!r} must be {expected}, not {found}")
     return value
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    return _kind_name(type(value))
-
-
-def _kind_name(kind: type[object]) -> str:
-    names = {
-        str: "a string",
-        int: "an integer",
-        bool: "a boolean",
-        float: "a number",
-        list: "an array",
-        dict: "an object",
-    }
-    return names.get(kind, kind.__name__)
 
 
 def _b64encode(data: bytes) -> str:

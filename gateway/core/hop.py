@@ -10,7 +10,6 @@ keeps it as evidence of who handed it what.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -18,15 +17,20 @@ from gateway.core.algorithms import Signer, Verifier
 from gateway.core.dsse import (
     Envelope,
     canonical_json,
-    parse_json_payload,
-    payload_int,
-    payload_str,
     sign_envelope,
     verify_envelope,
 )
 from gateway.core.errors import ExpiredError, MalformedError, SignatureError
 from gateway.core.limits import DEFAULT_LIMITS, Limits
-from gateway.core.node_id import is_node_id_shape
+from gateway.core.payload_fields import (
+    check_node_id,
+    is_hex_id,
+    is_sha256_hex,
+    is_unix_time,
+    parse_json_payload,
+    payload_int,
+    payload_str,
+)
 
 __all__ = [
     "HOP_PAYLOAD_TYPE",
@@ -41,9 +45,6 @@ HOP_PAYLOAD_TYPE = "application/vnd.credit-gateway.hop-batch+json"
 
 _WHAT = "hop batch"
 _KEYS = frozenset({"sender", "audience", "batch_id", "sent_at", "item_digests"})
-_BATCH_ID = re.compile(r"[0-9a-f]{32}")
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-_MAX_INT = 2**63 - 1
 
 
 def item_digest(item: bytes | str) -> str:
@@ -74,24 +75,18 @@ class HopBatch:
     item_digests: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        for key, node in (("sender", self.sender), ("audience", self.audience)):
-            if not is_node_id_shape(node):
-                raise MalformedError(f"{_WHAT} key {key!r} is {node[:40]!r}, not a 6-digit node id")
-        if not _BATCH_ID.fullmatch(self.batch_id):
+        check_node_id(self.sender, what=_WHAT, key="sender")
+        check_node_id(self.audience, what=_WHAT, key="audience")
+        if not is_hex_id(self.batch_id):
             raise MalformedError(
                 f"{_WHAT} key 'batch_id' is {self.batch_id[:40]!r}, not a 32-hex uuid"
             )
-        sent_at: object = self.sent_at
-        if (
-            not isinstance(sent_at, int)
-            or isinstance(sent_at, bool)
-            or not 0 <= sent_at <= _MAX_INT
-        ):
+        if not is_unix_time(self.sent_at):
             raise MalformedError(f"{_WHAT} key 'sent_at' is {self.sent_at!r}, not a Unix time")
         if not self.item_digests:
             raise MalformedError(f"{_WHAT} has no items")
         for index, digest in enumerate(self.item_digests, start=1):
-            if not isinstance(digest, str) or not _SHA256_HEX.fullmatch(digest):
+            if not is_sha256_hex(digest):
                 raise MalformedError(f"{_WHAT} digest of item {index} is not lowercase hex SHA-256")
 
     def to_payload(self) -> bytes:

@@ -19,21 +19,24 @@ from gateway.core.algorithms import Signer, Verifier
 from gateway.core.dsse import (
     Envelope,
     canonical_json,
-    parse_json_payload,
-    payload_int,
-    payload_str,
     sign_envelope,
     verify_envelope,
 )
 from gateway.core.errors import MalformedError, SignatureError
-from gateway.core.node_id import ancestors, is_node_id_shape, parent_node
+from gateway.core.node_id import ancestors, parent_node
+from gateway.core.payload_fields import (
+    check_node_id,
+    is_hex_id,
+    parse_json_payload,
+    payload_int,
+    payload_str,
+)
 
 __all__ = ["MESSAGE_PAYLOAD_TYPE", "RoutedMessage", "next_hop", "sign_message", "verify_message"]
 
 MESSAGE_PAYLOAD_TYPE = "application/vnd.credit-gateway.message+json"
 _WHAT = "routed message"
 _KEYS = frozenset({"message_id", "origin", "target", "kind", "created_at", "body"})
-_ID = re.compile(r"[0-9a-f]{32}")
 _KIND = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 
 
@@ -53,11 +56,10 @@ class RoutedMessage:
     body: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not _ID.fullmatch(self.message_id):
+        if not is_hex_id(self.message_id):
             raise MalformedError(f"{_WHAT}: message_id must be 32 lowercase hex characters")
-        for name in ("origin", "target"):
-            if not is_node_id_shape(getattr(self, name)):
-                raise MalformedError(f"{_WHAT}: {name} must be a 6-digit node id")
+        check_node_id(self.origin, what=_WHAT, key="origin")
+        check_node_id(self.target, what=_WHAT, key="target")
         if not _KIND.fullmatch(self.kind):
             raise MalformedError(f"{_WHAT}: kind {self.kind!r} is not a message kind")
         if not isinstance(self.body, Mapping):

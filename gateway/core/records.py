@@ -26,6 +26,7 @@ from gateway.core.errors import MalformedError, SignatureError
 from gateway.core.identifiers import SubjectType
 from gateway.core.limits import DEFAULT_LIMITS, Limits
 from gateway.core.masking import apply_mask
+from gateway.core.payload_fields import check_int
 from gateway.core.policy import MASKED_SUFFIX, SharePlan, disclosure_names
 from gateway.core.record_fields import ValidatedRecord
 from gateway.core.sdjwt import VerifiedSdJwt, issue_sd_jwt, parse_sd_jwt, redact, verify_sd_jwt
@@ -173,9 +174,7 @@ def read_record(verified: VerifiedSdJwt, sd_jwt: str) -> SignedRecord:
             masked[name.removesuffix(MASKED_SUFFIX)] = value
         else:
             clear[name] = value
-    version = int(str(_claim(payload, "ver", int)))
-    if version < 1:
-        raise MalformedError(f"record claim 'ver' must be >= 1, got {version}")
+    version = check_int(_claim(payload, "ver", int), what="record", key="ver", minimum=1)
     return SignedRecord(
         issuer=str(_claim(payload, "iss", str)),
         record_id=str(_claim(payload, "rid", str)),

@@ -9,8 +9,6 @@ same statement hold the same bytes.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,14 +18,20 @@ from gateway.core.algorithms import Signer, Verifier
 from gateway.core.dsse import (
     Envelope,
     canonical_json,
-    parse_json_payload,
-    payload_int,
-    payload_str,
     sign_envelope,
     verify_envelope,
 )
 from gateway.core.errors import MalformedError
-from gateway.core.node_id import is_node_id_shape
+from gateway.core.payload_fields import (
+    check_int,
+    check_node_id,
+    check_record_id,
+    check_text,
+    is_uuid4_hex,
+    parse_json_payload,
+    payload_int,
+    payload_str,
+)
 from gateway.core.record_status import RecordStatus
 
 __all__ = [
@@ -70,10 +74,8 @@ _WHAT = "status statement"
 _KEYS = frozenset(
     {"statement_id", "kind", "issuer", "record_id", "version", "issued_at", "reason", "new_version"}
 )
-_UUID4_HEX = re.compile(r"[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}")
 _MAX_RECORD_ID_CHARS = 256
 _MAX_REASON_CHARS = 2000
-_MAX_INT = 2**63 - 1
 
 
 def purges_disclosures(kind: StatusKind) -> bool:
@@ -109,24 +111,21 @@ class StatusStatement:
     new_version: int | None
 
     def __post_init__(self) -> None:
-        if not _UUID4_HEX.fullmatch(self.statement_id):
+        if not is_uuid4_hex(self.statement_id):
             raise MalformedError(
                 f"{_WHAT} key 'statement_id' is {self.statement_id[:40]!r}, not a uuid4 in hex"
             )
         if not isinstance(self.kind, StatusKind):
             raise MalformedError(f"{_WHAT} key 'kind' is {self.kind!r}, not a StatusKind")
-        if not is_node_id_shape(self.issuer):
-            raise MalformedError(
-                f"{_WHAT} key 'issuer' is {self.issuer[:40]!r}, not a 6-digit node id"
-            )
-        _check_record_id(self.record_id)
-        _check_int("version", self.version, minimum=1)
-        _check_int("issued_at", self.issued_at, minimum=0)
-        _check_reason(self.reason)
+        check_node_id(self.issuer, what=_WHAT, key="issuer")
+        check_record_id(self.record_id, what=_WHAT, max_chars=_MAX_RECORD_ID_CHARS)
+        check_int(self.version, what=_WHAT, key="version", minimum=1)
+        check_int(self.issued_at, what=_WHAT, key="issued_at", minimum=0)
+        check_text(self.reason, what=_WHAT, key="reason", max_chars=_MAX_REASON_CHARS)
         if self.kind is StatusKind.CORRECTION:
             if self.new_version is None:
                 raise MalformedError(f"{_WHAT} key 'new_version' is required for a correction")
-            _check_int("new_version", self.new_version, minimum=self.version + 1)
+            check_int(self.new_version, what=_WHAT, key="new_version", minimum=self.version + 1)
         elif self.new_version is not None:
             raise MalformedError(f"{_WHAT} key 'new_version' must be null for a {self.kind}")
 
@@ -214,38 +213,3 @@ def verify_statement(
         required_keyid=issuer_keyid,
     )
     return StatusStatement.from_payload(payload)
-
-
-def _check_int(key: str, value: object, *, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise MalformedError(f"{_WHAT} key {key!r} must be an integer, not {value!r}")
-    if not minimum <= value <= _MAX_INT:
-        raise MalformedError(f"{_WHAT} key {key!r} is {value}, outside {minimum}..{_MAX_INT}")
-
-
-def _check_record_id(record_id: str) -> None:
-    if not record_id:
-        raise MalformedError(f"{_WHAT} key 'record_id' is empty")
-    if len(record_id) > _MAX_RECORD_ID_CHARS:
-        raise MalformedError(
-            f"{_WHAT} key 'record_id' is {len(record_id)} characters, over {_MAX_RECORD_ID_CHARS}"
-        )
-    if not all(c.isprintable() and not c.isspace() for c in record_id):
-        raise MalformedError(f"{_WHAT} key 'record_id' has whitespace or unprintable characters")
-
-
-def _check_reason(reason: str) -> None:
-    if not reason.strip():
-        raise MalformedError(f"{_WHAT} key 'reason' is blank")
-    if len(reason) > _MAX_REASON_CHARS:
-        raise MalformedError(
-            f"{_WHAT} key 'reason' is {len(reason)} characters, over {_MAX_REASON_CHARS}"
-        )
-    # Chinese text may hold full-width spaces and punctuation; only control characters
-    # (other than line breaks and tabs) and lone surrogates are refused.
-    for char in reason:
-        category = unicodedata.category(char)
-        if category == "Cs" or (category == "Cc" and char not in "\n\t"):
-            raise MalformedError(
-                f"{_WHAT} key 'reason' has a control character or lone surrogate U+{ord(char):04X}"
-            )

@@ -6,8 +6,8 @@ import pytest
 from adapters.jsonl import read_jsonl
 from adapters.source_line import SourceError
 from gateway.core._jws import loads_strict
-from gateway.core.dsse import parse_json_payload
 from gateway.core.errors import MalformedError
+from gateway.core.payload_fields import parse_json_payload
 from gateway.core.strict_json import JsonProblem, StrictJsonError, is_unicode, loads
 
 
