@@ -109,6 +109,7 @@ def _print_events(title: str, events: Sequence[tuple[int, AuditEvent]], as_json:
             )
             for seq, e in events
         ],
+        droppable=("detail", "purpose", "rule", "subject"),
     )
 
 
@@ -218,6 +219,7 @@ def audit_subject(
             )
             for seq, e in shown
         ],
+        droppable=("records", "rule", "case"),
     )
 
 

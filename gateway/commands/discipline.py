@@ -126,6 +126,7 @@ def check(
                 )
                 for h in reply.hits
             ],
+            droppable=("basis", "flags", "issuer"),
         )
 
 
@@ -226,6 +227,7 @@ def feedback_list(*, client_dir: Path, endpoint: str | None, record_id: str, as_
             )
             for h in reply.hits
         ],
+        droppable=("measures", "case", "node"),
     )
     print_table(
         f"{len(given)} feedback",
@@ -234,6 +236,7 @@ def feedback_list(*, client_dir: Path, endpoint: str | None, record_id: str, as_
             (_time(f.reported_at), f.node, f.actor, f.action, f.note, f.check_id)
             for f in reply.feedback
         ],
+        droppable=("check", "note", "node"),
     )
 
 
@@ -337,6 +340,7 @@ def objection_list(
             )
             for o in reply.objections
         ],
+        droppable=("grounds", "filed at", "deadline"),
     )
 
 

@@ -163,4 +163,5 @@ def notices_list(*, client_dir: Path, endpoint: str | None, purpose: str, as_jso
             )
             for v in rows
         ],
+        droppable=("document", "issuer"),
     )

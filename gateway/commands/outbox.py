@@ -66,6 +66,7 @@ def outbox_list(*, config_path: Path, recipient: str | None, limit: int, as_json
             (r.id, r.recipient, r.kind, r.item, r.state.value, r.attempts, _time(r.since), r.reason)
             for r in rows
         ],
+        droppable=("since", "kind", "attempts"),
     )
 
 

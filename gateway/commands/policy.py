@@ -163,4 +163,5 @@ def policy_explain(
             (d.code, d.label, d.sensitivity, d.visibility, d.rule, d.reason)
             for d in explanation.fields
         ],
+        droppable=("why", "label"),
     )

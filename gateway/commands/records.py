@@ -102,6 +102,7 @@ def records_list(
             )
             for v in response.records
         ],
+        droppable=("fields", "until", "issuer", "ver"),
     )
     if response.next_page_token:
         say("more records: narrow with --subject or --category, or raise --limit")
@@ -233,6 +234,7 @@ def records_where(*, client_dir: Path, endpoint: str | None, record_id: str, as_
             )
             for h in reply.holders
         ],
+        droppable=("reported by", "confirmed status"),
     )
 
 

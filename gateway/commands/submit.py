@@ -219,6 +219,7 @@ def _print(reports: list[LineReport], *, file: Path, show: str, as_json: bool) -
                 )
                 for r in shown
             ],
+            droppable=("record",),
         )
     summary = ", ".join(
         f"{counts[k]} {k}" for k in ("accepted", "new_version", "duplicate", "refused")
