@@ -7,6 +7,7 @@ exception hooks is process-wide.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -73,3 +74,35 @@ def test_native_library_and_python_lines_all_come_out_as_json() -> None:
     assert crashed["thread"] == "push-330000"
     assert "RuntimeError: a bug in a worker" in crashed["exception"]
     assert all("timestamp" in line for line in lines)
+
+
+SPY = textwrap.dedent(
+    """
+    import os, sys
+
+    seen = []
+
+    class Spy:
+        def find_spec(self, name, path=None, target=None):
+            if name == "grpc":
+                seen.append(os.environ.get("GRPC_VERBOSITY"))
+
+    sys.meta_path.insert(0, Spy())
+    import gateway.cli
+    print(seen[0])
+    """
+)
+
+
+def test_the_gateway_command_quiets_c_core_before_grpc_is_imported() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "GRPC_VERBOSITY"}
+    result = subprocess.run(
+        [sys.executable, "-c", SPY],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "WARNING\n"
