@@ -40,6 +40,7 @@ from gateway.core.errors import GatewayError
 from gateway.core.principal import Principal
 from gateway.http import OperationsListener, operations_app
 from gateway.node.audit_log import CheckpointPublisher, CheckpointWitness
+from gateway.node.audit_queries import AuditQueries
 from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
 from gateway.node.certificate_watch import CertificateWatch
 from gateway.node.config import NodeConfig
@@ -56,6 +57,7 @@ from gateway.node.readiness import ReadinessMonitor, node_readiness
 from gateway.node.record_reader import StoreRecordReader
 from gateway.node.remedies import RemedyService
 from gateway.node.statistics import statistics_upkeep
+from gateway.node.tracking import RecordTracking
 from gateway.node.trust import FederationTrust
 from gateway.pki import (
     NodeCredentials,
@@ -306,13 +308,15 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
                 audit_pb2.DESCRIPTOR.services_by_name["Audit"],
                 audit_pb2_grpc.add_AuditServicer_to_server,
                 AuditServicer(
-                    node_id=config.node_id,
-                    store=store,
-                    entries=entries,
-                    checkpoints=checkpoints,
-                    signing_chain=chain,
-                    limits=config.limits,
-                    clock=now,
+                    AuditQueries(
+                        node_id=config.node_id,
+                        store=store,
+                        entries=entries,
+                        checkpoints=checkpoints,
+                        signing_chain=chain,
+                        clock=now,
+                    ),
+                    config.limits,
                 ),
             ),
             service(
@@ -323,16 +327,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             service(
                 federation_pb2.DESCRIPTOR.services_by_name["Federation"],
                 federation_pb2_grpc.add_FederationServicer_to_server,
-                FederationServicer(
-                    node_id=config.node_id,
-                    receiver=federation.receiver,
-                    outbound=federation.outbound,
-                    trust=trust,
-                    store=store,
-                    limits=config.limits,
-                    clock=now,
-                    batch_records=federation.batch_records,
-                ),
+                FederationServicer(federation.exchange),
             ),
             service(
                 discipline_pb2.DESCRIPTOR.services_by_name["Discipline"],
@@ -347,7 +342,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             service(
                 records_pb2.DESCRIPTOR.services_by_name["Records"],
                 records_pb2_grpc.add_RecordsServicer_to_server,
-                RecordsServicer(queries, config.limits, federation=federation),
+                RecordsServicer(queries, RecordTracking(queries, federation), config.limits),
             ),
         ]
         interceptor = GatewayInterceptor(

@@ -22,6 +22,7 @@ from gateway.core.identifiers import SubjectType
 from gateway.core.policy import node_relation
 from gateway.core.routing import LOCAL, record_recipients
 from gateway.node.config import NodeConfig
+from gateway.node.exchange import FederationExchange
 from gateway.node.expiry import ExpirySweeper
 from gateway.node.messages import MessageRouter
 from gateway.node.metrics import NodeMetrics
@@ -58,12 +59,12 @@ class FederationParts:
     peers: PeerClient
     receiver: FederationReceiver
     outbound: Outbound
+    exchange: FederationExchange
     push: PushWorker
     upkeep: PeerMaintenance
     expiry: ExpirySweeper
     statuses: StatusService
     messages: MessageRouter
-    batch_records: int
 
     def start(self) -> None:
         self.push.start()
@@ -219,6 +220,15 @@ def build_federation(
         peers=peers,
         receiver=receiver,
         outbound=outbound,
+        exchange=FederationExchange(
+            node_id=node_id,
+            receiver=receiver,
+            outbound=outbound,
+            trust=trust,
+            store=store,
+            clock=now,
+            batch_records=settings.batch_records,
+        ),
         push=push,
         upkeep=upkeep,
         expiry=ExpirySweeper(
@@ -228,5 +238,4 @@ def build_federation(
             node_id=node_id, signer=signer, store=store, clock=now, wake_sender=push.wake
         ),
         messages=router,
-        batch_records=settings.batch_records,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Connection
 
@@ -91,6 +91,31 @@ class Outbound:
     def build(self, recipient: str, items: Sequence[OutboxItem]) -> OutboundBatch:
         """Redact, collect and sign the items for ``recipient``."""
         now = self._clock()
+        batch = self._sort(recipient, items, now=now, redact=True)
+        if batch.empty:
+            return batch
+        hop = build_hop_batch(
+            sender=self._node_id,
+            audience=recipient,
+            batch_id=batch.batch_id,
+            sent_at=now,
+            items=[*batch.records, *batch.statements, *batch.messages],
+        )
+        return replace(batch, envelope_json=sign_hop_batch(hop, self._signer).to_json())
+
+    def acknowledge(self, recipient: str, items: Sequence[OutboxItem], conn: Connection) -> None:
+        """The recipient holds these rows (served earlier, e.g. by Pull): settle them.
+
+        Nothing is built or signed: the rows are sorted as :meth:`build` would
+        sort them now, and those still forwardable are settled as delivered.
+        """
+        batch = self._sort(recipient, items, now=self._clock(), redact=False)
+        self.settle(replace(batch, batch_id=""), conn)
+
+    def _sort(
+        self, recipient: str, items: Sequence[OutboxItem], *, now: int, redact: bool
+    ) -> OutboundBatch:
+        """The unsigned batch: each item collected (redacted if ``redact``) or dropped."""
         records: list[str] = []
         record_items: list[OutboxItem] = []
         statements: list[bytes] = []
@@ -143,23 +168,12 @@ class Outbound:
             if not plan.shared:
                 dropped.append((item, f"not shared with {recipient} (rule {plan.rule})"))
                 continue
-            records.append(redact_record(record.sd_jwt, plan))
+            records.append(redact_record(record.sd_jwt, plan) if redact else record.sd_jwt)
             record_items.append(item)
-        batch_id = uuid.uuid4().hex
-        envelope = b""
-        if records or statements or messages:
-            batch = build_hop_batch(
-                sender=self._node_id,
-                audience=recipient,
-                batch_id=batch_id,
-                sent_at=now,
-                items=[*records, *statements, *messages],
-            )
-            envelope = sign_hop_batch(batch, self._signer).to_json()
         return OutboundBatch(
             recipient=recipient,
-            batch_id=batch_id,
-            envelope_json=envelope,
+            batch_id=uuid.uuid4().hex,
+            envelope_json=b"",
             records=tuple(records),
             statements=tuple(statements),
             record_items=tuple(record_items),
@@ -209,8 +223,12 @@ class Outbound:
                     action="push.send",
                     decision=Decision.ALLOWED,
                     records=record_refs((i.record_id, i.version) for i in batch.record_items),
-                    detail=f"batch {batch.batch_id} to {batch.recipient}: "
-                    f"{len(batch.records)} records, {len(batch.statements)} statements, "
+                    detail=(
+                        f"batch {batch.batch_id} to {batch.recipient}: "
+                        if batch.batch_id
+                        else f"acknowledged by {batch.recipient}: "
+                    )
+                    + f"{len(batch.records)} records, {len(batch.statements)} statements, "
                     f"{len(batch.messages)} messages",
                 )
             ],

@@ -22,6 +22,7 @@ from gateway.node.audit_log import CosignReply, CosignRequest
 from gateway.node.peer_client import HolderView, HopBatch
 from gateway.node.trust import SignedDirectoryFile
 from gateway.pki import NodeCredentials
+from gateway.rpc.federation import hop_batch_from_proto, hop_batch_to_proto
 from gateway.rpc.server import channel_options
 
 __all__ = ["TRANSIENT_CODES", "GrpcPeerClient", "PeerChannels", "open_peer_channel", "peer_error"]
@@ -112,12 +113,7 @@ class GrpcPeerClient:
         return federation_pb2_grpc.FederationStub(self._channels.channel(peer))
 
     def push(self, peer: str, batch: HopBatch, *, timeout_s: float) -> None:
-        request = federation_pb2.PushRequest(
-            hop_envelope=batch.envelope_json,
-            records=list(batch.records),
-            statements=list(batch.statements),
-            messages=list(batch.messages),
-        )
+        request = hop_batch_to_proto(batch)
         try:
             responses = self._federation(peer).Push(iter([request]), timeout=timeout_s)
             # Read to the end: the receiver acknowledges, then sees the request stream
@@ -135,13 +131,7 @@ class GrpcPeerClient:
     def _pulled(call: Iterator[federation_pb2.PushRequest]) -> Iterator[HopBatch]:
         try:
             for message in call:
-                yield HopBatch(
-                    envelope_json=message.hop_envelope,
-                    records=tuple(message.records),
-                    statements=tuple(message.statements),
-                    messages=tuple(message.messages),
-                    cursor=message.cursor,
-                )
+                yield hop_batch_from_proto(message)
         except grpc.RpcError as exc:
             raise peer_error(exc) from exc
         finally:

@@ -1,4 +1,9 @@
-"""Records servicer: list, get and export, redacted for the caller."""
+"""Records servicer: list, get and export, redacted for the caller; where and set-status.
+
+Protobuf stops here: each method converts its request, calls one use case of
+:class:`~gateway.node.queries.RecordQueries` or
+:class:`~gateway.node.tracking.RecordTracking`, and converts the result.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,11 @@ import grpc
 import structlog
 
 from gateway._proto.v1 import records_pb2, records_pb2_grpc
-from gateway.core.errors import ConfigurationError, InputError
+from gateway.core.errors import InputError
 from gateway.core.limits import Limits
 from gateway.core.statements import STATUS_EFFECT, StatusKind
-from gateway.node.federation import FederationParts
 from gateway.node.queries import RecordQueries, RecordView
+from gateway.node.tracking import RecordTracking
 from gateway.rpc.context import current_principal
 
 __all__ = ["RecordsServicer", "to_proto"]
@@ -34,21 +39,10 @@ def to_proto(view: RecordView) -> records_pb2.RecordView:
 
 
 class RecordsServicer(records_pb2_grpc.RecordsServicer):
-    def __init__(
-        self,
-        queries: RecordQueries,
-        limits: Limits,
-        *,
-        federation: FederationParts | None = None,
-    ) -> None:
+    def __init__(self, queries: RecordQueries, tracking: RecordTracking, limits: Limits) -> None:
         self._queries = queries
+        self._tracking = tracking
         self._limits = limits
-        self._federation = federation
-
-    def _require_federation(self) -> FederationParts:
-        if self._federation is None:
-            raise ConfigurationError("this node runs without federation")
-        return self._federation
 
     def _check(self, *values: str) -> None:
         for value in values:
@@ -100,14 +94,11 @@ class RecordsServicer(records_pb2_grpc.RecordsServicer):
     ) -> records_pb2.WhereResponse:
         self._check(request.record_id)
         structlog.contextvars.bind_contextvars(record_id=request.record_id)
-        federation = self._require_federation()
-        principal = current_principal()
-        row = self._queries.get_row(principal, request.record_id, purpose="where")
-        holders = federation.where(request.record_id)
+        found = self._tracking.where(current_principal(), request.record_id)
         return records_pb2.WhereResponse(
-            record_id=row.record_id,
-            issuer=row.issuer,
-            status=row.status,
+            record_id=found.record_id,
+            issuer=found.issuer,
+            status=found.status,
             holders=[
                 records_pb2.RecordHolder(
                     node=h.node,
@@ -118,7 +109,7 @@ class RecordsServicer(records_pb2_grpc.RecordsServicer):
                     confirmed_at=h.confirmed_at,
                     reported_by=h.reported_by,
                 )
-                for h in holders
+                for h in found.holders
             ],
         )
 
@@ -134,13 +125,11 @@ class RecordsServicer(records_pb2_grpc.RecordsServicer):
         except ValueError as exc:
             kinds = ", ".join(k.value for k in StatusKind)
             raise InputError(f"unknown status kind {request.kind!r} (one of: {kinds})") from exc
-        federation = self._require_federation()
-        version = request.version or self._queries.latest_version(request.record_id)
-        statement = federation.statuses.issue(
+        statement = self._tracking.set_status(
             current_principal(),
             kind=kind,
             record_id=request.record_id,
-            version=version,
+            version=request.version,
             reason=request.reason,
         )
         return records_pb2.SetStatusResponse(
