@@ -11,9 +11,10 @@ other than ``category`` and ``fields``, and a key given twice, are refused
 too: a silently ignored or overwritten key would hide a mistake in the
 exporting system.
 
-The text is UTF-8 (RFC 8259 §8.1), with or without a byte order mark. Each
-line's length is checked before it is parsed, and an over-long line is never
-held in memory whole.
+The text is UTF-8 (RFC 8259 §8.1), with or without a byte order mark at the
+start of the file; a mark at the start of a later line (two files joined) is
+refused for that line. Each line's length is checked before it is parsed, and
+an over-long line is never held in memory whole.
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ def read_jsonl(source: Source, *, max_line_bytes: int) -> Iterator[SourceRecord 
 
     Yields:
         A :class:`SourceRecord` per good line, a :class:`SourceError` per bad one:
-        over-long line, bytes that are not UTF-8, bad JSON, not an object,
+        over-long line, bytes that are not UTF-8, a byte order mark inside the
+        file, bad JSON, a lone surrogate, a number no decimal holds, not an object,
         unknown or duplicate key, missing category or fields, or a field value
         that is neither string nor number (naming the key).
     """
