@@ -19,6 +19,7 @@ from gateway.commands.outbox import outbox
 from gateway.commands.pki import pki
 from gateway.commands.policy import policy
 from gateway.commands.records import records
+from gateway.commands.status import status
 from gateway.commands.submit import submit
 from gateway.logging import LEVELS
 
@@ -52,6 +53,7 @@ cli.add_command(notices)
 cli.add_command(policy)
 cli.add_command(audit)
 cli.add_command(outbox)
+cli.add_command(status)
 cli.add_command(check)
 cli.add_command(feedback)
 cli.add_command(objection)

@@ -136,14 +136,8 @@ def _certificate_watch(
     config: NodeConfig, creds: NodeCredentials, clock: Callable[[], float]
 ) -> Periodic:
     """``certificate.expiring`` for this node's own certificates and the federation root."""
-    certificates = {
-        "tls": creds.tls_cert,
-        "signing": creds.signing_cert,
-        "node-ca": creds.ca_cert,
-        "root": creds.root,
-    }
     watch = CertificateWatch(
-        {name: cert.not_valid_after_utc.timestamp() for name, cert in certificates.items()},
+        {name: cert.not_valid_after_utc.timestamp() for name, cert in creds.certificates()},
         warn_before_s=config.server.certificate_warning_days * 86_400,
         clock=clock,
     )

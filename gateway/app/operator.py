@@ -15,8 +15,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.core.directory import Directory
+from gateway.core.errors import GatewayError
+from gateway.core.node_id import parent_of
 from gateway.node.config import NodeConfig, load_config
 from gateway.node.outbox_admin import Operator, OutboxAdmin
+from gateway.node.status import NodeStatus, read_status
+from gateway.node.trust import FederationTrust, read_directory_file
+from gateway.pki import load_node_credentials
 from gateway.store import Store, open_store
 
 __all__ = ["OperatorSession", "operator_session"]
@@ -30,6 +36,43 @@ class OperatorSession:
     store: Store
     operator: Operator
     outbox: OutboxAdmin
+
+    def status(self) -> NodeStatus:
+        """The node's status, with its directory file verified against the federation root.
+
+        A directory that cannot be verified (or has expired) is reported by the
+        readiness check with its reason; the rest is read all the same.
+
+        Raises:
+            ConfigurationError: the node's credentials cannot be read.
+            StorageError: the store cannot be read.
+        """
+        creds = load_node_credentials(self.config.keys)
+        trust = FederationTrust(node_id=self.config.node_id, root=creds.root, clock=time.time)
+        held: Directory | None = None
+        problem: GatewayError | None = None
+        if self.config.directory is not None:
+            try:
+                held = trust.install(read_directory_file(self.config.directory))
+            except GatewayError as exc:
+                problem = exc
+
+        def directory_check() -> Directory:
+            if problem is not None:
+                raise problem
+            return trust.directory()
+
+        return read_status(
+            node_id=self.config.node_id,
+            listen=self.config.listen,
+            parent=parent_of(self.config.node_id) if self.config.parent else None,
+            store=self.store,
+            database_url=self.config.database,
+            directory=held,
+            directory_check=directory_check,
+            certificates=creds.certificates(),
+            clock=time.time,
+        )
 
 
 def _wall_clock() -> int:

@@ -113,7 +113,9 @@ class NodeStateCollector:
         latest = self.checkpoints.latest()
         if latest is not None:
             families.checkpoint.add_metric([], max(0.0, now - latest.published_at))
-        cosigned_at = self._parent_cosigned_at()
+        cosigned_at = (
+            self.checkpoints.last_cosigned_at(self.parent) if self.parent is not None else None
+        )
         if cosigned_at is not None:
             families.cosignature.add_metric([], max(0.0, now - cosigned_at))
 
@@ -132,14 +134,6 @@ class NodeStateCollector:
         for result in report.results:
             checks.add_metric([result.name], 1.0 if result.ok else 0.0)
         yield checks
-
-    def _parent_cosigned_at(self) -> int | None:
-        if self.parent is None:
-            return None
-        cosigned = self.checkpoints.latest_cosigned(self.parent)
-        if cosigned is None:
-            return None
-        return max(c.cosigned_at for c in cosigned.cosignatures if c.witness == self.parent)
 
     def _pool(self) -> Iterator[Metric]:
         pool = self.store.engine.pool

@@ -174,6 +174,15 @@ class NodeCredentials:
         """The federation root, the only trust anchor for peers."""
         return _pem([self.root])
 
+    def certificates(self) -> tuple[tuple[str, x509.Certificate], ...]:
+        """Every certificate the node depends on, by name: tls, signing, node-ca, root."""
+        return (
+            ("tls", self.tls_cert),
+            ("signing", self.signing_cert),
+            ("node-ca", self.ca_cert),
+            ("root", self.root),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ClientCredentials:

@@ -137,6 +137,17 @@ class CheckpointRepository:
             rows = self._read(c, _select_rows(after_size=int(size) - 1, limit=1))
         return rows[0] if rows else None
 
+    def last_cosigned_at(self, witness: str) -> int | None:
+        """When ``witness`` cosigned the largest checkpoint it cosigned, or None if never.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        cosigned = self.latest_cosigned(witness)
+        if cosigned is None:
+            return None
+        return max(c.cosigned_at for c in cosigned.cosignatures if c.witness == witness)
+
     def list(self, *, after_size: int = -1, limit: int = 100) -> builtins.list[CheckpointRow]:
         """Checkpoints with a size above ``after_size``, smallest first, with cosignatures."""
         with using(self._engine, None, "listing checkpoints", write=False) as c:

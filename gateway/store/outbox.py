@@ -427,6 +427,43 @@ class OutboxRepository:
             total: int = c.execute(query).scalar_one()
         return total
 
+    def failed_count(self) -> int:
+        """Rows given up on (``gateway outbox list`` shows them).
+
+        Raises:
+            StorageError: the database failed.
+        """
+        query = select(func.count()).where(OUTBOX.c.state == OutboxState.FAILED.value)
+        with using(self._engine, None, "counting failed outbox items", write=False) as c:
+            return int(c.execute(query).scalar_one())
+
+    def last_delivered(self, recipients: Sequence[str]) -> dict[str, int]:
+        """When something was last delivered to each of ``recipients`` that ever had one.
+
+        One index probe per recipient (state, recipient, id): the newest
+        delivered row, whose ``next_attempt_at`` holds the delivery time.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        found: dict[str, int] = {}
+        with using(self._engine, None, "reading the last deliveries", write=False) as c:
+            for recipient in recipients:
+                newest = (
+                    select(func.max(OUTBOX.c.id))
+                    .where(
+                        OUTBOX.c.state == OutboxState.DELIVERED.value,
+                        OUTBOX.c.recipient == recipient,
+                    )
+                    .scalar_subquery()
+                )
+                at = c.execute(
+                    select(OUTBOX.c.next_attempt_at).where(OUTBOX.c.id == newest)
+                ).scalar_one_or_none()
+                if at is not None:
+                    found[recipient] = int(at)
+        return found
+
     def backlog(self) -> dict[str, tuple[int, int]]:
         """Per recipient with pending rows: (how many, ``created_at`` of the oldest).
 
