@@ -38,6 +38,7 @@ from gateway.commands._common import handle_errors, out_console, print_table
 from gateway.core.algorithms import Ed25519Verifier
 from gateway.core.errors import ConfigurationError, GatewayError
 from gateway.core.identifiers import make_uscc
+from gateway.core.record_status import RecordStatus
 from gateway.core.records import CHINA_STANDARD_TIME, verify_record
 from gateway.node.config import FederationSettings
 from gateway.node.local_federation import ClientSpec, LocalFederation
@@ -361,7 +362,7 @@ def _revocation(fed: LocalFederation, record_id: str) -> dict[str, Any]:
         if result.returncode != 0:
             return None
         holders: list[dict[str, Any]] = json.loads(result.stdout)["holders"]
-        done = holders and all(h["confirmed_status"] == "revoked" for h in holders)
+        done = holders and all(h["confirmed_status"] == RecordStatus.REVOKED for h in holders)
         return holders if done else None
 
     holders = _wait("every holder to confirm", all_confirmed)

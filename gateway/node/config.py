@@ -54,6 +54,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from gateway.core.errors import ConfigurationError
 from gateway.core.limits import DEFAULT_LIMITS, Limits
+from gateway.core.node_id import is_node_id_shape
 from gateway.node._config_errors import describe_errors
 
 __all__ = [
@@ -98,7 +99,7 @@ def _endpoint(value: str) -> str:
 
 
 def _region_code(value: str) -> str:
-    if not (len(value) == 6 and value.isdigit()):
+    if not is_node_id_shape(value):
         raise ValueError("expected a 6-digit region code such as 330500")
     return value
 

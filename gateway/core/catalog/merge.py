@@ -42,23 +42,10 @@ _NAMES = ChainNames(
 
 
 def merge_documents(base: CatalogDocument, supplements: Sequence[CatalogDocument]) -> Catalog:
-    """Merge the national base with supplements, each amending the result so far.
-
-    A supplement may add categories, add optional fields, and tighten rules:
-    lower a visibility, narrow a grant, shorten a period, make objections
-    suspend measures, add restrictions. Anything looser is refused.
-
-    Args:
-        base: the national base (extends nothing).
-        supplements: in order: province, then city; each extends the one before.
-
-    Returns:
-        The merged catalog, versioned e.g. ``2025.1+330000.2025.1``.
+    """:func:`gateway.core.catalog.merge_catalogs` with the supplements as a sequence.
 
     Raises:
-        CatalogError: naming the supplement and the entry, if a supplement
-            loosens anything or redefines a category, or the chain of
-            documents is inconsistent.
+        CatalogError: as :func:`gateway.core.catalog.merge_catalogs`.
     """
     chain = SupplementChain(base, base.categories, names=_NAMES)
     if base.amendments:
