@@ -144,6 +144,10 @@ def _parse_measure(table: TomlTable) -> Measure:
     return measure
 
 
+def _code(measure: Measure) -> str:
+    return measure.code
+
+
 def parse_measures(text: str, *, source: str) -> MeasuresDocument:
     """Parse one measures file (TOML text).
 
@@ -160,14 +164,9 @@ def parse_measures(text: str, *, source: str) -> MeasuresDocument:
     """
     root = load_toml(text, source=source)
     version, region, title, extends = read_header(root, "measures")
-    measures: dict[str, Measure] = {}
-    for index, raw in enumerate(root.tables("measure")):
-        code = raw.get("code")
-        name = f"measure {code}" if isinstance(code, str) else f"measure #{index + 1}"
-        measure = _parse_measure(root.child(raw, name))
-        if measure.code in measures:
-            raise root.error(f"measure {measure.code} is defined twice")
-        measures[measure.code] = measure
+    measures = root.coded_tables(
+        "measure", what="measure", code_key="code", parse=_parse_measure, code=_code
+    )
     root.close()
     return MeasuresDocument(
         source=source,

@@ -28,7 +28,7 @@ from gateway.core.catalog.model import (
     Visibility,
 )
 from gateway.core.catalog.rules import check_category_rules, prohibited_kind
-from gateway.core.catalog.toml_table import TomlTable, load_toml, read_header
+from gateway.core.catalog.toml_table import TomlTable, entry_name, load_toml, read_header
 from gateway.core.identifiers import SubjectType
 from gateway.core.masking import MaskRule
 
@@ -46,11 +46,6 @@ _DEFAULT_MAX_CHARS = {
     FieldType.ID_NUMBER: 64,
     FieldType.REGION: 6,
 }
-
-
-def _entry(raw: Mapping[str, object], key: str, what: str, index: int) -> str:
-    name = raw.get(key)
-    return f"{what} {name}" if isinstance(name, str) and name else f"{what} #{index + 1}"
 
 
 def _enum_keyed(table: TomlTable | None, key_kind: type[_E]) -> dict[_E, TomlTable]:
@@ -116,7 +111,7 @@ def _parse_field(table: TomlTable) -> FieldSpec:
 def _parse_fields(table: TomlTable, key: str, owner: str) -> tuple[FieldSpec, ...]:
     specs: list[FieldSpec] = []
     for index, raw in enumerate(table.tables(key)):
-        spec = _parse_field(table.child(raw, f"{owner}, {_entry(raw, 'code', 'field', index)}"))
+        spec = _parse_field(table.child(raw, f"{owner}, {entry_name(raw, 'code', 'field', index)}"))
         if any(s.code == spec.code for s in specs):
             raise table.error(f"field {spec.code} is listed twice")
         specs.append(spec)
@@ -147,7 +142,7 @@ def _parse_share_rule(table: TomlTable, *, default_roles: frozenset[str]) -> Sha
 def _parse_share_rules(table: TomlTable, owner: str) -> tuple[ShareRule, ...]:
     rules: list[ShareRule] = []
     for index, raw in enumerate(table.tables("share")):
-        child = table.child(raw, f"{owner}, {_entry(raw, 'rule_id', 'share rule', index)}")
+        child = table.child(raw, f"{owner}, {entry_name(raw, 'rule_id', 'share rule', index)}")
         rule = _parse_share_rule(child, default_roles=frozenset({"department"}))
         if any(r.rule_id == rule.rule_id for r in rules):
             raise table.error(f"share rule {rule.rule_id} is listed twice")
@@ -210,7 +205,7 @@ def _parse_amendment(table: TomlTable) -> CategoryAmendment:
     entry = f"amend {code}"
     changes: list[FieldChange] = []
     for index, raw in enumerate(table.tables("change_field")):
-        child = table.child(raw, f"{entry}, {_entry(raw, 'code', 'field', index)}")
+        child = table.child(raw, f"{entry}, {entry_name(raw, 'code', 'field', index)}")
         changes.append(
             FieldChange(
                 code=child.text("code"),
@@ -238,6 +233,14 @@ def _parse_amendment(table: TomlTable) -> CategoryAmendment:
     return amendment
 
 
+def _code(category: Category) -> str:
+    return category.code
+
+
+def _amended(amendment: CategoryAmendment) -> str:
+    return amendment.category
+
+
 def parse_catalog_document(text: str, *, source: str) -> CatalogDocument:
     """Parse one catalog file; see :func:`gateway.core.catalog.parse_catalog`.
 
@@ -246,18 +249,17 @@ def parse_catalog_document(text: str, *, source: str) -> CatalogDocument:
     """
     root = load_toml(text, source=source)
     version, region, title, extends = read_header(root, "catalog")
-    categories: dict[str, Category] = {}
-    for index, raw in enumerate(root.tables("category")):
-        category = _parse_category(root.child(raw, _entry(raw, "code", "category", index)))
-        if category.code in categories:
-            raise root.error(f"category {category.code} is defined twice")
-        categories[category.code] = category
-    amendments: list[CategoryAmendment] = []
-    for index, raw in enumerate(root.tables("amend")):
-        amendment = _parse_amendment(root.child(raw, _entry(raw, "category", "amend", index)))
-        if any(a.category == amendment.category for a in amendments):
-            raise root.error(f"category {amendment.category} is amended twice")
-        amendments.append(amendment)
+    categories = root.coded_tables(
+        "category", what="category", code_key="code", parse=_parse_category, code=_code
+    )
+    amendments = root.coded_tables(
+        "amend",
+        what="amend",
+        code_key="category",
+        parse=_parse_amendment,
+        code=_amended,
+        duplicate="category {code} is amended twice",
+    )
     root.close()
     return CatalogDocument(
         source=source,
@@ -266,5 +268,5 @@ def parse_catalog_document(text: str, *, source: str) -> CatalogDocument:
         title=title,
         extends=extends,
         categories=MappingProxyType(categories),
-        amendments=tuple(amendments),
+        amendments=tuple(amendments.values()),
     )

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import NamedTuple, TypeVar
 
 from gateway.core.errors import CatalogError
 from gateway.core.node_id import NATIONAL, is_node_id_shape
 
-__all__ = ["DocumentHeader", "TomlTable", "load_toml", "read_header"]
+__all__ = ["DocumentHeader", "TomlTable", "entry_name", "load_toml", "read_header"]
 
 _E = TypeVar("_E", bound=StrEnum)
+_T = TypeVar("_T")
 _MISSING = object()
 
 # "+" joins versions in a merged catalog, so it may not occur in one.
@@ -155,6 +156,35 @@ class TomlTable:
                 raise self.error(f"key {key!r} must hold tables, not {_type_name(item)}")
         return tuple(item for item in items if isinstance(item, dict))
 
+    def coded_tables(
+        self,
+        key: str,
+        *,
+        what: str,
+        code_key: str,
+        parse: Callable[[TomlTable], _T],
+        code: Callable[[_T], str],
+        duplicate: str = "",
+    ) -> dict[str, _T]:
+        """The tables ``[[key]]``, each read by ``parse``, keyed by ``code`` of what it read.
+
+        Each table is named in errors by :func:`entry_name` (``what`` and its
+        ``code_key``), so a fault inside it says which one.
+
+        Raises:
+            CatalogError: from ``parse``, or ``duplicate`` (default ``{what} {code}
+                is defined twice``) for a code read twice.
+        """
+        out: dict[str, _T] = {}
+        for index, raw in enumerate(self.tables(key)):
+            item = parse(self.child(raw, entry_name(raw, code_key, what, index)))
+            item_code = code(item)
+            if item_code in out:
+                template = duplicate or f"{what} {{code}} is defined twice"
+                raise self.error(template.format(code=item_code))
+            out[item_code] = item
+        return out
+
     def choice(self, key: str, kind: type[_E]) -> _E | None:
         """A string that must be one of ``kind``'s values, or None if absent."""
         value = self.optional_text(key)
@@ -186,6 +216,12 @@ class TomlTable:
         unknown = sorted(set(self._data) - self._seen)
         if unknown:
             raise self.error(f"unknown key {unknown[0]!r}")
+
+
+def entry_name(raw: Mapping[str, object], key: str, what: str, index: int) -> str:
+    """How errors name the table ``raw``: by its ``key`` (``category pen``), else by position."""
+    name = raw.get(key)
+    return f"{what} {name}" if isinstance(name, str) and name else f"{what} #{index + 1}"
 
 
 def load_toml(text: str, *, source: str) -> TomlTable:
