@@ -10,7 +10,8 @@ exceptions, and, once :func:`route_native_stderr` has run, what native code
 such as gRPC's C-core writes on file descriptor 2.
 
 Lifecycle events carry stable dotted names that operators alert on
-(``node.started``, ``node.ready``, ``node.stopped``, ``directory.refreshed``,
+(``node.started``, ``node.serving``, ``node.ready`` / ``node.not_ready``,
+``node.stopped``, ``directory.refreshed``,
 ``certificate.expiring``, ``peer.unreachable``, ``peer.recovered``,
 ``checkpoint.cosigned``); each is logged once per transition, not per retry.
 """

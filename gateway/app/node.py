@@ -404,7 +404,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             peers.close()
         store.close()
         raise
-    log.info("node.ready", node=config.node_id, port=port, catalog=catalog.version)
+    log.info("node.serving", node=config.node_id, port=port, catalog=catalog.version)
     return RunningNode(
         config=config,
         server=server,

@@ -167,10 +167,10 @@ class ReadinessMonitor:
             previous, self._report = self._report, report
         if previous is None or previous.summary() != report.summary():
             if report.ready:
-                log.info("node ready")
+                log.info("node.ready")
             else:
                 log.warning(
-                    "node not ready",
+                    "node.not_ready",
                     reasons={r.name: r.reason for r in report.failures},
                 )
             self._on_change(report)

@@ -69,8 +69,9 @@ def test_every_stderr_line_is_json_and_lifecycle_events_are_named(
     national = json_lines(tmp_path / f"{NATIONAL}.log")
 
     lifecycle = {
-        "node.started", "node.ready", "node.stopped", "peer.unreachable", "peer.recovered",
-        "directory.refreshed", "certificate.expiring", "checkpoint.cosigned",
+        "node.started", "node.serving", "node.not_ready", "node.ready", "node.stopped",
+        "peer.unreachable", "peer.recovered", "directory.refreshed", "certificate.expiring",
+        "checkpoint.cosigned",
     }  # fmt: skip
     seen = [line for line in province if line["event"] in lifecycle]
     assert {line["event"] for line in seen} == lifecycle
@@ -78,12 +79,16 @@ def test_every_stderr_line_is_json_and_lifecycle_events_are_named(
     # Once per transition, not per retry (the province retried every 0.5 s while alone).
     assert named.count("peer.unreachable") == 1
     assert named.count("peer.recovered") == 1
-    assert named.index("node.started") < named.index("node.ready") < named.index("node.stopped")
+    assert named.index("node.started") < named.index("node.serving") < named.index("node.stopped")
+    # Not ready without a directory; ready once the parent's is installed.
+    assert named.index("node.not_ready") < named.index("directory.refreshed")
+    assert named.index("directory.refreshed") < named.index("node.ready")
     unreachable = next(line for line in seen if line["event"] == "peer.unreachable")
     assert unreachable["peer"] == NATIONAL
     expiring = {line["certificate"] for line in seen if line["event"] == "certificate.expiring"}
     assert expiring == {"tls", "signing", "node-ca", "root"}
-    assert {"node.started", "node.ready", "node.stopped"} <= {line["event"] for line in national}
+    national_events = {line["event"] for line in national}
+    assert {"node.started", "node.serving", "node.ready", "node.stopped"} <= national_events
     # C-core's own lines, routed through the same logger.
     native = [line for line in province if line["event"] == "grpc.native"]
     assert any("Handshake failed" in line["message"] for line in native), native

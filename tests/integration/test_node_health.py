@@ -84,7 +84,7 @@ def _unwrapped(text: str) -> str:
 
 def _not_ready_reasons(log: Path) -> list[dict[str, str]]:
     events = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-    return [e["reasons"] for e in events if e.get("event") == "node not ready"]
+    return [e["reasons"] for e in events if e.get("event") == "node.not_ready"]
 
 
 def test_health_says_not_serving_once_the_directory_expires(
