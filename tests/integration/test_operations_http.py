@@ -19,50 +19,18 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from gateway.node.local_federation import free_port
 from tests.integration.conftest import CITY
 from tests.support.cluster import wait_for
 from tests.support.federation import (
     Keystore,
-    init_node,
     run_gateway,
     running_node,
-    sign_directory,
 )
-from tests.support.node_config import set_config_keys
-from tests.support.operations import Samples, http_get, scrape
+from tests.support.operations import PARENT, Samples, city_with_operations, http_get, scrape
 from tests.support.private_postgres import PrivatePostgres, private_postgres
 from tests.support.records import company_code, penalty_fields, write_penalty_csv
 
-PARENT = "330000"
 DECIDED = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=30)
-
-
-def _config(keystore: Keystore, workdir: Path, *, database: str | None = None) -> tuple[Path, str]:
-    """A city node whose parent is not running; returns its config and operations URL."""
-    port, parent_port, operations_port = free_port(), free_port(), free_port()
-    directory = sign_directory(
-        keystore,
-        workdir / "directory.json",
-        {
-            "000000": "127.0.0.1:1",
-            PARENT: f"127.0.0.1:{parent_port}",
-            CITY: f"127.0.0.1:{port}",
-        },
-    )
-    config = init_node(
-        keystore,
-        CITY,
-        workdir,
-        database=database,
-        listen=f"127.0.0.1:{port}",
-        extra=["--directory", str(directory), "--parent", f"127.0.0.1:{parent_port}"],
-    )
-    set_config_keys(config, "server", readiness_interval_s=0.2)
-    set_config_keys(config, "audit", checkpoint_every_events=1, checkpoint_every_s=0.2)
-    set_config_keys(config, "federation", initial_backoff_ms=50, max_backoff_ms=200)
-    set_config_keys(config, "operations", listen=f"127.0.0.1:{operations_port}")
-    return config, f"http://127.0.0.1:{operations_port}"
 
 
 def _labels(samples: Samples, name: str) -> set[tuple[tuple[str, str], ...]]:
@@ -89,7 +57,7 @@ def immutable_files() -> Iterator[list[Path]]:
 def test_metrics_count_known_traffic_and_read_the_node_state(
     keystore: Keystore, tmp_path: Path
 ) -> None:
-    config, base = _config(keystore, tmp_path)
+    config, base = city_with_operations(keystore, tmp_path)
     rows = [penalty_fields(i, decided=DECIDED) for i in range(1, 6)]
     code = rows[4]["XDR_SHXYM"]
     # A wrong check character: the node refuses this record, the CLI cannot tell.
@@ -213,7 +181,7 @@ def postgres() -> Iterator[PrivatePostgres]:
 def test_readyz_follows_a_postgresql_server_that_stops_and_comes_back(
     keystore: Keystore, tmp_path: Path, postgres: PrivatePostgres
 ) -> None:
-    config, base = _config(keystore, tmp_path, database=postgres.url)
+    config, base = city_with_operations(keystore, tmp_path, database=postgres.url)
     with running_node(config, CITY, log=tmp_path / "node.log"):
         assert http_get(f"{base}/readyz") == (200, b'{"status":"ready"}')
         postgres.stop()
@@ -240,7 +208,7 @@ def test_readyz_follows_a_sqlite_file_that_cannot_be_written(
     keystore: Keystore, tmp_path: Path, immutable_files: list[Path]
 ) -> None:
     database = tmp_path / "node.db"
-    config, base = _config(keystore, tmp_path, database=f"sqlite:///{database}")
+    config, base = city_with_operations(keystore, tmp_path, database=f"sqlite:///{database}")
     with running_node(config, CITY, log=tmp_path / "node.log"):
         assert http_get(f"{base}/readyz") == (200, b'{"status":"ready"}')
         immutable_files.append(database)

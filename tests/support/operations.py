@@ -4,10 +4,26 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["Samples", "exposed_names", "http_get", "scrape"]
+from gateway.node.local_federation import free_port
+from tests.support.federation import Keystore, init_node, sign_directory
+from tests.support.node_config import set_config_keys
+
+__all__ = [
+    "CITY",
+    "PARENT",
+    "Samples",
+    "city_with_operations",
+    "exposed_names",
+    "http_get",
+    "scrape",
+]
+
+CITY = "330500"
+PARENT = "330000"
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 """(sample name, sorted label pairs) -> value."""
@@ -52,3 +68,34 @@ def exposed_names(base: str) -> set[str]:
         names.update(family.name + suffix for suffix in _SUFFIXES.get(family.type, ()))
         names.update(sample.name for sample in family.samples)
     return names
+
+
+def city_with_operations(
+    keystore: Keystore, workdir: Path, *, database: str | None = None
+) -> tuple[Path, str]:
+    """A city node (330500) whose parent (330000) is not running, checking its readiness
+    every 0.2 s and publishing a checkpoint at every event; returns its config and
+    its operations listener's URL."""
+    port, parent_port, operations_port = free_port(), free_port(), free_port()
+    directory = sign_directory(
+        keystore,
+        workdir / "directory.json",
+        {
+            "000000": "127.0.0.1:1",
+            PARENT: f"127.0.0.1:{parent_port}",
+            CITY: f"127.0.0.1:{port}",
+        },
+    )
+    config = init_node(
+        keystore,
+        CITY,
+        workdir,
+        database=database,
+        listen=f"127.0.0.1:{port}",
+        extra=["--directory", str(directory), "--parent", f"127.0.0.1:{parent_port}"],
+    )
+    set_config_keys(config, "server", readiness_interval_s=0.2)
+    set_config_keys(config, "audit", checkpoint_every_events=1, checkpoint_every_s=0.2)
+    set_config_keys(config, "federation", initial_backoff_ms=50, max_backoff_ms=200)
+    set_config_keys(config, "operations", listen=f"127.0.0.1:{operations_port}")
+    return config, f"http://127.0.0.1:{operations_port}"
