@@ -385,7 +385,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
                 store=store,
                 checkpoints=checkpoints,
                 trust=trust,
-                certificates=[("signing", creds.signing_cert), ("tls", creds.tls_cert)],
+                certificates=creds.certificates(),
                 clock=clock,
                 readiness=lambda: readiness.report,
             ),

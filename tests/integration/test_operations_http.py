@@ -148,8 +148,11 @@ def test_metrics_count_known_traffic_and_read_the_node_state(
         if name == "gateway_readiness_check_ok"
     } == {(("check", c),): 1 for c in ("store", "schema", "directory", "certificates")}
 
-    for name in ("signing", "tls"):
-        cert = x509.load_pem_x509_certificate((keystore.node(CITY) / f"{name}.crt").read_bytes())
+    assert _labels(samples, "gateway_certificate_expiry_seconds") == {
+        (("certificate", name),) for name in ("tls", "signing", "node-ca", "root")
+    }
+    for name, file in (("signing", "signing.crt"), ("tls", "tls.crt"), ("root", "root.crt")):
+        cert = x509.load_pem_x509_certificate((keystore.node(CITY) / file).read_bytes())
         expiry = cert.not_valid_after_utc.timestamp()
         seconds = samples[("gateway_certificate_expiry_seconds", (("certificate", name),))]
         assert expiry - after <= seconds <= expiry - before
