@@ -10,6 +10,7 @@ import click
 import gateway._grpc_verbosity  # noqa: F401 - before any module imports grpc
 from gateway import __version__
 from gateway.commands.audit import audit
+from gateway.commands.completion import completion
 from gateway.commands.demo import demo
 from gateway.commands.directory import directory
 from gateway.commands.discipline import check, feedback, objection, repair
@@ -54,6 +55,7 @@ cli.add_command(policy)
 cli.add_command(audit)
 cli.add_command(outbox)
 cli.add_command(status)
+cli.add_command(completion)
 cli.add_command(check)
 cli.add_command(feedback)
 cli.add_command(objection)
@@ -61,5 +63,5 @@ cli.add_command(repair)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli()
+    """Console-script entry point (also ``python -m gateway``: the same name and completion)."""
+    cli(prog_name="gateway", complete_var="_GATEWAY_COMPLETE")

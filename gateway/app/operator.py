@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.core.directory import Directory
-from gateway.core.errors import GatewayError
+from gateway.core.errors import ConfigurationError, GatewayError
 from gateway.core.node_id import parent_of
 from gateway.node.config import NodeConfig, load_config
 from gateway.node.outbox_admin import Operator, OutboxAdmin
@@ -37,6 +37,22 @@ class OperatorSession:
     operator: Operator
     outbox: OutboxAdmin
 
+    def directory(self, path: Path | None = None) -> Directory:
+        """A signed directory file (the node's own by default), verified against the root.
+
+        Raises:
+            ConfigurationError: no file named and none configured; unreadable file or keys.
+            VerificationError: not signed by the national node, malformed, or expired.
+        """
+        source = path or self.config.directory
+        if source is None:
+            raise ConfigurationError(
+                f"node {self.config.node_id} has no [node] directory file: name one"
+            )
+        root = load_node_credentials(self.config.keys).root
+        trust = FederationTrust(node_id=self.config.node_id, root=root, clock=time.time)
+        return trust.install(read_directory_file(source))
+
     def status(self) -> NodeStatus:
         """The node's status, with its directory file verified against the federation root.
 
@@ -48,19 +64,18 @@ class OperatorSession:
             StorageError: the store cannot be read.
         """
         creds = load_node_credentials(self.config.keys)
-        trust = FederationTrust(node_id=self.config.node_id, root=creds.root, clock=time.time)
         held: Directory | None = None
         problem: GatewayError | None = None
-        if self.config.directory is not None:
-            try:
-                held = trust.install(read_directory_file(self.config.directory))
-            except GatewayError as exc:
-                problem = exc
+        try:
+            held = self.directory()
+        except GatewayError as exc:
+            problem = exc
 
         def directory_check() -> Directory:
-            if problem is not None:
-                raise problem
-            return trust.directory()
+            if held is None:
+                raise problem or ConfigurationError("no federation directory")
+            held.check_current(int(time.time()))
+            return held
 
         return read_status(
             node_id=self.config.node_id,

@@ -11,6 +11,7 @@ is exact.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import functools
 import json
 import sys
@@ -27,6 +28,7 @@ from rich.text import Text
 
 from gateway.commands._display import csv_cell, terminal_text
 from gateway.core.errors import GatewayError
+from gateway.core.records import CHINA_STANDARD_TIME
 from gateway.pki import ClientCredentials, load_client_credentials
 from gateway.rpc.client import open_client_channel
 
@@ -37,6 +39,7 @@ __all__ = [
     "fail",
     "handle_errors",
     "json_option",
+    "local_time",
     "open_client",
     "out_console",
     "print_table",
@@ -164,6 +167,13 @@ def open_client(
         yield client, channel
     finally:
         channel.close()
+
+
+def local_time(ts: int | None) -> str:
+    """A Unix time as China Standard Time to the minute (``never`` for None)."""
+    if ts is None:
+        return "never"
+    return dt.datetime.fromtimestamp(ts, CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M")
 
 
 def emit_json(value: Any) -> None:

@@ -7,15 +7,20 @@ Operator's commands: they run on the node's host with its configuration
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import click
 
 from gateway.app.operator import operator_session
-from gateway.commands._common import emit_json, handle_errors, json_option, print_table, say
-from gateway.core.records import CHINA_STANDARD_TIME
+from gateway.commands._common import (
+    emit_json,
+    handle_errors,
+    json_option,
+    local_time,
+    print_table,
+    say,
+)
 from gateway.node.outbox_admin import DeliveryTrouble
 
 __all__ = ["outbox"]
@@ -27,10 +32,6 @@ config_option = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The node's configuration file (as for `gateway serve`).",
 )
-
-
-def _time(ts: int) -> str:
-    return dt.datetime.fromtimestamp(ts, CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _as_dict(row: DeliveryTrouble) -> dict[str, Any]:
@@ -63,7 +64,16 @@ def outbox_list(*, config_path: Path, recipient: str | None, limit: int, as_json
         f"{len(rows)} deliveries that met trouble",
         ["id", "recipient", "kind", "item", "state", "attempts", "since", "reason"],
         [
-            (r.id, r.recipient, r.kind, r.item, r.state.value, r.attempts, _time(r.since), r.reason)
+            (
+                r.id,
+                r.recipient,
+                r.kind,
+                r.item,
+                r.state.value,
+                r.attempts,
+                local_time(r.since),
+                r.reason,
+            )
             for r in rows
         ],
         droppable=("since", "kind", "attempts"),

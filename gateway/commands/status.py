@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import click
 
 from gateway.app.operator import operator_session
-from gateway.commands._common import emit_json, handle_errors, json_option, print_table, say
+from gateway.commands._common import (
+    emit_json,
+    handle_errors,
+    json_option,
+    local_time,
+    print_table,
+    say,
+)
 from gateway.commands.outbox import config_option
-from gateway.core.records import CHINA_STANDARD_TIME
 from gateway.node.status import NodeStatus
 
 __all__ = ["status"]
-
-
-def _when(ts: int | None) -> str:
-    if ts is None:
-        return "never"
-    return dt.datetime.fromtimestamp(ts, CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M")
 
 
 def _span(seconds: float | None) -> str:
@@ -88,7 +87,7 @@ def status(*, config_path: Path, as_json: bool) -> None:
         ["node", "is", "endpoint", "backlog", "oldest waiting", "last delivery"],
         [
             (p.node_id, p.relation, p.endpoint, p.backlog, _span(p.oldest_waiting_s),
-             _when(p.last_delivery_at))
+             local_time(p.last_delivery_at))
             for p in found.peers
         ],
         droppable=("endpoint", "oldest waiting"),

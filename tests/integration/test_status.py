@@ -84,3 +84,47 @@ def test_a_node_without_a_usable_directory_is_not_ready_and_says_why(
     table = run_gateway("status", "--config", str(config), env={"COLUMNS": "80"})
     assert table.returncode == 0, table.stderr
     assert "NO: directory: cannot read the federation directory" in table.stdout
+
+
+def test_directory_show_decodes_and_verifies_the_nodes_own_directory(cluster: Cluster) -> None:
+    result = run_gateway("directory", "show", "--config", str(cluster.configs[HUZHOU]), "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert [(n["node_id"], n["parent"], n["endpoint"]) for n in document["nodes"]] == [
+        (NATIONAL, None, cluster.endpoint(NATIONAL)),
+        (ZHEJIANG, NATIONAL, cluster.endpoint(ZHEJIANG)),
+        (HUZHOU, ZHEJIANG, cluster.endpoint(HUZHOU)),
+        (LISHUI, ZHEJIANG, cluster.endpoint(LISHUI)),
+    ]
+    assert document["expires_at"] - document["issued_at"] == 7 * 86_400
+    assert document["revoked"] == []
+    table = run_gateway("directory", "show", "--config", str(cluster.configs[HUZHOU]))
+    assert table.returncode == 0, table.stderr
+    assert f"directory serial {document['serial']}, signed by the national node" in table.stdout
+
+
+def test_directory_show_refuses_a_directory_not_signed_by_the_national_node(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    # Signed with Zhejiang's key instead of the national one: a forged directory.
+    source = json.loads((cluster.root / "directory.json").read_text(encoding="utf-8"))
+    zhejiang = (cluster.keystore.root / "nodes" / ZHEJIANG / "signing.crt").read_text()
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps({**source, "signer_chain_pem": zhejiang}), encoding="utf-8")
+    result = run_gateway("directory", "show", str(forged), "--config", str(cluster.configs[HUZHOU]))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith("error: ")
+    assert "000000" in result.stderr, result.stderr
+
+
+def test_shell_completion_completes_commands_and_subcommands() -> None:
+    script = run_gateway("completion", "bash")
+    assert script.returncode == 0, script.stderr
+    assert "complete -o nosort -F _gateway_completion gateway" in script.stdout
+    env = {
+        "_GATEWAY_COMPLETE": "bash_complete",
+        "COMP_WORDS": "gateway outbox re",
+        "COMP_CWORD": "2",
+    }
+    completed = run_gateway(env=env)
+    assert completed.stdout.splitlines() == ["plain,retry"]
