@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -125,8 +126,9 @@ class _Quoting:
 
     The rules of the csv module's default dialect: a cell that starts with
     ``"`` is quoted up to a lone ``"`` (``""`` is a quote inside it), and a
-    ``"`` anywhere else is an ordinary character. It costs one search per
-    cell, not a step per character.
+    ``"`` anywhere else is an ordinary character. Outside quotes only ``,"``
+    (a cell that opens with a quote) matters, so a line without quoted cells
+    costs one search.
     """
 
     _START, _PLAIN, _QUOTED, _AFTER_QUOTE = range(4)
@@ -152,10 +154,12 @@ class _Quoting:
                     return
                 self._state, at = self._AFTER_QUOTE, found + 1
             elif self._state == self._PLAIN:
-                found = text.find(",", at)
+                found = text.find(',"', at)
                 if found < 0:
+                    # A comma last leaves the next piece at the start of a cell.
+                    self._state = self._START if text.endswith(",") else self._PLAIN
                     return
-                self._state, at = self._START, found + 1
+                self._state, at = self._QUOTED, found + 2
             elif text[at] == '"':  # opens a quoted cell, or "" inside one
                 self._state, at = self._QUOTED, at + 1
             else:  # a plain cell, or what follows a closing quote
@@ -169,6 +173,21 @@ class _Quoting:
         them where it is, whatever the file's encoding.
         """
         self.feed(piece if isinstance(piece, str) else piece.decode("latin-1"))
+
+
+class _Lines:
+    """The lines of the row being parsed, for one csv reader that lives as long as the file."""
+
+    def __init__(self) -> None:
+        self.pending: deque[str] = deque()
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.pending:
+            return self.pending.popleft()
+        raise StopIteration
 
 
 @dataclass
@@ -191,7 +210,7 @@ class _Row:
     def add(self, line: _Line, max_bytes: int | None) -> None:
         self.problem = self.problem or line.problem
         content = line.text.rstrip("\r\n")
-        self.size += len(content.encode("utf-8"))
+        self.size += len(content) if content.isascii() else len(content.encode("utf-8"))
         if self.problem is None and max_bytes is not None and self.size > max_bytes:
             self.problem = f"row is longer than the limit of {max_bytes} bytes"
         # A line break counts only when another line of the row follows it.
@@ -201,17 +220,21 @@ class _Row:
         else:
             self.texts.clear()
 
-    def cells(self) -> tuple[list[str] | None, str | None]:
+    def cells(
+        self, reader: Iterator[list[str]], lines: _Lines
+    ) -> tuple[list[str] | None, str | None]:
         """The row's cells, or None and why it cannot be read."""
         if self.problem is not None:
             return None, self.problem
-        reader = csv.reader(self.texts, strict=True)
+        lines.pending.extend(self.texts)
         try:
             cells = next(reader, [])
-            extra = next(reader, None)
         except csv.Error as exc:
             return None, f"malformed CSV: {exc}"
-        if extra is not None:  # _Quoting and the csv module disagree about a line break
+        finally:
+            left = bool(lines.pending)
+            lines.pending.clear()
+        if left:  # _Quoting and the csv module disagree about a line break
             return None, "malformed CSV: a line break in an unquoted cell"
         return cells, None
 
@@ -228,6 +251,9 @@ def _rows(
     inside the refused row's text. ``quoting`` has already followed the pieces
     of over-long lines (which arrive empty).
     """
+    feed = _Lines()
+    # The reader starts every row afresh, an error or not: the rows it is given are whole.
+    reader = csv.reader(feed, strict=True)
     row: _Row | None = None
     for line in lines:
         if row is None:
@@ -237,13 +263,13 @@ def _rows(
         if quoting.inside:
             continue
         quoting.end_row()
-        cells, problem = row.cells()
+        cells, problem = row.cells(reader, feed)
         start, row = row.start, None
         if problem is None and cells is not None and not any(c.strip() for c in cells):
             continue
         yield start, cells, problem
     if row is not None:  # the file ends inside a quoted cell
-        cells, problem = row.cells()
+        cells, problem = row.cells(reader, feed)
         yield row.start, cells, problem
 
 
