@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography import x509
 
 from tests.integration.conftest import CITY
@@ -31,6 +32,19 @@ from tests.support.private_postgres import PrivatePostgres, private_postgres
 from tests.support.records import company_code, penalty_fields, write_penalty_csv
 
 DECIDED = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=30)
+OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "operations-openapi.yaml"
+
+
+def _described_checks() -> list[str]:
+    """The readiness check names docs/operations-openapi.yaml gives for a 503."""
+    doc = yaml.safe_load(OPENAPI.read_text(encoding="utf-8"))
+    schema = doc["paths"]["/readyz"]["get"]["responses"]["503"]["content"]["application/json"]
+    names: list[str] = schema["schema"]["properties"]["reasons"]["propertyNames"]["enum"]
+    return names
+
+
+# A real node runs exactly the checks the operations API description names.
+READINESS_CHECKS = _described_checks()
 
 
 def _labels(samples: Samples, name: str) -> set[tuple[tuple[str, str], ...]]:
@@ -146,7 +160,7 @@ def test_metrics_count_known_traffic_and_read_the_node_state(
         labels: value
         for (name, labels), value in samples.items()
         if name == "gateway_readiness_check_ok"
-    } == {(("check", c),): 1 for c in ("store", "schema", "directory", "certificates")}
+    } == {(("check", c),): 1 for c in READINESS_CHECKS}
 
     assert _labels(samples, "gateway_certificate_expiry_seconds") == {
         (("certificate", name),) for name in ("tls", "signing", "node-ca", "root")
