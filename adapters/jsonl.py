@@ -23,7 +23,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from adapters.source_line import Source, SourceError, SourceRecord, _opened, _physical_lines
+from adapters.source_line import (
+    Source,
+    SourceError,
+    SourceRecord,
+    _FileEncodingError,
+    _opened,
+    _physical_lines,
+)
 from gateway.core import strict_json
 from gateway.core.strict_json import JsonProblem, StrictJsonError
 
@@ -123,15 +130,18 @@ def read_jsonl(source: Source, *, max_line_bytes: int) -> Iterator[SourceRecord 
         that is neither string nor number (naming the key).
     """
     with _opened(source) as stream:
-        for line in _physical_lines(stream, encoding="utf-8", max_line_bytes=max_line_bytes):
-            if line.problem is not None:
-                yield SourceError(line.number, line.problem)
-                continue
-            if not line.text.strip():
-                continue
-            try:
-                category, fields = _parse(line.text.rstrip("\r\n"), max_line_bytes)
-            except _LineError as exc:
-                yield SourceError(line.number, str(exc))
-                continue
-            yield SourceRecord(line.number, category, fields)
+        try:
+            for line in _physical_lines(stream, encoding="utf-8", max_line_bytes=max_line_bytes):
+                if line.problem is not None:
+                    yield SourceError(line.number, line.problem)
+                    continue
+                if not line.text.strip():
+                    continue
+                try:
+                    category, fields = _parse(line.text.rstrip("\r\n"), max_line_bytes)
+                except _LineError as exc:
+                    yield SourceError(line.number, str(exc))
+                    continue
+                yield SourceRecord(line.number, category, fields)
+        except _FileEncodingError as exc:  # a GB18030 byte order mark
+            yield SourceError(exc.line, exc.reason)

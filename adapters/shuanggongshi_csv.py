@@ -23,11 +23,12 @@ malformed or over-long cell, a row over the size limit) is refused alone and
 the next row is read from where it really starts.
 
 Cell values are stripped of surrounding whitespace (including the full-width
-space U+3000) and empty cells are left out. Dates in date columns (codes
-ending in ``RQ``, ``YXQ``, ``YXQZ``, ``YXQZI``, ``GSJZQ``) written as
-``2025/01/31``, ``2025.01.31``, ``2025-1-31``, ``20250131`` or ``2025年1月31日``
-become ISO ``2025-01-31``; anything else is passed on untouched for the core
-to refuse with its own message.
+space U+3000) and byte order marks (U+FEFF), and empty cells are left out; a
+byte order mark that starts a line after the first is refused with its row.
+Dates in date columns (codes ending in ``RQ``, ``YXQ``, ``YXQZ``, ``YXQZI``,
+``GSJZQ``) written as ``2025/01/31``, ``2025.01.31``, ``2025-1-31``,
+``20250131`` or ``2025年1月31日`` become ISO ``2025-01-31``; anything else is
+passed on untouched for the core to refuse with its own message.
 """
 
 from __future__ import annotations
@@ -119,6 +120,18 @@ class _Labels:
             return bracketed.group(1)
         own = self._category_labels.get(category, _NO_LABELS).get(name)
         return own if own is not None else self._labels.get(name, name)
+
+
+def _trimmed(cell: str) -> str:
+    """``cell`` without surrounding whitespace or byte order marks.
+
+    U+FEFF is invisible: left at the edge of a cell it would make a name that
+    looks like another differ from it.
+    """
+    value = cell.strip()
+    while value[:1] == "\ufeff" or value[-1:] == "\ufeff":
+        value = value.strip("\ufeff").strip()
+    return value
 
 
 class _Quoting:
@@ -265,7 +278,7 @@ def _rows(
         quoting.end_row()
         cells, problem = row.cells(reader, feed)
         start, row = row.start, None
-        if problem is None and cells is not None and not any(c.strip() for c in cells):
+        if problem is None and cells is not None and not any(_trimmed(c) for c in cells):
             continue
         yield start, cells, problem
     if row is not None:  # the file ends inside a quoted cell
@@ -290,7 +303,7 @@ def _category(line: int, names: list[str], labels: _Labels) -> str | SourceError
 def _header(
     line: int, cells: list[str], labels: _Labels, category: str | None
 ) -> tuple[list[str], str] | SourceError:
-    names = [cell.strip() for cell in cells]
+    names = [_trimmed(cell) for cell in cells]
     if category is None:
         decided = _category(line, names, labels)
         if isinstance(decided, SourceError):
@@ -316,7 +329,7 @@ def _record(
         )
     fields: dict[str, str] = {}
     for column, (code, cell) in enumerate(zip(codes, cells, strict=True), start=1):
-        value = cell.strip()
+        value = _trimmed(cell)
         if not value:
             continue
         if not code:

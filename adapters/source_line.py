@@ -131,7 +131,7 @@ class _Decoder:
                 raise _FileEncodingError(
                     1,
                     f"the file starts with a {name.upper()} byte order mark "
-                    f"but was declared {self._declared.upper()}",
+                    f"but is read as {self._declared.upper()}",
                 )
             self._encoding, self._confirmed = name, True
             return raw[len(mark) :]

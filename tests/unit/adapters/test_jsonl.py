@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters import SourceError, SourceRecord, read_jsonl
 
@@ -231,3 +233,49 @@ def test_byte_order_mark_at_the_start_of_a_later_line_is_refused() -> None:
     ]
     assert read_bytes(data) == expected
     assert read(data.decode()) == expected
+
+
+_PIECES = [
+    '{"category": "a", "fields": {"F": ',
+    '"x"',
+    '"\\ud800"',
+    '"\\udc00\\ud800"',
+    "1e99999999999999999999",
+    "-0.0e-99999999999999999",
+    "12.50",
+    "NaN",
+    "}}",
+    "\ufeff",
+    "\n",
+    "\r\n",
+    "[" * 50,
+    '"' + "长" * 30 + '"',
+]
+
+
+@given(st.lists(st.sampled_from(_PIECES) | st.text(max_size=5), max_size=30))
+@settings(max_examples=300, deadline=None)
+def test_any_text_gives_a_record_or_an_answer_per_line_never_an_exception(
+    pieces: list[str],
+) -> None:
+    text = "".join(pieces)
+    for result in (read(text, 200), read_bytes(text.encode("utf-8", "surrogatepass"), 200)):
+        for item in result:
+            if isinstance(item, SourceRecord):
+                # What is sent on must be text protobuf can encode.
+                json.dumps(item.fields, ensure_ascii=False).encode("utf-8")
+                item.category.encode("utf-8")
+
+
+@given(st.binary(max_size=400))
+@settings(max_examples=300, deadline=None)
+def test_any_bytes_give_a_record_or_an_answer_per_line_never_an_exception(data: bytes) -> None:
+    lines = data.count(b"\n") + 1
+    result = read_bytes(data, 100)
+    assert all(1 <= item.line <= lines for item in result)
+
+
+def test_gb18030_byte_order_mark_refuses_the_file() -> None:
+    assert read_bytes(b"\x84\x31\x95\x33" + line(CF_WSH="罚1号").encode("gb18030")) == [
+        SourceError(1, "the file starts with a GB18030 byte order mark but is read as UTF-8")
+    ]

@@ -223,7 +223,7 @@ def test_gb18030_byte_order_mark_declares_the_encoding() -> None:
 
 def test_byte_order_mark_against_the_declared_encoding_refuses_the_file() -> None:
     assert read_bytes(b"\xef\xbb\xbf" + PENALTY.encode(), encoding="gb18030") == [
-        SourceError(1, "the file starts with a UTF-8 byte order mark but was declared GB18030")
+        SourceError(1, "the file starts with a UTF-8 byte order mark but is read as GB18030")
     ]
 
 
@@ -537,4 +537,38 @@ def test_latin1_bytes_that_decode_as_gb18030_are_refused_for_the_file() -> None:
             "UTF-8 unless it starts with a byte order mark or its encoding is declared; "
             "nothing from line 2 on was read",
         )
+    ]
+
+
+_CSV_PIECES = ['"', '""', ",", "\n", "\r\n", "\r", "\ufeff", "甲", "x" * 40, '"a\nb"', "\x00"]
+
+
+@given(st.lists(st.sampled_from(_CSV_PIECES) | st.text(max_size=4), max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_any_text_gives_a_record_or_an_answer_per_row_never_an_exception(
+    pieces: list[str],
+) -> None:
+    text = "XDR_MC,CF_WSH\n" + "".join(pieces)
+    lines = text.count("\n") + 1
+    for result in (
+        read(text, max_line_bytes=60),
+        read_bytes(text.encode("utf-8", "surrogatepass"), max_line_bytes=60),
+    ):
+        assert all(1 <= item.line <= lines for item in result)
+        for item in result:
+            if isinstance(item, SourceRecord):
+                assert not any(value.startswith("\ufeff") for value in item.fields.values())
+
+
+@given(st.binary(max_size=400))
+@settings(max_examples=300, deadline=None)
+def test_any_bytes_give_a_record_or_an_answer_per_row_never_an_exception(data: bytes) -> None:
+    for encoding in (None, "gb18030"):
+        result = read_bytes(b"XDR_MC,CF_WSH\n" + data, max_line_bytes=60, encoding=encoding)
+        assert all(1 <= item.line <= data.count(b"\n") + 2 for item in result)
+
+
+def test_byte_order_marks_around_a_cell_are_stripped_like_whitespace() -> None:
+    assert read("XDR_MC,CF_WSH\n甲, \ufeff罚1号\ufeff \n") == [
+        SourceRecord(2, "admin_penalty", {"XDR_MC": "甲", "CF_WSH": "罚1号"})
     ]
