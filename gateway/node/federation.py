@@ -20,7 +20,7 @@ from gateway.core.catalog import Catalog, RecipientKind
 from gateway.core.errors import ConfigurationError, GatewayError
 from gateway.core.identifiers import SubjectType
 from gateway.core.policy import node_relation
-from gateway.core.routing import LOCAL, record_recipients
+from gateway.core.routing import LOCAL
 from gateway.node.config import NodeConfig
 from gateway.node.exchange import FederationExchange
 from gateway.node.expiry import ExpirySweeper
@@ -31,6 +31,7 @@ from gateway.node.peer_client import HolderView, PeerClient
 from gateway.node.peers import PeerMaintenance
 from gateway.node.push import PushSettings, PushWorker
 from gateway.node.receive import FederationReceiver
+from gateway.node.routing import enqueue_records
 from gateway.node.statuses import StatusService
 from gateway.node.trust import (
     FederationTrust,
@@ -40,7 +41,6 @@ from gateway.node.trust import (
 )
 from gateway.pki import parent_of
 from gateway.store import RecordRow, Store
-from gateway.store.outbox import OutboxEntry, OutboxKind
 
 __all__ = ["FederationParts", "HolderView", "build_federation", "load_directory_cache"]
 
@@ -80,25 +80,25 @@ class FederationParts:
         self.push.wake()
 
     def route_local(self, conn: Connection, rows: Sequence[RecordRow], now: int) -> None:
-        """Enqueue new local records for the neighbours that should get them."""
+        """Enqueue new local records for the neighbours that should get them.
+
+        Without a usable directory a record still goes to the parent; children
+        are known only from the directory.
+        """
         try:
             children = self.trust.directory().children_of(self.node_id)
         except GatewayError:
             children = ()
-        entries: list[OutboxEntry] = []
-        for row in rows:
-            recipients = record_recipients(
-                origin=LOCAL,
-                parent=self.parent,
-                children=children,
-                category=self.catalog.category(row.category),
-                subject_type=SubjectType(row.subject_type),
-            )
-            entries.extend(
-                OutboxEntry(node, OutboxKind.RECORD.value, row.record_id, row.version)
-                for node in recipients
-            )
-        self.store.outbox.enqueue_many(entries, now=now, conn=conn)
+        enqueue_records(
+            self.store,
+            conn,
+            ((r.record_id, r.version, r.category, SubjectType(r.subject_type)) for r in rows),
+            origin=LOCAL,
+            parent=self.parent,
+            children=children,
+            catalog=self.catalog,
+            now=now,
+        )
 
     def where(self, record_id: str) -> list[HolderView]:
         """Every node the record went to: this ledger, then each neighbour's onward ledger."""

@@ -34,19 +34,13 @@ from gateway.core.messages import RoutedMessage, verify_message
 from gateway.core.policy import Recipient, SharePlan, check_received, decide, node_relation
 from gateway.core.principal import Principal
 from gateway.core.records import SignedRecord, verify_record
-from gateway.core.routing import record_recipients
 from gateway.core.statements import StatusStatement, verify_statement
 from gateway.node.messages import MessageRouter
 from gateway.node.metrics import NodeMetrics
-from gateway.node.statuses import (
-    SignedStatement,
-    apply_statements,
-    forward_statements,
-    statement_row,
-)
+from gateway.node.routing import enqueue_records, enqueue_statements
+from gateway.node.statuses import SignedStatement, apply_statements, statement_row
 from gateway.node.trust import FederationTrust
 from gateway.store import PutOutcome, RecordRow, RecordStatus, Store
-from gateway.store.outbox import OutboxEntry, OutboxKind
 
 __all__ = ["CATCH_UP_STREAM", "FederationReceiver", "ReceiveResult"]
 
@@ -265,7 +259,9 @@ class FederationReceiver:
             self._router.accept(conn, incoming.messages, now=now)
         if incoming.cursor:
             self._store.cursors.advance(sender, CATCH_UP_STREAM, incoming.cursor, conn=conn)
-        forward_statements(self._store, conn, self._node_id, statements, exclude=sender, now=now)
+        enqueue_statements(
+            self._store, conn, self._node_id, [s for s, _ in statements], exclude=sender, now=now
+        )
         self._store.audit.append(
             [
                 event_by_node(
@@ -287,26 +283,16 @@ class FederationReceiver:
     def _enqueue_forwards(
         self, conn: Connection, records: Sequence[SignedRecord], sender: str, now: int
     ) -> None:
-        directory = self._trust.directory()
-        children = directory.children_of(self._node_id)
-        entries: list[OutboxEntry] = []
-        # Where a record goes depends only on its category and subject type.
-        routes: dict[tuple[str, SubjectType], list[str]] = {}
-        for record in records:
-            recipients = routes.get((record.category, record.subject_type))
-            if recipients is None:
-                recipients = routes[(record.category, record.subject_type)] = record_recipients(
-                    origin=sender,
-                    parent=self._parent,
-                    children=children,
-                    category=self._catalog.category(record.category),
-                    subject_type=record.subject_type,
-                )
-            entries.extend(
-                OutboxEntry(node, OutboxKind.RECORD.value, record.record_id, record.version)
-                for node in recipients
-            )
-        self._store.outbox.enqueue_many(entries, now=now, conn=conn)
+        enqueue_records(
+            self._store,
+            conn,
+            ((r.record_id, r.version, r.category, r.subject_type) for r in records),
+            origin=sender,
+            parent=self._parent,
+            children=self._trust.directory().children_of(self._node_id),
+            catalog=self._catalog,
+            now=now,
+        )
 
 
 def _names(record: SignedRecord) -> set[str]:

@@ -16,9 +16,7 @@ from sqlalchemy import Connection
 
 from gateway.core.algorithms import Signer
 from gateway.core.audit import Decision, event_by, record_ref
-from gateway.core.catalog import RecipientKind
 from gateway.core.errors import AccessDeniedError, NotFoundError
-from gateway.core.policy import node_relation
 from gateway.core.principal import Principal
 from gateway.core.statements import (
     STATUS_EFFECT,
@@ -27,14 +25,13 @@ from gateway.core.statements import (
     purges_disclosures,
     sign_statement,
 )
+from gateway.node.routing import enqueue_statements
 from gateway.store import StatementRow, Store
-from gateway.store.outbox import OutboxEntry, OutboxKind
 
 __all__ = [
     "SignedStatement",
     "StatusService",
     "apply_statements",
-    "forward_statements",
     "statement_row",
 ]
 
@@ -71,36 +68,6 @@ def apply_statements(
         applied.append(statement.statement_id)
     store.batches.mark_applied(applied, now, conn=conn)
     return len(applied)
-
-
-def forward_statements(
-    store: Store,
-    conn: Connection,
-    node_id: str,
-    statements: Sequence[SignedStatement],
-    *,
-    exclude: str | None,
-    now: int,
-) -> None:
-    """Enqueue each statement for the neighbours this node delivered its record to."""
-    entries: list[OutboxEntry] = []
-    for statement, _data in statements:
-        for holder in store.outbox.holders(statement.record_id):
-            neighbour = node_relation(node_id, holder.node) in (
-                RecipientKind.PARENT,
-                RecipientKind.CHILD,
-            )
-            if holder.version == statement.version and neighbour and holder.node != exclude:
-                entries.append(
-                    OutboxEntry(
-                        holder.node,
-                        OutboxKind.STATEMENT.value,
-                        statement.record_id,
-                        statement.version,
-                        payload_ref=statement.statement_id,
-                    )
-                )
-    store.outbox.enqueue_many(entries, now=now, conn=conn)
 
 
 class StatusService:
@@ -161,9 +128,7 @@ class StatusService:
         def job(conn: Connection) -> None:
             self._store.batches.add_statements([statement_row(statement, data)], conn=conn)
             apply_statements(self._store, conn, [(statement, data)], now=now)
-            forward_statements(
-                self._store, conn, self._node_id, [(statement, data)], exclude=None, now=now
-            )
+            enqueue_statements(self._store, conn, self._node_id, [statement], exclude=None, now=now)
             self._store.audit.append(
                 [
                     event_by(
