@@ -98,9 +98,11 @@ def make_cluster(
     clients: Sequence[tuple[str, str, str, str | None]],
     unlisted: Sequence[str] = (),
     databases: Mapping[str, str] | None = None,
+    lease_s: int | None = None,
 ) -> Cluster:
     """Keystore for ``nodes`` (+ ``unlisted`` ones the directory leaves out), signed directory
-    listing ``nodes`` on fixed loopback ports, and one config per listed node."""
+    listing ``nodes`` on fixed loopback ports, and one config per listed node (``lease_s``:
+    how long a claimed outbox row stays with its sender, the node's default when None)."""
     keystore = make_keystore(root / "keys", nodes=[*nodes, *unlisted], clients=clients)
     ports = {node: free_port() for node in nodes}
     directory = root / "directory.json"
@@ -130,6 +132,8 @@ def make_cluster(
         )
         with config.open("a", encoding="utf-8") as handle:
             handle.write(FEDERATION_SETTINGS)
+            if lease_s is not None:
+                handle.write(f"lease_s = {lease_s}\n")
         configs[node] = config
     return Cluster(root, keystore, ports, configs)
 
