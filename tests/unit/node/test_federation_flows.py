@@ -7,20 +7,26 @@ every step is driven by the test, under a clock that moves only when told.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
+import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from gateway.core.algorithms import Ed25519Signer
 from gateway.core.errors import NotFoundError, PeerError
+from gateway.core.hop import build_hop_batch, sign_hop_batch
 from gateway.core.statements import StatusKind
 from gateway.node.config import FederationSettings
 from gateway.node.intake import IntakeOutcome, IntakeResult, Submission
 from gateway.node.peer_client import HopBatch
 from gateway.node.receive import CATCH_UP_STREAM
+from gateway.pki import signing_kid
 from gateway.store import AuditFilter, Store
 from gateway.store.outbox import OutboxItem
 from gateway.store.tables import OUTBOX
@@ -79,6 +85,13 @@ def outbox(store: Store, recipient: str) -> list[OutboxItem]:
         ]
 
 
+def disclosed(sd_jwt: str) -> dict[str, str]:
+    """The disclosures an SD-JWT carries, name -> value (read, not verified)."""
+    parts = sd_jwt.split("~")[1:]
+    decoded = [json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in parts if p]
+    return {name: value for _salt, name, value in decoded}
+
+
 def events(store: Store, action: str, decision: str = "") -> list[tuple[str, str, str]]:
     """(actor, rule, detail) of the audit events of ``action``."""
     found = store.audit.events(AuditFilter(action=action, decision=decision), after=-1, limit=100)
@@ -98,7 +111,8 @@ def test_a_city_record_goes_up_through_the_province_redacted_and_signed_by_the_c
         assert (row.issuer, row.origin, row.status) == (HUZHOU, origin, "active")
         assert row.sd_jwt is not None
         # The legal representative's citizen number never travels in clear.
-        assert citizen_number(0) not in row.sd_jwt
+        assert "FR_ZJHM" not in disclosed(row.sd_jwt)
+        assert citizen_number(0) not in disclosed(row.sd_jwt).values()
     assert [(h.node, h.version) for h in fed[HUZHOU].store.outbox.holders(record_id)] == [
         (ZHEJIANG, 1)
     ]
@@ -309,3 +323,58 @@ def test_only_a_child_may_pull_and_the_refusal_names_the_rule(fed: InProcessFede
     assert str(refused.value) == (
         f"AccessDeniedError: node {NATIONAL} is not a child of {ZHEJIANG}: nothing to catch up on"
     )
+
+
+def _signed_hop(
+    fed: InProcessFederation, sender: str, audience: str, records: list[str]
+) -> HopBatch:
+    """A hop batch of ``records`` signed with ``sender``'s own key, as its push worker would."""
+    creds = fed[sender].creds
+    signer = Ed25519Signer(signing_kid(creds.signing_cert), creds.signing_key)
+    hop = build_hop_batch(
+        sender=sender,
+        audience=audience,
+        batch_id=uuid.uuid4().hex,
+        sent_at=int(fed.clock()),
+        items=records,
+    )
+    return HopBatch(sign_hop_batch(hop, signer).to_json(), tuple(records))
+
+
+def test_an_unredacted_record_is_refused_as_over_sharing_and_nothing_is_stored(
+    fed: InProcessFederation,
+) -> None:
+    city = fed[HUZHOU]
+    [record_id] = accepted(city.submit([penalty(11)]))
+    full = city.store.records.get(record_id, 1).sd_jwt
+    assert full is not None
+    assert disclosed(full)["FR_ZJHM"] == citizen_number(11)
+
+    with pytest.raises(PeerError) as refused:
+        city.peers.push(ZHEJIANG, _signed_hop(fed, HUZHOU, ZHEJIANG, [full]), timeout_s=1)
+
+    assert str(refused.value) == (
+        "ScopeViolationError: received disclosure 'FRDB' of category admin_penalty, outside the "
+        f"scope of parent({ZHEJIANG}) (rule penalty-parent); 3 in excess"
+    )
+
+    with pytest.raises(NotFoundError):
+        fed[ZHEJIANG].store.records.get(record_id, 1)
+    [(actor, rule, _detail)] = events(fed[ZHEJIANG].store, "push.receive", "denied")
+    assert (actor, rule) == (city.principal.actor, "ScopeViolationError")
+
+
+def test_a_record_changed_after_signing_the_hop_is_refused(fed: InProcessFederation) -> None:
+    city = fed[HUZHOU]
+    accepted(city.submit([penalty(12)]))
+    items = city.store.outbox.claim(ZHEJIANG, worker="t", limit=10, now=int(fed.clock()), lease_s=5)
+    [record] = city.federation.outbound.build(ZHEJIANG, items).records
+    batch = _signed_hop(fed, HUZHOU, ZHEJIANG, [record])
+    flipped = record[:40] + ("A" if record[40] != "A" else "B") + record[41:]
+
+    with pytest.raises(PeerError, match=r"^SignatureError: ") as refused:
+        city.peers.push(ZHEJIANG, dataclasses.replace(batch, records=(flipped,)), timeout_s=1)
+
+    assert "digest" in str(refused.value)
+    [(_actor, rule, _detail)] = events(fed[ZHEJIANG].store, "push.receive", "denied")
+    assert rule == "SignatureError"
