@@ -76,6 +76,7 @@ from gateway.rpc.interceptor import GatewayInterceptor
 from gateway.rpc.peer import GrpcPeerClient, PeerChannels
 from gateway.rpc.records import RecordsServicer
 from gateway.rpc.server import ServerTls, build_server, service
+from gateway.rpc.streams import StreamLimits
 from gateway.store import Store, open_store
 from gateway.store.checkpoints import CheckpointRepository, LogEntries, WitnessRepository
 
@@ -357,6 +358,13 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             interceptor=interceptor,
             limits=config.limits,
             workers=config.server.workers,
+            streams=StreamLimits(
+                max_streams=config.server.max_streams,
+                max_streams_per_client=config.server.max_streams_per_client,
+                max_streams_per_peer=config.server.max_streams_per_peer,
+                idle_s=config.server.stream_idle_s,
+                max_s=config.server.stream_max_s,
+            ),
         )
         statistics = statistics_upkeep(config.node_id, store)
         readiness = ReadinessMonitor(

@@ -150,6 +150,16 @@ class ServerSettings(_Section):
     certificate_warning_days: PositiveFloat = 30.0
     """Log ``certificate.expiring`` once a certificate of this node (TLS, signing, node CA,
     federation root) has fewer days left than this."""
+    max_streams: PositiveInt = 8
+    """Streaming calls open at once, all callers together; must be below workers."""
+    max_streams_per_client: PositiveInt = 4
+    """Streaming calls open at once for one client (department, auditor, admin)."""
+    max_streams_per_peer: PositiveInt = 4
+    """Streaming calls open at once for one peer node."""
+    stream_idle_s: PositiveFloat = 60.0
+    """A stream on which nothing moves for this long is ended (CANCELLED)."""
+    stream_max_s: PositiveFloat = 1800.0
+    """A stream open for this long is ended, whatever it does."""
 
 
 class AuditSettings(_Section):

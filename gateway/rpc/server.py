@@ -16,6 +16,7 @@ from gateway.core.errors import ConfigurationError
 from gateway.core.limits import Limits
 from gateway.rpc.health import ReadinessHealth
 from gateway.rpc.interceptor import GatewayInterceptor
+from gateway.rpc.streams import StreamGuard, StreamLimits
 
 __all__ = [
     "ServerTls",
@@ -94,18 +95,32 @@ def build_server(
     interceptor: GatewayInterceptor,
     limits: Limits,
     workers: int,
+    streams: StreamLimits | None = None,
 ) -> tuple[grpc.Server, int, ReadinessHealth]:
     """Create (not start) the server; returns it with the bound port and its health servicer.
 
     The health servicer says NOT_SERVING for every service until it is given
     a readiness report (:meth:`ReadinessHealth.apply`).
 
+    Streaming calls are bounded by ``streams`` (:mod:`gateway.rpc.streams`): they
+    may take at most ``streams.max_streams`` of the ``workers`` threads, so that
+    unary calls always find one.
+
     Raises:
-        ConfigurationError: if the address cannot be bound.
+        ConfigurationError: if the address cannot be bound, or streams may take
+            every worker.
     """
+    streams = streams or StreamLimits(max_streams=max(1, workers // 2))
+    if streams.max_streams >= workers:
+        raise ConfigurationError(
+            f"server.max_streams ({streams.max_streams}) must be below server.workers"
+            f" ({workers}): idle streams would leave no thread for checks and health"
+        )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
-        interceptors=[interceptor],
+        # The guard runs inside the gateway interceptor: the caller is known and a
+        # refusal is mapped to its status there.
+        interceptors=[interceptor, StreamGuard(streams)],
         options=server_options(limits),
         maximum_concurrent_rpcs=workers * 8,
     )
