@@ -218,7 +218,12 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
                 )
             )
 
-        trust = FederationTrust(node_id=config.node_id, root=creds.root, clock=clock)
+        trust = FederationTrust(
+            node_id=config.node_id,
+            root=creds.root,
+            clock=clock,
+            clock_skew_s=config.limits.clock_skew_s,
+        )
         directory_cache = load_directory_cache(trust, config.directory)
         # Every call to a neighbour passes here: peer.unreachable / peer.recovered;
         # every push is counted.

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gateway.core.errors import (
-    ExpiredError,
+    ClockSkewError,
     InputError,
     MalformedError,
     ProofError,
@@ -267,6 +267,7 @@ def verify_cosignature(
     verifier: CosignatureVerifier,
     *,
     now: int | None = None,
+    skew_s: int = 0,
 ) -> Cosignature:
     """Verify one cosignature line by a known witness over a checkpoint text.
 
@@ -274,12 +275,13 @@ def verify_cosignature(
         checkpoint_note_body: the checkpoint text, final newline included.
         signature_line: the ``— name base64`` line, with or without its newline.
         verifier: the witness's key.
-        now: if given, cosignatures dated after it are refused.
+        now: if given, cosignatures dated after it (by more than ``skew_s``) are refused.
+        skew_s: how far the witness's clock may be ahead of ``now``.
 
     Raises:
         MalformedError: if the line is malformed.
         SignatureError: if the line is from another key or does not verify.
-        ExpiredError: if it is dated after ``now``.
+        ClockSkewError: if it is dated after ``now`` plus ``skew_s``.
     """
     sig = parse_signature_line(signature_line.removesuffix("\n"))
     if (sig.name, sig.key_hash) != (verifier.name, verifier.key_hash):
@@ -289,8 +291,10 @@ def verify_cosignature(
         )
     verifier.verify(checkpoint_note_body.encode("utf-8"), sig.signature)
     timestamp = verifier.timestamp_of(sig.signature)
-    if now is not None and timestamp > now:
-        raise ExpiredError(f"cosignature time {timestamp} is in the future (now {now})")
+    if now is not None and timestamp > now + skew_s:
+        raise ClockSkewError(
+            f"cosignature time {timestamp} is in the future (now {now}, skew {skew_s} s)"
+        )
     return Cosignature(sig.name, sig.key_hash, timestamp, sig.signature[8:])
 
 

@@ -18,7 +18,7 @@ from gateway.core.dsse import (
     sign_envelope,
     verify_envelope,
 )
-from gateway.core.errors import AccessDeniedError, ExpiredError, MalformedError
+from gateway.core.errors import AccessDeniedError, DirectoryExpiredError, MalformedError
 from gateway.core.node_id import is_node_id_shape
 from gateway.core.payload_fields import is_sha256_hex, parse_json_payload, payload_int, payload_str
 
@@ -116,10 +116,14 @@ class Directory:
     def children_of(self, node_id: str) -> tuple[str, ...]:
         return tuple(sorted(n.node_id for n in self.nodes.values() if n.parent == node_id))
 
-    def check_current(self, now: int) -> None:
-        """Raises ExpiredError once the directory has expired (fail closed)."""
-        if now >= self.expires_at:
-            raise ExpiredError(
+    def check_current(self, now: int, skew_s: int = 0) -> None:
+        """Refuse the directory once expired, allowing ``skew_s`` for the signer's clock.
+
+        Raises:
+            DirectoryExpiredError: expired (fail closed).
+        """
+        if now >= self.expires_at + skew_s:
+            raise DirectoryExpiredError(
                 f"federation directory serial {self.serial} expired at {self.expires_at}"
             )
 
@@ -215,12 +219,13 @@ def sign_directory(directory: Directory, signer: Signer) -> Envelope:
 
 
 def verify_directory(
-    envelope: Envelope, *, resolve_key: Callable[[str], Verifier], now: int
+    envelope: Envelope, *, resolve_key: Callable[[str], Verifier], now: int, skew_s: int = 0
 ) -> Directory:
     """Verify the national node's signature and the expiry.
 
     Args:
         resolve_key: key id -> verifier for the national node's signing certificate only.
+        skew_s: how far the national node's clock may be from ``now``.
 
     Raises:
         SignatureError: not signed by the national node.
@@ -231,5 +236,5 @@ def verify_directory(
         envelope, expected_type=DIRECTORY_PAYLOAD_TYPE, resolve_key=resolve_key
     )
     directory = Directory.from_payload(payload)
-    directory.check_current(now)
+    directory.check_current(now, skew_s)
     return directory

@@ -14,6 +14,8 @@ status (see ``gateway.rpc.errors``) and whether a retry can ever help::
     │   ├── SignatureError          signature does not verify / unknown key
     │   ├── DisclosureError         SD-JWT disclosure rule broken (RFC 9901 §7)
     │   ├── ExpiredError            past `exp`, before `nbf`, or outside validity
+    │   │   ├── ClockSkewError      a signed time off this node's clock by more than the skew
+    │   │   └── DirectoryExpiredError   the federation directory in force has expired
     │   ├── AlgorithmError          algorithm not on the federation allow-list
     │   ├── ReplayError             a batch id or nonce seen before
     │   └── ProofError              Merkle inclusion / consistency proof fails
@@ -29,7 +31,10 @@ status (see ``gateway.rpc.errors``) and whether a retry can ever help::
         └── PeerUnavailableError    transient: unreachable, deadline, overloaded
 
 Only :class:`PeerUnavailableError` (and transient :class:`StorageError`) is ever
-retried; verification and policy failures are final.
+retried; verification and policy failures are final, except the two that pass
+with time: :class:`ClockSkewError` (the clocks agree again, or the signed time
+comes) and :class:`DirectoryExpiredError` (the directory is renewed). A
+receiver answers those with UNAVAILABLE, so the sender retries with backoff.
 """
 
 from __future__ import annotations
@@ -38,8 +43,10 @@ __all__ = [
     "AccessDeniedError",
     "AlgorithmError",
     "CatalogError",
+    "ClockSkewError",
     "ConfigurationError",
     "ConflictError",
+    "DirectoryExpiredError",
     "DisclosureError",
     "ExpiredError",
     "GatewayError",
@@ -107,6 +114,15 @@ class DisclosureError(VerificationError):
 
 class ExpiredError(VerificationError):
     """Something is used outside its validity period."""
+
+
+class ClockSkewError(ExpiredError):
+    """A signed time (issue, not-before, sending, cosigning) is further from this node's
+    clock than the allowed skew: it may pass with time, so the sender retries it."""
+
+
+class DirectoryExpiredError(ExpiredError):
+    """The federation directory in force has expired: nothing verifies until it is renewed."""
 
 
 class AlgorithmError(VerificationError):

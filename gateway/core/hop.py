@@ -20,7 +20,7 @@ from gateway.core.dsse import (
     sign_envelope,
     verify_envelope,
 )
-from gateway.core.errors import ExpiredError, MalformedError, SignatureError
+from gateway.core.errors import ClockSkewError, MalformedError, SignatureError
 from gateway.core.limits import DEFAULT_LIMITS, Limits
 from gateway.core.payload_fields import (
     check_node_id,
@@ -157,7 +157,7 @@ def verify_hop_batch(
     expected_audience: str,
     items: Sequence[bytes | str],
     now: int,
-    max_skew_s: int = 300,
+    max_skew_s: int | None = None,
     sender_keyid: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> HopBatch:
@@ -179,7 +179,8 @@ def verify_hop_batch(
         expected_audience: this node's id.
         items: the items as received, in order.
         now: the current Unix time in seconds.
-        max_skew_s: how far ``sent_at`` may be from ``now``, either way.
+        max_skew_s: how far ``sent_at`` may be from ``now``, either way
+            (default ``limits.clock_skew_s``).
         sender_keyid: if given, the sender's signing key must have signed.
         limits: bounds the number of item digests.
 
@@ -190,7 +191,7 @@ def verify_hop_batch(
         SignatureError: the signature does not verify; the batch names another sender
             or audience; the item count or an item's digest does not match (naming the
             1-based item index).
-        ExpiredError: ``sent_at`` is more than ``max_skew_s`` away from ``now``.
+        ClockSkewError: ``sent_at`` is more than ``max_skew_s`` away from ``now``.
         LimitExceededError: more digests than ``limits.max_batch_records``.
     """
     payload = verify_envelope(
@@ -208,12 +209,13 @@ def verify_hop_batch(
         raise SignatureError(
             f"batch is addressed to {batch.audience} but this node is {expected_audience}"
         )
+    allowed = limits.clock_skew_s if max_skew_s is None else max_skew_s
     skew = batch.sent_at - now
-    if abs(skew) > max_skew_s:
+    if abs(skew) > allowed:
         direction = "ahead of" if skew > 0 else "behind"
-        raise ExpiredError(
+        raise ClockSkewError(
             f"batch sent_at {batch.sent_at} is {abs(skew)} s {direction} now ({now}),"
-            f" over the allowed skew of {max_skew_s} s"
+            f" over the allowed skew of {allowed} s"
         )
     if len(items) != len(batch.item_digests):
         raise SignatureError(

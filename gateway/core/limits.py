@@ -46,6 +46,10 @@ class Limits:
     """One signed checkpoint note of an audit log."""
     max_string_chars: int = 256
     """Identifiers, names, purposes and other short strings in requests."""
+    clock_skew_s: int = 300
+    """How far a signed time may be from this node's clock and still be accepted: a
+    record's ``iat``/``nbf``/``exp``, a hop batch's ``sent_at``, a cosignature's time and
+    the directory's expiry. Nodes' clocks drift; beyond this a refusal is retried."""
 
     def check_bytes(self, what: str, size: int, limit: int) -> None:
         """Raise if ``size`` exceeds ``limit``.

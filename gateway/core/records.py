@@ -210,7 +210,12 @@ def verify_record(
         SignatureError: if the key that signed is not the issuing node's.
     """
     verified = verify_sd_jwt(
-        sd_jwt, resolve_key=resolve_key, now=now, limits=limits, expected_typ=RECORD_TYP
+        sd_jwt,
+        resolve_key=resolve_key,
+        now=now,
+        limits=limits,
+        expected_typ=RECORD_TYP,
+        leeway_s=limits.clock_skew_s,
     )
     record = read_record(verified, sd_jwt)
     owner = key_owner(record.key_id)

@@ -31,6 +31,7 @@ from gateway.core._jws import (
 from gateway.core.algorithms import Signer, Verifier
 from gateway.core.errors import (
     AlgorithmError,
+    ClockSkewError,
     DisclosureError,
     ExpiredError,
     InputError,
@@ -557,10 +558,10 @@ def _check_validity(claims: Mapping[str, Any], now: int, leeway_s: int) -> None:
         raise ExpiredError(f"expired: exp {exp} is not after now {now} (leeway {leeway_s}s)")
     nbf = _numeric_date(claims, "nbf")
     if nbf is not None and now + leeway_s < nbf:
-        raise ExpiredError(f"not yet valid: nbf {nbf} is after now {now} (leeway {leeway_s}s)")
+        raise ClockSkewError(f"not yet valid: nbf {nbf} is after now {now} (leeway {leeway_s}s)")
     iat = _numeric_date(claims, "iat")
     if iat is not None and now + leeway_s < iat:
-        raise ExpiredError(
+        raise ClockSkewError(
             f"issued in the future: iat {iat} is after now {now} (leeway {leeway_s}s)"
         )
 
@@ -589,7 +590,8 @@ def verify_sd_jwt(
             collides with a claim, has a reserved name, or is of the wrong kind
             for where its digest sits; a digest appears twice; ``_sd`` is not an
             array of strings.
-        ExpiredError: past ``exp``, or ``nbf`` / ``iat`` in the future (after leeway).
+        ExpiredError: past ``exp`` (after leeway).
+        ClockSkewError: ``nbf`` / ``iat`` in the future (after leeway).
     """
     issuer_jwt, encoded = _split(text, limits)
     jws = verify_compact(

@@ -210,7 +210,9 @@ class PushWorker:
             next_at = self._clock() + max(1, delay_ms // 1000)
             self._store.outbox.mark_retry(ids, detail, next_at)
             # Each retry; the transition is logged once as peer.unreachable (ReachabilityLog).
-            log.debug("peer unavailable, will retry", peer=batch.recipient, at=next_at)
+            log.debug(
+                "peer unavailable, will retry", peer=batch.recipient, at=next_at, detail=detail
+            )
             return
         log.error(
             "batch refused by peer", peer=batch.recipient, batch=batch.batch_id, detail=detail

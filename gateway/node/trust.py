@@ -91,8 +91,16 @@ def _pem_certificates(pem: bytes) -> list[x509.Certificate]:
 class FederationTrust:
     """The directory in force and the signing keys it vouches for (thread-safe)."""
 
-    def __init__(self, *, node_id: str, root: x509.Certificate, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        root: x509.Certificate,
+        clock: Callable[[], float],
+        clock_skew_s: int = 0,
+    ) -> None:
         self._node_id = node_id
+        self._skew_s = clock_skew_s
         self._root = root
         self._clock = clock
         self._lock = threading.Lock()
@@ -115,12 +123,12 @@ class FederationTrust:
 
         Raises:
             ConfigurationError: no directory yet.
-            ExpiredError: the cached directory has expired (fail closed).
+            DirectoryExpiredError: the cached directory has expired (fail closed).
         """
         directory = self._directory
         if directory is None:
             raise ConfigurationError(f"node {self._node_id} has no federation directory yet")
-        directory.check_current(int(self._clock()))
+        directory.check_current(int(self._clock()), self._skew_s)
         return directory
 
     def install(self, signed: SignedDirectoryFile) -> Directory:
@@ -135,7 +143,7 @@ class FederationTrust:
         now = int(self._clock())
         with self._lock:
             if self._signed == signed and self._directory is not None:
-                self._directory.check_current(now)
+                self._directory.check_current(now, self._skew_s)
                 return self._directory
         chain = _pem_certificates(signed.signer_chain_pem)
         if not chain:
@@ -156,7 +164,10 @@ class FederationTrust:
             return verifier
 
         directory = verify_directory(
-            Envelope.from_json(signed.envelope), resolve_key=national_key, now=now
+            Envelope.from_json(signed.envelope),
+            resolve_key=national_key,
+            now=now,
+            skew_s=self._skew_s,
         )
         with self._lock:
             current = self._directory
@@ -172,7 +183,7 @@ class FederationTrust:
 
         Raises:
             AccessDeniedError: unknown node, revoked or unlisted certificate.
-            ExpiredError / ConfigurationError: no current directory.
+            DirectoryExpiredError / ConfigurationError: no current directory.
         """
         return self.directory().check_peer(principal.node_id, principal.fingerprint)
 

@@ -32,6 +32,10 @@ STATUS_TABLE: tuple[tuple[type[e.GatewayError], grpc.StatusCode, str | None], ..
     (e.LimitExceededError, grpc.StatusCode.RESOURCE_EXHAUSTED, None),
     (e.InputError, grpc.StatusCode.INVALID_ARGUMENT, None),
     (e.ReplayError, grpc.StatusCode.ALREADY_EXISTS, None),
+    # Refusals that pass with time (clocks agree again, the directory is renewed): the
+    # sender's push worker retries UNAVAILABLE with backoff instead of failing the items.
+    (e.ClockSkewError, grpc.StatusCode.UNAVAILABLE, None),
+    (e.DirectoryExpiredError, grpc.StatusCode.UNAVAILABLE, None),
     (e.ExpiredError, grpc.StatusCode.FAILED_PRECONDITION, None),
     # An inconsistent checkpoint or proof: the request is well-formed but contradicts history.
     (e.ProofError, grpc.StatusCode.FAILED_PRECONDITION, None),

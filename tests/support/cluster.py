@@ -59,9 +59,15 @@ class Cluster:
     def endpoint(self, node: str) -> str:
         return f"127.0.0.1:{self.ports[node]}"
 
-    def start(self, node: str, options: Sequence[str] = ()) -> NodeProcess:
+    def start(
+        self,
+        node: str,
+        options: Sequence[str] = (),
+        *,
+        env: Mapping[str, str] | None = None,
+    ) -> NodeProcess:
         process = start_node(
-            self.configs[node], node, log=self.root / f"{node}.log", options=options
+            self.configs[node], node, log=self.root / f"{node}.log", options=options, env=env
         )
         self.processes[node] = process
         return process

@@ -147,17 +147,24 @@ def sign_directory(
 
 
 def start_node(
-    config: Path, node_id: str, *, log: Path, options: Sequence[str] = ()
+    config: Path,
+    node_id: str,
+    *,
+    log: Path,
+    options: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> NodeProcess:
     """Start `gateway serve` and wait (bounded) for its port line.
 
     ``options`` go before ``serve``: the ``gateway`` command's own (``--log-level``).
+    ``env`` adds variables to this process's environment (e.g. a shifted clock).
     """
     handle = log.open("ab")
     process = subprocess.Popen(
         gateway_command(*options, "serve", "--config", str(config), "--log-json"),
         stdout=subprocess.PIPE,
         stderr=handle,
+        env={**os.environ, **(env or {})},
     )
     assert process.stdout is not None
     deadline = time.monotonic() + START_TIMEOUT_S

@@ -24,7 +24,7 @@ from gateway.core.checkpoint import (
 )
 from gateway.core.errors import (
     AlgorithmError,
-    ExpiredError,
+    ClockSkewError,
     InputError,
     MalformedError,
     ProofError,
@@ -226,8 +226,9 @@ def test_cosignature_time_rules(tree: MerkleTree) -> None:
     body = _checkpoint(tree, 10).body()
     line = cosign(body, WITNESS, WITNESS_KEY, TIME)
     assert verify_cosignature(body, line, WITNESS_VERIFIER, now=TIME).timestamp == TIME
-    with pytest.raises(ExpiredError, match=r"^cosignature time 1700000000 is in the future"):
+    with pytest.raises(ClockSkewError, match=r"^cosignature time 1700000000 is in the future"):
         verify_cosignature(body, line, WITNESS_VERIFIER, now=TIME - 1)
+    assert verify_cosignature(body, line, WITNESS_VERIFIER, now=TIME - 1, skew_s=1).timestamp
     with pytest.raises(InputError, match=r"^cosignature time -1 is outside"):
         cosign(body, WITNESS, WITNESS_KEY, -1)
     with pytest.raises(MalformedError, match=r"^checkpoint has 1 lines"):

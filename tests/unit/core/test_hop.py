@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from gateway.core.algorithms import Ed25519Signer, Verifier
 from gateway.core.dsse import Envelope, EnvelopeSignature, canonical_json, sign_envelope
 from gateway.core.errors import (
-    ExpiredError,
+    ClockSkewError,
     LimitExceededError,
     MalformedError,
     NotFoundError,
@@ -283,14 +283,18 @@ def test_refuses_a_changed_item_naming_its_1_based_index() -> None:
 )
 def test_refuses_sent_at_outside_the_skew(sent_at: int, message: str) -> None:
     envelope = sign_hop_batch(_batch(sent_at=sent_at), SIGNER)
-    with pytest.raises(ExpiredError, match=message):
+    with pytest.raises(ClockSkewError, match=message):
         _verify(envelope)
 
 
 def test_skew_is_configurable() -> None:
     envelope = sign_hop_batch(_batch(sent_at=NOW - 10), SIGNER)
-    with pytest.raises(ExpiredError, match="over the allowed skew of 5 s"):
+    with pytest.raises(ClockSkewError, match="over the allowed skew of 5 s"):
         _verify(envelope, max_skew_s=5)
+    # By default, the skew is the node's limits' (one setting for every signed time).
+    with pytest.raises(ClockSkewError, match="over the allowed skew of 9 s"):
+        _verify(envelope, limits=Limits(clock_skew_s=9))
+    assert _verify(envelope, limits=Limits(clock_skew_s=10)).sent_at == NOW - 10
 
 
 def test_refuses_a_signed_empty_batch() -> None:

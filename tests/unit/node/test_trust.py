@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from gateway.core.errors import AccessDeniedError, ExpiredError, SignatureError
+from gateway.core.errors import (
+    AccessDeniedError,
+    DirectoryExpiredError,
+    ExpiredError,
+    SignatureError,
+)
 from gateway.core.principal import Principal, Role
 from gateway.node.directory_file import build_directory, sign_directory_file
 from gateway.node.trust import FederationTrust, SignedDirectoryFile
@@ -91,14 +96,14 @@ def test_an_expired_directory_stops_all_trust(keystore: Keystore) -> None:
     now = int(time.time())
     signed = _signed(keystore.root, now=now)
     later = _trust(keystore, now + 7200)
-    with pytest.raises(ExpiredError, match="expired"):
+    with pytest.raises(DirectoryExpiredError, match="expired"):
         later.install(signed)
     clock = [float(now)]
     creds = load_node_credentials(keystore.node("330500"))
     current = FederationTrust(node_id="330500", root=creds.root, clock=lambda: clock[0])
     current.install(signed)
     clock[0] = now + 7200  # the cached copy ages past its expiry
-    with pytest.raises(ExpiredError, match="expired"):
+    with pytest.raises(DirectoryExpiredError, match="expired"):
         current.check_peer(_principal(keystore, "330000"))
 
 

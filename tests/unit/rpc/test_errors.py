@@ -37,6 +37,10 @@ def test_every_error_type_has_a_row(cls: type[errors.GatewayError]) -> None:
         (errors.LimitExceededError("x"), grpc.StatusCode.RESOURCE_EXHAUSTED),
         (errors.IdentifierError("x"), grpc.StatusCode.INVALID_ARGUMENT),
         (errors.ReplayError("x"), grpc.StatusCode.ALREADY_EXISTS),
+        (errors.ExpiredError("x"), grpc.StatusCode.FAILED_PRECONDITION),
+        # Passes with time: the sender retries.
+        (errors.ClockSkewError("x"), grpc.StatusCode.UNAVAILABLE),
+        (errors.DirectoryExpiredError("x"), grpc.StatusCode.UNAVAILABLE),
         (errors.SignatureError("x"), grpc.StatusCode.INVALID_ARGUMENT),
         (errors.ProofError("x"), grpc.StatusCode.FAILED_PRECONDITION),
         (errors.ScopeViolationError("x"), grpc.StatusCode.PERMISSION_DENIED),
