@@ -501,7 +501,7 @@ def regressions(golden: Golden) -> list[Regression]:
             name="hop-replayed-late",
             refused="Huzhou's genuine batch replayed an hour after it was sent",
             check="hop",
-            error="ExpiredError",
+            error="ClockSkewError",
             message=f"batch sent_at {SENT_AT - 3600} is 3660 s behind now ({SENT_AT + 60}),"
             " over the allowed skew of 300 s",
             data=sign_envelope(HOP_PAYLOAD_TYPE, late, signer(HUZHOU)).to_json(),
