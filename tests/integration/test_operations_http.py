@@ -20,13 +20,15 @@ import pytest
 import yaml
 from cryptography import x509
 
+from gateway.node.local_federation import free_port
 from tests.integration.conftest import CITY
-from tests.support.cluster import wait_for
+from tests.support.cluster import make_cluster, running, wait_for
 from tests.support.federation import (
     Keystore,
     run_gateway,
     running_node,
 )
+from tests.support.node_config import set_config_keys
 from tests.support.operations import PARENT, Samples, city_with_operations, http_get, scrape
 from tests.support.private_postgres import PrivatePostgres, private_postgres
 from tests.support.records import company_code, penalty_fields, write_penalty_csv
@@ -240,3 +242,67 @@ def test_readyz_follows_a_sqlite_file_that_cannot_be_written(
         }
         subprocess.run(["chattr", "-i", str(database)], check=True)
         assert _wait_ready(base, 200) == {"status": "ready"}
+
+
+def test_a_city_pushing_to_its_province_counts_batches_stored_records_and_the_cosignature(
+    tmp_path: Path,
+) -> None:
+    cluster = make_cluster(
+        tmp_path,
+        ["000000", PARENT, CITY],
+        clients=[(CITY, "market-office", "department", "market_regulation")],
+    )
+    bases: dict[str, str] = {}
+    for node in (PARENT, CITY):
+        port = free_port()
+        set_config_keys(cluster.configs[node], "operations", listen=f"127.0.0.1:{port}")
+        set_config_keys(
+            cluster.configs[node], "audit", checkpoint_every_events=1, checkpoint_every_s=0.2
+        )
+        bases[node] = f"http://127.0.0.1:{port}"
+    rows = [penalty_fields(i, decided=DECIDED) for i in range(1, 4)]
+    csv_path = write_penalty_csv(tmp_path / "penalties.csv", rows)
+    to_parent = (("peer", PARENT),)
+    # The national node is not started: only the city's push and cosignature are watched.
+    with running(cluster, [PARENT, CITY]):
+        report = _submit(cluster.keystore, cluster.endpoint(CITY), csv_path)
+        assert [r["outcome"] for r in report] == ["accepted"] * 3
+
+        def settled() -> Samples | None:
+            city = scrape(bases[CITY])
+            done = (
+                city.get(("gateway_push_batches_total", to_parent), 0) >= 1
+                and ("gateway_outbox_depth", to_parent) not in city
+                and ("gateway_audit_cosignature_age_seconds", ()) in city
+            )
+            return city if done else None
+
+        city = wait_for("the city's records delivered and a checkpoint cosigned", settled)
+        province = scrape(bases[PARENT])
+
+    assert city[("gateway_audit_cosignature_age_seconds", ())] >= 0
+    assert city[("gateway_records_stored_total", (("source", "intake"),))] == 3
+    assert ("gateway_push_failures_total", (*to_parent, ("reason", "refused"))) not in city
+    push = (("source", "push"),)
+    assert province[("gateway_records_stored_total", push)] == 3
+    # A batch sent again after a lost acknowledgement is received twice, stored once.
+    assert province[("gateway_records_received_total", push)] >= 3
+    assert _labels(province, "gateway_records_refused_total") == set()
+    assert (
+        province[
+            (
+                "gateway_rpc_handled_total",
+                (("code", "OK"), ("method", "Push"), ("service", "gateway.v1.Federation")),
+            )
+        ]
+        >= 1
+    )
+    assert (
+        province[
+            (
+                "gateway_rpc_handled_total",
+                (("code", "OK"), ("method", "Cosign"), ("service", "gateway.v1.Witness")),
+            )
+        ]
+        >= 1
+    )
