@@ -1,6 +1,6 @@
 """gRPC's C-core verbosity, set before anything imports grpc: it is read once, at import.
 
-The ``gateway`` command imports this module first. Warnings and errors only,
+The ``gateway`` command imports this module first. Errors only,
 unless the operator chose otherwise; ``gateway serve`` routes whatever C-core
 still writes through the JSON log (:func:`gateway.logging.route_native_stderr`).
 """
@@ -11,7 +11,8 @@ import os
 
 __all__ = ["DEFAULT_GRPC_VERBOSITY"]
 
-DEFAULT_GRPC_VERBOSITY = "WARNING"
+DEFAULT_GRPC_VERBOSITY = "ERROR"
+"""C-core knows DEBUG, INFO, ERROR and NONE (it logs "Unknown log verbosity" for WARNING)."""
 
 # setdefault: GRPC_VERBOSITY=debug in the environment still gets C-core's detail.
 os.environ.setdefault("GRPC_VERBOSITY", DEFAULT_GRPC_VERBOSITY)

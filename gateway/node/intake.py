@@ -9,6 +9,7 @@ concurrent submissions of the same document cannot both create version 1.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,14 +18,15 @@ from enum import StrEnum
 from sqlalchemy import Connection
 
 from gateway.core.algorithms import Signer
-from gateway.core.audit import Decision, event_by, record_refs
+from gateway.core.audit import Decision, event_by, record_ref, record_refs
 from gateway.core.catalog import Catalog
-from gateway.core.errors import InputError, RecordValidationError
+from gateway.core.errors import AccessDeniedError, InputError, RecordValidationError
+from gateway.core.filing import check_new_version
 from gateway.core.principal import Principal
 from gateway.core.record_fields import ValidatedRecord, record_key, validate_record
 from gateway.core.records import CHINA_STANDARD_TIME, content_digest, expires_at, issue_record
 from gateway.node.metrics import NodeMetrics
-from gateway.store import Store
+from gateway.store import Filing, Store
 from gateway.store.records import RecordRow, RecordStatus
 
 __all__ = ["IntakeOutcome", "IntakeResult", "IntakeService", "Submission"]
@@ -134,9 +136,7 @@ class IntakeService:
             lambda conn: self._store_valid(conn, valid, now, principal, refused)
         )
         for index, result in stored.result():
-            results[index] = IntakeResult(
-                submissions[index].ref, result.outcome, result.record_id, result.version
-            )
+            results[index] = dataclasses.replace(result, ref=submissions[index].ref)
         self._metrics.records_stored(
             "intake", sum(1 for r in results if r is not None and r.outcome in _STORED)
         )
@@ -153,7 +153,10 @@ class IntakeService:
         refused: int,
     ) -> list[tuple[int, IntakeResult]]:
         latest = self._store.records.latest_digests([v.record_id for v in valid], conn=conn)
+        filed = self._store.filings.get_many([v.record_id for v in valid], conn=conn)
         rows: list[RecordRow] = []
+        filings: list[Filing] = []
+        denied: list[tuple[str, int, AccessDeniedError]] = []
         out: list[tuple[int, IntakeResult]] = []
         for item in valid:
             known = latest.get(item.record_id)
@@ -161,6 +164,22 @@ class IntakeService:
                 duplicate = IntakeResult("", IntakeOutcome.DUPLICATE, item.record_id, known[0])
                 out.append((item.index, duplicate))
                 continue
+            if known is not None:
+                filer = filed.get(item.record_id)
+                try:
+                    check_new_version(
+                        principal,
+                        record_id=item.record_id,
+                        filed_by=filer.domain if filer else None,
+                    )
+                except AccessDeniedError as exc:
+                    denied.append((item.record_id, known[0] + 1, exc))
+                    out.append(
+                        (item.index, IntakeResult("", IntakeOutcome.REFUSED, reason=str(exc)))
+                    )
+                    continue
+            else:
+                filings.append(Filing(item.record_id, principal.domain or "", principal.name, now))
             version = 1 if known is None else known[0] + 1
             outcome = IntakeOutcome.ACCEPTED if known is None else IntakeOutcome.NEW_VERSION
             latest[item.record_id] = (version, item.digest)
@@ -196,6 +215,7 @@ class IntakeService:
             )
             out.append((item.index, IntakeResult("", outcome, item.record_id, version)))
         self._store.records.put_many(rows, conn=conn)
+        self._store.filings.add_many(filings, conn=conn)
         if self._route is not None:
             self._route(conn, rows, now)
         # The event commits with the records it names: no intake without its audit.
@@ -208,9 +228,22 @@ class IntakeService:
                     action="intake.submit",
                     decision=Decision.ALLOWED,
                     records=record_refs((row.record_id, row.version) for row in rows),
-                    detail=f"{len(rows)} stored, {len(valid) - len(rows)} duplicate, "
-                    f"{refused} refused",
-                )
+                    detail=f"{len(rows)} stored, {len(valid) - len(rows) - len(denied)} duplicate, "
+                    f"{refused + len(denied)} refused",
+                ),
+                *(
+                    event_by(
+                        principal,
+                        node=self._node_id,
+                        time=now,
+                        action="intake.submit",
+                        decision=Decision.DENIED,
+                        rule=exc.rule,
+                        records=(record_ref(record_id, version),),
+                        detail=str(exc),
+                    )
+                    for record_id, version, exc in denied
+                ),
             ],
             conn=conn,
         )

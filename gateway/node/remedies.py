@@ -313,7 +313,7 @@ class RemedyService:
             )
 
         def issue(kind: StatusKind) -> str:
-            return self._statuses.issue(
+            return self._statuses.issue_for_procedure(
                 principal,
                 kind=kind,
                 record_id=objection.record_id,
@@ -455,7 +455,7 @@ class RemedyService:
             )
 
         def issue() -> str:
-            return self._statuses.issue(
+            return self._statuses.issue_for_procedure(
                 principal,
                 kind=StatusKind.REPAIR,
                 record_id=application.record_id,

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from gateway.core.algorithms import Signer
 from gateway.core.audit import Decision, event_by, record_ref
 from gateway.core.errors import AccessDeniedError, NotFoundError
+from gateway.core.filing import check_status_call
 from gateway.core.principal import Principal
 from gateway.core.statements import (
     STATUS_EFFECT,
@@ -96,9 +97,42 @@ class StatusService:
         record_id: str,
         version: int,
         reason: str,
+    ) -> StatusStatement:
+        """A status call: a correction or revocation by the filing department or the admin.
+
+        Raises:
+            NotFoundError: no such record version here.
+            AccessDeniedError: the record was issued by another node; a kind
+                reserved to a procedure; a caller who did not file the record
+                (the RPC edge audits each refusal with the caller and the rule).
+            InputError: no reason given.
+        """
+        filing = self._store.filings.get_many([record_id]).get(record_id)
+        check_status_call(
+            principal,
+            kind,
+            record_id=record_id,
+            filed_by=filing.domain if filing else None,
+            reason=reason,
+        )
+        return self.issue_for_procedure(
+            principal, kind=kind, record_id=record_id, version=version, reason=reason
+        )
+
+    def issue_for_procedure(
+        self,
+        principal: Principal,
+        *,
+        kind: StatusKind,
+        record_id: str,
+        version: int,
+        reason: str,
         new_version: int | None = None,
     ) -> StatusStatement:
         """Sign a statement about one of this node's records, apply it and send it on.
+
+        For the procedures that decided it (objection, repair) and for
+        :meth:`issue` once the filing rules allowed the call.
 
         Raises:
             NotFoundError: no such record version here.

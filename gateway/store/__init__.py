@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from gateway.store.audit import AuditFilter, AuditLogRepository, StoredEvent
 from gateway.store.batches import BatchRepository, CursorRepository, HopBatchRow, StatementRow
 from gateway.store.engine import make_engine
+from gateway.store.filings import Filing, FilingRepository
 from gateway.store.health import check_files_writable
 from gateway.store.messages import MessageRepository, MessageRow
 from gateway.store.migrate import migrate
@@ -49,6 +50,8 @@ __all__ = [
     "BatchRepository",
     "CursorRepository",
     "DeliveryRow",
+    "Filing",
+    "FilingRepository",
     "HopBatchRow",
     "MessageRepository",
     "MessageRow",
@@ -84,6 +87,7 @@ class Store:
     cursors: CursorRepository
     audit: AuditLogRepository
     messages: MessageRepository
+    filings: FilingRepository
     writer: StoreWriter
 
     def close(self) -> None:
@@ -115,5 +119,6 @@ def open_store(url: str, *, max_batch: int = 256) -> Store:
         cursors=CursorRepository(engine),
         audit=audit,
         messages=MessageRepository(engine),
+        filings=FilingRepository(engine),
         writer=StoreWriter(engine, audit, max_batch=max_batch),
     )

@@ -39,6 +39,7 @@ __all__ = [
     "OBJECTION",
     "OUTBOX",
     "RECORD",
+    "RECORD_FILING",
     "REPAIR_APPLICATION",
     "STATEMENT",
     "WITNESSED_CHECKPOINT",
@@ -56,6 +57,7 @@ __all__ = [
     "Objection",
     "Outbox",
     "Record",
+    "RecordFiling",
     "RepairApplication",
     "Statement",
     "WitnessedCheckpoint",
@@ -284,6 +286,22 @@ class WitnessedCheckpoint(SQLModel, table=True):
     cosigned_at: int = Field(sa_type=BigInteger)
 
 
+class RecordFiling(SQLModel, table=True):
+    """Who filed a record issued at this node: the department (domain and client name).
+
+    谁产生、谁负责: the filing department (or the node's admin) is the only one
+    that may correct or revoke the record, or file a new version of it. One
+    row per record id, written with its first version; received records have none.
+    """
+
+    __tablename__ = "record_filing"
+
+    record_id: str = Field(primary_key=True, sa_type=String(40))
+    domain: str = Field(sa_type=String(64))
+    client: str = Field(sa_type=String(128))
+    filed_at: int = Field(sa_type=BigInteger)
+
+
 class Message(SQLModel, table=True):
     """A routed message (feedback, objection, repair application) seen by this node.
 
@@ -426,6 +444,7 @@ AUDIT_CHECKPOINT = cast(Table, AuditCheckpoint.__table__)  # type: ignore[attr-d
 AUDIT_COSIGNATURE = cast(Table, AuditCosignature.__table__)  # type: ignore[attr-defined]
 WITNESSED_CHECKPOINT = cast(Table, WitnessedCheckpoint.__table__)  # type: ignore[attr-defined]
 MESSAGE = cast(Table, Message.__table__)  # type: ignore[attr-defined]
+RECORD_FILING = cast(Table, RecordFiling.__table__)  # type: ignore[attr-defined]
 DISCIPLINE_CHECK = cast(Table, DisciplineCheck.__table__)  # type: ignore[attr-defined]
 DISCIPLINE_HIT = cast(Table, DisciplineHit.__table__)  # type: ignore[attr-defined]
 DISCIPLINE_FEEDBACK = cast(Table, DisciplineFeedback.__table__)  # type: ignore[attr-defined]

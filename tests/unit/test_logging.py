@@ -105,4 +105,4 @@ def test_the_gateway_command_quiets_c_core_before_grpc_is_imported() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "WARNING\n"
+    assert result.stdout == "ERROR\n"

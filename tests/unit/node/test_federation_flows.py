@@ -31,7 +31,12 @@ from gateway.store import AuditFilter, Store
 from gateway.store.outbox import OutboxItem
 from gateway.store.tables import OUTBOX
 from tests.support.federation import Keystore
-from tests.support.harness import InProcessFederation, keystore_for, migrated_template
+from tests.support.harness import (
+    InProcessFederation,
+    department,
+    keystore_for,
+    migrated_template,
+)
 from tests.support.records import citizen_number, notice_fields, penalty_fields
 
 NATIONAL, ZHEJIANG, HUZHOU = "000000", "330000", "330500"
@@ -170,8 +175,9 @@ def test_a_revocation_reaches_every_holder_purges_it_and_each_confirms(
     [record_id] = accepted(fed[HUZHOU].submit([penalty(3)]))
     fed.deliver()
 
+    # The department that filed it revokes it (谁产生、谁负责).
     statement = fed[HUZHOU].federation.statuses.issue(
-        fed[HUZHOU].principal,
+        department(HUZHOU),
         kind=StatusKind.REVOCATION,
         record_id=record_id,
         version=1,
