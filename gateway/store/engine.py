@@ -19,22 +19,26 @@ Callers must run :func:`gateway.store.migrate.migrate` before using an engine.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event, exc
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 
 from gateway.core.errors import ConfigurationError, StorageError
 
 __all__ = [
+    "check_files_writable",
     "dialect_insert",
     "is_sqlite",
     "make_engine",
     "read_tx",
+    "sqlite_files",
     "translating",
     "using",
     "write_tx",
@@ -46,6 +50,44 @@ _WRITE_OPTION = "gateway_write"
 _MIN_SQLITE = (3, 35, 0)
 # Pooled SQLite connections kept open (gRPC workers, the writer, background threads).
 _SQLITE_POOL = 24
+
+
+# SQLite keeps these beside the database file in WAL mode.
+_COMPANIONS = ("-wal", "-shm")
+
+
+def sqlite_files(url: str | URL) -> tuple[Path, ...]:
+    """The database file of a SQLite URL and its WAL companions; nothing for PostgreSQL."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return ()
+    database = Path(parsed.database)
+    return (database, *(database.with_name(database.name + suffix) for suffix in _COMPANIONS))
+
+
+def check_files_writable(url: str | URL) -> None:
+    """Refuse a SQLite store whose files or folder this process cannot write.
+
+    SQLite maps the ``-shm`` file into memory: a write to that mapping once the
+    file cannot be written kills the process with SIGBUS, with no exception and
+    no log line. So this is checked before the store is opened, before every
+    write transaction (:func:`write_tx`: the write is refused with this error
+    instead), and by the readiness checks. ``os.access`` is used rather than opening
+    the files: closing any descriptor of a SQLite file drops the locks the
+    process holds on it. It also sees the immutable attribute, which stops root.
+
+    Raises:
+        StorageError: naming the first file (or folder) that cannot be written.
+    """
+    files = sqlite_files(url)
+    if not files:
+        return
+    folder = files[0].parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StorageError(f"SQLite folder {folder} is not writable", transient=False)
+    for path in files:
+        if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+            raise StorageError(f"SQLite file {path} is not writable", transient=False)
 
 
 @contextmanager
@@ -155,8 +197,11 @@ def write_tx(engine: Engine, action: str) -> Iterator[Connection]:
         action: what the transaction does, for error messages.
 
     Raises:
-        StorageError: the database failed (see :func:`translating`).
+        StorageError: the database failed (see :func:`translating`), or a SQLite
+            file cannot be written (see :func:`check_files_writable`).
     """
+    if is_sqlite(engine):
+        check_files_writable(engine.url)
     with translating(action), engine.connect() as conn:
         conn.execution_options(**{_WRITE_OPTION: True})
         with conn.begin():

@@ -8,15 +8,18 @@ under the node, a second node on a taken port.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
+from gateway._proto.v1 import intake_pb2, intake_pb2_grpc
 from gateway.node.local_federation import free_port
 from tests.integration.conftest import CITY
 from tests.support.cluster import wait_for
@@ -32,7 +35,9 @@ from tests.support.federation import (
 )
 from tests.support.node_config import set_config_keys
 from tests.support.private_postgres import PrivatePostgres, private_postgres
+from tests.support.records import penalty_fields
 
+DECIDED = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=30)
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -163,6 +168,46 @@ def test_a_node_refuses_to_start_on_a_shm_file_it_cannot_write(
     )
     assert started.returncode == 1, started.stdout + started.stderr
     assert f"SQLite file {shm} is not writable" in _unwrapped(started.stderr)
+
+
+def _submit_one(keystore: Keystore, node: NodeProcess, i: int) -> intake_pb2.SubmitResponse:
+    with client_channel(keystore.client(CITY, "procurement-office"), node.endpoint) as channel:
+        request = intake_pb2.SubmitRequest(
+            records=[
+                intake_pb2.SubmittedRecord(
+                    ref="1", category="admin_penalty", fields=penalty_fields(i, decided=DECIDED)
+                )
+            ]
+        )
+        return next(iter(intake_pb2_grpc.IntakeStub(channel).Submit(iter([request]), timeout=10)))
+
+
+def test_a_shm_file_made_unwritable_under_a_running_node_degrades_it_with_a_reason(
+    keystore: Keystore, tmp_path: Path, immutable_files: list[Path]
+) -> None:
+    """SQLite writes through a mapping of the -shm file: a write once the file cannot be
+    written would be a SIGBUS. The node refuses writes instead, naming the file, says
+    NOT_SERVING, and comes back when the file is writable again."""
+    database = tmp_path / "node.db"
+    shm = tmp_path / "node.db-shm"
+    config = _config(keystore, tmp_path, database=f"sqlite:///{database}")
+    log = tmp_path / "node.log"
+    with running_node(config, CITY, log=log) as node:
+        assert shm.exists()
+        _chattr_immutable(shm, immutable_files)
+        _wait_health(keystore, node, NOT_SERVING)
+        with pytest.raises(grpc.RpcError) as refused:
+            _submit_one(keystore, node, 1)
+        assert refused.value.code() == grpc.StatusCode.INTERNAL
+        assert node.process.poll() is None
+        subprocess.run(["chattr", "-i", str(shm)], check=True)
+        _wait_health(keystore, node, SERVING)
+        accepted = _submit_one(keystore, node, 2)
+        assert accepted.results[0].outcome == intake_pb2.SUBMIT_OUTCOME_ACCEPTED
+    text = log.read_text(errors="replace")
+    assert "Bus error" not in text
+    assert f"SQLite file {shm} is not writable" in text
+    assert _not_ready_reasons(log)[-1] == {"store": f"SQLite file {shm} is not writable"}
 
 
 def test_a_second_node_on_a_taken_port_fails_at_start_naming_the_port(
