@@ -1,4 +1,8 @@
-"""谁产生、谁负责: who may file a new version of a record, and who may change its status.
+"""谁产生、谁负责: who may file a category, a record's new version, and change its status.
+
+The catalog names, per category, the department domains that may file it
+(courts file 失信被执行人, market regulation files 经营异常名录); a category
+that names none may be filed by any department.
 
 A record issued at a node is the filing department's: only that department
 (same node, same domain) or the node's admin may correct or revoke it, or file
@@ -10,11 +14,12 @@ noted have no known filer; only the admin may change those.
 
 from __future__ import annotations
 
+from gateway.core.catalog import Category
 from gateway.core.errors import AccessDeniedError, InputError
 from gateway.core.principal import Principal, Role
 from gateway.core.statements import StatusKind
 
-__all__ = ["BARE_STATUS_KINDS", "check_new_version", "check_status_call"]
+__all__ = ["BARE_STATUS_KINDS", "check_category_filer", "check_new_version", "check_status_call"]
 
 BARE_STATUS_KINDS = frozenset({StatusKind.CORRECTION, StatusKind.REVOCATION})
 """What a status call may do; the other kinds belong to a procedure."""
@@ -75,3 +80,19 @@ def check_new_version(principal: Principal, *, record_id: str, filed_by: str | N
             "version of it",
             rule="intake:filer-only",
         )
+
+
+def check_category_filer(principal: Principal, category: Category) -> None:
+    """Refuse a department whose domain may not file ``category`` (the catalog's filing domains).
+
+    Raises:
+        AccessDeniedError: rule ``intake:filing-domain``.
+    """
+    if not category.filing_domains or principal.domain in category.filing_domains:
+        return
+    allowed = ", ".join(sorted(category.filing_domains))
+    raise AccessDeniedError(
+        f"category {category.code} ({category.label}) is filed only by department domains "
+        f"{allowed}, not {principal.domain or 'none'}",
+        rule="intake:filing-domain",
+    )

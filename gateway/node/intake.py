@@ -21,7 +21,7 @@ from gateway.core.algorithms import Signer
 from gateway.core.audit import Decision, event_by, record_ref, record_refs
 from gateway.core.catalog import Catalog
 from gateway.core.errors import AccessDeniedError, InputError, RecordValidationError
-from gateway.core.filing import check_new_version
+from gateway.core.filing import check_category_filer, check_new_version
 from gateway.core.principal import Principal
 from gateway.core.record_fields import ValidatedRecord, record_key, validate_record
 from gateway.core.records import CHINA_STANDARD_TIME, content_digest, expires_at, issue_record
@@ -113,6 +113,7 @@ class IntakeService:
         today = datetime.fromtimestamp(now, CHINA_STANDARD_TIME).date()
         results: list[IntakeResult | None] = [None] * len(submissions)
         valid: list[_Valid] = []
+        not_theirs: list[AccessDeniedError] = []
         self._metrics.records_received("intake", len(submissions))
         for index, sub in enumerate(submissions):
             try:
@@ -127,13 +128,22 @@ class IntakeService:
                 self._metrics.records_refused("intake", type(exc).__name__)
                 results[index] = IntakeResult(sub.ref, IntakeOutcome.REFUSED, reason=str(exc))
                 continue
+            try:
+                check_category_filer(principal, self._catalog.category(record.category))
+            except AccessDeniedError as exc:
+                self._metrics.records_refused("intake", type(exc).__name__)
+                results[index] = IntakeResult(sub.ref, IntakeOutcome.REFUSED, reason=str(exc))
+                not_theirs.append(exc)
+                continue
             rid = record_key(
                 self._node_id, record.category, record.document_number, record.subject_id
             )
             valid.append(_Valid(index, record, rid, content_digest(record.category, record.fields)))
         refused = sum(1 for r in results if r is not None)
         stored = self._store.writer.submit(
-            lambda conn: self._store_valid(conn, valid, now, principal, refused)
+            lambda conn: self._store_valid(
+                conn, valid, now, principal, refused=refused, not_theirs=not_theirs
+            )
         )
         for index, result in stored.result():
             results[index] = dataclasses.replace(result, ref=submissions[index].ref)
@@ -150,13 +160,16 @@ class IntakeService:
         valid: Sequence[_Valid],
         now: int,
         principal: Principal,
+        *,
         refused: int,
+        not_theirs: Sequence[AccessDeniedError],
     ) -> list[tuple[int, IntakeResult]]:
         latest = self._store.records.latest_digests([v.record_id for v in valid], conn=conn)
         filed = self._store.filings.get_many([v.record_id for v in valid], conn=conn)
         rows: list[RecordRow] = []
         filings: list[Filing] = []
-        denied: list[tuple[str, int, AccessDeniedError]] = []
+        # Filing-rule refusals, audited one by one: (records named, the refusal).
+        denied: list[tuple[tuple[str, ...], AccessDeniedError]] = [((), e) for e in not_theirs]
         out: list[tuple[int, IntakeResult]] = []
         for item in valid:
             known = latest.get(item.record_id)
@@ -173,7 +186,7 @@ class IntakeService:
                         filed_by=filer.domain if filer else None,
                     )
                 except AccessDeniedError as exc:
-                    denied.append((item.record_id, known[0] + 1, exc))
+                    denied.append(((record_ref(item.record_id, known[0] + 1),), exc))
                     out.append(
                         (item.index, IntakeResult("", IntakeOutcome.REFUSED, reason=str(exc)))
                     )
@@ -228,8 +241,9 @@ class IntakeService:
                     action="intake.submit",
                     decision=Decision.ALLOWED,
                     records=record_refs((row.record_id, row.version) for row in rows),
-                    detail=f"{len(rows)} stored, {len(valid) - len(rows) - len(denied)} duplicate, "
-                    f"{refused + len(denied)} refused",
+                    detail=f"{len(rows)} stored, "
+                    f"{len(valid) - len(rows) - len(denied) + len(not_theirs)} duplicate, "
+                    f"{refused + len(denied) - len(not_theirs)} refused",
                 ),
                 *(
                     event_by(
@@ -239,10 +253,10 @@ class IntakeService:
                         action="intake.submit",
                         decision=Decision.DENIED,
                         rule=exc.rule,
-                        records=(record_ref(record_id, version),),
+                        records=records,
                         detail=str(exc),
                     )
-                    for record_id, version, exc in denied
+                    for records, exc in denied
                 ),
             ],
             conn=conn,

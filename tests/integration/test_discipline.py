@@ -18,7 +18,7 @@ from gateway._proto.v1 import discipline_pb2, discipline_pb2_grpc, intake_pb2, i
 from gateway.core.record_fields import add_months
 from tests.support.cluster import Cluster, make_cluster, running, wait_for
 from tests.support.federation import client_channel, run_gateway
-from tests.support.records import NATIONAL_AUTHORITY, company_code, notice_fields
+from tests.support.records import NATIONAL_AUTHORITY, company_code, debtor_fields, notice_fields
 
 NATIONAL, ZHEJIANG, HUZHOU, LISHUI = "000000", "330000", "330500", "331100"
 NODES = [NATIONAL, ZHEJIANG, HUZHOU, LISHUI]
@@ -28,6 +28,7 @@ PURPOSE = "政府采购资格审查"
 
 CLIENTS = [
     (NATIONAL, "credit-office", "department", "procurement"),
+    (NATIONAL, "court-office", "department", "court"),
     (NATIONAL, "credit-admin", "admin", None),
     (NATIONAL, "audit-office", "auditor", None),
     (ZHEJIANG, "procurement-office", "department", "procurement"),
@@ -54,10 +55,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield started
 
 
-def issue(cluster: Cluster, category: str, fields: dict[str, str]) -> str:
-    with client_channel(
-        cluster.client(NATIONAL, "credit-office"), cluster.endpoint(NATIONAL)
-    ) as channel:
+def issue(
+    cluster: Cluster, category: str, fields: dict[str, str], client: str = "credit-office"
+) -> str:
+    with client_channel(cluster.client(NATIONAL, client), cluster.endpoint(NATIONAL)) as channel:
         request = intake_pb2.SubmitRequest(
             records=[intake_pb2.SubmittedRecord(ref="1", category=category, fields=fields)]
         )
@@ -72,19 +73,6 @@ def issue(cluster: Cluster, category: str, fields: dict[str, str]) -> str:
 
 def subject_of(i: int) -> str:
     return company_code(100_000 + i)
-
-
-def debtor_fields(i: int) -> dict[str, str]:
-    return {
-        "XDR_MC": f"被执行测试企业{i}有限公司",
-        "XDR_LB": "法人及非法人组织",
-        "XDR_SHXYM": subject_of(i),
-        "LB_AH": f"（2026）浙0502执{i}号",
-        "LB_ZXFY": "湖州市吴兴区人民法院",
-        "LB_ZXYJ": f"（2025）浙0502民初{i}号",
-        "LB_SXQX": "有履行能力而拒不履行生效法律文书确定义务",
-        "LB_FBRQ": RECENT.isoformat(),
-    }
 
 
 def honours_fields(i: int) -> dict[str, str]:
@@ -234,7 +222,10 @@ def test_an_objection_at_a_city_disputes_everywhere_and_dismissal_restores_inter
     cluster: Cluster,
 ) -> None:
     record_id = issue(cluster, "serious_dishonesty", notice_fields(2, decided=RECENT))
-    debtor_id = issue(cluster, "dishonest_debtor", debtor_fields(3))
+    # 谁产生、谁负责: a court files the judgment debtor.
+    debtor_id = issue(
+        cluster, "dishonest_debtor", debtor_fields(3, decided=RECENT), client="court-office"
+    )
     subject = subject_of(2)
     wait_everywhere(cluster, subject, "intercept")
     wait_everywhere(cluster, subject_of(3), "intercept")

@@ -91,3 +91,17 @@ def notice_fields(i: int, *, decided: dt.date) -> dict[str, str]:
         "LB_RDJG": "国家发展和改革委员会",
         "LB_RDJGDM": NATIONAL_AUTHORITY,
     }
+
+
+def debtor_fields(i: int, *, decided: dt.date) -> dict[str, str]:
+    """One valid 失信被执行人 listing of a company (filed by a court)."""
+    return {
+        "XDR_MC": f"被执行测试企业{i}有限公司",
+        "XDR_LB": "法人及非法人组织",
+        "XDR_SHXYM": company_code(100_000 + i),
+        "LB_AH": f"（2026）浙0502执{i}号",
+        "LB_ZXFY": "湖州市吴兴区人民法院",
+        "LB_ZXYJ": f"（2025）浙0502民初{i}号",
+        "LB_SXQX": "有履行能力而拒不履行生效法律文书确定义务",
+        "LB_FBRQ": decided.isoformat(),
+    }

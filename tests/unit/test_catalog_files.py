@@ -98,3 +98,18 @@ def test_packaged_measures() -> None:
     assert "M-PROC-01" in measures.measures
     with pytest.raises(ConfigurationError, match=r"node id 'x' is not a 6-digit region code"):
         load_packaged_measures("x")
+
+
+def test_the_national_catalog_names_who_files_each_list() -> None:
+    catalog = load_packaged_catalog("330500")
+    filers = {code: sorted(c.filing_domains) for code, c in catalog.categories.items()}
+    assert filers == {
+        "admin_licence": [],
+        "admin_penalty": [],
+        "serious_dishonesty": [],
+        "dishonest_debtor": ["court"],
+        "abnormal_operation": ["market_regulation"],
+        "honours": [],
+        "credit_commitment": [],
+        "zj_environment_credit": [],
+    }

@@ -195,6 +195,8 @@ class Category:
         sd_size: fixed size of the ``_sd`` array; decoys fill what fields leave.
         measures: measure codes (measures list) that a list category carries.
         green_domains: red lists: department domains that grant a green channel.
+        filing_domains: the department domains that may file the category
+            (谁产生、谁负责: courts file 失信被执行人); empty: any department.
         publication_deadline_field: a DATE field that may end disclosure earlier.
         subject_type_field: an ENUM field naming the subject type (``XDR_LB``).
         subject_type_values: its values, mapped to subject types.
@@ -218,6 +220,7 @@ class Category:
     share_rules: tuple[ShareRule, ...]
     measures: tuple[str, ...] = ()
     green_domains: frozenset[str] = frozenset()
+    filing_domains: frozenset[str] = frozenset()
     publication_deadline_field: str | None = None
     subject_type_field: str | None = None
     subject_type_values: Mapping[str, SubjectType] = field(default_factory=dict)

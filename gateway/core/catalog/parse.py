@@ -191,6 +191,7 @@ def _parse_category(table: TomlTable) -> Category:
         share_rules=_parse_share_rules(table, entry),
         measures=table.texts("measures"),
         green_domains=frozenset(table.texts("green_domains")),
+        filing_domains=frozenset(table.texts("filing_domains")),
         publication_deadline_field=table.optional_text("publication_deadline_field"),
         subject_type_field=table.optional_text("subject_type_field"),
         subject_type_values=MappingProxyType(values),

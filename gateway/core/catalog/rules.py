@@ -263,6 +263,9 @@ def _check_sharing(category: Category, error: _ErrorFactory) -> None:
     for domain in category.green_domains:
         if not _DOMAIN.fullmatch(domain):
             raise error(f"green domain {domain!r} is not a domain name")
+    for domain in category.filing_domains:
+        if not _DOMAIN.fullmatch(domain):
+            raise error(f"filing domain {domain!r} is not a domain name")
     seen: set[str] = set()
     for rule in category.share_rules:
         where = f"share rule {rule.rule_id}"

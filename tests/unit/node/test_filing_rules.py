@@ -19,7 +19,7 @@ from gateway.node.intake import IntakeOutcome, Submission
 from gateway.store import AuditFilter
 from tests.support.federation import Keystore
 from tests.support.harness import InProcessFederation, department, keystore_for, migrated_template
-from tests.support.records import penalty_fields
+from tests.support.records import debtor_fields, penalty_fields
 
 NATIONAL, ZHEJIANG, HUZHOU = "000000", "330000", "330500"
 NODES = (NATIONAL, ZHEJIANG, HUZHOU)
@@ -120,3 +120,29 @@ def test_a_new_version_from_another_department_is_refused_and_audited(
     )
     [again] = fed[HUZHOU].submit([Submission("3", "admin_penalty", changed)])
     assert (again.outcome, again.version) == (IntakeOutcome.NEW_VERSION, 2)
+
+
+def _debtor(i: int) -> Submission:
+    return Submission(str(i), "dishonest_debtor", debtor_fields(i, decided=DECIDED))
+
+
+def test_only_a_court_files_a_judgment_debtor(fed: InProcessFederation) -> None:
+    national = fed[NATIONAL]
+    [refused] = national.submit([_debtor(1)], department(NATIONAL))
+    assert (refused.outcome, refused.reason) == (
+        IntakeOutcome.REFUSED,
+        "category dishonest_debtor (失信被执行人) is filed only by department domains court, "
+        "not procurement",
+    )
+    [denied] = [
+        e.event
+        for e in national.store.audit.events(AuditFilter(decision="denied"))
+        if e.event.action == "intake.submit"
+    ]
+    assert (denied.actor, denied.rule) == (
+        "department:000000/procurement-office",
+        "intake:filing-domain",
+    )
+    court = Principal(Role.DEPARTMENT, NATIONAL, "court-office", "court", "3" * 64, "in-process")
+    [accepted] = national.submit([_debtor(1)], court)
+    assert accepted.outcome is IntakeOutcome.ACCEPTED, accepted.reason
