@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from gateway.core.errors import MalformedError
 from gateway.core.principal import Principal, Role
@@ -168,6 +169,26 @@ def error_rule(exc: BaseException) -> str:
     return rule if isinstance(rule, str) else type(exc).__name__
 
 
+def _event(
+    *,
+    actor: str,
+    fingerprint: str = "",
+    address: str = "",
+    rule: str = "",
+    detail: str = "",
+    **fields: Any,
+) -> AuditEvent:
+    """The one place an event is made: the actor's identity and the truncation rule."""
+    return AuditEvent(
+        actor=actor,
+        fingerprint=fingerprint,
+        address=address,
+        rule=rule[:MAX_RULE_CHARS],
+        detail=detail[:MAX_DETAIL_CHARS],
+        **fields,
+    )
+
+
 def event_by(
     principal: Principal | None,
     *,
@@ -183,20 +204,20 @@ def event_by(
     detail: str = "",
 ) -> AuditEvent:
     """An event for an action of an authenticated caller; None when the caller is unknown."""
-    return AuditEvent(
-        time=time,
-        node=node,
+    return _event(
         actor=principal.actor if principal is not None else UNAUTHENTICATED,
         fingerprint=principal.fingerprint if principal is not None else "",
         address=principal.address if principal is not None else "",
+        rule=rule,
+        detail=detail,
+        time=time,
+        node=node,
         action=action,
         decision=decision,
-        rule=rule[:MAX_RULE_CHARS],
         subject=subject,
         records=records,
         purpose=purpose,
         case_id=case_id,
-        detail=detail[:MAX_DETAIL_CHARS],
     )
 
 
@@ -213,16 +234,16 @@ def event_by_operator(
     detail: str = "",
 ) -> AuditEvent:
     """An event for an operator's command run at the node's host (``host`` as its address)."""
-    return AuditEvent(
-        time=time,
-        node=node,
+    return _event(
         actor=operator_actor(node, user),
         address=host,
+        rule=rule,
+        detail=detail,
+        time=time,
+        node=node,
         action=action,
         decision=decision,
-        rule=rule[:MAX_RULE_CHARS],
         records=records,
-        detail=detail[:MAX_DETAIL_CHARS],
     )
 
 
@@ -241,16 +262,16 @@ def event_by_node(
     detail: str = "",
 ) -> AuditEvent:
     """An event for an action by a node: ``node`` itself, or the peer ``actor_node``."""
-    return AuditEvent(
+    return _event(
+        actor=node_actor(actor_node or node),
+        rule=rule,
+        detail=detail,
         time=time,
         node=node,
-        actor=node_actor(actor_node or node),
         action=action,
         decision=decision,
-        rule=rule[:MAX_RULE_CHARS],
         subject=subject,
         records=records,
         purpose=purpose,
         case_id=case_id,
-        detail=detail[:MAX_DETAIL_CHARS],
     )
