@@ -16,18 +16,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
 
 from gateway.core.algorithms import Ed25519Signer
-from gateway.core.errors import NotFoundError, PeerError
+from gateway.core.errors import NotFoundError, PeerError, PeerUnavailableError
 from gateway.core.hop import build_hop_batch, sign_hop_batch
 from gateway.core.statements import StatusKind
+from gateway.node.audit_log import CheckpointPublisher
 from gateway.node.config import FederationSettings
 from gateway.node.intake import IntakeOutcome, IntakeResult, Submission
-from gateway.node.peer_client import HopBatch
+from gateway.node.peer_client import HopBatch, ParentWitness
 from gateway.node.receive import CATCH_UP_STREAM
 from gateway.pki import signing_kid
 from gateway.store import AuditFilter, Store
+from gateway.store.checkpoints import CheckpointRepository, LogEntries
 from gateway.store.outbox import OutboxItem
 from gateway.store.tables import OUTBOX
 from tests.support.federation import Keystore
@@ -384,3 +387,43 @@ def test_a_record_changed_after_signing_the_hop_is_refused(fed: InProcessFederat
     assert "digest" in str(refused.value)
     [(_actor, rule, _detail)] = events(fed[ZHEJIANG].store, "push.receive", "denied")
     assert rule == "SignatureError"
+
+
+def _publisher(fed: InProcessFederation, node: str, parent: str) -> CheckpointPublisher:
+    """The node's checkpoint publisher, asking ``parent`` to cosign through the peer client."""
+    at = fed[node]
+    chain = b"".join(c.public_bytes(Encoding.PEM) for c in (at.creds.signing_cert, *at.creds.chain))
+    return CheckpointPublisher(
+        node_id=node,
+        signing_key=at.creds.signing_key,
+        certificate_chain=chain,
+        root=at.creds.root,
+        audit=at.store.audit,
+        entries=LogEntries(at.store.engine, at.store.audit),
+        checkpoints=CheckpointRepository(at.store.engine),
+        witness=ParentWitness(at.peers, parent),
+        every_events=1,
+        every_s=60,
+        clock=lambda: int(fed.clock()),
+    )
+
+
+def test_the_parent_witnesses_a_checkpoint_through_the_peer_client(
+    fed: InProcessFederation,
+) -> None:
+    accepted(fed[HUZHOU].submit([penalty(13)]))
+    publisher = _publisher(fed, HUZHOU, ZHEJIANG)
+    published = publisher.publish(final=True)
+    assert published is not None
+
+    fed.offline.add(ZHEJIANG)
+    with pytest.raises(PeerUnavailableError):
+        publisher.request_cosignature()
+    fed.offline.discard(ZHEJIANG)
+    cosigned = publisher.request_cosignature()
+
+    assert cosigned is not None
+    assert (cosigned.size, cosigned.witness) == (published.size, ZHEJIANG)
+    assert fed[HUZHOU].peers.calls == [("witness", ZHEJIANG)] * 2
+    [(actor, _rule, _detail)] = events(fed[ZHEJIANG].store, "witness.cosign", "allowed")
+    assert actor == fed[HUZHOU].principal.actor
