@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.core.audit import Decision, event_by_operator
 from gateway.core.directory import Directory
 from gateway.core.errors import ConfigurationError, GatewayError
 from gateway.core.node_id import parent_of
@@ -36,6 +37,23 @@ class OperatorSession:
     store: Store
     operator: Operator
     outbox: OutboxAdmin
+
+    def audit(self, action: str, detail: str = "") -> None:
+        """Note in the node's audit log that the operator ran ``action`` (allowed).
+
+        Raises:
+            StorageError: the database failed.
+        """
+        event = event_by_operator(
+            self.config.node_id,
+            user=self.operator.user,
+            host=self.operator.host,
+            time=_wall_clock(),
+            action=action,
+            decision=Decision.ALLOWED,
+            detail=detail,
+        )
+        self.store.writer.submit(lambda conn: self.store.audit.append([event], conn=conn)).result()
 
     def directory(self, path: Path | None = None) -> Directory:
         """A signed directory file (the node's own by default), verified against the root.

@@ -95,6 +95,7 @@ def directory_show(*, file: Path | None, config_path: Path, as_json: bool) -> No
     """
     with operator_session(config_path) as session:
         found = session.directory(file)
+        session.audit("operator.directory_show", f"serial {found.serial}")
     if as_json:
         emit_json(
             {

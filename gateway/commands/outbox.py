@@ -53,6 +53,7 @@ def outbox_list(*, config_path: Path, recipient: str | None, limit: int, as_json
     """List every failed or retrying delivery: recipient, item, reason, attempts, since."""
     with operator_session(config_path) as session:
         rows = session.outbox.troubled(recipient=recipient, limit=limit)
+        session.audit("outbox.list", f"{len(rows)} deliveries listed")
     if as_json:
         for row in rows:
             emit_json(_as_dict(row))

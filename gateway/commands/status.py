@@ -58,6 +58,7 @@ def status(*, config_path: Path, as_json: bool) -> None:
     """Node, level, parent, peers with last contact, outbox, directory, certificates, audit log."""
     with operator_session(config_path) as session:
         found = session.status()
+        session.audit("operator.status")
     if as_json:
         emit_json(_as_dict(found))
         return

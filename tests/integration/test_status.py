@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import socket
 from pathlib import Path
 
 import pytest
 
 from gateway.app.operator import operator_session
-from gateway.store import OutboxEntry
+from gateway.store import AuditFilter, OutboxEntry
 from tests.support.cluster import Cluster, make_cluster
 from tests.support.federation import run_gateway
 
@@ -101,6 +103,14 @@ def test_directory_show_decodes_and_verifies_the_nodes_own_directory(cluster: Cl
     table = run_gateway("directory", "show", "--config", str(cluster.configs[HUZHOU]))
     assert table.returncode == 0, table.stderr
     assert f"directory serial {document['serial']}, signed by the national node" in table.stdout
+    # Each run is in the node's audit log as the operator who ran it.
+    with operator_session(cluster.configs[HUZHOU]) as session:
+        shown = [
+            (e.event.actor, e.event.address, e.event.detail)
+            for e in session.store.audit.events(AuditFilter(action="operator.directory_show"))
+        ]
+    operator = (f"operator:{HUZHOU}/{getpass.getuser()}", socket.gethostname())
+    assert shown == [(*operator, f"serial {document['serial']}")] * 2
 
 
 def test_directory_show_refuses_a_directory_not_signed_by_the_national_node(

@@ -254,7 +254,7 @@ def test_a_decision_whose_statement_cannot_be_issued_is_put_back(
     def unavailable(*_args: object, **_kwargs: object) -> NoReturn:
         raise StorageError("storing the statement failed: disk full")
 
-    monkeypatch.setattr(StatusService, "issue", unavailable)
+    monkeypatch.setattr(StatusService, "issue_for_procedure", unavailable)
     with pytest.raises(StorageError, match="disk full"):
         decide(node, objection_id, "accept")
     with pytest.raises(StorageError, match="disk full"):
