@@ -393,7 +393,6 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             config,
             metrics,
             NodeStateCollector(
-                node_id=config.node_id,
                 parent=parent,
                 store=store,
                 checkpoints=checkpoints,

@@ -74,7 +74,6 @@ class NodeStateCollector:
         readiness: the node's last readiness report, shown as gauges.
     """
 
-    node_id: str
     parent: str | None
     store: Store
     checkpoints: CheckpointRepository
