@@ -40,18 +40,18 @@ gateway directory sign --keys "$keys" --valid-days 30 --out "$config/directory.j
 # on their own data volume.
 gateway node init --node 000000 --keys "$keys" --listen "0.0.0.0:$grpc_port" \
     --db "sqlite:////var/lib/gateway/data/000000.db" \
-    --directory "$config/directory.json" --out "$config/000000.toml"
+    --directory "$config/directory.json" --operations-listen "$operations_listen" \
+    --out "$config/000000.toml"
 gateway node init --node 330000 --keys "$keys" --listen "0.0.0.0:$grpc_port" \
     --parent "national:$grpc_port" \
     --db "postgresql+psycopg://gateway@province-db:5432/gateway" \
-    --directory /var/lib/gateway/data/directory.json --out "$config/330000.toml"
+    --directory /var/lib/gateway/data/directory.json --operations-listen "$operations_listen" \
+    --out "$config/330000.toml"
 gateway node init --node 330500 --keys "$keys" --listen "0.0.0.0:$grpc_port" \
     --parent "province:$grpc_port" \
     --db "sqlite:////var/lib/gateway/data/330500.db" \
-    --directory /var/lib/gateway/data/directory.json --out "$config/330500.toml"
+    --directory /var/lib/gateway/data/directory.json --operations-listen "$operations_listen" \
+    --out "$config/330500.toml"
 
-for node in 000000 330000 330500; do
-    printf '\n[operations]\nlisten = "%s"\n' "$operations_listen" >> "$config/$node.toml"
-done
 touch "$marker"
 echo "federation initialised in $home"

@@ -53,6 +53,11 @@ def _node_keys(keys: Path, node_id: str) -> Path:
     default=None,
     help="Signed federation directory: the source at 000000, a cache elsewhere.",
 )
+@click.option(
+    "--operations-listen",
+    default=None,
+    help="host:port of /healthz, /readyz and /metrics (default: loopback, a free port).",
+)
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @json_option
 @handle_errors
@@ -64,6 +69,7 @@ def node_init(
     parent: str | None,
     database: str | None,
     directory_file: Path | None,
+    operations_listen: str | None,
     out: Path,
     as_json: bool,
 ) -> None:
@@ -79,7 +85,8 @@ def node_init(
             "directory": directory_file.resolve()
             if directory_file
             else out.parent / f"{node_id}.directory.json",
-        }
+        },
+        operations={} if operations_listen is None else {"listen": operations_listen},
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     write_config(config, out)
