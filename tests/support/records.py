@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
+import json
 from pathlib import Path
 
 from gateway.core.identifiers import compute_citizen_check, make_uscc
@@ -105,3 +107,13 @@ def debtor_fields(i: int, *, decided: dt.date) -> dict[str, str]:
         "LB_SXQX": "有履行能力而拒不履行生效法律文书确定义务",
         "LB_FBRQ": decided.isoformat(),
     }
+
+
+def disclosed(sd_jwt: str) -> dict[str, object]:
+    """The disclosures an SD-JWT carries, name -> value (read, not verified).
+
+    Disclosures are base64url: a value is found only after decoding them.
+    """
+    parts = sd_jwt.split("~")[1:]
+    decoded = [json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in parts if p]
+    return {name: value for _salt, name, value in decoded}

@@ -7,10 +7,8 @@ every step is driven by the test, under a clock that moves only when told.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime as dt
-import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,7 +38,7 @@ from tests.support.harness import (
     keystore_for,
     migrated_template,
 )
-from tests.support.records import citizen_number, notice_fields, penalty_fields
+from tests.support.records import citizen_number, disclosed, notice_fields, penalty_fields
 
 NATIONAL, ZHEJIANG, HUZHOU = "000000", "330000", "330500"
 NODES = (NATIONAL, ZHEJIANG, HUZHOU)
@@ -91,13 +89,6 @@ def outbox(store: Store, recipient: str) -> list[OutboxItem]:
             OutboxItem(**{f.name: m[f.name] for f in dataclasses.fields(OutboxItem)})
             for m in conn.execute(query).mappings()
         ]
-
-
-def disclosed(sd_jwt: str) -> dict[str, str]:
-    """The disclosures an SD-JWT carries, name -> value (read, not verified)."""
-    parts = sd_jwt.split("~")[1:]
-    decoded = [json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in parts if p]
-    return {name: value for _salt, name, value in decoded}
 
 
 def events(store: Store, action: str, decision: str = "") -> list[tuple[str, str, str]]:
