@@ -2,11 +2,12 @@
 # Install the Debian packages the tests and the demo need, when one is missing.
 # Run by `make test` (and so by .ci/run); a no-op once installed.
 #   datefudge   runs real processes on a shifted wall clock (tests/support/clock.py)
+#   e2fsprogs   chattr +i: a file even root cannot write (tests/integration/test_node_health.py)
 #   prometheus  promtool checks and unit-tests deploy/prometheus (tests/integration/test_deploy_monitoring.py)
 #   systemd     systemd-analyze verifies deploy/systemd (tests/integration/test_deploy_systemd.py)
 set -euo pipefail
 
-PACKAGES=(datefudge prometheus systemd)
+PACKAGES=(datefudge e2fsprogs prometheus systemd)
 
 missing=()
 for package in "${PACKAGES[@]}"; do
