@@ -35,9 +35,7 @@ from gateway._proto.v1 import (
 )
 from gateway.app.access import ACCESS
 from gateway.core.algorithms import Ed25519Signer
-from gateway.core.audit import AuditEvent, Decision, error_rule, event_by
-from gateway.core.errors import GatewayError
-from gateway.core.principal import Principal
+from gateway.core.audit import AuditEvent
 from gateway.http import OperationsListener, operations_app
 from gateway.node.audit_log import CheckpointPublisher, CheckpointWitness
 from gateway.node.audit_queries import AuditQueries
@@ -205,19 +203,6 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
         def audit(event: AuditEvent) -> None:
             store.audit.append([event])
 
-        def denied(principal: Principal | None, method: str, exc: GatewayError) -> None:
-            audit(
-                event_by(
-                    principal,
-                    node=config.node_id,
-                    time=now(),
-                    action=method,
-                    decision=Decision.DENIED,
-                    rule=error_rule(exc),
-                    detail=type(exc).__name__,
-                )
-            )
-
         trust = FederationTrust(
             node_id=config.node_id,
             root=creds.root,
@@ -346,9 +331,11 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             ),
         ]
         interceptor = GatewayInterceptor(
+            node_id=config.node_id,
             authenticate=CertificateAuthenticator(creds.root, clock=clock),
             access=ACCESS,
-            on_denied=denied,
+            audit=audit,
+            clock=now,
             observe=metrics.rpc_handled,
         )
         tls = ServerTls(

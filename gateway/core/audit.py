@@ -32,6 +32,8 @@ __all__ = [
     "event_by",
     "event_by_node",
     "event_by_operator",
+    "is_audited",
+    "mark_audited",
     "node_actor",
     "operator_actor",
     "record_ref",
@@ -46,6 +48,8 @@ MAX_RULE_CHARS = 200
 
 UNAUTHENTICATED = "unauthenticated"
 """The actor of a call refused before its caller was known."""
+
+_AUDITED_NOTE = "refusal already written to the audit log"
 
 
 class Decision(StrEnum):
@@ -275,3 +279,18 @@ def event_by_node(
         purpose=purpose,
         case_id=case_id,
     )
+
+
+def mark_audited(exc: BaseException) -> None:
+    """Note on ``exc`` that its refusal is in the audit log, so the RPC edge adds no second event.
+
+    A use case that audits a refusal itself (with a richer action or detail than the
+    edge knows) marks the error before raising it on.
+    """
+    if not is_audited(exc):
+        exc.add_note(_AUDITED_NOTE)
+
+
+def is_audited(exc: BaseException) -> bool:
+    """True if :func:`mark_audited` was called on ``exc``."""
+    return _AUDITED_NOTE in getattr(exc, "__notes__", ())

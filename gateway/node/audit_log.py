@@ -31,7 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Connection
 
-from gateway.core.audit import AuditEvent, Decision, error_detail, event_by
+from gateway.core.audit import AuditEvent, Decision, error_detail, event_by, mark_audited
 from gateway.core.checkpoint import (
     Checkpoint,
     CosignatureVerifier,
@@ -485,6 +485,7 @@ class CheckpointWitness:
             detail=error_detail(exc),
         )
         self._audit.append([event])
+        mark_audited(exc)
 
 
 def _event(

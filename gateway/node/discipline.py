@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy import Connection
 
-from gateway.core.audit import Decision, event_by, event_by_node
+from gateway.core.audit import Decision, event_by, event_by_node, mark_audited
 from gateway.core.catalog import Catalog, CategoryKind, RecipientKind, Visibility
 from gateway.core.discipline import CheckResult, NoticeFacts, basis_field, decide_check
 from gateway.core.discipline_messages import (
@@ -145,18 +145,26 @@ class DisciplineService:
             subject_type, subject_key = normalise_subject(subject)
             shown = display_subject(subject_type.value, subject_key)
         except InputError as exc:
-            self._refuse_check(
-                principal, now, rule="check:invalid-subject", case_id=case_id, detail=str(exc)
-            )
-            raise
+            raise self._refuse_check(
+                exc, principal, now, rule="check:invalid-subject", case_id=case_id, detail=str(exc)
+            ) from None
         if not purpose.strip():
-            self._refuse_check(
-                principal, now, rule="check:purpose-required", shown=shown, case_id=case_id
+            raise self._refuse_check(
+                InputError("a purpose is required: say why the subject is checked"),
+                principal,
+                now,
+                rule="check:purpose-required",
+                shown=shown,
+                case_id=case_id,
             )
-            raise InputError("a purpose is required: say why the subject is checked")
         if len(purpose) > _MAX_PURPOSE or len(case_id) > _MAX_PURPOSE:
-            self._refuse_check(principal, now, rule="check:input-too-long", shown=shown)
-            raise InputError(f"purpose and case id may have at most {_MAX_PURPOSE} characters")
+            raise self._refuse_check(
+                InputError(f"purpose and case id may have at most {_MAX_PURPOSE} characters"),
+                principal,
+                now,
+                rule="check:input-too-long",
+                shown=shown,
+            )
         recipient = Recipient(RecipientKind.DEPARTMENT, domain=domain, role="department")
         facts = (self._facts(row, recipient) for row in self._notices_about(subject_key))
         result = decide_check(
@@ -228,6 +236,7 @@ class DisciplineService:
 
     def _refuse_check(
         self,
+        error: InputError,
         principal: Principal,
         now: int,
         *,
@@ -235,8 +244,9 @@ class DisciplineService:
         shown: str = "",
         case_id: str = "",
         detail: str = "",
-    ) -> None:
-        # Refused for bad input, not by policy: the interceptor would not log it, so this does.
+    ) -> InputError:
+        """Audit a refused check and return ``error``, marked audited, for raising."""
+        # Audited here with the subject shown and the case id, richer than the RPC edge's event.
         event = event_by(
             principal,
             node=self._node_id,
@@ -249,6 +259,8 @@ class DisciplineService:
             detail=detail[:200],
         )
         self._store.audit.append([event])
+        mark_audited(error)
+        return error
 
     def _notices_about(self, subject_key: str) -> Iterator[RecordRow]:
         # Only the notice categories, page by page on their index: a subject's

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from gateway.core.audit import Decision, error_detail, error_rule, event_by
+from gateway.core.audit import Decision, error_detail, error_rule, event_by, mark_audited
 from gateway.core.catalog import RecipientKind
 from gateway.core.errors import AccessDeniedError, GatewayError, NotFoundError
 from gateway.core.policy import node_relation
@@ -63,6 +63,8 @@ class FederationExchange:
                 )
             ]
         )
+        # The RPC edge must not log this refusal a second time.
+        mark_audited(exc)
 
     def receive(self, principal: Principal, batch: HopBatch) -> ReceiveResult:
         """Verify and store one batch pushed by ``principal``; a refusal is audited.

@@ -1,15 +1,22 @@
-"""One server interceptor: authenticate, authorise, bind log context, map errors.
+"""One server interceptor: authenticate, authorise, bind log context, map errors, audit refusals.
 
 Every RPC passes through :class:`GatewayInterceptor`:
 
 1. the caller's certificate (already verified by mutual TLS) becomes a
    :class:`~gateway.core.principal.Principal`;
-2. the method must be in the access table and allow the caller's role
+2. a client certificate is honoured only at the node that issued it (a
+   department of Changsha has no business at the national node);
+3. the method must be in the access table and allow the caller's role
    (fail closed: a method missing from the table is refused for everyone);
-3. ``rpc`` and ``peer`` are bound to the structlog context;
-4. a :class:`~gateway.core.errors.GatewayError` is logged with its detail and
+4. ``rpc`` and ``peer`` are bound to the structlog context;
+5. a :class:`~gateway.core.errors.GatewayError` is logged with its detail and
    the call aborted with the public status from :mod:`gateway.rpc.errors`;
    anything else becomes ``INTERNAL``.
+
+Every refusal that is the caller's doing (policy, verification, bad input) is
+written to the audit log exactly once, with the caller's identity, address,
+certificate fingerprint and the rule: here, unless the use case already wrote
+a richer event for it (see :func:`gateway.core.audit.mark_audited`).
 """
 
 from __future__ import annotations
@@ -17,24 +24,51 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import grpc
 import structlog
 
-from gateway.core.errors import AccessDeniedError, GatewayError, PolicyError
+from gateway.core.audit import (
+    AuditEvent,
+    Decision,
+    error_detail,
+    error_rule,
+    event_by,
+    is_audited,
+    mark_audited,
+)
+from gateway.core.errors import (
+    AccessDeniedError,
+    GatewayError,
+    InputError,
+    PolicyError,
+    VerificationError,
+)
 from gateway.core.principal import Principal, Role
 from gateway.rpc.context import principal_var
 from gateway.rpc.errors import public_status
 
-__all__ = ["AccessTable", "Authenticator", "DenialSink", "GatewayInterceptor", "RpcObserver"]
+__all__ = [
+    "AccessTable",
+    "AuditSink",
+    "Authenticator",
+    "GatewayInterceptor",
+    "RpcObserver",
+    "check_home_node",
+]
 
 log = structlog.get_logger("gateway.rpc")
 
-_REPORTED = "denial already reported by the interceptor"
-
 AccessTable = Mapping[str, frozenset[Role]]
 """Full method name (``/gateway.v1.Records/Get``) -> roles allowed to call it."""
+
+AuditSink = Callable[[AuditEvent], None]
+"""Appends one event to the node's audit log."""
+
+_REFUSALS = (PolicyError, VerificationError, InputError)
+"""Errors that are the caller's doing: each is a refusal, audited."""
 
 
 class Authenticator(Protocol):
@@ -47,27 +81,45 @@ if TYPE_CHECKING:
     # The stubs make it generic; at run time the class is not subscriptable.
     Handler = grpc.RpcMethodHandler[Any, Any]
 
-DenialSink = Callable[[Principal | None, str, GatewayError], None]
-"""Told of every refused call (authentication or policy), e.g. the audit log."""
-
 RpcObserver = Callable[[str, str, float], None]
 """Told of every answered call: full method name, status code name, seconds (metrics)."""
 
 
+def check_home_node(principal: Principal, node_id: str) -> None:
+    """Refuse a client whose certificate was issued by another node than ``node_id``.
+
+    Nodes call each other with their own certificates; whether a node may make a
+    given call is for the access table and the use case to say.
+
+    Raises:
+        AccessDeniedError: rule ``authn:client-of-another-node``.
+    """
+    if principal.role is not Role.NODE and principal.node_id != node_id:
+        raise AccessDeniedError(
+            f"a client certificate of node {principal.node_id} is valid only there, "
+            f"not at node {node_id}",
+            rule="authn:client-of-another-node",
+        )
+
+
 class GatewayInterceptor(grpc.ServerInterceptor):
-    """Authenticates, authorises and maps errors for every RPC."""
+    """Authenticates, authorises, maps errors and audits refusals for every RPC."""
 
     def __init__(
         self,
         *,
+        node_id: str,
         authenticate: Authenticator,
         access: AccessTable,
-        on_denied: DenialSink | None = None,
+        audit: AuditSink,
+        clock: Callable[[], int],
         observe: RpcObserver | None = None,
     ) -> None:
+        self._node_id = node_id
         self._authenticate = authenticate
         self._access = dict(access)
-        self._on_denied = on_denied
+        self._audit = audit
+        self._clock = clock
         self._observe = observe
 
     def intercept_service(
@@ -101,6 +153,7 @@ class GatewayInterceptor(grpc.ServerInterceptor):
         principal: Principal | None = None
         try:
             principal = self._authenticate(context)
+            check_home_node(principal, self._node_id)
             allowed = self._access.get(method)
             if allowed is None or principal.role not in allowed:
                 raise AccessDeniedError(
@@ -108,9 +161,7 @@ class GatewayInterceptor(grpc.ServerInterceptor):
                     rule=f"access-table:{method}",
                 )
         except PolicyError as exc:
-            if self._on_denied is not None:
-                self._on_denied(principal, method, exc)
-            exc.add_note(_REPORTED)
+            self._refused(principal, context, method, exc)
             raise
         return principal
 
@@ -122,15 +173,17 @@ class GatewayInterceptor(grpc.ServerInterceptor):
                 structlog.contextvars.bound_contextvars(rpc=method, peer=context.peer()),
                 self._observed(method) as outcome,
             ):
+                principal: Principal | None = None
                 try:
-                    token = principal_var.set(self._admit(method, context))
+                    principal = self._admit(method, context)
+                    token = principal_var.set(principal)
                     try:
                         return behavior(request, context)
                     finally:
                         principal_var.reset(token)
                 except Exception as exc:  # noqa: BLE001 - mapped to a status below
                     outcome.append(public_status(exc).code.name)
-                    self._abort(context, method, exc)
+                    self._abort(context, method, principal, exc)
 
         return wrapped
 
@@ -142,15 +195,17 @@ class GatewayInterceptor(grpc.ServerInterceptor):
                 structlog.contextvars.bound_contextvars(rpc=method, peer=context.peer()),
                 self._observed(method) as outcome,
             ):
+                principal: Principal | None = None
                 try:
-                    token = principal_var.set(self._admit(method, context))
+                    principal = self._admit(method, context)
+                    token = principal_var.set(principal)
                     try:
                         yield from behavior(request, context)
                     finally:
                         principal_var.reset(token)
                 except Exception as exc:  # noqa: BLE001 - mapped to a status below
                     outcome.append(public_status(exc).code.name)
-                    self._abort(context, method, exc)
+                    self._abort(context, method, principal, exc)
 
         return wrapped
 
@@ -170,12 +225,40 @@ class GatewayInterceptor(grpc.ServerInterceptor):
                 code = outcome[0] if outcome else "OK"
                 self._observe(method, code, time.perf_counter() - started)
 
-    def _abort(self, context: grpc.ServicerContext, method: str, exc: Exception) -> NoReturn:
+    def _refused(
+        self,
+        principal: Principal | None,
+        context: grpc.ServicerContext,
+        method: str,
+        exc: GatewayError,
+    ) -> None:
+        """Audit a refusal once; a use case that audited it already has marked it."""
+        if is_audited(exc):
+            return
+        mark_audited(exc)
+        event = event_by(
+            principal,
+            node=self._node_id,
+            time=self._clock(),
+            action=method,
+            decision=Decision.DENIED,
+            rule=error_rule(exc),
+            detail=error_detail(exc),
+        )
+        # The address is known even when the certificate is not.
+        self._audit(replace(event, address=context.peer()))
+
+    def _abort(
+        self,
+        context: grpc.ServicerContext,
+        method: str,
+        principal: Principal | None,
+        exc: Exception,
+    ) -> NoReturn:
         status = public_status(exc)
         if isinstance(exc, GatewayError):
-            reported = _REPORTED in getattr(exc, "__notes__", ())
-            if isinstance(exc, PolicyError) and self._on_denied is not None and not reported:
-                self._on_denied(principal_var.get(), method, exc)
+            if isinstance(exc, _REFUSALS):
+                self._refused(principal, context, method, exc)
             log.warning(
                 "rpc refused",
                 error=type(exc).__name__,

@@ -49,7 +49,10 @@ def _intercept(
     role: Role = Role.ADMIN,
 ) -> Any:
     interceptor = GatewayInterceptor(
+        node_id="330500",
         authenticate=lambda context: ADMIN,
+        audit=lambda event: None,
+        clock=lambda: 1_760_000_000,
         access={METHOD: frozenset({role}), STREAM: frozenset({role})},
         observe=lambda m, code, seconds: observed.append((m, code, seconds)),
     )

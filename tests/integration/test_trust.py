@@ -1,0 +1,204 @@
+"""Trust boundaries, attacked for real: each test builds one attack of issue 13 with real
+`gateway serve` processes, real mTLS certificates and real signatures, and asserts the
+refusal (status and message) and its one audit event (actor, fingerprint, address, rule).
+
+One federation serves the whole module: national, Zhejiang and Huzhou run; Lishui is in
+the directory but not running (the attacker holds its keys); Changsha is not in the
+directory at all (its department certificates still chain to the federation root).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+import pytest
+
+from gateway._proto.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    discipline_pb2,
+    discipline_pb2_grpc,
+    intake_pb2,
+    intake_pb2_grpc,
+    records_pb2,
+    records_pb2_grpc,
+)
+from gateway.pki import fingerprint, load_client_credentials
+from tests.support.cluster import Cluster, make_cluster, running, wait_for
+from tests.support.federation import client_channel
+from tests.support.records import company_code
+
+NATIONAL, ZHEJIANG, HUZHOU, LISHUI = "000000", "330000", "330500", "331100"
+HUNAN, CHANGSHA = "430000", "430100"
+
+CLIENTS = [
+    (NATIONAL, "audit-office", "auditor", None),
+    (ZHEJIANG, "audit-office", "auditor", None),
+    (HUZHOU, "audit-office", "auditor", None),
+    (HUZHOU, "procurement-office", "department", "procurement"),
+    (HUZHOU, "ops", "admin", None),
+    (LISHUI, "ops", "admin", None),
+    (CHANGSHA, "market-office", "department", "market_regulation"),
+]
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    built = make_cluster(
+        tmp_path_factory.mktemp("trust"),
+        [NATIONAL, ZHEJIANG, HUZHOU, LISHUI],
+        clients=CLIENTS,
+        unlisted=[HUNAN, CHANGSHA],
+    )
+    with running(built, [NATIONAL, ZHEJIANG, HUZHOU]) as started:
+        yield started
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def refusal(call: Callable[[], object]) -> tuple[grpc.StatusCode, str]:
+    """The status and message of a call that must fail."""
+    try:
+        call()
+    except grpc.RpcError as exc:
+        return exc.code(), exc.details() or ""
+    raise AssertionError("the call succeeded")
+
+
+def client_fingerprint(cluster: Cluster, node: str, name: str) -> str:
+    return fingerprint(load_client_credentials(cluster.client(node, name)).cert)
+
+
+def denials(cluster: Cluster, node: str, actor: str) -> list[dict[str, Any]]:
+    """The denied events of ``actor`` in ``node``'s audit log, read by its auditor."""
+    with client_channel(cluster.client(node, "audit-office"), cluster.endpoint(node)) as channel:
+        stub = audit_pb2_grpc.AuditStub(channel)
+        response = stub.ListEvents(
+            audit_pb2.ListEventsRequest(actor=actor, decision="denied", limit=1000)
+        )
+    return [json.loads(entry.event) for entry in response.events]
+
+
+def one_denial(cluster: Cluster, node: str, actor: str) -> dict[str, Any]:
+    """The single denial event of ``actor`` at ``node`` (waits, bounded, for it to be logged)."""
+    events = wait_for(f"a denial of {actor} at {node}", lambda: denials(cluster, node, actor))
+    assert len(events) == 1, events
+    return events[0]
+
+
+def assert_attributed(event: dict[str, Any], cluster: Cluster, node: str, name: str) -> None:
+    """The event names the caller by certificate fingerprint and loopback address."""
+    assert event["fingerprint"] == client_fingerprint(cluster, node, name)
+    assert event["address"].startswith("ipv4:127.0.0.1:")
+
+
+def in_channel(
+    cluster: Cluster, client: tuple[str, str], at: str, call: Callable[[grpc.Channel], object]
+) -> Callable[[], object]:
+    def run() -> object:
+        with client_channel(cluster.client(*client), cluster.endpoint(at)) as channel:
+            return call(channel)
+
+    return run
+
+
+# -- item 1: a client certificate works only at the node that issued it ------------------
+
+
+def _foreign_message(owner: str, at: str) -> str:
+    return f"a client certificate of node {owner} is valid only there, not at node {at}"
+
+
+def test_changsha_department_certificate_is_refused_at_national(federation: Cluster) -> None:
+    def submit(channel: grpc.Channel) -> object:
+        stub = intake_pb2_grpc.IntakeStub(channel)
+        request = intake_pb2.SubmitRequest(
+            records=[intake_pb2.SubmittedRecord(ref="1", category="admin_penalty", fields={})]
+        )
+        return list(stub.Submit(iter([request]), timeout=20))
+
+    status = refusal(in_channel(federation, (CHANGSHA, "market-office"), NATIONAL, submit))
+
+    assert status == (grpc.StatusCode.PERMISSION_DENIED, _foreign_message(CHANGSHA, NATIONAL))
+    event = one_denial(federation, NATIONAL, f"department:{CHANGSHA}/market-office")
+    assert event["rule"] == "authn:client-of-another-node"
+    assert event["action"] == "/gateway.v1.Intake/Submit"
+    assert_attributed(event, federation, CHANGSHA, "market-office")
+
+
+def test_lishui_admin_certificate_is_refused_at_huzhou(federation: Cluster) -> None:
+    def decide(channel: grpc.Channel) -> object:
+        stub = discipline_pb2_grpc.DisciplineStub(channel)
+        return stub.DecideObjection(
+            discipline_pb2.DecideObjectionRequest(objection_id="0" * 32), timeout=20
+        )
+
+    status = refusal(in_channel(federation, (LISHUI, "ops"), HUZHOU, decide))
+
+    assert status == (grpc.StatusCode.PERMISSION_DENIED, _foreign_message(LISHUI, HUZHOU))
+    event = one_denial(federation, HUZHOU, f"admin:{LISHUI}/ops")
+    assert event["rule"] == "authn:client-of-another-node"
+    assert_attributed(event, federation, LISHUI, "ops")
+
+
+@pytest.mark.parametrize("node", [ZHEJIANG, NATIONAL])
+def test_huzhou_auditor_certificate_is_refused_at_the_province_and_national(
+    federation: Cluster, node: str
+) -> None:
+    def events(channel: grpc.Channel) -> object:
+        stub = audit_pb2_grpc.AuditStub(channel)
+        return stub.ListEvents(audit_pb2.ListEventsRequest(limit=10), timeout=20)
+
+    status = refusal(in_channel(federation, (HUZHOU, "audit-office"), node, events))
+
+    assert status == (grpc.StatusCode.PERMISSION_DENIED, _foreign_message(HUZHOU, node))
+    event = one_denial(federation, node, f"auditor:{HUZHOU}/audit-office")
+    assert event["rule"] == "authn:client-of-another-node"
+    assert event["action"] == "/gateway.v1.Audit/ListEvents"
+    assert_attributed(event, federation, HUZHOU, "audit-office")
+
+
+def test_huzhou_department_certificate_is_refused_at_the_national_store(
+    federation: Cluster,
+) -> None:
+    def read(channel: grpc.Channel) -> object:
+        stub = records_pb2_grpc.RecordsStub(channel)
+        return stub.List(records_pb2.ListRecordsRequest(purpose="curious", limit=10), timeout=20)
+
+    status = refusal(in_channel(federation, (HUZHOU, "procurement-office"), NATIONAL, read))
+
+    assert status == (grpc.StatusCode.PERMISSION_DENIED, _foreign_message(HUZHOU, NATIONAL))
+    event = one_denial(federation, NATIONAL, f"department:{HUZHOU}/procurement-office")
+    assert event["rule"] == "authn:client-of-another-node"
+    assert event["action"] == "/gateway.v1.Records/List"
+    assert_attributed(event, federation, HUZHOU, "procurement-office")
+
+
+# -- item 7: every refusal is one audit event, attributed ---------------------------------
+
+
+def test_department_checking_for_another_domain_is_audited_once_with_its_identity(
+    federation: Cluster,
+) -> None:
+    def check(channel: grpc.Channel) -> object:
+        stub = discipline_pb2_grpc.DisciplineStub(channel)
+        request = discipline_pb2.CheckRequest(
+            subject=company_code(7), domain="bidding", purpose="tender 2026-17"
+        )
+        return stub.Check(request, timeout=20)
+
+    status = refusal(in_channel(federation, (HUZHOU, "procurement-office"), HUZHOU, check))
+
+    assert status == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "a department of domain procurement may not check for domain bidding",
+    )
+    event = one_denial(federation, HUZHOU, f"department:{HUZHOU}/procurement-office")
+    assert event["rule"] == "check:own-domain"
+    assert event["action"] == "/gateway.v1.Discipline/Check"
+    assert_attributed(event, federation, HUZHOU, "procurement-office")
+    assert denials(federation, HUZHOU, "unauthenticated") == []
