@@ -8,7 +8,10 @@ Order of checks (nothing is stored unless all pass):
 3. every record verifies strictly against its issuer's signing certificate
    (valid at its issue time) and carries no disclosure outside this node's
    entitlement (over-sharing refuses the whole batch);
-4. every statement is signed by the issuer of the record it concerns.
+4. every statement is signed by the node it names as issuer, and that node
+   is the issuer of the record it concerns (checked against the record as
+   held here, or as carried in the same batch): a statement signed by anyone
+   else refuses the whole batch, so it is neither applied nor forwarded.
 
 Then, in one transaction: the batch evidence (its id guards against replay),
 the records (idempotent by id and version), the statements and their effect,
@@ -26,7 +29,7 @@ from gateway.core.algorithms import Verifier
 from gateway.core.audit import Decision, event_by_node, record_refs
 from gateway.core.catalog import Catalog
 from gateway.core.dsse import Envelope
-from gateway.core.errors import MalformedError, SignatureError
+from gateway.core.errors import AccessDeniedError, MalformedError, NotFoundError, SignatureError
 from gateway.core.hop import verify_hop_batch
 from gateway.core.identifiers import SubjectType
 from gateway.core.limits import Limits
@@ -106,7 +109,8 @@ class FederationReceiver:
         """Verify and store one hop batch pushed by ``principal``.
 
         Raises:
-            AccessDeniedError: the peer is not a node of the directory.
+            AccessDeniedError: the peer is not a node of the directory, or a
+                statement is signed by another node than its record's issuer.
             VerificationError: a signature, digest, record or statement fails.
             ScopeViolationError: a record carries more than this node may see.
             ReplayError: the batch id was received before.
@@ -232,6 +236,7 @@ class FederationReceiver:
     def _store_batch(self, conn: Connection, incoming: _Incoming, now: int) -> ReceiveResult:
         batch_id, sender = incoming.batch_id, incoming.sender
         records, statements = incoming.records, incoming.statements
+        self._check_statement_issuers(conn, statements, records)
         rows = [_row(record, sender, now, self._catalog) for record in records]
         statement_rows = [statement_row(s, data) for s, data in statements]
         outcomes = self._store.batches.accept_batch(
@@ -279,6 +284,35 @@ class FederationReceiver:
         )
         inserted = sum(1 for o in outcomes if o is PutOutcome.INSERTED)
         return ReceiveResult(batch_id, inserted, len(outcomes) - inserted, applied)
+
+    def _check_statement_issuers(
+        self,
+        conn: Connection,
+        statements: Sequence[SignedStatement],
+        records: Sequence[SignedRecord],
+    ) -> None:
+        """Refuse a statement about a record that its signer did not issue.
+
+        Raises:
+            AccessDeniedError: naming the statement, the record, the signer and the issuer.
+        """
+        in_batch = {(r.record_id, r.version): r.issuer for r in records}
+        for statement, _data in statements:
+            issuer = in_batch.get((statement.record_id, statement.version))
+            if issuer is None:
+                try:
+                    row = self._store.records.get(statement.record_id, statement.version, conn=conn)
+                except NotFoundError:
+                    # Not held here: it changes nothing and is forwarded nowhere.
+                    continue
+                issuer = row.issuer
+            if issuer != statement.issuer:
+                raise AccessDeniedError(
+                    f"statement {statement.statement_id} about record {statement.record_id} "
+                    f"v{statement.version} is signed by node {statement.issuer}, "
+                    f"not by the record's issuer {issuer}",
+                    rule="statement:issuer-only",
+                )
 
     def _enqueue_forwards(
         self, conn: Connection, records: Sequence[SignedRecord], sender: str, now: int

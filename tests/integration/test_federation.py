@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -16,31 +15,24 @@ from cryptography import x509
 
 from gateway._proto.v1 import (
     federation_pb2,
-    federation_pb2_grpc,
-    intake_pb2,
-    intake_pb2_grpc,
     records_pb2,
-    records_pb2_grpc,
 )
 from gateway.core.algorithms import Ed25519Signer, Ed25519Verifier
 from gateway.core.catalog import RecipientKind
-from gateway.core.hop import build_hop_batch, sign_hop_batch
 from gateway.core.identifiers import SubjectType
 from gateway.core.policy import Recipient, decide
 from gateway.core.record_fields import record_key, validate_record
 from gateway.core.records import issue_record, redact_record, verify_record
 from gateway.node.catalog_files import load_packaged_catalog
 from gateway.pki import load_node_credentials, signing_kid
-from gateway.rpc.peer import open_peer_channel
-from tests.support.cluster import Cluster, make_cluster, running, wait_for
-from tests.support.federation import client_channel
+from tests.support.cluster import Cluster, listed, make_cluster, running, submit, wait_for
+from tests.support.peers import hop_request, push
 from tests.support.postgres import fresh_postgres_schema
 from tests.support.records import citizen_number, disclosed, notice_fields, penalty_fields
 
 NATIONAL, ZHEJIANG, HUZHOU, LISHUI = "000000", "330000", "330500", "331100"
 TODAY = dt.datetime.now(dt.UTC).date()
 DECIDED = TODAY - dt.timedelta(days=20)
-PURPOSE = "federation test"
 
 CLIENTS = [
     (HUZHOU, "procurement-office", "department", "procurement"),
@@ -67,41 +59,6 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
         )
         with running(built, [NATIONAL, ZHEJIANG, HUZHOU]) as started:
             yield started
-
-
-def submit(
-    cluster: Cluster,
-    node: str,
-    client: str,
-    records: list[dict[str, str]],
-    category: str = "admin_penalty",
-) -> list[str]:
-    with client_channel(cluster.client(node, client), cluster.endpoint(node)) as channel:
-        stub = intake_pb2_grpc.IntakeStub(channel)
-        request = intake_pb2.SubmitRequest(
-            records=[
-                intake_pb2.SubmittedRecord(ref=str(i), category=category, fields=fields)
-                for i, fields in enumerate(records)
-            ]
-        )
-        results = [r for response in stub.Submit(iter([request])) for r in response.results]
-    assert all(r.outcome == intake_pb2.SUBMIT_OUTCOME_ACCEPTED for r in results), results
-    return [r.record_id for r in results]
-
-
-def listed(cluster: Cluster, node: str, client: str) -> dict[str, records_pb2.RecordView]:
-    with client_channel(cluster.client(node, client), cluster.endpoint(node)) as channel:
-        stub = records_pb2_grpc.RecordsStub(channel)
-        views: dict[str, records_pb2.RecordView] = {}
-        token = ""
-        while True:
-            page = stub.List(
-                records_pb2.ListRecordsRequest(purpose=PURPOSE, limit=500, page_token=token)
-            )
-            views.update((v.record_id, v) for v in page.records)
-            token = page.next_page_token
-            if not token:
-                return views
 
 
 def verify_as_issuer(cluster: Cluster, issuer: str, sd_jwt: str) -> None:
@@ -260,30 +217,17 @@ def _for_parent(sd_jwt: str) -> str:
 
 
 def _push(cluster: Cluster, *, signer_node: str, records: list[str]) -> federation_pb2.PushRequest:
-    creds = load_node_credentials(cluster.keystore.node(signer_node))
-    signer = Ed25519Signer(signing_kid(creds.signing_cert), creds.signing_key)
-    batch = build_hop_batch(
-        sender=HUZHOU,
-        audience=ZHEJIANG,
-        batch_id=uuid.uuid4().hex,
-        sent_at=int(dt.datetime.now(dt.UTC).timestamp()),
-        items=records,
-    )
-    return federation_pb2.PushRequest(
-        hop_envelope=sign_hop_batch(batch, signer).to_json(), records=records
+    return hop_request(
+        cluster, sender=HUZHOU, audience=ZHEJIANG, records=records, signer=signer_node
     )
 
 
 def _send(cluster: Cluster, request: federation_pb2.PushRequest) -> grpc.StatusCode:
     """Push as the city node (its own TLS certificate) to the province."""
-    creds = load_node_credentials(cluster.keystore.node(HUZHOU))
-    channel = open_peer_channel(creds, cluster.endpoint(ZHEJIANG))
     try:
-        list(federation_pb2_grpc.FederationStub(channel).Push(iter([request]), timeout=20))
+        push(cluster, sender=HUZHOU, to=ZHEJIANG, request=request)
     except grpc.RpcError as exc:
         return exc.code()
-    finally:
-        channel.close()
     return grpc.StatusCode.OK
 
 

@@ -14,8 +14,8 @@ from gateway._proto.v1 import intake_pb2, intake_pb2_grpc
 from gateway.core.algorithms import Ed25519Verifier
 from gateway.core.records import verify_record
 from gateway.pki import signing_kid
-from tests.integration.test_federation import CLIENTS, HUZHOU, NATIONAL, ZHEJIANG, listed
-from tests.support.cluster import make_cluster, running, wait_for
+from tests.integration.test_federation import CLIENTS, HUZHOU, NATIONAL, ZHEJIANG
+from tests.support.cluster import listed, make_cluster, running, wait_for
 from tests.support.federation import client_channel
 from tests.support.records import penalty_fields
 

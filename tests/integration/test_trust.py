@@ -9,7 +9,9 @@ directory at all (its department certificates still chain to the federation root
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,13 +28,16 @@ from gateway._proto.v1 import (
     records_pb2,
     records_pb2_grpc,
 )
-from gateway.pki import fingerprint, load_client_credentials
-from tests.support.cluster import Cluster, make_cluster, running, wait_for
+from gateway.core.statements import StatusKind, StatusStatement, sign_statement
+from gateway.pki import fingerprint, load_client_credentials, load_node_credentials
+from tests.support.cluster import Cluster, listed, make_cluster, running, submit, wait_for
 from tests.support.federation import client_channel
-from tests.support.records import company_code
+from tests.support.peers import hop_request, node_signer, push
+from tests.support.records import company_code, penalty_fields
 
 NATIONAL, ZHEJIANG, HUZHOU, LISHUI = "000000", "330000", "330500", "331100"
 HUNAN, CHANGSHA = "430000", "430100"
+DECIDED = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=20)
 
 CLIENTS = [
     (NATIONAL, "audit-office", "auditor", None),
@@ -71,6 +76,26 @@ def refusal(call: Callable[[], object]) -> tuple[grpc.StatusCode, str]:
 
 def client_fingerprint(cluster: Cluster, node: str, name: str) -> str:
     return fingerprint(load_client_credentials(cluster.client(node, name)).cert)
+
+
+def node_fingerprint(cluster: Cluster, node: str) -> str:
+    """The fingerprint of ``node``'s TLS certificate: what it calls its peers with."""
+    return fingerprint(load_node_credentials(cluster.keystore.node(node)).tls_cert)
+
+
+def now() -> int:
+    return int(dt.datetime.now(dt.UTC).timestamp())
+
+
+def huzhou_penalty(cluster: Cluster, i: int, *, reaches: str) -> str:
+    """Submit one penalty at Huzhou and wait (bounded) until ``reaches`` holds it."""
+    (record_id,) = submit(
+        cluster, HUZHOU, "procurement-office", [penalty_fields(i, decided=DECIDED)]
+    )
+    wait_for(
+        f"{record_id} at {reaches}", lambda: record_id in listed(cluster, reaches, "audit-office")
+    )
+    return record_id
 
 
 def denials(cluster: Cluster, node: str, actor: str) -> list[dict[str, Any]]:
@@ -202,3 +227,40 @@ def test_department_checking_for_another_domain_is_audited_once_with_its_identit
     assert event["action"] == "/gateway.v1.Discipline/Check"
     assert_attributed(event, federation, HUZHOU, "procurement-office")
     assert denials(federation, HUZHOU, "unauthenticated") == []
+
+
+# -- item 2: a status statement counts only when signed by its record's issuer -------------
+
+
+def test_lishui_revocation_of_a_huzhou_record_is_refused_at_the_province(
+    federation: Cluster,
+) -> None:
+    record_id = huzhou_penalty(federation, 2001, reaches=NATIONAL)
+    forged = StatusStatement(
+        statement_id=uuid.uuid4().hex,
+        kind=StatusKind.REVOCATION,
+        issuer=LISHUI,
+        record_id=record_id,
+        version=1,
+        issued_at=now(),
+        reason="decision annulled on review",
+        new_version=None,
+    )
+    envelope = sign_statement(forged, node_signer(federation, LISHUI)).to_json()
+    request = hop_request(federation, sender=LISHUI, audience=ZHEJIANG, statements=[envelope])
+
+    status = refusal(lambda: push(federation, sender=LISHUI, to=ZHEJIANG, request=request))
+
+    assert status == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        f"statement {forged.statement_id} about record {record_id} v1 is signed by node "
+        f"{LISHUI}, not by the record's issuer {HUZHOU}",
+    )
+    event = one_denial(federation, ZHEJIANG, f"node:{LISHUI}/{LISHUI}")
+    assert event["rule"] == "statement:issuer-only"
+    assert event["action"] == "push.receive"
+    assert event["fingerprint"] == node_fingerprint(federation, LISHUI)
+    assert event["address"].startswith("ipv4:127.0.0.1:")
+    # Neither applied at the province nor forwarded to national.
+    assert listed(federation, ZHEJIANG, "audit-office")[record_id].status == "active"
+    assert listed(federation, NATIONAL, "audit-office")[record_id].status == "active"

@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gateway._proto.v1 import intake_pb2, intake_pb2_grpc, records_pb2, records_pb2_grpc
 from gateway.node.local_federation import free_port
 from gateway.pki import parent_of
 from tests.support.federation import (
     Keystore,
     NodeProcess,
+    client_channel,
     init_node,
     make_keystore,
     run_gateway,
@@ -23,6 +25,8 @@ from tests.support.federation import (
 )
 
 T = TypeVar("T")
+
+PURPOSE = "federation test"
 
 FEDERATION_SETTINGS = """
 [federation]
@@ -156,3 +160,40 @@ def running(cluster: Cluster, nodes: Sequence[str]) -> Iterator[Cluster]:
             process = cluster.processes.pop(node)
             if process.process.poll() is None:
                 process.terminate()
+
+
+def submit(
+    cluster: Cluster,
+    node: str,
+    client: str,
+    records: list[dict[str, str]],
+    category: str = "admin_penalty",
+) -> list[str]:
+    """Submit ``records`` at ``node`` as ``client``; all must be accepted. Returns their ids."""
+    with client_channel(cluster.client(node, client), cluster.endpoint(node)) as channel:
+        stub = intake_pb2_grpc.IntakeStub(channel)
+        request = intake_pb2.SubmitRequest(
+            records=[
+                intake_pb2.SubmittedRecord(ref=str(i), category=category, fields=fields)
+                for i, fields in enumerate(records)
+            ]
+        )
+        results = [r for response in stub.Submit(iter([request])) for r in response.results]
+    assert all(r.outcome == intake_pb2.SUBMIT_OUTCOME_ACCEPTED for r in results), results
+    return [r.record_id for r in results]
+
+
+def listed(cluster: Cluster, node: str, client: str) -> dict[str, records_pb2.RecordView]:
+    """Every record ``client`` may list at ``node``, by record id."""
+    with client_channel(cluster.client(node, client), cluster.endpoint(node)) as channel:
+        stub = records_pb2_grpc.RecordsStub(channel)
+        views: dict[str, records_pb2.RecordView] = {}
+        token = ""
+        while True:
+            page = stub.List(
+                records_pb2.ListRecordsRequest(purpose=PURPOSE, limit=500, page_token=token)
+            )
+            views.update((v.record_id, v) for v in page.records)
+            token = page.next_page_token
+            if not token:
+                return views
