@@ -17,16 +17,11 @@ from gateway._proto.v1 import (
     federation_pb2,
     records_pb2,
 )
-from gateway.core.algorithms import Ed25519Signer, Ed25519Verifier
-from gateway.core.catalog import RecipientKind
-from gateway.core.identifiers import SubjectType
-from gateway.core.policy import Recipient, decide
-from gateway.core.record_fields import record_key, validate_record
-from gateway.core.records import issue_record, redact_record, verify_record
-from gateway.node.catalog_files import load_packaged_catalog
-from gateway.pki import load_node_credentials, signing_kid
+from gateway.core.algorithms import Ed25519Verifier
+from gateway.core.records import verify_record
+from gateway.pki import signing_kid
 from tests.support.cluster import Cluster, listed, make_cluster, running, submit, wait_for
-from tests.support.peers import hop_request, push
+from tests.support.peers import for_parent, hop_request, push, signed_penalty
 from tests.support.postgres import fresh_postgres_schema
 from tests.support.records import citizen_number, disclosed, notice_fields, penalty_fields
 
@@ -184,38 +179,6 @@ def test_national_notices_reach_every_city_and_an_offline_city_catches_up(
     )
 
 
-def _signed_penalty(cluster: Cluster, issuer: str, i: int) -> str:
-    """A record as ``issuer`` would issue it (its own signing key), not yet redacted."""
-    creds = load_node_credentials(cluster.keystore.node(issuer))
-    signer = Ed25519Signer(signing_kid(creds.signing_cert), creds.signing_key)
-    catalog = load_packaged_catalog(issuer)
-    validated = validate_record(
-        catalog, "admin_penalty", penalty_fields(9000 + i, decided=DECIDED), today=TODAY
-    )
-    return issue_record(
-        validated,
-        catalog.category("admin_penalty"),
-        issuer=issuer,
-        record_id=record_key(
-            issuer, "admin_penalty", validated.document_number, validated.subject_id
-        ),
-        version=1,
-        catalog_version=catalog.version,
-        signer=signer,
-        now=int(dt.datetime.now(dt.UTC).timestamp()),
-    )
-
-
-def _for_parent(sd_jwt: str) -> str:
-    catalog = load_packaged_catalog(HUZHOU)
-    plan = decide(
-        catalog.category("admin_penalty"),
-        Recipient(RecipientKind.PARENT, node_id=ZHEJIANG),
-        SubjectType.LEGAL_PERSON,
-    )
-    return redact_record(sd_jwt, plan)
-
-
 def _push(cluster: Cluster, *, signer_node: str, records: list[str]) -> federation_pb2.PushRequest:
     return hop_request(
         cluster, sender=HUZHOU, audience=ZHEJIANG, records=records, signer=signer_node
@@ -234,7 +197,7 @@ def _send(cluster: Cluster, request: federation_pb2.PushRequest) -> grpc.StatusC
 def test_province_refuses_replayed_tampered_misattributed_and_oversharing_batches(
     cluster: Cluster,
 ) -> None:
-    good = _for_parent(_signed_penalty(cluster, HUZHOU, 1))
+    good = for_parent(signed_penalty(cluster, HUZHOU, 1), HUZHOU)
     request = _push(cluster, signer_node=HUZHOU, records=[good])
     assert _send(cluster, request) == grpc.StatusCode.OK
     assert _send(cluster, request) == grpc.StatusCode.ALREADY_EXISTS
@@ -243,26 +206,28 @@ def test_province_refuses_replayed_tampered_misattributed_and_oversharing_batche
     # One flipped byte inside a record (the hop digest no longer matches).
     flipped = good[:40] + ("A" if good[40] != "A" else "B") + good[41:]
     tampered = _push(
-        cluster, signer_node=HUZHOU, records=[_for_parent(_signed_penalty(cluster, HUZHOU, 2))]
+        cluster,
+        signer_node=HUZHOU,
+        records=[for_parent(signed_penalty(cluster, HUZHOU, 2), HUZHOU)],
     )
     tampered.records[0] = flipped
     assert _send(cluster, tampered) == grpc.StatusCode.INVALID_ARGUMENT
     # A hop signature by another node than the mTLS peer.
-    other_signer = _for_parent(_signed_penalty(cluster, HUZHOU, 3))
+    other_signer = for_parent(signed_penalty(cluster, HUZHOU, 3), HUZHOU)
     refused.append(other_signer)
     assert (
         _send(cluster, _push(cluster, signer_node=NATIONAL, records=[other_signer]))
         == grpc.StatusCode.INVALID_ARGUMENT
     )
     # A record issued by a node the directory does not list.
-    outsider = _for_parent(_signed_penalty(cluster, LISHUI, 4))
+    outsider = for_parent(signed_penalty(cluster, LISHUI, 4), HUZHOU)
     refused.append(outsider)
     assert _send(cluster, _push(cluster, signer_node=HUZHOU, records=[outsider])) in {
         grpc.StatusCode.PERMISSION_DENIED,
         grpc.StatusCode.INVALID_ARGUMENT,
     }
     # Over-sharing: the unredacted record carries the representative's citizen number.
-    full = _signed_penalty(cluster, HUZHOU, 5)
+    full = signed_penalty(cluster, HUZHOU, 5)
     refused.append(full)
     assert (
         _send(cluster, _push(cluster, signer_node=HUZHOU, records=[full]))

@@ -13,16 +13,64 @@ from collections.abc import Sequence
 
 from gateway._proto.v1 import federation_pb2, federation_pb2_grpc
 from gateway.core.algorithms import Ed25519Signer
+from gateway.core.catalog import RecipientKind
 from gateway.core.hop import build_hop_batch, sign_hop_batch
-from gateway.pki import load_node_credentials, signing_kid
+from gateway.core.identifiers import SubjectType
+from gateway.core.policy import Recipient, decide
+from gateway.core.record_fields import record_key, validate_record
+from gateway.core.records import issue_record, redact_record
+from gateway.node.catalog_files import load_packaged_catalog
+from gateway.pki import load_node_credentials, parent_of, signing_kid
 from gateway.rpc.peer import open_peer_channel
 from tests.support.cluster import Cluster
+from tests.support.records import penalty_fields
 
 
 def node_signer(cluster: Cluster, node: str) -> Ed25519Signer:
     """``node``'s record-signing key, as the node itself holds it."""
     creds = load_node_credentials(cluster.keystore.node(node))
     return Ed25519Signer(signing_kid(creds.signing_cert), creds.signing_key)
+
+
+def signed_penalty(
+    cluster: Cluster,
+    issuer: str,
+    i: int,
+    *,
+    version: int = 1,
+    record_id: str | None = None,
+) -> str:
+    """Penalty ``i`` as ``issuer`` signs it (its own key), not yet redacted.
+
+    ``record_id`` defaults to the id ``issuer``'s intake gives the document.
+    """
+    today = dt.datetime.now(dt.UTC).date()
+    catalog = load_packaged_catalog(issuer)
+    fields = penalty_fields(9000 + i, decided=today - dt.timedelta(days=20))
+    validated = validate_record(catalog, "admin_penalty", fields, today=today)
+    return issue_record(
+        validated,
+        catalog.category("admin_penalty"),
+        issuer=issuer,
+        record_id=record_id
+        or record_key(issuer, "admin_penalty", validated.document_number, validated.subject_id),
+        version=version,
+        catalog_version=catalog.version,
+        signer=node_signer(cluster, issuer),
+        now=int(dt.datetime.now(dt.UTC).timestamp()),
+    )
+
+
+def for_parent(sd_jwt: str, child: str) -> str:
+    """A penalty redacted as ``child`` shares it with its parent."""
+    parent = parent_of(child)
+    assert parent is not None
+    plan = decide(
+        load_packaged_catalog(child).category("admin_penalty"),
+        Recipient(RecipientKind.PARENT, node_id=parent),
+        SubjectType.LEGAL_PERSON,
+    )
+    return redact_record(sd_jwt, plan)
 
 
 def hop_request(
@@ -32,6 +80,7 @@ def hop_request(
     audience: str,
     records: Sequence[str] = (),
     statements: Sequence[bytes] = (),
+    messages: Sequence[bytes] = (),
     signer: str | None = None,
 ) -> federation_pb2.PushRequest:
     """A push request whose hop batch ``signer`` (default: the sender) signs."""
@@ -40,11 +89,14 @@ def hop_request(
         audience=audience,
         batch_id=uuid.uuid4().hex,
         sent_at=int(dt.datetime.now(dt.UTC).timestamp()),
-        items=[*records, *statements],
+        items=[*records, *statements, *messages],
     )
     envelope = sign_hop_batch(batch, node_signer(cluster, signer or sender))
     return federation_pb2.PushRequest(
-        hop_envelope=envelope.to_json(), records=list(records), statements=list(statements)
+        hop_envelope=envelope.to_json(),
+        records=list(records),
+        statements=list(statements),
+        messages=list(messages),
     )
 
 
