@@ -300,6 +300,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
                         checkpoints=checkpoints,
                         signing_chain=chain,
                         clock=now,
+                        limits=config.limits,
                     ),
                     config.limits,
                 ),

@@ -8,7 +8,8 @@ status (see ``gateway.rpc.errors``) and whether a retry can ever help::
     ├── InputError                  the caller sent something malformed
     │   ├── IdentifierError         bad USCC / citizen number
     │   ├── RecordValidationError   record does not fit the catalog (names the field)
-    │   └── LimitExceededError      size or count limit exceeded before parsing
+    │   ├── LimitExceededError      size or count limit exceeded before parsing
+    │   └── OutOfRangeError         a number or text of a payload outside its bounds
     ├── VerificationError           remote data failed a cryptographic or format check
     │   ├── MalformedError          cannot be parsed as the format it claims to be
     │   ├── SignatureError          signature does not verify / unknown key
@@ -55,6 +56,7 @@ __all__ = [
     "LimitExceededError",
     "MalformedError",
     "NotFoundError",
+    "OutOfRangeError",
     "PeerError",
     "PeerUnavailableError",
     "PolicyError",
@@ -94,6 +96,21 @@ class RecordValidationError(InputError):
 
 class LimitExceededError(InputError):
     """An input exceeds a configured size or count limit (checked before parsing)."""
+
+
+class OutOfRangeError(InputError):
+    """A number or text of an untrusted payload is outside the bounds in the limits.
+
+    Checked before anything is stored, so that no column, wire field or encoder
+    downstream ever meets a value it cannot hold.
+
+    Attributes:
+        rule: ``limits:<bound>``, for the audit log.
+    """
+
+    def __init__(self, message: str, *, rule: str = "limits") -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 class VerificationError(GatewayError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.core.errors import LimitExceededError
+from gateway.core.errors import LimitExceededError, OutOfRangeError
 
 __all__ = ["DEFAULT_LIMITS", "Limits"]
 
@@ -50,6 +50,17 @@ class Limits:
     """How far a signed time may be from this node's clock and still be accepted: a
     record's ``iat``/``nbf``/``exp``, a hop batch's ``sent_at``, a cosignature's time and
     the directory's expiry. Nodes' clocks drift; beyond this a refusal is retried."""
+    max_record_id_chars: int = 40
+    """A record id in a signed record or statement (the store's record id column)."""
+    max_record_version: int = 1_000_000
+    """Versions of one record: each correction adds one; far below every column and
+    wire field (``uint32``) that carries a version."""
+    max_unix_time_s: int = 253_402_300_799
+    """Times in signed payloads (``iat``, ``exp``, ``issued_at``): 9999-12-31T23:59:59Z,
+    the last second every date library can represent."""
+    max_log_entries: int = 2**53
+    """Positions and sizes of an audit log (checkpoint sizes, the first entry asked for):
+    far beyond any real log, within every integer column and a JSON number's exact range."""
 
     def check_bytes(self, what: str, size: int, limit: int) -> None:
         """Raise if ``size`` exceeds ``limit``.
@@ -68,6 +79,15 @@ class Limits:
         """
         if count > limit:
             raise LimitExceededError(f"{what}: {count} is over the limit of {limit}")
+
+    def check_range(self, what: str, value: int, minimum: int, maximum: int, *, rule: str) -> None:
+        """Raise if ``value`` is outside ``minimum..maximum``.
+
+        Raises:
+            OutOfRangeError: naming ``what``, the value and the range; ``rule`` for the audit.
+        """
+        if not minimum <= value <= maximum:
+            raise OutOfRangeError(f"{what} is {value}, outside {minimum}..{maximum}", rule=rule)
 
 
 DEFAULT_LIMITS = Limits()

@@ -31,6 +31,7 @@ from gateway.core.payload_fields import (
     payload_int,
     payload_str,
 )
+from gateway.core.strict_json import is_unicode
 
 __all__ = ["MESSAGE_PAYLOAD_TYPE", "RoutedMessage", "next_hop", "sign_message", "verify_message"]
 
@@ -64,6 +65,11 @@ class RoutedMessage:
             raise MalformedError(f"{_WHAT}: kind {self.kind!r} is not a message kind")
         if not isinstance(self.body, Mapping):
             raise MalformedError(f"{_WHAT}: body must be an object")
+        if not _all_unicode(self.body):
+            # Parsed, but it could never be re-encoded, stored or sent on.
+            raise MalformedError(
+                f"{_WHAT}: body has text that is not valid Unicode (a lone surrogate)"
+            )
 
     def to_payload(self) -> bytes:
         return canonical_json(
@@ -99,6 +105,17 @@ class RoutedMessage:
         if message.to_payload() != data:
             raise MalformedError(f"{_WHAT} is not in canonical form")
         return message
+
+
+def _all_unicode(value: object) -> bool:
+    """True if every text in ``value`` (keys and values, at any depth) has a UTF-8 form."""
+    if isinstance(value, str):
+        return is_unicode(value)
+    if isinstance(value, Mapping):
+        return all(_all_unicode(k) and _all_unicode(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_all_unicode(item) for item in value)
+    return True
 
 
 def sign_message(message: RoutedMessage, signer: Signer) -> Envelope:

@@ -26,10 +26,10 @@ from gateway.core.errors import MalformedError, SignatureError
 from gateway.core.identifiers import SubjectType
 from gateway.core.limits import DEFAULT_LIMITS, Limits
 from gateway.core.masking import apply_mask
-from gateway.core.payload_fields import check_int
 from gateway.core.policy import MASKED_SUFFIX, SharePlan, disclosure_names
 from gateway.core.record_fields import ValidatedRecord
 from gateway.core.sdjwt import VerifiedSdJwt, issue_sd_jwt, parse_sd_jwt, redact, verify_sd_jwt
+from gateway.core.strict_json import is_unicode
 
 __all__ = [
     "RECORD_TYP",
@@ -147,15 +147,22 @@ def _claim(payload: Mapping[str, object], name: str, kind: type) -> object:
     return value
 
 
-def read_record(verified: VerifiedSdJwt, sd_jwt: str) -> SignedRecord:
+def read_record(
+    verified: VerifiedSdJwt, sd_jwt: str, *, limits: Limits = DEFAULT_LIMITS
+) -> SignedRecord:
     """Read the record claims of an already verified SD-JWT.
+
+    Every claim and disclosure is bounded by ``limits`` here, before any caller
+    stores, forwards or serves the record.
 
     Args:
         verified: the result of verifying ``sd_jwt``.
         sd_jwt: the exact text that was verified, kept as received.
+        limits: the bounds of versions, times, ids and texts.
 
     Raises:
         MalformedError: naming the claim or disclosure that does not fit a record.
+        OutOfRangeError: naming the claim outside its bounds.
     """
     payload = verified.payload
     subject_type = str(_claim(payload, "sbt", str))
@@ -170,25 +177,46 @@ def read_record(verified: VerifiedSdJwt, sd_jwt: str) -> SignedRecord:
     for name, value in verified.disclosed.items():
         if not isinstance(value, str):
             raise MalformedError(f"disclosure {name!r} is not a string")
+        _check_text(f"disclosure {name!r}", value, limits.max_field_chars, limits)
         if name.endswith(MASKED_SUFFIX):
             masked[name.removesuffix(MASKED_SUFFIX)] = value
         else:
             clear[name] = value
-    version = check_int(_claim(payload, "ver", int), what="record", key="ver", minimum=1)
+    version = int(str(_claim(payload, "ver", int)))
+    issued_at = int(str(_claim(payload, "iat", int)))
+    expires_at = int(str(_claim(payload, "exp", int)))
+    limits.check_range(
+        "record claim 'ver'", version, 1, limits.max_record_version, rule="limits:record-version"
+    )
+    for name, when in (("iat", issued_at), ("exp", expires_at)):
+        limits.check_range(
+            f"record claim {name!r}", when, 0, limits.max_unix_time_s, rule="limits:time"
+        )
+    record_id = str(_claim(payload, "rid", str))
+    _check_text("record claim 'rid'", record_id, limits.max_record_id_chars, limits)
+    texts = {name: str(_claim(payload, name, str)) for name in ("iss", "cat", "cv")}
+    for name, text in texts.items():
+        _check_text(f"record claim {name!r}", text, limits.max_string_chars, limits)
     return SignedRecord(
-        issuer=str(_claim(payload, "iss", str)),
-        record_id=str(_claim(payload, "rid", str)),
+        issuer=texts["iss"],
+        record_id=record_id,
         version=version,
-        category=str(_claim(payload, "cat", str)),
-        catalog_version=str(_claim(payload, "cv", str)),
+        category=texts["cat"],
+        catalog_version=texts["cv"],
         subject_type=sbt,
-        issued_at=int(str(_claim(payload, "iat", int))),
-        expires_at=int(str(_claim(payload, "exp", int))),
+        issued_at=issued_at,
+        expires_at=expires_at,
         key_id=str(verified.header.get("kid", "")),
         clear=clear,
         masked=masked,
         sd_jwt=sd_jwt,
     )
+
+
+def _check_text(what: str, text: str, max_chars: int, limits: Limits) -> None:
+    if not is_unicode(text):
+        raise MalformedError(f"{what} is not valid Unicode text (a lone surrogate)")
+    limits.check_range(f"{what} length", len(text), 0, max_chars, rule="limits:text")
 
 
 def verify_record(
@@ -217,7 +245,7 @@ def verify_record(
         expected_typ=RECORD_TYP,
         leeway_s=limits.clock_skew_s,
     )
-    record = read_record(verified, sd_jwt)
+    record = read_record(verified, sd_jwt, limits=limits)
     owner = key_owner(record.key_id)
     if owner != record.issuer:
         raise SignatureError(

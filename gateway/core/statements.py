@@ -22,6 +22,7 @@ from gateway.core.dsse import (
     verify_envelope,
 )
 from gateway.core.errors import MalformedError
+from gateway.core.limits import Limits
 from gateway.core.payload_fields import (
     check_int,
     check_node_id,
@@ -39,6 +40,7 @@ __all__ = [
     "STATUS_EFFECT",
     "StatusKind",
     "StatusStatement",
+    "check_statement_bounds",
     "purges_disclosures",
     "sign_statement",
     "verify_statement",
@@ -182,6 +184,39 @@ class StatusStatement:
         if statement.to_payload() != data:
             raise MalformedError(f"{_WHAT} is not canonical JSON (sorted keys, compact, UTF-8)")
         return statement
+
+
+def check_statement_bounds(statement: StatusStatement, limits: Limits) -> None:
+    """Refuse a statement whose numbers or record id exceed what this node stores.
+
+    Raises:
+        OutOfRangeError: naming the field, with a ``limits:`` rule.
+    """
+    versions = [("version", statement.version)]
+    if statement.new_version is not None:
+        versions.append(("new_version", statement.new_version))
+    for key, version in versions:
+        limits.check_range(
+            f"{_WHAT} key {key!r}",
+            version,
+            1,
+            limits.max_record_version,
+            rule="limits:record-version",
+        )
+    limits.check_range(
+        f"{_WHAT} key 'issued_at'",
+        statement.issued_at,
+        0,
+        limits.max_unix_time_s,
+        rule="limits:time",
+    )
+    limits.check_range(
+        f"{_WHAT} key 'record_id' length",
+        len(statement.record_id),
+        1,
+        limits.max_record_id_chars,
+        rule="limits:text",
+    )
 
 
 def sign_statement(stmt: StatusStatement, signer: Signer) -> Envelope:

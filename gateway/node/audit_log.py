@@ -383,6 +383,7 @@ class CheckpointWitness:
         Raises:
             AccessDeniedError: the caller is not a child of this node.
             LimitExceededError: the proof or certificate chain is too large.
+            OutOfRangeError: a size beyond ``max_log_entries``.
             VerificationError: the certificate or note signature does not verify.
             ProofError: the checkpoint is inconsistent with the last one cosigned
                 (audited as a denial and logged as an alarm).
@@ -410,6 +411,14 @@ class CheckpointWitness:
                 origin=origin,
                 limits=limits,
             )
+            for what, size in (
+                ("checkpoint size", checkpoint.size),
+                ("old size", request.old_size),
+            ):
+                # Sizes beyond any real log would overflow the store's columns.
+                limits.check_range(
+                    what, size, 0, limits.max_log_entries, rule="limits:checkpoint-size"
+                )
             return self._writer.submit(
                 lambda conn: self._decide(
                     principal=principal,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from gateway.core.audit import Decision, event_by
 from gateway.core.errors import InputError, NotFoundError
+from gateway.core.limits import DEFAULT_LIMITS, Limits
 from gateway.core.principal import Principal
 from gateway.node.queries import display_subject, normalise_subject
 from gateway.store import AuditFilter, Store, StoredEvent
@@ -107,13 +108,21 @@ class AuditQueries:
         checkpoints: CheckpointRepository,
         signing_chain: bytes,
         clock: Callable[[], int],
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
+        self._limits = limits
         self._node_id = node_id
         self._store = store
         self._entries = entries
         self._checkpoints = checkpoints
         self._signing_chain = signing_chain
         self._clock = clock
+
+    def _position(self, what: str, value: int) -> int:
+        """``value`` if it can be a position in a log; the store is never asked past that."""
+        limits = self._limits
+        limits.check_range(what, value, 0, limits.max_log_entries, rule="limits:log-position")
+        return value
 
     def _audit(self, principal: Principal, action: str, *, subject: str = "", detail: str) -> None:
         self._store.audit.append(
@@ -152,7 +161,9 @@ class AuditQueries:
 
         Raises:
             InputError: a page over the maximum.
+            OutOfRangeError: ``start`` past any log (``max_log_entries``).
         """
+        start = self._position("first entry", start)
         limit = _page(limit, MAX_PAGE)
         size = self._store.audit.size()
         entries = self._entries.read(start, limit)
@@ -200,7 +211,9 @@ class AuditQueries:
 
         Raises:
             InputError: a page over the maximum.
+            OutOfRangeError: ``after_size`` past any log (``max_log_entries``).
         """
+        after_size = self._position("checkpoint size to list after", after_size)
         limit = _page(limit, 100)
         size = self._store.audit.size()
         rows = self._checkpoints.list(after_size=after_size, limit=limit + 1)

@@ -37,7 +37,7 @@ from gateway.core.messages import RoutedMessage, verify_message
 from gateway.core.policy import Recipient, SharePlan, check_received, decide, node_relation
 from gateway.core.principal import Principal
 from gateway.core.records import SignedRecord, verify_record
-from gateway.core.statements import StatusStatement, verify_statement
+from gateway.core.statements import StatusStatement, check_statement_bounds, verify_statement
 from gateway.node.messages import MessageRouter
 from gateway.node.metrics import NodeMetrics
 from gateway.node.routing import enqueue_records, enqueue_statements
@@ -225,7 +225,9 @@ class FederationReceiver:
     def _verify_statement(self, data: bytes) -> StatusStatement:
         envelope = Envelope.from_json(data, limits=self._limits)
         claimed = StatusStatement.from_payload(envelope.payload)
-        return verify_statement(envelope, resolve_key=self._keys_of(claimed.issuer))
+        statement = verify_statement(envelope, resolve_key=self._keys_of(claimed.issuer))
+        check_statement_bounds(statement, self._limits)
+        return statement
 
     def _verify_message(self, data: bytes) -> RoutedMessage:
         envelope = Envelope.from_json(data, limits=self._limits)

@@ -28,11 +28,24 @@ from gateway._proto.v1 import (
     records_pb2,
     records_pb2_grpc,
 )
+from gateway.core.checkpoint import Checkpoint, sign_checkpoint
+from gateway.core.dsse import sign_envelope
+from gateway.core.messages import MESSAGE_PAYLOAD_TYPE
+from gateway.core.note import NoteSigner
 from gateway.core.statements import StatusKind, StatusStatement, sign_statement
+from gateway.node.audit_log import log_origin
 from gateway.pki import fingerprint, load_client_credentials, load_node_credentials
+from gateway.rpc.audit import signing_chain_pem
+from gateway.rpc.peer import open_peer_channel
 from tests.support.cluster import Cluster, listed, make_cluster, running, submit, wait_for
 from tests.support.federation import client_channel
-from tests.support.peers import hop_request, node_signer, push
+from tests.support.peers import (
+    for_parent,
+    hop_request,
+    node_signer,
+    push,
+    signed_penalty,
+)
 from tests.support.records import company_code, penalty_fields
 
 NATIONAL, ZHEJIANG, HUZHOU, LISHUI = "000000", "330000", "330500", "331100"
@@ -108,11 +121,16 @@ def denials(cluster: Cluster, node: str, actor: str) -> list[dict[str, Any]]:
     return [json.loads(entry.event) for entry in response.events]
 
 
-def one_denial(cluster: Cluster, node: str, actor: str) -> dict[str, Any]:
-    """The single denial event of ``actor`` at ``node`` (waits, bounded, for it to be logged)."""
-    events = wait_for(f"a denial of {actor} at {node}", lambda: denials(cluster, node, actor))
-    assert len(events) == 1, events
-    return events[0]
+def one_denial(cluster: Cluster, node: str, actor: str, *, before: int = 0) -> dict[str, Any]:
+    """The one denial of ``actor`` at ``node`` after the ``before`` it had (waits, bounded)."""
+
+    def logged() -> list[dict[str, Any]] | None:
+        found = denials(cluster, node, actor)
+        return found if len(found) > before else None
+
+    events = wait_for(f"a denial of {actor} at {node}", logged)
+    assert len(events) == before + 1, events
+    return events[-1]
 
 
 def assert_attributed(event: dict[str, Any], cluster: Cluster, node: str, name: str) -> None:
@@ -248,6 +266,7 @@ def test_lishui_revocation_of_a_huzhou_record_is_refused_at_the_province(
     )
     envelope = sign_statement(forged, node_signer(federation, LISHUI)).to_json()
     request = hop_request(federation, sender=LISHUI, audience=ZHEJIANG, statements=[envelope])
+    before = len(denials(federation, ZHEJIANG, f"node:{LISHUI}/{LISHUI}"))
 
     status = refusal(lambda: push(federation, sender=LISHUI, to=ZHEJIANG, request=request))
 
@@ -256,7 +275,7 @@ def test_lishui_revocation_of_a_huzhou_record_is_refused_at_the_province(
         f"statement {forged.statement_id} about record {record_id} v1 is signed by node "
         f"{LISHUI}, not by the record's issuer {HUZHOU}",
     )
-    event = one_denial(federation, ZHEJIANG, f"node:{LISHUI}/{LISHUI}")
+    event = one_denial(federation, ZHEJIANG, f"node:{LISHUI}/{LISHUI}", before=before)
     assert event["rule"] == "statement:issuer-only"
     assert event["action"] == "push.receive"
     assert event["fingerprint"] == node_fingerprint(federation, LISHUI)
@@ -264,3 +283,120 @@ def test_lishui_revocation_of_a_huzhou_record_is_refused_at_the_province(
     # Neither applied at the province nor forwarded to national.
     assert listed(federation, ZHEJIANG, "audit-office")[record_id].status == "active"
     assert listed(federation, NATIONAL, "audit-office")[record_id].status == "active"
+
+
+# -- item 8: peer input never reaches INTERNAL ---------------------------------------------
+
+
+def assert_node_refusal(
+    cluster: Cluster, at: str, peer: str, before: int, *, action: str, rule: str
+) -> None:
+    event = one_denial(cluster, at, f"node:{peer}/{peer}", before=before)
+    assert (event["action"], event["rule"]) == (action, rule)
+    assert event["fingerprint"] == node_fingerprint(cluster, peer)
+    assert event["address"].startswith("ipv4:127.0.0.1:")
+
+
+def test_lishui_record_with_version_2_pow_40_is_refused_at_the_province(
+    federation: Cluster,
+) -> None:
+    record = for_parent(signed_penalty(federation, LISHUI, 8001, version=2**40), LISHUI)
+    request = hop_request(federation, sender=LISHUI, audience=ZHEJIANG, records=[record])
+    before = len(denials(federation, ZHEJIANG, f"node:{LISHUI}/{LISHUI}"))
+
+    status = refusal(lambda: push(federation, sender=LISHUI, to=ZHEJIANG, request=request))
+
+    assert status == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "record claim 'ver' is 1099511627776, outside 1..1000000",
+    )
+    assert_node_refusal(
+        federation, ZHEJIANG, LISHUI, before, action="push.receive", rule="limits:record-version"
+    )
+    # The province still lists its records to every caller (no INTERNAL after it).
+    assert listed(federation, ZHEJIANG, "audit-office") is not None
+
+
+def test_lone_surrogate_in_a_message_body_is_refused_at_the_province(
+    federation: Cluster,
+) -> None:
+    message = {
+        "message_id": uuid.uuid4().hex,
+        "origin": LISHUI,
+        "target": ZHEJIANG,
+        "kind": "discipline.feedback",
+        "created_at": now(),
+        "body": {"note": "\ud800"},
+    }
+    # ASCII JSON with the lone surrogate escaped: what a hostile encoder writes.
+    payload = json.dumps(message, sort_keys=True, separators=(",", ":")).encode()
+    envelope = sign_envelope(MESSAGE_PAYLOAD_TYPE, payload, node_signer(federation, LISHUI))
+    request = hop_request(
+        federation, sender=LISHUI, audience=ZHEJIANG, messages=[envelope.to_json()]
+    )
+    before = len(denials(federation, ZHEJIANG, f"node:{LISHUI}/{LISHUI}"))
+
+    status = refusal(lambda: push(federation, sender=LISHUI, to=ZHEJIANG, request=request))
+
+    assert status == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "routed message: body has text that is not valid Unicode (a lone surrogate)",
+    )
+    assert_node_refusal(
+        federation, ZHEJIANG, LISHUI, before, action="push.receive", rule="MalformedError"
+    )
+
+
+def test_huzhou_checkpoint_of_size_2_pow_63_is_refused_by_the_province_witness(
+    federation: Cluster,
+) -> None:
+    creds = load_node_credentials(federation.keystore.node(HUZHOU))
+    signer = NoteSigner(log_origin(HUZHOU), creds.signing_key)
+    note = sign_checkpoint(Checkpoint(log_origin(HUZHOU), 2**63, bytes(32)), signer)
+    request = audit_pb2.CosignRequest(
+        checkpoint=note, old_size=0, signing_certificate_chain=signing_chain_pem(creds)
+    )
+    before = len(denials(federation, ZHEJIANG, f"node:{HUZHOU}/{HUZHOU}"))
+
+    def cosign() -> object:
+        channel = open_peer_channel(creds, federation.endpoint(ZHEJIANG))
+        try:
+            return audit_pb2_grpc.WitnessStub(channel).Cosign(request, timeout=20)
+        finally:
+            channel.close()
+
+    status = refusal(cosign)
+
+    assert status == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"checkpoint size is {2**63}, outside 0..{2**53}",
+    )
+    assert_node_refusal(
+        federation,
+        ZHEJIANG,
+        HUZHOU,
+        before,
+        action="/gateway.v1.Witness/Cosign",
+        rule="limits:checkpoint-size",
+    )
+
+
+def test_huzhou_auditor_reading_entries_from_2_pow_64_minus_1_is_refused(
+    federation: Cluster,
+) -> None:
+    def entries(channel: grpc.Channel) -> object:
+        stub = audit_pb2_grpc.AuditStub(channel)
+        return stub.GetEntries(audit_pb2.GetEntriesRequest(start=2**64 - 1, limit=10), timeout=20)
+
+    status = refusal(in_channel(federation, (HUZHOU, "audit-office"), HUZHOU, entries))
+
+    assert status == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"first entry is {2**64 - 1}, outside 0..{2**53}",
+    )
+    event = one_denial(federation, HUZHOU, f"auditor:{HUZHOU}/audit-office")
+    assert (event["action"], event["rule"]) == (
+        "/gateway.v1.Audit/GetEntries",
+        "limits:log-position",
+    )
+    assert_attributed(event, federation, HUZHOU, "audit-office")

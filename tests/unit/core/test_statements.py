@@ -11,13 +11,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.core.algorithms import Ed25519Signer, Verifier
 from gateway.core.dsse import Envelope, sign_envelope
-from gateway.core.errors import MalformedError, NotFoundError, SignatureError
+from gateway.core.errors import MalformedError, NotFoundError, OutOfRangeError, SignatureError
 from gateway.core.hop import HOP_PAYLOAD_TYPE
+from gateway.core.limits import DEFAULT_LIMITS
 from gateway.core.statements import (
     STATEMENT_PAYLOAD_TYPE,
     STATUS_EFFECT,
     StatusKind,
     StatusStatement,
+    check_statement_bounds,
     purges_disclosures,
     sign_statement,
     verify_statement,
@@ -283,3 +285,43 @@ def test_signed_but_malformed_statement_is_refused_after_verification() -> None:
     envelope = sign_envelope(STATEMENT_PAYLOAD_TYPE, payload, signer)
     with pytest.raises(MalformedError, match="key 'issuer' is '33050', not a 6-digit node id"):
         verify_statement(envelope, resolve_key=_resolver(signer.verifier()))
+
+
+# --- bounds of the receiving node ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "message", "rule"),
+    [
+        (
+            {"version": 2**40},
+            "status statement key 'version' is 1099511627776, outside 1..1000000",
+            "limits:record-version",
+        ),
+        (
+            {"kind": StatusKind.CORRECTION, "new_version": 2**31},
+            "status statement key 'new_version' is 2147483648, outside 1..1000000",
+            "limits:record-version",
+        ),
+        (
+            {"issued_at": 2**62},
+            f"status statement key 'issued_at' is {2**62}, outside 0..253402300799",
+            "limits:time",
+        ),
+        (
+            {"record_id": "R" * 41},
+            "status statement key 'record_id' length is 41, outside 1..40",
+            "limits:text",
+        ),
+    ],
+)
+def test_statement_numbers_and_ids_beyond_the_limits_are_refused(
+    changes: dict[str, object], message: str, rule: str
+) -> None:
+    with pytest.raises(OutOfRangeError) as caught:
+        check_statement_bounds(_statement(**changes), DEFAULT_LIMITS)
+    assert (str(caught.value), caught.value.rule) == (message, rule)
+
+
+def test_a_statement_within_the_limits_passes_the_bounds() -> None:
+    check_statement_bounds(_statement(), DEFAULT_LIMITS)

@@ -1,0 +1,73 @@
+"""Reading a verified record: every claim and disclosure within the limits (issue 13 item 8)."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from gateway.core.algorithms import Ed25519Signer, Verifier
+from gateway.core.errors import OutOfRangeError
+from gateway.core.records import RECORD_TYP, verify_record
+from gateway.core.sdjwt import issue_sd_jwt
+
+NOW = 1_760_000_000
+SIGNER = Ed25519Signer("node-331100-sign", Ed25519PrivateKey.from_private_bytes(b"\x07" * 32))
+CLAIMS: dict[str, object] = {
+    "iss": "331100",
+    "rid": "331100-R0123456789abcdef",
+    "ver": 1,
+    "cat": "admin_penalty",
+    "cv": "2025.1",
+    "sbt": "legal_person",
+    "iat": NOW - 60,
+    "exp": NOW + 86_400,
+}
+
+
+def _verify(
+    *, disclosed: dict[str, str] | None = None, claims: dict[str, object] | None = None
+) -> object:
+    sd_jwt = issue_sd_jwt(
+        signer=SIGNER,
+        claims={**CLAIMS, **(claims or {})},
+        disclosable=list((disclosed or {"XDR_MC": "丽水测试企业有限公司"}).items()),
+        sd_size=4,
+        typ=RECORD_TYP,
+    )
+
+    def resolve(kid: str) -> Verifier:
+        return SIGNER.verifier()
+
+    return verify_record(sd_jwt, resolve_key=resolve, key_owner=lambda kid: "331100", now=NOW)
+
+
+def test_a_record_within_the_limits_is_read() -> None:
+    _verify()
+
+
+@pytest.mark.parametrize(
+    ("claims", "message", "rule"),
+    [
+        (
+            {"ver": 2**40},
+            "record claim 'ver' is 1099511627776, outside 1..1000000",
+            "limits:record-version",
+        ),
+        ({"ver": 0}, "record claim 'ver' is 0, outside 1..1000000", "limits:record-version"),
+        ({"exp": 2**70}, f"record claim 'exp' is {2**70}, outside 0..253402300799", "limits:time"),
+        ({"iat": -1}, "record claim 'iat' is -1, outside 0..253402300799", "limits:time"),
+        ({"rid": "R" * 41}, "record claim 'rid' length is 41, outside 0..40", "limits:text"),
+        ({"cv": "9" * 257}, "record claim 'cv' length is 257, outside 0..256", "limits:text"),
+    ],
+)
+def test_claims_beyond_the_limits_are_refused(
+    claims: dict[str, object], message: str, rule: str
+) -> None:
+    with pytest.raises(OutOfRangeError) as caught:
+        _verify(claims=claims)
+    assert (str(caught.value), caught.value.rule) == (message, rule)
+
+
+def test_an_overlong_disclosure_is_refused() -> None:
+    with pytest.raises(OutOfRangeError, match=r"^disclosure 'XDR_MC' length is 4001, outside"):
+        _verify(disclosed={"XDR_MC": "x" * 4001})
