@@ -35,6 +35,7 @@ from gateway.core.audit import Decision, event_by_node, record_refs
 from gateway.core.errors import GatewayError, PeerError, PeerUnavailableError
 from gateway.node.outbound import Outbound, OutboundBatch
 from gateway.node.peer_client import HopBatch, PeerClient
+from gateway.node.periodic import backoff_s
 from gateway.store import Store
 
 __all__ = ["PushSettings", "PushWorker", "is_transient"]
@@ -104,6 +105,8 @@ class PushWorker:
         self._wake.set()
 
     def _run(self) -> None:
+        failures = 0
+        idle_s = self._settings.idle_poll_ms / 1000
         while not self._stop.is_set():
             # Cleared before looking, so a wake-up during the round is kept for the wait.
             self._wake.clear()
@@ -112,8 +115,15 @@ class PushWorker:
             except GatewayError as exc:
                 log.warning("push round failed", error=type(exc).__name__, detail=str(exc))
                 busy = False
+            except Exception:
+                # A bug in one round must not end the loop: logged, backed off, retried.
+                failures += 1
+                log.exception("loop.failed", loop=self._thread.name, failures=failures)
+                self._stop.wait(backoff_s(idle_s, failures))
+                continue
+            failures = 0
             if not busy:
-                self._wake.wait(self._settings.idle_poll_ms / 1000)
+                self._wake.wait(idle_s)
 
     def drain_once(self) -> bool:
         """Send one batch to every recipient with due rows; True if anything was sent.
@@ -201,8 +211,18 @@ class PushWorker:
         ids = [i.id for i in (*batch.record_items, *batch.message_items)]
         ids += [i.id for i, _ in batch.statement_items]
         if is_transient(exc):
-            items = [*batch.record_items, *(item for item, _ in batch.statement_items)]
-            attempts = max(item.attempts for item in items)
+            # A batch may hold only routed messages: they count as much as records.
+            attempts = max(
+                (
+                    item.attempts
+                    for item in (
+                        *batch.record_items,
+                        *batch.message_items,
+                        *(item for item, _ in batch.statement_items),
+                    )
+                ),
+                default=0,
+            )
             delay_ms = min(
                 self._settings.initial_backoff_ms * 2 ** min(attempts, 16),
                 self._settings.max_backoff_ms,

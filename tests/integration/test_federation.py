@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -21,7 +19,7 @@ from gateway.core.algorithms import Ed25519Verifier
 from gateway.core.records import verify_record
 from gateway.pki import signing_kid
 from tests.support.cluster import Cluster, listed, make_cluster, running, submit, wait_for
-from tests.support.peers import for_parent, hop_request, push, signed_penalty
+from tests.support.peers import claimed_record_id, for_parent, hop_request, push, signed_penalty
 from tests.support.postgres import fresh_postgres_schema
 from tests.support.records import citizen_number, disclosed, notice_fields, penalty_fields
 
@@ -235,9 +233,9 @@ def test_province_refuses_replayed_tampered_misattributed_and_oversharing_batche
     )
 
     held = listed(cluster, ZHEJIANG, "audit-office")
-    record_ids = {verify_id(sd) for sd in refused}
+    record_ids = {claimed_record_id(sd) for sd in refused}
     assert not record_ids & set(held)
-    assert verify_id(good) in held
+    assert claimed_record_id(good) in held
     denials = cluster.gateway_json_lines(
         "audit",
         "events",
@@ -249,10 +247,3 @@ def test_province_refuses_replayed_tampered_misattributed_and_oversharing_batche
         "denied",
     )
     assert len([e for e in denials if e["action"] == "push.receive"]) >= 4
-
-
-def verify_id(sd_jwt: str) -> str:
-    """The record id claim, read without verification (for bookkeeping in tests only)."""
-    payload = sd_jwt.split("~", 1)[0].split(".")[1]
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    return str(claims["rid"])

@@ -40,6 +40,7 @@ from gateway.rpc.peer import open_peer_channel
 from tests.support.cluster import Cluster, listed, make_cluster, running, submit, wait_for
 from tests.support.federation import client_channel
 from tests.support.peers import (
+    claimed_record_id,
     for_parent,
     hop_request,
     node_signer,
@@ -58,6 +59,7 @@ CLIENTS = [
     (HUZHOU, "audit-office", "auditor", None),
     (HUZHOU, "procurement-office", "department", "procurement"),
     (HUZHOU, "ops", "admin", None),
+    (ZHEJIANG, "ops", "admin", None),
     (LISHUI, "ops", "admin", None),
     (CHANGSHA, "market-office", "department", "market_regulation"),
 ]
@@ -400,3 +402,38 @@ def test_huzhou_auditor_reading_entries_from_2_pow_64_minus_1_is_refused(
         "limits:log-position",
     )
     assert_attributed(event, federation, HUZHOU, "audit-office")
+
+
+# -- also: background loops never die -------------------------------------------------------
+
+
+def test_province_keeps_pushing_after_a_messages_only_batch_meets_an_unreachable_city(
+    federation: Cluster,
+) -> None:
+    # Lishui (in the directory, not running) gives the province one of its records...
+    record = for_parent(signed_penalty(federation, LISHUI, 7001), LISHUI)
+    push(
+        federation,
+        sender=LISHUI,
+        to=ZHEJIANG,
+        request=hop_request(federation, sender=LISHUI, audience=ZHEJIANG, records=[record]),
+    )
+    # ...and an objection filed at the province travels to Lishui alone: a batch of one
+    # routed message, which meets UNAVAILABLE.
+    with client_channel(federation.client(ZHEJIANG, "ops"), federation.endpoint(ZHEJIANG)) as ch:
+        discipline_pb2_grpc.DisciplineStub(ch).FileObjection(
+            discipline_pb2.FileObjectionRequest(
+                record_id=claimed_record_id(record), version=1, grounds="已全额缴纳罚款"
+            ),
+            timeout=20,
+        )
+    wait_for(
+        "the province to find Lishui unreachable",
+        lambda: any(
+            '"peer.unreachable"' in line and f'"{LISHUI}"' in line
+            for line in federation.log(ZHEJIANG).splitlines()
+        ),
+    )
+
+    # The province's push loop is still alive: a Huzhou record still reaches national.
+    huzhou_penalty(federation, 3001, reaches=NATIONAL)

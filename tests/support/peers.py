@@ -7,7 +7,9 @@ anything else it signs.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import uuid
 from collections.abc import Sequence
 
@@ -71,6 +73,13 @@ def for_parent(sd_jwt: str, child: str) -> str:
         SubjectType.LEGAL_PERSON,
     )
     return redact_record(sd_jwt, plan)
+
+
+def claimed_record_id(sd_jwt: str) -> str:
+    """The record id claim, read without verification (for bookkeeping in tests only)."""
+    payload = sd_jwt.split("~", 1)[0].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return str(claims["rid"])
 
 
 def hop_request(
