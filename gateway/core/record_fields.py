@@ -29,7 +29,7 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from gateway.core.catalog import Catalog, Category, FieldSpec, FieldType, Severity
-from gateway.core.errors import IdentifierError, RecordValidationError
+from gateway.core.errors import AccessDeniedError, IdentifierError, RecordValidationError
 from gateway.core.identifiers import SubjectType, validate_citizen_id, validate_uscc
 from gateway.core.limits import DEFAULT_LIMITS, Limits
 from gateway.core.node_id import is_node_id_shape
@@ -38,6 +38,8 @@ __all__ = [
     "CITIZEN_ID_KINDS",
     "ValidatedRecord",
     "add_months",
+    "check_record_issuer",
+    "record_issuer",
     "record_key",
     "validate_record",
 ]
@@ -86,14 +88,41 @@ def add_months(start: date, months: int) -> date:
 def record_key(issuer: str, category: str, document_number: str, subject_id: str) -> str:
     """The deterministic record id of a document, so that re-submitting it adds no duplicate.
 
-    ``"R"`` and the first 32 hex digits of SHA-256 over a tag and the
-    length-prefixed UTF-8 parts: no two different tuples share an encoding.
+    The issuer's node id, ``"-"`` and the first 32 hex digits of SHA-256 over a
+    tag and the length-prefixed UTF-8 parts: no two different tuples share an
+    encoding, and the id names its issuer, so no other node can claim it (see
+    :func:`check_record_issuer`).
     """
     digest = hashlib.sha256()
     parts = (issuer, category, document_number, subject_id)
     for part in (_KEY_TAG, *(text.encode("utf-8") for text in parts)):
         digest.update(len(part).to_bytes(4, "big") + part)
-    return "R" + digest.hexdigest()[:32]
+    return f"{issuer}-{digest.hexdigest()[:32]}"
+
+
+def record_issuer(record_id: str) -> str:
+    """The node a record id names as its issuer (``""`` if it names none)."""
+    issuer, dash, _rest = record_id.partition("-")
+    return issuer if dash and is_node_id_shape(issuer) else ""
+
+
+def check_record_issuer(record_id: str, issuer: str, *, what: str = "record") -> None:
+    """Refuse a record, version or statement by ``issuer`` about an id another node owns.
+
+    Only a record's issuer may publish a version of it or a statement about it;
+    the id carries the issuer, so a node cannot take another's id first either.
+
+    Raises:
+        AccessDeniedError: rule ``record:issuer-only``.
+    """
+    owner = record_issuer(record_id)
+    if owner != issuer:
+        raise AccessDeniedError(
+            f"{what} {record_id} is not an id of node {issuer}"
+            + (f" but of node {owner}" if owner else "")
+            + ": only a record's issuer may publish it, a version of it or its status",
+            rule="record:issuer-only",
+        )
 
 
 def _refuse(code: str, message: str) -> RecordValidationError:

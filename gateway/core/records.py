@@ -27,7 +27,7 @@ from gateway.core.identifiers import SubjectType
 from gateway.core.limits import DEFAULT_LIMITS, Limits
 from gateway.core.masking import apply_mask
 from gateway.core.policy import MASKED_SUFFIX, SharePlan, disclosure_names
-from gateway.core.record_fields import ValidatedRecord
+from gateway.core.record_fields import ValidatedRecord, check_record_issuer
 from gateway.core.sdjwt import VerifiedSdJwt, issue_sd_jwt, parse_sd_jwt, redact, verify_sd_jwt
 from gateway.core.strict_json import is_unicode
 
@@ -236,6 +236,8 @@ def verify_record(
     Raises:
         VerificationError: any RFC 9901 rule, signature, expiry or record claim failure.
         SignatureError: if the key that signed is not the issuing node's.
+        AccessDeniedError: the record id is not one of its issuer's (a node
+            publishing a record, or a version of one, of another node's).
     """
     verified = verify_sd_jwt(
         sd_jwt,
@@ -251,6 +253,7 @@ def verify_record(
         raise SignatureError(
             f"record {record.record_id} claims issuer {record.issuer} but is signed by node {owner}"
         )
+    check_record_issuer(record.record_id, record.issuer)
     return record
 
 

@@ -36,6 +36,7 @@ from gateway.core.limits import Limits
 from gateway.core.messages import RoutedMessage, verify_message
 from gateway.core.policy import Recipient, SharePlan, check_received, decide, node_relation
 from gateway.core.principal import Principal
+from gateway.core.record_fields import check_record_issuer
 from gateway.core.records import SignedRecord, verify_record
 from gateway.core.statements import StatusStatement, check_statement_bounds, verify_statement
 from gateway.node.messages import MessageRouter
@@ -305,7 +306,12 @@ class FederationReceiver:
                 try:
                     row = self._store.records.get(statement.record_id, statement.version, conn=conn)
                 except NotFoundError:
-                    # Not held here: it changes nothing and is forwarded nowhere.
+                    # Not held here: the id alone says whose record it is.
+                    check_record_issuer(
+                        statement.record_id,
+                        statement.issuer,
+                        what=f"statement {statement.statement_id} about record",
+                    )
                     continue
                 issuer = row.issuer
             if issuer != statement.issuer:

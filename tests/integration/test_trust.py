@@ -404,6 +404,56 @@ def test_huzhou_auditor_reading_entries_from_2_pow_64_minus_1_is_refused(
     assert_attributed(event, federation, HUZHOU, "audit-office")
 
 
+# -- item 3: a record id is its issuer's alone ----------------------------------------------
+
+
+def _not_its_id(record_id: str, claimant: str, owner: str) -> str:
+    return (
+        f"record {record_id} is not an id of node {claimant} but of node {owner}: only a "
+        "record's issuer may publish it, a version of it or its status"
+    )
+
+
+def test_lishui_version_2_of_a_huzhou_record_is_refused_at_the_province(
+    federation: Cluster,
+) -> None:
+    record_id = huzhou_penalty(federation, 4001, reaches=ZHEJIANG)
+    forged = for_parent(
+        signed_penalty(federation, LISHUI, 4001, version=2, record_id=record_id), LISHUI
+    )
+    request = hop_request(federation, sender=LISHUI, audience=ZHEJIANG, records=[forged])
+    before = len(denials(federation, ZHEJIANG, f"node:{LISHUI}/{LISHUI}"))
+
+    status = refusal(lambda: push(federation, sender=LISHUI, to=ZHEJIANG, request=request))
+
+    assert status == (grpc.StatusCode.PERMISSION_DENIED, _not_its_id(record_id, LISHUI, HUZHOU))
+    assert_node_refusal(
+        federation, ZHEJIANG, LISHUI, before, action="push.receive", rule="record:issuer-only"
+    )
+    # The province still serves Huzhou's own version as the latest.
+    assert listed(federation, ZHEJIANG, "audit-office")[record_id].version == 1
+
+
+def test_lishui_taking_a_huzhou_record_id_first_is_refused_and_the_genuine_record_arrives(
+    federation: Cluster,
+) -> None:
+    # Ids are predictable: Lishui computes the id Huzhou will give its next penalty...
+    stolen = claimed_record_id(signed_penalty(federation, HUZHOU, 4002))
+    squatter = for_parent(signed_penalty(federation, LISHUI, 4002, record_id=stolen), LISHUI)
+    request = hop_request(federation, sender=LISHUI, audience=ZHEJIANG, records=[squatter])
+    before = len(denials(federation, ZHEJIANG, f"node:{LISHUI}/{LISHUI}"))
+
+    status = refusal(lambda: push(federation, sender=LISHUI, to=ZHEJIANG, request=request))
+
+    assert status == (grpc.StatusCode.PERMISSION_DENIED, _not_its_id(stolen, LISHUI, HUZHOU))
+    assert_node_refusal(
+        federation, ZHEJIANG, LISHUI, before, action="push.receive", rule="record:issuer-only"
+    )
+    # ...and Huzhou's genuine record, submitted afterwards, still reaches the province.
+    assert huzhou_penalty(federation, 9000 + 4002, reaches=ZHEJIANG) == stolen
+    assert listed(federation, ZHEJIANG, "audit-office")[stolen].issuer == HUZHOU
+
+
 # -- also: background loops never die -------------------------------------------------------
 
 

@@ -44,7 +44,7 @@ from tests.support.vectors import (
 
 ROOT = Path(__file__).resolve().parents[3]
 
-RECORD_ID = "Rd91b7c63e65be5280f869e9c0147aecc"
+RECORD_ID = "330500-d91b7c63e65be5280f869e9c0147aecc"
 HUZHOU_KID = "aa3fa6229bd864ebc40e6eed0101cd4501e6e49730574e4127a2f24df2916736"
 ISSUED_AT = 1_764_554_400
 SENT_AT = ISSUED_AT + 60
@@ -193,7 +193,7 @@ def test_the_routed_message_verifies_as_its_origins_and_routes_through_the_provi
     ) == ("212a7c66a9104f7a8fd18842921f932e", HUZHOU, LISHUI, "discipline.hit", SENT_AT)
     assert HitReport.from_body(message.body) == HitReport(
         check_id="382067df9e394817846e0af8f806c310",
-        record_id="R5bad45d6492d47515b095489a4af2bd5",
+        record_id="331100-5bad45d6492d47515b095489a4af2bd5",
         version=1,
         checked_at=ISSUED_AT + 40,
         department="湖州市公共资源交易中心",

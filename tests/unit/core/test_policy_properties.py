@@ -211,7 +211,7 @@ def _issue(case: Case) -> str:
         record,
         case.category,
         issuer=ISSUER,
-        record_id="rec-1",
+        record_id=f"{ISSUER}-rec-1",
         version=1,
         catalog_version="random",
         signer=SIGNER,

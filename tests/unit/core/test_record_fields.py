@@ -12,10 +12,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.core.catalog import Catalog, Severity, load_catalog
-from gateway.core.errors import IdentifierError, LimitExceededError, RecordValidationError
+from gateway.core.errors import (
+    AccessDeniedError,
+    IdentifierError,
+    LimitExceededError,
+    RecordValidationError,
+)
 from gateway.core.identifiers import SubjectType
 from gateway.core.limits import Limits
-from gateway.core.record_fields import add_months, record_key, validate_record
+from gateway.core.record_fields import (
+    add_months,
+    check_record_issuer,
+    record_issuer,
+    record_key,
+    validate_record,
+)
 
 DATA = Path(__file__).resolve().parents[3] / "gateway" / "data" / "catalog"
 TODAY = date(2025, 3, 1)
@@ -360,7 +371,8 @@ def test_add_months_moves_whole_months_and_clamps(start: date, months: int) -> N
 
 def test_record_key_is_deterministic_and_separates_its_parts() -> None:
     key = record_key("330500", "admin_penalty", "湖市监罚〔2025〕12号", COMPANY)
-    assert re.fullmatch(r"R[0-9a-f]{32}", key)
+    assert re.fullmatch(r"330500-[0-9a-f]{32}", key)
+    assert record_issuer(key) == "330500"
     assert key == record_key("330500", "admin_penalty", "湖市监罚〔2025〕12号", COMPANY)
     others = {
         record_key("330521", "admin_penalty", "湖市监罚〔2025〕12号", COMPANY),
@@ -372,3 +384,22 @@ def test_record_key_is_deterministic_and_separates_its_parts() -> None:
     }
     assert key not in others
     assert len(others) == 5
+
+
+def test_an_id_of_another_issuer_is_refused_naming_both() -> None:
+    key = record_key("330500", "admin_penalty", "湖市监罚〔2025〕12号", COMPANY)
+    check_record_issuer(key, "330500")
+    with pytest.raises(AccessDeniedError) as caught:
+        check_record_issuer(key, "331100")
+    assert str(caught.value) == (
+        f"record {key} is not an id of node 331100 but of node 330500: only a record's "
+        "issuer may publish it, a version of it or its status"
+    )
+    assert caught.value.rule == "record:issuer-only"
+
+
+@pytest.mark.parametrize("record_id", ["R0123456789abcdef", "33050-abc", "-abc", "330500abc"])
+def test_an_id_naming_no_issuer_is_refused(record_id: str) -> None:
+    assert record_issuer(record_id) == ""
+    with pytest.raises(AccessDeniedError, match=r"^record .* is not an id of node 330500: only"):
+        check_record_issuer(record_id, "330500")
