@@ -113,6 +113,24 @@ class Directory:
             rule="directory:unknown-key",
         )
 
+    def check_neighbour(self, node_id: str, peer: str) -> None:
+        """Refuse ``peer`` unless the directory lists it as ``node_id``'s parent or child.
+
+        Data travels the tree hop by hop, so that each hub applies its checks and
+        keeps its delivery ledger: no node may push past its province.
+
+        Raises:
+            AccessDeniedError: rule ``federation:push-neighbours-only``; unknown nodes
+                as :meth:`node`.
+        """
+        if peer == self.node(node_id).parent or self.node(peer).parent == node_id:
+            return
+        raise AccessDeniedError(
+            f"node {peer} is neither the parent nor a child of node {node_id} in the "
+            "federation directory: it may not push here",
+            rule="federation:push-neighbours-only",
+        )
+
     def children_of(self, node_id: str) -> tuple[str, ...]:
         return tuple(sorted(n.node_id for n in self.nodes.values() if n.parent == node_id))
 

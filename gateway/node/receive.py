@@ -2,7 +2,8 @@
 
 Order of checks (nothing is stored unless all pass):
 
-1. the peer is a node the directory lists, with the TLS certificate it lists;
+1. the peer is a node the directory lists, with the TLS certificate it lists,
+   and it is this node's parent or one of its children there;
 2. the DSSE hop signature is the peer's, for this node, fresh, and covers
    exactly the items received;
 3. every record verifies strictly against its issuer's signing certificate
@@ -110,8 +111,9 @@ class FederationReceiver:
         """Verify and store one hop batch pushed by ``principal``.
 
         Raises:
-            AccessDeniedError: the peer is not a node of the directory, or a
-                statement is signed by another node than its record's issuer.
+            AccessDeniedError: the peer is not a node of the directory, nor this
+                node's parent or child there, or a statement is signed by another
+                node than its record's issuer.
             VerificationError: a signature, digest, record or statement fails.
             ScopeViolationError: a record carries more than this node may see.
             ReplayError: the batch id was received before.
@@ -119,6 +121,7 @@ class FederationReceiver:
         self._metrics.records_received("push", len(records))
         with self._metrics.refusals("push", len(records)):
             self._trust.check_peer(principal)
+            self._trust.directory().check_neighbour(self._node_id, principal.node_id)
             result = self._receive(
                 principal.node_id, envelope_json, records, statements, messages, cursor=0
             )

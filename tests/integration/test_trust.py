@@ -454,6 +454,34 @@ def test_lishui_taking_a_huzhou_record_id_first_is_refused_and_the_genuine_recor
     assert listed(federation, ZHEJIANG, "audit-office")[stolen].issuer == HUZHOU
 
 
+# -- item 5: peers are who they must be -----------------------------------------------------
+
+
+def test_lishui_pushing_straight_to_national_past_its_province_is_refused(
+    federation: Cluster,
+) -> None:
+    record = for_parent(signed_penalty(federation, LISHUI, 5001), LISHUI)
+    request = hop_request(federation, sender=LISHUI, audience=NATIONAL, records=[record])
+    before = len(denials(federation, NATIONAL, f"node:{LISHUI}/{LISHUI}"))
+
+    status = refusal(lambda: push(federation, sender=LISHUI, to=NATIONAL, request=request))
+
+    assert status == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        f"node {LISHUI} is neither the parent nor a child of node {NATIONAL} in the "
+        "federation directory: it may not push here",
+    )
+    assert_node_refusal(
+        federation,
+        NATIONAL,
+        LISHUI,
+        before,
+        action="push.receive",
+        rule="federation:push-neighbours-only",
+    )
+    assert claimed_record_id(record) not in listed(federation, NATIONAL, "audit-office")
+
+
 # -- also: background loops never die -------------------------------------------------------
 
 
