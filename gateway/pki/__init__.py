@@ -20,6 +20,7 @@ from gateway.pki.names import (
     NodeLevel,
     fingerprint,
     node_level,
+    node_tls_name,
     parent_of,
     signing_kid,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "load_client_credentials",
     "load_node_credentials",
     "node_level",
+    "node_tls_name",
     "parent_of",
     "signing_kid",
     "verify_peer_certificate",

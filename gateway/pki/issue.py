@@ -37,6 +37,7 @@ from gateway.pki.names import (
     client_uri,
     domain_uri,
     node_level,
+    node_tls_name,
     node_uri,
     parent_of,
     role_uri,
@@ -215,7 +216,8 @@ def make_tls_certificate(
     ca_key: ec.EllipticCurvePrivateKey,
     now: dt.datetime,
 ) -> _CertAndKey:
-    """Create a node's mTLS certificate: node URI SAN, DNS or IP SAN, server + client auth.
+    """Create a node's mTLS certificate: node URI SAN, DNS or IP SAN, the node's TLS name
+    (:func:`node_tls_name`), server + client auth.
 
     Raises:
         InputError: if ``host`` is neither an IP literal nor a DNS name.
@@ -225,7 +227,12 @@ def make_tls_certificate(
     cert = _leaf(
         _name(f"node {node_id} tls", _federation_name(ca)),
         key.public_key(),
-        [x509.UniformResourceIdentifier(node_uri(node_id)), host_name],
+        [
+            x509.UniformResourceIdentifier(node_uri(node_id)),
+            host_name,
+            # What peers dialling this node check, whatever address it listens on.
+            x509.DNSName(node_tls_name(node_id)),
+        ],
         [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
         ca=ca,
         now=now,

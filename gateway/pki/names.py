@@ -42,6 +42,7 @@ __all__ = [
     "domain_uri",
     "fingerprint",
     "node_level",
+    "node_tls_name",
     "node_uri",
     "parent_of",
     "role_uri",
@@ -112,6 +113,15 @@ def check_role(role: str) -> ClientRole:
 def node_uri(node_id: str) -> str:
     """The URI SAN naming a node."""
     return f"{URN_PREFIX}node:{node_id}"
+
+
+def node_tls_name(node_id: str) -> str:
+    """The DNS name in a node's TLS certificate that a peer checks when it dials the node.
+
+    Under ``.invalid`` (RFC 2606), so it never resolves: it is only matched, as
+    the TLS target name, against the certificate the server presents.
+    """
+    return f"node-{node_id}.credit-gateway.invalid"
 
 
 def client_uri(node_id: str, name: str) -> str:

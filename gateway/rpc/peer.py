@@ -21,7 +21,7 @@ from gateway.core.limits import DEFAULT_LIMITS, Limits
 from gateway.node.audit_log import CosignReply, CosignRequest
 from gateway.node.peer_client import HolderView, HopBatch
 from gateway.node.trust import SignedDirectoryFile
-from gateway.pki import NodeCredentials
+from gateway.pki import NodeCredentials, node_tls_name
 from gateway.rpc.federation import hop_batch_from_proto, hop_batch_to_proto
 from gateway.rpc.server import channel_options
 
@@ -38,19 +38,29 @@ TRANSIENT_CODES = frozenset(
 
 
 def open_peer_channel(
-    creds: NodeCredentials, endpoint: str, *, limits: Limits = DEFAULT_LIMITS
+    creds: NodeCredentials,
+    endpoint: str,
+    *,
+    node: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> grpc.Channel:
     """A mutual-TLS channel to another node, authenticated by this node's TLS certificate.
 
     The peer's certificate must chain to the federation root (checked by TLS);
     the peer then reads this node's identity from the certificate's URI SAN.
+    With ``node``, TLS also checks that the server's certificate names that node
+    (:func:`~gateway.pki.node_tls_name`): a server holding another node's
+    certificate at the listed endpoint gets no call, and no data.
     """
     credentials = grpc.ssl_channel_credentials(
         root_certificates=creds.root_pem(),
         private_key=creds.tls_private_key_pem(),
         certificate_chain=creds.tls_certificate_chain_pem(),
     )
-    return grpc.secure_channel(endpoint, credentials, options=channel_options(limits))
+    options: list[tuple[str, int | str]] = [*channel_options(limits)]
+    if node is not None:
+        options.append(("grpc.ssl_target_name_override", node_tls_name(node)))
+    return grpc.secure_channel(endpoint, credentials, options=options)
 
 
 def peer_error(exc: grpc.RpcError, *, prefix: str = "") -> PeerError:
@@ -92,7 +102,7 @@ class PeerChannels:
                 return cached[1]
             if cached is not None:
                 cached[1].close()
-            channel = open_peer_channel(self._creds, endpoint, limits=self._limits)
+            channel = open_peer_channel(self._creds, endpoint, node=node, limits=self._limits)
             self._channels[node] = (endpoint, channel)
             return channel
 

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -480,6 +481,45 @@ def test_lishui_pushing_straight_to_national_past_its_province_is_refused(
         rule="federation:push-neighbours-only",
     )
     assert claimed_record_id(record) not in listed(federation, NATIONAL, "audit-office")
+
+
+def test_huzhou_does_not_push_to_a_server_holding_lishui_certificate_at_its_province_address(
+    tmp_path: Path,
+) -> None:
+    cluster = make_cluster(
+        tmp_path,
+        [NATIONAL, ZHEJIANG, HUZHOU, LISHUI],
+        clients=[
+            (HUZHOU, "procurement-office", "department", "procurement"),
+            (LISHUI, "audit-office", "auditor", None),
+        ],
+    )
+    # The impostor: a real Lishui node, listening where the directory lists Zhejiang.
+    config = cluster.configs[LISHUI]
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            f'listen = "{cluster.endpoint(LISHUI)}"', f'listen = "{cluster.endpoint(ZHEJIANG)}"'
+        ),
+        encoding="utf-8",
+    )
+    cluster.ports[LISHUI] = cluster.ports[ZHEJIANG]
+    with running(cluster, [LISHUI, HUZHOU]):
+        submit(cluster, HUZHOU, "procurement-office", [penalty_fields(6001, decided=DECIDED)])
+
+        def refused_or_unreachable() -> bool:
+            return any(
+                ('"peer.unreachable"' in line or '"batch refused by peer"' in line)
+                and f'"{ZHEJIANG}"' in line
+                for line in cluster.log(HUZHOU).splitlines()
+            )
+
+        wait_for("Huzhou to try its province", refused_or_unreachable)
+        assert '"peer.unreachable"' in cluster.log(HUZHOU)
+        with client_channel(cluster.client(LISHUI, "audit-office"), cluster.endpoint(LISHUI)) as ch:
+            seen = audit_pb2_grpc.AuditStub(ch).ListEvents(
+                audit_pb2.ListEventsRequest(actor=f"node:{HUZHOU}/{HUZHOU}", limit=100)
+            )
+        assert [json.loads(e.event) for e in seen.events] == []
 
 
 # -- also: background loops never die -------------------------------------------------------

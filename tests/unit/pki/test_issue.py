@@ -156,7 +156,10 @@ def test_tls_certificate(fed: Path) -> None:
     assert san.get_values_for_type(x509.UniformResourceIdentifier) == [
         "urn:credit-gateway:node:330500"
     ]
-    assert san.get_values_for_type(x509.DNSName) == ["huzhou.example.cn"]
+    assert san.get_values_for_type(x509.DNSName) == [
+        "huzhou.example.cn",
+        "node-330500.credit-gateway.invalid",
+    ]
     assert san.get_values_for_type(x509.IPAddress) == []
     assert set(_ext(tls, x509.ExtendedKeyUsage).value) == {
         ExtendedKeyUsageOID.SERVER_AUTH,
@@ -168,10 +171,10 @@ def test_tls_certificate(fed: Path) -> None:
     tls.verify_directly_issued_by(city.ca_cert)
 
 
-def test_tls_certificate_for_an_ip_host_has_an_ip_san_only(fed: Path) -> None:
+def test_tls_certificate_for_an_ip_host_has_an_ip_san_and_the_node_name(fed: Path) -> None:
     san = _ext(_node(fed, "330000").tls_cert, x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("10.33.0.1")]
-    assert san.get_values_for_type(x509.DNSName) == []
+    assert san.get_values_for_type(x509.DNSName) == ["node-330000.credit-gateway.invalid"]
 
 
 def test_signing_certificate(fed: Path) -> None:
