@@ -36,7 +36,7 @@ from gateway.core.dsse import Envelope, sign_envelope
 from gateway.core.hop import HOP_PAYLOAD_TYPE, build_hop_batch, sign_hop_batch
 from gateway.core.identifiers import SubjectType, compute_citizen_check, make_uscc
 from gateway.core.merkle import MerkleTree
-from gateway.core.messages import RoutedMessage, sign_message
+from gateway.core.messages import MESSAGE_PAYLOAD_TYPE, RoutedMessage, sign_message
 from gateway.core.note import NoteSigner
 from gateway.core.policy import Recipient, decide
 from gateway.core.record_fields import record_key, validate_record
@@ -137,16 +137,29 @@ def _catalog() -> Catalog:
     return load_packaged_catalog(HUZHOU)
 
 
-def issue(issuer: str, fields: dict[str, str], *, sign_as: Ed25519Signer, seed: str) -> str:
-    """Validate and issue a penalty as intake does, with seeded salts and decoys."""
+def issue(
+    issuer: str,
+    fields: dict[str, str],
+    *,
+    sign_as: Ed25519Signer,
+    seed: str,
+    version: int = 1,
+    record_id: str | None = None,
+) -> str:
+    """Validate and issue a penalty as intake does, with seeded salts and decoys.
+
+    ``version`` and ``record_id`` other than intake's make the attacks: a version
+    beyond the bounds, a version of another node's record.
+    """
     catalog = _catalog()
     record = validate_record(catalog, "admin_penalty", fields, today=TODAY)
     return issue_record(
         record,
         catalog.category("admin_penalty"),
         issuer=issuer,
-        record_id=record_key(issuer, record.category, record.document_number, record.subject_id),
-        version=1,
+        record_id=record_id
+        or record_key(issuer, record.category, record.document_number, record.subject_id),
+        version=version,
         catalog_version=catalog.version,
         signer=sign_as,
         now=ISSUED_AT,
@@ -338,6 +351,20 @@ def _unsigned_alg_none(sd_jwt: str) -> str:
     return f"{head}.{payload}.~{rest}"
 
 
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _resigned(sd_jwt: str, sign_as: Ed25519Signer, **claims: Any) -> str:
+    """``sd_jwt`` with ``claims`` changed, signed again: the issuer's own odd record."""
+    jwt, rest = sd_jwt.split("~", 1)
+    header, payload, _ = jwt.split(".")
+    fields = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    text = json.dumps({**fields, **claims}, ensure_ascii=False, separators=(",", ":"))
+    signing_input = f"{header}.{_b64url(text.encode())}"
+    return f"{signing_input}.{_b64url(sign_as.sign(signing_input.encode()))}~{rest}"
+
+
 def _twin_signature(sd_jwt: str) -> str:
     # 64 signature bytes are 86 characters whose last 4 bits encode nothing:
     # flipping one of them decodes to the same signature, in another spelling.
@@ -381,6 +408,9 @@ def regressions(golden: Golden) -> list[Regression]:
         b'{"audience":"330000"', b'{"audience":"330000","audience":"000000"'
     )
     spaced = golden.statement.to_payload().replace(b'","', b'", "')
+    huzhou_id = _record_id(golden.issued)
+    # A body text with a lone surrogate: JSON can spell it, UTF-8 cannot hold it.
+    surrogate = golden.message.to_payload().replace(b'"excluded"', b'"excluded\\ud800"')
     return [
         Regression(
             name="record-forged-issuer-signature",
@@ -450,6 +480,47 @@ def regressions(golden: Golden) -> list[Regression]:
             error="DisclosureError",
             message=f"disclosure {golden.for_parent.count('~')} is a duplicate of disclosure 1",
             data=(golden.for_parent + golden.for_parent.split("~")[1] + "~").encode(),
+            ext="sd-jwt",
+        ),
+        Regression(
+            name="record-version-out-of-range",
+            refused="a record validly signed by its issuer with version 2^40",
+            check="record",
+            error="OutOfRangeError",
+            message="record claim 'ver' is 1099511627776, outside 1..1000000",
+            data=redacted(
+                issue(HUZHOU, fields, sign_as=signer(HUZHOU), seed="record", version=2**40),
+                PARENT,
+            ).encode(),
+            ext="sd-jwt",
+        ),
+        Regression(
+            name="record-exp-out-of-range",
+            refused="a record validly signed by its issuer with exp 2^70",
+            check="record",
+            error="OutOfRangeError",
+            message="record claim 'exp' is 1180591620717411303424, outside 0..253402300799",
+            data=_resigned(golden.for_parent, signer(HUZHOU), exp=2**70).encode(),
+            ext="sd-jwt",
+        ),
+        Regression(
+            name="record-version-of-another-nodes-record",
+            refused="Lishui publishing, under its own name and key, version 2 of Huzhou's record",
+            check="record",
+            error="AccessDeniedError",
+            message=f"record {huzhou_id} is not an id of node {LISHUI} but of node {HUZHOU}:"
+            " only a record's issuer may publish it, a version of it or its status",
+            data=redacted(
+                issue(
+                    LISHUI,
+                    fields,
+                    sign_as=signer(LISHUI),
+                    seed="record",
+                    version=2,
+                    record_id=huzhou_id,
+                ),
+                PARENT,
+            ).encode(),
             ext="sd-jwt",
         ),
         Regression(
@@ -560,6 +631,29 @@ def regressions(golden: Golden) -> list[Regression]:
             ext="dsse.json",
         ),
         Regression(
+            name="statement-about-another-nodes-record",
+            refused="Lishui revoking Huzhou's record under its own name and key",
+            check="statement",
+            error="AccessDeniedError",
+            message=f"statement {golden.statement.statement_id} about record {huzhou_id} is not"
+            f" an id of node {LISHUI} but of node {HUZHOU}:"
+            " only a record's issuer may publish it, a version of it or its status",
+            data=sign_statement(
+                replace(golden.statement, issuer=LISHUI, kind=StatusKind.REVOCATION),
+                signer(LISHUI),
+            ).to_json(),
+            ext="dsse.json",
+        ),
+        Regression(
+            name="statement-version-out-of-range",
+            refused="a statement validly signed by the issuer about version 2^40",
+            check="statement",
+            error="OutOfRangeError",
+            message="status statement key 'version' is 1099511627776, outside 1..1000000",
+            data=sign_statement(replace(golden.statement, version=2**40), signer(HUZHOU)).to_json(),
+            ext="dsse.json",
+        ),
+        Regression(
             name="message-origin-forged",
             refused="a routed message naming Huzhou as origin, signed by Lishui",
             check="message",
@@ -575,6 +669,15 @@ def regressions(golden: Golden) -> list[Regression]:
             error="SignatureError",
             message="envelope has no signatures",
             data=replace(forged_message, signatures=()).to_json(),
+            ext="dsse.json",
+        ),
+        Regression(
+            name="message-lone-surrogate",
+            refused="a routed message validly signed by its origin, a lone surrogate in its body",
+            check="message",
+            error="MalformedError",
+            message="routed message: body has text that is not valid Unicode (a lone surrogate)",
+            data=sign_envelope(MESSAGE_PAYLOAD_TYPE, surrogate, signer(HUZHOU)).to_json(),
             ext="dsse.json",
         ),
         Regression(

@@ -31,11 +31,13 @@ from gateway.core.checkpoint import (
 from gateway.core.dsse import Envelope
 from gateway.core.errors import NotFoundError, ProofError, SignatureError
 from gateway.core.hop import HopBatch, verify_hop_batch
+from gateway.core.limits import DEFAULT_LIMITS
 from gateway.core.messages import RoutedMessage, verify_message
 from gateway.core.note import NoteVerifier
 from gateway.core.policy import MASKED_SUFFIX, Recipient, check_received, decide, node_relation
+from gateway.core.record_fields import check_record_issuer
 from gateway.core.records import SignedRecord, verify_record
-from gateway.core.statements import StatusStatement, verify_statement
+from gateway.core.statements import StatusStatement, check_statement_bounds, verify_statement
 from gateway.node.audit_log import log_origin
 from gateway.node.catalog_files import load_packaged_catalog
 
@@ -168,10 +170,26 @@ def verify_hop(envelope_json: bytes, items: Sequence[bytes]) -> HopBatch:
 
 
 def verify_statement_of_issuer(data: bytes) -> StatusStatement:
-    """A statement verified with the keys of the issuer it names (as the receiver does)."""
+    """A statement as the receiver checks it: signature, bounds, and whose record id it names.
+
+    Signed by the issuer it names, within the bounds, and that issuer owns the
+    record id (the id alone decides it when the receiver does not hold the record).
+
+    Raises:
+        VerificationError: the statement does not verify.
+        OutOfRangeError: a number or the record id is outside the bounds.
+        AccessDeniedError: the record id is another node's.
+    """
     envelope = Envelope.from_json(data)
     claimed = StatusStatement.from_payload(envelope.payload)
-    return verify_statement(envelope, resolve_key=keys_of(claimed.issuer))
+    statement = verify_statement(envelope, resolve_key=keys_of(claimed.issuer))
+    check_statement_bounds(statement, DEFAULT_LIMITS)
+    check_record_issuer(
+        statement.record_id,
+        statement.issuer,
+        what=f"statement {statement.statement_id} about record",
+    )
+    return statement
 
 
 def verify_routed_message(data: bytes) -> RoutedMessage:
