@@ -37,6 +37,7 @@ ACCESS: AccessTable = {
         for m in audit_pb2.DESCRIPTOR.services_by_name["Audit"].methods_by_name
     },
     "/gateway.v1.Witness/Cosign": frozenset({Role.NODE}),
+    "/gateway.v1.Witness/LatestCosigned": frozenset({Role.NODE}),
     _DISCIPLINE + "Check": _DEPARTMENTS,
     _DISCIPLINE + "Feedback": _DEPARTMENTS,
     # A department or the platform's admin files on the subject's behalf.

@@ -177,6 +177,12 @@ def _start_operations(
     return operations
 
 
+def _parent_witness(config: NodeConfig, peers: PeerClient) -> ParentWitness | None:
+    """The parent's Witness service, for a node configured with a parent."""
+    parent = parent_of(config.node_id) if config.parent else None
+    return ParentWitness(peers, parent) if parent is not None else None
+
+
 def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) -> RunningNode:
     """Check credentials, open the store, start serving. Returns once listening.
 
@@ -261,7 +267,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             clock=now,
         )
         chain = signing_chain_pem(creds)
-        parent = parent_of(config.node_id) if config.parent else None
+        parent_witness = _parent_witness(config, peers)
         entries = LogEntries(store.engine, store.audit)
         checkpoints = CheckpointRepository(store.engine)
         publisher = CheckpointPublisher(
@@ -272,7 +278,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             audit=store.audit,
             entries=entries,
             checkpoints=checkpoints,
-            witness=ParentWitness(peers, parent) if parent is not None else None,
+            witness=parent_witness,
             every_events=config.audit.checkpoint_every_events,
             every_s=config.audit.checkpoint_every_s,
             clock=now,
@@ -299,6 +305,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
                         entries=entries,
                         checkpoints=checkpoints,
                         signing_chain=chain,
+                        witness=parent_witness,
                         clock=now,
                         limits=config.limits,
                     ),
@@ -381,7 +388,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             config,
             metrics,
             NodeStateCollector(
-                parent=parent,
+                parent=parent_witness.parent if parent_witness is not None else None,
                 store=store,
                 checkpoints=checkpoints,
                 trust=trust,

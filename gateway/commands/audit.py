@@ -2,7 +2,9 @@
 
 Trust comes from the client folder's federation root only: the node's signing
 certificate (and its parent's, for cosignatures) is fetched from the node and
-checked against that root; everything else the node serves is verified.
+checked against that root; everything else the node serves is verified. The
+parent's word on how far it has witnessed the log reaches the auditor through
+the node, as a cosignature only the parent can make, dated when it was asked.
 """
 
 from __future__ import annotations
@@ -35,11 +37,13 @@ from gateway.core.records import CHINA_STANDARD_TIME
 from gateway.pki import ClientCredentials, parent_of
 
 if TYPE_CHECKING:
-    from gateway.node.audit_log import LogReport, PublishedCheckpoint
+    from gateway.node.audit_log import LogReport, PublishedCheckpoint, WitnessedHead
+    from gateway.store.audit import IndexedColumns
 
 __all__ = ["audit"]
 
 _PAGE = 1000
+_MAX_STATEMENT_AGE_S = 300
 
 
 def _timestamp(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
@@ -270,7 +274,11 @@ def _checkpoints(stub: audit_pb2_grpc.AuditStub) -> tuple[list[PublishedCheckpoi
         after = page.checkpoints[-1].size
 
 
-def _entries(stub: audit_pb2_grpc.AuditStub, size: int) -> Iterator[tuple[int, bytes]]:
+def _entries(
+    stub: audit_pb2_grpc.AuditStub, size: int
+) -> Iterator[tuple[int, bytes, IndexedColumns]]:
+    from gateway.store.audit import IndexedColumns
+
     start = 0
     while start < size:
         page = stub.GetEntries(audit_pb2.GetEntriesRequest(start=start, limit=_PAGE))
@@ -279,20 +287,73 @@ def _entries(stub: audit_pb2_grpc.AuditStub, size: int) -> Iterator[tuple[int, b
         for entry in page.entries:
             if entry.seq >= size:
                 return
-            yield entry.seq, entry.event
+            i = entry.indexed
+            columns = IndexedColumns(i.time, i.actor, i.action, i.decision, i.subject)
+            yield entry.seq, entry.event, columns
         start = page.entries[-1].seq + 1
+
+
+def _witnessed_head(
+    stub: audit_pb2_grpc.AuditStub,
+    client: ClientCredentials,
+    log_key: NoteVerifier,
+    now: dt.datetime,
+    max_age_s: int,
+) -> WitnessedHead | None:
+    """The parent's fresh statement on this log, relayed by the node, verified.
+
+    Raises:
+        PeerError: the node could not relay it (no statement, parent unreachable).
+        VerificationError: the statement does not verify or is too old.
+    """
+    from gateway.node.audit_log import (
+        WitnessStatement,
+        open_witness_statement,
+        signing_key_from_chain,
+    )
+
+    parent = parent_of(client.node_id)
+    if parent is None:
+        return None
+    try:
+        answer = stub.GetWitnessStatement(audit_pb2.WitnessStatementRequest())
+    except grpc.RpcError as exc:
+        raise PeerError(
+            f"no statement of witness {_origin(parent)} on this log: {exc.details()}"
+        ) from exc
+    key = signing_key_from_chain(
+        answer.witness_certificate_chain, root=client.root, node_id=parent, at_time=now
+    )
+    return open_witness_statement(
+        WitnessStatement(answer.checkpoint, answer.cosignature, answer.witness_certificate_chain),
+        origin=_origin(client.node_id),
+        log_key=log_key,
+        witness=CosignatureVerifier.for_key(_origin(parent), key),
+        now=int(now.timestamp()),
+        max_age_s=max_age_s,
+    )
 
 
 @audit.command("verify")
 @as_client_option
 @endpoint_option
+@click.option(
+    "--max-statement-age",
+    "max_age_s",
+    type=click.IntRange(min=1),
+    default=_MAX_STATEMENT_AGE_S,
+    show_default=True,
+    help="Oldest parent's statement accepted, seconds.",
+)
 @json_option
 @handle_errors
-def audit_verify(*, client_dir: Path, endpoint: str | None, as_json: bool) -> None:
+def audit_verify(*, client_dir: Path, endpoint: str | None, max_age_s: int, as_json: bool) -> None:
     """Fetch every checkpoint, cosignature and event, then prove the log intact offline.
 
-    Exits 1 naming the first missing or altered event, or the first checkpoint
-    the events contradict.
+    Exits 1 naming the first missing or altered event or indexed column, the
+    first checkpoint the events contradict, or a log behind the latest
+    checkpoint its parent cosigned (the parent's statement is fetched through
+    the node and must be at most ``--max-statement-age`` old).
     """
     from gateway.node.audit_log import verify_log
 
@@ -300,9 +361,11 @@ def audit_verify(*, client_dir: Path, endpoint: str | None, as_json: bool) -> No
     with open_client(client_dir, endpoint) as (client, channel):
         stub = audit_pb2_grpc.AuditStub(channel)
         log_key, witness = _keys(stub, client, now, witness=True)
+        head = _witnessed_head(stub, client, log_key, now, max_age_s)
         checkpoints, tree_size = _checkpoints(stub)
         size = max([tree_size, *(c.size for c in checkpoints)])
-        entries = list(_entries(stub, size))
+        leaves = list(_entries(stub, size))
+        entries = [(seq, data) for seq, data, _columns in leaves]
 
         def inclusion(seq: int, tree: int) -> list[bytes]:
             try:
@@ -318,12 +381,18 @@ def audit_verify(*, client_dir: Path, endpoint: str | None, as_json: bool) -> No
             checkpoints=checkpoints,
             entries=entries,
             inclusion=inclusion,
+            indexed={seq: columns for seq, _data, columns in leaves},
+            witnessed_head=head,
         )
-    _print_report(client.node_id, report, witness, as_json)
+    _print_report(client.node_id, report, witness, head, as_json)
 
 
 def _print_report(
-    node_id: str, report: LogReport, witness: CosignatureVerifier | None, as_json: bool
+    node_id: str,
+    report: LogReport,
+    witness: CosignatureVerifier | None,
+    head: WitnessedHead | None,
+    as_json: bool,
 ) -> None:
     if as_json:
         emit_json(
@@ -335,6 +404,8 @@ def _print_report(
                 "witness": witness.name if witness else None,
                 "witnessed_size": report.witnessed_size,
                 "cosignatures": report.cosignatures,
+                "witness_vouches_for": head.checkpoint.size if head else None,
+                "witness_statement_time": head.cosigned_at if head else None,
                 "verified": True,
             }
         )
@@ -348,6 +419,11 @@ def _print_report(
         say(
             f"witnessed by {witness.name}: {report.cosignatures} cosignatures, "
             f"latest at size {report.witnessed_size}"
+        )
+    if head is not None:
+        say(
+            f"{head.witness} vouches for checkpoint {head.checkpoint.size} as the latest it "
+            f"cosigned (statement of {_shown_time(head.cosigned_at)}); the log holds it"
         )
     unsigned = report.events - report.signed_size
     if unsigned:

@@ -10,9 +10,15 @@
   checkpoint only after verifying the child's signature (with the child's
   signing certificate) and a consistency proof from the last checkpoint it
   cosigned for that child; a refusal is audited and an inconsistency alarmed.
+- :meth:`CheckpointWitness.latest_cosigned` is the parent's word on how far it
+  has witnessed a child: the latest checkpoint it cosigned, cosigned afresh
+  when asked. The child relays it to its auditors; the cosignature's timestamp
+  tells how fresh it is, and only the parent can make one.
 - :func:`verify_log` checks a whole log offline: every event's exact bytes
-  against every signed checkpoint, consistency between checkpoints, and the
-  witness's cosignatures.
+  against every signed checkpoint, consistency between checkpoints, the
+  witness's cosignatures, the columns listings select on, and (given the
+  parent's statement, see :func:`open_witness_statement`) that the log is not
+  behind the latest checkpoint its parent cosigned.
 
 Checkpoints of node ``<id>`` carry the origin (and key name) ``credit-gateway/<id>``;
 a witness cosigns under its own origin name.
@@ -22,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,8 +51,10 @@ from gateway.core.errors import (
     AccessDeniedError,
     ConfigurationError,
     ConflictError,
+    ExpiredError,
     GatewayError,
     MalformedError,
+    NotFoundError,
     PeerError,
     PeerUnavailableError,
     ProofError,
@@ -57,7 +65,7 @@ from gateway.core.merkle import MerkleTree, leaf_hash, verify_consistency, verif
 from gateway.core.note import NoteSigner, NoteVerifier
 from gateway.core.principal import Principal, Role
 from gateway.pki import parent_of, verify_signing_certificate
-from gateway.store.audit import AuditLogRepository
+from gateway.store.audit import AuditLogRepository, IndexedColumns
 from gateway.store.checkpoints import (
     CheckpointRepository,
     CheckpointRow,
@@ -76,7 +84,10 @@ __all__ = [
     "LogReport",
     "PublishedCheckpoint",
     "WitnessClient",
+    "WitnessStatement",
+    "WitnessedHead",
     "log_origin",
+    "open_witness_statement",
     "signing_key_from_chain",
     "verify_log",
 ]
@@ -135,6 +146,20 @@ class CosignReply:
     certificate_chain: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class WitnessStatement:
+    """The parent's word on a child's log, as it travels (unverified).
+
+    ``checkpoint`` is the latest checkpoint note of the child the parent
+    cosigned, as the child sent it; ``cosignature`` a line over it made when
+    asked; ``certificate_chain`` the parent's signing chain (PEM).
+    """
+
+    checkpoint: str
+    cosignature: str
+    certificate_chain: bytes
+
+
 class WitnessClient(Protocol):
     """The parent's Witness service."""
 
@@ -144,6 +169,15 @@ class WitnessClient(Protocol):
         Raises:
             PeerUnavailableError: the parent cannot be reached (transient).
             PeerError: the parent refused.
+        """
+        ...
+
+    def latest_cosigned(self) -> WitnessStatement:
+        """Ask for the parent's fresh statement on the latest checkpoint it cosigned.
+
+        Raises:
+            PeerUnavailableError: the parent cannot be reached (transient).
+            PeerError: the parent refused, or has cosigned no checkpoint of this node.
         """
         ...
 
@@ -433,6 +467,32 @@ class CheckpointWitness:
             self._refused(principal, exc, now)
             raise
 
+    def latest_cosigned(self, principal: Principal) -> WitnessStatement:
+        """Cosign afresh the latest checkpoint cosigned for the calling child.
+
+        The answer is the child's to relay to its auditors: a C2SP cosignature
+        dated now, over the largest checkpoint this witness cosigned for it.
+        This witness never cosigns a smaller checkpoint after a larger one
+        (:func:`~gateway.core.checkpoint.witness_checkpoint`), so a recent
+        cosignature can only name the latest; the child cannot make one.
+
+        Raises:
+            AccessDeniedError: the caller is not a child of this node.
+            NotFoundError: no checkpoint of the caller was ever cosigned.
+        """
+        child = principal.node_id
+        if principal.role is not Role.NODE or parent_of(child) != self._node_id:
+            raise AccessDeniedError(
+                f"{principal.actor} is not a child node of {self._node_id}",
+                rule="witness:not-a-child",
+            )
+        last = self._witnessed.last(child)
+        if last is None:
+            raise NotFoundError(f"{self._node_id} has cosigned no checkpoint of {child}")
+        body = last.note[: last.note.index("\n\n") + 1]
+        line = cosign(body, self._name, self._key, self._clock())
+        return WitnessStatement(last.note, line, self._chain)
+
     def _decide(
         self,
         *,
@@ -524,6 +584,52 @@ class PublishedCheckpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class WitnessedHead:
+    """A verified witness statement: the checkpoint the parent vouches for, and when."""
+
+    witness: str
+    checkpoint: Checkpoint
+    cosigned_at: int
+
+
+def open_witness_statement(
+    statement: WitnessStatement,
+    *,
+    origin: str,
+    log_key: NoteVerifier,
+    witness: CosignatureVerifier,
+    now: int,
+    max_age_s: int,
+    skew_s: int = DEFAULT_LIMITS.clock_skew_s,
+    limits: Limits = DEFAULT_LIMITS,
+) -> WitnessedHead:
+    """Check the parent's statement: the log's signature, the witness's, and its age.
+
+    Raises:
+        ProofError: the node relayed no statement.
+        SignatureError, MalformedError: the checkpoint or cosignature does not verify.
+        ExpiredError: the cosignature is older than ``max_age_s`` (a stale
+            statement may predate later checkpoints), or dated in the future.
+    """
+    if not statement.checkpoint or not statement.cosignature:
+        raise ProofError(f"the node relayed no statement of its witness {witness.name}")
+    what = f"the statement of witness {witness.name}"
+    try:
+        checkpoint, note = open_checkpoint(
+            statement.checkpoint, [log_key], origin=origin, limits=limits
+        )
+        cosig = verify_cosignature(
+            note.body, statement.cosignature, witness, now=now, skew_s=skew_s
+        )
+    except VerificationError as exc:
+        raise type(exc)(f"{what}: {exc}") from exc
+    age = now - cosig.timestamp
+    if age > max_age_s:
+        raise ExpiredError(f"{what} is {age} s old, over the {max_age_s} s allowed")
+    return WitnessedHead(witness.name, checkpoint, cosig.timestamp)
+
+
+@dataclass(frozen=True, slots=True)
 class LogReport:
     """What :func:`verify_log` proved."""
 
@@ -542,6 +648,8 @@ def verify_log(
     checkpoints: Sequence[PublishedCheckpoint],
     entries: Sequence[tuple[int, bytes]],
     inclusion: Callable[[int, int], Sequence[bytes]] | None = None,
+    indexed: Mapping[int, IndexedColumns] | None = None,
+    witnessed_head: WitnessedHead | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> LogReport:
     """Prove offline that a log is intact: events, checkpoints and cosignatures.
@@ -552,11 +660,16 @@ def verify_log(
     ``witness``. When a checkpoint's root differs, ``inclusion(seq, size)``
     (the node's proofs, untrusted) locates the altered event: an untouched
     event still proves against the signed root, an altered one cannot.
+    ``indexed`` (the columns stored beside each event) must say what the event
+    says, or listings and subject access reports would show another log.
+    ``witnessed_head`` (the parent's verified statement) must be a prefix of
+    the log: a log behind it was rolled back.
 
     Raises:
-        ProofError: naming the first missing or altered event, or the first
-            checkpoint the events contradict; or, with a ``witness``, when no
-            checkpoint carries its cosignature.
+        ProofError: naming the first missing or altered event or indexed
+            column, the first checkpoint the events contradict, a log behind
+            or beside the checkpoint its witness last cosigned; or, with a
+            ``witness``, when no checkpoint carries its cosignature.
         MalformedError: naming the first event that is not a canonical audit event.
         SignatureError: naming the first checkpoint or cosignature that does not verify.
     """
@@ -573,7 +686,7 @@ def verify_log(
             raise type(exc)(f"{what}: {exc}") from exc
         if checkpoint.size != published.size:
             raise MalformedError(f"{what}: its note says size {checkpoint.size}")
-        _extend(tree, entries, checkpoint.size)
+        _extend(tree, entries, checkpoint.size, indexed)
         if tree.root(checkpoint.size) != checkpoint.root:
             _locate(entries, previous, checkpoint, inclusion)
         if previous is not None and previous.size > 0:
@@ -594,9 +707,11 @@ def verify_log(
                 raise type(exc)(f"{what}: {exc}") from exc
             witnessed, cosignatures = checkpoint.size, cosignatures + 1
         previous = checkpoint
-    _extend(tree, entries, len(entries))
+    _extend(tree, entries, len(entries), indexed)
     if witness is not None and previous is not None and not cosignatures:
         raise ProofError(f"no checkpoint carries a cosignature by witness {witness.name}")
+    if witnessed_head is not None:
+        _check_head(tree, witnessed_head)
     return LogReport(
         events=tree.size,
         checkpoints=len(checkpoints),
@@ -606,17 +721,49 @@ def verify_log(
     )
 
 
-def _extend(tree: MerkleTree, entries: Sequence[tuple[int, bytes]], size: int) -> None:
+def _extend(
+    tree: MerkleTree,
+    entries: Sequence[tuple[int, bytes]],
+    size: int,
+    indexed: Mapping[int, IndexedColumns] | None,
+) -> None:
     """Append entries up to ``size``, naming the first event that is missing or malformed."""
     for index in range(tree.size, size):
         if index >= len(entries) or entries[index][0] != index:
             raise ProofError(f"event {index} is missing from the log")
         data = entries[index][1]
         try:
-            AuditEvent.from_bytes(data)
+            event = AuditEvent.from_bytes(data)
         except MalformedError as exc:
             raise MalformedError(f"event {index} was altered: {exc}") from exc
+        if indexed is not None:
+            _check_columns(index, event, indexed.get(index))
         tree.append(data)
+
+
+def _check_columns(index: int, event: AuditEvent, stored: IndexedColumns | None) -> None:
+    if stored is None:
+        raise ProofError(f"event {index} was served without its indexed columns")
+    expected = IndexedColumns.of(event)
+    for name in ("time", "actor", "action", "decision", "subject"):
+        found, signed = getattr(stored, name), getattr(expected, name)
+        if found != signed:
+            raise ProofError(
+                f"event {index}: its indexed {name} column says {found!r}, "
+                f"its signed bytes say {signed!r}"
+            )
+
+
+def _check_head(tree: MerkleTree, head: WitnessedHead) -> None:
+    size = head.checkpoint.size
+    vouched = f"checkpoint {size} that its witness {head.witness} cosigned"
+    if tree.size < size:
+        raise ProofError(f"the log holds {tree.size} events, behind {vouched}: it was rolled back")
+    if tree.root(size) != head.checkpoint.root:
+        raise ProofError(
+            f"the log's first {size} events are not those of {vouched}: "
+            "it was rolled back and rewritten"
+        )
 
 
 def _locate(

@@ -15,9 +15,10 @@ from gateway.core.audit import Decision, event_by
 from gateway.core.errors import InputError, NotFoundError
 from gateway.core.limits import DEFAULT_LIMITS, Limits
 from gateway.core.principal import Principal
+from gateway.node.audit_log import WitnessClient, WitnessStatement
 from gateway.node.queries import display_subject, normalise_subject
 from gateway.store import AuditFilter, Store, StoredEvent
-from gateway.store.checkpoints import CheckpointRepository, CheckpointRow, LogEntries
+from gateway.store.checkpoints import CheckpointRepository, CheckpointRow, LogEntries, LogLeaf
 
 __all__ = [
     "MAX_PAGE",
@@ -43,9 +44,9 @@ class EventsPage:
 
 @dataclass(frozen=True, slots=True)
 class EntriesPage:
-    """The log's leaves from a position: (seq, exact bytes), and the log's size now."""
+    """The log's leaves from a position (exact bytes, indexed columns), and the log's size now."""
 
-    entries: Sequence[tuple[int, bytes]]
+    entries: Sequence[LogLeaf]
     tree_size: int
 
 
@@ -107,6 +108,7 @@ class AuditQueries:
         entries: LogEntries,
         checkpoints: CheckpointRepository,
         signing_chain: bytes,
+        witness: WitnessClient | None,
         clock: Callable[[], int],
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
@@ -116,6 +118,7 @@ class AuditQueries:
         self._entries = entries
         self._checkpoints = checkpoints
         self._signing_chain = signing_chain
+        self._witness = witness
         self._clock = clock
 
     def _position(self, what: str, value: int) -> int:
@@ -166,7 +169,7 @@ class AuditQueries:
         start = self._position("first entry", start)
         limit = _page(limit, MAX_PAGE)
         size = self._store.audit.size()
-        entries = self._entries.read(start, limit)
+        entries = self._entries.leaves(start, limit)
         if start == 0:
             # A full read starts here: audit it once, not once per page.
             self._audit(principal, "audit.get_entries", detail=f"log of {size} events")
@@ -242,3 +245,15 @@ class AuditQueries:
         """This node's signing chain and every witness's that cosigned here."""
         witnesses = self._checkpoints.witness_certificates()
         return SigningCertificates(self._node_id, self._signing_chain, sorted(witnesses.items()))
+
+    def witness_statement(self) -> WitnessStatement:
+        """The parent's fresh statement on this log, fetched now and relayed unchanged.
+
+        Raises:
+            NotFoundError: this node has no parent to witness its log.
+            PeerUnavailableError: the parent cannot be reached.
+            PeerError: the parent refused, or has cosigned no checkpoint of this node.
+        """
+        if self._witness is None:
+            raise NotFoundError(f"{self._node_id} has no parent witnessing its audit log")
+        return self._witness.latest_cosigned()

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.registry import Collector
 
 from gateway.core.errors import PeerError, PeerUnavailableError
-from gateway.node.audit_log import CosignReply, CosignRequest
+from gateway.node.audit_log import CosignReply, CosignRequest, WitnessStatement
 from gateway.node.peer_client import HolderView, HopBatch, PeerClient
 from gateway.node.trust import SignedDirectoryFile
 
@@ -187,6 +187,9 @@ class CountingPeerClient:
 
     def witness(self, peer: str, request: CosignRequest, *, timeout_s: float) -> CosignReply:
         return self.peers.witness(peer, request, timeout_s=timeout_s)
+
+    def witnessed(self, peer: str, *, timeout_s: float) -> WitnessStatement:
+        return self.peers.witnessed(peer, timeout_s=timeout_s)
 
     def close(self) -> None:
         self.peers.close()

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.node.audit_log import CosignReply, CosignRequest
+from gateway.node.audit_log import CosignReply, CosignRequest, WitnessStatement
 from gateway.node.trust import SignedDirectoryFile
 
 __all__ = ["HolderView", "HopBatch", "ParentWitness", "PeerClient"]
@@ -83,6 +83,10 @@ class PeerClient(Protocol):
         """Ask the peer to cosign this node's audit checkpoint."""
         ...
 
+    def witnessed(self, peer: str, *, timeout_s: float) -> WitnessStatement:
+        """The peer's fresh statement on the latest checkpoint of this node it cosigned."""
+        ...
+
     def close(self) -> None:
         """Release connections (the client may not be used afterwards)."""
         ...
@@ -104,3 +108,12 @@ class ParentWitness:
             PeerError: the parent refused, with its status and message.
         """
         return self.peers.witness(self.parent, request, timeout_s=self.timeout_s)
+
+    def latest_cosigned(self) -> WitnessStatement:
+        """Ask the parent for its fresh statement on the latest checkpoint it cosigned.
+
+        Raises:
+            PeerUnavailableError: unreachable, timed out or overloaded.
+            PeerError: the parent refused, or has cosigned no checkpoint of this node.
+        """
+        return self.peers.witnessed(self.parent, timeout_s=self.timeout_s)

@@ -17,7 +17,7 @@ from typing import TypeVar
 import structlog
 
 from gateway.core.errors import PeerError, PeerUnavailableError
-from gateway.node.audit_log import CosignReply, CosignRequest
+from gateway.node.audit_log import CosignReply, CosignRequest, WitnessStatement
 from gateway.node.peer_client import HolderView, HopBatch, PeerClient
 from gateway.node.trust import SignedDirectoryFile
 
@@ -91,6 +91,9 @@ class ReachabilityLog:
 
     def witness(self, peer: str, request: CosignRequest, *, timeout_s: float) -> CosignReply:
         return self._watch(peer, lambda: self._peers.witness(peer, request, timeout_s=timeout_s))
+
+    def witnessed(self, peer: str, *, timeout_s: float) -> WitnessStatement:
+        return self._watch(peer, lambda: self._peers.witnessed(peer, timeout_s=timeout_s))
 
     def close(self) -> None:
         self._peers.close()

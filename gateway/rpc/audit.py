@@ -6,13 +6,15 @@ the Witness service is :class:`~gateway.node.audit_log.CheckpointWitness`.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import grpc
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from gateway._proto.v1 import audit_pb2, audit_pb2_grpc
 from gateway.core.errors import InputError
 from gateway.core.limits import Limits
-from gateway.node.audit_log import CheckpointWitness, CosignRequest
+from gateway.node.audit_log import CheckpointWitness, CosignRequest, WitnessStatement
 from gateway.node.audit_queries import AuditQueries, EventsPage
 from gateway.pki import NodeCredentials
 from gateway.rpc.context import current_principal
@@ -31,6 +33,14 @@ def _events_to_proto(page: EventsPage) -> audit_pb2.ListEventsResponse:
     return audit_pb2.ListEventsResponse(
         events=[audit_pb2.LogEntry(seq=e.seq, event=e.data) for e in page.events],
         next_page_token=page.next_page_token,
+    )
+
+
+def _statement_to_proto(statement: WitnessStatement) -> audit_pb2.WitnessStatement:
+    return audit_pb2.WitnessStatement(
+        checkpoint=statement.checkpoint,
+        cosignature=statement.cosignature,
+        witness_certificate_chain=statement.certificate_chain,
     )
 
 
@@ -80,7 +90,14 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
     ) -> audit_pb2.GetEntriesResponse:
         page = self._queries.entries(current_principal(), start=request.start, limit=request.limit)
         return audit_pb2.GetEntriesResponse(
-            entries=[audit_pb2.LogEntry(seq=seq, event=data) for seq, data in page.entries],
+            entries=[
+                audit_pb2.LogEntry(
+                    seq=leaf.seq,
+                    event=leaf.data,
+                    indexed=audit_pb2.IndexedColumns(**asdict(leaf.indexed)),
+                )
+                for leaf in page.entries
+            ],
             tree_size=page.tree_size,
         )
 
@@ -135,6 +152,11 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
             ],
         )
 
+    def GetWitnessStatement(
+        self, request: audit_pb2.WitnessStatementRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.WitnessStatement:
+        return _statement_to_proto(self._queries.witness_statement())
+
 
 class WitnessServicer(audit_pb2_grpc.WitnessServicer):
     """The parent's side of checkpoint witnessing."""
@@ -159,3 +181,8 @@ class WitnessServicer(audit_pb2_grpc.WitnessServicer):
             witnessed_size=reply.witnessed_size,
             witness_certificate_chain=reply.certificate_chain,
         )
+
+    def LatestCosigned(
+        self, request: audit_pb2.WitnessStatementRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.WitnessStatement:
+        return _statement_to_proto(self._witness.latest_cosigned(current_principal()))

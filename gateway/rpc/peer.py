@@ -18,7 +18,7 @@ import grpc
 from gateway._proto.v1 import audit_pb2, audit_pb2_grpc, federation_pb2, federation_pb2_grpc
 from gateway.core.errors import PeerError, PeerUnavailableError
 from gateway.core.limits import DEFAULT_LIMITS, Limits
-from gateway.node.audit_log import CosignReply, CosignRequest
+from gateway.node.audit_log import CosignReply, CosignRequest, WitnessStatement
 from gateway.node.peer_client import HolderView, HopBatch
 from gateway.node.trust import SignedDirectoryFile
 from gateway.pki import NodeCredentials, node_tls_name
@@ -195,6 +195,16 @@ class GrpcPeerClient:
             cosignature=response.cosignature,
             witnessed_size=response.witnessed_size,
             certificate_chain=response.witness_certificate_chain,
+        )
+
+    def witnessed(self, peer: str, *, timeout_s: float) -> WitnessStatement:
+        stub = audit_pb2_grpc.WitnessStub(self._channels.channel(peer))
+        try:
+            response = stub.LatestCosigned(audit_pb2.WitnessStatementRequest(), timeout=timeout_s)
+        except grpc.RpcError as exc:
+            raise peer_error(exc, prefix="witness answered ") from exc
+        return WitnessStatement(
+            response.checkpoint, response.cosignature, response.witness_certificate_chain
         )
 
     def close(self) -> None:

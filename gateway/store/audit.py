@@ -18,7 +18,7 @@ import builtins
 import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from sqlalchemy import Connection, Engine, TextClause, func, select, text
 
@@ -28,7 +28,7 @@ from gateway.core.merkle import append_many, consistency_proof, inclusion_proof,
 from gateway.store.engine import is_sqlite, using
 from gateway.store.tables import AUDIT_EVENT, AUDIT_NODE
 
-__all__ = ["AuditFilter", "AuditLogRepository", "AuditStage", "StoredEvent"]
+__all__ = ["AuditFilter", "AuditLogRepository", "AuditStage", "IndexedColumns", "StoredEvent"]
 
 _APPEND_LOCK = 0x61756469745F6C6F  # "audit_lo": the advisory lock that orders appends
 _STAGE_KEY = "gateway.audit.stage"  # in Connection.info while appends on it are deferred
@@ -41,6 +41,33 @@ class StoredEvent:
     seq: int
     event: AuditEvent
     data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedColumns:
+    """The columns stored beside an event's bytes, which listings select on.
+
+    They are copies of the event's fields (long ones cut to the column's
+    width); nothing hashes them, so :func:`gateway.node.audit_log.verify_log`
+    checks them against the event they sit beside.
+    """
+
+    time: int
+    actor: str
+    action: str
+    decision: str
+    subject: str
+
+    @classmethod
+    def of(cls, event: AuditEvent) -> IndexedColumns:
+        """The columns an append stores for ``event``."""
+        return cls(
+            time=event.time,
+            actor=event.actor[:160],
+            action=event.action[:96],
+            decision=event.decision.value,
+            subject=event.subject[:64],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,15 +197,7 @@ class AuditLogRepository:
             c.execute(
                 AUDIT_EVENT.insert(),
                 [
-                    {
-                        "seq": size + i,
-                        "time": event.time,
-                        "actor": event.actor[:160],
-                        "action": event.action[:96],
-                        "decision": event.decision.value,
-                        "subject": event.subject[:64],
-                        "event": blob,
-                    }
+                    {"seq": size + i, **asdict(IndexedColumns.of(event)), "event": blob}
                     for i, (event, blob) in enumerate(zip(events, blobs, strict=True))
                 ],
             )

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, Select, func, select
 
-from gateway.store.audit import AuditLogRepository
+from gateway.store.audit import AuditLogRepository, IndexedColumns
 from gateway.store.engine import dialect_insert, using
 from gateway.store.tables import (
     AUDIT_CHECKPOINT,
@@ -33,6 +33,7 @@ __all__ = [
     "CheckpointRow",
     "CosignatureRow",
     "LogEntries",
+    "LogLeaf",
     "WitnessRepository",
     "WitnessedRow",
 ]
@@ -262,6 +263,15 @@ def _witnessed(r: Row[Any]) -> WitnessedRow:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class LogLeaf:
+    """One leaf as stored: its seq, the event's exact bytes and the columns beside them."""
+
+    seq: int
+    data: bytes
+    indexed: IndexedColumns
+
+
 class LogEntries:
     """The audit log's leaves as stored, and its current tree head."""
 
@@ -281,11 +291,31 @@ class LogEntries:
 
     def read(self, start: int, limit: int) -> Sequence[tuple[int, bytes]]:
         """Up to ``limit`` ``(seq, event bytes)`` with ``start <= seq``, in order, unparsed."""
+        return [(leaf.seq, leaf.data) for leaf in self.leaves(start, limit)]
+
+    def leaves(self, start: int, limit: int) -> Sequence[LogLeaf]:
+        """Up to ``limit`` leaves with ``start <= seq``, in order, unparsed, with their columns."""
+        columns = AUDIT_EVENT.c
         query = (
-            select(AUDIT_EVENT.c.seq, AUDIT_EVENT.c.event)
-            .where(AUDIT_EVENT.c.seq >= start)
-            .order_by(AUDIT_EVENT.c.seq)
+            select(
+                columns.seq,
+                columns.event,
+                columns.time,
+                columns.actor,
+                columns.action,
+                columns.decision,
+                columns.subject,
+            )
+            .where(columns.seq >= start)
+            .order_by(columns.seq)
             .limit(limit)
         )
         with using(self._engine, None, "reading audit log entries", write=False) as c:
-            return [(int(seq), bytes(event)) for seq, event in c.execute(query)]
+            return [
+                LogLeaf(
+                    int(r.seq),
+                    bytes(r.event),
+                    IndexedColumns(int(r.time), r.actor, r.action, r.decision, r.subject),
+                )
+                for r in c.execute(query)
+            ]

@@ -8,7 +8,6 @@ stopped, its SQLite file tampered with, restarted, and the tampering named.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from gateway._proto.v1 import audit_pb2, audit_pb2_grpc, records_pb2, records_pb2_grpc
+from gateway._proto.v1 import audit_pb2, audit_pb2_grpc
 from gateway.core.checkpoint import Checkpoint, sign_checkpoint
 from gateway.core.errors import ProofError
 from gateway.core.identifiers import make_uscc
@@ -30,19 +29,21 @@ from gateway.rpc.peer import open_peer_channel
 from tests.integration.conftest import CITY
 from tests.support.audit import (
     checkpoint_sizes,
+    copy_db,
     cosigned_sizes,
     delete_event,
     event_bytes,
+    event_count,
     init_audited_node,
     rebuild_nodes,
     set_event_bytes,
     sqlite_path,
+    use_the_city,
     wait_for,
 )
 from tests.support.federation import (
     Keystore,
     NodeProcess,
-    client_channel,
     run_gateway,
     running_node,
 )
@@ -92,37 +93,7 @@ def _audit(keystore: Keystore, node_id: str, endpoint: str, *args: str) -> tuple
 
 
 def _use_the_city(keystore: Keystore, city: NodeProcess) -> None:
-    """Allowed queries (one about a subject) and a query the access table denies."""
-    with client_channel(keystore.client(CITY, "procurement-office"), city.endpoint) as channel:
-        stub = records_pb2_grpc.RecordsStub(channel)
-        for _ in range(4):
-            stub.List(records_pb2.ListRecordsRequest(purpose=PURPOSE))
-        stub.List(records_pb2.ListRecordsRequest(subject=SUBJECT, purpose=PURPOSE))
-    with client_channel(keystore.client(CITY, "ops"), city.endpoint) as channel:
-        with pytest.raises(grpc.RpcError) as denied:
-            records_pb2_grpc.RecordsStub(channel).List(
-                records_pb2.ListRecordsRequest(purpose=PURPOSE)
-            )
-        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
-
-
-def _event_size(db: Path) -> int:
-    import sqlite3
-
-    conn = sqlite3.connect(db)
-    try:
-        return int(conn.execute("SELECT count(*) FROM audit_event").fetchone()[0])
-    finally:
-        conn.close()
-
-
-def _copy_db(src: Path, dst: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        source = src.with_name(src.name + suffix)
-        target = dst.with_name(dst.name + suffix)
-        target.unlink(missing_ok=True)
-        if source.exists():
-            shutil.copyfile(source, target)
+    use_the_city(keystore, CITY, city.endpoint, purpose=PURPOSE, subject=SUBJECT)
 
 
 def test_a_witnessed_log_verifies_and_each_tampering_is_named(
@@ -132,7 +103,7 @@ def test_a_witnessed_log_verifies_and_each_tampering_is_named(
     db = sqlite_path(config, CITY)
     with running_node(config, CITY, log=tmp_path / "city.log") as city:
         _use_the_city(keystore, city)
-        used = _event_size(db)
+        used = event_count(db)
         wait_for(
             "a cosigned checkpoint covering every query",
             lambda: max(cosigned_sizes(db), default=0) >= used,
@@ -168,10 +139,10 @@ def test_a_witnessed_log_verifies_and_each_tampering_is_named(
     sizes = checkpoint_sizes(db)
     assert sizes
     pristine = tmp_path / "pristine.db"
-    _copy_db(db, pristine)
+    copy_db(db, pristine)
 
     def tampered(tamper: object, expected: str, *, log_name: str) -> str:
-        _copy_db(pristine, db)
+        copy_db(pristine, db)
         assert callable(tamper)
         tamper()
         with running_node(config, CITY, log=tmp_path / log_name) as restarted:

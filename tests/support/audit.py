@@ -3,14 +3,19 @@ waiting for checkpoints, and tampering with a stopped node's SQLite file."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import grpc
+import pytest
+
+from gateway._proto.v1 import records_pb2, records_pb2_grpc
 from gateway.core.merkle import MerkleTree
-from tests.support.federation import Keystore, run_gateway
+from tests.support.federation import Keystore, client_channel, run_gateway
 
 
 def init_audited_node(
@@ -61,10 +66,61 @@ def sqlite_path(config: Path, node_id: str) -> Path:
     return config.parent / f"{node_id}.db"
 
 
+def use_the_city(
+    keystore: Keystore, node_id: str, endpoint: str, *, purpose: str, subject: str
+) -> None:
+    """Allowed queries (one about ``subject``) and a query the access table denies.
+
+    Uses the ``procurement-office`` department and the ``ops`` admin of ``node_id``.
+    """
+    with client_channel(keystore.client(node_id, "procurement-office"), endpoint) as channel:
+        stub = records_pb2_grpc.RecordsStub(channel)
+        for _ in range(4):
+            stub.List(records_pb2.ListRecordsRequest(purpose=purpose))
+        stub.List(records_pb2.ListRecordsRequest(subject=subject, purpose=purpose))
+    with client_channel(keystore.client(node_id, "ops"), endpoint) as channel:
+        with pytest.raises(grpc.RpcError) as denied:
+            records_pb2_grpc.RecordsStub(channel).List(
+                records_pb2.ListRecordsRequest(purpose=purpose)
+            )
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def event_count(db: Path) -> int:
+    """How many events the node's SQLite audit log holds."""
+    with _db(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM audit_event").fetchone()[0])
+
+
+def copy_db(src: Path, dst: Path) -> None:
+    """Copy a stopped node's SQLite file, with its WAL and shared-memory files if any."""
+    for suffix in ("", "-wal", "-shm"):
+        source = src.with_name(src.name + suffix)
+        target = dst.with_name(dst.name + suffix)
+        target.unlink(missing_ok=True)
+        if source.exists():
+            shutil.copyfile(source, target)
+
+
+def online_copy(src: Path, dst: Path) -> None:
+    """Copy a running node's SQLite file with SQLite's online backup API."""
+    with _db(src) as source, _db(dst) as target:
+        source.backup(target)
+
+
 def cosigned_sizes(db: Path) -> list[int]:
     """Sizes of this node's checkpoints that carry a cosignature."""
     with _db(db) as conn:
         rows = conn.execute("SELECT size FROM audit_cosignature ORDER BY size").fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def witnessed_sizes(db: Path, child: str) -> list[int]:
+    """At a parent: sizes of ``child``'s checkpoints it cosigned."""
+    with _db(db) as conn:
+        rows = conn.execute(
+            "SELECT size FROM witnessed_checkpoint WHERE child = ? ORDER BY size", (child,)
+        ).fetchall()
     return [int(r[0]) for r in rows]
 
 

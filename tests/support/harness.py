@@ -24,7 +24,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from gateway.core.algorithms import Ed25519Signer
 from gateway.core.errors import GatewayError, PeerError, PeerUnavailableError, StorageError
 from gateway.core.principal import Principal, Role
-from gateway.node.audit_log import CheckpointWitness, CosignReply, CosignRequest
+from gateway.node.audit_log import (
+    CheckpointWitness,
+    CosignReply,
+    CosignRequest,
+    WitnessStatement,
+)
 from gateway.node.catalog_files import load_packaged_catalog
 from gateway.node.config import FederationSettings, NodeConfig, NodeSettings
 from gateway.node.directory_file import build_directory, sign_directory_file
@@ -168,6 +173,11 @@ class InMemoryPeers:
         target = self._peer("witness", peer)
         with _as_peer_error():
             return target.witness.cosign(self._me, request)
+
+    def witnessed(self, peer: str, *, timeout_s: float) -> WitnessStatement:
+        target = self._peer("witness", peer)
+        with _as_peer_error():
+            return target.witness.latest_cosigned(self._me)
 
     def close(self) -> None:
         """Nothing to release."""

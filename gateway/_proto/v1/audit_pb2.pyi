@@ -30,21 +30,61 @@ class LogEntry(_message.Message):
 
     SEQ_FIELD_NUMBER: _builtins.int
     EVENT_FIELD_NUMBER: _builtins.int
+    INDEXED_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     event: _builtins.bytes
+    @_builtins.property
+    def indexed(self) -> Global___IndexedColumns:
+        """GetEntries only: the columns stored beside the event that listings and
+        subject access reports select on. `audit verify` checks they say what the
+        hashed event says; nothing else trusts them.
+        """
+
     def __init__(
         self,
         *,
         seq: _builtins.int = ...,
         event: _builtins.bytes = ...,
+        indexed: Global___IndexedColumns | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["indexed", b"indexed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "seq", b"seq"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "indexed", b"indexed", "seq", b"seq"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LogEntry: _TypeAlias = LogEntry  # noqa: Y015
+
+@_typing.final
+class IndexedColumns(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIME_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    time: _builtins.int
+    actor: _builtins.str
+    action: _builtins.str
+    decision: _builtins.str
+    subject: _builtins.str
+    def __init__(
+        self,
+        *,
+        time: _builtins.int = ...,
+        actor: _builtins.str = ...,
+        action: _builtins.str = ...,
+        decision: _builtins.str = ...,
+        subject: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "decision", b"decision", "subject", b"subject", "time", b"time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IndexedColumns: _TypeAlias = IndexedColumns  # noqa: Y015
 
 @_typing.final
 class ListEventsRequest(_message.Message):
@@ -470,6 +510,55 @@ class SigningCertificatesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SigningCertificatesResponse: _TypeAlias = SigningCertificatesResponse  # noqa: Y015
+
+@_typing.final
+class WitnessStatementRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WitnessStatementRequest: _TypeAlias = WitnessStatementRequest  # noqa: Y015
+
+@_typing.final
+class WitnessStatement(_message.Message):
+    """A witness's statement on the latest checkpoint of the caller it cosigned: the
+    checkpoint note as the child sent it and a cosignature over it made when
+    asked, whose timestamp tells how fresh the statement is. A witness never
+    cosigns a smaller checkpoint of a log after a larger one, so a recent
+    cosignature names the largest checkpoint it cosigned.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
+    COSIGNATURE_FIELD_NUMBER: _builtins.int
+    WITNESS_CERTIFICATE_CHAIN_FIELD_NUMBER: _builtins.int
+    checkpoint: _builtins.str
+    cosignature: _builtins.str
+    """The cosignature line, with its newline."""
+    witness_certificate_chain: _builtins.bytes
+    """PEM: the witness's Ed25519 signing certificate, then its CA chain."""
+    def __init__(
+        self,
+        *,
+        checkpoint: _builtins.str = ...,
+        cosignature: _builtins.str = ...,
+        witness_certificate_chain: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "cosignature", b"cosignature", "witness_certificate_chain", b"witness_certificate_chain"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WitnessStatement: _TypeAlias = WitnessStatement  # noqa: Y015
 
 @_typing.final
 class CosignRequest(_message.Message):

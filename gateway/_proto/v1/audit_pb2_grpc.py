@@ -70,6 +70,11 @@ class AuditStub:
                 request_serializer=gateway_dot_v1_dot_audit__pb2.SigningCertificatesRequest.SerializeToString,
                 response_deserializer=gateway_dot_v1_dot_audit__pb2.SigningCertificatesResponse.FromString,
                 _registered_method=True)
+        self.GetWitnessStatement = channel.unary_unary(
+                '/gateway.v1.Audit/GetWitnessStatement',
+                request_serializer=gateway_dot_v1_dot_audit__pb2.WitnessStatementRequest.SerializeToString,
+                response_deserializer=gateway_dot_v1_dot_audit__pb2.WitnessStatement.FromString,
+                _registered_method=True)
 
 
 class AuditServicer:
@@ -119,6 +124,14 @@ class AuditServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetWitnessStatement(self, request, context):
+        """The parent's fresh word on the latest checkpoint of this node it cosigned,
+        fetched from the parent on each call and relayed as it is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -156,6 +169,11 @@ def add_AuditServicer_to_server(servicer, server):
                     servicer.GetSigningCertificates,
                     request_deserializer=gateway_dot_v1_dot_audit__pb2.SigningCertificatesRequest.FromString,
                     response_serializer=gateway_dot_v1_dot_audit__pb2.SigningCertificatesResponse.SerializeToString,
+            ),
+            'GetWitnessStatement': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWitnessStatement,
+                    request_deserializer=gateway_dot_v1_dot_audit__pb2.WitnessStatementRequest.FromString,
+                    response_serializer=gateway_dot_v1_dot_audit__pb2.WitnessStatement.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -358,6 +376,33 @@ class Audit:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def GetWitnessStatement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gateway.v1.Audit/GetWitnessStatement',
+            gateway_dot_v1_dot_audit__pb2.WitnessStatementRequest.SerializeToString,
+            gateway_dot_v1_dot_audit__pb2.WitnessStatement.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class WitnessStub:
     """Nodes only, called by a child on its parent.
@@ -374,6 +419,11 @@ class WitnessStub:
                 request_serializer=gateway_dot_v1_dot_audit__pb2.CosignRequest.SerializeToString,
                 response_deserializer=gateway_dot_v1_dot_audit__pb2.CosignResponse.FromString,
                 _registered_method=True)
+        self.LatestCosigned = channel.unary_unary(
+                '/gateway.v1.Witness/LatestCosigned',
+                request_serializer=gateway_dot_v1_dot_audit__pb2.WitnessStatementRequest.SerializeToString,
+                response_deserializer=gateway_dot_v1_dot_audit__pb2.WitnessStatement.FromString,
+                _registered_method=True)
 
 
 class WitnessServicer:
@@ -386,6 +436,12 @@ class WitnessServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LatestCosigned(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WitnessServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -393,6 +449,11 @@ def add_WitnessServicer_to_server(servicer, server):
                     servicer.Cosign,
                     request_deserializer=gateway_dot_v1_dot_audit__pb2.CosignRequest.FromString,
                     response_serializer=gateway_dot_v1_dot_audit__pb2.CosignResponse.SerializeToString,
+            ),
+            'LatestCosigned': grpc.unary_unary_rpc_method_handler(
+                    servicer.LatestCosigned,
+                    request_deserializer=gateway_dot_v1_dot_audit__pb2.WitnessStatementRequest.FromString,
+                    response_serializer=gateway_dot_v1_dot_audit__pb2.WitnessStatement.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -423,6 +484,33 @@ class Witness:
             '/gateway.v1.Witness/Cosign',
             gateway_dot_v1_dot_audit__pb2.CosignRequest.SerializeToString,
             gateway_dot_v1_dot_audit__pb2.CosignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LatestCosigned(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gateway.v1.Witness/LatestCosigned',
+            gateway_dot_v1_dot_audit__pb2.WitnessStatementRequest.SerializeToString,
+            gateway_dot_v1_dot_audit__pb2.WitnessStatement.FromString,
             options,
             channel_credentials,
             insecure,

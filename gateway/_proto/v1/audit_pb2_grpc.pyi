@@ -43,6 +43,10 @@ class AuditStub:
     SubjectAccess: _grpc.UnaryUnaryMultiCallable[_audit_pb2.SubjectAccessRequest, _audit_pb2.ListEventsResponse]
     """Who accessed a subject's records, when and why."""
     GetSigningCertificates: _grpc.UnaryUnaryMultiCallable[_audit_pb2.SigningCertificatesRequest, _audit_pb2.SigningCertificatesResponse]
+    GetWitnessStatement: _grpc.UnaryUnaryMultiCallable[_audit_pb2.WitnessStatementRequest, _audit_pb2.WitnessStatement]
+    """The parent's fresh word on the latest checkpoint of this node it cosigned,
+    fetched from the parent on each call and relayed as it is.
+    """
 
 @_typing.type_check_only
 class AuditAsyncStub(AuditStub):
@@ -57,6 +61,10 @@ class AuditAsyncStub(AuditStub):
     SubjectAccess: _aio.UnaryUnaryMultiCallable[_audit_pb2.SubjectAccessRequest, _audit_pb2.ListEventsResponse]  # type: ignore[assignment]
     """Who accessed a subject's records, when and why."""
     GetSigningCertificates: _aio.UnaryUnaryMultiCallable[_audit_pb2.SigningCertificatesRequest, _audit_pb2.SigningCertificatesResponse]  # type: ignore[assignment]
+    GetWitnessStatement: _aio.UnaryUnaryMultiCallable[_audit_pb2.WitnessStatementRequest, _audit_pb2.WitnessStatement]  # type: ignore[assignment]
+    """The parent's fresh word on the latest checkpoint of this node it cosigned,
+    fetched from the parent on each call and relayed as it is.
+    """
 
 class AuditServicer(metaclass=_abc_1.ABCMeta):
     """Auditors only: read the log, its proofs and checkpoints."""
@@ -111,6 +119,16 @@ class AuditServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_audit_pb2.SigningCertificatesResponse, _abc.Awaitable[_audit_pb2.SigningCertificatesResponse]]: ...
 
+    @_abc_1.abstractmethod
+    def GetWitnessStatement(
+        self,
+        request: _audit_pb2.WitnessStatementRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.WitnessStatement, _abc.Awaitable[_audit_pb2.WitnessStatement]]:
+        """The parent's fresh word on the latest checkpoint of this node it cosigned,
+        fetched from the parent on each call and relayed as it is.
+        """
+
 def add_AuditServicer_to_server(servicer: AuditServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class WitnessStub:
@@ -121,6 +139,7 @@ class WitnessStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> WitnessAsyncStub: ...
     Cosign: _grpc.UnaryUnaryMultiCallable[_audit_pb2.CosignRequest, _audit_pb2.CosignResponse]
+    LatestCosigned: _grpc.UnaryUnaryMultiCallable[_audit_pb2.WitnessStatementRequest, _audit_pb2.WitnessStatement]
 
 @_typing.type_check_only
 class WitnessAsyncStub(WitnessStub):
@@ -128,6 +147,7 @@ class WitnessAsyncStub(WitnessStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Cosign: _aio.UnaryUnaryMultiCallable[_audit_pb2.CosignRequest, _audit_pb2.CosignResponse]  # type: ignore[assignment]
+    LatestCosigned: _aio.UnaryUnaryMultiCallable[_audit_pb2.WitnessStatementRequest, _audit_pb2.WitnessStatement]  # type: ignore[assignment]
 
 class WitnessServicer(metaclass=_abc_1.ABCMeta):
     """Nodes only, called by a child on its parent."""
@@ -138,5 +158,12 @@ class WitnessServicer(metaclass=_abc_1.ABCMeta):
         request: _audit_pb2.CosignRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_audit_pb2.CosignResponse, _abc.Awaitable[_audit_pb2.CosignResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def LatestCosigned(
+        self,
+        request: _audit_pb2.WitnessStatementRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.WitnessStatement, _abc.Awaitable[_audit_pb2.WitnessStatement]]: ...
 
 def add_WitnessServicer_to_server(servicer: WitnessServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -15,11 +15,19 @@ from gateway.core.audit import AuditEvent, Decision
 from gateway.core.checkpoint import (
     Checkpoint,
     CosignatureVerifier,
+    cosign,
     open_checkpoint,
     sign_checkpoint,
     verify_cosignature,
 )
-from gateway.core.errors import AccessDeniedError, MalformedError, ProofError, SignatureError
+from gateway.core.errors import (
+    AccessDeniedError,
+    ExpiredError,
+    MalformedError,
+    NotFoundError,
+    ProofError,
+    SignatureError,
+)
 from gateway.core.merkle import MerkleTree
 from gateway.core.note import NoteSigner, NoteVerifier
 from gateway.core.principal import Principal, Role
@@ -29,7 +37,10 @@ from gateway.node.audit_log import (
     CosignReply,
     CosignRequest,
     PublishedCheckpoint,
+    WitnessedHead,
+    WitnessStatement,
     log_origin,
+    open_witness_statement,
     verify_log,
 )
 from gateway.pki import NodeCredentials, load_node_credentials
@@ -122,6 +133,9 @@ class DirectWitness:
     def cosign(self, request: CosignRequest) -> CosignReply:
         self.calls += 1
         return self.witness.cosign(_node(CITY), request)
+
+    def latest_cosigned(self) -> WitnessStatement:
+        return self.witness.latest_cosigned(_node(CITY))
 
 
 def _publisher(
@@ -476,3 +490,144 @@ def test_a_checkpoint_beyond_the_stored_events_names_the_first_missing_one(
         conn.execute(AUDIT_EVENT.delete().where(AUDIT_EVENT.c.seq >= 8))
     with pytest.raises(ProofError, match="event 8 is missing from the log"):
         _verify(keystore, city_store, checkpoints, witness=True)
+
+
+# --------------------------------------------------------------------------- the parent's word
+
+
+def _cosigned_log(
+    keystore: Keystore, city_store: Store, province_store: Store, clock: Clock
+) -> CheckpointWitness:
+    """A city log of 7 events, checkpoints 3 and 6 cosigned by the province's witness."""
+    witness = _witness(keystore, province_store, clock)
+    publisher = _publisher(keystore, city_store, clock, DirectWitness(witness))
+    for b in range(2):
+        _events(city_store, 3, start=3 * b)
+        assert publisher.publish() is not None
+        assert publisher.request_cosignature() is not None
+    _events(city_store, 1, start=6)
+    return witness
+
+
+def _open(keystore: Keystore, statement: WitnessStatement, now: int) -> WitnessedHead:
+    return open_witness_statement(
+        statement,
+        origin=log_origin(CITY),
+        log_key=_city_verifier(keystore),
+        witness=_province_verifier(keystore),
+        now=now,
+        max_age_s=300,
+    )
+
+
+def _verify_against(store: Store, keystore: Keystore, head: WitnessedHead) -> object:
+    leaves = LogEntries(store.engine, store.audit).leaves(0, 1000)
+    return verify_log(
+        origin=log_origin(CITY),
+        log_key=_city_verifier(keystore),
+        witness=None,
+        checkpoints=[],
+        entries=[(leaf.seq, leaf.data) for leaf in leaves],
+        indexed={leaf.seq: leaf.indexed for leaf in leaves},
+        witnessed_head=head,
+    )
+
+
+def test_the_parent_vouches_afresh_for_the_latest_checkpoint_it_cosigned(
+    keystore: Keystore, city_store: Store, province_store: Store
+) -> None:
+    clock = Clock()
+    witness = _cosigned_log(keystore, city_store, province_store, clock)
+    clock.now += 1000
+    head = _open(keystore, witness.latest_cosigned(_node(CITY)), clock.now)
+    assert (head.witness, head.checkpoint.size, head.cosigned_at) == (
+        log_origin(PROVINCE),
+        6,
+        clock.now,
+    )
+    assert _verify_against(city_store, keystore, head) is not None
+
+
+def test_a_stale_or_missing_statement_is_refused(
+    keystore: Keystore, city_store: Store, province_store: Store
+) -> None:
+    clock = Clock()
+    witness = _cosigned_log(keystore, city_store, province_store, clock)
+    statement = witness.latest_cosigned(_node(CITY))
+    # A node relaying a statement it kept from before later checkpoints.
+    with pytest.raises(
+        ExpiredError,
+        match=f"the statement of witness {log_origin(PROVINCE)} is 301 s old, over the 300 s",
+    ):
+        _open(keystore, statement, clock.now + 301)
+    with pytest.raises(
+        ProofError, match=f"the node relayed no statement of its witness {log_origin(PROVINCE)}"
+    ):
+        _open(keystore, WitnessStatement("", "", b""), clock.now)
+
+
+def test_a_statement_the_node_made_itself_is_refused(
+    keystore: Keystore, city_store: Store, province_store: Store
+) -> None:
+    clock = Clock()
+    witness = _cosigned_log(keystore, city_store, province_store, clock)
+    genuine = witness.latest_cosigned(_node(CITY))
+    body = genuine.checkpoint[: genuine.checkpoint.index("\n\n") + 1]
+    # The city cosigns under its parent's name with the only key it has: its own.
+    forged = cosign(body, log_origin(PROVINCE), _creds(keystore, CITY).signing_key, clock.now)
+    with pytest.raises(
+        SignatureError,
+        match=f"the statement of witness {log_origin(PROVINCE)}: cosignature is by "
+        f"{log_origin(PROVINCE)}\\+[0-9a-f]{{8}}, not witness",
+    ):
+        _open(keystore, dataclasses.replace(genuine, cosignature=forged), clock.now)
+
+
+def test_a_log_behind_or_beside_the_vouched_checkpoint_fails(
+    keystore: Keystore, city_store: Store, province_store: Store
+) -> None:
+    clock = Clock()
+    witness = _cosigned_log(keystore, city_store, province_store, clock)
+    head = _open(keystore, witness.latest_cosigned(_node(CITY)), clock.now)
+    original = LogEntries(city_store.engine, city_store.audit).read(1, 1)[0][1]
+    # Another history in place of the vouched one (the node's own tree is not consulted).
+    _set_event(city_store, 1, original.replace(b"query 1", b"query X"))
+    with pytest.raises(
+        ProofError,
+        match=f"the log's first 6 events are not those of checkpoint 6 that its witness "
+        f"{log_origin(PROVINCE)} cosigned: it was rolled back and rewritten",
+    ):
+        _verify_against(city_store, keystore, head)
+    _set_event(city_store, 1, original)
+    with city_store.engine.begin() as conn:
+        conn.execute(AUDIT_EVENT.delete().where(AUDIT_EVENT.c.seq >= 4))
+    with pytest.raises(
+        ProofError,
+        match=f"the log holds 4 events, behind checkpoint 6 that its witness "
+        f"{log_origin(PROVINCE)} cosigned: it was rolled back$",
+    ):
+        _verify_against(city_store, keystore, head)
+
+
+def test_an_edited_indexed_column_is_named(
+    keystore: Keystore, city_store: Store, province_store: Store
+) -> None:
+    clock = Clock()
+    witness = _cosigned_log(keystore, city_store, province_store, clock)
+    head = _open(keystore, witness.latest_cosigned(_node(CITY)), clock.now)
+    with city_store.engine.begin() as conn:
+        conn.execute(AUDIT_EVENT.update().where(AUDIT_EVENT.c.seq == 2).values(subject="x"))
+    with pytest.raises(
+        ProofError, match="event 2: its indexed subject column says 'x', its signed bytes say ''"
+    ):
+        _verify_against(city_store, keystore, head)
+
+
+def test_the_parent_vouches_only_to_its_children_and_only_for_what_it_cosigned(
+    keystore: Keystore, province_store: Store
+) -> None:
+    witness = _witness(keystore, province_store, Clock())
+    with pytest.raises(AccessDeniedError, match="node:000000/000000 is not a child node of 330000"):
+        witness.latest_cosigned(_node("000000"))
+    with pytest.raises(NotFoundError, match="330000 has cosigned no checkpoint of 330600"):
+        witness.latest_cosigned(_node("330600"))

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from gateway.core.errors import PeerError, PeerUnavailableError, SignatureError
-from gateway.node.audit_log import CosignReply, CosignRequest
+from gateway.node.audit_log import CosignReply, CosignRequest, WitnessStatement
 from gateway.node.metrics import CountingPeerClient, NodeMetrics
 from gateway.node.peer_client import HolderView, HopBatch
 from gateway.node.trust import SignedDirectoryFile
@@ -39,6 +39,9 @@ class _Peers:
         raise NotImplementedError
 
     def witness(self, peer: str, request: CosignRequest, *, timeout_s: float) -> CosignReply:
+        raise NotImplementedError
+
+    def witnessed(self, peer: str, *, timeout_s: float) -> WitnessStatement:
         raise NotImplementedError
 
     def close(self) -> None:

@@ -9,7 +9,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from gateway.core.errors import PeerError, PeerUnavailableError
-from gateway.node.audit_log import CosignReply, CosignRequest
+from gateway.node.audit_log import CosignReply, CosignRequest, WitnessStatement
 from gateway.node.peer_client import HolderView, HopBatch
 from gateway.node.peer_reachability import ReachabilityLog
 from gateway.node.trust import SignedDirectoryFile
@@ -44,6 +44,9 @@ class FlakyPeers:
         raise NotImplementedError
 
     def witness(self, peer: str, request: CosignRequest, *, timeout_s: float) -> CosignReply:
+        raise NotImplementedError
+
+    def witnessed(self, peer: str, *, timeout_s: float) -> WitnessStatement:
         raise NotImplementedError
 
     def close(self) -> None:
