@@ -55,8 +55,7 @@ def record_id(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str
 
 
 def _denials(cluster: Cluster, rule: str) -> list[dict[str, Any]]:
-    """Denied SetStatus calls with ``rule`` in Huzhou's audit log (the caller's identity on
-    such events is "Trust boundaries" item 7's test)."""
+    """Denied calls with ``rule`` in Huzhou's audit log."""
     result = _run(cluster, "audit-office", "audit", "events", "--decision", "denied")
     assert result.returncode == 0, result.stderr
     events = [json.loads(x) for x in result.stdout.splitlines()]
@@ -78,7 +77,10 @@ def test_a_department_of_another_domain_cannot_revoke_a_record_it_did_not_file(
         "only that department or the node's admin may make a revocation",
     )
     [event] = _denials(cluster, "status:filer-only")
-    assert event["action"] == "/gateway.v1.Records/SetStatus"
+    assert (event["action"], event["actor"]) == (
+        "/gateway.v1.Records/SetStatus",
+        f"department:{HUZHOU}/service-office",
+    )
 
 
 def test_not_even_the_admin_repairs_or_suspends_by_a_bare_status_call(
@@ -94,7 +96,9 @@ def test_not_even_the_admin_repairs_or_suspends_by_a_bare_status_call(
         assert error["code"] == "PERMISSION_DENIED"
         assert f"only through the {procedure} procedure" in error["message"]
     events = _denials(cluster, "status:procedure-only")
-    assert [e["action"] for e in events] == ["/gateway.v1.Records/SetStatus"] * 2
+    assert [(e["action"], e["actor"]) for e in events] == [
+        ("/gateway.v1.Records/SetStatus", f"admin:{HUZHOU}/credit-admin")
+    ] * 2
 
 
 def test_the_filing_department_revokes_its_own_record(cluster: Cluster, record_id: str) -> None:
