@@ -32,7 +32,7 @@ from vector_scene import (
 )
 
 from gateway.core.algorithms import Ed25519Signer
-from gateway.core.checkpoint import sign_checkpoint
+from gateway.core.checkpoint import Checkpoint, sign_checkpoint
 from gateway.core.dsse import sign_envelope
 from gateway.core.hop import HOP_PAYLOAD_TYPE, build_hop_batch, sign_hop_batch
 from gateway.core.messages import MESSAGE_PAYLOAD_TYPE, sign_message
@@ -441,6 +441,15 @@ def regressions(golden: Golden) -> list[Regression]:
             error="MalformedError",
             message="note has no blank line before its signatures",
             data=golden.checkpoint.body().encode(),
+            ext="note",
+        ),
+        Regression(
+            name="checkpoint-size-out-of-range",
+            refused="a checkpoint of 2^60 entries validly signed by the log's key",
+            check="checkpoint",
+            error="OutOfRangeError",
+            message=f"checkpoint size is {2**60}, outside 0..{2**53}",
+            data=sign_checkpoint(Checkpoint(log_origin(HUZHOU), 2**60, bytes(32)), LOG).encode(),
             ext="note",
         ),
         Regression(

@@ -142,11 +142,16 @@ def open_checkpoint(
         MalformedError: if the note or its checkpoint text is malformed.
         SignatureError: if no trusted key signed, a trusted signature fails, or
             the checkpoint is for another origin.
+        OutOfRangeError: if the size is over ``limits.max_log_entries``.
     """
     note = open_note(text, verifiers, limits=limits)
     checkpoint = parse_checkpoint(note.body)
     if checkpoint.origin != origin:
         raise SignatureError(f"checkpoint origin {checkpoint.origin!r} is not {origin!r}")
+    # Sizes beyond any real log would overflow the store's columns downstream.
+    limits.check_range(
+        "checkpoint size", checkpoint.size, 0, limits.max_log_entries, rule="limits:checkpoint-size"
+    )
     return checkpoint, note
 
 

@@ -445,14 +445,14 @@ class CheckpointWitness:
                 origin=origin,
                 limits=limits,
             )
-            for what, size in (
-                ("checkpoint size", checkpoint.size),
-                ("old size", request.old_size),
-            ):
-                # Sizes beyond any real log would overflow the store's columns.
-                limits.check_range(
-                    what, size, 0, limits.max_log_entries, rule="limits:checkpoint-size"
-                )
+            # open_checkpoint bounds the checkpoint's size; the old size is the request's.
+            limits.check_range(
+                "old size",
+                request.old_size,
+                0,
+                limits.max_log_entries,
+                rule="limits:checkpoint-size",
+            )
             return self._writer.submit(
                 lambda conn: self._decide(
                     principal=principal,

@@ -53,6 +53,7 @@ NAMES = [
     "message-lone-surrogate",
     "checkpoint-tampered-size",
     "checkpoint-truncated",
+    "checkpoint-size-out-of-range",
     "cosignature-redated",
     "checkpoint-rollback",
 ]
