@@ -10,6 +10,7 @@ import click
 import gateway._grpc_verbosity  # noqa: F401 - before any module imports grpc
 from gateway import __version__
 from gateway.commands.audit import audit
+from gateway.commands.backup import backup, restore
 from gateway.commands.completion import completion
 from gateway.commands.demo import demo
 from gateway.commands.directory import directory
@@ -54,6 +55,8 @@ cli.add_command(notices)
 cli.add_command(policy)
 cli.add_command(audit)
 cli.add_command(outbox)
+cli.add_command(backup)
+cli.add_command(restore)
 cli.add_command(status)
 cli.add_command(completion)
 cli.add_command(check)

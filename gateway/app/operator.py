@@ -19,6 +19,7 @@ from gateway.core.audit import Decision, event_by_operator
 from gateway.core.directory import Directory
 from gateway.core.errors import ConfigurationError, GatewayError
 from gateway.core.node_id import parent_of
+from gateway.node.backups import Backups
 from gateway.node.config import NodeConfig, load_config
 from gateway.node.outbox_admin import Operator, OutboxAdmin
 from gateway.node.status import NodeStatus, read_status
@@ -37,6 +38,7 @@ class OperatorSession:
     store: Store
     operator: Operator
     outbox: OutboxAdmin
+    backups: Backups
 
     def audit(self, action: str, detail: str = "") -> None:
         """Note in the node's audit log that the operator ran ``action`` (allowed).
@@ -128,6 +130,12 @@ def operator_session(config_path: Path) -> Iterator[OperatorSession]:
             store=store,
             operator=Operator(user=getpass.getuser(), host=socket.gethostname()),
             outbox=OutboxAdmin(store, config.node_id, _wall_clock),
+            backups=Backups(
+                node_id=config.node_id,
+                store=store,
+                database_url=config.database,
+                clock=_wall_clock,
+            ),
         )
     finally:
         store.close()
