@@ -25,6 +25,7 @@ from vector_scene import (
     audit_checkpoint,
     issue,
     key_id,
+    node_key,
     penalty_fields,
     record_id_of,
     redacted,
@@ -32,7 +33,7 @@ from vector_scene import (
 )
 
 from gateway.core.algorithms import Ed25519Signer
-from gateway.core.checkpoint import Checkpoint, sign_checkpoint
+from gateway.core.checkpoint import Checkpoint, cosign, sign_checkpoint
 from gateway.core.dsse import sign_envelope
 from gateway.core.hop import HOP_PAYLOAD_TYPE, build_hop_batch, sign_hop_batch
 from gateway.core.messages import MESSAGE_PAYLOAD_TYPE, sign_message
@@ -461,6 +462,24 @@ def regressions(golden: Golden) -> list[Regression]:
             " does not verify",
             data=(
                 note + f"{witness_line[0]} {witness_line[1]} {base64.b64encode(redated).decode()}\n"
+            ).encode(),
+            ext="note",
+        ),
+        Regression(
+            name="witness-statement-stale",
+            refused="the parent's word on the log relayed an hour after it was given",
+            check="witness-statement",
+            error="ExpiredError",
+            message=f"the statement of witness {log_origin(ZHEJIANG)} is 3660 s old,"
+            " over the 300 s allowed",
+            data=(
+                note
+                + cosign(
+                    golden.checkpoint.body(),
+                    log_origin(ZHEJIANG),
+                    node_key(ZHEJIANG),
+                    SENT_AT - 3600,
+                )
             ).encode(),
             ext="note",
         ),

@@ -38,7 +38,12 @@ from gateway.core.policy import MASKED_SUFFIX, Recipient, check_received, decide
 from gateway.core.record_fields import check_record_issuer
 from gateway.core.records import SignedRecord, verify_record
 from gateway.core.statements import StatusStatement, check_statement_bounds, verify_statement
-from gateway.node.audit_log import log_origin
+from gateway.node.audit_log import (
+    WitnessedHead,
+    WitnessStatement,
+    log_origin,
+    open_witness_statement,
+)
 from gateway.node.catalog_files import load_packaged_catalog
 
 __all__ = [
@@ -52,6 +57,7 @@ __all__ = [
     "keys",
     "keys_of",
     "open_cosigned_checkpoint",
+    "open_relayed_witness_statement",
     "read",
     "resolve_key",
     "verify_hop",
@@ -218,6 +224,27 @@ def open_cosigned_checkpoint(text: bytes) -> tuple[Checkpoint, Cosignature]:
     if not lines:
         raise ProofError(f"no cosignature by witness {witness.name}")
     return checkpoint, verify_cosignature(note.body, lines[0], witness, now=VERIFY_AT)
+
+
+def open_relayed_witness_statement(text: bytes) -> WitnessedHead:
+    """An auditor of Huzhou checks Zhejiang's word on Huzhou's log, relayed by Huzhou.
+
+    ``text`` is a checkpoint note whose last line is Zhejiang's cosignature; the
+    statement may be at most 300 s old (``gateway audit verify``'s default).
+
+    Raises:
+        VerificationError: the checkpoint or cosignature does not verify.
+        ExpiredError: the cosignature is too old.
+    """
+    note, line = text.decode().removesuffix("\n").rsplit("\n", 1)
+    return open_witness_statement(
+        WitnessStatement(checkpoint=note + "\n", cosignature=line, certificate_chain=b""),
+        origin=log_origin(HUZHOU),
+        log_key=_log_key(),
+        witness=_witness_key(),
+        now=VERIFY_AT,
+        max_age_s=300,
+    )
 
 
 def witness_after_golden_checkpoint(text: bytes) -> Checkpoint:

@@ -34,6 +34,7 @@ from tests.support.vectors import (
     keys,
     keys_of,
     open_cosigned_checkpoint,
+    open_relayed_witness_statement,
     read,
     resolve_key,
     verify_hop,
@@ -231,3 +232,9 @@ def test_the_checkpoint_verifies_with_the_log_key_and_its_cosignature() -> None:
         (),
     )
     assert (cosignature.name, cosignature.timestamp) == ("credit-gateway/330000", SENT_AT)
+    head = open_relayed_witness_statement(read("checkpoint.cosigned.note"))
+    assert (head.witness, head.checkpoint, head.cosigned_at) == (
+        "credit-gateway/330000",
+        checkpoint,
+        SENT_AT,
+    )

@@ -15,6 +15,7 @@ import pytest
 from gateway.core import errors
 from tests.support.vectors import (
     open_cosigned_checkpoint,
+    open_relayed_witness_statement,
     read,
     verify_hop,
     verify_record_at_parent,
@@ -55,6 +56,7 @@ NAMES = [
     "checkpoint-truncated",
     "checkpoint-size-out-of-range",
     "cosignature-redated",
+    "witness-statement-stale",
     "checkpoint-rollback",
 ]
 """Every security fix pinned so far; a vector is never dropped without changing this list."""
@@ -72,6 +74,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], object]] = {
     "message": lambda entry: verify_routed_message(read(entry["file"])),
     "checkpoint": lambda entry: open_cosigned_checkpoint(read(entry["file"])),
     "witness": lambda entry: witness_after_golden_checkpoint(read(entry["file"])),
+    "witness-statement": lambda entry: open_relayed_witness_statement(read(entry["file"])),
 }
 
 
