@@ -54,6 +54,7 @@ from gateway.node.queries import RecordQueries
 from gateway.node.readiness import ReadinessMonitor, node_readiness
 from gateway.node.record_reader import StoreRecordReader
 from gateway.node.remedies import RemedyService
+from gateway.node.revocations import Revocations
 from gateway.node.statistics import statistics_upkeep
 from gateway.node.tracking import RecordTracking
 from gateway.node.trust import FederationTrust
@@ -345,6 +346,9 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             audit=audit,
             clock=now,
             observe=metrics.rpc_handled,
+            revoked=Revocations(
+                store, node_id=config.node_id, directory=lambda: trust.held, clock=now
+            ).check,
         )
         tls = ServerTls(
             private_key_pem=creds.tls_private_key_pem(),

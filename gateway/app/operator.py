@@ -21,7 +21,9 @@ from gateway.core.errors import ConfigurationError, GatewayError
 from gateway.core.node_id import parent_of
 from gateway.node.backups import Backups
 from gateway.node.config import NodeConfig, load_config
-from gateway.node.outbox_admin import Operator, OutboxAdmin
+from gateway.node.operator import Operator
+from gateway.node.outbox_admin import OutboxAdmin
+from gateway.node.revocations import Revocations
 from gateway.node.status import NodeStatus, read_status
 from gateway.node.trust import FederationTrust, read_directory_file
 from gateway.pki import load_node_credentials
@@ -39,6 +41,7 @@ class OperatorSession:
     operator: Operator
     outbox: OutboxAdmin
     backups: Backups
+    revocations: Revocations
 
     def audit(self, action: str, detail: str = "") -> None:
         """Note in the node's audit log that the operator ran ``action`` (allowed).
@@ -135,6 +138,9 @@ def operator_session(config_path: Path) -> Iterator[OperatorSession]:
                 store=store,
                 database_url=config.database,
                 clock=_wall_clock,
+            ),
+            revocations=Revocations(
+                store, node_id=config.node_id, directory=lambda: None, clock=_wall_clock
             ),
         )
     finally:

@@ -6,8 +6,12 @@ from pathlib import Path
 
 import click
 
+from gateway.app.operator import operator_session
 from gateway.commands._common import emit_json, handle_errors, json_option, out_console
-from gateway.pki import init_federation, issue_client, issue_node
+from gateway.core.errors import ConfigurationError
+from gateway.node.revocations import Revocation
+from gateway.pki import fingerprint as cert_fingerprint
+from gateway.pki import init_federation, issue_client, issue_node, load_client_credentials
 
 __all__ = ["pki"]
 
@@ -97,3 +101,59 @@ def pki_client(
         emit_json({"client": str(path)})
     else:
         out_console.print(f"client {name} ({role}) written to {path}")
+
+
+@pki.command("revoke")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The configuration of the node that issued the certificate (on its host).",
+)
+@click.option(
+    "--client",
+    "client_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="A client folder made by `gateway pki client`.",
+)
+@click.option("--fingerprint", default=None, help="Or the certificate's hex SHA-256.")
+@click.option("--reason", required=True, help="Why (kept and audited).")
+@json_option
+@handle_errors
+def pki_revoke(
+    *,
+    config_path: Path,
+    client_dir: Path | None,
+    fingerprint: str | None,
+    reason: str,
+    as_json: bool,
+) -> None:
+    """Revoke a client certificate of this node: every call with it is refused from now on.
+
+    Node and signing certificates are revoked in the signed directory instead
+    (`gateway directory sign --revoke`).
+    """
+    if (client_dir is None) == (fingerprint is None):
+        raise click.UsageError("name the certificate: --client DIR or --fingerprint HEX")
+    if client_dir is not None:
+        client = load_client_credentials(client_dir)
+        revocation = Revocation(
+            fingerprint=cert_fingerprint(client.cert),
+            subject=f"{client.role}:{client.node_id}/{client.name}",
+            reason=reason,
+        )
+    else:
+        revocation = Revocation(fingerprint=str(fingerprint), subject="", reason=reason)
+    with operator_session(config_path) as session:
+        if client_dir is not None and client.node_id != session.config.node_id:
+            raise ConfigurationError(
+                f"client {client.name} belongs to node {client.node_id}: revoke it there"
+            )
+        added = session.revocations.revoke(session.operator, revocation)
+    if as_json:
+        emit_json({"fingerprint": revocation.fingerprint, "revoked": True, "new": added})
+        return
+    state = "revoked" if added else "was already revoked"
+    out_console.print(f"{revocation.subject or revocation.fingerprint} {state}", highlight=False)

@@ -18,9 +18,10 @@ from enum import StrEnum
 from sqlalchemy.engine import Connection
 
 from gateway.core.audit import Decision, event_by_operator, record_ref
+from gateway.node.operator import Operator
 from gateway.store import OutboxItem, OutboxKind, OutboxState, Store
 
-__all__ = ["DeliveryTrouble", "Operator", "OutboxAdmin", "TroubleState"]
+__all__ = ["DeliveryTrouble", "OutboxAdmin", "TroubleState"]
 
 
 class TroubleState(StrEnum):
@@ -30,14 +31,6 @@ class TroubleState(StrEnum):
     """Given up: only ``gateway outbox retry`` sends it again."""
     RETRYING = "retrying"
     """Its last try failed; the push worker tries again at ``next_attempt_at``."""
-
-
-@dataclass(frozen=True, slots=True)
-class Operator:
-    """Who runs an operator's command: the host's user and the host's name."""
-
-    user: str
-    host: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,8 +114,10 @@ class GatewayInterceptor(grpc.ServerInterceptor):
         audit: AuditSink,
         clock: Callable[[], int],
         observe: RpcObserver | None = None,
+        revoked: Callable[[Principal], None] | None = None,
     ) -> None:
         self._node_id = node_id
+        self._revoked = revoked
         self._authenticate = authenticate
         self._access = dict(access)
         self._audit = audit
@@ -154,6 +156,9 @@ class GatewayInterceptor(grpc.ServerInterceptor):
         try:
             principal = self._authenticate(context)
             check_home_node(principal, self._node_id)
+            if self._revoked is not None:
+                # Raises for a revoked certificate, whatever the method.
+                self._revoked(principal)
             allowed = self._access.get(method)
             if allowed is None or principal.role not in allowed:
                 raise AccessDeniedError(

@@ -42,6 +42,7 @@ from gateway.store.records import (
     RecordStatus,
     sd_jwt_digest,
 )
+from gateway.store.revocations import RevocationRepository, RevokedRow
 from gateway.store.writer import StoreWriter
 
 __all__ = [
@@ -65,6 +66,8 @@ __all__ = [
     "RecordRepository",
     "RecordRow",
     "RecordStatus",
+    "RevocationRepository",
+    "RevokedRow",
     "StatementRow",
     "Store",
     "StoreWriter",
@@ -88,6 +91,7 @@ class Store:
     audit: AuditLogRepository
     messages: MessageRepository
     filings: FilingRepository
+    revocations: RevocationRepository
     writer: StoreWriter
 
     def close(self) -> None:
@@ -120,5 +124,6 @@ def open_store(url: str, *, max_batch: int = 256) -> Store:
         audit=audit,
         messages=MessageRepository(engine),
         filings=FilingRepository(engine),
+        revocations=RevocationRepository(engine),
         writer=StoreWriter(engine, audit, max_batch=max_batch),
     )

@@ -41,6 +41,7 @@ __all__ = [
     "RECORD",
     "RECORD_FILING",
     "REPAIR_APPLICATION",
+    "REVOKED_CERTIFICATE",
     "STATEMENT",
     "WITNESSED_CHECKPOINT",
     "AuditCheckpoint",
@@ -59,6 +60,7 @@ __all__ = [
     "Record",
     "RecordFiling",
     "RepairApplication",
+    "RevokedCertificate",
     "Statement",
     "WitnessedCheckpoint",
 ]
@@ -286,6 +288,22 @@ class WitnessedCheckpoint(SQLModel, table=True):
     cosigned_at: int = Field(sa_type=BigInteger)
 
 
+class RevokedCertificate(SQLModel, table=True):
+    """A client certificate this node issued and revoked (``gateway pki revoke``).
+
+    Every RPC presenting it is refused from the moment the row commits. Node
+    and signing certificates are revoked in the signed directory instead.
+    """
+
+    __tablename__ = "revoked_certificate"
+
+    fingerprint: str = Field(primary_key=True, sa_type=String(64))
+    subject: str = Field(sa_type=String(256))
+    reason: str = Field(sa_type=String(500))
+    revoked_at: int = Field(sa_type=BigInteger)
+    revoked_by: str = Field(sa_type=String(160))
+
+
 class RecordFiling(SQLModel, table=True):
     """Who filed a record issued at this node: the department (domain and client name).
 
@@ -445,6 +463,7 @@ AUDIT_COSIGNATURE = cast(Table, AuditCosignature.__table__)  # type: ignore[attr
 WITNESSED_CHECKPOINT = cast(Table, WitnessedCheckpoint.__table__)  # type: ignore[attr-defined]
 MESSAGE = cast(Table, Message.__table__)  # type: ignore[attr-defined]
 RECORD_FILING = cast(Table, RecordFiling.__table__)  # type: ignore[attr-defined]
+REVOKED_CERTIFICATE = cast(Table, RevokedCertificate.__table__)  # type: ignore[attr-defined]
 DISCIPLINE_CHECK = cast(Table, DisciplineCheck.__table__)  # type: ignore[attr-defined]
 DISCIPLINE_HIT = cast(Table, DisciplineHit.__table__)  # type: ignore[attr-defined]
 DISCIPLINE_FEEDBACK = cast(Table, DisciplineFeedback.__table__)  # type: ignore[attr-defined]

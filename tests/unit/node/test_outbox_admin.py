@@ -6,7 +6,8 @@ import pytest
 
 from gateway.core.audit import Decision
 from gateway.core.errors import InputError
-from gateway.node.outbox_admin import Operator, OutboxAdmin, TroubleState
+from gateway.node.operator import Operator
+from gateway.node.outbox_admin import OutboxAdmin, TroubleState
 from gateway.store import OutboxEntry, OutboxState, Store
 from tests.unit.store.conftest import NOW
 

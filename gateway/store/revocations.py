@@ -1,0 +1,60 @@
+"""Client certificates this node revoked: one row each, looked up on every call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, select
+
+from gateway.store.engine import dialect_insert, using
+from gateway.store.tables import REVOKED_CERTIFICATE
+
+__all__ = ["RevocationRepository", "RevokedRow"]
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedRow:
+    fingerprint: str
+    subject: str
+    reason: str
+    revoked_at: int
+    revoked_by: str
+
+
+class RevocationRepository:
+    """The revoked_certificate table."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def add(self, row: RevokedRow, *, conn: Connection | None = None) -> bool:
+        """Note a revocation; False when the certificate was revoked already (kept as it was).
+
+        Raises:
+            StorageError: the database failed.
+        """
+        with using(self._engine, conn, "revoking a certificate", write=True) as c:
+            stmt = (
+                dialect_insert(c, REVOKED_CERTIFICATE)
+                .values(
+                    fingerprint=row.fingerprint,
+                    subject=row.subject[:256],
+                    reason=row.reason[:500],
+                    revoked_at=row.revoked_at,
+                    revoked_by=row.revoked_by[:160],
+                )
+                .on_conflict_do_nothing(index_elements=["fingerprint"])
+                .returning(REVOKED_CERTIFICATE.c.fingerprint)
+            )
+            return c.execute(stmt).first() is not None
+
+    def get(self, fingerprint: str) -> RevokedRow | None:
+        """The revocation of ``fingerprint``, or None.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        query = select(REVOKED_CERTIFICATE).where(REVOKED_CERTIFICATE.c.fingerprint == fingerprint)
+        with using(self._engine, None, "reading a revocation", write=False) as c:
+            m = c.execute(query).mappings().first()
+        return RevokedRow(**dict(m)) if m is not None else None
