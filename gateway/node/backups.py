@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gateway.core.audit import Decision, event_by_operator
-from gateway.node.outbox_admin import Operator
+from gateway.node.operator import Operator
 from gateway.store import Store
 from gateway.store.backup import backup_sqlite
 
