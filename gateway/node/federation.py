@@ -148,6 +148,14 @@ def load_directory_cache(
     return cache
 
 
+def _own_directory_file(config: NodeConfig) -> Callable[[], SignedDirectoryFile] | None:
+    """The national node's source of the directory: its own signed file, re-read each time."""
+    path = config.directory
+    if path is None:
+        return None
+    return lambda: read_directory_file(path)
+
+
 def build_federation(
     *,
     config: NodeConfig,
@@ -210,6 +218,7 @@ def build_federation(
         store=store,
         directory_cache=directory_cache,
         interval_s=settings.sync_interval_s,
+        local_directory=_own_directory_file(config) if parent is None else None,
     )
     return FederationParts(
         node_id=node_id,

@@ -22,7 +22,12 @@ log = structlog.get_logger("gateway.peers")
 
 
 class PeerMaintenance:
-    """Background upkeep towards the parent: refresh the directory, catch up from the cursor."""
+    """Background upkeep: refresh the directory, catch up from the parent's cursor.
+
+    A node with a parent takes the directory from it; the national node, which
+    has none, re-reads its own signed directory file (``local_directory``), so
+    a re-signed directory (new nodes, revocations) takes effect without a restart.
+    """
 
     def __init__(
         self,
@@ -35,6 +40,7 @@ class PeerMaintenance:
         store: Store,
         directory_cache: Callable[[SignedDirectoryFile], None] | None,
         interval_s: float,
+        local_directory: Callable[[], SignedDirectoryFile] | None = None,
     ) -> None:
         self._node_id = node_id
         self._parent = parent
@@ -43,10 +49,11 @@ class PeerMaintenance:
         self._receiver = receiver
         self._store = store
         self._directory_cache = directory_cache
+        self._local_directory = local_directory
         self._loop = Periodic(f"peers-{node_id}", self._step, interval_s)
 
     def start(self) -> None:
-        if self._parent is not None:
+        if self._parent is not None or self._local_directory is not None:
             self._loop.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
@@ -63,16 +70,22 @@ class PeerMaintenance:
             log.warning("peer upkeep failed", error=type(exc).__name__, detail=str(exc))
 
     def refresh_directory(self) -> None:
-        """Fetch the parent's copy of the directory; keep it if it verifies and is newer."""
-        if self._parent is None:
+        """Fetch the parent's copy of the directory (or read the national node's own file);
+        keep it if it verifies and is newer."""
+        if self._parent is not None:
+            signed = self._peers.directory(self._parent, timeout_s=DIRECTORY_TIMEOUT_S)
+            source = self._parent
+        elif self._local_directory is not None:
+            signed = self._local_directory()
+            source = "file"
+        else:
             return
-        signed = self._peers.directory(self._parent, timeout_s=DIRECTORY_TIMEOUT_S)
         before = self._trust.signed
         directory = self._trust.install(signed)
         if self._trust.signed is not before:
-            if self._directory_cache is not None:
+            if self._directory_cache is not None and self._parent is not None:
                 self._directory_cache(signed)
-            log.info("directory.refreshed", serial=directory.serial, source=self._parent)
+            log.info("directory.refreshed", serial=directory.serial, source=source)
 
     def catch_up(self) -> int:
         """Pull what the parent holds for this node since the stored cursor; returns batches."""

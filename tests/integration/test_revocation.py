@@ -20,7 +20,7 @@ import pytest
 from gateway._proto.v1 import records_pb2, records_pb2_grpc
 from gateway.pki import fingerprint, load_client_credentials, load_node_credentials
 from gateway.rpc.peer import open_peer_channel
-from tests.support.cluster import Cluster, make_cluster, running
+from tests.support.cluster import Cluster, make_cluster, running, wait_for
 from tests.support.federation import run_gateway
 
 NATIONAL, ZHEJIANG, HUZHOU, LISHUI = "000000", "330000", "330500", "331100"
@@ -116,3 +116,42 @@ def test_a_node_certificate_revoked_in_the_directory_cannot_call_records(cluster
         f"node:{LISHUI}/{LISHUI}",
         "/gateway.v1.Records/List",
     )
+
+
+def _list_as_node(cluster: Cluster, caller: str, at: str) -> grpc.StatusCode:
+    creds = load_node_credentials(cluster.keystore.root / "nodes" / caller)
+    channel = open_peer_channel(creds, cluster.endpoint(at), node=at)
+    try:
+        records_pb2_grpc.RecordsStub(channel).List(
+            records_pb2.ListRecordsRequest(purpose="directory reload"), timeout=30
+        )
+    except grpc.RpcError as exc:
+        return exc.code()
+    finally:
+        channel.close()
+    return grpc.StatusCode.OK
+
+
+def test_the_national_node_applies_a_re_signed_directory_without_a_restart(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    root = tmp_path_factory.mktemp("reload")
+    built = make_cluster(root, [NATIONAL, ZHEJIANG], clients=[])
+    zhejiang_tls = fingerprint(
+        load_node_credentials(built.keystore.root / "nodes" / ZHEJIANG).tls_cert
+    )
+    with running(built, [NATIONAL]) as cluster:
+        assert _list_as_node(cluster, ZHEJIANG, NATIONAL) is grpc.StatusCode.OK
+        # The operator re-signs the national directory in place, revoking Zhejiang's certificate.
+        args = ["directory", "sign", "--keys", str(built.keystore.root)]
+        args += ["--out", str(root / NATIONAL / "directory.json"), "--revoke", zhejiang_tls]
+        for node in (NATIONAL, ZHEJIANG):
+            args += ["--node", f"{node}={built.endpoint(node)}"]
+        result = run_gateway(*args, "--serial", str(2**40))
+        assert result.returncode == 0, result.stderr
+        wait_for(
+            "the national node to refuse the revoked certificate",
+            lambda: _list_as_node(cluster, ZHEJIANG, NATIONAL) is grpc.StatusCode.PERMISSION_DENIED,
+            timeout_s=60,
+        )
+        assert '"event": "directory.refreshed"' in cluster.log(NATIONAL)
