@@ -37,6 +37,7 @@ from gateway.app.access import ACCESS
 from gateway.core.algorithms import Ed25519Signer
 from gateway.core.audit import AuditEvent
 from gateway.http import OperationsListener, operations_app
+from gateway.node.audit_gap import AuditGapGuard
 from gateway.node.audit_log import CheckpointPublisher, CheckpointWitness
 from gateway.node.audit_queries import AuditQueries
 from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
@@ -178,10 +179,28 @@ def _start_operations(
     return operations
 
 
-def _parent_witness(config: NodeConfig, peers: PeerClient) -> ParentWitness | None:
-    """The parent's Witness service, for a node configured with a parent."""
+def _checked_parent_witness(
+    config: NodeConfig,
+    peers: PeerClient,
+    store: Store,
+    creds: NodeCredentials,
+    clock: Callable[[], int],
+) -> ParentWitness | None:
+    """The parent's Witness service, once the log is found to hold what the parent cosigned.
+
+    Raises:
+        ProofError: the log has a gap not yet recorded as an incident (see
+            :mod:`gateway.node.audit_gap`): the node must not serve.
+    """
     parent = parent_of(config.node_id) if config.parent else None
-    return ParentWitness(peers, parent) if parent is not None else None
+    if parent is None:
+        return None
+    witness = ParentWitness(peers, parent)
+    guard = AuditGapGuard.for_node(
+        node_id=config.node_id, store=store, witness=witness, creds=creds, clock=clock
+    )
+    guard.check()
+    return witness
 
 
 def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) -> RunningNode:
@@ -268,7 +287,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             clock=now,
         )
         chain = signing_chain_pem(creds)
-        parent_witness = _parent_witness(config, peers)
+        parent_witness = _checked_parent_witness(config, peers, store, creds, now)
         entries = LogEntries(store.engine, store.audit)
         checkpoints = CheckpointRepository(store.engine)
         publisher = CheckpointPublisher(

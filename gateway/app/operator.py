@@ -19,17 +19,20 @@ from gateway.core.audit import Decision, event_by_operator
 from gateway.core.directory import Directory
 from gateway.core.errors import ConfigurationError, GatewayError
 from gateway.core.node_id import parent_of
+from gateway.node.audit_gap import AuditGapGuard
 from gateway.node.backups import Backups
 from gateway.node.config import NodeConfig, load_config
 from gateway.node.operator import Operator
 from gateway.node.outbox_admin import OutboxAdmin
+from gateway.node.peer_client import ParentWitness
 from gateway.node.revocations import Revocations
 from gateway.node.status import NodeStatus, read_status
 from gateway.node.trust import FederationTrust, read_directory_file
 from gateway.pki import load_node_credentials
+from gateway.rpc.peer import GrpcPeerClient, PeerChannels
 from gateway.store import Store, open_store
 
-__all__ = ["OperatorSession", "operator_session"]
+__all__ = ["OperatorSession", "audit_gap_guard", "operator_session"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,34 @@ class OperatorSession:
             certificates=creds.certificates(),
             clock=time.time,
         )
+
+
+@contextmanager
+def audit_gap_guard(session: OperatorSession) -> Iterator[AuditGapGuard]:
+    """The guard of the node's audit log, asking the parent over the node's own mTLS.
+
+    Raises:
+        ConfigurationError: the node has no parent configured, or unreadable keys.
+    """
+    config = session.config
+    parent = parent_of(config.node_id) if config.parent else None
+    endpoint = config.parent
+    if parent is None or not endpoint:
+        raise ConfigurationError(f"node {config.node_id} has no parent witnessing its audit log")
+    creds = load_node_credentials(config.keys)
+    peers = GrpcPeerClient(
+        PeerChannels(creds=creds, endpoint_of=lambda _node: endpoint, limits=config.limits)
+    )
+    try:
+        yield AuditGapGuard.for_node(
+            node_id=config.node_id,
+            store=session.store,
+            witness=ParentWitness(peers, parent),
+            creds=creds,
+            clock=_wall_clock,
+        )
+    finally:
+        peers.close()
 
 
 def _wall_clock() -> int:

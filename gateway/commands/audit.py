@@ -28,6 +28,7 @@ from gateway.commands._common import (
     print_table,
     say,
 )
+from gateway.commands.outbox import config_option
 from gateway.core.audit import AuditEvent
 from gateway.core.checkpoint import CosignatureVerifier, open_checkpoint
 from gateway.core.errors import GatewayError, InputError, PeerError, ProofError
@@ -428,6 +429,31 @@ def _print_report(
     unsigned = report.events - report.signed_size
     if unsigned:
         say(f"{unsigned} newer events are not yet in a checkpoint")
+
+
+@audit.command("incident")
+@config_option
+@click.option("--reason", required=True, help="What happened (a restore, a lost disk...).")
+@json_option
+@handle_errors
+def audit_incident(*, config_path: Path, reason: str, as_json: bool) -> None:
+    """Operator: record the log's gap behind its parent's word as an incident, so it serves again.
+
+    After a restore, the node refuses to serve while its log lacks a checkpoint
+    its parent cosigned. This asks the parent (over the node's own mTLS) and
+    appends an ``audit.incident`` event citing that checkpoint, the events
+    lost and REASON, as the operator.
+    """
+    from gateway.app.operator import audit_gap_guard, operator_session
+
+    with operator_session(config_path) as session, audit_gap_guard(session) as guard:
+        gap = guard.record_incident(session.operator, reason)
+    if as_json:
+        emit_json(
+            {"witness": gap.witness, "size": gap.size, "root": gap.root.hex(), "held": gap.held}
+        )
+        return
+    say(f"incident recorded: {gap.citation()}; {gap.lost()}")
 
 
 @audit.command("proof")

@@ -10,6 +10,7 @@ word arrives as a fresh cosignature the city relays but cannot make.
 
 from __future__ import annotations
 
+import getpass
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -107,6 +108,9 @@ def test_verify_names_the_checkpoint_the_parent_vouches_for(
     copy_db(city_files.latest, city_files.db)
     vouched = _vouched(province_config)
     code, out, err, _size = _verify(keystore, city_files, "healthy.log")
+    # The run grew the log (the auditor's read) and the province cosigned it:
+    # the file as the city left it is now the latest.
+    copy_db(city_files.db, city_files.latest)
     assert code == 0, err
     assert (
         f"{log_origin(PROVINCE)} vouches for checkpoint {vouched} as the latest it cosigned" in out
@@ -117,8 +121,14 @@ def test_a_log_rolled_back_to_an_older_cosigned_checkpoint_fails_verify(
     keystore: Keystore, city_files: CityFiles, province_config: Path
 ) -> None:
     # The attack: restore the older backup. Every checkpoint it holds was cosigned
-    # and is consistent; only the province knows of the later ones.
+    # and is consistent; only the province knows of the later ones. The city now
+    # refuses to serve it until the gap is recorded (the last test); an operator
+    # who records it still cannot make the log verify.
     copy_db(city_files.older, city_files.db)
+    recorded = run_gateway(
+        "audit", "incident", "--config", str(city_files.config), "--reason", "hide the rest"
+    )
+    assert recorded.returncode == 0, recorded.stderr
     code, _out, err, size = _verify(keystore, city_files, "rolled-back.log")
     vouched = _vouched(province_config)
     assert size < vouched
@@ -159,3 +169,71 @@ def test_editing_the_indexed_subject_of_an_event_fails_verify(
         f"event {seq}: its indexed subject column says '', its signed bytes say {shown!r}"
         in " ".join(verified.stderr.split())
     ), verified.stderr
+
+
+def test_a_node_restored_behind_its_parent_serves_only_once_the_gap_is_an_incident(
+    keystore: Keystore, city_files: CityFiles, province_config: Path
+) -> None:
+    """Issue 14 item 9: the restore loses events the province cosigned."""
+    copy_db(city_files.latest, city_files.db)
+    config = str(city_files.config)
+    restored = run_gateway("restore", "--config", config, str(city_files.older))
+    assert restored.returncode == 0, restored.stderr
+    held = event_count(city_files.db)
+    vouched = _vouched(province_config)
+    root = _witnessed_root(province_config, vouched)
+    cited = f"checkpoint {vouched} root {root} cosigned by {log_origin(PROVINCE)}"
+
+    refused = run_gateway("serve", "--config", config, timeout_s=60)
+    assert refused.returncode == 1, refused.stderr
+    assert (
+        f"the audit log does not hold {cited} (the log holds {held} events: events "
+        f"{held}..{vouched - 1} lost): record the gap with `gateway audit incident` before serving"
+    ) in " ".join(refused.stderr.split()), refused.stderr
+
+    reason = "disk lost; restored from the backup of the morning"
+    recorded = run_gateway("audit", "incident", "--config", config, "--reason", reason)
+    assert recorded.returncode == 0, recorded.stderr
+    # The refused start appended its audit.gap event: one more event held.
+    lost = f"the log holds {held + 1} events: events {held + 1}..{vouched - 1} lost"
+    assert recorded.stdout.strip() == f"incident recorded: {cited}; {lost}"
+    again = run_gateway("audit", "incident", "--config", config, "--reason", reason)
+    assert again.returncode == 1
+    assert f"the gap at {cited} is already recorded" in " ".join(again.stderr.split())
+
+    with running_node(city_files.config, CITY, log=city_files.workdir / "incident.log") as city:
+        client = keystore.client(CITY, "audit-office")
+        listed = run_gateway(
+            "audit", "events", "--json", "--as", str(client), "--endpoint", city.endpoint
+        )
+    assert listed.returncode == 0, listed.stderr
+    seen = [
+        (e["actor"], e["action"], e["decision"], e["detail"])
+        for e in map(json.loads, listed.stdout.splitlines())
+        if e["action"] in {"audit.gap", "audit.incident"}
+    ]
+    assert seen == [
+        (
+            f"node:{CITY}/{CITY}",
+            "audit.gap",
+            "denied",
+            f"{cited}; the log holds {held} events: events {held}..{vouched - 1} lost",
+        ),
+        (
+            f"operator:{CITY}/{getpass.getuser()}",
+            "audit.incident",
+            "allowed",
+            f"{cited}; {lost}; reason: {reason}",
+        ),
+    ]
+
+
+def _witnessed_root(province_config: Path, size: int) -> str:
+    conn = sqlite3.connect(sqlite_path(province_config, PROVINCE))
+    try:
+        (root,) = conn.execute(
+            "SELECT root FROM witnessed_checkpoint WHERE child = ? AND size = ?", (CITY, size)
+        ).fetchone()
+    finally:
+        conn.close()
+    return bytes(root).hex()
