@@ -195,12 +195,13 @@ def _checked_parent_witness(
     parent = parent_of(config.node_id) if config.parent else None
     if parent is None:
         return None
-    witness = ParentWitness(peers, parent)
+    # A short wait for the parent at start: if it does not answer, the node serves.
+    asked = ParentWitness(peers, parent, timeout_s=3.0)
     guard = AuditGapGuard.for_node(
-        node_id=config.node_id, store=store, witness=witness, creds=creds, clock=clock
+        node_id=config.node_id, store=store, witness=asked, creds=creds, clock=clock
     )
     guard.check()
-    return witness
+    return ParentWitness(peers, parent)
 
 
 def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) -> RunningNode:
