@@ -362,7 +362,12 @@ def audit_verify(*, client_dir: Path, endpoint: str | None, max_age_s: int, as_j
     with open_client(client_dir, endpoint) as (client, channel):
         stub = audit_pb2_grpc.AuditStub(channel)
         log_key, witness = _keys(stub, client, now, witness=True)
-        head = _witnessed_head(stub, client, log_key, now, max_age_s)
+        # Tampering with the events is named first; then the parent's word, if missing.
+        unheard: PeerError | None = None
+        try:
+            head = _witnessed_head(stub, client, log_key, now, max_age_s)
+        except PeerError as exc:
+            head, unheard = None, exc
         checkpoints, tree_size = _checkpoints(stub)
         size = max([tree_size, *(c.size for c in checkpoints)])
         leaves = list(_entries(stub, size))
@@ -385,6 +390,8 @@ def audit_verify(*, client_dir: Path, endpoint: str | None, max_age_s: int, as_j
             indexed={seq: columns for seq, _data, columns in leaves},
             witnessed_head=head,
         )
+    if unheard is not None:
+        raise unheard
     _print_report(client.node_id, report, witness, head, as_json)
 
 

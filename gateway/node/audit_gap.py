@@ -22,12 +22,14 @@ import structlog
 from cryptography import x509
 
 from gateway.core.audit import Decision, event_by_node, event_by_operator
-from gateway.core.checkpoint import CosignatureVerifier
+from gateway.core.checkpoint import Checkpoint, CosignatureVerifier
 from gateway.core.errors import ConflictError, PeerError, ProofError
 from gateway.core.note import NoteVerifier
 from gateway.node.audit_log import (
+    INCIDENT_ACTION,
     WitnessClient,
     WitnessedHead,
+    checkpoint_citation,
     log_origin,
     open_witness_statement,
     signing_key_from_chain,
@@ -36,10 +38,9 @@ from gateway.node.operator import Operator
 from gateway.pki import NodeCredentials, parent_of
 from gateway.store import AuditFilter, Store
 
-__all__ = ["GAP_ACTION", "INCIDENT_ACTION", "AuditGap", "AuditGapGuard"]
+__all__ = ["GAP_ACTION", "AuditGap", "AuditGapGuard"]
 
 GAP_ACTION = "audit.gap"
-INCIDENT_ACTION = "audit.incident"
 _FRESH_S = 300  # the statement is fetched just now; this only absorbs clock skew
 
 log = structlog.get_logger("gateway.audit")
@@ -47,16 +48,23 @@ log = structlog.get_logger("gateway.audit")
 
 @dataclass(frozen=True, slots=True)
 class AuditGap:
-    """The log does not hold checkpoint ``size`` (root ``root``) that ``witness`` cosigned."""
+    """The log (of ``held`` events) does not hold ``checkpoint`` that ``witness`` cosigned."""
 
     witness: str
-    size: int
-    root: bytes
+    checkpoint: Checkpoint
     held: int
+
+    @property
+    def size(self) -> int:
+        return self.checkpoint.size
+
+    @property
+    def root(self) -> bytes:
+        return self.checkpoint.root
 
     def citation(self) -> str:
         """How events name the checkpoint: size, root and witness."""
-        return f"checkpoint {self.size} root {self.root.hex()} cosigned by {self.witness}"
+        return checkpoint_citation(self.witness, self.checkpoint)
 
     def lost(self) -> str:
         """Which events are lost, as far as the log can tell."""
@@ -180,7 +188,7 @@ class AuditGapGuard:
         size, checkpoint = self._store.audit.size(), head.checkpoint
         if size >= checkpoint.size and self._store.audit.root(checkpoint.size) == checkpoint.root:
             return None
-        return AuditGap(head.witness, checkpoint.size, checkpoint.root, size)
+        return AuditGap(head.witness, checkpoint, size)
 
     def _head(self) -> WitnessedHead:
         statement = self._witness.latest_cosigned()

@@ -77,6 +77,7 @@ from gateway.store.checkpoints import (
 from gateway.store.writer import StoreWriter
 
 __all__ = [
+    "INCIDENT_ACTION",
     "CheckpointPublisher",
     "CheckpointWitness",
     "CosignReply",
@@ -86,6 +87,7 @@ __all__ = [
     "WitnessClient",
     "WitnessStatement",
     "WitnessedHead",
+    "checkpoint_citation",
     "log_origin",
     "open_witness_statement",
     "signing_key_from_chain",
@@ -96,6 +98,15 @@ log = structlog.get_logger("gateway.audit")
 
 _ORIGIN_PREFIX = "credit-gateway/"
 _MAX_CHAIN_BYTES = 64 * 1024
+
+
+INCIDENT_ACTION = "audit.incident"
+"""The operator's record of a gap between the log and its parent's word (:mod:`.audit_gap`)."""
+
+
+def checkpoint_citation(witness: str, checkpoint: Checkpoint) -> str:
+    """How an incident event names the cosigned checkpoint it concerns: size, root, witness."""
+    return f"checkpoint {checkpoint.size} root {checkpoint.root.hex()} cosigned by {witness}"
 
 
 def log_origin(node_id: str) -> str:
@@ -711,7 +722,7 @@ def verify_log(
     if witness is not None and previous is not None and not cosignatures:
         raise ProofError(f"no checkpoint carries a cosignature by witness {witness.name}")
     if witnessed_head is not None:
-        _check_head(tree, witnessed_head)
+        _check_head(tree, witnessed_head, entries)
     return LogReport(
         events=tree.size,
         checkpoints=len(checkpoints),
@@ -754,16 +765,31 @@ def _check_columns(index: int, event: AuditEvent, stored: IndexedColumns | None)
             )
 
 
-def _check_head(tree: MerkleTree, head: WitnessedHead) -> None:
+def _check_head(
+    tree: MerkleTree, head: WitnessedHead, entries: Sequence[tuple[int, bytes]]
+) -> None:
     size = head.checkpoint.size
     vouched = f"checkpoint {size} that its witness {head.witness} cosigned"
     if tree.size < size:
-        raise ProofError(f"the log holds {tree.size} events, behind {vouched}: it was rolled back")
-    if tree.root(size) != head.checkpoint.root:
-        raise ProofError(
+        problem = f"the log holds {tree.size} events, behind {vouched}: it was rolled back"
+    elif tree.root(size) != head.checkpoint.root:
+        problem = (
             f"the log's first {size} events are not those of {vouched}: "
             "it was rolled back and rewritten"
         )
+    else:
+        return
+    raise ProofError(problem + _incident_of(head, entries))
+
+
+def _incident_of(head: WitnessedHead, entries: Sequence[tuple[int, bytes]]) -> str:
+    """Where the operator recorded this gap (see :mod:`gateway.node.audit_gap`), if they did."""
+    cited = checkpoint_citation(head.witness, head.checkpoint) + ";"
+    for seq, data in reversed(entries):
+        event = AuditEvent.from_bytes(data)
+        if event.action == INCIDENT_ACTION and event.detail.startswith(cited):
+            return f" (recorded as an incident at event {seq} by {event.actor})"
+    return ""
 
 
 def _locate(

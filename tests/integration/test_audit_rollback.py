@@ -135,7 +135,8 @@ def test_a_log_rolled_back_to_an_older_cosigned_checkpoint_fails_verify(
     assert code == 1, err
     assert (
         f"the log holds {size} events, behind checkpoint {vouched} that its witness "
-        f"{log_origin(PROVINCE)} cosigned: it was rolled back"
+        f"{log_origin(PROVINCE)} cosigned: it was rolled back (recorded as an incident at "
+        f"event {size - 1} by operator:{CITY}/{getpass.getuser()})"
     ) in err, err
 
 

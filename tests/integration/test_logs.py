@@ -65,6 +65,8 @@ def test_every_stderr_line_is_json_and_lifecycle_events_are_named(
         )  # fmt: skip
         assert listed.returncode == 0, listed.stderr
         wait_for("checkpoint.cosigned", lambda: "checkpoint.cosigned" in events(province_log))
+        # Readiness is re-checked on its own period: wait for it rather than race it.
+        wait_for("node.ready", lambda: "node.ready" in events(province_log))
     province = json_lines(province_log)
     national = json_lines(tmp_path / f"{NATIONAL}.log")
 

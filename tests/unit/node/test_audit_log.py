@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,30 +23,36 @@ from gateway.core.checkpoint import (
 )
 from gateway.core.errors import (
     AccessDeniedError,
+    ConflictError,
     ExpiredError,
     MalformedError,
     NotFoundError,
+    PeerUnavailableError,
     ProofError,
     SignatureError,
 )
 from gateway.core.merkle import MerkleTree
 from gateway.core.note import NoteSigner, NoteVerifier
 from gateway.core.principal import Principal, Role
+from gateway.node.audit_gap import AuditGapGuard
 from gateway.node.audit_log import (
     CheckpointPublisher,
     CheckpointWitness,
     CosignReply,
     CosignRequest,
     PublishedCheckpoint,
+    WitnessClient,
     WitnessedHead,
     WitnessStatement,
     log_origin,
     open_witness_statement,
     verify_log,
 )
+from gateway.node.outbox_admin import Operator
 from gateway.pki import NodeCredentials, load_node_credentials
 from gateway.rpc.audit import signing_chain_pem
 from gateway.store import AuditFilter, Store, open_store
+from gateway.store.backup import backup_sqlite
 from gateway.store.checkpoints import CheckpointRepository, LogEntries, WitnessRepository
 from gateway.store.tables import AUDIT_EVENT, AUDIT_NODE
 from tests.support.federation import Keystore, make_keystore
@@ -631,3 +638,82 @@ def test_the_parent_vouches_only_to_its_children_and_only_for_what_it_cosigned(
         witness.latest_cosigned(_node("000000"))
     with pytest.raises(NotFoundError, match="330000 has cosigned no checkpoint of 330600"):
         witness.latest_cosigned(_node("330600"))
+
+
+# --------------------------------------------------------------------------- a restored log
+
+
+class _Unreachable:
+    def cosign(self, request: CosignRequest) -> CosignReply:
+        raise PeerUnavailableError("parent unreachable")
+
+    def latest_cosigned(self) -> WitnessStatement:
+        raise PeerUnavailableError("parent unreachable")
+
+
+def _guard(keystore: Keystore, store: Store, witness: WitnessClient, clock: Clock) -> AuditGapGuard:
+    return AuditGapGuard.for_node(
+        node_id=CITY,
+        store=store,
+        witness=witness,
+        creds=_creds(keystore, CITY),
+        clock=clock,
+    )
+
+
+def test_a_restored_log_is_refused_until_its_gap_is_an_incident(
+    keystore: Keystore, city_store: Store, province_store: Store, tmp_path: Path
+) -> None:
+    clock = Clock()
+    witness = _witness(keystore, province_store, clock)
+    publisher = _publisher(keystore, city_store, clock, DirectWitness(witness))
+    _events(city_store, 3)
+    publisher.publish()
+    publisher.request_cosignature()
+    backup_sqlite(f"sqlite:///{tmp_path / 'city.db'}", tmp_path / "older.db")
+    _events(city_store, 3, start=3)
+    publisher.publish()
+    assert publisher.request_cosignature() is not None
+    cited = witness.latest_cosigned(_node(CITY)).checkpoint.split("\n")
+    root = base64.b64decode(cited[2]).hex()
+    _guard(keystore, city_store, DirectWitness(witness), clock).check()  # an intact log
+
+    restored = open_store(f"sqlite:///{tmp_path / 'older.db'}")
+    try:
+        guard = _guard(keystore, restored, DirectWitness(witness), clock)
+        citation = f"checkpoint 6 root {root} cosigned by {log_origin(PROVINCE)}"
+        with pytest.raises(
+            ProofError,
+            match=re.escape(
+                f"the audit log does not hold {citation} (the log holds 3 events: events 3..5 "
+                "lost): record the gap with `gateway audit incident` before serving"
+            ),
+        ):
+            guard.check()
+        gap = guard.record_incident(Operator("ops", "host-1"), "disk lost")
+        assert (gap.size, gap.held) == (6, 4)
+        guard.check()
+        with pytest.raises(ConflictError, match=re.escape(f"the gap at {citation} is already")):
+            guard.record_incident(Operator("ops", "host-1"), "again")
+        logged = [
+            (e.event.actor, e.event.action, e.event.decision.value, e.event.detail)
+            for e in restored.audit.events(AuditFilter(), after=2)
+        ]
+        assert logged == [
+            (
+                f"node:{CITY}/{CITY}",
+                "audit.gap",
+                "denied",
+                f"{citation}; the log holds 3 events: events 3..5 lost",
+            ),
+            (
+                f"operator:{CITY}/ops",
+                "audit.incident",
+                "allowed",
+                f"{citation}; the log holds 4 events: events 4..5 lost; reason: disk lost",
+            ),
+        ]
+        # Without the parent's word the node cannot see a gap: it serves.
+        _guard(keystore, restored, _Unreachable(), clock).check()
+    finally:
+        restored.close()
