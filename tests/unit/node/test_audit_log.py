@@ -48,7 +48,7 @@ from gateway.node.audit_log import (
     open_witness_statement,
     verify_log,
 )
-from gateway.node.outbox_admin import Operator
+from gateway.node.operator import Operator
 from gateway.pki import NodeCredentials, load_node_credentials
 from gateway.rpc.audit import signing_chain_pem
 from gateway.store import AuditFilter, Store, open_store
