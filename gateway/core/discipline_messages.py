@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from gateway.core.errors import MalformedError
+from gateway.core.limits import DEFAULT_LIMITS
 from gateway.core.payload_fields import (
     check_exact_keys,
     check_int,
@@ -47,10 +48,11 @@ OBJECTION_KIND = "discipline.objection"
 
 _DOMAIN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _MEASURE = re.compile(r"M-[A-Z]+-\d{2}")
-_MAX_RECORD_ID = 40
-_MAX_ACTOR = 160
-_MAX_SHORT = 256
-_MAX_TEXT = 2000
+# Bounds from the one limits object (its defaults: a message is read before any node's config).
+_MAX_RECORD_ID = DEFAULT_LIMITS.max_record_id_chars
+_MAX_ACTOR = DEFAULT_LIMITS.max_actor_chars
+_MAX_SHORT = DEFAULT_LIMITS.max_string_chars
+_MAX_TEXT = DEFAULT_LIMITS.max_text_chars
 
 
 def _id(what: str, name: str, value: object) -> None:

@@ -51,7 +51,11 @@ class Limits:
     record's ``iat``/``nbf``/``exp``, a hop batch's ``sent_at``, a cosignature's time and
     the directory's expiry. Nodes' clocks drift; beyond this a refusal is retried."""
     max_record_id_chars: int = 40
-    """A record id in a signed record or statement (the store's record id column)."""
+    """A record id in a signed record, statement or message (the store's record id column)."""
+    max_actor_chars: int = 160
+    """Who acted, as a signed message names them (a department, an objection's filer)."""
+    max_text_chars: int = 2000
+    """Free text in a signed payload: a statement's reason, an objection's grounds, a note."""
     max_record_version: int = 1_000_000
     """Versions of one record: each correction adds one; far below every column and
     wire field (``uint32``) that carries a version."""

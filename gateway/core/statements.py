@@ -22,7 +22,7 @@ from gateway.core.dsse import (
     verify_envelope,
 )
 from gateway.core.errors import MalformedError
-from gateway.core.limits import Limits
+from gateway.core.limits import DEFAULT_LIMITS, Limits
 from gateway.core.payload_fields import (
     check_int,
     check_node_id,
@@ -76,8 +76,10 @@ _WHAT = "status statement"
 _KEYS = frozenset(
     {"statement_id", "kind", "issuer", "record_id", "version", "issued_at", "reason", "new_version"}
 )
+# The shape a statement may have at all; the receiver then applies the node's limits
+# (check_statement_bounds: max_record_id_chars and the rest).
 _MAX_RECORD_ID_CHARS = 256
-_MAX_REASON_CHARS = 2000
+_MAX_REASON_CHARS = DEFAULT_LIMITS.max_text_chars
 
 
 def purges_disclosures(kind: StatusKind) -> bool:
