@@ -12,7 +12,7 @@ from gateway._proto.v1 import audit_pb2, federation_pb2
 from gateway.core.principal import Role
 from gateway.rpc.interceptor import AccessTable
 
-__all__ = ["ACCESS"]
+__all__ = ["ACCESS", "OPEN_METHODS"]
 
 _ANY = frozenset(Role)
 _READERS = frozenset({Role.DEPARTMENT, Role.AUDITOR, Role.NODE})
@@ -54,3 +54,8 @@ ACCESS: AccessTable = {
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": _ANY,
 }
 """Who may call what. A method missing here is refused for everyone."""
+
+OPEN_METHODS: frozenset[str] = frozenset(m for m, roles in ACCESS.items() if roles == _ANY)
+"""Health and reflection: open to every role, they read nothing of the store. A caller's
+revocation is not looked up in the store for them, so that health still answers (NOT_SERVING)
+while the database is down."""

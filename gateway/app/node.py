@@ -33,9 +33,10 @@ from gateway._proto.v1 import (
     records_pb2,
     records_pb2_grpc,
 )
-from gateway.app.access import ACCESS
+from gateway.app.access import ACCESS, OPEN_METHODS
 from gateway.core.algorithms import Ed25519Signer
 from gateway.core.audit import AuditEvent
+from gateway.core.principal import Principal
 from gateway.http import OperationsListener, operations_app
 from gateway.node.audit_gap import AuditGapGuard
 from gateway.node.audit_log import CheckpointPublisher, CheckpointWitness
@@ -131,6 +132,19 @@ class RunningNode:
 
     def wait(self) -> None:
         self.server.wait_for_termination()
+
+
+def _revocation_check(revocations: Revocations) -> Callable[[Principal, str], None]:
+    """Every RPC checks the caller's revocation, but health and reflection only against the
+    directory (in memory): they must answer while the store is down."""
+
+    def check(principal: Principal, method: str) -> None:
+        if method in OPEN_METHODS:
+            revocations.check_directory(principal)
+        else:
+            revocations.check(principal)
+
+    return check
 
 
 def _certificate_watch(
@@ -366,9 +380,9 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             audit=audit,
             clock=now,
             observe=metrics.rpc_handled,
-            revoked=Revocations(
-                store, node_id=config.node_id, directory=lambda: trust.held, clock=now
-            ).check,
+            revoked=_revocation_check(
+                Revocations(store, node_id=config.node_id, directory=lambda: trust.held, clock=now)
+            ),
         )
         tls = ServerTls(
             private_key_pem=creds.tls_private_key_pem(),

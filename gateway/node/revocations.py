@@ -58,13 +58,7 @@ class Revocations:
                 ``directory:revoked`` (the signed directory).
             StorageError: the database failed (the call is refused: fail closed).
         """
-        directory = self._directory()
-        if directory is not None and principal.fingerprint in directory.revoked:
-            raise AccessDeniedError(
-                f"certificate {principal.fingerprint[:16]}… of {principal.actor} is revoked "
-                "in the federation directory",
-                rule="directory:revoked",
-            )
+        self.check_directory(principal)
         if principal.role is Role.NODE:
             return
         revoked = self._store.revocations.get(principal.fingerprint)
@@ -73,6 +67,20 @@ class Revocations:
                 f"certificate {principal.fingerprint[:16]}… of {principal.actor} was revoked "
                 f"by node {self._node_id}: {revoked.reason}",
                 rule="certificate:revoked",
+            )
+
+    def check_directory(self, principal: Principal) -> None:
+        """Refuse a caller whose certificate the directory held revokes (no store read).
+
+        Raises:
+            AccessDeniedError: rule ``directory:revoked``.
+        """
+        directory = self._directory()
+        if directory is not None and principal.fingerprint in directory.revoked:
+            raise AccessDeniedError(
+                f"certificate {principal.fingerprint[:16]}… of {principal.actor} is revoked "
+                "in the federation directory",
+                rule="directory:revoked",
             )
 
     def revoke(self, operator: Operator, revocation: Revocation) -> bool:

@@ -114,7 +114,7 @@ class GatewayInterceptor(grpc.ServerInterceptor):
         audit: AuditSink,
         clock: Callable[[], int],
         observe: RpcObserver | None = None,
-        revoked: Callable[[Principal], None] | None = None,
+        revoked: Callable[[Principal, str], None] | None = None,
     ) -> None:
         self._node_id = node_id
         self._revoked = revoked
@@ -158,7 +158,7 @@ class GatewayInterceptor(grpc.ServerInterceptor):
             check_home_node(principal, self._node_id)
             if self._revoked is not None:
                 # Raises for a revoked certificate, whatever the method.
-                self._revoked(principal)
+                self._revoked(principal, method)
             allowed = self._access.get(method)
             if allowed is None or principal.role not in allowed:
                 raise AccessDeniedError(
