@@ -26,7 +26,10 @@ def main() -> None:
     run("mypy", [str(BIN / "mypy")])
     if (ROOT / "scripts" / "gen_protos.py").exists():
         run("stubs", [sys.executable, "scripts/gen_protos.py", "--check"])
-    run("pytest", [sys.executable, "-m", "pytest", *sys.argv[1:]])
+    # Both cores: most integration tests wait on processes they started. Whole files go to
+    # one worker (--dist loadfile), so a module's federation is set up once.
+    parallel = ["-n", "2", "--dist", "loadfile"] if not sys.argv[1:] else []
+    run("pytest", [sys.executable, "-m", "pytest", *parallel, *sys.argv[1:]])
 
 
 if __name__ == "__main__":
