@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.core.audit import Decision, event_by_operator
 from gateway.core.directory import Directory
 from gateway.core.errors import ConfigurationError, GatewayError
 from gateway.core.node_id import parent_of
@@ -52,13 +51,10 @@ class OperatorSession:
         Raises:
             StorageError: the database failed.
         """
-        event = event_by_operator(
+        event = self.operator.allowed(
             self.config.node_id,
-            user=self.operator.user,
-            host=self.operator.host,
             time=_wall_clock(),
             action=action,
-            decision=Decision.ALLOWED,
             detail=detail,
         )
         self.store.writer.submit(lambda conn: self.store.audit.append([event], conn=conn)).result()

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway.core.audit import Decision, event_by_operator
 from gateway.node.operator import Operator
 from gateway.store import Store
 from gateway.store.backup import backup_sqlite
@@ -58,13 +57,10 @@ class Backups:
     def _record(self, operator: Operator, action: str, detail: str) -> None:
         self._store.audit.append(
             [
-                event_by_operator(
+                operator.allowed(
                     self._node_id,
-                    user=operator.user,
-                    host=operator.host,
                     time=self._clock(),
                     action=action,
-                    decision=Decision.ALLOWED,
                     detail=detail,
                 )
             ]

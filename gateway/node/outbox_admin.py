@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from sqlalchemy.engine import Connection
 
-from gateway.core.audit import Decision, event_by_operator, record_ref
+from gateway.core.audit import record_ref
 from gateway.node.operator import Operator
 from gateway.store import OutboxItem, OutboxKind, OutboxState, Store
 
@@ -119,13 +119,10 @@ class OutboxAdmin:
             )
             self._store.audit.append(
                 [
-                    event_by_operator(
+                    operator.allowed(
                         self._node_id,
-                        user=operator.user,
-                        host=operator.host,
                         time=now,
                         action="outbox.retry",
-                        decision=Decision.ALLOWED,
                         records=tuple(
                             record_ref(r.record_id, r.version) for r in rows if r.record_id
                         ),

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from gateway.core.audit import Decision, event_by_operator
 from gateway.core.directory import Directory
 from gateway.core.errors import AccessDeniedError, InputError
 from gateway.core.principal import Principal, Role
@@ -112,13 +111,10 @@ class Revocations:
             added = self._store.revocations.add(row, conn=conn)
             self._store.audit.append(
                 [
-                    event_by_operator(
+                    operator.allowed(
                         self._node_id,
-                        user=operator.user,
-                        host=operator.host,
                         time=now,
                         action="pki.revoke",
-                        decision=Decision.ALLOWED,
                         detail=f"{revocation.subject} {revocation.fingerprint}: "
                         f"{revocation.reason}" + ("" if added else " (already revoked)"),
                     )
