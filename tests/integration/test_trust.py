@@ -553,5 +553,7 @@ def test_province_keeps_pushing_after_a_messages_only_batch_meets_an_unreachable
         ),
     )
 
-    # The province's push loop is still alive: a Huzhou record still reaches national.
-    huzhou_penalty(federation, 3001, reaches=NATIONAL)
+    # The province's push loop is still alive: a Huzhou record still reaches national
+    # (huzhou_penalty waits for it there, bounded, and fails if it never arrives).
+    record_id = huzhou_penalty(federation, 3001, reaches=NATIONAL)
+    assert record_id.startswith(f"{HUZHOU}-")

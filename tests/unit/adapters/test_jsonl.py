@@ -259,7 +259,11 @@ def test_any_text_gives_a_record_or_an_answer_per_line_never_an_exception(
     pieces: list[str],
 ) -> None:
     text = "".join(pieces)
+    lines = text.count("\n") + 1
     for result in (read(text, 200), read_bytes(text.encode("utf-8", "surrogatepass"), 200)):
+        # One answer per line at most, each naming a line of the input.
+        assert all(isinstance(item, SourceRecord | SourceError) for item in result)
+        assert all(1 <= item.line <= lines for item in result)
         for item in result:
             if isinstance(item, SourceRecord):
                 # What is sent on must be text protobuf can encode.
