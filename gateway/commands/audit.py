@@ -38,7 +38,7 @@ from gateway.core.records import CHINA_STANDARD_TIME
 from gateway.pki import ClientCredentials, parent_of
 
 if TYPE_CHECKING:
-    from gateway.node.audit_log import LogReport, PublishedCheckpoint, WitnessedHead
+    from gateway.node.log_verify import LogReport, PublishedCheckpoint, WitnessedHead
     from gateway.store.audit import IndexedColumns
 
 __all__ = ["audit"]
@@ -259,7 +259,7 @@ def _keys(
 
 
 def _checkpoints(stub: audit_pb2_grpc.AuditStub) -> tuple[list[PublishedCheckpoint], int]:
-    from gateway.node.audit_log import PublishedCheckpoint
+    from gateway.node.log_verify import PublishedCheckpoint
 
     found: list[PublishedCheckpoint] = []
     tree_size, after = -1, 0
@@ -307,11 +307,8 @@ def _witnessed_head(
         PeerError: the node could not relay it (no statement, parent unreachable).
         VerificationError: the statement does not verify or is too old.
     """
-    from gateway.node.audit_log import (
-        WitnessStatement,
-        open_witness_statement,
-        signing_key_from_chain,
-    )
+    from gateway.node.audit_log import WitnessStatement, signing_key_from_chain
+    from gateway.node.log_verify import open_witness_statement
 
     parent = parent_of(client.node_id)
     if parent is None:
@@ -356,7 +353,7 @@ def audit_verify(*, client_dir: Path, endpoint: str | None, max_age_s: int, as_j
     checkpoint its parent cosigned (the parent's statement is fetched through
     the node and must be at most ``--max-statement-age`` old).
     """
-    from gateway.node.audit_log import verify_log
+    from gateway.node.log_verify import verify_log
 
     now = dt.datetime.now(dt.UTC)
     with open_client(client_dir, endpoint) as (client, channel):

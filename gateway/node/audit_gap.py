@@ -28,12 +28,11 @@ from gateway.core.note import NoteVerifier
 from gateway.node.audit_log import (
     INCIDENT_ACTION,
     WitnessClient,
-    WitnessedHead,
     checkpoint_citation,
     log_origin,
-    open_witness_statement,
     signing_key_from_chain,
 )
+from gateway.node.log_verify import WitnessedHead, open_witness_statement
 from gateway.node.operator import Operator
 from gateway.pki import NodeCredentials, parent_of
 from gateway.store import AuditFilter, Store

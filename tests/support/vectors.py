@@ -38,13 +38,9 @@ from gateway.core.policy import MASKED_SUFFIX, Recipient, check_received, decide
 from gateway.core.record_fields import check_record_issuer
 from gateway.core.records import SignedRecord, verify_record
 from gateway.core.statements import StatusStatement, check_statement_bounds, verify_statement
-from gateway.node.audit_log import (
-    WitnessedHead,
-    WitnessStatement,
-    log_origin,
-    open_witness_statement,
-)
+from gateway.node.audit_log import WitnessStatement, log_origin
 from gateway.node.catalog_files import load_packaged_catalog
+from gateway.node.log_verify import WitnessedHead, open_witness_statement
 
 __all__ = [
     "HUZHOU",

@@ -40,11 +40,13 @@ from gateway.node.audit_log import (
     CheckpointWitness,
     CosignReply,
     CosignRequest,
-    PublishedCheckpoint,
     WitnessClient,
-    WitnessedHead,
     WitnessStatement,
     log_origin,
+)
+from gateway.node.log_verify import (
+    PublishedCheckpoint,
+    WitnessedHead,
     open_witness_statement,
     verify_log,
 )
