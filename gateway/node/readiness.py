@@ -21,7 +21,7 @@ from cryptography import x509
 from gateway.core.errors import ExpiredError
 from gateway.node.periodic import Periodic
 from gateway.store import Store
-from gateway.store.health import check_files_writable, check_schema_current, schema_revision
+from gateway.store.health import check_files_writable, check_revision_current, schema_revision
 
 __all__ = [
     "CheckResult",
@@ -119,13 +119,21 @@ def node_readiness(
         certificates: (name, certificate) pairs that must be valid now.
     """
 
+    # One read of the database per round: the store check reads the schema
+    # revision and the schema check compares it. Two reads could straddle a
+    # server going down and blame the schema for a connection the store lost.
+    revision: list[frozenset[str]] = []
+
     def store_reachable() -> None:
+        revision.clear()
         # Files first: a read through a mapped -shm the process may not write is a SIGBUS.
         check_files_writable(database_url)
-        schema_revision(store.engine)
+        revision.append(schema_revision(store.engine))
 
     def schema_current() -> None:
-        check_schema_current(store.engine)
+        # Unknown while the store is unreachable: the store check says why.
+        if revision:
+            check_revision_current(revision[0])
 
     return Readiness(
         {

@@ -15,7 +15,13 @@ from gateway.core.errors import StorageError
 from gateway.store.engine import check_files_writable, read_tx, sqlite_files
 from gateway.store.migrate import alembic_config
 
-__all__ = ["check_files_writable", "check_schema_current", "schema_revision", "sqlite_files"]
+__all__ = [
+    "check_files_writable",
+    "check_revision_current",
+    "check_schema_current",
+    "schema_revision",
+    "sqlite_files",
+]
 
 
 def schema_revision(engine: Engine) -> frozenset[str]:
@@ -35,8 +41,16 @@ def check_schema_current(engine: Engine) -> None:
         StorageError: the database cannot be read (transient), or its schema is
             at another revision than the code's (not transient: migrate first).
     """
+    check_revision_current(schema_revision(engine))
+
+
+def check_revision_current(current: frozenset[str]) -> None:
+    """A schema revision read from a database is the code's newest migration.
+
+    Raises:
+        StorageError: it is another revision (not transient: migrate first).
+    """
     heads = frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
-    current = schema_revision(engine)
     if current != heads:
         raise StorageError(
             f"database schema is at {sorted(current) or 'no revision'},"
