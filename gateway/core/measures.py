@@ -1,14 +1,19 @@
 """The measures list (《全国失信惩戒措施基础清单》 and supplements).
 
 Each measure has a code (``M-PROC-01``), a kind (a restriction on the
-dishonest, or an incentive for the trustworthy), the departmental domains that
-apply it, and its legal basis. Black-list categories of the catalog name the
-restrictions they carry, red lists the incentives; a department checking a
-subject gets the measures of its own domain.
+dishonest, or an incentive for the trustworthy), an effect (what it does to a
+check: prohibit, restrict, require heightened review, or reward), the
+departmental domains that apply it, and its legal basis. Black-list categories
+of the catalog name the restrictions they carry, red lists the incentives; a
+department checking a subject gets the measures of its own domain.
 
 Every measure needs a legal basis (国办发〔2020〕49号). A supplement adds the
 measures of local regulations; it may never redefine or remove a national one,
 so that a measure code means the same wherever a subject is checked.
+
+Effects keep the answers proportionate (湖南 2021: 轻重适度, 防止小过重惩): only a
+``prohibit`` measure bars the subject; ``restrict`` and ``review`` let the
+department act after a closer look.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from gateway.core.errors import CatalogError, NotFoundError
 
 __all__ = [
     "Measure",
+    "MeasureEffect",
     "MeasureKind",
     "MeasuresDocument",
     "MeasuresList",
@@ -46,6 +52,29 @@ class MeasureKind(StrEnum):
     INCENTIVE = "incentive"
 
 
+class MeasureEffect(StrEnum):
+    """What a measure does to a check in the domains that apply it.
+
+    ``prohibit`` bars the subject (禁止: e.g. 限制参加政府采购活动);
+    ``restrict`` lets the department act within limits (审慎授信, no
+    告知承诺制); ``review`` asks for heightened review (列为重点监管对象);
+    ``incentive`` rewards (绿色通道). The first three are restrictions, the last
+    an incentive: :attr:`kind` gives the measure kind each effect belongs to.
+    """
+
+    PROHIBIT = "prohibit"
+    RESTRICT = "restrict"
+    REVIEW = "review"
+    INCENTIVE = "incentive"
+
+    @property
+    def kind(self) -> MeasureKind:
+        """The measure kind an effect belongs to."""
+        if self is MeasureEffect.INCENTIVE:
+            return MeasureKind.INCENTIVE
+        return MeasureKind.RESTRICTION
+
+
 _CHAIN_NAMES = ChainNames(
     entry="measures",
     noun="list",
@@ -62,6 +91,7 @@ class Measure:
         code: e.g. ``M-PROC-01``.
         label: the Chinese name of the measure.
         kind: restriction or incentive.
+        effect: what it does to a check; always of ``kind``.
         domains: the department domains that apply it (``procurement`` ...).
         basis: the legal basis, as cited in the list.
     """
@@ -69,6 +99,7 @@ class Measure:
     code: str
     label: str
     kind: MeasureKind
+    effect: MeasureEffect
     domains: frozenset[str]
     basis: str
 
@@ -133,10 +164,15 @@ def _parse_measure(table: TomlTable) -> Measure:
     for domain in domains:
         if not _DOMAIN.fullmatch(domain):
             raise table.error(f"domain {domain!r} is not a domain name")
+    kind = table.required_choice("kind", MeasureKind)
+    effect = table.required_choice("effect", MeasureEffect)
+    if effect.kind is not kind:
+        raise table.error(f"effect {effect} does not fit a measure of kind {kind}")
     measure = Measure(
         code=code,
         label=table.text("label"),
-        kind=table.required_choice("kind", MeasureKind),
+        kind=kind,
+        effect=effect,
         domains=frozenset(domains),
         basis=table.text("basis"),
     )
@@ -160,7 +196,8 @@ def parse_measures(text: str, *, source: str) -> MeasuresDocument:
 
     Raises:
         CatalogError: naming the source and the entry: malformed TOML, unknown
-            keys, wrong types, bad codes or domains, duplicate codes.
+            keys, wrong types, bad codes or domains, duplicate codes, an
+            effect that does not fit the measure's kind.
     """
     root = load_toml(text, source=source)
     version, region, title, extends = read_header(root, "measures")

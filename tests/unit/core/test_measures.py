@@ -11,6 +11,7 @@ import pytest
 from gateway.core.catalog import Catalog, load_catalog
 from gateway.core.errors import CatalogError, NotFoundError
 from gateway.core.measures import (
+    MeasureEffect,
     MeasureKind,
     MeasuresList,
     check_catalog_measures,
@@ -27,6 +28,7 @@ MEASURE = """
 code = "{code}"
 label = "限制参加政府采购活动"
 kind = "{kind}"
+effect = "{effect}"
 domains = ["procurement"]
 basis = "《中华人民共和国政府采购法》第二十二条"
 """
@@ -60,6 +62,29 @@ def test_national_list(national: MeasuresList) -> None:
     assert kinds == {MeasureKind.RESTRICTION, MeasureKind.INCENTIVE}
 
 
+def test_national_effects_are_proportionate(national: MeasuresList) -> None:
+    # Only measures that bar the subject prohibit; 审慎 and 重点监管 ask for care.
+    effects = {code: m.effect for code, m in national.measures.items()}
+    assert effects == {
+        "M-PROC-01": MeasureEffect.PROHIBIT,
+        "M-BID-01": MeasureEffect.PROHIBIT,
+        "M-LIC-01": MeasureEffect.RESTRICT,
+        "M-OFFICE-01": MeasureEffect.PROHIBIT,
+        "M-OFFICE-02": MeasureEffect.PROHIBIT,
+        "M-FIN-01": MeasureEffect.PROHIBIT,
+        "M-FIN-02": MeasureEffect.RESTRICT,
+        "M-HON-01": MeasureEffect.PROHIBIT,
+        "M-CONS-01": MeasureEffect.PROHIBIT,
+        "M-TRAV-01": MeasureEffect.PROHIBIT,
+        "M-MKT-01": MeasureEffect.REVIEW,
+        "M-INC-01": MeasureEffect.INCENTIVE,
+        "M-INC-02": MeasureEffect.INCENTIVE,
+        "M-INC-03": MeasureEffect.INCENTIVE,
+        "M-INC-04": MeasureEffect.INCENTIVE,
+    }
+    assert all(m.effect.kind is m.kind for m in national.measures.values())
+
+
 def test_unknown_measure_is_not_found(national: MeasuresList) -> None:
     with pytest.raises(NotFoundError, match=r"measure 'M-NONE-01' is not in measures list 2025\.1"):
         national.measure("M-NONE-01")
@@ -82,34 +107,61 @@ def test_packaged_catalog_fits_the_packaged_list(national: MeasuresList, catalog
     ("text", "message"),
     [
         (
-            document(MEASURE.format(code="M-proc-1", kind="restriction")),
+            document(MEASURE.format(code="M-proc-1", kind="restriction", effect="prohibit")),
             r"^m\.toml: measure M-proc-1: measure code 'M-proc-1' is not of the form M-XXX-00",
         ),
         (
-            document(MEASURE.format(code="M-NEW-01", kind="reward")),
+            document(MEASURE.format(code="M-NEW-01", kind="reward", effect="prohibit")),
             r"^m\.toml: measure M-NEW-01: key 'kind' is 'reward'; expected one of restriction, "
             r"incentive",
         ),
         (
-            document(MEASURE.format(code="M-NEW-01", kind="restriction") + 'extra = "x"\n'),
+            document(MEASURE.format(code="M-NEW-01", kind="restriction", effect="ban")),
+            r"^m\.toml: measure M-NEW-01: key 'effect' is 'ban'; expected one of prohibit, "
+            r"restrict, review, incentive",
+        ),
+        (
+            document(MEASURE.format(code="M-NEW-01", kind="restriction", effect="incentive")),
+            r"^m\.toml: measure M-NEW-01: effect incentive does not fit a measure of kind "
+            r"restriction",
+        ),
+        (
+            document(MEASURE.format(code="M-NEW-01", kind="incentive", effect="review")),
+            r"^m\.toml: measure M-NEW-01: effect review does not fit a measure of kind incentive",
+        ),
+        (
+            document(
+                MEASURE.format(code="M-NEW-01", kind="restriction", effect="x").replace(
+                    'effect = "x"\n', ""
+                )
+            ),
+            r"^m\.toml: measure M-NEW-01: key 'effect' is missing",
+        ),
+        (
+            document(
+                MEASURE.format(code="M-NEW-01", kind="restriction", effect="prohibit")
+                + 'extra = "x"\n'
+            ),
             r"^m\.toml: measure M-NEW-01: unknown key 'extra'",
         ),
         (
             document(
-                MEASURE.format(code="M-NEW-01", kind="restriction").replace('["procurement"]', "[]")
+                MEASURE.format(code="M-NEW-01", kind="restriction", effect="prohibit").replace(
+                    '["procurement"]', "[]"
+                )
             ),
             r"^m\.toml: measure M-NEW-01: a measure needs the domains that apply it",
         ),
         (
             document(
-                MEASURE.format(code="M-NEW-01", kind="restriction").replace(
+                MEASURE.format(code="M-NEW-01", kind="restriction", effect="prohibit").replace(
                     '"procurement"', '"Procurement"'
                 )
             ),
             r"^m\.toml: measure M-NEW-01: domain 'Procurement' is not a domain name",
         ),
         (
-            document(*[MEASURE.format(code="M-NEW-01", kind="restriction")] * 2),
+            document(*[MEASURE.format(code="M-NEW-01", kind="restriction", effect="prohibit")] * 2),
             r"^m\.toml: measure M-NEW-01 is defined twice",
         ),
         (document(region="000000"), r"^m\.toml: measures: only the national base"),
@@ -125,12 +177,14 @@ def test_malformed_measures_are_refused(text: str, message: str) -> None:
 def test_supplement_may_add_a_measure() -> None:
     base = parse_measures(NATIONAL_TEXT, source="000000.toml")
     province = parse_measures(
-        document(MEASURE.format(code="M-ZJ-01", kind="restriction")), source="330000.toml"
+        document(MEASURE.format(code="M-ZJ-01", kind="restriction", effect="review")),
+        source="330000.toml",
     )
     merged = merge_measures(base, province)
     assert merged.version == "2025.1+330000.2025.1"
     assert merged.sources == ("000000.toml", "330000.toml")
     assert merged.measure("M-ZJ-01").kind is MeasureKind.RESTRICTION
+    assert merged.measure("M-ZJ-01").effect is MeasureEffect.REVIEW
     assert len(merged.measures) == 16
 
 
@@ -138,7 +192,8 @@ def test_supplement_may_not_redefine_a_measure() -> None:
     base = parse_measures(NATIONAL_TEXT, source="000000.toml")
     # Redefining M-PROC-01 as an incentive would turn a restriction into a favour.
     loosened = parse_measures(
-        document(MEASURE.format(code="M-PROC-01", kind="incentive")), source="330000.toml"
+        document(MEASURE.format(code="M-PROC-01", kind="incentive", effect="incentive")),
+        source="330000.toml",
     )
     with pytest.raises(
         CatalogError,
