@@ -11,7 +11,7 @@ the measures list, for the department's domain:
 ``DISPUTED``
     nothing intercepts, but a black-list notice whose measures this domain
     would implement has an objection pending (status ``suspended``) and its
-    list type suspends measures meanwhile (``objection_suspends_measures``).
+    list type suspends measures meanwhile (``objection_suspends``).
 ``GREEN_CHANNEL``
     no in-force black-list notice at all, and an in-force red-list entry names
     this domain among its green domains (its incentives not suspended).
@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from gateway.core.catalog import Catalog, Category, CategoryKind
+from gateway.core.catalog import Catalog, Category, CategoryKind, ObjectionSuspends
 from gateway.core.measures import MeasureKind, MeasuresList
 from gateway.core.record_status import is_disputed, is_in_force
 
@@ -163,7 +163,7 @@ def _hit(notice: NoticeFacts, category: Category, domain: str, measures: Measure
         for m in measures.for_category(category, domain)
     )
     disputed = is_disputed(notice.status)
-    suspended = disputed and category.objection_suspends_measures
+    suspended = disputed and category.objection_suspends is not ObjectionSuspends.NEVER
     blacklist = category.kind is CategoryKind.BLACKLIST
     field_code = basis_field(category)
     return Hit(

@@ -2,8 +2,9 @@
 
 A supplement may add categories, add optional fields, and tighten rules: lower
 a visibility, narrow a grant, shorten a period, make objections suspend
-measures, add restrictions. Anything looser is refused, naming the supplement
-and the entry, so that no level can widen what the level above decided.
+measures earlier (never < on acceptance < on filing), add restrictions.
+Anything looser is refused, naming the supplement and the entry, so that no
+level can widen what the level above decided.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from gateway.core.catalog.model import (
     CategoryKind,
     FieldChange,
     FieldSpec,
+    ObjectionSuspends,
     RecipientKind,
     Sensitivity,
     Severity,
@@ -113,7 +115,7 @@ def _amend(category: Category, amendment: CategoryAmendment, *, source: str) -> 
         periods_months=periods,
         repair_min_months=repair,
         publishable=publishable,
-        objection_suspends_measures=suspends,
+        objection_suspends=suspends,
         objection_deadline_days=deadline,
         sd_size=sd_size,
         share_rules=rules,
@@ -123,18 +125,23 @@ def _amend(category: Category, amendment: CategoryAmendment, *, source: str) -> 
 
 def _tighten_objections(
     category: Category, amendment: CategoryAmendment, refuse: Callable[[str], CatalogError]
-) -> tuple[bool, bool, int]:
+) -> tuple[bool, ObjectionSuspends, int]:
     """Publication and objection handling: (publishable, suspends, deadline days)."""
     publishable = category.publishable
     if amendment.publishable is not None:
         if amendment.publishable and not publishable:
             raise refuse("makes the category publishable; only the base may allow publication")
         publishable = amendment.publishable
-    suspends = category.objection_suspends_measures
-    if amendment.objection_suspends_measures is not None:
-        if suspends and not amendment.objection_suspends_measures:
-            raise refuse("stops objections from suspending measures")
-        suspends = amendment.objection_suspends_measures
+    suspends = category.objection_suspends
+    if amendment.objection_suspends is not None:
+        # Pausing measures later than the level above decided would keep a
+        # subject under measures that level says must wait for verification.
+        if amendment.objection_suspends.earliness < suspends.earliness:
+            raise refuse(
+                f"makes objections suspend measures later ({amendment.objection_suspends}) "
+                f"than the category does ({suspends})"
+            )
+        suspends = amendment.objection_suspends
     deadline = category.objection_deadline_days
     if amendment.objection_deadline_days is not None:
         if amendment.objection_deadline_days > deadline:

@@ -19,6 +19,7 @@ __all__ = [
     "FieldChange",
     "FieldSpec",
     "FieldType",
+    "ObjectionSuspends",
     "RecipientKind",
     "Sensitivity",
     "Severity",
@@ -38,6 +39,25 @@ class Sensitivity(StrEnum):
     def rank(self) -> int:
         """0 for public, 1 for restricted, 2 for personal."""
         return tuple(Sensitivity).index(self)
+
+
+class ObjectionSuspends(StrEnum):
+    """When an objection pauses a list's measures (异议期间暂不执行), from latest to earliest.
+
+    ``never``: measures stay in force while the objection is verified; checks only
+    flag it (court lists). ``on_acceptance``: measures pause once the issuer accepts
+    the objection. ``on_filing``: they pause as soon as the objection reaches the
+    issuer (Huzhou 2018: 联合惩戒措施在信息核实期间暂不执行).
+    """
+
+    NEVER = "never"
+    ON_ACCEPTANCE = "on_acceptance"
+    ON_FILING = "on_filing"
+
+    @property
+    def earliness(self) -> int:
+        """0 for never, 1 for on_acceptance, 2 for on_filing (a supplement may only raise it)."""
+        return tuple(ObjectionSuspends).index(self)
 
 
 class Severity(StrEnum):
@@ -197,6 +217,8 @@ class Category:
         green_domains: red lists: department domains that grant a green channel.
         filing_domains: the department domains that may file the category
             (谁产生、谁负责: courts file 失信被执行人); empty: any department.
+        objection_suspends: when an objection pauses the measures of the
+            category's entries; the issuer's rule governs at every holder.
         publication_deadline_field: a DATE field that may end disclosure earlier.
         subject_type_field: an ENUM field naming the subject type (``XDR_LB``).
         subject_type_values: its values, mapped to subject types.
@@ -213,7 +235,7 @@ class Category:
     default_severity: Severity
     periods_months: Mapping[Severity, int]
     publishable: bool
-    objection_suspends_measures: bool
+    objection_suspends: ObjectionSuspends
     objection_deadline_days: int
     repair_min_months: Mapping[Severity, int]
     sd_size: int
@@ -290,7 +312,7 @@ class CategoryAmendment:
     periods_months: Mapping[Severity, int] = field(default_factory=dict)
     repair_min_months: Mapping[Severity, int] = field(default_factory=dict)
     publishable: bool | None = None
-    objection_suspends_measures: bool | None = None
+    objection_suspends: ObjectionSuspends | None = None
     objection_deadline_days: int | None = None
     sd_size: int | None = None
     share_rules: tuple[ShareRule, ...] = ()

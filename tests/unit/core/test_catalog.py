@@ -15,6 +15,7 @@ from gateway.core.catalog import (
     CategoryKind,
     FieldSpec,
     FieldType,
+    ObjectionSuspends,
     RecipientKind,
     Sensitivity,
     Severity,
@@ -77,7 +78,7 @@ def penalty() -> dict[str, Any]:
         "periods_months": {"minor": 3, "general": 12, "serious": 36},
         "repair_min_months": {"minor": 0, "general": 3, "serious": 12},
         "publishable": True,
-        "objection_suspends_measures": False,
+        "objection_suspends": "never",
         "objection_deadline_days": 15,
         "sd_size": 16,
         "field": [
@@ -283,8 +284,8 @@ def test_national_base_uses_the_shuang_gongshi_field_codes(national: CatalogDocu
 
 def test_national_base_rules(national: CatalogDocument) -> None:
     categories = national.categories
-    assert not categories["dishonest_debtor"].objection_suspends_measures
-    assert categories["serious_dishonesty"].objection_suspends_measures
+    assert categories["dishonest_debtor"].objection_suspends is ObjectionSuspends.NEVER
+    assert categories["serious_dishonesty"].objection_suspends is ObjectionSuspends.ON_ACCEPTANCE
     assert categories["honours"].green_domains
     assert all(c.objection_deadline_days == 15 for c in categories.values())
     assert categories["admin_penalty"].periods_months == {
@@ -856,16 +857,63 @@ def test_making_a_category_publishable_is_refused() -> None:
         merge(supplement({"category": "pen", "publishable": True}), base=parse_base(private))
 
 
-def test_stopping_objections_from_suspending_measures_is_refused() -> None:
+@pytest.mark.parametrize(
+    ("base_rule", "amended"),
+    [("on_acceptance", "never"), ("on_filing", "on_acceptance"), ("on_filing", "never")],
+)
+def test_making_objections_suspend_measures_later_is_refused(base_rule: str, amended: str) -> None:
     suspending = penalty()
-    suspending["objection_suspends_measures"] = True
+    suspending["objection_suspends"] = base_rule
     with pytest.raises(
-        CatalogError, match=r"^330000\.toml: amend pen: stops objections from suspending measures"
+        CatalogError,
+        match=(
+            rf"^330000\.toml: amend pen: makes objections suspend measures later \({amended}\) "
+            rf"than the category does \({base_rule}\)$"
+        ),
     ):
         merge(
-            supplement({"category": "pen", "objection_suspends_measures": False}),
+            supplement({"category": "pen", "objection_suspends": amended}),
             base=parse_base(suspending),
         )
+
+
+@pytest.mark.parametrize(
+    ("base_rule", "amended"),
+    [
+        ("never", "on_acceptance"),
+        ("never", "on_filing"),
+        ("on_acceptance", "on_filing"),
+        ("on_filing", "on_filing"),
+    ],
+)
+def test_a_supplement_may_make_objections_suspend_measures_earlier(
+    base_rule: str, amended: str
+) -> None:
+    rule = penalty()
+    rule["objection_suspends"] = base_rule
+    catalog = merge(
+        supplement({"category": "pen", "objection_suspends": amended}), base=parse_base(rule)
+    )
+    assert catalog.category("pen").objection_suspends is ObjectionSuspends(amended)
+
+
+def test_an_unknown_objection_rule_is_refused_at_load() -> None:
+    rule = penalty()
+    rule["objection_suspends"] = True
+    with pytest.raises(CatalogError, match=r"^base\.toml: category pen: key 'objection_suspends'"):
+        parse_base(rule)
+    rule["objection_suspends"] = "on_appeal"
+    with pytest.raises(
+        CatalogError,
+        match=(
+            r"^base\.toml: category pen: key 'objection_suspends' is 'on_appeal'; "
+            r"expected one of never, on_acceptance, on_filing$"
+        ),
+    ):
+        parse_base(rule)
+    del rule["objection_suspends"]
+    with pytest.raises(CatalogError, match=r"^base\.toml: category pen: .*objection_suspends"):
+        parse_base(rule)
 
 
 def test_redefining_or_amending_unknown_category_is_refused() -> None:
@@ -902,7 +950,7 @@ def test_tightening_supplement_is_accepted() -> None:
                 ],
                 "periods_months": {"general": 6, "serious": 24},
                 "repair_min_months": {"serious": 12},
-                "objection_suspends_measures": True,
+                "objection_suspends": "on_acceptance",
                 "objection_deadline_days": 10,
                 "change_field": [{"code": "BZ", "sensitivity": "personal", "max_chars": 10}],
                 "add_field": [optional],
@@ -920,7 +968,7 @@ def test_tightening_supplement_is_accepted() -> None:
     assert rules["parent"].by_sensitivity[Sensitivity.PERSONAL] is Visibility.WITHHELD
     assert rules["dept"].domains == frozenset({"bidding"})
     assert category.periods_months == {Severity.MINOR: 3, Severity.GENERAL: 6, Severity.SERIOUS: 24}
-    assert category.objection_suspends_measures
+    assert category.objection_suspends is ObjectionSuspends.ON_ACCEPTANCE
     assert category.objection_deadline_days == 10
     assert category.field("BZ").sensitivity is Sensitivity.PERSONAL
     assert category.field("BZ").max_chars == 10
@@ -952,3 +1000,25 @@ def test_load_catalog_needs_the_base() -> None:
         load_catalog([])
     with pytest.raises(CatalogError, match=r"^s\.toml: catalog: extends 000000, but"):
         load_catalog([("b.toml", base_text()), ("s.toml", supplement()), ("s.toml", supplement())])
+
+
+def test_huzhou_supplement_suspends_every_black_list_on_filing_debtors_included() -> None:
+    def load(*regions: str) -> Catalog:
+        return load_catalog(
+            [(f"{r}.toml", (DATA / f"{r}.toml").read_text("utf-8")) for r in regions]
+        )
+
+    zhejiang = load("000000", "330000")
+    huzhou = load("000000", "330000", "330500")
+    blacklists = sorted(
+        code for code, c in huzhou.categories.items() if c.kind is CategoryKind.BLACKLIST
+    )
+    assert "dishonest_debtor" in blacklists
+    assert {code: huzhou.category(code).objection_suspends for code in blacklists} == dict.fromkeys(
+        blacklists, ObjectionSuspends.ON_FILING
+    )
+    assert zhejiang.category("dishonest_debtor").objection_suspends is ObjectionSuspends.NEVER
+    assert (
+        zhejiang.category("serious_dishonesty").objection_suspends
+        is ObjectionSuspends.ON_ACCEPTANCE
+    )
