@@ -1,9 +1,16 @@
-"""Where a record goes next: upstream to the parent, downstream to the children.
+"""Where a record goes next: up to the parent, and for list entries down to the children.
 
-Records flow up the region tree (city -> province -> national); disciplinary
-notices (black and red list categories) issued at a province or the national
-node flow down to every descendant. A record never goes back to the node it
-came from, and only to recipients the sharing policy shares its category with.
+Records (licences, penalties, commitments) flow up the region tree only
+(city -> province -> national). List entries (black and red list categories,
+一处失信、处处受限) reach every node: up to national from wherever they were
+issued or filed, and from every hub down to all its children, the branch they
+came from included, so a province redistributes a city's listing to its other
+cities and national redistributes it to every other province. Nothing goes
+back to the neighbour it came from, and only to neighbours the sharing policy
+shares its category with.
+
+A node forwards a record only when it first stores that version (the caller's
+duty), so with these rules each node receives each version exactly once.
 """
 
 from __future__ import annotations
@@ -14,12 +21,10 @@ from gateway.core.catalog import Category, RecipientKind
 from gateway.core.identifiers import SubjectType
 from gateway.core.policy import Recipient, decide
 
-__all__ = ["LOCAL", "NOTICE_KINDS", "record_recipients"]
+__all__ = ["LOCAL", "record_recipients"]
 
 LOCAL = "local"
 """Origin of a record issued at this node."""
-
-NOTICE_KINDS = frozenset({"blacklist", "redlist"})
 
 
 def _shared(category: Category, kind: RecipientKind, node: str, subject: SubjectType) -> bool:
@@ -34,23 +39,26 @@ def record_recipients(
     category: Category,
     subject_type: SubjectType,
 ) -> list[str]:
-    """The neighbours a record (or notice) received from ``origin`` goes to next.
+    """The neighbours a record (or list entry) received from ``origin`` goes to next.
+
+    Up: to the parent, unless it came from there. Down, for list entries only:
+    to every child but the one it came from.
 
     Args:
         origin: :data:`LOCAL`, this node's parent, or one of its children.
         parent: this node's parent, None at the national node.
         children: this node's children.
+        category: the record's category (its kind says whether it goes down).
+        subject_type: the record's subject type (the policy may share by type).
     """
-    to_parent = parent is not None and origin != parent
-    to_children = origin == parent or (origin == LOCAL and str(category.kind) in NOTICE_KINDS)
     out: list[str] = []
     if (
-        to_parent
-        and parent is not None
+        parent is not None
+        and origin != parent
         and _shared(category, RecipientKind.PARENT, parent, subject_type)
     ):
         out.append(parent)
-    if to_children:
+    if category.kind.is_list:
         out.extend(
             child
             for child in children

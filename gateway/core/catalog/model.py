@@ -104,6 +104,11 @@ class CategoryKind(StrEnum):
     REDLIST = "redlist"
     COMMITMENT = "commitment"
 
+    @property
+    def is_list(self) -> bool:
+        """True for black and red lists, whose entries reach every node (一处失信、处处受限)."""
+        return self in (CategoryKind.BLACKLIST, CategoryKind.REDLIST)
+
 
 class FieldType(StrEnum):
     """The value type of a field; see ``gateway.core.record_fields`` for the checks."""
