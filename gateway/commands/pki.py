@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import click
 
 from gateway.app.operator import operator_session
-from gateway.commands._common import emit_json, handle_errors, json_option, out_console
+from gateway.commands._common import (
+    emit_json,
+    handle_errors,
+    json_option,
+    local_time,
+    out_console,
+    print_table,
+    say,
+)
 from gateway.core.errors import ConfigurationError
 from gateway.node.revocations import Revocation
 from gateway.pki import fingerprint as cert_fingerprint
 from gateway.pki import init_federation, issue_client, issue_node, load_client_credentials
+from gateway.pki.inventory import keystore_certificates
 
 __all__ = ["pki"]
 
@@ -157,3 +167,63 @@ def pki_revoke(
         return
     state = "revoked" if added else "was already revoked"
     out_console.print(f"{revocation.subject or revocation.fingerprint} {state}", highlight=False)
+
+
+@pki.command("list")
+@_dir_option
+@click.option(
+    "--warn-days",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Mark certificates that expire within this many days (as [server] "
+    "certificate_warning_days does in a running node's log).",
+)
+@json_option
+@handle_errors
+def pki_list(*, directory: Path, warn_days: float, as_json: bool) -> None:
+    """Every certificate of a keystore with its expiry, soonest first (reads no private key).
+
+    States: valid, expiring (within --warn-days: renew it with `gateway pki renew`),
+    expired, not-yet-valid, retired (a signing certificate kept to verify old signatures).
+    """
+    now = dt.datetime.now(dt.UTC)
+    found = keystore_certificates(directory, now=now, warn_within=dt.timedelta(days=warn_days))
+    if as_json:
+        emit_json(
+            [
+                {
+                    "path": c.path,
+                    "owner": c.owner,
+                    "kind": c.kind,
+                    "subject": c.subject,
+                    "fingerprint": c.fingerprint,
+                    "not_before": c.not_before.isoformat(),
+                    "not_after": c.not_after.isoformat(),
+                    "days_left": round(c.seconds_left(now) / 86_400, 1),
+                    "state": c.state,
+                }
+                for c in found
+            ]
+        )
+        return
+    print_table(
+        f"{len(found)} certificates in {directory}",
+        ["file", "owner", "kind", "expires", "days left", "state", "fingerprint"],
+        [
+            (
+                c.path,
+                c.owner,
+                c.kind,
+                local_time(int(c.not_after.timestamp())),
+                f"{c.seconds_left(now) / 86_400:.1f}",
+                c.state,
+                c.fingerprint[:16] + "…",
+            )
+            for c in found
+        ],
+        droppable=("fingerprint", "owner"),
+    )
+    due = [c for c in found if c.state in ("expiring", "expired")]
+    if due:
+        say(f"{len(due)} certificates expire within {warn_days:g} days or have expired: renew them")

@@ -6,6 +6,8 @@ Layout under the keystore directory ``DIR``::
     DIR/nodes/<id>/ca.crt, ca.key                the node's CA
     DIR/nodes/<id>/tls.crt, tls.key              mTLS server + client identity
     DIR/nodes/<id>/signing.crt, signing.key      Ed25519 record signing identity
+    DIR/nodes/<id>/signing-history.json          retired signing certificates, each with
+                                                 the time it was retired (``pki renew``)
     DIR/nodes/<id>/chain.pem                     node CA and intermediates, root excluded
     DIR/nodes/<id>/root.crt                      copy of the federation root
     DIR/clients/<node>-<name>/client.crt, client.key, chain.pem, root.crt, client.json
@@ -22,6 +24,7 @@ import contextlib
 import json
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,12 +41,15 @@ __all__ = [
     "ClientPaths",
     "NodeCredentials",
     "NodePaths",
+    "RetiredSigningCertificate",
     "RootPaths",
     "client_dir",
     "load_client_credentials",
     "load_node_credentials",
     "node_dir",
+    "read_signing_history",
     "root_dir",
+    "write_signing_history",
 ]
 
 PrivateKey = EllipticCurvePrivateKey | Ed25519PrivateKey
@@ -75,6 +81,7 @@ class NodePaths:
     signing_key: Path
     chain: Path
     root: Path
+    history: Path
 
     @classmethod
     def of(cls, directory: Path) -> NodePaths:
@@ -89,6 +96,7 @@ class NodePaths:
             d / "signing.key",
             d / "chain.pem",
             d / "root.crt",
+            d / "signing-history.json",
         )
 
     @property
@@ -373,6 +381,58 @@ def load_node_credentials(node_dir: Path) -> NodeCredentials:
         ca_key=read_ec_private_key(paths.ca_key),
         tls_key=read_ec_private_key(paths.tls_key),
         signing_key=read_ed25519_private_key(paths.signing_key),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RetiredSigningCertificate:
+    """A signing certificate the node no longer signs with, and since when (Unix seconds).
+
+    What it signed before ``retired_at`` still verifies; a signature under it
+    dated later is a forgery with a retired key and is refused.
+    """
+
+    certificate: x509.Certificate
+    retired_at: int
+
+
+def read_signing_history(path: Path) -> tuple[RetiredSigningCertificate, ...]:
+    """The retired signing certificates in ``signing-history.json`` (none if it is absent).
+
+    Raises:
+        ConfigurationError: the file is unreadable or not a history.
+    """
+    if not path.exists():
+        return ()
+    try:
+        doc = json.loads(_read(path))
+        entries = tuple(
+            RetiredSigningCertificate(
+                x509.load_pem_x509_certificate(str(item["certificate"]).encode("ascii")),
+                int(item["retired_at"]),
+            )
+            for item in doc["retired"]
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigurationError(f"{path} is not a signing key history: {exc}") from exc
+    return entries
+
+
+def write_signing_history(path: Path, entries: Sequence[RetiredSigningCertificate]) -> None:
+    """Write the retired signing certificates, oldest first, with mode 0644 (no key in it)."""
+    write_json(
+        path,
+        {
+            "retired": [
+                {
+                    "certificate": e.certificate.public_bytes(serialization.Encoding.PEM).decode(
+                        "ascii"
+                    ),
+                    "retired_at": e.retired_at,
+                }
+                for e in sorted(entries, key=lambda e: e.retired_at)
+            ]
+        },
     )
 
 

@@ -441,18 +441,25 @@ def check_node_credentials(creds: NodeCredentials, *, node_id: str, now: dt.date
 
 def _check_all_valid(creds: NodeCredentials, when: dt.datetime) -> None:
     d = creds.directory
+    keystore, node = d.parent.parent, d.name
+    # What the operator runs next, by the certificate that failed.
+    renew = f"; renew it with `gateway pki renew --dir {keystore} --node {node}`"
+    resign = (
+        f"; have the node CA signed again: `gateway pki request --dir {keystore} --node {node}`, "
+        "`gateway pki sign` at the parent's CA, then `gateway pki install`"
+    )
     files = [
-        (d / "root.crt", creds.root),
-        (d / "ca.crt", creds.ca_cert),
-        *((d / f"chain.pem[{i}]", c) for i, c in enumerate(creds.chain)),
-        (d / "tls.crt", creds.tls_cert),
-        (d / "signing.crt", creds.signing_cert),
+        (d / "root.crt", creds.root, "; the federation root must be replaced"),
+        (d / "ca.crt", creds.ca_cert, resign),
+        *((d / f"chain.pem[{i}]", c, resign) for i, c in enumerate(creds.chain)),
+        (d / "tls.crt", creds.tls_cert, renew),
+        (d / "signing.crt", creds.signing_cert, renew),
     ]
-    for path, cert in files:
+    for path, cert, remedy in files:
         try:
             check_validity(cert, when, str(path))
         except ExpiredError as exc:
-            raise ConfigurationError(str(exc)) from exc
+            raise ConfigurationError(f"{exc}{remedy}") from exc
 
 
 def _check_key_pairs(creds: NodeCredentials) -> None:

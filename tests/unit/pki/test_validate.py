@@ -172,8 +172,22 @@ def test_issued_credentials_pass(fed: Federation, node_id: str) -> None:
 def test_expired_names_the_file(fed: Federation) -> None:
     creds = fed.nodes["330500"]
     after = creds.tls_cert.not_valid_after_utc + dt.timedelta(days=1)
-    with pytest.raises(ConfigurationError, match=r"330500/tls\.crt: certificate expired at 2026"):
+    expired = r"330500/tls\.crt: certificate expired at 2026"
+    with pytest.raises(ConfigurationError, match=expired) as e:
         check_node_credentials(creds, node_id="330500", now=after)
+    assert str(e.value).endswith(
+        f"; renew it with `gateway pki renew --dir {fed.base} --node 330500`"
+    )
+
+
+def test_expired_node_ca_suggests_signing_it_again(fed: Federation) -> None:
+    creds = fed.nodes["330500"]
+    after = creds.ca_cert.not_valid_after_utc + dt.timedelta(days=1)
+    # The root outlives the node CA, so ca.crt is the first file found expired.
+    with pytest.raises(ConfigurationError, match=r"330500/ca\.crt: certificate expired at") as e:
+        check_node_credentials(creds, node_id="330500", now=after)
+    assert "`gateway pki request --dir" in str(e.value)
+    assert "`gateway pki sign` at the parent's CA, then `gateway pki install`" in str(e.value)
 
 
 def test_not_yet_valid_names_the_file(fed: Federation) -> None:
