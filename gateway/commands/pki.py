@@ -22,6 +22,7 @@ from gateway.node.revocations import Revocation
 from gateway.pki import fingerprint as cert_fingerprint
 from gateway.pki import init_federation, issue_client, issue_node, load_client_credentials
 from gateway.pki.inventory import keystore_certificates
+from gateway.pki.requests import ROOT_SIGNER, install_node_ca, request_node_ca, sign_node_request
 
 __all__ = ["pki"]
 
@@ -227,3 +228,116 @@ def pki_list(*, directory: Path, warn_days: float, as_json: bool) -> None:
     due = [c for c in found if c.state in ("expiring", "expired")]
     if due:
         say(f"{len(due)} certificates expire within {warn_days:g} days or have expired: renew them")
+
+
+@pki.command("request")
+@_dir_option
+@click.option("--node", "node_id", required=True, help="This node's region code, e.g. 330500.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also copy the request here (it is always written to DIR/nodes/<id>/ca.csr).",
+)
+@_force_option
+@json_option
+@handle_errors
+def pki_request(
+    *, directory: Path, node_id: str, out: Path | None, force: bool, as_json: bool
+) -> None:
+    """Make this node's CA key (it stays in DIR) and a PKCS#10 request for the CA above.
+
+    Send the request to the province's operator (a city) or the root's (the
+    national node and provinces); install the answer with `gateway pki install`.
+    """
+    request = request_node_ca(directory, node_id=node_id, force=force)
+    if out is not None:
+        out.write_bytes(request.read_bytes())
+    if as_json:
+        emit_json({"node": node_id, "request": str(out or request)})
+    else:
+        out_console.print(f"request for node CA {node_id} written to {out or request}")
+
+
+@pki.command("sign")
+@_dir_option
+@click.option(
+    "--ca",
+    "signer",
+    required=True,
+    help="The signing CA in DIR: `root` (national and provincial CAs) or a province's node id.",
+)
+@click.option(
+    "--request",
+    "request_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The node's PKCS#10 request (ca.csr).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the signed node CA and the signer's chain (PEM).",
+)
+@json_option
+@handle_errors
+def pki_sign(*, directory: Path, signer: str, request_path: Path, out: Path, as_json: bool) -> None:
+    """Sign a node CA request, within the signer's place in the region tree.
+
+    The root signs only the national and provincial node CAs; a province's CA
+    signs only its own cities'. Any other request is refused.
+    """
+    bundle = sign_node_request(directory, request_path.read_bytes(), signer=signer)
+    out.write_bytes(bundle)
+    if as_json:
+        emit_json({"signed": str(out), "by": signer})
+    else:
+        by = "the federation root" if signer == ROOT_SIGNER else f"the CA of {signer}"
+        out_console.print(f"signed by {by}, written to {out}")
+
+
+@pki.command("install")
+@_dir_option
+@click.option("--node", "node_id", required=True, help="This node's region code.")
+@click.option(
+    "--certificate",
+    "bundle_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="What `gateway pki sign` returned.",
+)
+@click.option(
+    "--root",
+    "root_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The federation root certificate, received out of band (root/ca.crt).",
+)
+@click.option("--host", required=True, help="Host name or IP the node's TLS certificate names.")
+@_force_option
+@json_option
+@handle_errors
+def pki_install(
+    *,
+    directory: Path,
+    node_id: str,
+    bundle_path: Path,
+    root_path: Path,
+    host: str,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Install the signed node CA and issue this node's TLS and signing certificates with it."""
+    paths = install_node_ca(
+        directory,
+        node_id=node_id,
+        bundle_pem=bundle_path.read_bytes(),
+        root_pem=root_path.read_bytes(),
+        host=host,
+        force=force,
+    )
+    if as_json:
+        emit_json({"node": node_id, "dir": str(paths.directory)})
+    else:
+        out_console.print(f"node {node_id} credentials installed in {paths.directory}")

@@ -12,7 +12,8 @@ from gateway.core.directory import Directory, DirectoryNode, sign_directory
 from gateway.core.errors import ConfigurationError
 from gateway.core.node_id import NATIONAL
 from gateway.node.trust import SignedDirectoryFile
-from gateway.pki import fingerprint, load_node_credentials, parent_of, signing_kid
+from gateway.pki import NodePaths, fingerprint, load_node_credentials, parent_of, signing_kid
+from gateway.pki.keystore import read_certificate, read_certificates
 
 __all__ = ["build_directory", "sign_directory_file"]
 
@@ -34,26 +35,32 @@ def build_directory(
     revoked: Iterable[str] = (),
     catalog_versions: Mapping[str, str] | None = None,
 ) -> Directory:
-    """A directory of the given nodes, read from a local federation keystore.
+    """A directory of the given nodes, read from a keystore holding their certificates.
+
+    ``keys`` needs ``nodes/<id>/tls.crt``, ``signing.crt`` and ``chain.pem`` of
+    each node (the files each node's operator sends to the national node), and
+    the national node's own credentials to sign.
 
     Raises:
         ConfigurationError: a node without credentials, or a node whose parent is not listed.
     """
     nodes: dict[str, DirectoryNode] = {}
     for node_id, endpoint in sorted(endpoints.items()):
-        creds = load_node_credentials(_node_dir(keys, node_id))
+        # Certificates only: the national operator holds no other node's private key.
+        paths = NodePaths.of(_node_dir(keys, node_id))
+        signing = read_certificate(paths.signing_cert)
         parent = parent_of(node_id)
         if parent is not None and parent not in endpoints:
             raise ConfigurationError(f"node {node_id} is listed without its parent {parent}")
         signing_pem = b"".join(
-            c.public_bytes(Encoding.PEM) for c in (creds.signing_cert, *creds.chain)
+            c.public_bytes(Encoding.PEM) for c in (signing, *read_certificates(paths.chain))
         ).decode("ascii")
         nodes[node_id] = DirectoryNode(
             node_id=node_id,
             parent=parent,
             endpoint=endpoint,
-            tls_fingerprint=fingerprint(creds.tls_cert),
-            signing_kids=(signing_kid(creds.signing_cert),),
+            tls_fingerprint=fingerprint(read_certificate(paths.tls_cert)),
+            signing_kids=(signing_kid(signing),),
             signing_pem=signing_pem,
         )
     return Directory(

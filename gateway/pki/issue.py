@@ -48,6 +48,8 @@ __all__ = [
     "init_federation",
     "issue_client",
     "issue_node",
+    "node_ca_certificate",
+    "write_node_leaves",
 ]
 
 ROOT_VALIDITY = dt.timedelta(days=3652)
@@ -66,7 +68,7 @@ _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _CertAndKey = tuple[x509.Certificate, ec.EllipticCurvePrivateKey]
 
 
-def _utc_now(now: dt.datetime | None) -> dt.datetime:
+def utc_now(now: dt.datetime | None) -> dt.datetime:
     if now is None:
         return dt.datetime.now(dt.UTC)
     if now.tzinfo is None:
@@ -74,7 +76,7 @@ def _utc_now(now: dt.datetime | None) -> dt.datetime:
     return now.astimezone(dt.UTC)
 
 
-def _federation_name(root: x509.Certificate) -> str:
+def federation_name(root: x509.Certificate) -> str:
     attrs = root.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     value = attrs[0].value if attrs else "Credit Gateway Federation"
     return value if isinstance(value, str) else value.decode("utf-8")
@@ -163,10 +165,35 @@ def make_node_ca(
 ) -> _CertAndKey:
     """Create a node's CA, with the pathlen of its level and its node URI SAN."""
     key = ec.generate_private_key(ec.SECP256R1())
+    cert = node_ca_certificate(
+        node_id,
+        key.public_key(),
+        issuer=issuer,
+        issuer_key=issuer_key,
+        federation=federation,
+        now=now,
+    )
+    return cert, key
+
+
+def node_ca_certificate(
+    node_id: str,
+    public_key: ec.EllipticCurvePublicKey,
+    *,
+    issuer: x509.Certificate,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    federation: str,
+    now: dt.datetime,
+) -> x509.Certificate:
+    """Sign a node CA certificate for ``public_key``: pathlen of its level, node URI SAN.
+
+    Every extension is the issuer's choice, never the requester's (a PKCS#10
+    request contributes its key and its node id only).
+    """
     pathlen = CA_PATH_LENGTH[node_level(node_id)]
     subject = _name(f"Credit Gateway Node CA {node_id}", federation)
-    cert = (
-        _builder(subject, key.public_key(), issuer=issuer, now=now, validity=NODE_CA_VALIDITY)
+    return (
+        _builder(subject, public_key, issuer=issuer, now=now, validity=NODE_CA_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=pathlen), critical=True)
         .add_extension(_key_usage(cert_sign=True), critical=True)
         .add_extension(
@@ -175,10 +202,9 @@ def make_node_ca(
         )
         .sign(issuer_key, hashes.SHA256())
     )
-    return cert, key
 
 
-def _host_name(host: str) -> x509.GeneralName:
+def host_name(host: str) -> x509.GeneralName:
     try:
         return x509.IPAddress(ipaddress.ip_address(host.strip("[]")))
     except ValueError:
@@ -222,14 +248,14 @@ def make_tls_certificate(
     Raises:
         InputError: if ``host`` is neither an IP literal nor a DNS name.
     """
-    host_name = _host_name(host)
+    san_host = host_name(host)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = _leaf(
-        _name(f"node {node_id} tls", _federation_name(ca)),
+        _name(f"node {node_id} tls", federation_name(ca)),
         key.public_key(),
         [
             x509.UniformResourceIdentifier(node_uri(node_id)),
-            host_name,
+            san_host,
             # What peers dialling this node check, whatever address it listens on.
             x509.DNSName(node_tls_name(node_id)),
         ],
@@ -246,7 +272,7 @@ def make_signing_certificate(
     """Create a node's Ed25519 record signing certificate (signing EKU, no TLS use)."""
     key = Ed25519PrivateKey.generate()
     cert = _leaf(
-        _name(f"node {node_id} record signing", _federation_name(ca)),
+        _name(f"node {node_id} record signing", federation_name(ca)),
         key.public_key(),
         [x509.UniformResourceIdentifier(node_uri(node_id))],
         [RECORD_SIGNING_EKU],
@@ -276,7 +302,7 @@ def make_client_certificate(
     if domain is not None:
         sans.append(x509.UniformResourceIdentifier(domain_uri(domain)))
     cert = _leaf(
-        _name(f"{name}@{node_id}", _federation_name(ca)),
+        _name(f"{name}@{node_id}", federation_name(ca)),
         key.public_key(),
         sans,
         [ExtendedKeyUsageOID.CLIENT_AUTH],
@@ -307,14 +333,14 @@ def init_federation(
         raise InputError("federation name must not be empty")
     paths = RootPaths.of(keystore.root_dir(dir))
     keystore.refuse_existing_keys([paths.key], force=force)
-    cert, key = make_root_ca(name, now=_utc_now(now))
+    cert, key = make_root_ca(name, now=utc_now(now))
     keystore.ensure_directory(paths.directory)
     keystore.write_private_key(paths.key, key, force=force)
     keystore.write_certificates(paths.cert, [cert])
     return paths.directory
 
 
-def _load_root(base: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def load_root_ca(base: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     paths = RootPaths.of(keystore.root_dir(base))
     if not paths.key.exists():
         raise ConfigurationError(
@@ -326,7 +352,7 @@ def _load_root(base: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey
     )
 
 
-def _load_node_ca(
+def load_node_ca(
     base: Path, node_id: str, *, needed_by: str
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey, list[x509.Certificate]]:
     paths = NodePaths.of(keystore.node_dir(base, node_id))
@@ -370,39 +396,57 @@ def issue_node(
             f"node {node_id} has parent {expected_parent or 'none'} by its region code, "
             f"not {parent_id or 'none'}"
         )
-    _host_name(host)
+    host_name(host)
     paths = NodePaths.of(keystore.node_dir(dir, node_id))
     keystore.refuse_existing_keys(list(paths.keys), force=force)
-    at = _utc_now(now)
-    root, root_key = _load_root(dir)
+    at = utc_now(now)
+    root, root_key = load_root_ca(dir)
     if level == "city" and expected_parent is not None:
-        issuer, issuer_key, upper = _load_node_ca(dir, expected_parent, needed_by=f"node {node_id}")
+        issuer, issuer_key, upper = load_node_ca(dir, expected_parent, needed_by=f"node {node_id}")
     else:
         issuer, issuer_key, upper = root, root_key, []
-    federation = _federation_name(root)
+    federation = federation_name(root)
     ca, ca_key = make_node_ca(
         node_id, issuer=issuer, issuer_key=issuer_key, federation=federation, now=at
     )
-    tls, tls_key = make_tls_certificate(node_id, host, ca=ca, ca_key=ca_key, now=at)
-    signing, signing_key = make_signing_certificate(node_id, ca=ca, ca_key=ca_key, now=at)
-
     keystore.ensure_directory(paths.directory)
     keystore.write_private_key(paths.ca_key, ca_key, force=force)
-    keystore.write_private_key(paths.tls_key, tls_key, force=force)
-    keystore.write_private_key(paths.signing_key, signing_key, force=force)
     keystore.write_certificates(paths.ca_cert, [ca])
-    keystore.write_certificates(paths.tls_cert, [tls])
-    keystore.write_certificates(paths.signing_cert, [signing])
     keystore.write_certificates(paths.chain, [ca, *upper])
     keystore.write_certificates(paths.root, [root])
+    write_node_leaves(paths, host=host, ca=ca, ca_key=ca_key, now=at, force=force)
     return paths
+
+
+def write_node_leaves(
+    paths: NodePaths,
+    *,
+    host: str,
+    ca: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    now: dt.datetime,
+    force: bool,
+) -> None:
+    """Issue a node's TLS and signing certificates with its own CA and write them with keys.
+
+    Raises:
+        InputError: ``host`` is neither an IP literal nor a DNS name.
+        ConflictError: a key exists and ``force`` is false.
+    """
+    node_id = paths.directory.name
+    tls, tls_key = make_tls_certificate(node_id, host, ca=ca, ca_key=ca_key, now=now)
+    signing, signing_key = make_signing_certificate(node_id, ca=ca, ca_key=ca_key, now=now)
+    keystore.write_private_key(paths.tls_key, tls_key, force=force)
+    keystore.write_private_key(paths.signing_key, signing_key, force=force)
+    keystore.write_certificates(paths.tls_cert, [tls])
+    keystore.write_certificates(paths.signing_cert, [signing])
 
 
 def _check_endpoint(endpoint: str) -> str:
     host, sep, port = endpoint.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise InputError(f"endpoint {endpoint!r} must be host:port")
-    _host_name(host)
+    host_name(host)
     return endpoint
 
 
@@ -439,9 +483,10 @@ def issue_client(
         _check_endpoint(endpoint)
     paths = ClientPaths.of(keystore.client_dir(dir, node_id, name))
     keystore.refuse_existing_keys([paths.key], force=force)
-    at = _utc_now(now)
-    root = keystore.read_certificate(RootPaths.of(keystore.root_dir(dir)).cert)
-    ca, ca_key, chain = _load_node_ca(dir, node_id, needed_by=f"client {name!r}")
+    at = utc_now(now)
+    ca, ca_key, chain = load_node_ca(dir, node_id, needed_by=f"client {name!r}")
+    # The node's copy of the root: a node's keystore does not hold the root's folder.
+    root = keystore.read_certificate(NodePaths.of(keystore.node_dir(dir, node_id)).root)
     cert, key = make_client_certificate(
         node_id, name, checked_role, domain, ca=ca, ca_key=ca_key, now=at
     )

@@ -6,6 +6,7 @@ Layout under the keystore directory ``DIR``::
     DIR/nodes/<id>/ca.crt, ca.key                the node's CA
     DIR/nodes/<id>/tls.crt, tls.key              mTLS server + client identity
     DIR/nodes/<id>/signing.crt, signing.key      Ed25519 record signing identity
+    DIR/nodes/<id>/ca.csr                        PKCS#10 request for the node CA (``pki request``)
     DIR/nodes/<id>/signing-history.json          retired signing certificates, each with
                                                  the time it was retired (``pki renew``)
     DIR/nodes/<id>/chain.pem                     node CA and intermediates, root excluded
@@ -82,6 +83,7 @@ class NodePaths:
     chain: Path
     root: Path
     history: Path
+    request: Path
 
     @classmethod
     def of(cls, directory: Path) -> NodePaths:
@@ -97,6 +99,7 @@ class NodePaths:
             d / "chain.pem",
             d / "root.crt",
             d / "signing-history.json",
+            d / "ca.csr",
         )
 
     @property
@@ -276,6 +279,11 @@ def write_private_key(path: Path, key: PrivateKey, *, force: bool) -> None:
 def write_certificates(path: Path, certs: list[x509.Certificate]) -> None:
     """Write one or more certificates as PEM with mode 0644."""
     _write_atomically(path, _pem(certs), 0o644)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write a public file (a certificate request) with mode 0644."""
+    _write_atomically(path, data, 0o644)
 
 
 def write_json(path: Path, value: dict[str, Any]) -> None:

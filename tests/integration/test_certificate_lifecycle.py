@@ -1,0 +1,152 @@
+"""Trust over years, with real `gateway` commands and `gateway serve` processes over mTLS.
+
+Each node's keystore is its own folder, as on its own machine; the root's
+keystore stays offline once the national and provincial CAs are signed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from gateway.node.local_federation import free_port
+from gateway.pki import parent_of
+from tests.support.cluster import FEDERATION_SETTINGS, Cluster, listed, running, submit, wait_for
+from tests.support.federation import Keystore, init_node, run_gateway
+from tests.support.records import penalty_fields
+
+NATIONAL, ZHEJIANG, HUZHOU = "000000", "330000", "330500"
+NODES = (NATIONAL, ZHEJIANG, HUZHOU)
+DECIDED = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=20)
+PUBLIC_FILES = ("tls.crt", "signing.crt", "chain.pem", "signing-history.json")
+
+
+def _gateway(*args: str) -> str:
+    result = run_gateway(*args)
+    assert result.returncode == 0, result.stderr + result.stdout
+    return result.stdout
+
+
+@dataclass
+class SeparateCluster(Cluster):
+    """A cluster whose nodes each have their own keystore folder."""
+
+    stores: dict[str, Path] = field(default_factory=dict)
+
+    def client(self, node: str, name: str) -> Path:
+        return self.stores[node] / "clients" / f"{node}-{name}"
+
+
+def _enrol(store: Path, node: str, signer_store: Path, signer: str, root_cert: Path) -> None:
+    """`pki request` on the node, `pki sign` at the CA above, `pki install` on the node."""
+    _gateway("pki", "request", "--dir", str(store), "--node", node)
+    signed = store.parent / f"{node}-signed.pem"
+    _gateway(
+        "pki", "sign", "--dir", str(signer_store), "--ca", signer,
+        "--request", str(store / "nodes" / node / "ca.csr"), "--out", str(signed),
+    )  # fmt: skip
+    _gateway(
+        "pki", "install", "--dir", str(store), "--node", node, "--certificate", str(signed),
+        "--root", str(root_cert), "--host", "127.0.0.1",
+    )  # fmt: skip
+
+
+def publish_certificates(cluster: SeparateCluster, node: str) -> None:
+    """What a node's operator sends the national operator: its public files, no key."""
+    target = cluster.stores[NATIONAL] / "nodes" / node
+    target.mkdir(parents=True, exist_ok=True)
+    for name in PUBLIC_FILES:
+        source = cluster.stores[node] / "nodes" / node / name
+        if source.exists():
+            shutil.copy(source, target / name)
+
+
+def sign_directory(cluster: SeparateCluster) -> None:
+    """The national operator signs the directory and every node receives a copy."""
+    out = cluster.root / "directory.json"
+    args = ["directory", "sign", "--keys", str(cluster.stores[NATIONAL]), "--out", str(out)]
+    for node in NODES:
+        args += ["--node", f"{node}={cluster.endpoint(node)}"]
+    _gateway(*args)
+    for node in NODES:
+        shutil.copy(out, cluster.root / node / "directory.json")
+
+
+def make_separate_cluster(base: Path) -> SeparateCluster:
+    offline = base / "offline-root"
+    _gateway("pki", "init", "--dir", str(offline))
+    root_cert = offline / "root" / "ca.crt"
+    stores = {node: base / f"keys-{node}" for node in NODES}
+    _enrol(stores[NATIONAL], NATIONAL, offline, "root", root_cert)
+    _enrol(stores[ZHEJIANG], ZHEJIANG, offline, "root", root_cert)
+    # From here on the root key is offline: the province signs its city.
+    _enrol(stores[HUZHOU], HUZHOU, stores[ZHEJIANG], ZHEJIANG, root_cert)
+    clients = [
+        (HUZHOU, "procurement-office", "department", "procurement"),
+        (HUZHOU, "audit-office", "auditor", None),
+        (NATIONAL, "audit-office", "auditor", None),
+    ]
+    for node, name, role, domain in clients:
+        _gateway(
+            "pki", "client", "--dir", str(stores[node]), "--node", node, "--name", name,
+            "--role", role, *(["--domain", domain] if domain else []),
+        )  # fmt: skip
+    ports = {node: free_port() for node in NODES}
+    cluster = SeparateCluster(base, Keystore(stores[NATIONAL]), ports, {}, stores=stores)
+    for node in NODES:
+        (base / node).mkdir()
+        if node != NATIONAL:
+            publish_certificates(cluster, node)
+    sign_directory(cluster)
+    for node in NODES:
+        parent = parent_of(node)
+        config = init_node(
+            Keystore(stores[node]),
+            node,
+            base / node,
+            listen=cluster.endpoint(node),
+            extra=[
+                "--directory",
+                str(base / node / "directory.json"),
+                *(["--parent", cluster.endpoint(parent)] if parent else []),
+            ],
+        )
+        with config.open("a", encoding="utf-8") as handle:
+            handle.write(FEDERATION_SETTINGS)
+        cluster.configs[node] = config
+    return cluster
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[SeparateCluster]:
+    built = make_separate_cluster(tmp_path)
+    with running(built, list(NODES)) as started:
+        assert isinstance(started, SeparateCluster)
+        yield started
+
+
+def test_federation_runs_with_the_root_key_offline(cluster: SeparateCluster) -> None:
+    base = cluster.root
+    # Every private key outside the offline root's folder is its own node's.
+    keys = sorted(
+        str(p.relative_to(base)) for p in base.rglob("*.key") if "offline-root" not in p.parts
+    )
+    own = [f"keys-{n}/nodes/{n}/{k}.key" for n in NODES for k in ("ca", "signing", "tls")]
+    clients = [
+        "keys-000000/clients/000000-audit-office/client.key",
+        "keys-330500/clients/330500-audit-office/client.key",
+        "keys-330500/clients/330500-procurement-office/client.key",
+    ]
+    assert keys == sorted(own + clients)
+    assert [p.name for p in (base / "offline-root").rglob("*.key")] == ["ca.key"]
+
+    ids = set(submit(cluster, HUZHOU, "procurement-office", [penalty_fields(1, decided=DECIDED)]))
+    wait_for(
+        "the city's record at national",
+        lambda: ids <= set(listed(cluster, NATIONAL, "audit-office")),
+    )
