@@ -21,6 +21,7 @@ from gateway.commands.outbox import outbox
 from gateway.commands.pki import pki
 from gateway.commands.policy import policy
 from gateway.commands.records import records
+from gateway.commands.report import report
 from gateway.commands.status import status
 from gateway.commands.submit import submit
 from gateway.logging import LEVELS
@@ -58,6 +59,7 @@ cli.add_command(outbox)
 cli.add_command(backup)
 cli.add_command(restore)
 cli.add_command(status)
+cli.add_command(report)
 cli.add_command(completion)
 cli.add_command(check)
 cli.add_command(feedback)

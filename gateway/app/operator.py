@@ -45,6 +45,11 @@ class OperatorSession:
     backups: Backups
     revocations: Revocations
 
+    @staticmethod
+    def now() -> int:
+        """The wall clock the session stamps its events with (Unix seconds)."""
+        return _wall_clock()
+
     def audit(self, action: str, detail: str = "") -> None:
         """Note in the node's audit log that the operator ran ``action`` (allowed).
 

@@ -52,6 +52,14 @@ class LineReport:
     version: int = 0
     reason: str = ""
     field: str = ""
+    deadline: str = ""
+    """The reporting deadline (双公示), for categories that have one."""
+    late_working_days: int = 0
+    approximate: bool = False
+
+    @property
+    def late(self) -> bool:
+        return self.late_working_days > 0
 
 
 def _labels(catalog: Catalog) -> dict[str, dict[str, str]]:
@@ -179,6 +187,9 @@ def submit(
                                 version=result.version,
                                 reason=result.reason,
                                 field=result.field,
+                                deadline=result.reporting_deadline,
+                                late_working_days=result.late_working_days,
+                                approximate=result.lateness_approximate,
                             )
                         )
                 progress.update(task, completed=len(reports))
@@ -201,10 +212,13 @@ def _print(reports: list[LineReport], *, file: Path, show: str, as_json: bool) -
                     "version": r.version,
                     "reason": r.reason,
                     "field": r.field,
+                    "reporting_deadline": r.deadline or None,
+                    "late_working_days": r.late_working_days,
+                    "lateness_approximate": r.approximate,
                 }
             )
         return
-    shown = [r for r in reports if show == "all" or r.outcome == "refused"]
+    shown = [r for r in reports if show == "all" or r.outcome == "refused" or r.late]
     if shown:
         print_table(
             f"{file.name}: per-line report",
@@ -215,7 +229,7 @@ def _print(reports: list[LineReport], *, file: Path, show: str, as_json: bool) -
                     r.outcome,
                     f"{r.record_id} v{r.version}" if r.record_id else "",
                     r.field,
-                    r.reason,
+                    r.reason or _lateness(r),
                 )
                 for r in shown
             ],
@@ -224,4 +238,19 @@ def _print(reports: list[LineReport], *, file: Path, show: str, as_json: bool) -
     summary = ", ".join(
         f"{counts[k]} {k}" for k in ("accepted", "new_version", "duplicate", "refused")
     )
+    late = [r for r in reports if r.late]
+    if late:
+        worst = max(r.late_working_days for r in late)
+        summary += f"; {len(late)} reported late (worst {worst} working days, accepted)"
     say(f"{file.name}: {len(reports)} lines: {summary}")
+
+
+def _lateness(report: LineReport) -> str:
+    """What the table says of a stored record reported after its deadline."""
+    if not report.late:
+        return ""
+    about = "about " if report.approximate else ""
+    return (
+        f"late: {about}{report.late_working_days} working days after the deadline"
+        f" {report.deadline} (stored)"
+    )

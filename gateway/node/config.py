@@ -52,10 +52,11 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from gateway.core.errors import ConfigurationError
+from gateway.core.errors import ConfigurationError, InputError
 from gateway.core.limits import DEFAULT_LIMITS, Limits
 from gateway.core.node_id import is_node_id_shape
 from gateway.node._config_errors import describe_errors
+from gateway.pki.names import check_client_name
 
 __all__ = [
     "DB_URL_ENV",
@@ -104,7 +105,15 @@ def _region_code(value: str) -> str:
     return value
 
 
+def _client_name(value: str) -> str:
+    try:
+        return check_client_name(value)
+    except InputError as exc:
+        raise ValueError(str(exc)) from None
+
+
 Endpoint = Annotated[str, AfterValidator(_endpoint)]
+ClientName = Annotated[str, AfterValidator(_client_name)]
 RegionCode = Annotated[str, AfterValidator(_region_code)]
 
 
@@ -198,6 +207,15 @@ class OperationsSettings(_Section):
     (printed at start); set a fixed one for probes and scraping."""
 
 
+class ReportingSettings(_Section):
+    """The credit office's duties: who must report (双公示 timeliness and coverage)."""
+
+    departments: tuple[ClientName, ...] = ()
+    """Client names of the departments expected to report to this node every month. The
+    timeliness report names those that have not submitted in the month; empty: nobody is
+    expected (the report lists only who did submit)."""
+
+
 class NodeConfig(BaseModel):
     """Everything a node needs to start: one field per table of the file.
 
@@ -219,6 +237,8 @@ class NodeConfig(BaseModel):
     """Directory refresh, catch-up, expiry sweep and pushing to peers."""
     operations: OperationsSettings = Field(default_factory=OperationsSettings)
     """Health, readiness and metrics over plain HTTP."""
+    reporting: ReportingSettings = Field(default_factory=ReportingSettings)
+    """Departments expected to report (the office's timeliness report)."""
 
     @property
     def node_id(self) -> str:
@@ -338,14 +358,9 @@ def load_config(path: Path) -> NodeConfig:
             else _relative_to(path.parent, loaded.node.directory),
         }
     )
-    return NodeConfig(
-        node=node,
-        server=loaded.server,
-        limits=loaded.limits,
-        audit=loaded.audit,
-        federation=loaded.federation,
-        operations=loaded.operations,
-    )
+    # Every table as loaded (so that a new table cannot be forgotten here), the node's resolved.
+    tables = {name: getattr(loaded, name) for name in NodeConfig.model_fields}
+    return NodeConfig(**{**tables, "node": node})
 
 
 def _toml_value(value: object) -> str:

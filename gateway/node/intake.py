@@ -5,6 +5,11 @@ the same document submitted twice maps to the same record: unchanged content is
 a DUPLICATE (nothing stored), changed content becomes a NEW_VERSION. The
 decision, the signing and the insert run as one job of the store writer, so
 concurrent submissions of the same document cannot both create version 1.
+
+Categories with a reporting deadline (双公示: 7 working days from the decision)
+are stamped on time or late at intake, counted on the official calendar: a
+late record is accepted and flagged (the result says by how many working
+days), and the filing keeps the verdict for the office's timeliness report.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from gateway.core.filing import check_category_filer, check_new_version
 from gateway.core.principal import Principal
 from gateway.core.record_fields import ValidatedRecord, record_key, validate_record
 from gateway.core.records import CHINA_STANDARD_TIME, content_digest, expires_at, issue_record
+from gateway.core.working_days import Lateness, OfficialCalendar, WorkingCalendar, lateness
 from gateway.node.metrics import NodeMetrics
 from gateway.store import Filing, Store
 from gateway.store.records import RecordRow, RecordStatus
@@ -59,6 +65,8 @@ class IntakeResult:
     version: int = 0
     reason: str = ""
     field: str = ""
+    lateness: Lateness | None = None
+    """Against the category's reporting deadline; None: the category has none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +75,7 @@ class _Valid:
     record: ValidatedRecord
     record_id: str
     digest: str
+    lateness: Lateness | None
 
 
 class IntakeService:
@@ -83,6 +92,7 @@ class IntakeService:
         route: Callable[[Connection, Sequence[RecordRow], int], None] | None = None,
         wake: Callable[[], None] | None = None,
         metrics: NodeMetrics | None = None,
+        calendar: WorkingCalendar | None = None,
     ) -> None:
         """Wire the intake of one node.
 
@@ -90,7 +100,9 @@ class IntakeService:
             route: enqueues new records for the federation in the same transaction.
             wake: tells the sender that new outbox rows exist.
             metrics: counts records received, stored and refused (source ``intake``).
+            calendar: working days for reporting deadlines (the official PRC calendar).
         """
+        self._calendar = calendar if calendar is not None else OfficialCalendar()
         self._metrics = metrics if metrics is not None else NodeMetrics()
         self._route = route
         self._wake = wake
@@ -138,7 +150,14 @@ class IntakeService:
             rid = record_key(
                 self._node_id, record.category, record.document_number, record.subject_id
             )
-            valid.append(_Valid(index, record, rid, content_digest(record.category, record.fields)))
+            deadline_days = self._catalog.category(record.category).reporting_working_days
+            timeliness = (
+                None
+                if deadline_days is None
+                else lateness(record.decision_date, today, deadline_days, self._calendar)
+            )
+            digest = content_digest(record.category, record.fields)
+            valid.append(_Valid(index, record, rid, digest, timeliness))
         refused = sum(1 for r in results if r is not None)
         stored = self._store.writer.submit(
             lambda conn: self._store_valid(
@@ -192,7 +211,7 @@ class IntakeService:
                     )
                     continue
             else:
-                filings.append(Filing(item.record_id, principal.domain or "", principal.name, now))
+                filings.append(_filing(item, principal, now))
             version = 1 if known is None else known[0] + 1
             outcome = IntakeOutcome.ACCEPTED if known is None else IntakeOutcome.NEW_VERSION
             latest[item.record_id] = (version, item.digest)
@@ -226,7 +245,8 @@ class IntakeService:
                     content_digest=item.digest,
                 )
             )
-            out.append((item.index, IntakeResult("", outcome, item.record_id, version)))
+            result = IntakeResult("", outcome, item.record_id, version, lateness=item.lateness)
+            out.append((item.index, result))
         self._store.records.put_many(rows, conn=conn)
         self._store.filings.add_many(filings, conn=conn)
         if self._route is not None:
@@ -262,3 +282,19 @@ class IntakeService:
             conn=conn,
         )
         return out
+
+
+def _filing(item: _Valid, principal: Principal, now: int) -> Filing:
+    """The filing row of a record's first version, with its timeliness."""
+    timeliness = item.lateness
+    return Filing(
+        item.record_id,
+        principal.domain or "",
+        principal.name,
+        now,
+        category=item.record.category,
+        decided_on=item.record.decision_date.isoformat(),
+        deadline_on=timeliness.deadline.isoformat() if timeliness else None,
+        late_working_days=timeliness.late_working_days if timeliness else None,
+        timeliness_approximate=timeliness.approximate if timeliness else None,
+    )

@@ -53,6 +53,9 @@ def to_proto(result: IntakeResult, ref: str) -> intake_pb2.SubmitResult:
         version=result.version,
         reason=result.reason,
         field=result.field,
+        reporting_deadline=result.lateness.deadline.isoformat() if result.lateness else "",
+        late_working_days=result.lateness.late_working_days if result.lateness else 0,
+        lateness_approximate=result.lateness.approximate if result.lateness else False,
     )
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from gateway.store.audit import AuditFilter, AuditLogRepository, StoredEvent
 from gateway.store.batches import BatchRepository, CursorRepository, HopBatchRow, StatementRow
 from gateway.store.engine import make_engine
-from gateway.store.filings import Filing, FilingRepository
+from gateway.store.filings import DepartmentFilings, Filing, FilingRepository
 from gateway.store.health import check_files_writable
 from gateway.store.messages import MessageRepository, MessageRow
 from gateway.store.migrate import migrate
@@ -51,6 +51,7 @@ __all__ = [
     "BatchRepository",
     "CursorRepository",
     "DeliveryRow",
+    "DepartmentFilings",
     "Filing",
     "FilingRepository",
     "HopBatchRow",

@@ -1,16 +1,22 @@
-"""Who filed each record issued at this node: one row per record id, from its first version."""
+"""Who filed each record issued at this node, and how timely: one row per record id.
+
+Written with a record's first version. For categories with a reporting
+deadline (双公示: 7 working days) the row also holds the decision date, the
+deadline and how many working days late the filing was, which the office's
+timeliness report sums per department.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, case, func, select
 
 from gateway.store.engine import dialect_insert, using
 from gateway.store.tables import RECORD_FILING
 
-__all__ = ["Filing", "FilingRepository"]
+__all__ = ["DepartmentFilings", "Filing", "FilingRepository"]
 
 _CHUNK = 500
 
@@ -23,6 +29,28 @@ class Filing:
     domain: str
     client: str
     filed_at: int
+    category: str | None = None
+    decided_on: str | None = None
+    deadline_on: str | None = None
+    late_working_days: int | None = None
+    timeliness_approximate: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentFilings:
+    """One department's filings in a period, with their timeliness.
+
+    ``on_time`` and ``late`` count only filings with a reporting deadline.
+    """
+
+    client: str
+    domain: str
+    records: int
+    on_time: int
+    late: int
+    worst_late_working_days: int
+    approximate: int
+    last_filed_at: int
 
 
 class FilingRepository:
@@ -51,6 +79,11 @@ class FilingRepository:
                         "domain": f.domain,
                         "client": f.client,
                         "filed_at": f.filed_at,
+                        "category": f.category,
+                        "decided_on": f.decided_on,
+                        "deadline_on": f.deadline_on,
+                        "late_working_days": f.late_working_days,
+                        "timeliness_approximate": f.timeliness_approximate,
                     }
                     for f in filings
                 ],
@@ -72,6 +105,54 @@ class FilingRepository:
                 query = select(RECORD_FILING).where(RECORD_FILING.c.record_id.in_(chunk))
                 for m in c.execute(query).mappings():
                     found[m["record_id"]] = Filing(
-                        m["record_id"], m["domain"], m["client"], int(m["filed_at"])
+                        m["record_id"],
+                        m["domain"],
+                        m["client"],
+                        int(m["filed_at"]),
+                        m["category"],
+                        m["decided_on"],
+                        m["deadline_on"],
+                        m["late_working_days"],
+                        m["timeliness_approximate"],
                     )
         return found
+
+    def by_department(
+        self, since: int, until: int, *, conn: Connection | None = None
+    ) -> list[DepartmentFilings]:
+        """Each department's filings with ``since <= filed_at < until``, by client name.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        t = RECORD_FILING.c
+        late = t.late_working_days
+        query = (
+            select(
+                t.client,
+                func.min(t.domain).label("domain"),
+                func.count().label("records"),
+                func.count(case((late == 0, 1))).label("on_time"),
+                func.count(case((late > 0, 1))).label("late"),
+                func.coalesce(func.max(late), 0).label("worst"),
+                func.count(case((t.timeliness_approximate.is_(True), 1))).label("approximate"),
+                func.max(t.filed_at).label("last"),
+            )
+            .where(t.filed_at >= since, t.filed_at < until)
+            .group_by(t.client)
+            .order_by(t.client)
+        )
+        with using(self._engine, conn, "summing filings by department", write=False) as c:
+            return [
+                DepartmentFilings(
+                    client=m["client"],
+                    domain=m["domain"],
+                    records=int(m["records"]),
+                    on_time=int(m["on_time"]),
+                    late=int(m["late"]),
+                    worst_late_working_days=int(m["worst"]),
+                    approximate=int(m["approximate"]),
+                    last_filed_at=int(m["last"]),
+                )
+                for m in c.execute(query).mappings()
+            ]

@@ -13,6 +13,7 @@ from typing import cast
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -310,14 +311,25 @@ class RecordFiling(SQLModel, table=True):
     谁产生、谁负责: the filing department (or the node's admin) is the only one
     that may correct or revoke the record, or file a new version of it. One
     row per record id, written with its first version; received records have none.
+
+    It also holds the filing's timeliness (双公示: 7 working days from the
+    decision): the decision date, the deadline and how many working days late
+    the filing was, for categories with a reporting deadline (NULL otherwise,
+    and for rows written before 0010).
     """
 
     __tablename__ = "record_filing"
+    __table_args__ = (Index("ix_record_filing_client_filed_at", "client", "filed_at"),)
 
     record_id: str = Field(primary_key=True, sa_type=String(40))
     domain: str = Field(sa_type=String(64))
     client: str = Field(sa_type=String(128))
     filed_at: int = Field(sa_type=BigInteger)
+    category: str | None = Field(default=None, nullable=True, sa_type=String(64))
+    decided_on: str | None = Field(default=None, nullable=True, sa_type=String(10))
+    deadline_on: str | None = Field(default=None, nullable=True, sa_type=String(10))
+    late_working_days: int | None = Field(default=None, nullable=True, sa_type=Integer)
+    timeliness_approximate: bool | None = Field(default=None, nullable=True, sa_type=Boolean)
 
 
 class Message(SQLModel, table=True):

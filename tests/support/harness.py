@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from gateway.core.algorithms import Ed25519Signer
 from gateway.core.errors import GatewayError, PeerError, PeerUnavailableError, StorageError
 from gateway.core.principal import Principal, Role
+from gateway.core.working_days import WorkingCalendar
 from gateway.node.audit_log import (
     CheckpointWitness,
     CosignReply,
@@ -206,6 +207,8 @@ class InProcessFederation:
     signed_directory: SignedDirectoryFile | None = None
     endpoints: dict[str, str] = field(default_factory=dict)
     """Where the directory says each node listens (nothing listens: peers are in-process)."""
+    calendar: WorkingCalendar | None = None
+    """Working days for reporting deadlines at intake (None: the official calendar)."""
 
     @classmethod
     def build(
@@ -218,6 +221,7 @@ class InProcessFederation:
         clock: Clock | None = None,
         databases: Mapping[str, str] | None = None,
         template: Path | None = None,
+        calendar: WorkingCalendar | None = None,
     ) -> InProcessFederation:
         """Open a store per node under ``root``, sign a directory of ``nodes``, wire them.
 
@@ -225,7 +229,7 @@ class InProcessFederation:
         a SQLite store starts as a copy of ``template`` (see :func:`migrated_template`).
         """
         clock = clock or Clock(float(int(time.time())))
-        federation = cls(clock=clock)
+        federation = cls(clock=clock, calendar=calendar)
         now = int(clock())
         federation.endpoints = {node: f"127.0.0.1:{7000 + i}" for i, node in enumerate(nodes)}
         directory = build_directory(
@@ -296,6 +300,7 @@ class InProcessFederation:
             clock=now,
             route=parts.route_local,
             wake=parts.wake,
+            calendar=self.calendar,
         )
         witness = CheckpointWitness(
             node_id=node_id,

@@ -134,6 +134,9 @@ class SubmitResult(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     FIELD_FIELD_NUMBER: _builtins.int
+    REPORTING_DEADLINE_FIELD_NUMBER: _builtins.int
+    LATE_WORKING_DAYS_FIELD_NUMBER: _builtins.int
+    LATENESS_APPROXIMATE_FIELD_NUMBER: _builtins.int
     ref: _builtins.str
     outcome: Global___SubmitOutcome.ValueType
     record_id: _builtins.str
@@ -141,6 +144,16 @@ class SubmitResult(_message.Message):
     reason: _builtins.str
     field: _builtins.str
     """Field code at fault, when the refusal concerns one field."""
+    reporting_deadline: _builtins.str
+    """Stored records of a category with a reporting deadline (双公示: 7 working
+    days): the deadline (YYYY-MM-DD, China Standard Time) and how many working
+    days late the record arrived (0: on time). A late record is still stored.
+    """
+    late_working_days: _builtins.int
+    lateness_approximate: _builtins.bool
+    """The deadline was counted over a year the official calendar does not
+    cover yet (weekdays assumed).
+    """
     def __init__(
         self,
         *,
@@ -150,10 +163,13 @@ class SubmitResult(_message.Message):
         version: _builtins.int = ...,
         reason: _builtins.str = ...,
         field: _builtins.str = ...,
+        reporting_deadline: _builtins.str = ...,
+        late_working_days: _builtins.int = ...,
+        lateness_approximate: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "outcome", b"outcome", "reason", b"reason", "record_id", b"record_id", "ref", b"ref", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "late_working_days", b"late_working_days", "lateness_approximate", b"lateness_approximate", "outcome", b"outcome", "reason", b"reason", "record_id", b"record_id", "ref", b"ref", "reporting_deadline", b"reporting_deadline", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

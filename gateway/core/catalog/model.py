@@ -225,6 +225,9 @@ class Category:
         objection_suspends: when an objection pauses the measures of the
             category's entries; the issuer's rule governs at every holder.
         publication_deadline_field: a DATE field that may end disclosure earlier.
+        reporting_working_days: the working days after the decision within
+            which a department must report it (行政许可/行政处罚: 7); None: no
+            per-record deadline (reported at least monthly).
         subject_type_field: an ENUM field naming the subject type (``XDR_LB``).
         subject_type_values: its values, mapped to subject types.
     """
@@ -249,6 +252,7 @@ class Category:
     green_domains: frozenset[str] = frozenset()
     filing_domains: frozenset[str] = frozenset()
     publication_deadline_field: str | None = None
+    reporting_working_days: int | None = None
     subject_type_field: str | None = None
     subject_type_values: Mapping[str, SubjectType] = field(default_factory=dict)
     _by_code: Mapping[str, FieldSpec] = field(init=False, repr=False, compare=False)

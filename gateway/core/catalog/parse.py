@@ -194,6 +194,7 @@ def _parse_category(table: TomlTable) -> Category:
         green_domains=frozenset(table.texts("green_domains")),
         filing_domains=frozenset(table.texts("filing_domains")),
         publication_deadline_field=table.optional_text("publication_deadline_field"),
+        reporting_working_days=table.optional_integer("reporting_working_days"),
         subject_type_field=table.optional_text("subject_type_field"),
         subject_type_values=MappingProxyType(values),
     )

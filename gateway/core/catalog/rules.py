@@ -82,6 +82,8 @@ _REPAIR_FLOOR_MONTHS = {Severity.MINOR: 0, Severity.GENERAL: 3, Severity.SERIOUS
 # than the longest lawful period for dishonesty either.
 _OTHER_MONTHS = (1, 36)
 _OBJECTION_DAYS = (1, 60)
+# Deadlines are a few working days (7 for 双公示); a month of them is a typo.
+_MAX_REPORTING_WORKING_DAYS = 22
 _SHORTEST_MAX_CHARS = {
     FieldType.DATE: 10,
     FieldType.USCC: 18,
@@ -127,6 +129,12 @@ def check_category_rules(category: Category, *, source: str) -> None:
         raise error(
             f"objection deadline of {category.objection_deadline_days} days "
             f"is outside {low} to {high} days"
+        )
+    reporting = category.reporting_working_days
+    if reporting is not None and not 1 <= reporting <= _MAX_REPORTING_WORKING_DAYS:
+        raise error(
+            f"a reporting deadline of {reporting} working days "
+            f"is outside 1 to {_MAX_REPORTING_WORKING_DAYS}"
         )
     needed = category.disclosure_count
     if needed > DEFAULT_LIMITS.max_disclosures_per_record:

@@ -213,3 +213,18 @@ def test_tables_built_in_code_are_checked_the_same_way() -> None:
     assert str(refused.value) == (
         "wrong value for `id` in [node]: expected a 6-digit region code such as 330500, got '3305'"
     )
+
+
+def test_every_table_of_the_file_reaches_the_loaded_config(tmp_path: Path) -> None:
+    text = NODE_TABLE + '\n[reporting]\ndepartments = ["tax-office", "court-office"]\n'
+    assert load_config(write(tmp_path, text)).reporting.departments == (
+        "tax-office",
+        "court-office",
+    )
+
+
+def test_an_expected_department_that_is_not_a_client_name_is_refused(tmp_path: Path) -> None:
+    text = NODE_TABLE + '\n[reporting]\ndepartments = ["Tax Office"]\n'
+    assert refusal(tmp_path, text).startswith(
+        "wrong value for `departments` in [reporting]: client name 'Tax Office' must be"
+    )

@@ -1,0 +1,160 @@
+"""双公示 timeliness at intake and in the office's report (in-process harness).
+
+The calendar here makes every day a working day, so the expected figures are
+plain day counts; the official calendar's 调休 is tested in
+tests/unit/core/test_working_days.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.core.errors import InputError
+from gateway.core.principal import Principal, Role
+from gateway.core.records import CHINA_STANDARD_TIME
+from gateway.core.working_days import Lateness
+from gateway.node.config import FederationSettings
+from gateway.node.intake import IntakeOutcome, Submission
+from gateway.node.timeliness import Month, timeliness_report
+from gateway.store import DepartmentFilings
+from tests.support.federation import Keystore
+from tests.support.harness import (
+    InProcessFederation,
+    keystore_for,
+    migrated_template,
+)
+from tests.support.records import debtor_fields, penalty_fields
+
+NATIONAL, ZHEJIANG, HUZHOU = "000000", "330000", "330500"
+NODES = (NATIONAL, ZHEJIANG, HUZHOU)
+COURT = Principal(Role.DEPARTMENT, HUZHOU, "court-office", "court", "1" * 64, "in-process")
+
+
+class EveryDayWorks:
+    """A calendar without days off, that knows every day for sure."""
+
+    def is_working_day(self, day: dt.date) -> bool:
+        return True
+
+    def covers(self, day: dt.date) -> bool:
+        return True
+
+
+@pytest.fixture(scope="module")
+def keystore(tmp_path_factory: pytest.TempPathFactory) -> Keystore:
+    return keystore_for(tmp_path_factory.mktemp("keys"), NODES)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return migrated_template(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture
+def fed(tmp_path: Path, keystore: Keystore, template: Path) -> Iterator[InProcessFederation]:
+    federation = InProcessFederation.build(
+        tmp_path,
+        keystore,
+        NODES,
+        settings=FederationSettings(),
+        template=template,
+        calendar=EveryDayWorks(),
+    )
+    try:
+        yield federation
+    finally:
+        federation.close()
+
+
+def _today(fed: InProcessFederation) -> dt.date:
+    return dt.datetime.fromtimestamp(fed.clock(), CHINA_STANDARD_TIME).date()
+
+
+def test_a_penalty_reported_within_seven_working_days_is_on_time(
+    fed: InProcessFederation,
+) -> None:
+    today = _today(fed)
+    [result] = fed[HUZHOU].submit(
+        [Submission("1", "admin_penalty", penalty_fields(1, decided=today - dt.timedelta(days=7)))]
+    )
+    assert result.outcome is IntakeOutcome.ACCEPTED
+    assert result.lateness == Lateness(today, 0, False)
+
+
+def test_a_late_penalty_is_stored_and_flagged_with_its_delay(fed: InProcessFederation) -> None:
+    today = _today(fed)
+    decided = today - dt.timedelta(days=20)
+    [result] = fed[HUZHOU].submit(
+        [Submission("1", "admin_penalty", penalty_fields(2, decided=decided))]
+    )
+    assert result.outcome is IntakeOutcome.ACCEPTED
+    assert result.lateness == Lateness(decided + dt.timedelta(days=7), 13, False)
+    assert fed[HUZHOU].store.records.get(result.record_id, 1).status == "active"
+    filing = fed[HUZHOU].store.filings.get_many([result.record_id])[result.record_id]
+    assert (filing.category, filing.decided_on, filing.late_working_days) == (
+        "admin_penalty",
+        decided.isoformat(),
+        13,
+    )
+
+
+def test_a_list_entry_has_no_per_record_deadline(fed: InProcessFederation) -> None:
+    decided = _today(fed) - dt.timedelta(days=40)
+    [result] = fed[HUZHOU].submit(
+        [Submission("1", "dishonest_debtor", debtor_fields(1, decided=decided))], COURT
+    )
+    assert result.outcome is IntakeOutcome.ACCEPTED
+    assert result.lateness is None
+
+
+def test_the_report_sums_each_department_and_names_who_did_not_submit(
+    fed: InProcessFederation,
+) -> None:
+    today = _today(fed)
+    node = fed[HUZHOU]
+    node.submit(
+        [
+            Submission("1", "admin_penalty", penalty_fields(1, decided=today)),
+            Submission(
+                "2", "admin_penalty", penalty_fields(2, decided=today - dt.timedelta(days=10))
+            ),
+            Submission(
+                "3", "admin_penalty", penalty_fields(3, decided=today - dt.timedelta(days=30))
+            ),
+        ]
+    )
+    node.submit([Submission("1", "dishonest_debtor", debtor_fields(1, decided=today))], COURT)
+    # A new version is not a new filing: the first one's timeliness stands.
+    node.submit(
+        [
+            Submission(
+                "1",
+                "admin_penalty",
+                {**penalty_fields(1, decided=today), "CF_NR": "罚款人民币二十万元"},
+            )
+        ]
+    )
+    now = int(fed.clock())
+    found = timeliness_report(
+        node.store, Month.of(now), ("court-office", "procurement-office", "tax-office")
+    )
+    assert found.departments == (
+        DepartmentFilings("court-office", "court", 1, 0, 0, 0, 0, now),
+        DepartmentFilings("procurement-office", "procurement", 3, 1, 2, 23, 0, now),
+    )
+    assert found.silent == ("tax-office",)
+    assert found.late == 2
+    last_month = Month.of(Month.of(now).bounds()[0] - 1)
+    assert timeliness_report(node.store, last_month, ("tax-office",)).departments == ()
+
+
+def test_a_month_is_parsed_strictly() -> None:
+    assert str(Month.parse("2026-02")) == "2026-02"
+    assert Month.parse("2026-12").bounds()[1] == Month.parse("2027-01").bounds()[0]
+    for bad in ("2026-13", "2026-2", "26-02", "2026-00", "1969-12"):
+        with pytest.raises(InputError, match="is not of the form YYYY-MM"):
+            Month.parse(bad)
