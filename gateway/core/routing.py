@@ -10,7 +10,9 @@ back to the neighbour it came from, and only to neighbours the sharing policy
 shares its category with.
 
 A node forwards a record only when it first stores that version (the caller's
-duty), so with these rules each node receives each version exactly once.
+duty), so with these rules each node receives each version exactly once. The
+receiving side holds the converse rule (:func:`check_arrival`): what comes up
+from a child was issued in that child's branch.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gateway.core.catalog import Category, RecipientKind
+from gateway.core.errors import AccessDeniedError
 from gateway.core.identifiers import SubjectType
+from gateway.core.node_id import is_descendant
 from gateway.core.policy import Recipient, decide
 
-__all__ = ["LOCAL", "record_recipients"]
+__all__ = ["LOCAL", "check_arrival", "record_recipients"]
 
 LOCAL = "local"
 """Origin of a record issued at this node."""
@@ -65,3 +69,30 @@ def record_recipients(
             if child != origin and _shared(category, RecipientKind.CHILD, child, subject_type)
         )
     return out
+
+
+def check_arrival(*, sender: str, parent: str | None, record_id: str, issuer: str) -> None:
+    """Refuse a record that a child passes up from outside its own branch.
+
+    A parent sends down list entries from anywhere in the federation, but a
+    child only ever passes up what its branch issued (itself or a node below
+    it): now that cities hold other cities' listings, this keeps a city from
+    re-injecting one it was given (an old version, one revoked meanwhile).
+    The sender was checked to be this node's parent or child before.
+
+    Args:
+        sender: the neighbour that pushed the record.
+        parent: this node's parent, None at the national node.
+        record_id: the record, named in the refusal.
+        issuer: the record's issuer, as its verified signature says.
+
+    Raises:
+        AccessDeniedError: rule ``federation:up-own-branch-only``.
+    """
+    if sender in (parent, issuer) or is_descendant(issuer, sender):
+        return
+    raise AccessDeniedError(
+        f"node {sender} passed up record {record_id} issued by node {issuer}, outside its "
+        "branch: a child passes up only what its own branch issued",
+        rule="federation:up-own-branch-only",
+    )

@@ -7,7 +7,8 @@ Order of checks (nothing is stored unless all pass):
 2. the DSSE hop signature is the peer's, for this node, fresh, and covers
    exactly the items received;
 3. every record verifies strictly against its issuer's signing certificate
-   (valid at its issue time) and carries no disclosure outside this node's
+   (valid at its issue time), comes up from a child only if that child's
+   branch issued it, and carries no disclosure outside this node's
    entitlement (over-sharing refuses the whole batch);
 4. every statement is signed by the node it names as issuer, and that node
    is the issuer of the record it concerns (checked against the record as
@@ -39,6 +40,7 @@ from gateway.core.policy import Recipient, SharePlan, check_received, decide, no
 from gateway.core.principal import Principal
 from gateway.core.record_fields import check_record_issuer
 from gateway.core.records import SignedRecord, verify_record
+from gateway.core.routing import check_arrival
 from gateway.core.statements import StatusStatement, check_statement_bounds, verify_statement
 from gateway.node.messages import MessageRouter
 from gateway.node.metrics import NodeMetrics
@@ -112,8 +114,9 @@ class FederationReceiver:
 
         Raises:
             AccessDeniedError: the peer is not a node of the directory, nor this
-                node's parent or child there, or a statement is signed by another
-                node than its record's issuer.
+                node's parent or child there, a child passes up a record its
+                branch did not issue, or a statement is signed by another node
+                than its record's issuer.
             VerificationError: a signature, digest, record or statement fails.
             ScopeViolationError: a record carries more than this node may see.
             ReplayError: the batch id was received before.
@@ -216,6 +219,9 @@ class FederationReceiver:
             limits=self._limits,
         )
         self._trust.check_issued_within(record.key_id, record.issued_at)
+        check_arrival(
+            sender=sender, parent=self._parent, record_id=record.record_id, issuer=record.issuer
+        )
         plan = plans.get((record.category, record.subject_type))
         if plan is None:
             category = self._catalog.category(record.category)

@@ -12,8 +12,9 @@ from dataclasses import replace
 import pytest
 
 from gateway.core.catalog import Catalog, Category, CategoryKind, RecipientKind
+from gateway.core.errors import AccessDeniedError
 from gateway.core.identifiers import SubjectType
-from gateway.core.routing import LOCAL, record_recipients
+from gateway.core.routing import LOCAL, check_arrival, record_recipients
 from gateway.node.catalog_files import load_packaged_catalog
 
 NATIONAL, ZHEJIANG, JIANGSU, ANHUI = "000000", "330000", "320000", "340000"
@@ -122,3 +123,39 @@ def test_a_list_entry_goes_only_where_the_policy_shares_its_category(catalog: Ca
 
     assert recipients(no_children) == [NATIONAL]
     assert recipients(no_parent) == [JIAXING, LISHUI]
+
+
+@pytest.mark.parametrize(
+    ("sender", "parent", "issuer"),
+    [
+        (HUZHOU, NATIONAL, HUZHOU),  # at Zhejiang: Huzhou's own
+        (ZHEJIANG, None, HUZHOU),  # at national: a city of Zhejiang's branch
+        (ZHEJIANG, None, ZHEJIANG),  # at national: Zhejiang's own
+        (NATIONAL, NATIONAL, "430100"),  # at Zhejiang, from its parent: from anywhere
+    ],
+)
+def test_what_comes_up_from_a_child_was_issued_in_its_branch_and_anything_comes_down(
+    sender: str, parent: str | None, issuer: str
+) -> None:
+    check_arrival(sender=sender, parent=parent, record_id="r", issuer=issuer)
+
+
+@pytest.mark.parametrize(
+    ("sender", "parent", "issuer"),
+    [
+        (LISHUI, NATIONAL, HUZHOU),  # at Zhejiang: a peer city's listing
+        (ZHEJIANG, None, "430100"),  # at national: another province's city
+        (ZHEJIANG, None, NATIONAL),  # at national: its own, sent back up
+    ],
+)
+def test_a_child_passing_up_a_record_from_outside_its_branch_is_refused(
+    sender: str, parent: str | None, issuer: str
+) -> None:
+    with pytest.raises(AccessDeniedError) as refused:
+        check_arrival(sender=sender, parent=parent, record_id="r-1", issuer=issuer)
+
+    assert str(refused.value) == (
+        f"node {sender} passed up record r-1 issued by node {issuer}, outside its branch: "
+        "a child passes up only what its own branch issued"
+    )
+    assert refused.value.rule == "federation:up-own-branch-only"
