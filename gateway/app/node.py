@@ -36,6 +36,7 @@ from gateway._proto.v1 import (
 from gateway.app.access import ACCESS, OPEN_METHODS
 from gateway.core.algorithms import Ed25519Signer
 from gateway.core.audit import AuditEvent
+from gateway.core.node_id import NATIONAL
 from gateway.core.principal import Principal
 from gateway.http import OperationsListener, operations_app
 from gateway.node.audit_gap import AuditGapGuard
@@ -44,6 +45,8 @@ from gateway.node.audit_queries import AuditQueries
 from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
 from gateway.node.certificate_watch import CertificateWatch
 from gateway.node.config import NodeConfig
+from gateway.node.directory_signer import DirectorySigner
+from gateway.node.directory_watch import DIRECTORY_CHECK_INTERVAL_S, DirectoryWatch
 from gateway.node.discipline import DisciplineService
 from gateway.node.federation import FederationParts, build_federation, load_directory_cache
 from gateway.node.intake import IntakeService
@@ -103,6 +106,8 @@ class RunningNode:
     certificates: Periodic | None = None
     operations: OperationsListener | None = None
     metrics: NodeMetrics = field(default_factory=NodeMetrics)
+    directory_tasks: tuple[Periodic, ...] = ()
+    """The directory's expiry watch, and at national its re-signing schedule."""
     _stopped: bool = field(default=False)
 
     def stop(self, grace_s: float | None = None) -> None:
@@ -127,6 +132,8 @@ class RunningNode:
             self.statistics.stop()
         if self.certificates is not None:
             self.certificates.stop()
+        for task in self.directory_tasks:
+            task.stop()
         self.store.close()
         log.info("node.stopped", node=self.config.node_id)
 
@@ -157,6 +164,31 @@ def _certificate_watch(
         clock=clock,
     )
     return watch.periodic(f"certificates-{config.node_id}")
+
+
+def _directory_tasks(
+    config: NodeConfig, creds: NodeCredentials, trust: FederationTrust, clock: Callable[[], float]
+) -> tuple[Periodic, ...]:
+    """Every node watches its directory's expiry; the national node also re-signs its file
+    before expiry (``[directory]``), which its upkeep then reads and its children fetch."""
+    settings = config.directory
+    watch = DirectoryWatch(
+        lambda: trust.held, warn_before_s=settings.warning_days * 86_400, clock=clock
+    )
+    tasks = [watch.periodic(f"directory-watch-{config.node_id}")]
+    path = config.directory_file
+    if config.node_id == NATIONAL and path is not None:
+        signer = DirectorySigner(
+            path=path, creds=creds, clock=clock, valid_s=int(settings.valid_days * 86_400)
+        )
+        tasks.append(
+            signer.periodic(
+                f"directory-resign-{config.node_id}",
+                interval_s=DIRECTORY_CHECK_INTERVAL_S,
+                resign_before_s=settings.resign_before_days * 86_400,
+            )
+        )
+    return tuple(tasks)
 
 
 def _peer_client(
@@ -250,7 +282,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             clock=clock,
             clock_skew_s=config.limits.clock_skew_s,
         )
-        directory_cache = load_directory_cache(trust, config.directory)
+        directory_cache = load_directory_cache(trust, config.directory_file)
         # Every call to a neighbour passes here: peer.unreachable / peer.recovered;
         # every push is counted.
         peers = CountingPeerClient(
@@ -421,6 +453,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             on_change=health_servicer.apply,
         )
         certificates = _certificate_watch(config, creds, clock)
+        directory_tasks = _directory_tasks(config, creds, trust, clock)
         # First: a taken operations port fails the start before anything runs.
         operations = _start_operations(
             config,
@@ -433,6 +466,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
                 certificates=creds.certificates(),
                 clock=clock,
                 readiness=lambda: readiness.report,
+                directory_warning_s=config.directory.warning_days * 86_400,
             ),
             readiness,
         )
@@ -444,6 +478,8 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
         readiness.refresh()
         readiness.start()
         certificates.start()
+        for task in directory_tasks:
+            task.start()
     except BaseException:
         if peers is not None:
             peers.close()
@@ -464,4 +500,5 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
         certificates=certificates,
         operations=operations,
         metrics=metrics,
+        directory_tasks=directory_tasks,
     )

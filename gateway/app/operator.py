@@ -17,10 +17,11 @@ from pathlib import Path
 
 from gateway.core.directory import Directory
 from gateway.core.errors import ConfigurationError, GatewayError
-from gateway.core.node_id import parent_of
+from gateway.core.node_id import NATIONAL, parent_of
 from gateway.node.audit_gap import AuditGapGuard
 from gateway.node.backups import Backups
 from gateway.node.config import NodeConfig, load_config
+from gateway.node.directory_signer import DirectorySigner
 from gateway.node.operator import Operator
 from gateway.node.outbox_admin import OutboxAdmin
 from gateway.node.peer_client import ParentWitness
@@ -71,7 +72,7 @@ class OperatorSession:
             ConfigurationError: no file named and none configured; unreadable file or keys.
             VerificationError: not signed by the national node, malformed, or expired.
         """
-        source = path or self.config.directory
+        source = path or self.config.directory_file
         if source is None:
             raise ConfigurationError(
                 f"node {self.config.node_id} has no [node] directory file: name one"
@@ -79,6 +80,28 @@ class OperatorSession:
         root = load_node_credentials(self.config.keys).root
         trust = FederationTrust(node_id=self.config.node_id, root=root, clock=time.time)
         return trust.install(read_directory_file(source))
+
+    def directory_signer(self) -> DirectorySigner:
+        """The national node's directory file, to edit and re-sign (``gateway directory``).
+
+        Raises:
+            ConfigurationError: not the national node, no ``[node] directory`` file, or
+                unreadable keys.
+        """
+        path = self.config.directory_file
+        if self.config.node_id != NATIONAL:
+            raise ConfigurationError(
+                f"node {self.config.node_id} is not the national node: only the national "
+                "node edits and signs the federation directory"
+            )
+        if path is None:
+            raise ConfigurationError("the national node has no [node] directory file to edit")
+        return DirectorySigner(
+            path=path,
+            creds=load_node_credentials(self.config.keys),
+            clock=time.time,
+            valid_s=int(self.config.directory.valid_days * 86_400),
+        )
 
     def status(self) -> NodeStatus:
         """The node's status, with its directory file verified against the federation root.
@@ -114,6 +137,7 @@ class OperatorSession:
             directory_check=directory_check,
             certificates=creds.certificates(),
             clock=time.time,
+            directory_warning_s=self.config.directory.warning_days * 86_400,
         )
 
 

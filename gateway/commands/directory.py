@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -18,20 +19,57 @@ from gateway.commands._common import (
     say,
 )
 from gateway.commands.outbox import config_option
-from gateway.node.directory_file import build_directory, sign_directory_file
+from gateway.core import directory_edit
+from gateway.core.directory import Directory
+from gateway.node.directory_file import build_directory, directory_entry, sign_directory_file
 from gateway.node.trust import write_directory_file
+from gateway.pki import fingerprint
+from gateway.pki.keystore import read_certificate
 
 __all__ = ["directory"]
 
 
-def _endpoints(values: tuple[str, ...]) -> dict[str, str]:
-    endpoints: dict[str, str] = {}
+def _endpoints(values: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    endpoints: dict[str, tuple[str, ...]] = {}
     for value in values:
-        node, sep, endpoint = value.partition("=")
-        if not sep or not node or not endpoint:
-            raise click.BadParameter(f"{value!r} is not NODE=HOST:PORT", param_hint="--node")
-        endpoints[node] = endpoint
+        node, sep, listed = value.partition("=")
+        where = tuple(e for e in listed.split(",") if e)
+        if not sep or not node or not where:
+            raise click.BadParameter(
+                f"{value!r} is not NODE=HOST:PORT[,HOST:PORT...]", param_hint="--node"
+            )
+        endpoints[node] = where
     return endpoints
+
+
+def _edit(
+    config_path: Path, action: str, detail: str, change: Callable[[Directory], Directory]
+) -> Directory:
+    """Edit and re-sign the national directory file, audited as the operator's ``action``.
+
+    The running national node reads the new file on its next upkeep round and
+    every node fetches it from its parent: no restart anywhere.
+    """
+    with operator_session(config_path) as session:
+        edited = session.directory_signer().edit(change)
+        session.audit(action, f"{detail}; directory serial {edited.serial}")
+    return edited
+
+
+def _report(edited: Directory, what: str, *, as_json: bool) -> None:
+    if as_json:
+        emit_json(
+            {
+                "serial": edited.serial,
+                "expires_at": edited.expires_at,
+                "nodes": sorted(edited.nodes),
+            }
+        )
+    else:
+        say(
+            f"{what}: directory serial {edited.serial} signed, expires "
+            f"{local_time(edited.expires_at)}; nodes pick it up on their next refresh"
+        )
 
 
 @click.group()
@@ -46,7 +84,13 @@ def directory() -> None:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Federation keystore holding every listed node's certificates.",
 )
-@click.option("--node", "nodes", multiple=True, required=True, help="NODE=HOST:PORT, repeated.")
+@click.option(
+    "--node",
+    "nodes",
+    multiple=True,
+    required=True,
+    help="NODE=HOST:PORT, repeated; NODE=HOST:PORT,HOST:PORT for a node run as replicas.",
+)
 @click.option("--serial", type=int, default=None, help="Serial (default: the current time).")
 @click.option("--valid-days", type=float, default=7.0, show_default=True)
 @click.option("--revoke", multiple=True, help="Fingerprint of a revoked certificate, repeated.")
@@ -108,7 +152,7 @@ def directory_show(*, file: Path | None, config_path: Path, as_json: bool) -> No
                     {
                         "node_id": n.node_id,
                         "parent": n.parent,
-                        "endpoint": n.endpoint,
+                        "endpoints": list(n.endpoints),
                         "tls_fingerprint": n.tls_fingerprint,
                         "signing_kids": list(n.signing_kids),
                     }
@@ -124,12 +168,12 @@ def directory_show(*, file: Path | None, config_path: Path, as_json: bool) -> No
     )
     print_table(
         f"{len(found.nodes)} nodes",
-        ["node", "parent", "endpoint", "TLS certificate", "signing keys"],
+        ["node", "parent", "endpoints", "TLS certificate", "signing keys"],
         [
             (
                 n.node_id,
                 n.parent or "—",
-                n.endpoint,
+                ", ".join(n.endpoints),
                 n.tls_fingerprint[:16] + "…",
                 ", ".join(kid[:16] + "…" for kid in n.signing_kids),
             )
@@ -137,5 +181,104 @@ def directory_show(*, file: Path | None, config_path: Path, as_json: bool) -> No
         ],
         droppable=("signing keys", "TLS certificate"),
     )
-    for fingerprint in sorted(found.revoked):
-        say(f"revoked: {fingerprint}")
+    for revoked in sorted(found.revoked):
+        say(f"revoked: {revoked}")
+
+
+@directory.command("add-node")
+@click.argument("node")
+@click.option(
+    "--certificates",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The node's certificate folder (tls.crt, signing.crt, chain.pem); no keys needed.",
+)
+@click.option(
+    "--endpoint", "endpoints", multiple=True, required=True, help="HOST:PORT, one per replica."
+)
+@config_option
+@json_option
+@handle_errors
+def directory_add_node(
+    *, node: str, certificates: Path, endpoints: tuple[str, ...], config_path: Path, as_json: bool
+) -> None:
+    """List a new node (national node's operator): its certificates must chain to the root."""
+
+    with operator_session(config_path) as session:
+        signer = session.directory_signer()
+        entry = directory_entry(
+            certificates, node, endpoints, root=signer.root, now=int(time.time())
+        )
+        edited = signer.edit(lambda current: directory_edit.add_node(current, entry))
+        session.audit(
+            "operator.directory_add_node",
+            f"node {node} at {', '.join(endpoints)}; directory serial {edited.serial}",
+        )
+    _report(edited, f"node {node} added", as_json=as_json)
+
+
+@directory.command("remove-node")
+@click.argument("node")
+@config_option
+@json_option
+@handle_errors
+def directory_remove_node(*, node: str, config_path: Path, as_json: bool) -> None:
+    """Drop a node: every node refuses its calls and pushes once it has the new directory."""
+    edited = _edit(
+        config_path,
+        "operator.directory_remove_node",
+        f"node {node}",
+        lambda current: directory_edit.remove_node(current, node),
+    )
+    _report(edited, f"node {node} removed", as_json=as_json)
+
+
+@directory.command("revoke")
+@click.argument("fingerprints", nargs=-1)
+@click.option(
+    "--certificate",
+    "certificates",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A PEM certificate file to revoke (instead of, or besides, its fingerprint).",
+)
+@click.option("--reason", required=True, help="Why, for the audit log.")
+@config_option
+@json_option
+@handle_errors
+def directory_revoke(
+    *,
+    fingerprints: tuple[str, ...],
+    certificates: tuple[Path, ...],
+    reason: str,
+    config_path: Path,
+    as_json: bool,
+) -> None:
+    """Revoke node TLS certificates or signing keys (SHA-256 fingerprints) in the directory."""
+    revoked = (*fingerprints, *(fingerprint(read_certificate(p)) for p in certificates))
+    edited = _edit(
+        config_path,
+        "operator.directory_revoke",
+        f"{', '.join(revoked)}: {reason}",
+        lambda current: directory_edit.revoke(current, revoked),
+    )
+    _report(edited, f"{len(revoked)} certificate(s) revoked", as_json=as_json)
+
+
+@directory.command("set-endpoints")
+@click.argument("node")
+@click.argument("endpoints", nargs=-1, required=True)
+@config_option
+@json_option
+@handle_errors
+def directory_set_endpoints(
+    *, node: str, endpoints: tuple[str, ...], config_path: Path, as_json: bool
+) -> None:
+    """Set where a node listens: HOST:PORT, one per replica, in the order peers try them."""
+    edited = _edit(
+        config_path,
+        "operator.directory_set_endpoints",
+        f"node {node} at {', '.join(endpoints)}",
+        lambda current: directory_edit.set_endpoints(current, node, endpoints),
+    )
+    _report(edited, f"node {node} now at {', '.join(endpoints)}", as_json=as_json)

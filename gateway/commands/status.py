@@ -98,4 +98,8 @@ def status(*, config_path: Path, as_json: bool) -> None:
 def _directory(found: NodeStatus) -> str:
     if found.directory_serial is None:
         return "none verified"
-    return f"serial {found.directory_serial}, expires in {_span(found.directory_expires_in_s)}"
+    shown = f"serial {found.directory_serial}, expires in {_span(found.directory_expires_in_s)}"
+    if found.directory_expiring:
+        # Re-signing at national and the refresh from the parent both failed to renew it.
+        shown += " — EXPIRING: check the parent link, or re-sign it at national"
+    return shown

@@ -34,8 +34,10 @@ DIRECTORY_PAYLOAD_TYPE = "application/vnd.credit-gateway.directory+json"
 _WHAT = "federation directory"
 _KEYS = frozenset({"serial", "issued_at", "expires_at", "nodes", "revoked", "catalog_versions"})
 _NODE_KEYS = frozenset(
-    {"id", "parent", "endpoint", "tls_fingerprint", "signing_kids", "signing_pem"}
+    {"id", "parent", "endpoints", "tls_fingerprint", "signing_kids", "signing_pem"}
 )
+_LEGACY_NODE_KEYS = (_NODE_KEYS - {"endpoints"}) | {"endpoint"}
+"""Before replicas, a node had one ``endpoint`` (a string): still read, never written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,16 +45,23 @@ class DirectoryNode:
     """One node as the directory lists it.
 
     Attributes:
+        endpoints: where the node listens, one ``host:port`` per replica, in the
+            order peers try them.
         signing_pem: the node's signing certificate(s) and their CA chain (PEM),
             so any node can verify its records and statements offline.
     """
 
     node_id: str
     parent: str | None
-    endpoint: str
+    endpoints: tuple[str, ...]
     tls_fingerprint: str
     signing_kids: tuple[str, ...]
     signing_pem: str
+
+    @property
+    def endpoint(self) -> str:
+        """The first endpoint: the one shown where a single address is asked for."""
+        return self.endpoints[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +164,7 @@ class Directory:
                     {
                         "id": n.node_id,
                         "parent": n.parent or "",
-                        "endpoint": n.endpoint,
+                        "endpoints": list(n.endpoints),
                         "tls_fingerprint": n.tls_fingerprint,
                         "signing_kids": list(n.signing_kids),
                         "signing_pem": n.signing_pem,
@@ -208,7 +217,8 @@ def _node(item: object, index: int) -> DirectoryNode:
     what = f"{_WHAT} node {index}"
     if not isinstance(item, dict):
         raise MalformedError(f"{what} must be an object")
-    unknown = sorted(set(item) ^ _NODE_KEYS)
+    expected = _LEGACY_NODE_KEYS if "endpoint" in item else _NODE_KEYS
+    unknown = sorted(set(item) ^ expected)
     if unknown:
         raise MalformedError(f"{what} has a missing or unknown key {unknown[0]!r}")
     node_id = payload_str(item, "id", what)
@@ -221,10 +231,22 @@ def _node(item: object, index: int) -> DirectoryNode:
     fingerprint = payload_str(item, "tls_fingerprint", what)
     if not is_sha256_hex(fingerprint):
         raise MalformedError(f"{what}: tls_fingerprint must be a hex SHA-256 fingerprint")
+    if "endpoint" in item:
+        endpoints: tuple[str, ...] = (payload_str(item, "endpoint", what),)
+    else:
+        listed = item["endpoints"]
+        if not isinstance(listed, list) or not listed:
+            raise MalformedError(f"{what}: endpoints must be a non-empty list")
+        endpoints = tuple(
+            payload_str({"endpoint": e}, "endpoint", f"{what} endpoint {i}")
+            for i, e in enumerate(listed, start=1)
+        )
+        if len(set(endpoints)) != len(endpoints):
+            raise MalformedError(f"{what}: an endpoint is listed twice")
     return DirectoryNode(
         node_id=node_id,
         parent=parent or None,
-        endpoint=payload_str(item, "endpoint", what),
+        endpoints=endpoints,
         tls_fingerprint=fingerprint,
         signing_kids=tuple(kids),
         signing_pem=payload_str(item, "signing_pem", what),

@@ -48,6 +48,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -62,6 +63,7 @@ __all__ = [
     "DB_URL_ENV",
     "ENV_PREFIX",
     "AuditSettings",
+    "DirectorySettings",
     "FederationSettings",
     "NodeConfig",
     "NodeSettings",
@@ -198,6 +200,29 @@ class FederationSettings(_Section):
     mid-push, its rows go out again (and settle as duplicates) once the lease runs out."""
 
 
+class DirectorySettings(_Section):
+    """The federation directory's lifecycle: validity and re-signing at national, warnings
+    everywhere."""
+
+    valid_days: PositiveFloat = 7.0
+    """National node: how long each directory it signs (re-signed or edited) is valid."""
+    resign_before_days: PositiveFloat = 3.0
+    """National node: re-sign the directory (same content, new serial) once it has fewer
+    days left than this. Keep it well above the time a node may be cut off from its parent."""
+    warning_days: PositiveFloat = 2.0
+    """Every node: log ``directory.expiring``, set ``gateway_directory_expiring`` and flag
+    ``gateway status`` once the directory held has fewer days left than this."""
+
+    @model_validator(mode="after")
+    def _renewed_before_expiry(self) -> DirectorySettings:
+        if self.resign_before_days >= self.valid_days:
+            raise ValueError(
+                "resign_before_days must be below valid_days, or the national node "
+                "would re-sign the directory on every round"
+            )
+        return self
+
+
 class OperationsSettings(_Section):
     """The operations listener: plain HTTP for ``/healthz``, ``/readyz`` and ``/metrics``."""
 
@@ -239,6 +264,8 @@ class NodeConfig(BaseModel):
     """Health, readiness and metrics over plain HTTP."""
     reporting: ReportingSettings = Field(default_factory=ReportingSettings)
     """Departments expected to report (the office's timeliness report)."""
+    directory: DirectorySettings = Field(default_factory=DirectorySettings)
+    """The federation directory's validity, re-signing and expiry warnings."""
 
     @property
     def node_id(self) -> str:
@@ -266,8 +293,8 @@ class NodeConfig(BaseModel):
         return self.node.parent
 
     @property
-    def directory(self) -> Path | None:
-        """``[node] directory``."""
+    def directory_file(self) -> Path | None:
+        """``[node] directory`` (the ``[directory]`` table is :attr:`directory`)."""
         return self.node.directory
 
 
@@ -390,6 +417,7 @@ def write_config(config: NodeConfig, path: Path) -> None:
         ("audit", config.audit),
         ("federation", config.federation),
         ("operations", config.operations),
+        ("directory", config.directory),
     )
     for name, section in sections:
         changed = section.model_dump(exclude_defaults=True)

@@ -150,7 +150,7 @@ def load_directory_cache(
 
 def _own_directory_file(config: NodeConfig) -> Callable[[], SignedDirectoryFile] | None:
     """The national node's source of the directory: its own signed file, re-read each time."""
-    path = config.directory
+    path = config.directory_file
     if path is None:
         return None
     return lambda: read_directory_file(path)

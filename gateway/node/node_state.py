@@ -26,6 +26,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy.pool import QueuePool
 
 from gateway.core.errors import GatewayError
+from gateway.node.directory_watch import directory_expiring
 from gateway.node.readiness import ReadinessReport
 from gateway.node.trust import FederationTrust
 from gateway.store import Store
@@ -81,6 +82,8 @@ class NodeStateCollector:
     certificates: Sequence[tuple[str, x509.Certificate]]
     clock: Callable[[], float]
     readiness: Callable[[], ReadinessReport] | None = None
+    directory_warning_s: float = 2 * 86_400.0
+    """How long before the directory's expiry ``gateway_directory_expiring`` turns 1."""
 
     def collect(self) -> Iterable[Metric]:
         now = self.clock()
@@ -101,7 +104,7 @@ class NodeStateCollector:
         yield from store.all()
         yield from self._readiness()
         yield from self._pool()
-        yield self._directory(now)
+        yield from self._directory(now)
         yield self._certificates(now)
 
     def _read_store(self, families: _StoreFamilies, now: float) -> None:
@@ -152,16 +155,24 @@ class NodeStateCollector:
         size.add_metric([], pool.size())
         yield size
 
-    def _directory(self, now: float) -> Metric:
+    def _directory(self, now: float) -> Iterator[Metric]:
         expiry = GaugeMetricFamily(
             "gateway_directory_expiry_seconds",
             "Seconds until the federation directory in force expires (negative: expired); "
             "no sample before the node has a directory.",
         )
+        expiring = GaugeMetricFamily(
+            "gateway_directory_expiring",
+            "1 once the federation directory in force is within its warning window "
+            "([directory] warning_days) or expired, else 0; no sample without a directory.",
+        )
         directory = self.trust.held
         if directory is not None:
             expiry.add_metric([], directory.expires_at - now)
-        return expiry
+            warned = directory_expiring(directory, now, self.directory_warning_s)
+            expiring.add_metric([], 1.0 if warned else 0.0)
+        yield expiry
+        yield expiring
 
     def _certificates(self, now: float) -> Metric:
         expiry = GaugeMetricFamily(

@@ -16,6 +16,7 @@ from cryptography import x509
 
 from gateway.core.directory import Directory
 from gateway.core.node_id import NodeLevel, node_level
+from gateway.node.directory_watch import directory_expiring
 from gateway.node.readiness import ReadinessCheck, ReadinessReport, node_readiness
 from gateway.store import Store
 from gateway.store.checkpoints import CheckpointRepository
@@ -62,6 +63,8 @@ class NodeStatus:
     failed_deliveries: int
     directory_serial: int | None
     directory_expires_in_s: float | None
+    directory_expiring: bool
+    """The directory is within its warning window (``[directory] warning_days``) or expired."""
     certificates: tuple[CertificateStatus, ...]
     audit_events: int
     last_checkpoint_age_s: float | None
@@ -80,6 +83,7 @@ def read_status(
     directory_check: ReadinessCheck,
     certificates: tuple[tuple[str, x509.Certificate], ...],
     clock: Callable[[], float],
+    directory_warning_s: float,
 ) -> NodeStatus:
     """Read the node's status.
 
@@ -87,6 +91,7 @@ def read_status(
         directory: the directory held (expired or not), None when there is none.
         directory_check: raises when there is no directory in force (as readiness does).
         certificates: (name, certificate) pairs of the node.
+        directory_warning_s: how long before expiry the directory is flagged as expiring.
 
     Raises:
         StorageError: the store cannot be read (readiness alone never raises).
@@ -137,6 +142,7 @@ def read_status(
         failed_deliveries=store.outbox.failed_count(),
         directory_serial=directory.serial if directory else None,
         directory_expires_in_s=directory.expires_at - now if directory else None,
+        directory_expiring=directory_expiring(directory, now, directory_warning_s),
         certificates=tuple(
             CertificateStatus(
                 name=name,

@@ -18,8 +18,8 @@ from pathlib import Path
 from cryptography import x509
 
 from gateway.core.algorithms import Ed25519Verifier, Verifier
-from gateway.core.directory import Directory, DirectoryNode, verify_directory
-from gateway.core.dsse import Envelope
+from gateway.core.directory import DIRECTORY_PAYLOAD_TYPE, Directory, DirectoryNode
+from gateway.core.dsse import Envelope, verify_envelope
 from gateway.core.errors import (
     ConfigurationError,
     ExpiredError,
@@ -30,7 +30,13 @@ from gateway.core.node_id import NATIONAL
 from gateway.core.principal import Principal
 from gateway.pki import signing_kid, verify_signing_certificate
 
-__all__ = ["FederationTrust", "SignedDirectoryFile", "read_directory_file", "write_directory_file"]
+__all__ = [
+    "FederationTrust",
+    "SignedDirectoryFile",
+    "read_directory_file",
+    "verify_directory_signature",
+    "write_directory_file",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,46 @@ def write_directory_file(path: Path, signed: SignedDirectoryFile) -> None:
         encoding="utf-8",
     )
     tmp.replace(path)
+
+
+def verify_directory_signature(
+    signed: SignedDirectoryFile, *, root: x509.Certificate, now: int
+) -> Directory:
+    """The directory if the national node signed it; its expiry is the caller's to check.
+
+    The national node re-signs its own directory even after it expired
+    (:mod:`gateway.node.directory_signer`); every other reader goes through
+    :meth:`FederationTrust.install`, which refuses an expired one.
+
+    Raises:
+        MalformedError: no signer certificate, or not a directory.
+        SignatureError / ExpiredError: the signer is not the national node's current
+            signing certificate, or the signature does not verify.
+    """
+    chain = _pem_certificates(signed.signer_chain_pem)
+    if not chain:
+        raise MalformedError("federation directory comes without its signer's certificate")
+    signer_cert, rest = chain[0], chain[1:]
+    key = verify_signing_certificate(
+        signer_cert,
+        rest,
+        root=root,
+        node_id=NATIONAL,
+        at_time=dt.datetime.fromtimestamp(now, dt.UTC),
+    )
+    verifier = Ed25519Verifier(signing_kid(signer_cert), key)
+
+    def national_key(kid: str) -> Verifier:
+        if kid != verifier.key_id:
+            raise SignatureError(f"directory key {kid[:16]}… is not the national signing key")
+        return verifier
+
+    payload = verify_envelope(
+        Envelope.from_json(signed.envelope),
+        expected_type=DIRECTORY_PAYLOAD_TYPE,
+        resolve_key=national_key,
+    )
+    return Directory.from_payload(payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,30 +191,8 @@ class FederationTrust:
             if self._signed == signed and self._directory is not None:
                 self._directory.check_current(now, self._skew_s)
                 return self._directory
-        chain = _pem_certificates(signed.signer_chain_pem)
-        if not chain:
-            raise MalformedError("federation directory comes without its signer's certificate")
-        signer_cert, rest = chain[0], chain[1:]
-        key = verify_signing_certificate(
-            signer_cert,
-            rest,
-            root=self._root,
-            node_id=NATIONAL,
-            at_time=dt.datetime.fromtimestamp(now, dt.UTC),
-        )
-        verifier = Ed25519Verifier(signing_kid(signer_cert), key)
-
-        def national_key(kid: str) -> Verifier:
-            if kid != verifier.key_id:
-                raise SignatureError(f"directory key {kid[:16]}… is not the national signing key")
-            return verifier
-
-        directory = verify_directory(
-            Envelope.from_json(signed.envelope),
-            resolve_key=national_key,
-            now=now,
-            skew_s=self._skew_s,
-        )
+        directory = verify_directory_signature(signed, root=self._root, now=now)
+        directory.check_current(now, self._skew_s)
         with self._lock:
             current = self._directory
             if current is not None and directory.serial <= current.serial:

@@ -209,11 +209,11 @@ def test_every_path_a_node_writes_is_on_its_own_volume(
         if config.database.startswith("sqlite:"):
             database = PurePosixPath(config.database.removeprefix("sqlite:///"))
             assert _mount_of(service, database) == (data_volume, False)
-        assert config.directory is not None
-        directory = _in_container(initialised, config.directory)
+        assert config.directory_file is not None
+        directory = _in_container(initialised, config.directory_file)
         if config.parent is None:
             # The national node reads the directory it was given.
-            assert config.directory.is_file()
+            assert config.directory_file.is_file()
             assert _mount_of(service, directory) == ("config", True)
         else:
             # The others write the copy their parent serves.

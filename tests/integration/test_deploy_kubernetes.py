@@ -123,8 +123,8 @@ def test_the_deployment_runs_two_replicas_of_gateway_serve_on_the_configmap(
     assert keys["secret"]["secretName"] == f"gateway-{config.node_id}-keys"
     assert PurePosixPath(config.keys.as_posix()).name == config.node_id
     # The directory cache is written: a writable volume.
-    assert config.directory is not None
-    directory = _mount_for(manifests, PurePosixPath(config.directory.as_posix()))
+    assert config.directory_file is not None
+    directory = _mount_for(manifests, PurePosixPath(config.directory_file.as_posix()))
     assert "emptyDir" in directory
     assert not directory["readOnly"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}

@@ -90,9 +90,9 @@ def test_example_configs_load_and_write_only_in_the_state_directory(node_id: str
     state = PurePosixPath("/var/lib/credit-gateway") / node_id
     if config.database.startswith("sqlite:"):
         assert state in PurePosixPath(config.database.removeprefix("sqlite:///")).parents
-    assert config.directory is not None
+    assert config.directory_file is not None
     if config.parent is not None:
         # ProtectSystem=strict: the directory cache must be under the state directory.
-        assert state in PurePosixPath(config.directory.as_posix()).parents
+        assert state in PurePosixPath(config.directory_file.as_posix()).parents
     assert PurePosixPath(config.keys.as_posix()).name == node_id
     assert config.operations.listen == "127.0.0.1:9464"

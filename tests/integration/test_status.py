@@ -92,11 +92,11 @@ def test_directory_show_decodes_and_verifies_the_nodes_own_directory(cluster: Cl
     result = run_gateway("directory", "show", "--config", str(cluster.configs[HUZHOU]), "--json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    assert [(n["node_id"], n["parent"], n["endpoint"]) for n in document["nodes"]] == [
-        (NATIONAL, None, cluster.endpoint(NATIONAL)),
-        (ZHEJIANG, NATIONAL, cluster.endpoint(ZHEJIANG)),
-        (HUZHOU, ZHEJIANG, cluster.endpoint(HUZHOU)),
-        (LISHUI, ZHEJIANG, cluster.endpoint(LISHUI)),
+    assert [(n["node_id"], n["parent"], n["endpoints"]) for n in document["nodes"]] == [
+        (NATIONAL, None, [cluster.endpoint(NATIONAL)]),
+        (ZHEJIANG, NATIONAL, [cluster.endpoint(ZHEJIANG)]),
+        (HUZHOU, ZHEJIANG, [cluster.endpoint(HUZHOU)]),
+        (LISHUI, ZHEJIANG, [cluster.endpoint(LISHUI)]),
     ]
     assert document["expires_at"] - document["issued_at"] == 7 * 86_400
     assert document["revoked"] == []

@@ -22,7 +22,14 @@ from pathlib import Path
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from gateway.core.algorithms import Ed25519Signer
-from gateway.core.errors import GatewayError, PeerError, PeerUnavailableError, StorageError
+from gateway.core.errors import (
+    ClockSkewError,
+    DirectoryExpiredError,
+    GatewayError,
+    PeerError,
+    PeerUnavailableError,
+    StorageError,
+)
 from gateway.core.principal import Principal, Role
 from gateway.core.working_days import WorkingCalendar
 from gateway.node.audit_log import (
@@ -37,7 +44,7 @@ from gateway.node.directory_file import build_directory, sign_directory_file
 from gateway.node.federation import FederationParts, build_federation
 from gateway.node.intake import IntakeResult, IntakeService, Submission
 from gateway.node.peer_client import HolderView, HopBatch
-from gateway.node.trust import FederationTrust, SignedDirectoryFile
+from gateway.node.trust import FederationTrust, SignedDirectoryFile, write_directory_file
 from gateway.pki import NodeCredentials, fingerprint, load_node_credentials, parent_of, signing_kid
 from gateway.store import Store, open_store
 from gateway.store.checkpoints import WitnessRepository
@@ -192,7 +199,10 @@ def _as_peer_error() -> Iterator[None]:
     except PeerError:
         raise
     except GatewayError as exc:
-        transient = isinstance(exc, StorageError) and exc.transient
+        # As gateway.rpc.errors: refusals that pass with time answer UNAVAILABLE.
+        transient = isinstance(exc, ClockSkewError | DirectoryExpiredError) or (
+            isinstance(exc, StorageError) and exc.transient
+        )
         error = PeerUnavailableError if transient else PeerError
         raise error(f"{type(exc).__name__}: {exc}") from exc
 
@@ -209,6 +219,8 @@ class InProcessFederation:
     """Where the directory says each node listens (nothing listens: peers are in-process)."""
     calendar: WorkingCalendar | None = None
     """Working days for reporting deadlines at intake (None: the official calendar)."""
+    national_directory: Path | None = None
+    """The national node's own signed directory file, if the federation was built with one."""
 
     @classmethod
     def build(
@@ -222,11 +234,14 @@ class InProcessFederation:
         databases: Mapping[str, str] | None = None,
         template: Path | None = None,
         calendar: WorkingCalendar | None = None,
+        national_directory: Path | None = None,
     ) -> InProcessFederation:
         """Open a store per node under ``root``, sign a directory of ``nodes``, wire them.
 
         ``nodes`` must list parents first; ``databases`` overrides a node's store URL;
-        a SQLite store starts as a copy of ``template`` (see :func:`migrated_template`).
+        a SQLite store starts as a copy of ``template`` (see :func:`migrated_template`);
+        with ``national_directory`` the signed directory is written there and the
+        national node's upkeep re-reads it (its ``[node] directory`` file).
         """
         clock = clock or Clock(float(int(time.time())))
         federation = cls(clock=clock, calendar=calendar)
@@ -240,6 +255,9 @@ class InProcessFederation:
             valid_s=DIRECTORY_VALID_S,
         )
         federation.signed_directory = sign_directory_file(keystore.root, directory)
+        federation.national_directory = national_directory
+        if national_directory is not None:
+            write_directory_file(national_directory, federation.signed_directory)
         try:
             for node in nodes:
                 url = (databases or {}).get(node)
@@ -276,6 +294,7 @@ class InProcessFederation:
                 listen=self.endpoints[node_id],
                 database=url,
                 parent=self.endpoints[parent] if parent is not None else None,
+                directory=self.national_directory if parent is None else None,
             ),
             federation=settings,
         )

@@ -134,7 +134,7 @@ def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
     text = NODE_TABLE.replace('"/srv/gateway/keys/nodes/330500"', '"keys/330500"')
     config = load_config(write(tmp_path, text + 'directory = "directory.json"\n'))
     assert config.keys == tmp_path / "keys" / "330500"
-    assert config.directory == tmp_path / "directory.json"
+    assert config.directory_file == tmp_path / "directory.json"
 
 
 def test_a_config_written_by_an_earlier_node_init_loads_unchanged(tmp_path: Path) -> None:
