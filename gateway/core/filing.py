@@ -1,8 +1,10 @@
 """谁产生、谁负责: who may file a category, a record's new version, and change its status.
 
 The catalog names, per category, the department domains that may file it
-(courts file 失信被执行人, market regulation files 经营异常名录); a category
-that names none may be filed by any department.
+(courts file 失信被执行人, market regulation files 经营异常名录, tax
+authorities file 重大税收违法失信主体); ``"*"`` (every list that each competent
+authority keeps, such as 严重失信主体名单) and a plain record category that
+names none may be filed by any department.
 
 A record issued at a node is the filing department's: only that department
 (same node, same domain) or the node's admin may correct or revoke it, or file
@@ -88,7 +90,7 @@ def check_category_filer(principal: Principal, category: Category) -> None:
     Raises:
         AccessDeniedError: rule ``intake:filing-domain``.
     """
-    if not category.filing_domains or principal.domain in category.filing_domains:
+    if category.may_be_filed_by(principal.domain):
         return
     allowed = ", ".join(sorted(category.filing_domains))
     raise AccessDeniedError(

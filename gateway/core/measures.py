@@ -94,6 +94,10 @@ class Measure:
         effect: what it does to a check; always of ``kind``.
         domains: the department domains that apply it (``procurement`` ...).
         basis: the legal basis, as cited in the list.
+        on_persons: the measure also falls on the people the law restricts with a
+            listed organisation (法定代表人, 主要负责人, 实际控制人, 直接责任人员:
+            限制高消费, 限制出境, 担任董监高 ...), so a check on one of them
+            carries it.
     """
 
     code: str
@@ -102,6 +106,7 @@ class Measure:
     effect: MeasureEffect
     domains: frozenset[str]
     basis: str
+    on_persons: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,7 +180,10 @@ def _parse_measure(table: TomlTable) -> Measure:
         effect=effect,
         domains=frozenset(domains),
         basis=table.text("basis"),
+        on_persons=table.flag("persons", default=False),
     )
+    if measure.on_persons and measure.kind is not MeasureKind.RESTRICTION:
+        raise table.error("only a restriction falls on the persons of a listed organisation")
     table.close()
     return measure
 

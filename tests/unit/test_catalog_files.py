@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.core.catalog import RecipientKind, Sensitivity, Severity, Visibility
+from gateway.core.catalog import LOCAL_DECISION, RecipientKind, Sensitivity, Severity, Visibility
 from gateway.core.errors import ConfigurationError
 from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures, region_chain
 
@@ -106,10 +106,91 @@ def test_the_national_catalog_names_who_files_each_list() -> None:
     assert filers == {
         "admin_licence": [],
         "admin_penalty": [],
-        "serious_dishonesty": [],
+        "serious_dishonesty": ["*"],
         "dishonest_debtor": ["court"],
         "abnormal_operation": ["market_regulation"],
-        "honours": [],
+        "tax_major_violation": ["tax"],
+        "procurement_dishonesty": ["procurement"],
+        "work_safety_dishonesty": ["emergency_management"],
+        "wage_arrears_dishonesty": ["human_resources"],
+        "statistics_dishonesty": ["statistics"],
+        "honours": ["*"],
         "credit_commitment": [],
         "zj_environment_credit": [],
+    }
+
+
+def test_every_list_rests_on_law_with_its_filers_measures_and_period_source() -> None:
+    catalog = load_packaged_catalog("330500")
+    measures = load_packaged_measures("330500")
+    lists = {code: c for code, c in catalog.categories.items() if c.is_list}
+    assert set(lists) == {
+        "serious_dishonesty",
+        "dishonest_debtor",
+        "abnormal_operation",
+        "tax_major_violation",
+        "procurement_dishonesty",
+        "work_safety_dishonesty",
+        "wage_arrears_dishonesty",
+        "statistics_dishonesty",
+        "honours",
+    }
+    for code, category in lists.items():
+        assert category.basis.startswith("《"), code
+        assert category.filing_domains, code
+        assert category.measures, code
+        assert all(m in measures.measures for m in category.measures), code
+        assert category.periods_months[category.default_severity] > 0, code
+        assert category.period_basis, code
+    local = {code for code, c in lists.items() if c.period_is_local_decision}
+    assert local == {
+        "abnormal_operation",
+        "work_safety_dishonesty",
+        "wage_arrears_dishonesty",
+        "statistics_dishonesty",
+        "honours",
+    }
+    assert all(c.period_basis == LOCAL_DECISION for c in lists.values() if c.code in local)
+    assert "第七十七条" in lists["procurement_dishonesty"].basis
+    assert "第四十八条" in lists["wage_arrears_dishonesty"].basis
+    assert "国家税务总局令第54号" in lists["tax_major_violation"].basis
+    assert "应急管理部令第11号" in lists["work_safety_dishonesty"].basis
+    assert "国统字〔2022〕33号" in lists["statistics_dishonesty"].basis
+
+
+def test_the_measures_the_seeds_name_are_listed_with_who_they_fall_on() -> None:
+    measures = load_packaged_measures("000000").measures
+    named = {
+        "M-EXIT-01": ("限制出境", {"exit_control"}, True),
+        "M-REAL-01": ("限制购买不动产或者新建、扩建、高档装修房屋", {"real_estate"}, True),
+        "M-LAND-01": (
+            "限制新增项目审批、核准，限制参与用地和矿业权审批",
+            {"land_resources"},
+            False,
+        ),
+        "M-MKT-02": ("实施市场和行业禁入", {"licensing", "market_regulation"}, True),
+        "M-QUAL-01": (
+            "取消评审、监审等专家资格，暂缓办理职业（执业）资格审核和个人登记",
+            {"qualification"},
+            True,
+        ),
+        "M-INC-05": ("评标、评审中给予信用加分", {"procurement", "bidding"}, False),
+    }
+    for code, (label, domains, on_persons) in named.items():
+        measure = measures[code]
+        assert (measure.label, set(measure.domains), measure.on_persons) == (
+            label,
+            domains,
+            on_persons,
+        ), code
+    assert "容缺受理" in measures["M-INC-01"].label
+    persons = {code for code, m in measures.items() if m.on_persons}
+    assert persons == {
+        "M-OFFICE-02",
+        "M-CONS-01",
+        "M-TRAV-01",
+        "M-EXIT-01",
+        "M-REAL-01",
+        "M-MKT-02",
+        "M-QUAL-01",
     }

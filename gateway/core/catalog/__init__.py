@@ -25,6 +25,8 @@ from collections.abc import Sequence
 
 from gateway.core.catalog.merge import merge_documents
 from gateway.core.catalog.model import (
+    ANY_DOMAIN,
+    LOCAL_DECISION,
     Catalog,
     CatalogDocument,
     Category,
@@ -45,6 +47,8 @@ from gateway.core.catalog.rules import check_category_rules
 from gateway.core.errors import CatalogError
 
 __all__ = [
+    "ANY_DOMAIN",
+    "LOCAL_DECISION",
     "Catalog",
     "CatalogDocument",
     "Category",

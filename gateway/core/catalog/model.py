@@ -11,6 +11,8 @@ from gateway.core.identifiers import SubjectType
 from gateway.core.masking import MaskRule
 
 __all__ = [
+    "ANY_DOMAIN",
+    "LOCAL_DECISION",
     "Catalog",
     "CatalogDocument",
     "Category",
@@ -26,6 +28,13 @@ __all__ = [
     "ShareRule",
     "Visibility",
 ]
+
+
+ANY_DOMAIN = "*"
+"""In ``filing_domains`` and department share rules: every department domain."""
+
+LOCAL_DECISION = "local_decision"
+"""``period_basis`` of a period that no national source fixes: a local decision."""
 
 
 class Sensitivity(StrEnum):
@@ -221,7 +230,15 @@ class Category:
         measures: measure codes (measures list) that a list category carries.
         green_domains: red lists: department domains that grant a green channel.
         filing_domains: the department domains that may file the category
-            (谁产生、谁负责: courts file 失信被执行人); empty: any department.
+            (谁产生、谁负责: courts file 失信被执行人); ``"*"``: any department
+            (a list every competent authority keeps); empty: any department
+            (plain records only: the rules require lists to name their filers).
+        basis: the legal basis that establishes the category (a list's founding
+            measure: 重大税收违法失信主体信息公布管理办法 ...); lists must name one.
+        period_basis: where ``periods_months`` comes from: a citation, or
+            :data:`LOCAL_DECISION` when the founding measure's own period is not
+            recorded and the value is this federation's decision within the
+            NDRC bounds; lists must give one.
         objection_suspends: when an objection pauses the measures of the
             category's entries; the issuer's rule governs at every holder.
         publication_deadline_field: a DATE field that may end disclosure earlier.
@@ -251,6 +268,8 @@ class Category:
     measures: tuple[str, ...] = ()
     green_domains: frozenset[str] = frozenset()
     filing_domains: frozenset[str] = frozenset()
+    basis: str = ""
+    period_basis: str = ""
     publication_deadline_field: str | None = None
     reporting_working_days: int | None = None
     subject_type_field: str | None = None
@@ -287,6 +306,21 @@ class Category:
     def disclosure_count(self) -> int:
         """Disclosures a full record needs: one per field plus one per masked variant."""
         return len(self.fields) + sum(1 for spec in self.fields if spec.mask is not None)
+
+    @property
+    def is_list(self) -> bool:
+        """Whether the category is a black or red list (its entries are notices)."""
+        return self.kind in (CategoryKind.BLACKLIST, CategoryKind.REDLIST)
+
+    @property
+    def period_is_local_decision(self) -> bool:
+        """Whether the period is this federation's decision, not the founding measure's."""
+        return self.period_basis == LOCAL_DECISION
+
+    def may_be_filed_by(self, domain: str | None) -> bool:
+        """Whether a department of ``domain`` may file the category (谁产生、谁负责)."""
+        filers = self.filing_domains
+        return not filers or ANY_DOMAIN in filers or (domain is not None and domain in filers)
 
     @property
     def is_dishonesty(self) -> bool:

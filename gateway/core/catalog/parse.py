@@ -193,6 +193,8 @@ def _parse_category(table: TomlTable) -> Category:
         measures=table.texts("measures"),
         green_domains=frozenset(table.texts("green_domains")),
         filing_domains=frozenset(table.texts("filing_domains")),
+        basis=table.optional_text("basis") or "",
+        period_basis=table.optional_text("period_basis") or "",
         publication_deadline_field=table.optional_text("publication_deadline_field"),
         reporting_working_days=table.optional_integer("reporting_working_days"),
         subject_type_field=table.optional_text("subject_type_field"),

@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable
 
 from gateway.core.catalog.model import (
+    ANY_DOMAIN,
+    LOCAL_DECISION,
     Category,
     CategoryKind,
     FieldSpec,
@@ -123,6 +125,7 @@ def check_category_rules(category: Category, *, source: str) -> None:
         _check_field(spec, category, lambda message, s=spec: error(message, f"field {s.code}"))
     _check_roles(category, error)
     _check_periods(category, error)
+    _check_list(category, error)
     _check_sharing(category, error)
     low, high = _OBJECTION_DAYS
     if not low <= category.objection_deadline_days <= high:
@@ -262,6 +265,23 @@ def _check_periods(category: Category, error: _ErrorFactory) -> None:
         raise error(f"a minimum before credit repair for {extra[0]}, which has no period")
 
 
+def _check_list(category: Category, error: _ErrorFactory) -> None:
+    """A list rests on law (湘政办发〔2021〕54号: 必须以法律、法规…为依据) and says who files it."""
+    if not category.is_list:
+        return
+    if not category.basis.strip():
+        raise error("a list needs its legal basis (basis)")
+    if not category.filing_domains:
+        raise error(f"a list needs the domains that file it (filing_domains; {ANY_DOMAIN!r}: any)")
+    if not category.measures:
+        raise error("a list needs the measures it carries")
+    if not category.period_basis.strip():
+        raise error(
+            "a list needs the source of its period (period_basis: a citation, "
+            f"or {LOCAL_DECISION!r} when it is a local decision)"
+        )
+
+
 def _check_sharing(category: Category, error: _ErrorFactory) -> None:
     lists = (CategoryKind.BLACKLIST, CategoryKind.REDLIST)
     if category.measures and category.kind not in lists:
@@ -272,8 +292,10 @@ def _check_sharing(category: Category, error: _ErrorFactory) -> None:
         if not _DOMAIN.fullmatch(domain):
             raise error(f"green domain {domain!r} is not a domain name")
     for domain in category.filing_domains:
-        if not _DOMAIN.fullmatch(domain):
+        if domain != ANY_DOMAIN and not _DOMAIN.fullmatch(domain):
             raise error(f"filing domain {domain!r} is not a domain name")
+    if ANY_DOMAIN in category.filing_domains and len(category.filing_domains) > 1:
+        raise error(f"filing domain {ANY_DOMAIN!r} already names every domain")
     seen: set[str] = set()
     for rule in category.share_rules:
         where = f"share rule {rule.rule_id}"

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from gateway.core.catalog import (
+    LOCAL_DECISION,
     Catalog,
     CatalogDocument,
     CategoryKind,
@@ -193,6 +194,11 @@ NATIONAL_CATEGORIES = {
     "serious_dishonesty": CategoryKind.BLACKLIST,
     "dishonest_debtor": CategoryKind.BLACKLIST,
     "abnormal_operation": CategoryKind.BLACKLIST,
+    "tax_major_violation": CategoryKind.BLACKLIST,
+    "procurement_dishonesty": CategoryKind.BLACKLIST,
+    "work_safety_dishonesty": CategoryKind.BLACKLIST,
+    "wage_arrears_dishonesty": CategoryKind.BLACKLIST,
+    "statistics_dishonesty": CategoryKind.BLACKLIST,
     "honours": CategoryKind.REDLIST,
     "credit_commitment": CategoryKind.COMMITMENT,
 }
@@ -545,6 +551,66 @@ def test_inconsistent_category_is_refused(change: Any, message: str) -> None:
     assert info.value.source == "base.toml"
     assert info.value.entry is not None
     assert info.value.entry.startswith("category pen")
+
+
+def listing() -> dict[str, Any]:
+    """The penalty-like category as a black list, with everything a list needs."""
+    category = penalty()
+    category.update(
+        kind="blacklist",
+        basis="《测试名单管理办法》",
+        filing_domains=["court"],
+        period_basis="local_decision",
+        measures=["M-PROC-01"],
+    )
+    return category
+
+
+def test_a_list_names_its_basis_filers_measures_and_period_source() -> None:
+    parsed = parse_base(listing()).categories["pen"]
+    assert (parsed.basis, parsed.filing_domains, parsed.measures) == (
+        "《测试名单管理办法》",
+        frozenset({"court"}),
+        ("M-PROC-01",),
+    )
+    assert parsed.period_basis == LOCAL_DECISION
+    assert parsed.period_is_local_decision
+    cited = listing()
+    cited["period_basis"] = "《测试名单管理办法》第九条：列入期限三年"
+    assert not parse_base(cited).categories["pen"].period_is_local_decision
+
+
+LIST_GAPS = [
+    ("basis", "a list needs its legal basis (basis)"),
+    ("filing_domains", "a list needs the domains that file it (filing_domains; '*': any)"),
+    ("measures", "a list needs the measures it carries"),
+    (
+        "period_basis",
+        "a list needs the source of its period (period_basis: a citation, "
+        "or 'local_decision' when it is a local decision)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("key", "message"), LIST_GAPS, ids=[g[0] for g in LIST_GAPS])
+def test_a_list_without_basis_filers_measures_or_period_source_is_refused(
+    key: str, message: str
+) -> None:
+    category = listing()
+    del category[key]
+    with pytest.raises(CatalogError, match=re.escape(f"base.toml: category pen: {message}")):
+        parse_base(category)
+
+
+def test_any_filing_domain_stands_alone() -> None:
+    category = listing()
+    category["filing_domains"] = ["*", "court"]
+    with pytest.raises(
+        CatalogError, match=re.escape("category pen: filing domain '*' already names every domain")
+    ):
+        parse_base(category)
+    category["filing_domains"] = ["*"]
+    assert parse_base(category).categories["pen"].may_be_filed_by("tax")
 
 
 PERIODS = [

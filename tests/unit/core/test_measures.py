@@ -53,7 +53,7 @@ def catalog() -> Catalog:
 
 def test_national_list(national: MeasuresList) -> None:
     assert national.version == "2025.1"
-    assert len(national.measures) == 15
+    assert len(national.measures) == 21
     procurement = national.measure("M-PROC-01")
     assert procurement.kind is MeasureKind.RESTRICTION
     assert procurement.domains == frozenset({"procurement"})
@@ -185,7 +185,7 @@ def test_supplement_may_add_a_measure() -> None:
     assert merged.sources == ("000000.toml", "330000.toml")
     assert merged.measure("M-ZJ-01").kind is MeasureKind.RESTRICTION
     assert merged.measure("M-ZJ-01").effect is MeasureEffect.REVIEW
-    assert len(merged.measures) == 16
+    assert len(merged.measures) == 22
 
 
 def test_supplement_may_not_redefine_a_measure() -> None:
@@ -259,3 +259,14 @@ def test_catalog_and_measures_must_fit(
 ) -> None:
     with pytest.raises(CatalogError, match=r"^000000\.toml: " + message):
         check_catalog_measures(_with_category(catalog, code, **changes), national)
+
+
+def test_only_a_restriction_falls_on_persons() -> None:
+    text = document(MEASURE.format(code="M-ZJ-01", kind="incentive") + "persons = true\n")
+    with pytest.raises(
+        CatalogError,
+        match=r"measure M-ZJ-01: only a restriction falls on the persons of a listed organisation",
+    ):
+        parse_measures(text, source="330000.toml")
+    restriction = document(MEASURE.format(code="M-ZJ-01", kind="restriction") + "persons = true\n")
+    assert parse_measures(restriction, source="330000.toml").measures["M-ZJ-01"].on_persons

@@ -91,6 +91,25 @@ FIELDS: dict[str, Fields] = {
         "BZ",
         "FRDB",
     ),
+    **{
+        code: _fields(
+            "XDR_MC XDR_LB XDR_SHXYM LB_WSH LB_LRYY LB_YJ LB_JDRQ LB_RDJG LB_RDJGDM LB_YXQZ "
+            "LB_CJCS",
+            "FR_ZJLX XDR_ZJLX BZ",
+            "FRDB FR_ZJHM XDR_ZJHM",
+        )
+        for code in (
+            "tax_major_violation",
+            "procurement_dishonesty",
+            "work_safety_dishonesty",
+            "wage_arrears_dishonesty",
+        )
+    },
+    "statistics_dishonesty": _fields(
+        "XDR_MC XDR_SHXYM LB_WSH LB_LRYY LB_YJ LB_JDRQ LB_RDJG LB_RDJGDM LB_YXQZ LB_CJCS",
+        "FR_ZJLX BZ",
+        "FRDB FR_ZJHM",
+    ),
     "honours": _fields(
         "XDR_MC XDR_LB XDR_SHXYM HM_WSH HM_MDMC HM_YJ HM_RDRQ HM_RDJG HM_RDJGDM HM_YXQZ HM_JLCS",
         "XDR_ZJLX BZ",
@@ -110,6 +129,10 @@ PERSON_NAMED = {
     "admin_penalty",
     "serious_dishonesty",
     "dishonest_debtor",
+    "tax_major_violation",
+    "procurement_dishonesty",
+    "work_safety_dishonesty",
+    "wage_arrears_dishonesty",
     "honours",
     "credit_commitment",
 }
@@ -121,6 +144,11 @@ PREFIX = {
     "serious_dishonesty": "serious",
     "dishonest_debtor": "debtor",
     "abnormal_operation": "abnormal",
+    "tax_major_violation": "tax",
+    "procurement_dishonesty": "procurement-dishonesty",
+    "work_safety_dishonesty": "work-safety",
+    "wage_arrears_dishonesty": "wage-arrears",
+    "statistics_dishonesty": "statistics",
     "honours": "honours",
     "credit_commitment": "commitment",
 }
@@ -145,6 +173,9 @@ DEPARTMENTS: dict[str, tuple[str, set[str]]] = {
             "finance",
             "honours",
             "market_regulation",
+            "land_resources",
+            "qualification",
+            "exit_control",
         },
     ),
     "dishonest_debtor": (
@@ -158,11 +189,58 @@ DEPARTMENTS: dict[str, tuple[str, set[str]]] = {
             "high_consumption",
             "travel",
             "market_regulation",
+            "exit_control",
+            "real_estate",
+            "court",
         },
     ),
     "abnormal_operation": (
         "abnormal-dept",
         {"procurement", "bidding", "honours", "market_regulation"},
+    ),
+    "tax_major_violation": (
+        "tax-dept",
+        {
+            "procurement",
+            "bidding",
+            "finance",
+            "honours",
+            "market_regulation",
+            "land_resources",
+            "exit_control",
+            "tax",
+        },
+    ),
+    "procurement_dishonesty": ("procurement-dishonesty-dept", {"procurement"}),
+    "work_safety_dishonesty": (
+        "work-safety-dept",
+        {
+            "procurement",
+            "bidding",
+            "licensing",
+            "finance",
+            "honours",
+            "market_regulation",
+            "land_resources",
+            "emergency_management",
+        },
+    ),
+    "wage_arrears_dishonesty": (
+        "wage-arrears-dept",
+        {
+            "finance",
+            "procurement",
+            "bidding",
+            "licensing",
+            "market_regulation",
+            "honours",
+            "travel",
+            "human_resources",
+        },
+    ),
+    "statistics_dishonesty": (
+        "statistics-dept",
+        {"finance", "honours", "market_regulation", "statistics"},
     ),
     "honours": (
         "honours-dept",
@@ -174,6 +252,15 @@ DEPARTMENTS: dict[str, tuple[str, set[str]]] = {
 # Every domain the base catalog names (share rules and green domains), plus one it does not.
 DOMAINS = (
     "bidding",
+    "court",
+    "emergency_management",
+    "exit_control",
+    "human_resources",
+    "land_resources",
+    "qualification",
+    "real_estate",
+    "statistics",
+    "tax",
     "finance",
     "high_consumption",
     "honours",
