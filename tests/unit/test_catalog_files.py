@@ -123,7 +123,7 @@ def test_the_national_catalog_names_who_files_each_list() -> None:
 def test_every_list_rests_on_law_with_its_filers_measures_and_period_source() -> None:
     catalog = load_packaged_catalog("330500")
     measures = load_packaged_measures("330500")
-    lists = {code: c for code, c in catalog.categories.items() if c.is_list}
+    lists = {code: c for code, c in catalog.categories.items() if c.kind.is_list}
     assert set(lists) == {
         "serious_dishonesty",
         "dishonest_debtor",

@@ -308,11 +308,6 @@ class Category:
         return len(self.fields) + sum(1 for spec in self.fields if spec.mask is not None)
 
     @property
-    def is_list(self) -> bool:
-        """Whether the category is a black or red list (its entries are notices)."""
-        return self.kind in (CategoryKind.BLACKLIST, CategoryKind.REDLIST)
-
-    @property
     def period_is_local_decision(self) -> bool:
         """Whether the period is this federation's decision, not the founding measure's."""
         return self.period_basis == LOCAL_DECISION

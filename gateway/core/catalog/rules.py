@@ -267,7 +267,7 @@ def _check_periods(category: Category, error: _ErrorFactory) -> None:
 
 def _check_list(category: Category, error: _ErrorFactory) -> None:
     """A list rests on law (湘政办发〔2021〕54号: 必须以法律、法规…为依据) and says who files it."""
-    if not category.is_list:
+    if not category.kind.is_list:
         return
     if not category.basis.strip():
         raise error("a list needs its legal basis (basis)")

@@ -77,10 +77,16 @@ def test_national_effects_are_proportionate(national: MeasuresList) -> None:
         "M-CONS-01": MeasureEffect.PROHIBIT,
         "M-TRAV-01": MeasureEffect.PROHIBIT,
         "M-MKT-01": MeasureEffect.REVIEW,
+        "M-EXIT-01": MeasureEffect.PROHIBIT,
+        "M-REAL-01": MeasureEffect.PROHIBIT,
+        "M-LAND-01": MeasureEffect.RESTRICT,
+        "M-MKT-02": MeasureEffect.PROHIBIT,
+        "M-QUAL-01": MeasureEffect.PROHIBIT,
         "M-INC-01": MeasureEffect.INCENTIVE,
         "M-INC-02": MeasureEffect.INCENTIVE,
         "M-INC-03": MeasureEffect.INCENTIVE,
         "M-INC-04": MeasureEffect.INCENTIVE,
+        "M-INC-05": MeasureEffect.INCENTIVE,
     }
     assert all(m.effect.kind is m.kind for m in national.measures.values())
 
@@ -262,11 +268,15 @@ def test_catalog_and_measures_must_fit(
 
 
 def test_only_a_restriction_falls_on_persons() -> None:
-    text = document(MEASURE.format(code="M-ZJ-01", kind="incentive") + "persons = true\n")
+    text = document(
+        MEASURE.format(code="M-ZJ-01", kind="incentive", effect="incentive") + "persons = true\n"
+    )
     with pytest.raises(
         CatalogError,
         match=r"measure M-ZJ-01: only a restriction falls on the persons of a listed organisation",
     ):
         parse_measures(text, source="330000.toml")
-    restriction = document(MEASURE.format(code="M-ZJ-01", kind="restriction") + "persons = true\n")
+    restriction = document(
+        MEASURE.format(code="M-ZJ-01", kind="restriction", effect="prohibit") + "persons = true\n"
+    )
     assert parse_measures(restriction, source="330000.toml").measures["M-ZJ-01"].on_persons

@@ -22,7 +22,17 @@ HUZHOU, JIAXING, LISHUI = "330500", "330400", "331100"
 CITIES = [JIAXING, HUZHOU, LISHUI]
 PROVINCES = [JIANGSU, ZHEJIANG, ANHUI]
 LEGAL = SubjectType.LEGAL_PERSON
-LISTS = ("serious_dishonesty", "dishonest_debtor", "abnormal_operation", "honours")
+LISTS = (
+    "serious_dishonesty",
+    "dishonest_debtor",
+    "abnormal_operation",
+    "tax_major_violation",
+    "procurement_dishonesty",
+    "work_safety_dishonesty",
+    "wage_arrears_dishonesty",
+    "statistics_dishonesty",
+    "honours",
+)
 RECORDS = ("admin_licence", "admin_penalty", "credit_commitment")
 
 
