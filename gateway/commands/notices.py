@@ -1,8 +1,9 @@
-"""``gateway notices``: disciplinary notices (black and red lists) issued at a hub node.
+"""``gateway notices``: disciplinary notices (black and red lists), issued at any node.
 
 A notice is a record of a list category (严重失信主体名单, 失信被执行人, 经营异常名录,
-红名单...) issued through the hub's intake: validated against the catalog,
-signed by the hub and pushed to every descendant.
+重大税收违法失信主体, 红名单 ...) issued through the node's intake by a
+department of a domain that files the list: validated against the catalog,
+signed by the node and sent to every node of the federation.
 """
 
 from __future__ import annotations
@@ -24,45 +25,105 @@ from gateway.commands._common import (
     print_table,
     say,
 )
-from gateway.core.errors import IdentifierError
-from gateway.core.identifiers import validate_citizen_id, validate_uscc
+from gateway.commands._notice_fields import (
+    NamedOptions,
+    assemble_fields,
+    missing_fields,
+    read_fields_json,
+)
+from gateway.core.catalog import Category
+from gateway.core.errors import InputError
 from gateway.core.records import CHINA_STANDARD_TIME
+from gateway.node.catalog_files import load_packaged_catalog
+from gateway.pki import ClientCredentials, load_client_credentials
 
 __all__ = ["notices"]
 
-LIST_CATEGORIES = ("serious_dishonesty", "dishonest_debtor", "abnormal_operation", "honours")
+
+def _list_category(client: ClientCredentials, code: str) -> Category:
+    """The list ``code`` of the catalog the client's node uses (refused as bad usage)."""
+    catalog = load_packaged_catalog(client.node_id)
+    lists = sorted(c for c, category in catalog.categories.items() if category.kind.is_list)
+    if code not in lists:
+        raise click.UsageError(
+            f"{code!r} is not a list of catalog {catalog.version}; one of: {', '.join(lists)}"
+        )
+    return catalog.category(code)
 
 
-def _subject_fields(subject: str) -> dict[str, str]:
-    try:
-        return {"XDR_LB": "法人及非法人组织", "XDR_SHXYM": validate_uscc(subject)}
-    except IdentifierError:
-        return {"XDR_LB": "自然人", "XDR_ZJLX": "身份证", "XDR_ZJHM": validate_citizen_id(subject)}
+def _given(fields_json: str | None, pairs: tuple[str, ...]) -> dict[str, str]:
+    """``--fields`` and ``--field CODE=VALUE`` together; a field given two values is refused."""
+    given = read_fields_json(fields_json) if fields_json else {}
+    for pair in pairs:
+        code, sep, value = pair.partition("=")
+        code = code.strip()
+        if not sep or not code:
+            raise InputError(f"--field {pair!r} is not CODE=VALUE")
+        if given.get(code, value) != value:
+            raise InputError(f"field {code} is given twice: {given[code]!r} and {value!r}")
+        given[code] = value
+    return given
 
 
 @click.group()
 def notices() -> None:
-    """Disciplinary notices: issue at a national or provincial node, list anywhere."""
+    """Disciplinary notices (black and red lists): issue at any node, list anywhere."""
+
+
+@notices.command("fields")
+@as_client_option
+@click.option("--list", "category", required=True, help="The list (category code).")
+@json_option
+@handle_errors
+def notices_fields(*, client_dir: Path, category: str, as_json: bool) -> None:
+    """The fields a list entry takes (required first), as the client's node's catalog says."""
+    listed = _list_category(load_client_credentials(client_dir), category)
+    specs = sorted(listed.fields, key=lambda s: not s.required)
+    if as_json:
+        for spec in specs:
+            emit_json(
+                {"code": spec.code, "label": spec.label, "type": spec.type.value,
+                 "required": spec.required}
+            )  # fmt: skip
+        return
+    print_table(
+        f"{listed.code} ({listed.label}), filed by: {', '.join(sorted(listed.filing_domains))}",
+        ["field", "label", "type", "required"],
+        [(s.code, s.label, s.type.value, "yes" if s.required else "") for s in specs],
+    )
 
 
 @notices.command("issue")
 @as_client_option
 @endpoint_option
-@click.option("--list", "category", required=True, type=click.Choice(["serious_dishonesty"]))
-@click.option("--subject", required=True, help="USCC or citizen number of the listed subject.")
-@click.option("--name", required=True, help="The subject's name (失信主体名称).")
 @click.option(
-    "--document", required=True, help="Listing decision document number (列入决定文书号)."
+    "--list",
+    "category",
+    required=True,
+    help="The list (category code): serious_dishonesty, dishonest_debtor, abnormal_operation, "
+    "tax_major_violation, procurement_dishonesty, work_safety_dishonesty, "
+    "wage_arrears_dishonesty, statistics_dishonesty, honours ... (`notices fields` shows "
+    "the fields of each).",
 )
-@click.option("--reason", required=True, help="Why the subject is listed (列入事由).")
-@click.option("--basis", required=True, help="Legal basis (列入依据).")
-@click.option("--authority", required=True, help="Deciding authority (认定机关).")
-@click.option("--authority-code", required=True, help="Deciding authority's USCC.")
+@click.option(
+    "--fields",
+    "fields_json",
+    default=None,
+    help="The entry's fields as a JSON object of field code -> text, inline or a file.",
+)
+@click.option("--field", "pairs", multiple=True, help="One field as CODE=VALUE (repeatable).")
+@click.option("--subject", default=None, help="USCC or citizen number of the listed subject.")
+@click.option("--name", default=None, help="The subject's name (XDR_MC).")
+@click.option("--document", default=None, help="The listing's document number (文书号, 案号).")
+@click.option("--reason", default=None, help="Why the subject is listed (列入事由).")
+@click.option("--basis", default=None, help="Legal basis of the listing (列入依据).")
+@click.option("--authority", default=None, help="Deciding authority (认定机关).")
+@click.option("--authority-code", default=None, help="Deciding authority's USCC.")
 @click.option("--decided", default=None, help="Decision date YYYY-MM-DD (default: today).")
 @click.option(
     "--until", default=None, help="Listed until YYYY-MM-DD (default: the catalog's period)."
 )
-@click.option("--measures", default=None, help="Measures text (惩戒措施), e.g. 限制参与政府采购.")
+@click.option("--measures", default=None, help="Measures text (惩戒措施, 激励措施).")
 @json_option
 @handle_errors
 def notices_issue(
@@ -70,35 +131,42 @@ def notices_issue(
     client_dir: Path,
     endpoint: str | None,
     category: str,
-    subject: str,
-    name: str,
-    document: str,
-    reason: str,
-    basis: str,
-    authority: str,
-    authority_code: str,
+    fields_json: str | None,
+    pairs: tuple[str, ...],
+    subject: str | None,
+    name: str | None,
+    document: str | None,
+    reason: str | None,
+    basis: str | None,
+    authority: str | None,
+    authority_code: str | None,
     decided: str | None,
     until: str | None,
     measures: str | None,
     as_json: bool,
 ) -> None:
-    """Sign a notice at this hub and push it to every descendant node."""
-    fields = {
-        **_subject_fields(subject),
-        "XDR_MC": name,
-        "LB_WSH": document,
-        "LB_LRYY": reason,
-        "LB_YJ": basis,
-        "LB_JDRQ": decided or dt.datetime.now(CHINA_STANDARD_TIME).date().isoformat(),
-        "LB_RDJG": authority,
-        "LB_RDJGDM": authority_code,
-    }
-    if until:
-        fields["LB_YXQZ"] = until
-    if measures:
-        fields["LB_CJCS"] = measures
+    """Sign a list entry at this node; it travels to every node of the federation.
+
+    Any list of the catalog, by a department of a domain that files it. The
+    fields come from --fields, --field and the named options together.
+    """
+    listed = _list_category(load_client_credentials(client_dir), category)
+    named = NamedOptions(
+        subject=subject, name=name, document=document, reason=reason, basis=basis,
+        authority=authority, authority_code=authority_code, decided=decided, until=until,
+        measures=measures,
+    )  # fmt: skip
+    try:
+        today = dt.datetime.now(CHINA_STANDARD_TIME).date()
+        given = _given(fields_json, pairs)
+        fields = assemble_fields(listed, given=given, options=named, today=today)
+    except InputError as exc:
+        raise click.UsageError(str(exc)) from None
+    missing = missing_fields(listed, fields)
+    if missing:
+        raise click.UsageError(f"list {listed.code} needs {', '.join(missing)}")
     request = intake_pb2.SubmitRequest(
-        records=[intake_pb2.SubmittedRecord(ref="notice", category=category, fields=fields)]
+        records=[intake_pb2.SubmittedRecord(ref="notice", category=listed.code, fields=fields)]
     )
     with open_client(client_dir, endpoint) as (_client, channel):
         responses = list(intake_pb2_grpc.IntakeStub(channel).Submit(iter([request])))
@@ -109,8 +177,8 @@ def notices_issue(
         emit_json({"record_id": result.record_id, "version": result.version})
     else:
         say(
-            f"notice {result.record_id} v{result.version} signed; it is being pushed to every "
-            "node below this one"
+            f"notice {result.record_id} v{result.version} ({listed.label}) signed; it is being "
+            "sent to every node of the federation"
         )
 
 
@@ -123,9 +191,10 @@ def notices_issue(
 def notices_list(*, client_dir: Path, endpoint: str | None, purpose: str, as_json: bool) -> None:
     """Notices this client may see at its node."""
     rows: list[records_pb2.RecordView] = []
-    with open_client(client_dir, endpoint) as (_client, channel):
+    with open_client(client_dir, endpoint) as (client, channel):
         stub = records_pb2_grpc.RecordsStub(channel)
-        for category in LIST_CATEGORIES:
+        catalog = load_packaged_catalog(client.node_id)
+        for category in sorted(c for c, cat in catalog.categories.items() if cat.kind.is_list):
             token = ""
             while True:
                 page = stub.List(

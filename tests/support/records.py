@@ -117,3 +117,58 @@ def disclosed(sd_jwt: str) -> dict[str, object]:
     parts = sd_jwt.split("~")[1:]
     decoded = [json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in parts if p]
     return {name: value for _salt, name, value in decoded}
+
+
+LIST_FILERS = {
+    "serious_dishonesty": "public_office",
+    "dishonest_debtor": "court",
+    "abnormal_operation": "market_regulation",
+    "tax_major_violation": "tax",
+    "procurement_dishonesty": "procurement",
+    "work_safety_dishonesty": "emergency_management",
+    "wage_arrears_dishonesty": "human_resources",
+    "statistics_dishonesty": "statistics",
+    "honours": "public_office",
+}
+"""Every list of the national catalog, and a department domain that files it."""
+
+
+def list_entry_fields(category: str, i: int, *, decided: dt.date) -> dict[str, str]:
+    """One valid entry of list ``category`` about company ``100_000 + i``, by its own fields."""
+    if category == "serious_dishonesty":
+        return notice_fields(i, decided=decided)
+    if category == "dishonest_debtor":
+        return debtor_fields(i, decided=decided)
+    subject = {"XDR_MC": f"名单测试企业{i}有限公司", "XDR_SHXYM": company_code(100_000 + i)}
+    if category == "abnormal_operation":
+        return {
+            **subject,
+            "LB_WSH": f"湖市监异〔2026〕{i}号",
+            "LB_LRYY": "通过登记的住所或者经营场所无法联系",
+            "LB_JDRQ": decided.isoformat(),
+            "LB_ZCJG": "湖州市市场监督管理局",
+            "LB_ZCJGDM": AUTHORITY,
+        }
+    if category == "honours":
+        return {
+            **subject,
+            "XDR_LB": "法人及非法人组织",
+            "HM_WSH": f"湖信〔2026〕{i}号",
+            "HM_MDMC": "守合同重信用企业",
+            "HM_YJ": "国发〔2016〕33号",
+            "HM_RDRQ": decided.isoformat(),
+            "HM_RDJG": "湖州市市场监督管理局",
+            "HM_RDJGDM": AUTHORITY,
+        }
+    entry = {
+        **subject,
+        "LB_WSH": f"{category}〔2026〕{i}号",
+        "LB_LRYY": "严重违法失信行为",
+        "LB_YJ": "列入依据",
+        "LB_JDRQ": decided.isoformat(),
+        "LB_RDJG": "认定机关",
+        "LB_RDJGDM": AUTHORITY,
+    }
+    if category != "statistics_dishonesty":  # enterprises only: no subject type field
+        entry["XDR_LB"] = "法人及非法人组织"
+    return entry
