@@ -70,7 +70,12 @@ from gateway.pki import (
     parent_of,
     signing_kid,
 )
-from gateway.rpc.audit import AuditServicer, WitnessServicer, signing_chain_pem
+from gateway.rpc.audit import (
+    AuditServicer,
+    WitnessServicer,
+    retired_chains_pem,
+    signing_chain_pem,
+)
 from gateway.rpc.discipline import DisciplineServicer
 from gateway.rpc.federation import FederationServicer
 from gateway.rpc.health import ReadinessHealth
@@ -360,6 +365,9 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             writer=store.writer,
             clock=now,
             limits=config.limits,
+            key_check=lambda child, kid: trust.check_in_force(
+                child, kid, skew_s=config.limits.clock_skew_s
+            ),
         )
         services = [
             service(
@@ -375,6 +383,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
                         witness=parent_witness,
                         clock=now,
                         limits=config.limits,
+                        retired_chains=retired_chains_pem(creds),
                     ),
                     config.limits,
                 ),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 import grpc
+from cryptography import x509
 
 from gateway._proto.v1 import audit_pb2, audit_pb2_grpc
 from gateway.commands._common import (
@@ -228,10 +229,30 @@ def audit_subject(
     )
 
 
+def _retired_keys(chains: Sequence[bytes], client: ClientCredentials) -> tuple[NoteVerifier, ...]:
+    """Note verifiers of the node's retired signing keys, each chain checked against the root
+    as of its own certificate's start (a retired certificate may have expired since).
+
+    Raises:
+        VerificationError: a chain does not chain to the client's root or names another node.
+    """
+    from gateway.node.audit_log import signing_key_from_chain
+
+    found = []
+    for pem in chains:
+        start = x509.load_pem_x509_certificates(pem)[0].not_valid_before_utc
+        key = signing_key_from_chain(
+            pem, root=client.root, node_id=client.node_id, at_time=start + dt.timedelta(seconds=1)
+        )
+        found.append(NoteVerifier.for_key(_origin(client.node_id), key))
+    return tuple(found)
+
+
 def _keys(
     stub: audit_pb2_grpc.AuditStub, client: ClientCredentials, now: dt.datetime, *, witness: bool
-) -> tuple[NoteVerifier, CosignatureVerifier | None]:
-    """The node's checkpoint key and (``witness``) its parent's, checked against the root.
+) -> tuple[NoteVerifier, CosignatureVerifier | None, tuple[NoteVerifier, ...]]:
+    """The node's checkpoint key, (``witness``) its parent's, and the node's retired keys,
+    checked against the root.
 
     Raises:
         VerificationError: a served certificate does not chain to the client's root.
@@ -246,16 +267,17 @@ def _keys(
         certs.node.certificate_chain, root=client.root, node_id=node_id, at_time=now
     )
     log_key = NoteVerifier.for_key(_origin(node_id), key)
+    retired = _retired_keys(certs.node.retired_certificate_chains, client)
     parent = parent_of(node_id)
     if parent is None or not witness:
-        return log_key, None
+        return log_key, None, retired
     served = {w.node_id: w.certificate_chain for w in certs.witnesses}
     if parent not in served:
         raise ProofError(f"no checkpoint of {node_id} was cosigned by its parent {parent}")
     parent_key = signing_key_from_chain(
         served[parent], root=client.root, node_id=parent, at_time=now
     )
-    return log_key, CosignatureVerifier.for_key(_origin(parent), parent_key)
+    return log_key, CosignatureVerifier.for_key(_origin(parent), parent_key), retired
 
 
 def _checkpoints(stub: audit_pb2_grpc.AuditStub) -> tuple[list[PublishedCheckpoint], int]:
@@ -300,6 +322,8 @@ def _witnessed_head(
     log_key: NoteVerifier,
     now: dt.datetime,
     max_age_s: int,
+    *,
+    retired: Sequence[NoteVerifier] = (),
 ) -> WitnessedHead | None:
     """The parent's fresh statement on this log, relayed by the node, verified.
 
@@ -329,6 +353,7 @@ def _witnessed_head(
         witness=CosignatureVerifier.for_key(_origin(parent), key),
         now=int(now.timestamp()),
         max_age_s=max_age_s,
+        retired_log_keys=retired,
     )
 
 
@@ -358,11 +383,11 @@ def audit_verify(*, client_dir: Path, endpoint: str | None, max_age_s: int, as_j
     now = dt.datetime.now(dt.UTC)
     with open_client(client_dir, endpoint) as (client, channel):
         stub = audit_pb2_grpc.AuditStub(channel)
-        log_key, witness = _keys(stub, client, now, witness=True)
+        log_key, witness, retired = _keys(stub, client, now, witness=True)
         # Tampering with the events is named first; then the parent's word, if missing.
         unheard: PeerError | None = None
         try:
-            head = _witnessed_head(stub, client, log_key, now, max_age_s)
+            head = _witnessed_head(stub, client, log_key, now, max_age_s, retired=retired)
         except PeerError as exc:
             head, unheard = None, exc
         checkpoints, tree_size = _checkpoints(stub)
@@ -380,6 +405,7 @@ def audit_verify(*, client_dir: Path, endpoint: str | None, max_age_s: int, as_j
         report = verify_log(
             origin=_origin(client.node_id),
             log_key=log_key,
+            retired_log_keys=retired,
             witness=witness,
             checkpoints=checkpoints,
             entries=entries,
@@ -474,12 +500,12 @@ def audit_proof(
     now = dt.datetime.now(dt.UTC)
     with open_client(client_dir, endpoint) as (client, channel):
         stub = audit_pb2_grpc.AuditStub(channel)
-        log_key, _witness = _keys(stub, client, now, witness=False)
+        log_key, _witness, retired = _keys(stub, client, now, witness=False)
         answer = stub.GetInclusionProof(audit_pb2.InclusionProofRequest(seq=seq, size=size))
     if not answer.checkpoint:
         raise InputError(f"the node published no checkpoint of size {answer.size}")
     origin = _origin(client.node_id)
-    checkpoint, _note = open_checkpoint(answer.checkpoint, [log_key], origin=origin)
+    checkpoint, _note = open_checkpoint(answer.checkpoint, [log_key, *retired], origin=origin)
     leaf = leaf_hash(answer.event)
     verify_inclusion(
         leaf_hash=leaf, index=seq, size=checkpoint.size, proof=answer.hashes, root=checkpoint.root

@@ -22,6 +22,7 @@ from gateway.node.revocations import Revocation
 from gateway.pki import fingerprint as cert_fingerprint
 from gateway.pki import init_federation, issue_client, issue_node, load_client_credentials
 from gateway.pki.inventory import keystore_certificates
+from gateway.pki.renew import renew_node
 from gateway.pki.requests import ROOT_SIGNER, install_node_ca, request_node_ca, sign_node_request
 
 __all__ = ["pki"]
@@ -341,3 +342,42 @@ def pki_install(
         emit_json({"node": node_id, "dir": str(paths.directory)})
     else:
         out_console.print(f"node {node_id} credentials installed in {paths.directory}")
+
+
+@pki.command("renew")
+@_dir_option
+@click.option("--node", "node_id", required=True, help="This node's region code.")
+@click.option(
+    "--new-key",
+    is_flag=True,
+    help="New TLS and signing key pairs (the old private keys are overwritten).",
+)
+@json_option
+@handle_errors
+def pki_renew(*, directory: Path, node_id: str, new_key: bool, as_json: bool) -> None:
+    """Renew this node's TLS and signing certificates with its own CA, keeping its key history.
+
+    Run it with the node stopped, then start the node and send signing.crt,
+    tls.crt, chain.pem and signing-history.json to the national operator for the
+    next directory: what the old key signed keeps verifying everywhere.
+    """
+    renewal = renew_node(directory, node_id=node_id, new_key=new_key)
+    if as_json:
+        emit_json(
+            {
+                "node": node_id,
+                "old_signing_kid": renewal.old_signing_kid,
+                "new_signing_kid": renewal.new_signing_kid,
+                "new_key": renewal.new_key,
+                "retired_at": renewal.retired_at,
+                "tls_not_after": renewal.tls_not_after.isoformat(),
+                "signing_not_after": renewal.signing_not_after.isoformat(),
+            }
+        )
+        return
+    until = local_time(int(renewal.signing_not_after.timestamp()))
+    say(
+        f"node {node_id} renewed{' with new keys' if new_key else ''}: signing key "
+        f"{renewal.new_signing_kid[:16]}… until {until}, "
+        f"{renewal.old_signing_kid[:16]}… retired; publish the certificates in the next directory"
+    )

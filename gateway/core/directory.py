@@ -38,6 +38,9 @@ _NODE_KEYS = frozenset(
 )
 _LEGACY_NODE_KEYS = (_NODE_KEYS - {"endpoints"}) | {"endpoint"}
 """Before replicas, a node had one ``endpoint`` (a string): still read, never written."""
+# Optional node keys: written only when the node has something to say, so that the
+# directory of a node that never renewed reads as it always did.
+_OPTIONAL_NODE_KEYS = frozenset({"signing_retired"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +50,12 @@ class DirectoryNode:
     Attributes:
         endpoints: where the node listens, one ``host:port`` per replica, in the
             order peers try them.
+        signing_kids: every signing key id of the node, current and retired (its key history).
         signing_pem: the node's signing certificate(s) and their CA chain (PEM),
             so any node can verify its records and statements offline.
+        signing_retired: key id -> Unix time the node stopped signing with it
+            (``gateway pki renew``). What a retired key signed before then still
+            verifies; anything it signed later is a forgery and is refused.
     """
 
     node_id: str
@@ -57,6 +64,7 @@ class DirectoryNode:
     tls_fingerprint: str
     signing_kids: tuple[str, ...]
     signing_pem: str
+    signing_retired: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def endpoint(self) -> str:
@@ -160,17 +168,7 @@ class Directory:
                 "serial": self.serial,
                 "issued_at": self.issued_at,
                 "expires_at": self.expires_at,
-                "nodes": [
-                    {
-                        "id": n.node_id,
-                        "parent": n.parent or "",
-                        "endpoints": list(n.endpoints),
-                        "tls_fingerprint": n.tls_fingerprint,
-                        "signing_kids": list(n.signing_kids),
-                        "signing_pem": n.signing_pem,
-                    }
-                    for n in sorted(self.nodes.values(), key=lambda n: n.node_id)
-                ],
+                "nodes": [_node_payload(n) for n in sorted(self.nodes.values(), key=_by_id)],
                 "revoked": sorted(self.revoked),
                 "catalog_versions": dict(sorted(self.catalog_versions.items())),
             }
@@ -213,12 +211,44 @@ class Directory:
         return directory
 
 
+def _by_id(node: DirectoryNode) -> str:
+    return node.node_id
+
+
+def _node_payload(node: DirectoryNode) -> dict[str, object]:
+    payload: dict[str, object] = {
+        "id": node.node_id,
+        "parent": node.parent or "",
+        "endpoints": list(node.endpoints),
+        "tls_fingerprint": node.tls_fingerprint,
+        "signing_kids": list(node.signing_kids),
+        "signing_pem": node.signing_pem,
+    }
+    if node.signing_retired:
+        payload["signing_retired"] = dict(sorted(node.signing_retired.items()))
+    return payload
+
+
+def _retired(item: dict[str, object], kids: list[str], what: str) -> dict[str, int]:
+    retired = item.get("signing_retired", {})
+    if not isinstance(retired, dict) or (not retired and "signing_retired" in item):
+        raise MalformedError(f"{what}: signing_retired must be a non-empty object when present")
+    for kid, at in retired.items():
+        if kid not in kids:
+            raise MalformedError(f"{what}: retired key {str(kid)[:16]}… is not in signing_kids")
+        if type(at) is not int or at < 0:
+            raise MalformedError(f"{what}: the retirement of key {kid[:16]}… must be Unix seconds")
+    if kids and len(retired) == len(kids):
+        raise MalformedError(f"{what}: every signing key is retired; one must be current")
+    return {str(k): int(v) for k, v in retired.items()}
+
+
 def _node(item: object, index: int) -> DirectoryNode:
     what = f"{_WHAT} node {index}"
     if not isinstance(item, dict):
         raise MalformedError(f"{what} must be an object")
     expected = _LEGACY_NODE_KEYS if "endpoint" in item else _NODE_KEYS
-    unknown = sorted(set(item) ^ expected)
+    unknown = sorted((set(item) - _OPTIONAL_NODE_KEYS) ^ expected)
     if unknown:
         raise MalformedError(f"{what} has a missing or unknown key {unknown[0]!r}")
     node_id = payload_str(item, "id", what)
@@ -250,6 +280,7 @@ def _node(item: object, index: int) -> DirectoryNode:
         tls_fingerprint=fingerprint,
         signing_kids=tuple(kids),
         signing_pem=payload_str(item, "signing_pem", what),
+        signing_retired=_retired(item, kids, what),
     )
 
 

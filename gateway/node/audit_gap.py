@@ -15,11 +15,12 @@ node serves: its word is needed to see a gap, and availability comes first.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway.core.audit import Decision, event_by_node, event_by_operator
 from gateway.core.checkpoint import Checkpoint, CosignatureVerifier
@@ -84,11 +85,13 @@ class AuditGapGuard:
         log_key: NoteVerifier,
         root: x509.Certificate,
         clock: Callable[[], int],
+        retired_log_keys: Sequence[NoteVerifier] = (),
     ) -> None:
         self._node_id = node_id
         self._store = store
         self._witness = witness
         self._log_key = log_key
+        self._retired_log_keys = tuple(retired_log_keys)
         self._root = root
         self._clock = clock
 
@@ -103,14 +106,15 @@ class AuditGapGuard:
         clock: Callable[[], int],
     ) -> AuditGapGuard:
         """The guard of node ``node_id``'s log, from the node's own credentials."""
-        log_key = NoteVerifier.for_key(log_origin(node_id), creds.signing_key.public_key())
+        origin = log_origin(node_id)
         return cls(
             node_id=node_id,
             store=store,
             witness=witness,
-            log_key=log_key,
+            log_key=NoteVerifier.for_key(origin, creds.signing_key.public_key()),
             root=creds.root,
             clock=clock,
+            retired_log_keys=retired_note_verifiers(origin, creds),
         )
 
     def check(self) -> None:
@@ -206,6 +210,7 @@ class AuditGapGuard:
             witness=CosignatureVerifier.for_key(log_origin(parent), key),
             now=now,
             max_age_s=_FRESH_S,
+            retired_log_keys=self._retired_log_keys,
         )
 
     def _recorded(self, gap: AuditGap) -> bool:
@@ -220,6 +225,12 @@ class AuditGapGuard:
             if len(page) < 500:
                 return False
             after = page[-1].seq
+
+
+def retired_note_verifiers(origin: str, creds: NodeCredentials) -> tuple[NoteVerifier, ...]:
+    """Note verifiers of the node's retired signing keys (its own history, from its keystore)."""
+    keys = [r.certificate.public_key() for r in creds.retired_signing]
+    return tuple(NoteVerifier.for_key(origin, k) for k in keys if isinstance(k, Ed25519PublicKey))
 
 
 def _parent(node_id: str) -> str:

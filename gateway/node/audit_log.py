@@ -63,7 +63,7 @@ from gateway.core.limits import DEFAULT_LIMITS, Limits
 from gateway.core.merkle import verify_consistency
 from gateway.core.note import NoteSigner, NoteVerifier
 from gateway.core.principal import Principal, Role
-from gateway.pki import parent_of, verify_signing_certificate
+from gateway.pki import parent_of, signing_kid, verify_signing_certificate
 from gateway.store.audit import AuditLogRepository
 from gateway.store.checkpoints import (
     CheckpointRepository,
@@ -404,10 +404,15 @@ class CheckpointWitness:
         writer: StoreWriter,
         clock: Callable[[], int],
         limits: Limits = DEFAULT_LIMITS,
+        key_check: Callable[[str, str], None] | None = None,
     ) -> None:
         self._node_id = node_id
         self._name = log_origin(node_id)
         self._key = signing_key
+        # (child, key id) -> raises unless the directory lists the key in the child's key
+        # history and in force now: a certificate the child's own CA made for a key it
+        # never published cannot sign what this witness cosigns.
+        self._key_check = key_check
         self._chain = certificate_chain
         self._root = root
         self._witnessed = witnessed
@@ -443,6 +448,8 @@ class CheckpointWitness:
                 node_id=child,
                 at_time=dt.datetime.fromtimestamp(now, dt.UTC),
             )
+            if self._key_check is not None:
+                self._key_check(child, _leaf_kid(request.certificate_chain))
             origin = log_origin(child)
             checkpoint, note = open_checkpoint(
                 request.checkpoint,
@@ -560,6 +567,12 @@ class CheckpointWitness:
         )
         self._audit.append([event])
         mark_audited(exc)
+
+
+def _leaf_kid(pem: bytes) -> str:
+    """The key id of the first certificate of a chain already checked by
+    :func:`signing_key_from_chain`."""
+    return signing_kid(x509.load_pem_x509_certificates(pem)[0])
 
 
 def _event(

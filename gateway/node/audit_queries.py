@@ -75,6 +75,8 @@ class SigningCertificates:
     node_id: str
     certificate_chain: bytes
     witnesses: Sequence[tuple[str, bytes]]
+    retired_chains: Sequence[bytes] = ()
+    """The node's signing chains before its renewals (its key history)."""
 
 
 def _page(limit: int, default: int) -> int:
@@ -111,8 +113,10 @@ class AuditQueries:
         witness: WitnessClient | None,
         clock: Callable[[], int],
         limits: Limits = DEFAULT_LIMITS,
+        retired_chains: Sequence[bytes] = (),
     ) -> None:
         self._limits = limits
+        self._retired_chains = tuple(retired_chains)
         self._node_id = node_id
         self._store = store
         self._entries = entries
@@ -244,7 +248,9 @@ class AuditQueries:
     def signing_certificates(self) -> SigningCertificates:
         """This node's signing chain and every witness's that cosigned here."""
         witnesses = self._checkpoints.witness_certificates()
-        return SigningCertificates(self._node_id, self._signing_chain, sorted(witnesses.items()))
+        return SigningCertificates(
+            self._node_id, self._signing_chain, sorted(witnesses.items()), self._retired_chains
+        )
 
     def witness_statement(self) -> WitnessStatement:
         """The parent's fresh statement on this log, fetched now and relayed unchanged.

@@ -24,7 +24,7 @@ from gateway.pki import (
     verify_peer_certificate,
     verify_signing_certificate,
 )
-from gateway.pki.keystore import read_certificate, read_certificates
+from gateway.pki.keystore import read_certificate, read_certificates, read_signing_history
 
 __all__ = ["build_directory", "directory_entry", "sign_directory_file", "sign_directory_with"]
 
@@ -49,7 +49,8 @@ def directory_entry(
     now: int | None = None,
 ) -> DirectoryNode:
     """The directory entry of ``node_id`` from its certificate folder (public files only:
-    ``tls.crt``, ``signing.crt``, ``chain.pem``, as ``gateway pki node`` writes them).
+    ``tls.crt``, ``signing.crt``, ``chain.pem``, as ``gateway pki node`` writes them, and
+    ``signing-history.json`` once ``gateway pki renew`` has retired a signing key).
 
     With ``root`` and ``now``, both certificates must chain to the federation
     root, name ``node_id`` and be valid now: an operator adding a node learns of
@@ -71,13 +72,17 @@ def directory_entry(
                 f"the TLS certificate in {certificates} is not node {node_id}'s"
             )
         verify_signing_certificate(signing, chain, root=root, node_id=node_id, at_time=when)
+    # The key history: retired certificates stay listed, with when they were retired,
+    # so that what they signed keeps verifying everywhere.
+    history = [r for r in read_signing_history(paths.history) if r.certificate != signing]
     return DirectoryNode(
         node_id=node_id,
         parent=parent_of(node_id),
         endpoints=tuple(endpoints),
         tls_fingerprint=fingerprint(tls),
-        signing_kids=(signing_kid(signing),),
-        signing_pem=_pem((signing, *chain)).decode("ascii"),
+        signing_kids=(signing_kid(signing), *(signing_kid(r.certificate) for r in history)),
+        signing_pem=_pem((signing, *(r.certificate for r in history), *chain)).decode("ascii"),
+        signing_retired={signing_kid(r.certificate): r.retired_at for r in history},
     )
 
 

@@ -69,8 +69,12 @@ def open_witness_statement(
     max_age_s: int,
     skew_s: int = DEFAULT_LIMITS.clock_skew_s,
     limits: Limits = DEFAULT_LIMITS,
+    retired_log_keys: Sequence[NoteVerifier] = (),
 ) -> WitnessedHead:
     """Check the parent's statement: the log's signature, the witness's, and its age.
+
+    ``retired_log_keys`` are the node's signing keys before its renewals: the
+    checkpoint the parent last cosigned may be signed by one of them.
 
     Raises:
         ProofError: the node relayed no statement.
@@ -83,7 +87,7 @@ def open_witness_statement(
     what = f"the statement of witness {witness.name}"
     try:
         checkpoint, note = open_checkpoint(
-            statement.checkpoint, [log_key], origin=origin, limits=limits
+            statement.checkpoint, [log_key, *retired_log_keys], origin=origin, limits=limits
         )
         cosig = verify_cosignature(
             note.body, statement.cosignature, witness, now=now, skew_s=skew_s
@@ -118,6 +122,7 @@ def verify_log(
     indexed: Mapping[int, IndexedColumns] | None = None,
     witnessed_head: WitnessedHead | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    retired_log_keys: Sequence[NoteVerifier] = (),
 ) -> LogReport:
     """Prove offline that a log is intact: events, checkpoints and cosignatures.
 
@@ -130,7 +135,8 @@ def verify_log(
     ``indexed`` (the columns stored beside each event) must say what the event
     says, or listings and subject access reports would show another log.
     ``witnessed_head`` (the parent's verified statement) must be a prefix of
-    the log: a log behind it was rolled back.
+    the log: a log behind it was rolled back. A checkpoint may be signed by
+    ``log_key`` or, from before a renewal, by one of ``retired_log_keys``.
 
     Raises:
         ProofError: naming the first missing or altered event or indexed
@@ -147,7 +153,7 @@ def verify_log(
         what = f"checkpoint {published.size}"
         try:
             checkpoint, note = open_checkpoint(
-                published.note, [log_key], origin=origin, limits=limits
+                published.note, [log_key, *retired_log_keys], origin=origin, limits=limits
             )
         except VerificationError as exc:
             raise type(exc)(f"{what}: {exc}") from exc

@@ -177,7 +177,7 @@ class FederationReceiver:
         envelope = Envelope.from_json(envelope_json, limits=self._limits)
         batch = verify_hop_batch(
             envelope,
-            resolve_key=self._keys_of(sender),
+            resolve_key=self._hop_keys_of(sender),
             expected_sender=sender,
             expected_audience=self._node_id,
             items=[*records, *statements, *messages],
@@ -201,6 +201,18 @@ class FederationReceiver:
             if self._trust.owner(kid) != node:
                 raise SignatureError(f"key {kid[:16]}… is not a signing key of node {node}")
             return self._trust.resolve(kid)
+
+        return resolve
+
+    def _hop_keys_of(self, node: str) -> Callable[[str], Verifier]:
+        """A hop is signed as it is sent: by a key of ``node`` in force now, never a retired one
+        (records and statements it carries may be older, and are checked at their own times)."""
+        keys = self._keys_of(node)
+
+        def resolve(kid: str) -> Verifier:
+            verifier = keys(kid)
+            self._trust.check_in_force(node, kid, skew_s=self._limits.clock_skew_s)
+            return verifier
 
         return resolve
 

@@ -21,6 +21,7 @@ from gateway.core.algorithms import Ed25519Verifier, Verifier
 from gateway.core.directory import DIRECTORY_PAYLOAD_TYPE, Directory, DirectoryNode
 from gateway.core.dsse import Envelope, verify_envelope
 from gateway.core.errors import (
+    AccessDeniedError,
     ConfigurationError,
     ExpiredError,
     MalformedError,
@@ -125,6 +126,15 @@ class _Key:
     owner: str
     not_before: int
     not_after: int
+    """The certificate's end, or the key's retirement if earlier."""
+    retired: bool = False
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
 
 
 def _pem_certificates(pem: bytes) -> list[x509.Certificate]:
@@ -229,16 +239,44 @@ class FederationTrust:
         return self._key(kid).owner
 
     def check_issued_within(self, kid: str, issued_at: int) -> None:
-        """Refuse a signature made outside its certificate's validity.
+        """Refuse a signature made outside its certificate's validity, or after its key was
+        retired (the directory's key history says when).
 
         Raises:
             ExpiredError: naming the key and the time.
         """
         key = self._key(kid)
         if not key.not_before <= issued_at <= key.not_after:
+            retired = " (the key was retired then)" if key.retired else ""
             raise ExpiredError(
-                f"signed at {issued_at}, outside the validity of signing certificate {kid[:16]}…"
+                f"signed at {issued_at}, outside the validity of signing certificate "
+                f"{kid[:16]}…{retired}"
             )
+
+    def check_in_force(self, node_id: str, kid: str, *, skew_s: int = 0) -> None:
+        """Refuse a key that does not sign for ``node_id`` now: not in its key history in
+        the directory, revoked, or retired (a checkpoint or a hop is signed as it is sent).
+
+        Raises:
+            SignatureError: the key is not one of the node's listed keys, or is revoked.
+            ExpiredError: the key's certificate ended or the key was retired.
+        """
+        try:
+            key = self._key(kid)
+        except AccessDeniedError as exc:
+            raise SignatureError(
+                f"signing key {kid[:16]}… is not in the key history of node {node_id} "
+                f"in the federation directory ({exc})"
+            ) from exc
+        if key.owner != node_id:
+            raise SignatureError(
+                f"signing key {kid[:16]}… is not in the key history of node {node_id} "
+                "in the federation directory"
+            )
+        now = int(self._clock())
+        if not key.not_before - skew_s <= now <= key.not_after + skew_s:
+            state = f"was retired at {key.not_after}" if key.retired else f"is not valid at {now}"
+            raise ExpiredError(f"signing key {kid[:16]}… of node {node_id} {state}")
 
     def _key(self, kid: str) -> _Key:
         with self._lock:
@@ -247,22 +285,27 @@ class FederationTrust:
             return cached
         directory = self.directory()
         owner = directory.owner_of(kid)
-        certs = _pem_certificates(directory.node(owner).signing_pem.encode("ascii"))
+        entry = directory.node(owner)
+        certs = _pem_certificates(entry.signing_pem.encode("ascii"))
         leaf = next((c for c in certs if signing_kid(c) == kid), None)
         if leaf is None:
             raise SignatureError(
                 f"directory lists key {kid[:16]}… for {owner} without its certificate"
             )
-        chain = [c for c in certs if c is not leaf]
+        # The node's other signing certificates (its key history) are not intermediates.
+        chain = [c for c in certs if c is not leaf and _is_ca(c)]
         start = leaf.not_valid_before_utc
         public_key = verify_signing_certificate(
             leaf, chain, root=self._root, node_id=owner, at_time=start + dt.timedelta(seconds=1)
         )
+        not_after = int(leaf.not_valid_after_utc.timestamp())
+        retired_at = entry.signing_retired.get(kid)
         key = _Key(
             verifier=Ed25519Verifier(kid, public_key),
             owner=owner,
             not_before=int(start.timestamp()),
-            not_after=int(leaf.not_valid_after_utc.timestamp()),
+            not_after=not_after if retired_at is None else min(not_after, retired_at),
+            retired=retired_at is not None,
         )
         with self._lock:
             self._keys[kid] = key

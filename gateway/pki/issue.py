@@ -22,7 +22,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -49,6 +49,8 @@ __all__ = [
     "issue_client",
     "issue_node",
     "node_ca_certificate",
+    "sign_signing_certificate",
+    "sign_tls_certificate",
     "write_node_leaves",
 ]
 
@@ -242,17 +244,35 @@ def make_tls_certificate(
     ca_key: ec.EllipticCurvePrivateKey,
     now: dt.datetime,
 ) -> _CertAndKey:
-    """Create a node's mTLS certificate: node URI SAN, DNS or IP SAN, the node's TLS name
-    (:func:`node_tls_name`), server + client auth.
+    """Create a node's mTLS key and certificate (see :func:`sign_tls_certificate`).
+
+    Raises:
+        InputError: if ``host`` is neither an IP literal nor a DNS name.
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = sign_tls_certificate(node_id, host, key.public_key(), ca=ca, ca_key=ca_key, now=now)
+    return cert, key
+
+
+def sign_tls_certificate(
+    node_id: str,
+    host: str,
+    public_key: ec.EllipticCurvePublicKey,
+    *,
+    ca: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    now: dt.datetime,
+) -> x509.Certificate:
+    """A node's mTLS certificate for ``public_key``: node URI SAN, DNS or IP SAN, the node's
+    TLS name (:func:`node_tls_name`), server + client auth.
 
     Raises:
         InputError: if ``host`` is neither an IP literal nor a DNS name.
     """
     san_host = host_name(host)
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = _leaf(
+    return _leaf(
         _name(f"node {node_id} tls", federation_name(ca)),
-        key.public_key(),
+        public_key,
         [
             x509.UniformResourceIdentifier(node_uri(node_id)),
             san_host,
@@ -263,24 +283,35 @@ def make_tls_certificate(
         ca=ca,
         now=now,
     ).sign(ca_key, hashes.SHA256())
-    return cert, key
 
 
 def make_signing_certificate(
     node_id: str, *, ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, now: dt.datetime
 ) -> tuple[x509.Certificate, Ed25519PrivateKey]:
-    """Create a node's Ed25519 record signing certificate (signing EKU, no TLS use)."""
+    """Create a node's Ed25519 record signing key and certificate."""
     key = Ed25519PrivateKey.generate()
-    cert = _leaf(
+    cert = sign_signing_certificate(node_id, key.public_key(), ca=ca, ca_key=ca_key, now=now)
+    return cert, key
+
+
+def sign_signing_certificate(
+    node_id: str,
+    public_key: Ed25519PublicKey,
+    *,
+    ca: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    now: dt.datetime,
+) -> x509.Certificate:
+    """A node's record signing certificate for ``public_key`` (signing EKU, no TLS use)."""
+    return _leaf(
         _name(f"node {node_id} record signing", federation_name(ca)),
-        key.public_key(),
+        public_key,
         [x509.UniformResourceIdentifier(node_uri(node_id))],
         [RECORD_SIGNING_EKU],
         ca=ca,
         now=now,
         content_commitment=True,
     ).sign(ca_key, hashes.SHA256())
-    return cert, key
 
 
 def make_client_certificate(

@@ -159,6 +159,18 @@ def _key_pem(key: PrivateKey) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
+class RetiredSigningCertificate:
+    """A signing certificate the node no longer signs with, and since when (Unix seconds).
+
+    What it signed before ``retired_at`` still verifies; a signature under it
+    dated later is a forgery with a retired key and is refused.
+    """
+
+    certificate: x509.Certificate
+    retired_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class NodeCredentials:
     """A node's certificates and keys, loaded. ``chain`` is node CA first, root excluded."""
 
@@ -172,6 +184,8 @@ class NodeCredentials:
     ca_key: EllipticCurvePrivateKey = field(repr=False)
     tls_key: EllipticCurvePrivateKey = field(repr=False)
     signing_key: Ed25519PrivateKey = field(repr=False)
+    retired_signing: tuple[RetiredSigningCertificate, ...] = ()
+    """Signing certificates replaced by ``pki renew``: what they signed still verifies."""
 
     def tls_certificate_chain_pem(self) -> bytes:
         """TLS certificate followed by ``chain``, as a TLS server or client presents it."""
@@ -389,19 +403,8 @@ def load_node_credentials(node_dir: Path) -> NodeCredentials:
         ca_key=read_ec_private_key(paths.ca_key),
         tls_key=read_ec_private_key(paths.tls_key),
         signing_key=read_ed25519_private_key(paths.signing_key),
+        retired_signing=read_signing_history(paths.history),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class RetiredSigningCertificate:
-    """A signing certificate the node no longer signs with, and since when (Unix seconds).
-
-    What it signed before ``retired_at`` still verifies; a signature under it
-    dated later is a forgery with a retired key and is refused.
-    """
-
-    certificate: x509.Certificate
-    retired_at: int
 
 
 def read_signing_history(path: Path) -> tuple[RetiredSigningCertificate, ...]:

@@ -44,6 +44,7 @@ from gateway.pki.issue import (
 )
 from gateway.pki.keystore import NodeCredentials, NodePaths
 from gateway.pki.names import URN_PREFIX, node_level, node_uri, parent_of
+from gateway.pki.renew import retire_signing_certificate
 from gateway.pki.validate import check_node_credentials, named_node
 
 __all__ = ["ROOT_SIGNER", "install_node_ca", "request_node_ca", "sign_node_request"]
@@ -274,6 +275,10 @@ def install_node_ca(
         signing_key=signing_key,
     )
     check_node_credentials(creds, node_id=node_id, now=at)
+    if paths.signing_cert.exists():
+        # Re-installed (a new node CA): what the old signing key signed must still verify.
+        old = keystore.read_certificate(paths.signing_cert)
+        retire_signing_certificate(paths, old, at=int(at.timestamp()))
     keystore.write_certificates(paths.ca_cert, [ca])
     keystore.write_certificates(paths.chain, chain)
     keystore.write_certificates(paths.root, [root])

@@ -21,12 +21,20 @@ from gateway.rpc.context import current_principal
 from gateway.store import AuditFilter
 from gateway.store.checkpoints import CheckpointRow
 
-__all__ = ["AuditServicer", "WitnessServicer", "signing_chain_pem"]
+__all__ = ["AuditServicer", "WitnessServicer", "retired_chains_pem", "signing_chain_pem"]
 
 
 def signing_chain_pem(creds: NodeCredentials) -> bytes:
     """The node's signing certificate then its CA chain, PEM (root excluded)."""
     return b"".join(c.public_bytes(Encoding.PEM) for c in (creds.signing_cert, *creds.chain))
+
+
+def retired_chains_pem(creds: NodeCredentials) -> list[bytes]:
+    """Each retired signing certificate of the node then its CA chain, PEM (root excluded)."""
+    return [
+        b"".join(c.public_bytes(Encoding.PEM) for c in (r.certificate, *creds.chain))
+        for r in creds.retired_signing
+    ]
 
 
 def _events_to_proto(page: EventsPage) -> audit_pb2.ListEventsResponse:
@@ -144,7 +152,9 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
         found = self._queries.signing_certificates()
         return audit_pb2.SigningCertificatesResponse(
             node=audit_pb2.SigningCertificateChain(
-                node_id=found.node_id, certificate_chain=found.certificate_chain
+                node_id=found.node_id,
+                certificate_chain=found.certificate_chain,
+                retired_certificate_chains=list(found.retired_chains),
             ),
             witnesses=[
                 audit_pb2.SigningCertificateChain(node_id=w, certificate_chain=pem)

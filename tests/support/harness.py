@@ -333,6 +333,7 @@ class InProcessFederation:
             writer=store.writer,
             clock=now,
             limits=config.limits,
+            key_check=trust.check_in_force,
         )
         principal = Principal(
             role=Role.NODE,

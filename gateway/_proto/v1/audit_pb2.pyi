@@ -466,18 +466,26 @@ class SigningCertificateChain(_message.Message):
 
     NODE_ID_FIELD_NUMBER: _builtins.int
     CERTIFICATE_CHAIN_FIELD_NUMBER: _builtins.int
+    RETIRED_CERTIFICATE_CHAINS_FIELD_NUMBER: _builtins.int
     node_id: _builtins.str
     certificate_chain: _builtins.bytes
     """PEM: the Ed25519 signing certificate first, then its CA chain (root excluded)."""
+    @_builtins.property
+    def retired_certificate_chains(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """The node's key history: each signing certificate it used before a renewal
+        (`gateway pki renew`), as above. Checkpoints signed before a renewal verify with them.
+        """
+
     def __init__(
         self,
         *,
         node_id: _builtins.str = ...,
         certificate_chain: _builtins.bytes = ...,
+        retired_certificate_chains: _abc.Iterable[_builtins.bytes] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate_chain", b"certificate_chain", "node_id", b"node_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate_chain", b"certificate_chain", "node_id", b"node_id", "retired_certificate_chains", b"retired_certificate_chains"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,155 @@
+"""`gateway pki renew`: new certificates from the node's own CA, the old signing one kept."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from gateway.commands.pki import pki
+from gateway.core.directory import Directory
+from gateway.core.errors import ConfigurationError, MalformedError
+from gateway.node.directory_file import build_directory
+from gateway.pki import (
+    check_node_credentials,
+    init_federation,
+    issue_node,
+    load_node_credentials,
+    signing_kid,
+)
+from gateway.pki.inventory import keystore_certificates
+from gateway.pki.renew import renew_node
+
+ISSUED = dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.UTC)
+RENEWED = ISSUED + dt.timedelta(days=330)
+NODES = [("000000", None), ("330000", "000000"), ("330500", "330000")]
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("keys")
+    init_federation(base, now=ISSUED)
+    for node_id, parent in NODES:
+        issue_node(base, node_id=node_id, parent_id=parent, host="127.0.0.1", now=ISSUED)
+    return base
+
+
+@pytest.fixture
+def keys(tmp_path: Path, pristine: Path) -> Path:
+    return Path(shutil.copytree(pristine, tmp_path / "keys"))
+
+
+def _spki(key: object) -> bytes:
+    public = key.public_key()  # type: ignore[attr-defined]
+    return bytes(public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo))
+
+
+@pytest.mark.parametrize("new_key", [False, True])
+def test_renewal_keeps_the_old_signing_certificate_in_the_history(
+    keys: Path, new_key: bool
+) -> None:
+    before = load_node_credentials(keys / "nodes" / "330500")
+    renewal = renew_node(keys, node_id="330500", new_key=new_key, now=RENEWED)
+    after = load_node_credentials(keys / "nodes" / "330500")
+
+    check_node_credentials(after, node_id="330500", now=RENEWED + dt.timedelta(days=100))
+    assert renewal.old_signing_kid == signing_kid(before.signing_cert)
+    assert renewal.new_signing_kid == signing_kid(after.signing_cert) != renewal.old_signing_kid
+    assert renewal.retired_at == int(RENEWED.timestamp())
+    assert after.signing_cert.not_valid_after_utc == RENEWED + dt.timedelta(days=365)
+    assert after.tls_cert.not_valid_after_utc == RENEWED + dt.timedelta(days=365)
+    assert [(r.certificate, r.retired_at) for r in after.retired_signing] == [
+        (before.signing_cert, renewal.retired_at)
+    ]
+    same = {_spki(after.signing_key) == _spki(before.signing_key)}
+    assert same == {not new_key}
+    assert (_spki(after.tls_key) == _spki(before.tls_key)) is not new_key
+    for name in ("tls.key", "signing.key"):
+        assert (keys / "nodes" / "330500" / name).stat().st_mode & 0o777 == 0o600
+    listed = keystore_certificates(keys, now=RENEWED, warn_within=dt.timedelta(days=30))
+    retired = [c for c in listed if c.kind == "retired-signing"]
+    assert [(c.path, c.owner, c.state) for c in retired] == [
+        ("nodes/330500/signing-history.json", "330500", "retired")
+    ]
+
+
+def test_the_directory_lists_the_key_history_and_reads_it_back(keys: Path) -> None:
+    first = renew_node(keys, node_id="330500", new_key=True, now=RENEWED)
+    second = renew_node(keys, node_id="330500", now=RENEWED + dt.timedelta(days=300))
+    endpoints = {node: f"127.0.0.1:{7000 + i}" for i, (node, _p) in enumerate(NODES)}
+    now = int(RENEWED.timestamp())
+    built = build_directory(keys, endpoints, serial=1, now=now, valid_s=3600)
+    entry = built.nodes["330500"]
+    assert entry.signing_kids == (
+        second.new_signing_kid,
+        first.old_signing_kid,
+        second.old_signing_kid,
+    )
+    assert dict(entry.signing_retired) == {
+        first.old_signing_kid: first.retired_at,
+        second.old_signing_kid: second.retired_at,
+    }
+    assert Directory.from_payload(built.to_payload()) == built
+    # A node that never renewed is written as before: no signing_retired key at all.
+    national = json.loads(built.to_payload())["nodes"][0]
+    assert "signing_retired" not in national
+
+
+@pytest.mark.parametrize(
+    ("retired", "extra_kid", "message"),
+    [
+        ({"ab" * 32: 5}, False, "retired key abababababababab… is not in signing_kids"),
+        (["KID"], False, "signing_retired must be a non-empty object when present"),
+        ({}, False, "signing_retired must be a non-empty object when present"),
+        ({"KID": 5}, False, "every signing key is retired; one must be current"),
+        ({"KID": -1}, True, "the retirement of key .* must be Unix seconds"),
+        ({"KID": "5"}, True, "the retirement of key .* must be Unix seconds"),
+    ],
+)
+def test_a_malformed_key_history_is_refused(
+    keys: Path, retired: object, extra_kid: bool, message: str
+) -> None:
+    endpoints = {node: f"127.0.0.1:{7000 + i}" for i, (node, _p) in enumerate(NODES)}
+    built = build_directory(keys, endpoints, serial=1, now=100, valid_s=3600)
+    doc = json.loads(built.to_payload())
+    city = doc["nodes"][2]
+    kid = city["signing_kids"][0]
+    text = json.dumps(retired).replace("KID", kid)
+    city["signing_retired"] = json.loads(text)
+    if extra_kid:
+        city["signing_kids"].append("cd" * 32)
+    with pytest.raises(MalformedError, match=message):
+        Directory.from_payload(json.dumps(doc).encode())
+
+
+def test_pki_renew_command(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"  # issued now: the command renews at the real time
+    init_federation(keys)
+    issue_node(keys, node_id="000000", parent_id=None, host="127.0.0.1")
+    issue_node(keys, node_id="330000", parent_id="000000", host="127.0.0.1")
+    result = CliRunner().invoke(
+        pki, ["renew", "--dir", str(keys), "--node", "330000", "--new-key", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    after = load_node_credentials(keys / "nodes" / "330000")
+    assert answer["new_signing_kid"] == signing_kid(after.signing_cert)
+    assert answer["old_signing_kid"] == signing_kid(after.retired_signing[0].certificate)
+    assert answer["new_key"] is True
+
+
+def test_renewal_that_the_node_ca_would_cut_short_says_to_renew_the_ca(keys: Path) -> None:
+    ca_end = load_node_credentials(keys / "nodes" / "330500").ca_cert.not_valid_after_utc
+    renew_node(keys, node_id="330500", now=ca_end - dt.timedelta(days=100))
+    with pytest.raises(ConfigurationError) as refused:
+        renew_node(keys, node_id="330500", now=ca_end - dt.timedelta(days=50))
+    assert str(refused.value) == (
+        f"the node CA of 330500 expires {ca_end.isoformat()}: a renewed certificate would not "
+        "outlive the current one; have the node CA signed again first "
+        "(`gateway pki request`, `pki sign`, `pki install`)"
+    )
