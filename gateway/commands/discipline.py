@@ -262,7 +262,7 @@ def _objection_dict(o: discipline_pb2.Objection) -> dict[str, Any]:
 
 @click.group()
 def objection() -> None:
-    """Objections (异议): file at any node, list and decide at the record's issuer."""
+    """Objections (异议): file at any node, decide at the record's issuer; list at either."""
 
 
 @objection.command("file")
@@ -316,7 +316,10 @@ def objection_list(
     record_id: str,
     as_json: bool,
 ) -> None:
-    """Objections held at this node (the issuer), by deadline."""
+    """Objections held at this node, by deadline: those to its records, those filed here.
+
+    An objection filed here shows each decision of the issuer (and when) once it arrived.
+    """
     with open_client(client_dir, endpoint) as (_client, channel):
         reply = discipline_pb2_grpc.DisciplineStub(channel).ListObjections(
             discipline_pb2.ListObjectionsRequest(overdue=overdue, state=state, record_id=record_id)
@@ -327,7 +330,7 @@ def objection_list(
         return
     print_table(
         f"{len(reply.objections)} objections" + (" overdue" if overdue else ""),
-        ["objection", "record", "filed at", "filed", "deadline", "state", "grounds"],
+        ["objection", "record", "filed at", "filed", "deadline", "state", "decided", "grounds"],
         [
             (
                 o.objection_id,
@@ -336,11 +339,12 @@ def objection_list(
                 _time(o.filed_at),
                 _time(o.deadline_at) + (" OVERDUE" if o.overdue else ""),
                 o.state,
+                _time(o.decided_at),
                 o.grounds,
             )
             for o in reply.objections
         ],
-        droppable=("grounds", "filed at", "deadline"),
+        droppable=("grounds", "filed at", "deadline", "decided"),
     )
 
 

@@ -10,8 +10,9 @@ the measures list, for the department's domain:
     and that measure is not suspended by a pending objection.
 ``DISPUTED``
     nothing intercepts, but a black-list notice whose measures this domain
-    would implement has an objection pending (status ``suspended``) and its
-    list type suspends measures meanwhile (``objection_suspends``).
+    would implement has an objection pending and its issuer paused the
+    measures meanwhile (status ``suspended``, set by the issuer's signed
+    statement under the issuer's ``objection_suspends`` rule).
 ``GREEN_CHANNEL``
     no in-force black-list notice at all, and an in-force red-list entry names
     this domain among its green domains (its incentives not suspended).
@@ -20,10 +21,11 @@ the measures list, for the department's domain:
 
 Precedence is in that order: a measure that still applies always wins, so a
 pending objection on a list whose measures stay in force during the objection
-(e.g. 失信被执行人, listed by the courts) still intercepts; its hit is flagged
-``disputed``. Only the latest version of a record counts, and only while its
-status is ``active`` or ``suspended`` and its ``exp`` lies ahead: a corrected,
-revoked, repaired or expired notice never intercepts. Plain records and
+(status ``disputed``: e.g. 失信被执行人 under the national catalog) still
+intercepts; its hit is flagged ``disputed``. Only the latest version of a
+record counts, and only while its status is ``active``, ``disputed`` or
+``suspended`` and its ``exp`` lies ahead: a corrected, revoked, repaired or
+expired notice never intercepts. Plain records and
 commitments are never notices. Which notices the department may see at all
 is the sharing policy's business, decided at the edge before calling
 :func:`decide_check`.
@@ -35,9 +37,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from gateway.core.catalog import Catalog, Category, CategoryKind, ObjectionSuspends
+from gateway.core.catalog import Catalog, Category, CategoryKind
 from gateway.core.measures import MeasureKind, MeasuresList
-from gateway.core.record_status import is_disputed, is_in_force
+from gateway.core.record_status import is_disputed, is_in_force, measures_paused
 
 __all__ = [
     "BASIS_FIELDS",
@@ -74,7 +76,7 @@ class NoticeFacts:
         version: the stored version.
         category: its catalog category code.
         issuer: the node that issued (and signed) it.
-        status: its stored status (``active``, ``suspended``, ``revoked`` ...).
+        status: its stored status (``active``, ``disputed``, ``suspended``, ``revoked`` ...).
         exp: end of disclosure, unix seconds.
         fields: the disclosures the checking department may see (code -> value).
     """
@@ -105,8 +107,8 @@ class Hit:
     Attributes:
         measures: the notice's measures that the checking domain implements.
         basis: the notice's own legal basis (``LB_YJ`` ...), ``""`` when it has none.
-        disputed: an objection is pending (status ``suspended``).
-        measures_suspended: disputed, and the list type suspends measures meanwhile.
+        disputed: an objection is pending (status ``disputed`` or ``suspended``).
+        measures_suspended: disputed, and the issuer paused the measures meanwhile.
         intercepts: this notice alone makes the answer INTERCEPT.
         green: this red-list entry grants the checking domain a green channel.
     """
@@ -163,7 +165,9 @@ def _hit(notice: NoticeFacts, category: Category, domain: str, measures: Measure
         for m in measures.for_category(category, domain)
     )
     disputed = is_disputed(notice.status)
-    suspended = disputed and category.objection_suspends is not ObjectionSuspends.NEVER
+    # The issuer's statement says whether measures pause, not this node's catalog:
+    # a holder under another supplement applies the issuer's rule (一处失信、处处受限).
+    suspended = measures_paused(notice.status)
     blacklist = category.kind is CategoryKind.BLACKLIST
     field_code = basis_field(category)
     return Hit(

@@ -1,13 +1,16 @@
 """Bodies of the routed messages of the discipline loop, validated both ways.
 
-Three kinds travel to a record's issuer (see :mod:`gateway.core.messages`):
+Three kinds travel to a record's issuer (see :mod:`gateway.core.messages`),
+and one back from it:
 
 ``hit``
     a check somewhere intercepted on the issuer's notice (发起);
 ``feedback``
     what the checking department then did about it (反馈);
 ``objection``
-    a subject's objection to the record (异议), filed at any node.
+    a subject's objection to the record (异议), filed at any node;
+``objection.decision``
+    the issuer's decision on it, sent to the node where it was filed.
 
 The origin node and the time come from the signed message itself; a body
 holds the rest. Constructors validate every field, and :meth:`from_body`
@@ -31,20 +34,23 @@ from gateway.core.payload_fields import (
     check_text,
     is_hex_id,
 )
-from gateway.core.remedies import FeedbackAction
+from gateway.core.remedies import FeedbackAction, ObjectionDecision
 
 __all__ = [
     "FEEDBACK_KIND",
     "HIT_KIND",
+    "OBJECTION_DECISION_KIND",
     "OBJECTION_KIND",
     "FeedbackReport",
     "HitReport",
     "ObjectionFiling",
+    "ObjectionOutcome",
 ]
 
 HIT_KIND = "discipline.hit"
 FEEDBACK_KIND = "discipline.feedback"
 OBJECTION_KIND = "discipline.objection"
+OBJECTION_DECISION_KIND = "discipline.objection.decision"
 
 _DOMAIN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _MEASURE = re.compile(r"M-[A-Z]+-\d{2}")
@@ -193,6 +199,56 @@ class ObjectionFiling:
         return cls(**body)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectionOutcome:
+    """The issuer's decision on an objection, on its way back to the node where it was filed.
+
+    Attributes:
+        decision: accept, reject, uphold or dismiss.
+        decided_at: when the issuer decided, unix seconds.
+        decided_by: the issuer's admin who decided.
+        resolution: the reason given.
+        statement_id: the status statement the decision issued, ``""`` if none.
+
+    Raises:
+        MalformedError: naming the key at fault.
+    """
+
+    objection_id: str
+    record_id: str
+    version: int
+    decision: str
+    decided_at: int
+    decided_by: str
+    resolution: str
+    statement_id: str
+
+    def __post_init__(self) -> None:
+        what = "objection decision"
+        _id(what, "objection_id", self.objection_id)
+        _record(what, self.record_id, self.version)
+        if self.decision not in {d.value for d in ObjectionDecision}:
+            raise MalformedError(
+                f"{what} key 'decision' is {str(self.decision)[:40]!r}, not one of "
+                + ", ".join(d.value for d in ObjectionDecision)
+            )
+        check_int(self.decided_at, what=what, key="decided_at", minimum=0)
+        check_text(self.decided_by, what=what, key="decided_by", max_chars=_MAX_ACTOR)
+        check_text(self.resolution, what=what, key="resolution", max_chars=_MAX_TEXT)
+        if self.statement_id:
+            _id(what, "statement_id", self.statement_id)
+
+    def to_body(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> ObjectionOutcome:
+        """Raises MalformedError naming the key at fault."""
+        check_exact_keys(body, _OUTCOME_KEYS, what="objection decision")
+        return cls(**body)
+
+
 _HIT_KEYS = frozenset(HitReport.__dataclass_fields__)
 _FEEDBACK_KEYS = frozenset(FeedbackReport.__dataclass_fields__)
 _OBJECTION_KEYS = frozenset(ObjectionFiling.__dataclass_fields__)
+_OUTCOME_KEYS = frozenset(ObjectionOutcome.__dataclass_fields__)

@@ -27,6 +27,7 @@ BARE_STATUS_KINDS = frozenset({StatusKind.CORRECTION, StatusKind.REVOCATION})
 """What a status call may do; the other kinds belong to a procedure."""
 
 _PROCEDURE = {
+    StatusKind.DISPUTE: "the objection procedure (gateway objection)",
     StatusKind.SUSPENSION: "the objection procedure (gateway objection)",
     StatusKind.REINSTATEMENT: "the objection procedure (gateway objection)",
     StatusKind.REPAIR: "the repair procedure (gateway repair)",

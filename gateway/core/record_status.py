@@ -1,9 +1,9 @@
 """The lifecycle status of a record version, with the predicates every layer asks.
 
 A record is issued ``active``; status statements move it to ``corrected``,
-``suspended`` (objection accepted), back to ``active`` (reinstatement),
-``revoked`` or ``repaired``; every holder marks it ``expired`` at its signed
-``exp``. What a status allows is decided here, once: the store, the discipline
+``disputed`` or ``suspended`` (an objection is pending), back to ``active``
+(reinstatement), ``revoked`` or ``repaired``; every holder marks it ``expired``
+at its signed ``exp``. What a status allows is decided here, once: the store, the discipline
 check, the query and outbound use cases all ask these predicates.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["RecordStatus", "is_disputed", "is_forwardable", "is_in_force"]
+__all__ = ["RecordStatus", "is_disputed", "is_forwardable", "is_in_force", "measures_paused"]
 
 
 class RecordStatus(StrEnum):
@@ -19,17 +19,21 @@ class RecordStatus(StrEnum):
 
     ACTIVE = "active"
     SUSPENDED = "suspended"
-    """An objection was accepted by the issuer (the status a suspension statement leaves)."""
+    """An objection is pending and the issuer paused the measures (a suspension statement)."""
+    DISPUTED = "disputed"
+    """An objection is pending and the measures stay in force: checks flag it (a dispute
+    statement)."""
     CORRECTED = "corrected"
     REVOKED = "revoked"
     REPAIRED = "repaired"
     EXPIRED = "expired"
 
 
-_IN_FORCE = frozenset({RecordStatus.ACTIVE, RecordStatus.SUSPENDED})
+_IN_FORCE = frozenset({RecordStatus.ACTIVE, RecordStatus.SUSPENDED, RecordStatus.DISPUTED})
 # A corrected version is superseded, not withdrawn: it is still served and
 # forwarded (with its correction statement) so that every holder sees both.
-_FORWARDABLE = frozenset({RecordStatus.ACTIVE, RecordStatus.SUSPENDED, RecordStatus.CORRECTED})
+_FORWARDABLE = _IN_FORCE | {RecordStatus.CORRECTED}
+_PENDING_OBJECTION = frozenset({RecordStatus.SUSPENDED, RecordStatus.DISPUTED})
 
 
 def is_in_force(status: str) -> bool:
@@ -43,5 +47,14 @@ def is_forwardable(status: str) -> bool:
 
 
 def is_disputed(status: str) -> bool:
-    """True if an accepted objection has suspended the record."""
+    """True while an objection to the record is pending (measures paused or not)."""
+    return status in _PENDING_OBJECTION
+
+
+def measures_paused(status: str) -> bool:
+    """True if the issuer paused the record's measures while an objection is verified.
+
+    The issuer's signed statement decides, under the issuer's catalog, so every
+    holder answers the same whatever its own catalog says.
+    """
     return status == RecordStatus.SUSPENDED

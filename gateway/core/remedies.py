@@ -1,10 +1,17 @@
 """Objections (异议), credit repair (信用修复) and feedback: the rules, without I/O.
 
 An objection is filed at any node and decided by the record's issuer:
-accepted (the record is suspended everywhere it went), or rejected as
-inadmissible; an accepted objection is then upheld (the record is revoked or
-corrected) or dismissed (the record is back in force). The issuer must decide
-within the category's ``objection_deadline_days`` of the filing.
+accepted, or rejected as inadmissible; an accepted objection is then upheld
+(the record is revoked or corrected) or dismissed (the record is back in
+force). The issuer must decide within the category's
+``objection_deadline_days`` of the filing, and every decision goes back to
+the node where the objection was filed.
+
+While objections are pending, the issuer's catalog (``objection_suspends``)
+says what the record's status is everywhere it went (:func:`pending_status`):
+``suspended`` (measures paused) from filing or from acceptance, else
+``disputed`` (measures in force, checks flag the objection). Huzhou 2018:
+联合惩戒措施在信息核实期间暂不执行.
 
 Credit repair may be asked only once the category's minimum period after the
 decision date has passed (NDRC 信用修复管理办法, 2025); approval purges the
@@ -16,13 +23,16 @@ applicable, or lifted.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 from enum import StrEnum
 from types import MappingProxyType
 
-from gateway.core.catalog import Category, Severity
+from gateway.core.catalog import Category, ObjectionSuspends, Severity
 from gateway.core.errors import AccessDeniedError, ConflictError
 from gateway.core.record_fields import add_months
+from gateway.core.record_status import RecordStatus, is_in_force
+from gateway.core.statements import StatusKind
 
 __all__ = [
     "OPEN_OBJECTION_STATES",
@@ -34,9 +44,13 @@ __all__ = [
     "RepairState",
     "check_repair_time",
     "decide_repair",
+    "decided_state",
     "next_objection_state",
     "objection_deadline",
+    "pending_status",
     "repair_earliest",
+    "status_statement",
+    "supersedes",
 ]
 
 SECONDS_PER_DAY = 86_400
@@ -97,6 +111,79 @@ def next_objection_state(state: ObjectionState, decision: ObjectionDecision) -> 
             f"an objection that is {state.value} cannot be decided {decision.value!r} "
             f"(allowed: {', '.join(allowed) or 'nothing, it is closed'})"
         ) from None
+
+
+def decided_state(decision: ObjectionDecision) -> ObjectionState:
+    """The state ``decision`` leaves an objection in (each decision has one)."""
+    return next(to for (_state, made), to in _OBJECTION_MOVES.items() if made is decision)
+
+
+_STAGE = MappingProxyType(
+    {
+        ObjectionState.FILED: 0,
+        ObjectionState.ACCEPTED: 1,
+        ObjectionState.REJECTED: 1,
+        ObjectionState.UPHELD: 2,
+        ObjectionState.DISMISSED: 2,
+    }
+)
+
+
+def supersedes(new: ObjectionState, old: ObjectionState) -> bool:
+    """Whether ``new`` comes after ``old`` in an objection's life.
+
+    Decisions reach the filing node as messages that a retried hop may reorder:
+    an acceptance arriving after the dismissal must not reopen the objection.
+    """
+    return _STAGE[new] > _STAGE[old]
+
+
+def pending_status(
+    rule: ObjectionSuspends, open_states: Collection[ObjectionState]
+) -> RecordStatus:
+    """The status a record has while objections in ``open_states`` are pending.
+
+    Args:
+        rule: the issuer's ``objection_suspends`` for the record's category.
+        open_states: the states of the record's open objections (filed or accepted).
+
+    Returns:
+        ``active`` with none pending; ``suspended`` when the rule pauses the
+        measures from filing, or from acceptance and one is accepted; otherwise
+        ``disputed`` (measures in force, checks flag the objection).
+    """
+    if not open_states:
+        return RecordStatus.ACTIVE
+    if rule is ObjectionSuspends.ON_FILING or (
+        rule is ObjectionSuspends.ON_ACCEPTANCE and ObjectionState.ACCEPTED in open_states
+    ):
+        return RecordStatus.SUSPENDED
+    return RecordStatus.DISPUTED
+
+
+_STATEMENT_TO = MappingProxyType(
+    {
+        RecordStatus.ACTIVE: StatusKind.REINSTATEMENT,
+        RecordStatus.SUSPENDED: StatusKind.SUSPENSION,
+        RecordStatus.DISPUTED: StatusKind.DISPUTE,
+    }
+)
+
+
+def status_statement(current: str, wanted: RecordStatus) -> StatusKind | None:
+    """The statement that moves a record from ``current`` to ``wanted``, if one is needed.
+
+    Args:
+        current: the record's status at the issuer.
+        wanted: what :func:`pending_status` answered.
+
+    Returns:
+        None when it is there already, or no longer in force (a revoked, repaired
+        or corrected record is never brought back by an objection's outcome).
+    """
+    if current == wanted or not is_in_force(current):
+        return None
+    return _STATEMENT_TO[wanted]
 
 
 def objection_deadline(filed_at: int, category: Category) -> int:

@@ -1,10 +1,11 @@
 """Status statements: a record's issuer changes its status everywhere it went.
 
-Corrections, suspensions (an objection is pending), reinstatements, revocations and
-credit repair are statements by the issuing node about one (record id, version),
-signed in a DSSE envelope and carried on the same paths as the records. The payload
-is canonical JSON; a statement has exactly one byte form, so two nodes holding the
-same statement hold the same bytes.
+Corrections, disputes and suspensions (an objection is pending; measures stay in
+force or pause), reinstatements, revocations and credit repair are statements by
+the issuing node about one (record id, version), signed in a DSSE envelope and
+carried on the same paths as the records. The payload is canonical JSON; a
+statement has exactly one byte form, so two nodes holding the same statement hold
+the same bytes.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class StatusKind(StrEnum):
     """What a statement does to the record it names."""
 
     CORRECTION = "correction"
+    DISPUTE = "dispute"
     SUSPENSION = "suspension"
     REINSTATEMENT = "reinstatement"
     REVOCATION = "revocation"
@@ -62,6 +64,7 @@ class StatusKind(StrEnum):
 STATUS_EFFECT: Mapping[StatusKind, RecordStatus] = MappingProxyType(
     {
         StatusKind.CORRECTION: RecordStatus.CORRECTED,
+        StatusKind.DISPUTE: RecordStatus.DISPUTED,
         StatusKind.SUSPENSION: RecordStatus.SUSPENDED,
         StatusKind.REINSTATEMENT: RecordStatus.ACTIVE,
         StatusKind.REVOCATION: RecordStatus.REVOKED,

@@ -1,11 +1,16 @@
 """Objections (异议) and credit repair (信用修复), decided at the record's issuer.
 
-An objection may be filed at any node holding the record; it travels to the
-issuer as a routed message and is stored there with its deadline (the
-catalog's ``objection_deadline_days``). The issuer's decisions become signed
-status statements that reach every holder through the delivery ledger:
-accepting suspends the record, dismissing reinstates it, upholding revokes it
-(or replaces it by a corrected version). A credit repair application is made
+An objection may be filed at any node holding the record; it is kept there
+and travels to the issuer as a routed message, stored there with its deadline
+(the catalog's ``objection_deadline_days``). The issuer's catalog says when
+measures pause (``objection_suspends``): on arrival the issuer signs a
+suspension (measures paused from filing) or a dispute (measures in force,
+flagged); accepting suspends a record whose measures pause from acceptance;
+rejecting or dismissing the last open objection reinstates it; upholding
+revokes it (or replaces it by a corrected version). Each statement reaches
+every holder through the delivery ledger, and each decision travels back to
+the node where the objection was filed, which keeps it for ``objection list``
+once it checked the issuer signed it. A credit repair application is made
 at the issuer, refused before the category's minimum period, and its approval
 is a repair statement, which purges the record everywhere it went.
 
@@ -26,7 +31,12 @@ from sqlalchemy import Connection
 
 from gateway.core.audit import Decision, event_by, event_by_node
 from gateway.core.catalog import Catalog, Severity
-from gateway.core.discipline_messages import OBJECTION_KIND, ObjectionFiling
+from gateway.core.discipline_messages import (
+    OBJECTION_DECISION_KIND,
+    OBJECTION_KIND,
+    ObjectionFiling,
+    ObjectionOutcome,
+)
 from gateway.core.errors import AccessDeniedError, ConflictError, GatewayError, InputError
 from gateway.core.principal import Principal
 from gateway.core.record_status import is_in_force
@@ -39,8 +49,12 @@ from gateway.core.remedies import (
     RepairState,
     check_repair_time,
     decide_repair,
+    decided_state,
     next_objection_state,
     objection_deadline,
+    pending_status,
+    status_statement,
+    supersedes,
 )
 from gateway.core.sdjwt import parse_sd_jwt
 from gateway.core.statements import STATUS_EFFECT, StatusKind
@@ -106,7 +120,8 @@ def _decide_with_statement(
     to ``before`` and the error is raised: no decision stands without its statement.
 
     Returns:
-        The statement id, or ``""`` when the decision issues none.
+        The statement id, or ``""`` when the decision issues none (``issue`` may
+        also find none is needed and return ``""``).
     """
     record(before.state, after)
     if issue is None:
@@ -116,7 +131,8 @@ def _decide_with_statement(
     except GatewayError:
         record(after.state, before)
         raise
-    record(after.state, replace(after, statement_id=statement_id))
+    if statement_id:
+        record(after.state, replace(after, statement_id=statement_id))
     return statement_id
 
 
@@ -141,6 +157,7 @@ class RemedyService:
         self._statuses = statuses
         self._clock = clock
         router.register(OBJECTION_KIND, self._on_objection)
+        router.register(OBJECTION_DECISION_KIND, self._on_decision)
 
     # -- objections --------------------------------------------------------------------
 
@@ -171,8 +188,25 @@ class RemedyService:
             filed_by=principal.actor,
         )
         now = self._clock()
+        deadline = objection_deadline(now, self._catalog.category(row.category))
 
         def job(conn: Connection) -> None:
+            if row.issuer != self._node_id:
+                # Kept here too, so that the decisions coming back have a row to update.
+                kept = ObjectionRow(
+                    objection_id=filing.objection_id,
+                    record_id=row.record_id,
+                    version=row.version,
+                    category=row.category,
+                    node=self._node_id,
+                    filed_by=filing.filed_by,
+                    grounds=filing.grounds,
+                    filed_at=now,
+                    received_at=now,
+                    deadline_at=deadline,
+                    state=ObjectionState.FILED.value,
+                )
+                self._repo.add_objection(kept, conn=conn)
             self._router.send(conn, target=row.issuer, kind=OBJECTION_KIND, body=filing.to_body())
             event = event_by(
                 principal,
@@ -222,16 +256,33 @@ class RemedyService:
             deadline_at=objection_deadline(message.created_at, category),
             state=ObjectionState.FILED.value,
         )
-        if self._repo.add_objection(stored, conn=conn):
-            event = event_by_node(
-                self._node_id,
-                time=delivered.received_at,
-                action="discipline.objection.receive",
-                decision=Decision.ALLOWED,
-                records=(f"{filing.record_id}@{filing.version}",),
-                detail=f"objection {filing.objection_id} filed at {message.origin}",
+        if not self._repo.add_objection(stored, conn=conn):
+            return
+        event = event_by_node(
+            self._node_id,
+            time=delivered.received_at,
+            action="discipline.objection.receive",
+            decision=Decision.ALLOWED,
+            records=(f"{filing.record_id}@{filing.version}",),
+            detail=f"objection {filing.objection_id} filed at {message.origin}",
+        )
+        self._store.audit.append([event], conn=conn)
+        kind = self._pending_statement(conn, row)
+        if kind is not None:
+            self._statuses.issue_by_node(
+                conn,
+                kind=kind,
+                record_id=row.record_id,
+                version=row.version,
+                reason=f"objection {filing.objection_id} filed at node {message.origin}",
             )
-            self._store.audit.append([event], conn=conn)
+
+    def _pending_statement(self, conn: Connection | None, row: RecordRow) -> StatusKind | None:
+        """The statement that gives ``row`` the status its open objections call for, if any."""
+        states = self._repo.objection_states(row.record_id, row.version, conn=conn)
+        open_states = [ObjectionState(s) for s in states if s in OPEN_OBJECTION_STATES]
+        rule = self._catalog.category(row.category).objection_suspends
+        return status_statement(row.status, pending_status(rule, open_states))
 
     def list_objections(
         self, principal: Principal, *, overdue: bool, state: str, record_id: str
@@ -277,11 +328,18 @@ class RemedyService:
         reason: str,
         new_version: int = 0,
     ) -> Decided[ObjectionRow]:
-        """Decide an objection held here and send the resulting statement to every holder.
+        """Decide an objection to a record issued here; tell every holder and the filing node.
+
+        Upholding revokes the record (or replaces it by ``new_version``); the other
+        decisions issue the statement, if any, that gives the record the status its
+        open objections call for under this node's catalog (:func:`pending_status`).
+        The decision itself travels back to the node where the objection was filed.
 
         Raises:
             InputError: unknown decision, blank reason, or a new version for another decision.
             NotFoundError: no such objection here, or the corrected version is not issued.
+            AccessDeniedError: the objection was filed here against another node's record:
+                only that issuer decides it (rule ``objection:issuer-only``).
             ConflictError: the decision does not apply in the objection's state.
         """
         chosen = _choice(ObjectionDecision, decision)
@@ -289,15 +347,15 @@ class RemedyService:
         if new_version and chosen is not ObjectionDecision.UPHOLD:
             raise InputError("a corrected version only goes with an upheld objection")
         objection = self._repo.get_objection(objection_id)
+        issuer = self._store.records.get(objection.record_id, objection.version).issuer
+        if issuer != self._node_id:
+            raise AccessDeniedError(
+                f"objection {objection_id} is to record {objection.record_id} issued by node "
+                f"{issuer}: only that node decides it",
+                rule="objection:issuer-only",
+            )
         state = next_objection_state(ObjectionState(objection.state), chosen)
-        kind = {
-            ObjectionDecision.ACCEPT: StatusKind.SUSPENSION,
-            ObjectionDecision.DISMISS: StatusKind.REINSTATEMENT,
-            ObjectionDecision.UPHOLD: StatusKind.CORRECTION
-            if new_version
-            else StatusKind.REVOCATION,
-        }.get(chosen)
-        if kind is StatusKind.CORRECTION:
+        if chosen is ObjectionDecision.UPHOLD and new_version:
             self._store.records.get(objection.record_id, new_version)
         now = self._clock()
 
@@ -312,7 +370,17 @@ class RemedyService:
                 statement_id=to.statement_id,
             )
 
-        def issue(kind: StatusKind) -> str:
+        def issue() -> str:
+            if chosen is ObjectionDecision.UPHOLD:
+                kind: StatusKind | None = (
+                    StatusKind.CORRECTION if new_version else StatusKind.REVOCATION
+                )
+            else:
+                # The decision is recorded already: the open objections include it.
+                row = self._store.records.get(objection.record_id, objection.version)
+                kind = self._pending_statement(None, row)
+            if kind is None:
+                return ""
             return self._statuses.issue_for_procedure(
                 principal,
                 kind=kind,
@@ -332,20 +400,99 @@ class RemedyService:
                 objection.statement_id,
             ),
             after=_DecisionColumns(state.value, now, principal.actor, reason),
-            issue=None if kind is None else lambda: issue(kind),
+            issue=issue,
         )
-        event = event_by(
-            principal,
-            node=self._node_id,
-            time=now,
-            action="discipline.objection.decide",
-            decision=Decision.ALLOWED,
-            records=(f"{objection.record_id}@{objection.version}",),
-            detail=f"objection {objection_id}: {chosen.value} -> {state.value}",
+        outcome = ObjectionOutcome(
+            objection_id=objection_id,
+            record_id=objection.record_id,
+            version=objection.version,
+            decision=chosen.value,
+            decided_at=now,
+            decided_by=principal.actor,
+            resolution=reason,
+            statement_id=statement_id,
         )
-        self._store.audit.append([event])
+
+        def job(conn: Connection) -> None:
+            if objection.node != self._node_id:
+                self._router.send(
+                    conn,
+                    target=objection.node,
+                    kind=OBJECTION_DECISION_KIND,
+                    body=outcome.to_body(),
+                )
+            event = event_by(
+                principal,
+                node=self._node_id,
+                time=now,
+                action="discipline.objection.decide",
+                decision=Decision.ALLOWED,
+                records=(f"{objection.record_id}@{objection.version}",),
+                detail=f"objection {objection_id}: {chosen.value} -> {state.value}",
+            )
+            self._store.audit.append([event], conn=conn)
+
+        self._store.writer.submit(job).result()
         row = self._store.records.get(objection.record_id, objection.version)
         return Decided(self._repo.get_objection(objection_id), row.status, statement_id)
+
+    def _on_decision(self, conn: Connection, delivered: DeliveredMessage) -> None:
+        """A decision on an objection filed here: kept if the record's issuer sent it."""
+        message = delivered.message
+        try:
+            outcome = ObjectionOutcome.from_body(message.body)
+            kept = self._repo.get_objection(outcome.objection_id, conn=conn)
+            if kept.node != self._node_id or (kept.record_id, kept.version) != (
+                outcome.record_id,
+                outcome.version,
+            ):
+                raise AccessDeniedError(
+                    f"objection {outcome.objection_id} to {outcome.record_id}@{outcome.version} "
+                    "was not filed here",
+                    rule="message:not-filed-here",
+                )
+            issuer = self._store.records.get(kept.record_id, kept.version, conn=conn).issuer
+            if message.origin != issuer:
+                # Only the issuer decides: the message is signed by its origin, so a
+                # decision signed by any other node is a forgery of the issuer's word.
+                raise AccessDeniedError(
+                    f"decision on objection {outcome.objection_id} comes from node "
+                    f"{message.origin}, not from the record's issuer {issuer}",
+                    rule="message:issuer",
+                )
+        except GatewayError as exc:
+            event = event_by_node(
+                self._node_id,
+                time=delivered.received_at,
+                action="discipline.objection.decision.receive",
+                decision=Decision.DENIED,
+                rule=exc.rule if isinstance(exc, AccessDeniedError) else "message:refused",
+                detail=f"message {message.message_id} from {message.origin}: {exc}",
+            )
+            self._store.audit.append([event], conn=conn)
+            return
+        state = decided_state(ObjectionDecision(outcome.decision))
+        if supersedes(state, ObjectionState(kept.state)):
+            self._repo.decide_objection(
+                kept.objection_id,
+                expected_state=kept.state,
+                state=state.value,
+                decided_at=outcome.decided_at,
+                decided_by=outcome.decided_by,
+                resolution=outcome.resolution,
+                statement_id=outcome.statement_id or None,
+                conn=conn,
+            )
+        event = event_by_node(
+            self._node_id,
+            time=delivered.received_at,
+            action="discipline.objection.decision.receive",
+            decision=Decision.ALLOWED,
+            actor_node=message.origin,
+            records=(f"{kept.record_id}@{kept.version}",),
+            detail=f"objection {kept.objection_id}: {outcome.decision} -> {state.value}",
+        )
+        self._store.audit.append([event], conn=conn)
 
     # -- credit repair -----------------------------------------------------------------
 

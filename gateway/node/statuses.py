@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Connection
 
 from gateway.core.algorithms import Signer
-from gateway.core.audit import Decision, event_by, record_ref
+from gateway.core.audit import Decision, event_by, event_by_node, record_ref
 from gateway.core.errors import AccessDeniedError, NotFoundError
 from gateway.core.filing import check_status_call
 from gateway.core.principal import Principal
@@ -140,7 +140,79 @@ class StatusService:
             MalformedError: an invalid statement (e.g. empty reason).
         """
         now = self._clock()
-        row = self._store.records.get(record_id, version)
+        statement, data = self._sign(
+            kind=kind,
+            record_id=record_id,
+            version=version,
+            reason=reason,
+            new_version=new_version,
+            now=now,
+            conn=None,
+        )
+
+        def job(conn: Connection) -> None:
+            self._store_and_send(conn, statement, data, now=now)
+            event = event_by(
+                principal,
+                node=self._node_id,
+                time=now,
+                action=f"status.{kind.value}",
+                decision=Decision.ALLOWED,
+                records=(record_ref(record_id, version),),
+                detail=f"statement {statement.statement_id}",
+            )
+            self._store.audit.append([event], conn=conn)
+
+        self._store.writer.submit(job).result()
+        self._wake_sender()
+        return statement
+
+    def issue_by_node(
+        self, conn: Connection, *, kind: StatusKind, record_id: str, version: int, reason: str
+    ) -> StatusStatement:
+        """Like :meth:`issue_for_procedure`, in ``conn``'s transaction, audited as this node.
+
+        For what the node does on its own when a message arrives: the suspension
+        or dispute an objection brings at filing, before any admin has decided.
+
+        Raises:
+            As :meth:`issue_for_procedure`.
+        """
+        now = self._clock()
+        statement, data = self._sign(
+            kind=kind,
+            record_id=record_id,
+            version=version,
+            reason=reason,
+            new_version=None,
+            now=now,
+            conn=conn,
+        )
+        self._store_and_send(conn, statement, data, now=now)
+        event = event_by_node(
+            self._node_id,
+            time=now,
+            action=f"status.{kind.value}",
+            decision=Decision.ALLOWED,
+            records=(record_ref(record_id, version),),
+            detail=f"statement {statement.statement_id}: {reason}"[:500],
+        )
+        self._store.audit.append([event], conn=conn)
+        self._wake_sender()
+        return statement
+
+    def _sign(
+        self,
+        *,
+        kind: StatusKind,
+        record_id: str,
+        version: int,
+        reason: str,
+        new_version: int | None,
+        now: int,
+        conn: Connection | None,
+    ) -> SignedStatement:
+        row = self._store.records.get(record_id, version, conn=conn)
         if row.issuer != self._node_id:
             raise AccessDeniedError(
                 f"record {record_id} was issued by node {row.issuer}: only its issuer may change "
@@ -157,27 +229,11 @@ class StatusService:
             reason=reason,
             new_version=new_version,
         )
-        data = sign_statement(statement, self._signer).to_json()
+        return statement, sign_statement(statement, self._signer).to_json()
 
-        def job(conn: Connection) -> None:
-            self._store.batches.add_statements([statement_row(statement, data)], conn=conn)
-            apply_statements(self._store, conn, [(statement, data)], now=now)
-            enqueue_statements(self._store, conn, self._node_id, [statement], exclude=None, now=now)
-            self._store.audit.append(
-                [
-                    event_by(
-                        principal,
-                        node=self._node_id,
-                        time=now,
-                        action=f"status.{kind.value}",
-                        decision=Decision.ALLOWED,
-                        records=(record_ref(record_id, version),),
-                        detail=f"statement {statement.statement_id}",
-                    )
-                ],
-                conn=conn,
-            )
-
-        self._store.writer.submit(job).result()
-        self._wake_sender()
-        return statement
+    def _store_and_send(
+        self, conn: Connection, statement: StatusStatement, data: bytes, *, now: int
+    ) -> None:
+        self._store.batches.add_statements([statement_row(statement, data)], conn=conn)
+        apply_statements(self._store, conn, [(statement, data)], now=now)
+        enqueue_statements(self._store, conn, self._node_id, [statement], exclude=None, now=now)

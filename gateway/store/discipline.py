@@ -2,8 +2,9 @@
 
 Checks and their hits are written where a check is made; hit reports and
 feedback also arrive at a notice's issuer as routed messages, possibly more
-than once (a retried hop), so those inserts are idempotent. Objections and
-repair applications live at the record's issuer; their decisions are
+than once (a retried hop), so those inserts are idempotent. Objections live
+at the record's issuer and at the node where they were filed (which learns
+each decision); repair applications live at the issuer. Decisions are
 compare-and-set on the state, so two admins deciding at once cannot both win.
 """
 
@@ -252,6 +253,16 @@ class DisciplineRepository:
         if found is None:
             raise NotFoundError(f"objection {objection_id} is not held at this node")
         return _load(ObjectionRow, found)
+
+    def objection_states(
+        self, record_id: str, version: int, *, conn: Connection | None = None
+    ) -> builtins.list[str]:
+        """The states of every objection held here to one record version."""
+        query = select(OBJECTION.c.state).where(
+            OBJECTION.c.record_id == record_id, OBJECTION.c.version == version
+        )
+        with using(self._engine, conn, f"reading objections to {record_id}", write=False) as c:
+            return [str(state) for state in c.execute(query).scalars()]
 
     def list_objections(
         self,

@@ -257,7 +257,9 @@ def test_an_objection_at_a_city_disputes_everywhere_and_dismissal_restores_inter
     overdue = gateway_lines(cluster, NATIONAL, "credit-admin", "objection", "list", "--overdue")
     assert not {r["objection_id"] for r in overdue} & set(filed.values())
 
-    for rid in (record_id, debtor_id):
+    # The issuer's catalog: a serious-dishonesty entry pauses its measures once accepted; a
+    # court-listed debtor's stay in force (disputed, flagged only).
+    for rid, status in ((record_id, "suspended"), (debtor_id, "disputed")):
         decided = gateway(
             cluster,
             NATIONAL,
@@ -270,7 +272,7 @@ def test_an_objection_at_a_city_disputes_everywhere_and_dismissal_restores_inter
             "--reason",
             "异议受理，核查期间暂停",
         )
-        assert (decided["objection"]["state"], decided["status"]) == ("accepted", "suspended")
+        assert (decided["objection"]["state"], decided["status"]) == ("accepted", status)
 
     disputed = wait_everywhere(cluster, subject, "disputed")
     (hit,) = disputed[HUZHOU].hits
@@ -285,7 +287,7 @@ def test_an_objection_at_a_city_disputes_everywhere_and_dismissal_restores_inter
         cluster, HUZHOU, "procurement-office", subject_of(3), lambda r: r.hits[0].disputed
     )
     assert still.decision == "intercept"
-    assert still.hits[0].intercepts
+    assert (still.hits[0].status, still.hits[0].intercepts) == ("disputed", True)
 
     gateway(
         cluster,
@@ -300,10 +302,25 @@ def test_an_objection_at_a_city_disputes_everywhere_and_dismissal_restores_inter
         "经核查，列入依据充分",
     )
     wait_everywhere(cluster, subject, "intercept")
+
+    # Every decision went back to Lishui, where the objections were filed.
+    def decisions_at_lishui() -> dict[str, Any] | None:
+        rows = gateway_lines(cluster, LISHUI, "credit-admin", "objection", "list")
+        mine = {r["objection_id"]: r for r in rows if r["objection_id"] in filed.values()}
+        dismissed = mine.get(filed[record_id], {}).get("state") == "dismissed"
+        return mine if dismissed and len(mine) == 2 else None
+
+    at_lishui = wait_for("the decisions at Lishui", decisions_at_lishui)
+    dismissed, accepted = at_lishui[filed[record_id]], at_lishui[filed[debtor_id]]
+    assert (dismissed["node"], dismissed["resolution"]) == (LISHUI, "经核查，列入依据充分")
+    assert (accepted["state"], accepted["resolution"]) == ("accepted", "异议受理，核查期间暂停")
+    assert 0 < accepted["decided_at"] <= dismissed["decided_at"]
+    assert "discipline.objection.decision.receive" in audit_actions(cluster, LISHUI)
     actions = audit_actions(cluster, NATIONAL)
     assert {
         "discipline.objection.receive",
         "discipline.objection.decide",
+        "status.dispute",
         "status.suspension",
         "status.reinstatement",
     } <= actions

@@ -71,15 +71,19 @@ def check(
     return result.decision, [h.record_id for h in result.hits]
 
 
-# serious_dishonesty suspends its measures during an objection; dishonest_debtor does not.
+# The issuer's statement decides: ``suspended`` pauses the measures, ``disputed`` only
+# flags them, for every list type alike (the holder's catalog is not asked).
 @pytest.mark.parametrize(
     ("category", "status", "decision"),
     [
         ("serious_dishonesty", "active", CheckDecision.INTERCEPT),
         ("serious_dishonesty", "suspended", CheckDecision.DISPUTED),
+        ("serious_dishonesty", "disputed", CheckDecision.INTERCEPT),
         ("dishonest_debtor", "active", CheckDecision.INTERCEPT),
-        ("dishonest_debtor", "suspended", CheckDecision.INTERCEPT),
+        ("dishonest_debtor", "suspended", CheckDecision.DISPUTED),
+        ("dishonest_debtor", "disputed", CheckDecision.INTERCEPT),
         ("abnormal_operation", "suspended", CheckDecision.DISPUTED),
+        ("abnormal_operation", "disputed", CheckDecision.INTERCEPT),
         ("serious_dishonesty", "corrected", CheckDecision.CLEAR),
         ("serious_dishonesty", "revoked", CheckDecision.CLEAR),
         ("serious_dishonesty", "repaired", CheckDecision.CLEAR),
@@ -102,7 +106,7 @@ def test_hits_carry_this_domains_measures_basis_issuer_and_flags(
     catalog: Catalog, measures: MeasuresList
 ) -> None:
     result = decide_check(
-        [notice("R1"), notice("R2", category="dishonest_debtor", status="suspended")],
+        [notice("R1"), notice("R2", category="dishonest_debtor", status="disputed")],
         domain="procurement",
         catalog=catalog,
         measures=measures,
@@ -116,7 +120,7 @@ def test_hits_carry_this_domains_measures_basis_issuer_and_flags(
     assert first.issuer == "000000"
     assert first.ref == "R1@1"
     assert (first.disputed, first.measures_suspended, first.intercepts) == (False, False, True)
-    # A court-listed debtor's objection does not suspend measures: flagged, still intercepting.
+    # An objection whose issuer keeps the measures in force: flagged, still intercepting.
     assert (second.disputed, second.measures_suspended, second.intercepts) == (True, False, True)
     assert result.intercepting == (first, second)
 

@@ -75,6 +75,7 @@ def _resolver(*verifiers: Verifier) -> Callable[[str], Verifier]:
 def test_each_kind_has_its_effect_and_only_revocation_and_repair_purge() -> None:
     assert dict(STATUS_EFFECT) == {
         StatusKind.CORRECTION: "corrected",
+        StatusKind.DISPUTE: "disputed",
         StatusKind.SUSPENSION: "suspended",
         StatusKind.REINSTATEMENT: "active",
         StatusKind.REVOCATION: "revoked",

@@ -265,7 +265,8 @@ def test_a_decision_whose_statement_cannot_be_issued_is_put_back(
     assert (objection.state, objection.decided_at, objection.statement_id) == ("filed", None, None)
     pending = node.discipline.repository.get_repair(application.application_id)
     assert (pending.state, pending.decided_by, pending.statement_id) == ("pending", None, None)
-    assert node.store.records.get(record_id).status == "active"
+    # Still as the filing left it: disputed, its measures in force until acceptance.
+    assert node.store.records.get(record_id).status == "disputed"
 
     # Nothing was half-decided: once statements can be issued, the same decisions go through.
     monkeypatch.undo()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -205,3 +206,15 @@ def test_repair_applications_are_stored_listed_and_decided_once(
         )
     with pytest.raises(NotFoundError, match=r"repair application x+ is not held"):
         repo.get_repair("x" * 32)
+
+
+def test_objection_states_are_those_of_one_record_version(repo: DisciplineRepository) -> None:
+    assert repo.objection_states("R1", 1) == []
+    repo.add_objection(objection_row("a" * 32, deadline=NOW + 10))
+    repo.add_objection(objection_row("b" * 32, deadline=NOW + 20, state="accepted"))
+    other_version = dataclasses.replace(objection_row("c" * 32, deadline=NOW), version=2)
+    other_record = dataclasses.replace(objection_row("d" * 32, deadline=NOW), record_id="R2")
+    repo.add_objection(other_version)
+    repo.add_objection(other_record)
+    assert sorted(repo.objection_states("R1", 1)) == ["accepted", "filed"]
+    assert repo.objection_states("R1", 2) == ["filed"]
