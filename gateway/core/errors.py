@@ -67,6 +67,7 @@ __all__ = [
     "SignatureError",
     "StorageError",
     "VerificationError",
+    "passes_with_time",
 ]
 
 
@@ -221,3 +222,12 @@ class PeerError(GatewayError):
 
 class PeerUnavailableError(PeerError):
     """A peer is unreachable, timed out or overloaded: transient, retried with backoff."""
+
+
+def passes_with_time(exc: BaseException) -> bool:
+    """True for the refusals that pass with time, so a sender retries them with backoff.
+
+    :class:`ClockSkewError` (the clocks agree again, or the signed time comes)
+    and :class:`DirectoryExpiredError` (the directory is renewed).
+    """
+    return isinstance(exc, ClockSkewError | DirectoryExpiredError)

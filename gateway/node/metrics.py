@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.registry import Collector
 
+from gateway.core.batch_items import ReceiveResult
 from gateway.core.errors import PeerError, PeerUnavailableError
 from gateway.node.audit_log import CosignReply, CosignRequest, WitnessStatement
 from gateway.node.peer_client import HolderView, HopBatch, PeerClient
@@ -165,9 +166,9 @@ class CountingPeerClient:
     peers: PeerClient
     metrics: NodeMetrics
 
-    def push(self, peer: str, batch: HopBatch, *, timeout_s: float) -> None:
+    def push(self, peer: str, batch: HopBatch, *, timeout_s: float) -> ReceiveResult:
         try:
-            self.peers.push(peer, batch, timeout_s=timeout_s)
+            result = self.peers.push(peer, batch, timeout_s=timeout_s)
         except PeerUnavailableError:
             self.metrics.push_failed(peer, "unavailable")
             raise
@@ -175,6 +176,7 @@ class CountingPeerClient:
             self.metrics.push_failed(peer, "refused")
             raise
         self.metrics.push_succeeded(peer)
+        return result
 
     def pull(self, peer: str, after: int, *, timeout_s: float) -> Iterator[HopBatch]:
         return self.peers.pull(peer, after, timeout_s=timeout_s)

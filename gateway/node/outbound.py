@@ -8,7 +8,7 @@ a purged, expired or no-longer-shared record never goes out.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Connection
@@ -52,6 +52,18 @@ class OutboundBatch:
     @property
     def empty(self) -> bool:
         return not self.records and not self.statements and not self.messages
+
+    def without_records(self, places: Collection[int]) -> OutboundBatch:
+        """This batch less the records at ``places`` (0-based, in record order).
+
+        What a peer that refused those records alone holds of the batch.
+        """
+        keep = [i for i in range(len(self.records)) if i not in places]
+        return replace(
+            self,
+            records=tuple(self.records[i] for i in keep),
+            record_items=tuple(self.record_items[i] for i in keep),
+        )
 
     @property
     def last_id(self) -> int:

@@ -1,7 +1,8 @@
 """What did not go out, and sending it again: the operator's view of the outbox.
 
 A delivery that met trouble is never silent: a row the push worker gave up on
-(``failed``: the peer refused the batch for good, or it was withheld) and a
+(``failed``: the peer refused the batch for good, or refused that record
+alone with its reason, or it was withheld) and a
 row still being retried after a failed try (``retrying``) are both listed
 with the recipient, the item, the reason, the attempts so far and since when
 it has waited. ``retry`` puts failed rows back in the queue (the operator

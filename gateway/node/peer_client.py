@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.core.batch_items import ReceiveResult
 from gateway.node.audit_log import CosignReply, CosignRequest, WitnessStatement
 from gateway.node.trust import SignedDirectoryFile
 
@@ -59,8 +60,12 @@ class PeerClient(Protocol):
             for ``peer`` (not in the directory, or no directory in force).
     """
 
-    def push(self, peer: str, batch: HopBatch, *, timeout_s: float) -> None:
-        """Send one batch; returns once the peer has acknowledged it."""
+    def push(self, peer: str, batch: HopBatch, *, timeout_s: float) -> ReceiveResult:
+        """Send one batch; returns the peer's acknowledgement once the batch is durable there.
+
+        The acknowledgement answers for each record (stored, duplicate, or refused
+        alone with its reason); a fault of the sender refuses the whole call.
+        """
         ...
 
     def pull(self, peer: str, after: int, *, timeout_s: float) -> Iterator[HopBatch]:

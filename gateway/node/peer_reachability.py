@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import structlog
 
+from gateway.core.batch_items import ReceiveResult
 from gateway.core.errors import PeerError, PeerUnavailableError
 from gateway.node.audit_log import CosignReply, CosignRequest, WitnessStatement
 from gateway.node.peer_client import HolderView, HopBatch, PeerClient
@@ -69,8 +70,8 @@ class ReachabilityLog:
         self._answered(peer)
         return result
 
-    def push(self, peer: str, batch: HopBatch, *, timeout_s: float) -> None:
-        self._watch(peer, lambda: self._peers.push(peer, batch, timeout_s=timeout_s))
+    def push(self, peer: str, batch: HopBatch, *, timeout_s: float) -> ReceiveResult:
+        return self._watch(peer, lambda: self._peers.push(peer, batch, timeout_s=timeout_s))
 
     def pull(self, peer: str, after: int, *, timeout_s: float) -> Iterator[HopBatch]:
         stream = self._peers.pull(peer, after, timeout_s=timeout_s)

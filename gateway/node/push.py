@@ -8,16 +8,22 @@ notice reaches three children in about the time of one push, not three.
 tenacity retries the call when the peer client says the failure is transient
 (:class:`~gateway.core.errors.PeerUnavailableError`) with exponential backoff
 and jitter; after that the rows are released for a later attempt with a
-growing delay. Any other refusal (:class:`~gateway.core.errors.PeerError`: a
-verification or policy refusal) is final: the rows are marked failed and the
-refusal audited, never retried.
+growing delay. Any other refusal of the batch
+(:class:`~gateway.core.errors.PeerError`: a verification or policy refusal) is
+final: the rows are marked failed and the refusal audited, never retried until
+the operator says so (``gateway outbox retry``).
+
+The acknowledgement answers for each record (DESIGN §5, "Batches and items"):
+the records the peer holds are settled as delivered; a record it refused alone
+is retried with the same growing delay when its reason passes with time (clock
+skew, not valid yet), else parked as failed with the peer's reason and audited.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -31,12 +37,13 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from gateway.core.audit import Decision, event_by_node, record_refs
+from gateway.core.audit import Decision, event_by_node, record_ref, record_refs
+from gateway.core.batch_items import ItemResult, ReceiveResult
 from gateway.core.errors import GatewayError, PeerError, PeerUnavailableError
 from gateway.node.outbound import Outbound, OutboundBatch
 from gateway.node.peer_client import HopBatch, PeerClient
 from gateway.node.periodic import backoff_s
-from gateway.store import Store
+from gateway.store import OutboxItem, Store
 
 __all__ = ["PushSettings", "PushWorker", "is_transient"]
 
@@ -55,6 +62,23 @@ class PushSettings:
     lease_s: int = 120
     idle_poll_ms: int = 500
     parallel_peers: int = 4
+
+
+def _refused_records(batch: OutboundBatch, receipt: ReceiveResult) -> dict[int, ItemResult]:
+    """The records the peer refused alone, by their 0-based place in ``batch``.
+
+    Raises:
+        PeerError: the acknowledgement answers for another number of records.
+    """
+    if not receipt.records:
+        # A receiver that answers for the batch only holds every record of it.
+        return {}
+    if len(receipt.records) != len(batch.records):
+        raise PeerError(
+            f"{batch.recipient} answered for {len(receipt.records)} records"
+            f" of a batch of {len(batch.records)}"
+        )
+    return {i: result for i, result in enumerate(receipt.records) if not result.delivered}
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -175,26 +199,82 @@ class PushWorker:
             messages=batch.messages,
         )
         try:
-            self._call(batch.recipient, hop)
+            receipt = self._call(batch.recipient, hop)
+            refused = _refused_records(batch, receipt)
         except PeerError as exc:
             self._failed(batch, exc)
             return
-        self._store.writer.submit(lambda conn: self._outbound.settle(batch, conn)).result()
+        delivered = batch.without_records(refused) if refused else batch
+
+        def settle(conn: Connection) -> None:
+            self._outbound.settle(delivered, conn)
+            self._park(batch, refused, conn)
+
+        self._store.writer.submit(settle).result()
         log.info(
             "batch delivered",
             peer=batch.recipient,
             batch=batch.batch_id,
-            records=len(batch.records),
+            records=len(delivered.records),
+            refused=len(refused),
             statements=len(batch.statements),
         )
 
-    def _call(self, recipient: str, batch: HopBatch) -> None:
+    def _park(self, batch: OutboundBatch, refused: dict[int, ItemResult], conn: Connection) -> None:
+        """Records the peer refused alone: retried later if the reason passes with time,
+        else parked as failed with the reason (``gateway outbox list``/``retry``), audited."""
+        parked = []
+        for index, result in refused.items():
+            item = batch.record_items[index]
+            if result.passes_with_time:
+                at = self._retry_at([item])
+                self._store.outbox.mark_retry([item.id], result.reason, at, conn=conn)
+                log.info(
+                    "record refused for now, will retry",
+                    peer=batch.recipient,
+                    record_id=item.record_id,
+                    at=at,
+                    detail=result.reason,
+                )
+                continue
+            self._store.outbox.mark_failed([item.id], result.reason, conn=conn)
+            log.warning(
+                "record refused by peer, parked",
+                peer=batch.recipient,
+                record_id=item.record_id,
+                detail=result.reason,
+            )
+            parked.append(
+                event_by_node(
+                    self._node_id,
+                    time=self._clock(),
+                    action="push.send",
+                    decision=Decision.DENIED,
+                    rule=result.reason,
+                    records=(record_ref(item.record_id, item.version),),
+                    detail=f"batch {batch.batch_id}: refused alone by {batch.recipient}, "
+                    "parked until `gateway outbox retry`",
+                )
+            )
+        if parked:
+            self._store.audit.append(parked, conn=conn)
+
+    def _retry_at(self, items: Sequence[OutboxItem]) -> int:
+        """When to try ``items`` again: backoff growing with their attempts so far."""
+        attempts = max((item.attempts for item in items), default=0)
+        delay_ms: int = min(
+            self._settings.initial_backoff_ms * 2 ** min(attempts, 16),
+            self._settings.max_backoff_ms,
+        )
+        return self._clock() + max(1, delay_ms // 1000)
+
+    def _call(self, recipient: str, batch: HopBatch) -> ReceiveResult:
         settings = self._settings
 
         def before_sleep(state: RetryCallState) -> None:
             log.debug("push retry", peer=recipient, attempt=state.attempt_number)
 
-        for attempt in Retrying(
+        retrying = Retrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(settings.attempts_per_call),
             wait=wait_exponential_jitter(
@@ -202,9 +282,9 @@ class PushWorker:
             ),
             before_sleep=before_sleep,
             reraise=True,
-        ):
-            with attempt:
-                self._peers.push(recipient, batch, timeout_s=settings.call_deadline_ms / 1000)
+        )
+        timeout_s = settings.call_deadline_ms / 1000
+        return retrying(self._peers.push, recipient, batch, timeout_s=timeout_s)
 
     def _failed(self, batch: OutboundBatch, exc: PeerError) -> None:
         detail = str(exc)
@@ -212,22 +292,9 @@ class PushWorker:
         ids += [i.id for i, _ in batch.statement_items]
         if is_transient(exc):
             # A batch may hold only routed messages: they count as much as records.
-            attempts = max(
-                (
-                    item.attempts
-                    for item in (
-                        *batch.record_items,
-                        *batch.message_items,
-                        *(item for item, _ in batch.statement_items),
-                    )
-                ),
-                default=0,
+            next_at = self._retry_at(
+                [*batch.record_items, *batch.message_items, *(i for i, _ in batch.statement_items)]
             )
-            delay_ms = min(
-                self._settings.initial_backoff_ms * 2 ** min(attempts, 16),
-                self._settings.max_backoff_ms,
-            )
-            next_at = self._clock() + max(1, delay_ms // 1000)
             self._store.outbox.mark_retry(ids, detail, next_at)
             # Each retry; the transition is logged once as peer.unreachable (ReachabilityLog).
             log.debug(

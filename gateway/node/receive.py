@@ -1,6 +1,6 @@
 """Receiving a hop batch from a peer node: verify everything, store atomically, forward.
 
-Order of checks (nothing is stored unless all pass):
+Order of checks (a fault of the sender refuses the whole batch, and nothing is stored):
 
 1. the peer is a node the directory lists, with the TLS certificate it lists,
    and it is this node's parent or one of its children there;
@@ -15,9 +15,16 @@ Order of checks (nothing is stored unless all pass):
    held here, or as carried in the same batch): a statement signed by anyone
    else refuses the whole batch, so it is neither applied nor forwarded.
 
+A pushed record that only fails validation or a time check here
+(:func:`~gateway.core.batch_items.is_item_fault`) is refused alone: the
+acknowledgement says so, with the reason, and the sender parks or retries it.
+A pulled batch has no per-item answer (the child's cursor acknowledges all of
+it), so there any refusal still refuses the batch.
+
 Then, in one transaction: the batch evidence (its id guards against replay),
 the records (idempotent by id and version), the statements and their effect,
-the onward deliveries (outbox) and the audit event.
+the onward deliveries (outbox) and the audit events (the batch, and each
+record refused alone).
 """
 
 from __future__ import annotations
@@ -28,10 +35,23 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from gateway.core.algorithms import Verifier
-from gateway.core.audit import Decision, event_by_node, record_refs
+from gateway.core.audit import Decision, error_detail, error_rule, event_by_node, record_refs
+from gateway.core.batch_items import (
+    ItemOutcome,
+    ItemResult,
+    ReceiveResult,
+    is_item_fault,
+    refused_item,
+)
 from gateway.core.catalog import Catalog
 from gateway.core.dsse import Envelope
-from gateway.core.errors import AccessDeniedError, MalformedError, NotFoundError, SignatureError
+from gateway.core.errors import (
+    AccessDeniedError,
+    GatewayError,
+    MalformedError,
+    NotFoundError,
+    SignatureError,
+)
 from gateway.core.hop import verify_hop_batch
 from gateway.core.identifiers import SubjectType
 from gateway.core.limits import Limits
@@ -64,14 +84,10 @@ class _Incoming:
     statements: Sequence[SignedStatement]
     messages: Sequence[tuple[RoutedMessage, bytes]] = ()
     cursor: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiveResult:
-    batch_id: str
-    stored: int
-    duplicates: int
-    applied: int
+    refused: Sequence[tuple[int, GatewayError]] = ()
+    """Records refused alone: (0-based position in the batch, the item fault)."""
+    record_count: int = 0
+    """Records the batch carried, verified and refused."""
 
 
 class FederationReceiver:
@@ -112,12 +128,16 @@ class FederationReceiver:
     ) -> ReceiveResult:
         """Verify and store one hop batch pushed by ``principal``.
 
+        A record that fails only validation or a time check is refused alone
+        (see the module docstring); the result says so for each record.
+
         Raises:
             AccessDeniedError: the peer is not a node of the directory, nor this
                 node's parent or child there, a child passes up a record its
                 branch did not issue, or a statement is signed by another node
                 than its record's issuer.
-            VerificationError: a signature, digest, record or statement fails.
+            VerificationError: a signature, digest, record or statement fails
+                (a record's time check only when it is not refused alone).
             ScopeViolationError: a record carries more than this node may see.
             ReplayError: the batch id was received before.
         """
@@ -126,7 +146,13 @@ class FederationReceiver:
             self._trust.check_peer(principal)
             self._trust.directory().check_neighbour(self._node_id, principal.node_id)
             result = self._receive(
-                principal.node_id, envelope_json, records, statements, messages, cursor=0
+                principal.node_id,
+                envelope_json,
+                records,
+                statements,
+                messages,
+                cursor=0,
+                per_item=True,
             )
         self._metrics.records_stored("push", result.stored)
         return result
@@ -153,7 +179,7 @@ class FederationReceiver:
         with self._metrics.refusals("pull", len(records)):
             self._trust.directory().node(parent)
             result = self._receive(
-                parent, envelope_json, records, statements, messages, cursor=cursor
+                parent, envelope_json, records, statements, messages, cursor=cursor, per_item=False
             )
         self._metrics.records_stored("pull", result.stored)
         return result
@@ -167,6 +193,7 @@ class FederationReceiver:
         messages: Sequence[bytes],
         *,
         cursor: int,
+        per_item: bool,
     ) -> ReceiveResult:
         now = self._clock()
         self._limits.check_count(
@@ -186,13 +213,34 @@ class FederationReceiver:
         )
         # This node's plan as recipient, decided once per (category, subject type).
         plans: dict[tuple[str, SubjectType], SharePlan] = {}
-        verified = [self._verify_record(sd_jwt, sender, now, plans) for sd_jwt in records]
+        verified: list[SignedRecord] = []
+        refused: list[tuple[int, GatewayError]] = []
+        for index, sd_jwt in enumerate(records):
+            try:
+                verified.append(self._verify_record(sd_jwt, sender, now, plans))
+            except GatewayError as exc:
+                if not (per_item and is_item_fault(exc)):
+                    raise
+                refused.append((index, exc))
         stmts = [(self._verify_statement(data), data) for data in statements]
         msgs = [(self._verify_message(data), data) for data in messages]
-        incoming = _Incoming(batch.batch_id, sender, envelope_json, verified, stmts, msgs, cursor)
+        incoming = _Incoming(
+            batch.batch_id,
+            sender,
+            envelope_json,
+            verified,
+            stmts,
+            msgs,
+            cursor,
+            refused=refused,
+            record_count=len(records),
+        )
         result = self._store.writer.submit(
             lambda conn: self._store_batch(conn, incoming, now)
         ).result()
+        for _index, fault in refused:
+            # Only pushes refuse records alone (per_item).
+            self._metrics.records_refused("push", type(fault).__name__, 1)
         self._wake_sender()
         return result
 
@@ -291,6 +339,7 @@ class FederationReceiver:
         enqueue_statements(
             self._store, conn, self._node_id, [s for s, _ in statements], exclude=sender, now=now
         )
+        refused_note = f", {len(incoming.refused)} refused alone" if incoming.refused else ""
         self._store.audit.append(
             [
                 event_by_node(
@@ -300,14 +349,33 @@ class FederationReceiver:
                     action="push.receive",
                     decision=Decision.ALLOWED,
                     records=record_refs((r.record_id, r.version) for r in records),
-                    detail=f"batch {batch_id}: {len(records)} records, "
+                    detail=f"batch {batch_id}: {len(records)} records{refused_note}, "
                     f"{len(statements)} statements",
-                )
+                ),
+                *(
+                    event_by_node(
+                        self._node_id,
+                        time=now,
+                        actor_node=sender,
+                        action="push.receive",
+                        decision=Decision.DENIED,
+                        rule=error_rule(exc),
+                        detail=f"batch {batch_id}: record {index + 1} refused alone: "
+                        + error_detail(exc),
+                    )
+                    for index, exc in incoming.refused
+                ),
             ],
             conn=conn,
         )
         inserted = sum(1 for o in outcomes if o is PutOutcome.INSERTED)
-        return ReceiveResult(batch_id, inserted, len(outcomes) - inserted, applied)
+        return ReceiveResult(
+            batch_id,
+            inserted,
+            len(outcomes) - inserted,
+            applied,
+            _item_results(incoming.record_count, outcomes, incoming.refused),
+        )
 
     def _check_statement_issuers(
         self,
@@ -356,6 +424,22 @@ class FederationReceiver:
             catalog=self._catalog,
             now=now,
         )
+
+
+def _item_results(
+    count: int, outcomes: Sequence[PutOutcome], refused: Sequence[tuple[int, GatewayError]]
+) -> tuple[ItemResult, ...]:
+    """One result per record of the batch, in order: the refused ones at their places."""
+    by_index = {index: refused_item(exc) for index, exc in refused}
+    held = iter(outcomes)
+    return tuple(
+        by_index[index]
+        if index in by_index
+        else ItemResult(
+            ItemOutcome.STORED if next(held) is PutOutcome.INSERTED else ItemOutcome.DUPLICATE
+        )
+        for index in range(count)
+    )
 
 
 def _names(record: SignedRecord) -> set[str]:

@@ -11,11 +11,26 @@ from collections.abc import Iterator
 import grpc
 
 from gateway._proto.v1 import federation_pb2, federation_pb2_grpc
+from gateway.core.batch_items import ItemOutcome, ItemResult, ReceiveResult
+from gateway.core.errors import PeerError
 from gateway.node.exchange import FederationExchange
 from gateway.node.peer_client import HopBatch
 from gateway.rpc.context import current_principal
 
-__all__ = ["FederationServicer", "hop_batch_from_proto", "hop_batch_to_proto"]
+__all__ = [
+    "FederationServicer",
+    "hop_batch_from_proto",
+    "hop_batch_to_proto",
+    "receipt_from_proto",
+    "receipt_to_proto",
+]
+
+_OUTCOMES = {
+    ItemOutcome.STORED: federation_pb2.ITEM_OUTCOME_STORED,
+    ItemOutcome.DUPLICATE: federation_pb2.ITEM_OUTCOME_DUPLICATE,
+    ItemOutcome.REFUSED: federation_pb2.ITEM_OUTCOME_REFUSED,
+}
+_FROM_OUTCOMES = {wire: outcome for outcome, wire in _OUTCOMES.items()}
 
 
 def hop_batch_from_proto(message: federation_pb2.PushRequest) -> HopBatch:
@@ -38,6 +53,40 @@ def hop_batch_to_proto(batch: HopBatch) -> federation_pb2.PushRequest:
     )
 
 
+def receipt_to_proto(result: ReceiveResult) -> federation_pb2.PushResponse:
+    return federation_pb2.PushResponse(
+        batch_id=result.batch_id,
+        stored=result.stored,
+        duplicates=result.duplicates,
+        applied=result.applied,
+        records=[
+            federation_pb2.ItemResult(
+                outcome=_OUTCOMES[item.outcome],
+                reason=item.reason,
+                passes_with_time=item.passes_with_time,
+            )
+            for item in result.records
+        ],
+    )
+
+
+def receipt_from_proto(message: federation_pb2.PushResponse) -> ReceiveResult:
+    """The receiver's acknowledgement in domain types.
+
+    Raises:
+        PeerError: an item result names no outcome this node knows.
+    """
+    items: list[ItemResult] = []
+    for index, item in enumerate(message.records, start=1):
+        outcome = _FROM_OUTCOMES.get(item.outcome)
+        if outcome is None:
+            raise PeerError(f"the acknowledgement of record {index} names no known outcome")
+        items.append(ItemResult(outcome, item.reason, item.passes_with_time))
+    return ReceiveResult(
+        message.batch_id, message.stored, message.duplicates, message.applied, tuple(items)
+    )
+
+
 class FederationServicer(federation_pb2_grpc.FederationServicer):
     def __init__(self, exchange: FederationExchange) -> None:
         self._exchange = exchange
@@ -50,12 +99,7 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
         principal = current_principal()
         for request in request_iterator:
             result = self._exchange.receive(principal, hop_batch_from_proto(request))
-            yield federation_pb2.PushResponse(
-                batch_id=result.batch_id,
-                stored=result.stored,
-                duplicates=result.duplicates,
-                applied=result.applied,
-            )
+            yield receipt_to_proto(result)
 
     def Pull(
         self, request: federation_pb2.PullRequest, context: grpc.ServicerContext

@@ -16,13 +16,14 @@ from collections.abc import Callable, Iterator
 import grpc
 
 from gateway._proto.v1 import audit_pb2, audit_pb2_grpc, federation_pb2, federation_pb2_grpc
+from gateway.core.batch_items import ReceiveResult
 from gateway.core.errors import PeerError, PeerUnavailableError
 from gateway.core.limits import DEFAULT_LIMITS, Limits
 from gateway.node.audit_log import CosignReply, CosignRequest, WitnessStatement
 from gateway.node.peer_client import HolderView, HopBatch
 from gateway.node.trust import SignedDirectoryFile
 from gateway.pki import NodeCredentials, node_tls_name
-from gateway.rpc.federation import hop_batch_from_proto, hop_batch_to_proto
+from gateway.rpc.federation import hop_batch_from_proto, hop_batch_to_proto, receipt_from_proto
 from gateway.rpc.server import channel_options
 
 __all__ = ["TRANSIENT_CODES", "GrpcPeerClient", "PeerChannels", "open_peer_channel", "peer_error"]
@@ -122,16 +123,17 @@ class GrpcPeerClient:
     def _federation(self, peer: str) -> federation_pb2_grpc.FederationStub:
         return federation_pb2_grpc.FederationStub(self._channels.channel(peer))
 
-    def push(self, peer: str, batch: HopBatch, *, timeout_s: float) -> None:
+    def push(self, peer: str, batch: HopBatch, *, timeout_s: float) -> ReceiveResult:
         request = hop_batch_to_proto(batch)
         try:
-            responses = self._federation(peer).Push(iter([request]), timeout=timeout_s)
             # Read to the end: the receiver acknowledges, then sees the request stream
             # close. Leaving after the acknowledgement would cancel the call under it.
-            for _response in responses:
-                pass
+            responses = list(self._federation(peer).Push(iter([request]), timeout=timeout_s))
         except grpc.RpcError as exc:
             raise peer_error(exc) from exc
+        if len(responses) != 1:
+            raise PeerError(f"{peer} answered one batch with {len(responses)} acknowledgements")
+        return receipt_from_proto(responses[0])
 
     def pull(self, peer: str, after: int, *, timeout_s: float) -> Iterator[HopBatch]:
         stub = self._federation(peer)

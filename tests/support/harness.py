@@ -22,6 +22,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from gateway.core.algorithms import Ed25519Signer
+from gateway.core.batch_items import ReceiveResult
 from gateway.core.errors import (
     ClockSkewError,
     DirectoryExpiredError,
@@ -30,6 +31,7 @@ from gateway.core.errors import (
     PeerUnavailableError,
     StorageError,
 )
+from gateway.core.limits import DEFAULT_LIMITS, Limits
 from gateway.core.principal import Principal, Role
 from gateway.core.working_days import WorkingCalendar
 from gateway.node.audit_log import (
@@ -154,10 +156,10 @@ class InMemoryPeers:
     def _me(self) -> Principal:
         return self._federation.nodes[self._caller].principal
 
-    def push(self, peer: str, batch: HopBatch, *, timeout_s: float) -> None:
+    def push(self, peer: str, batch: HopBatch, *, timeout_s: float) -> ReceiveResult:
         target = self._peer("push", peer)
         with _as_peer_error():
-            target.federation.exchange.receive(self._me, batch)
+            return target.federation.exchange.receive(self._me, batch)
 
     def pull(self, peer: str, after: int, *, timeout_s: float) -> Iterator[HopBatch]:
         target = self._peer("pull", peer)
@@ -221,6 +223,12 @@ class InProcessFederation:
     """Working days for reporting deadlines at intake (None: the official calendar)."""
     national_directory: Path | None = None
     """The national node's own signed directory file, if the federation was built with one."""
+    keystore: Keystore | None = None
+    settings: FederationSettings = field(default_factory=FederationSettings)
+    urls: dict[str, str] = field(default_factory=dict)
+    """Each node's store URL, kept across :meth:`restart`."""
+    offsets: dict[str, float] = field(default_factory=dict)
+    """Seconds a node's clock is ahead of :attr:`clock` (behind if negative); change at will."""
 
     @classmethod
     def build(
@@ -235,16 +243,23 @@ class InProcessFederation:
         template: Path | None = None,
         calendar: WorkingCalendar | None = None,
         national_directory: Path | None = None,
+        limits: Mapping[str, Limits] | None = None,
     ) -> InProcessFederation:
         """Open a store per node under ``root``, sign a directory of ``nodes``, wire them.
 
         ``nodes`` must list parents first; ``databases`` overrides a node's store URL;
         a SQLite store starts as a copy of ``template`` (see :func:`migrated_template`);
         with ``national_directory`` the signed directory is written there and the
-        national node's upkeep re-reads it (its ``[node] directory`` file).
+        national node's upkeep re-reads it (its ``[node] directory`` file);
+        ``limits`` gives a node other limits than the defaults (its ``[limits]`` table).
         """
         clock = clock or Clock(float(int(time.time())))
-        federation = cls(clock=clock, calendar=calendar)
+        federation = cls(
+            clock=clock,
+            calendar=calendar,
+            keystore=keystore,
+            settings=settings or FederationSettings(),
+        )
         now = int(clock())
         federation.endpoints = {node: f"127.0.0.1:{7000 + i}" for i, node in enumerate(nodes)}
         directory = build_directory(
@@ -266,22 +281,46 @@ class InProcessFederation:
                     if template is not None:
                         shutil.copyfile(template, path)
                     url = f"sqlite:///{path}"
+                federation.urls[node] = url
                 federation.nodes[node] = federation._node(
-                    keystore, node, url, settings or FederationSettings()
+                    keystore, node, url, federation.settings, (limits or {}).get(node)
                 )
         except BaseException:
             federation.close()
             raise
         return federation
 
+    def restart(self, node_id: str, *, limits: Limits | None = None) -> HarnessNode:
+        """Stop ``node_id`` and start it again on the same store, with ``limits`` this time.
+
+        What an operator does after changing a node's configuration.
+        """
+        assert self.keystore is not None
+        old = self.nodes[node_id]
+        old.federation.stop()
+        old.store.close()
+        node = self._node(self.keystore, node_id, self.urls[node_id], self.settings, limits)
+        # Same place in the order: push rounds still run parents first.
+        self.nodes = {n: node if n == node_id else at for n, at in self.nodes.items()}
+        return node
+
     def _node(
-        self, keystore: Keystore, node_id: str, url: str, settings: FederationSettings
+        self,
+        keystore: Keystore,
+        node_id: str,
+        url: str,
+        settings: FederationSettings,
+        limits: Limits | None = None,
     ) -> HarnessNode:
         creds = load_node_credentials(keystore.node(node_id))
         catalog = load_packaged_catalog(node_id)
         signer = Ed25519Signer(signing_kid(creds.signing_cert), creds.signing_key)
         store = open_store(url)
-        clock = self.clock
+        offsets = self.offsets
+        shared = self.clock
+
+        def clock() -> float:
+            return shared() + offsets.get(node_id, 0)
 
         def now() -> int:
             return int(clock())
@@ -297,6 +336,7 @@ class InProcessFederation:
                 directory=self.national_directory if parent is None else None,
             ),
             federation=settings,
+            limits=limits or DEFAULT_LIMITS,
         )
         trust = FederationTrust(node_id=node_id, root=creds.root, clock=clock)
         assert self.signed_directory is not None

@@ -24,29 +24,33 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bgateway/v1/federation.proto\x12\ngateway.v1\"j\n\x0bPushRequest\x12\x14\n\x0chop_envelope\x18\x01 \x01(\x0c\x12\x0f\n\x07records\x18\x02 \x03(\t\x12\x12\n\nstatements\x18\x03 \x03(\x0c\x12\x0e\n\x06\x63ursor\x18\x04 \x01(\x03\x12\x10\n\x08messages\x18\x05 \x03(\x0c\"U\n\x0cPushResponse\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x0e\n\x06stored\x18\x02 \x01(\r\x12\x12\n\nduplicates\x18\x03 \x01(\r\x12\x0f\n\x07\x61pplied\x18\x04 \x01(\r\"\x1c\n\x0bPullRequest\x12\r\n\x05\x61\x66ter\x18\x01 \x01(\x03\"\x15\n\x13GetDirectoryRequest\"=\n\x0fSignedDirectory\x12\x10\n\x08\x65nvelope\x18\x01 \x01(\x0c\x12\x18\n\x10signer_chain_pem\x18\x02 \x01(\x0c\"#\n\x0eHoldersRequest\x12\x11\n\trecord_id\x18\x01 \x01(\t\"\xaa\x01\n\x06Holder\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x0c\n\x04node\x18\x03 \x01(\t\x12\x14\n\x0c\x64\x65livered_at\x18\x04 \x01(\x03\x12\x13\n\x0bstatus_sent\x18\x05 \x01(\t\x12\x18\n\x10\x63onfirmed_status\x18\x06 \x01(\t\x12\x14\n\x0c\x63onfirmed_at\x18\x07 \x01(\x03\x12\x13\n\x0breported_by\x18\x08 \x01(\t\"6\n\x0fHoldersResponse\x12#\n\x07holders\x18\x01 \x03(\x0b\x32\x12.gateway.v1.Holder2\x99\x02\n\nFederation\x12=\n\x04Push\x12\x17.gateway.v1.PushRequest\x1a\x18.gateway.v1.PushResponse(\x01\x30\x01\x12:\n\x04Pull\x12\x17.gateway.v1.PullRequest\x1a\x17.gateway.v1.PushRequest0\x01\x12L\n\x0cGetDirectory\x12\x1f.gateway.v1.GetDirectoryRequest\x1a\x1b.gateway.v1.SignedDirectory\x12\x42\n\x07Holders\x12\x1a.gateway.v1.HoldersRequest\x1a\x1b.gateway.v1.HoldersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bgateway/v1/federation.proto\x12\ngateway.v1\"j\n\x0bPushRequest\x12\x14\n\x0chop_envelope\x18\x01 \x01(\x0c\x12\x0f\n\x07records\x18\x02 \x03(\t\x12\x12\n\nstatements\x18\x03 \x03(\x0c\x12\x0e\n\x06\x63ursor\x18\x04 \x01(\x03\x12\x10\n\x08messages\x18\x05 \x03(\x0c\"`\n\nItemResult\x12(\n\x07outcome\x18\x01 \x01(\x0e\x32\x17.gateway.v1.ItemOutcome\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x18\n\x10passes_with_time\x18\x03 \x01(\x08\"~\n\x0cPushResponse\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x0e\n\x06stored\x18\x02 \x01(\r\x12\x12\n\nduplicates\x18\x03 \x01(\r\x12\x0f\n\x07\x61pplied\x18\x04 \x01(\r\x12\'\n\x07records\x18\x05 \x03(\x0b\x32\x16.gateway.v1.ItemResult\"\x1c\n\x0bPullRequest\x12\r\n\x05\x61\x66ter\x18\x01 \x01(\x03\"\x15\n\x13GetDirectoryRequest\"=\n\x0fSignedDirectory\x12\x10\n\x08\x65nvelope\x18\x01 \x01(\x0c\x12\x18\n\x10signer_chain_pem\x18\x02 \x01(\x0c\"#\n\x0eHoldersRequest\x12\x11\n\trecord_id\x18\x01 \x01(\t\"\xaa\x01\n\x06Holder\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x0c\n\x04node\x18\x03 \x01(\t\x12\x14\n\x0c\x64\x65livered_at\x18\x04 \x01(\x03\x12\x13\n\x0bstatus_sent\x18\x05 \x01(\t\x12\x18\n\x10\x63onfirmed_status\x18\x06 \x01(\t\x12\x14\n\x0c\x63onfirmed_at\x18\x07 \x01(\x03\x12\x13\n\x0breported_by\x18\x08 \x01(\t\"6\n\x0fHoldersResponse\x12#\n\x07holders\x18\x01 \x03(\x0b\x32\x12.gateway.v1.Holder*z\n\x0bItemOutcome\x12\x1c\n\x18ITEM_OUTCOME_UNSPECIFIED\x10\x00\x12\x17\n\x13ITEM_OUTCOME_STORED\x10\x01\x12\x1a\n\x16ITEM_OUTCOME_DUPLICATE\x10\x02\x12\x18\n\x14ITEM_OUTCOME_REFUSED\x10\x03\x32\x99\x02\n\nFederation\x12=\n\x04Push\x12\x17.gateway.v1.PushRequest\x1a\x18.gateway.v1.PushResponse(\x01\x30\x01\x12:\n\x04Pull\x12\x17.gateway.v1.PullRequest\x1a\x17.gateway.v1.PushRequest0\x01\x12L\n\x0cGetDirectory\x12\x1f.gateway.v1.GetDirectoryRequest\x1a\x1b.gateway.v1.SignedDirectory\x12\x42\n\x07Holders\x12\x1a.gateway.v1.HoldersRequest\x1a\x1b.gateway.v1.HoldersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gateway.v1.federation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_ITEMOUTCOME']._serialized_start=759
+  _globals['_ITEMOUTCOME']._serialized_end=881
   _globals['_PUSHREQUEST']._serialized_start=43
   _globals['_PUSHREQUEST']._serialized_end=149
-  _globals['_PUSHRESPONSE']._serialized_start=151
-  _globals['_PUSHRESPONSE']._serialized_end=236
-  _globals['_PULLREQUEST']._serialized_start=238
-  _globals['_PULLREQUEST']._serialized_end=266
-  _globals['_GETDIRECTORYREQUEST']._serialized_start=268
-  _globals['_GETDIRECTORYREQUEST']._serialized_end=289
-  _globals['_SIGNEDDIRECTORY']._serialized_start=291
-  _globals['_SIGNEDDIRECTORY']._serialized_end=352
-  _globals['_HOLDERSREQUEST']._serialized_start=354
-  _globals['_HOLDERSREQUEST']._serialized_end=389
-  _globals['_HOLDER']._serialized_start=392
-  _globals['_HOLDER']._serialized_end=562
-  _globals['_HOLDERSRESPONSE']._serialized_start=564
-  _globals['_HOLDERSRESPONSE']._serialized_end=618
-  _globals['_FEDERATION']._serialized_start=621
-  _globals['_FEDERATION']._serialized_end=902
+  _globals['_ITEMRESULT']._serialized_start=151
+  _globals['_ITEMRESULT']._serialized_end=247
+  _globals['_PUSHRESPONSE']._serialized_start=249
+  _globals['_PUSHRESPONSE']._serialized_end=375
+  _globals['_PULLREQUEST']._serialized_start=377
+  _globals['_PULLREQUEST']._serialized_end=405
+  _globals['_GETDIRECTORYREQUEST']._serialized_start=407
+  _globals['_GETDIRECTORYREQUEST']._serialized_end=428
+  _globals['_SIGNEDDIRECTORY']._serialized_start=430
+  _globals['_SIGNEDDIRECTORY']._serialized_end=491
+  _globals['_HOLDERSREQUEST']._serialized_start=493
+  _globals['_HOLDERSREQUEST']._serialized_end=528
+  _globals['_HOLDER']._serialized_start=531
+  _globals['_HOLDER']._serialized_end=701
+  _globals['_HOLDERSRESPONSE']._serialized_start=703
+  _globals['_HOLDERSRESPONSE']._serialized_end=757
+  _globals['_FEDERATION']._serialized_start=884
+  _globals['_FEDERATION']._serialized_end=1165
 # @@protoc_insertion_point(module_scope)

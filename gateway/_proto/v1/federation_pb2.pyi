@@ -9,6 +9,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -19,6 +20,36 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _ItemOutcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ItemOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ItemOutcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ITEM_OUTCOME_UNSPECIFIED: _ItemOutcome.ValueType  # 0
+    ITEM_OUTCOME_STORED: _ItemOutcome.ValueType  # 1
+    """Stored for the first time."""
+    ITEM_OUTCOME_DUPLICATE: _ItemOutcome.ValueType  # 2
+    """Already held (idempotent by record id and version)."""
+    ITEM_OUTCOME_REFUSED: _ItemOutcome.ValueType  # 3
+    """Refused alone: it failed validation or a time check at the receiver; the
+    rest of the batch was stored. (A fault of the sender refuses the whole call.)
+    """
+
+class ItemOutcome(_ItemOutcome, metaclass=_ItemOutcomeEnumTypeWrapper):
+    """What became of one record of a pushed batch."""
+
+ITEM_OUTCOME_UNSPECIFIED: ItemOutcome.ValueType  # 0
+ITEM_OUTCOME_STORED: ItemOutcome.ValueType  # 1
+"""Stored for the first time."""
+ITEM_OUTCOME_DUPLICATE: ItemOutcome.ValueType  # 2
+"""Already held (idempotent by record id and version)."""
+ITEM_OUTCOME_REFUSED: ItemOutcome.ValueType  # 3
+"""Refused alone: it failed validation or a time check at the receiver; the
+rest of the batch was stored. (A fault of the sender refuses the whole call.)
+"""
+Global___ItemOutcome: _TypeAlias = ItemOutcome  # noqa: Y015
 
 @_typing.final
 class PushRequest(_message.Message):
@@ -69,6 +100,35 @@ class PushRequest(_message.Message):
 Global___PushRequest: _TypeAlias = PushRequest  # noqa: Y015
 
 @_typing.final
+class ItemResult(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    PASSES_WITH_TIME_FIELD_NUMBER: _builtins.int
+    outcome: Global___ItemOutcome.ValueType
+    reason: _builtins.str
+    """Refused only: the receiver's reason (error class and message)."""
+    passes_with_time: _builtins.bool
+    """Refused only: the reason may pass with time (clock skew, not yet valid),
+    so the sender retries the record later instead of parking it.
+    """
+    def __init__(
+        self,
+        *,
+        outcome: Global___ItemOutcome.ValueType = ...,
+        reason: _builtins.str = ...,
+        passes_with_time: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outcome", b"outcome", "passes_with_time", b"passes_with_time", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ItemResult: _TypeAlias = ItemResult  # noqa: Y015
+
+@_typing.final
 class PushResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -76,12 +136,19 @@ class PushResponse(_message.Message):
     STORED_FIELD_NUMBER: _builtins.int
     DUPLICATES_FIELD_NUMBER: _builtins.int
     APPLIED_FIELD_NUMBER: _builtins.int
+    RECORDS_FIELD_NUMBER: _builtins.int
     batch_id: _builtins.str
     stored: _builtins.int
     """Records stored for the first time / already held (idempotent by id and version)."""
     duplicates: _builtins.int
     applied: _builtins.int
     """Statements applied (and confirmed) by the receiver."""
+    @_builtins.property
+    def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___ItemResult]:
+        """One result per record of the batch, in the batch's order (empty from a
+        receiver that answers for the whole batch only: then every record is held).
+        """
+
     def __init__(
         self,
         *,
@@ -89,10 +156,11 @@ class PushResponse(_message.Message):
         stored: _builtins.int = ...,
         duplicates: _builtins.int = ...,
         applied: _builtins.int = ...,
+        records: _abc.Iterable[Global___ItemResult] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "batch_id", b"batch_id", "duplicates", b"duplicates", "stored", b"stored"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "batch_id", b"batch_id", "duplicates", b"duplicates", "records", b"records", "stored", b"stored"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from gateway.core.batch_items import ReceiveResult
 from gateway.core.errors import PeerError, PeerUnavailableError, SignatureError
 from gateway.node.audit_log import CosignReply, CosignRequest, WitnessStatement
 from gateway.node.metrics import CountingPeerClient, NodeMetrics
@@ -24,10 +25,11 @@ class _Peers:
         self._outcomes = list(outcomes)
         self.closed = False
 
-    def push(self, peer: str, batch: HopBatch, *, timeout_s: float) -> None:
+    def push(self, peer: str, batch: HopBatch, *, timeout_s: float) -> ReceiveResult:
         outcome = self._outcomes.pop(0)
         if outcome is not None:
             raise outcome
+        return ReceiveResult("0" * 32, stored=0, duplicates=0, applied=0)
 
     def pull(self, peer: str, after: int, *, timeout_s: float) -> Iterator[HopBatch]:
         return iter(())

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from gateway.core.batch_items import ReceiveResult
 from gateway.core.errors import PeerError, PeerUnavailableError
 from gateway.node.audit_log import CosignReply, CosignRequest, WitnessStatement
 from gateway.node.peer_client import HolderView, HopBatch
@@ -28,8 +29,9 @@ class FlakyPeers:
         if self.failure is not None:
             raise self.failure
 
-    def push(self, peer: str, batch: HopBatch, *, timeout_s: float) -> None:
+    def push(self, peer: str, batch: HopBatch, *, timeout_s: float) -> ReceiveResult:
         self._answer()
+        return ReceiveResult("0" * 32, stored=0, duplicates=0, applied=0)
 
     def pull(self, peer: str, after: int, *, timeout_s: float) -> Iterator[HopBatch]:
         for batch in self.pulled:
