@@ -35,7 +35,14 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from gateway.core.algorithms import Verifier
-from gateway.core.audit import Decision, error_detail, error_rule, event_by_node, record_refs
+from gateway.core.audit import (
+    Decision,
+    error_detail,
+    error_rule,
+    event_by,
+    event_by_node,
+    record_refs,
+)
 from gateway.core.batch_items import (
     ItemOutcome,
     ItemResult,
@@ -86,6 +93,8 @@ class _Incoming:
     cursor: int = 0
     refused: Sequence[tuple[int, GatewayError]] = ()
     """Records refused alone: (0-based position in the batch, the item fault)."""
+    principal: Principal | None = None
+    """The pushing peer as it connected (its refusals are attributed to it); None on Pull."""
     record_count: int = 0
     """Records the batch carried, verified and refused."""
 
@@ -152,7 +161,7 @@ class FederationReceiver:
                 statements,
                 messages,
                 cursor=0,
-                per_item=True,
+                pusher=principal,
             )
         self._metrics.records_stored("push", result.stored)
         return result
@@ -179,7 +188,7 @@ class FederationReceiver:
         with self._metrics.refusals("pull", len(records)):
             self._trust.directory().node(parent)
             result = self._receive(
-                parent, envelope_json, records, statements, messages, cursor=cursor, per_item=False
+                parent, envelope_json, records, statements, messages, cursor=cursor, pusher=None
             )
         self._metrics.records_stored("pull", result.stored)
         return result
@@ -193,8 +202,10 @@ class FederationReceiver:
         messages: Sequence[bytes],
         *,
         cursor: int,
-        per_item: bool,
+        pusher: Principal | None,
     ) -> ReceiveResult:
+        """Verify and store one batch; ``pusher`` (a Push, not a Pull) allows refusing records
+        alone: only a pushed batch's acknowledgement answers for each record."""
         now = self._clock()
         self._limits.check_count(
             "items in one batch",
@@ -219,7 +230,7 @@ class FederationReceiver:
             try:
                 verified.append(self._verify_record(sd_jwt, sender, now, plans))
             except GatewayError as exc:
-                if not (per_item and is_item_fault(exc)):
+                if pusher is None or not is_item_fault(exc):
                     raise
                 refused.append((index, exc))
         stmts = [(self._verify_statement(data), data) for data in statements]
@@ -234,12 +245,13 @@ class FederationReceiver:
             cursor,
             refused=refused,
             record_count=len(records),
+            principal=pusher,
         )
         result = self._store.writer.submit(
             lambda conn: self._store_batch(conn, incoming, now)
         ).result()
         for _index, fault in refused:
-            # Only pushes refuse records alone (per_item).
+            # Only pushes refuse records alone.
             self._metrics.records_refused("push", type(fault).__name__, 1)
         self._wake_sender()
         return result
@@ -353,10 +365,10 @@ class FederationReceiver:
                     f"{len(statements)} statements",
                 ),
                 *(
-                    event_by_node(
-                        self._node_id,
+                    event_by(
+                        incoming.principal,
+                        node=self._node_id,
                         time=now,
-                        actor_node=sender,
                         action="push.receive",
                         decision=Decision.DENIED,
                         rule=error_rule(exc),

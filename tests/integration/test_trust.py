@@ -24,6 +24,7 @@ from gateway._proto.v1 import (
     audit_pb2_grpc,
     discipline_pb2,
     discipline_pb2_grpc,
+    federation_pb2,
     intake_pb2,
     intake_pb2_grpc,
     records_pb2,
@@ -307,12 +308,18 @@ def test_lishui_record_with_version_2_pow_40_is_refused_at_the_province(
     request = hop_request(federation, sender=LISHUI, audience=ZHEJIANG, records=[record])
     before = len(denials(federation, ZHEJIANG, f"node:{LISHUI}/{LISHUI}"))
 
-    status = refusal(lambda: push(federation, sender=LISHUI, to=ZHEJIANG, request=request))
+    [ack] = push(federation, sender=LISHUI, to=ZHEJIANG, request=request)
 
-    assert status == (
-        grpc.StatusCode.INVALID_ARGUMENT,
-        "record claim 'ver' is 1099511627776, outside 1..1000000",
-    )
+    # Signed by its issuer, out of this node's bounds: refused alone, nothing of it stored.
+    assert (ack.stored, ack.duplicates) == (0, 0)
+    assert [(r.outcome, r.reason, r.passes_with_time) for r in ack.records] == [
+        (
+            federation_pb2.ITEM_OUTCOME_REFUSED,
+            "OutOfRangeError: record claim 'ver' is 1099511627776, outside 1..1000000",
+            False,
+        )
+    ]
+    assert claimed_record_id(record) not in listed(federation, ZHEJIANG, "audit-office")
     assert_node_refusal(
         federation, ZHEJIANG, LISHUI, before, action="push.receive", rule="limits:record-version"
     )
