@@ -24,12 +24,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from gateway.core.algorithms import Ed25519Signer
 from gateway.core.batch_items import ReceiveResult
 from gateway.core.errors import (
-    ClockSkewError,
-    DirectoryExpiredError,
     GatewayError,
     PeerError,
     PeerUnavailableError,
     StorageError,
+    passes_with_time,
 )
 from gateway.core.limits import DEFAULT_LIMITS, Limits
 from gateway.core.principal import Principal, Role
@@ -202,9 +201,7 @@ def _as_peer_error() -> Iterator[None]:
         raise
     except GatewayError as exc:
         # As gateway.rpc.errors: refusals that pass with time answer UNAVAILABLE.
-        transient = isinstance(exc, ClockSkewError | DirectoryExpiredError) or (
-            isinstance(exc, StorageError) and exc.transient
-        )
+        transient = passes_with_time(exc) or (isinstance(exc, StorageError) and exc.transient)
         error = PeerUnavailableError if transient else PeerError
         raise error(f"{type(exc).__name__}: {exc}") from exc
 
