@@ -16,10 +16,9 @@ import structlog
 from sqlalchemy import Connection
 
 from gateway.core.algorithms import Signer
-from gateway.core.catalog import Catalog, RecipientKind
+from gateway.core.catalog import Catalog
 from gateway.core.errors import ConfigurationError, GatewayError
 from gateway.core.identifiers import SubjectType
-from gateway.core.policy import node_relation
 from gateway.core.routing import LOCAL
 from gateway.node.config import NodeConfig
 from gateway.node.exchange import FederationExchange
@@ -101,8 +100,13 @@ class FederationParts:
         )
 
     def where(self, record_id: str) -> list[HolderView]:
-        """Every node the record went to: this ledger, then each neighbour's onward ledger."""
-        own = self.store.outbox.holders(record_id)
+        """Every node the record went to: this ledger, then each holder's onward ledger.
+
+        Holders are asked in turn, each once, whatever their place in the tree:
+        a listing filed at a city reaches every node, and its issuer lists them
+        all (通报给已推送单位). A holder that does not answer is skipped, and with
+        it what only it could report.
+        """
         views = [
             HolderView(
                 r.node,
@@ -113,20 +117,23 @@ class FederationParts:
                 r.confirmed_at or 0,
                 self.node_id,
             )
-            for r in own
+            for r in self.store.outbox.holders(record_id)
         ]
-        for neighbour in sorted({r.node for r in own}):
-            if node_relation(self.node_id, neighbour) not in (
-                RecipientKind.PARENT,
-                RecipientKind.CHILD,
-            ):
+        asked = {self.node_id}
+        waiting = sorted({v.node for v in views})
+        while waiting:
+            holder = waiting.pop(0)
+            if holder in asked:
                 continue
+            asked.add(holder)
             try:
-                reported = self.peers.holders(neighbour, record_id, timeout_s=HOLDERS_TIMEOUT_S)
+                reported = self.peers.holders(holder, record_id, timeout_s=HOLDERS_TIMEOUT_S)
             except GatewayError as exc:
-                log.info("holder unreachable", peer=neighbour, error=type(exc).__name__)
+                log.info("holder unreachable", peer=holder, error=type(exc).__name__)
                 continue
-            views.extend(h for h in reported if h.node != self.node_id)
+            onward = [h for h in reported if h.node not in asked]
+            views.extend(onward)
+            waiting.extend(sorted({h.node for h in onward}))
         return views
 
 

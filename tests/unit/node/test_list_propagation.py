@@ -301,6 +301,12 @@ def test_a_status_statement_follows_the_listing_to_every_holder_and_each_hop_con
     }
     assert confirmed == {(sender, to, status) for sender, to in HUZHOU_LISTING_HOPS}
     assert hops(fed, record_id, "statement") == HUZHOU_LISTING_HOPS
+    # The issuer lists every holder, each as reported by the node that delivered to it.
+    assert {
+        (h.reported_by, h.node, h.confirmed_status)
+        for h in fed[HUZHOU].federation.where(record_id)
+        if h.version == 1
+    } == confirmed
     if kind is StatusKind.CORRECTION:
         # The corrected version travelled the same way, stored once at each node.
         assert {fed[node].store.records.get(record_id, 2).status for node in NODES} == {"active"}
