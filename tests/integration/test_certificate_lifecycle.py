@@ -7,15 +7,20 @@ keystore stays offline once the national and provincial CAs are signed.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from gateway.core.records import verify_record
 from gateway.node.local_federation import free_port
+from gateway.node.trust import FederationTrust, read_directory_file
 from gateway.pki import parent_of
+from gateway.pki.keystore import read_certificate
 from tests.support.cluster import FEDERATION_SETTINGS, Cluster, listed, running, submit, wait_for
 from tests.support.federation import Keystore, init_node, run_gateway
 from tests.support.records import penalty_fields
@@ -24,6 +29,7 @@ NATIONAL, ZHEJIANG, HUZHOU = "000000", "330000", "330500"
 NODES = (NATIONAL, ZHEJIANG, HUZHOU)
 DECIDED = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=20)
 PUBLIC_FILES = ("tls.crt", "signing.crt", "chain.pem", "signing-history.json")
+AUDIT_SETTINGS = "\n[audit]\ncheckpoint_every_events = 5\ncheckpoint_every_s = 0.5\n"
 
 
 def _gateway(*args: str) -> str:
@@ -66,15 +72,18 @@ def publish_certificates(cluster: SeparateCluster, node: str) -> None:
             shutil.copy(source, target / name)
 
 
-def sign_directory(cluster: SeparateCluster) -> None:
-    """The national operator signs the directory and every node receives a copy."""
+def sign_directory(cluster: SeparateCluster, *, to: tuple[str, ...] = NODES) -> int:
+    """The national operator signs the directory; the nodes ``to`` get a copy of the file
+    (the others refresh it from their parent). Returns its serial."""
     out = cluster.root / "directory.json"
     args = ["directory", "sign", "--keys", str(cluster.stores[NATIONAL]), "--out", str(out)]
     for node in NODES:
         args += ["--node", f"{node}={cluster.endpoint(node)}"]
-    _gateway(*args)
-    for node in NODES:
+    serial = json.loads(_gateway(*args, "--json"))["serial"]
+    for node in to:
         shutil.copy(out, cluster.root / node / "directory.json")
+    assert isinstance(serial, int)
+    return serial
 
 
 def make_separate_cluster(base: Path) -> SeparateCluster:
@@ -118,6 +127,7 @@ def make_separate_cluster(base: Path) -> SeparateCluster:
         )
         with config.open("a", encoding="utf-8") as handle:
             handle.write(FEDERATION_SETTINGS)
+            handle.write(AUDIT_SETTINGS)
         cluster.configs[node] = config
     return cluster
 
@@ -150,3 +160,92 @@ def test_federation_runs_with_the_root_key_offline(cluster: SeparateCluster) -> 
         "the city's record at national",
         lambda: ids <= set(listed(cluster, NATIONAL, "audit-office")),
     )
+
+
+def _refreshed(cluster: SeparateCluster, node: str, serial: int) -> bool:
+    """Whether ``node`` logged that it installed directory ``serial``."""
+    for line in cluster.log(node).splitlines():
+        if '"directory.refreshed"' in line and json.loads(line).get("serial") == serial:
+            return True
+    return False
+
+
+def _verified_at_national(cluster: SeparateCluster, ids: set[str]) -> dict[str, str]:
+    """Each record as national holds it, verified against national's directory: record id ->
+    the key id that signed it."""
+    views = listed(cluster, NATIONAL, "audit-office")
+    root = read_certificate(cluster.stores[NATIONAL] / "nodes" / NATIONAL / "root.crt")
+    trust = FederationTrust(node_id=NATIONAL, root=root, clock=time.time)
+    trust.install(read_directory_file(cluster.root / NATIONAL / "directory.json"))
+    signed_by = {}
+    for record_id in ids:
+        record = verify_record(
+            views[record_id].sd_jwt,
+            resolve_key=trust.resolve,
+            key_owner=trust.owner,
+            now=int(time.time()),
+        )
+        trust.check_issued_within(record.key_id, record.issued_at)
+        signed_by[record_id] = record.key_id
+    return signed_by
+
+
+def _audit_verify(cluster: SeparateCluster) -> dict[str, object] | None:
+    result = run_gateway(
+        "audit", "verify", "--as", str(cluster.client(HUZHOU, "audit-office")),
+        "--endpoint", cluster.endpoint(HUZHOU), "--json",
+    )  # fmt: skip
+    if result.returncode != 0:
+        return None
+    report = json.loads(result.stdout)
+    assert isinstance(report, dict)
+    return report
+
+
+def test_a_city_rotates_its_signing_key_in_traffic_and_all_verifies_at_national(
+    cluster: SeparateCluster,
+) -> None:
+    rows = [penalty_fields(i, decided=DECIDED) for i in range(3)]
+    delivered = set(submit(cluster, HUZHOU, "procurement-office", rows))
+    wait_for(
+        "the first records at national",
+        lambda: delivered <= set(listed(cluster, NATIONAL, "audit-office")),
+    )
+    in_flight = set(
+        submit(cluster, HUZHOU, "procurement-office", [penalty_fields(3, decided=DECIDED)])
+    )
+    before = wait_for("a cosigned checkpoint before the renewal", lambda: _audit_verify(cluster))
+    # The operator's order: stop the city, renew, have the directory signed, start the city.
+    cluster.stop(HUZHOU)
+    renewal = json.loads(
+        _gateway("pki", "renew", "--dir", str(cluster.stores[HUZHOU]), "--node", HUZHOU,
+                 "--new-key", "--json")
+    )  # fmt: skip
+    publish_certificates(cluster, HUZHOU)
+    serial = sign_directory(cluster, to=(NATIONAL, HUZHOU))
+    wait_for(
+        "the province to hold the new directory", lambda: _refreshed(cluster, ZHEJIANG, serial)
+    )
+    cluster.start(HUZHOU)
+    after = set(submit(cluster, HUZHOU, "procurement-office", [penalty_fields(4, decided=DECIDED)]))
+
+    everything = delivered | in_flight | after
+    wait_for(
+        "every record at national",
+        lambda: everything <= set(listed(cluster, NATIONAL, "audit-office")),
+    )
+    signed_by = _verified_at_national(cluster, everything)
+    assert signed_by == {
+        **dict.fromkeys(delivered | in_flight, renewal["old_signing_kid"]),
+        **dict.fromkeys(after, renewal["new_signing_kid"]),
+    }
+
+    def verified_across() -> dict[str, object] | None:
+        report = _audit_verify(cluster)
+        if report is None or not isinstance(report["witnessed_size"], int):
+            return None
+        return report if report["witnessed_size"] > int(str(before["signed_size"])) else None
+
+    report = wait_for("audit verify across the rotation", verified_across)
+    assert report["verified"] is True
+    assert report["witness"] == f"credit-gateway/{ZHEJIANG}"
