@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 debs:
 	bash scripts/debian_packages.sh
 
-demo: $(STAMP)
+demo: $(STAMP) debs
 	$(VENV)/bin/gateway demo
 
 test: $(STAMP) debs

@@ -5,9 +5,11 @@
 #   e2fsprogs   chattr +i: a file even root cannot write (tests/integration/test_node_health.py)
 #   prometheus  promtool checks and unit-tests deploy/prometheus (tests/integration/test_deploy_monitoring.py)
 #   systemd     systemd-analyze verifies deploy/systemd (tests/integration/test_deploy_systemd.py)
+#   fonts-noto-cjk  the Chinese font of credit report PDFs (`gateway report subject`, the demo)
+#   poppler-utils   pdftotext reads those PDFs back (tests/integration/test_credit_report.py)
 set -euo pipefail
 
-PACKAGES=(datefudge e2fsprogs prometheus systemd)
+PACKAGES=(datefudge e2fsprogs prometheus systemd fonts-noto-cjk poppler-utils)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

@@ -28,6 +28,7 @@ ACCESS: AccessTable = {
     "/gateway.v1.Records/Export": _READERS,
     "/gateway.v1.Records/Where": frozenset({Role.DEPARTMENT, Role.AUDITOR, Role.ADMIN}),
     "/gateway.v1.Records/SetStatus": frozenset({Role.DEPARTMENT, Role.ADMIN}),
+    "/gateway.v1.Records/Report": frozenset({Role.DEPARTMENT, Role.AUDITOR}),
     **{
         f"/gateway.v1.Federation/{m}": frozenset({Role.NODE})
         for m in federation_pb2.DESCRIPTOR.services_by_name["Federation"].methods_by_name

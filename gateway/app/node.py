@@ -45,6 +45,7 @@ from gateway.node.audit_queries import AuditQueries
 from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
 from gateway.node.certificate_watch import CertificateWatch
 from gateway.node.config import NodeConfig
+from gateway.node.credit_reports import CreditReports
 from gateway.node.directory_signer import DirectorySigner
 from gateway.node.directory_watch import DIRECTORY_CHECK_INTERVAL_S, DirectoryWatch
 from gateway.node.discipline import DisciplineService
@@ -255,6 +256,19 @@ def _checked_parent_witness(
     return ParentWitness(peers, parent)
 
 
+def _checked_credentials(config: NodeConfig, clock: Callable[[], float]) -> NodeCredentials:
+    """The node's credentials, refused if they are not the node's or not valid now.
+
+    Raises:
+        ConfigurationError: unreadable, foreign or expired credentials.
+    """
+    creds = load_node_credentials(config.keys)
+    check_node_credentials(
+        creds, node_id=config.node_id, now=dt.datetime.fromtimestamp(clock(), dt.UTC)
+    )
+    return creds
+
+
 def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) -> RunningNode:
     """Check credentials, open the store, start serving. Returns once listening.
 
@@ -264,10 +278,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
         StorageError: the database cannot be opened or migrated.
     """
     log.info("node.started", node=config.node_id, version=__version__, listen=config.listen)
-    creds = load_node_credentials(config.keys)
-    check_node_credentials(
-        creds, node_id=config.node_id, now=dt.datetime.fromtimestamp(clock(), dt.UTC)
-    )
+    creds = _checked_credentials(config, clock)
     catalog = load_packaged_catalog(config.node_id)
     store = open_store(config.database)
     peers: PeerClient | None = None
@@ -321,10 +332,11 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             audit=audit,
             clock=now,
         )
+        measures = load_packaged_measures(config.node_id)
         discipline = DisciplineService(
             node_id=config.node_id,
             catalog=catalog,
-            measures=load_packaged_measures(config.node_id),
+            measures=measures,
             store=store,
             router=federation.messages,
             clock=now,
@@ -411,7 +423,22 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             service(
                 records_pb2.DESCRIPTOR.services_by_name["Records"],
                 records_pb2_grpc.add_RecordsServicer_to_server,
-                RecordsServicer(queries, RecordTracking(queries, federation), config.limits),
+                RecordsServicer(
+                    queries,
+                    RecordTracking(queries, federation),
+                    CreditReports(
+                        node_id=config.node_id,
+                        catalog=catalog,
+                        measures=measures,
+                        queries=queries,
+                        store=store,
+                        signer=signer,
+                        certificate_chain=chain.decode(),
+                        audit=audit,
+                        clock=now,
+                    ),
+                    config.limits,
+                ),
             ),
         ]
         interceptor = GatewayInterceptor(

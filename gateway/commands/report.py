@@ -1,7 +1,10 @@
-"""``gateway report timeliness``: the credit office's duties, as figures.
+"""``gateway report``: the credit office's duties, as figures, and credit reports.
 
-Operator's commands: they run on the node's host with its configuration
-(``--config``) and store; every report is audited as the operator.
+``timeliness`` is an operator's command: it runs on the node's host with its
+configuration (``--config``) and store, audited as the operator. ``subject``
+asks the node, as a client (``--as``), for the signed credit report of one
+subject and writes it as JSON (the evidence) and PDF (for people); ``verify``
+checks such a JSON file offline against the federation's root certificate.
 """
 
 from __future__ import annotations
@@ -10,18 +13,28 @@ import dataclasses
 from pathlib import Path
 
 import click
+from cryptography import x509
 
+from gateway._proto.v1 import records_pb2, records_pb2_grpc
 from gateway.app.operator import operator_session
 from gateway.commands._common import (
+    as_client_option,
     emit_json,
+    endpoint_option,
     handle_errors,
     json_option,
     local_time,
+    open_client,
     print_table,
     say,
 )
+from gateway.commands._report_pdf import render_report_pdf
 from gateway.commands.outbox import config_option
+from gateway.core.credit_report import CreditReport, ReportFile, payload_digest
+from gateway.core.errors import ConfigurationError
+from gateway.node.credit_reports import verify_report_file
 from gateway.node.timeliness import Month, timeliness_report
+from gateway.pki import load_client_credentials
 
 __all__ = ["report"]
 
@@ -90,3 +103,114 @@ def report_timeliness(*, config_path: Path, month_text: str | None, as_json: boo
         say(f"not submitted in {month}: " + ", ".join(found.silent))
     if any(d.approximate for d in found.departments):
         say("~: counted over a year the official calendar does not cover yet (weekdays assumed)")
+
+
+@report.command("subject")
+@click.argument("subject")
+@as_client_option
+@endpoint_option
+@click.option("--purpose", required=True, help="Why the report is needed (audited, printed).")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the report: OUT.json (signed) and OUT.pdf (its rendering).",
+)
+@click.option("--no-pdf", is_flag=True, help="Write only the signed JSON.")
+@json_option
+@handle_errors
+def report_subject(
+    *,
+    subject: str,
+    client_dir: Path,
+    endpoint: str | None,
+    purpose: str,
+    out: Path,
+    no_pdf: bool,
+    as_json: bool,
+) -> None:
+    """The credit report (信用报告) of SUBJECT as this client may see it, signed by the node.
+
+    SUBJECT is a unified social credit code or a citizen number. The node checks
+    the client's sharing rules, audits the request, and signs the report; the
+    command verifies the signature against the client's root before writing.
+    """
+    with open_client(client_dir, endpoint) as (client, channel):
+        stub = records_pb2_grpc.RecordsStub(channel)
+        answer = stub.Report(records_pb2.CreditReportRequest(subject=subject, purpose=purpose))
+    data = answer.report_file
+    found = verify_report_file(data, root=client.root)
+    digest = payload_digest(ReportFile.from_json(data).envelope.payload)
+    json_path, pdf_path = out.with_suffix(".json"), out.with_suffix(".pdf")
+    json_path.write_bytes(data)
+    if not no_pdf:
+        render_report_pdf(found, digest, pdf_path)
+    summary = _summary(found, digest)
+    if as_json:
+        emit_json({**summary, "json": str(json_path), "pdf": None if no_pdf else str(pdf_path)})
+        return
+    say(
+        f"credit report {found.report_id} of {found.subject}: "
+        f"{len(found.lists)} list entries, {len(found.records)} records"
+    )
+    say(f"wrote {json_path}" + ("" if no_pdf else f" and {pdf_path}"))
+
+
+@report.command("verify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--root",
+    "root_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The federation's root certificate (PEM).",
+)
+@click.option(
+    "--as",
+    "client_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Or a client folder, whose root certificate is used.",
+)
+@json_option
+@handle_errors
+def report_verify(
+    *, file: Path, root_path: Path | None, client_dir: Path | None, as_json: bool
+) -> None:
+    """Check a credit report's JSON file offline: signed by the node it names, under the root.
+
+    Exits 1, naming what failed, for a tampered or foreign report.
+    """
+    if root_path is not None:
+        root = x509.load_pem_x509_certificate(root_path.read_bytes())
+    elif client_dir is not None:
+        root = load_client_credentials(client_dir).root
+    else:
+        raise ConfigurationError("name the federation's root: --root ROOT.pem or --as CLIENT")
+    data = file.read_bytes()
+    found = verify_report_file(data, root=root)
+    summary = _summary(found, payload_digest(ReportFile.from_json(data).envelope.payload))
+    if as_json:
+        emit_json({**summary, "verified": True})
+        return
+    say(
+        f"verified: credit report {found.report_id} of {found.subject}, made by node "
+        f"{found.node} at {local_time(found.generated_at)} for {found.requested_by}"
+    )
+    say(f"payload SHA-256 {summary['payload_sha256']} (printed on its PDF)")
+
+
+def _summary(found: CreditReport, digest: str) -> dict[str, object]:
+    return {
+        "report_id": found.report_id,
+        "node": found.node,
+        "subject": found.subject,
+        "generated_at": found.generated_at,
+        "requested_by": found.requested_by,
+        "purpose": found.purpose,
+        "lists": len(found.lists),
+        "records": len(found.records),
+        "truncated": found.truncated,
+        "payload_sha256": digest,
+    }

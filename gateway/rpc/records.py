@@ -16,6 +16,7 @@ from gateway._proto.v1 import records_pb2, records_pb2_grpc
 from gateway.core.errors import InputError
 from gateway.core.limits import Limits
 from gateway.core.statements import STATUS_EFFECT, StatusKind
+from gateway.node.credit_reports import CreditReports
 from gateway.node.queries import RecordQueries, RecordView
 from gateway.node.tracking import RecordTracking
 from gateway.rpc.context import current_principal
@@ -39,8 +40,15 @@ def to_proto(view: RecordView) -> records_pb2.RecordView:
 
 
 class RecordsServicer(records_pb2_grpc.RecordsServicer):
-    def __init__(self, queries: RecordQueries, tracking: RecordTracking, limits: Limits) -> None:
+    def __init__(
+        self,
+        queries: RecordQueries,
+        tracking: RecordTracking,
+        reports: CreditReports,
+        limits: Limits,
+    ) -> None:
         self._queries = queries
+        self._reports = reports
         self._tracking = tracking
         self._limits = limits
 
@@ -135,3 +143,12 @@ class RecordsServicer(records_pb2_grpc.RecordsServicer):
         return records_pb2.SetStatusResponse(
             statement_id=statement.statement_id, status=STATUS_EFFECT[kind]
         )
+
+    def Report(
+        self, request: records_pb2.CreditReportRequest, context: grpc.ServicerContext
+    ) -> records_pb2.CreditReportResponse:
+        self._check(request.subject, request.purpose)
+        found = self._reports.report(
+            current_principal(), subject=request.subject, purpose=request.purpose
+        )
+        return records_pb2.CreditReportResponse(report_file=found.to_json())

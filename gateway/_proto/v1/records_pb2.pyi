@@ -336,3 +336,49 @@ class SetStatusResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SetStatusResponse: _TypeAlias = SetStatusResponse  # noqa: Y015
+
+@_typing.final
+class CreditReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    subject: _builtins.str
+    """Unified social credit code or citizen number."""
+    purpose: _builtins.str
+    """Why the caller asks (audited, and printed on the report)."""
+    def __init__(
+        self,
+        *,
+        subject: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["purpose", b"purpose", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreditReportRequest: _TypeAlias = CreditReportRequest  # noqa: Y015
+
+@_typing.final
+class CreditReportResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FILE_FIELD_NUMBER: _builtins.int
+    report_file: _builtins.bytes
+    """The report file (format credit-report-file/1, JSON): the report signed by
+    this node as a DSSE envelope, and the signing certificate chain.
+    """
+    def __init__(
+        self,
+        *,
+        report_file: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report_file", b"report_file"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreditReportResponse: _TypeAlias = CreditReportResponse  # noqa: Y015

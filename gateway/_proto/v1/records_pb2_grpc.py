@@ -59,6 +59,11 @@ class RecordsStub:
                 request_serializer=gateway_dot_v1_dot_records__pb2.SetStatusRequest.SerializeToString,
                 response_deserializer=gateway_dot_v1_dot_records__pb2.SetStatusResponse.FromString,
                 _registered_method=True)
+        self.Report = channel.unary_unary(
+                '/gateway.v1.Records/Report',
+                request_serializer=gateway_dot_v1_dot_records__pb2.CreditReportRequest.SerializeToString,
+                response_deserializer=gateway_dot_v1_dot_records__pb2.CreditReportResponse.FromString,
+                _registered_method=True)
 
 
 class RecordsServicer:
@@ -97,6 +102,13 @@ class RecordsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Report(self, request, context):
+        """The credit report (信用报告) of one subject as the caller may see it, signed by this node.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecordsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -124,6 +136,11 @@ def add_RecordsServicer_to_server(servicer, server):
                     servicer.SetStatus,
                     request_deserializer=gateway_dot_v1_dot_records__pb2.SetStatusRequest.FromString,
                     response_serializer=gateway_dot_v1_dot_records__pb2.SetStatusResponse.SerializeToString,
+            ),
+            'Report': grpc.unary_unary_rpc_method_handler(
+                    servicer.Report,
+                    request_deserializer=gateway_dot_v1_dot_records__pb2.CreditReportRequest.FromString,
+                    response_serializer=gateway_dot_v1_dot_records__pb2.CreditReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -261,6 +278,33 @@ class Records:
             '/gateway.v1.Records/SetStatus',
             gateway_dot_v1_dot_records__pb2.SetStatusRequest.SerializeToString,
             gateway_dot_v1_dot_records__pb2.SetStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Report(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gateway.v1.Records/Report',
+            gateway_dot_v1_dot_records__pb2.CreditReportRequest.SerializeToString,
+            gateway_dot_v1_dot_records__pb2.CreditReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,8 @@ class RecordsStub:
     """Every node the record went to (通报给已推送单位) and whether each confirmed its latest status."""
     SetStatus: _grpc.UnaryUnaryMultiCallable[_records_pb2.SetStatusRequest, _records_pb2.SetStatusResponse]
     """The issuing node signs a status statement and sends it to every holder."""
+    Report: _grpc.UnaryUnaryMultiCallable[_records_pb2.CreditReportRequest, _records_pb2.CreditReportResponse]
+    """The credit report (信用报告) of one subject as the caller may see it, signed by this node."""
 
 @_typing.type_check_only
 class RecordsAsyncStub(RecordsStub):
@@ -51,6 +53,8 @@ class RecordsAsyncStub(RecordsStub):
     """Every node the record went to (通报给已推送单位) and whether each confirmed its latest status."""
     SetStatus: _aio.UnaryUnaryMultiCallable[_records_pb2.SetStatusRequest, _records_pb2.SetStatusResponse]  # type: ignore[assignment]
     """The issuing node signs a status statement and sends it to every holder."""
+    Report: _aio.UnaryUnaryMultiCallable[_records_pb2.CreditReportRequest, _records_pb2.CreditReportResponse]  # type: ignore[assignment]
+    """The credit report (信用报告) of one subject as the caller may see it, signed by this node."""
 
 class RecordsServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -90,5 +94,13 @@ class RecordsServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_records_pb2.SetStatusResponse, _abc.Awaitable[_records_pb2.SetStatusResponse]]:
         """The issuing node signs a status statement and sends it to every holder."""
+
+    @_abc_1.abstractmethod
+    def Report(
+        self,
+        request: _records_pb2.CreditReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_records_pb2.CreditReportResponse, _abc.Awaitable[_records_pb2.CreditReportResponse]]:
+        """The credit report (信用报告) of one subject as the caller may see it, signed by this node."""
 
 def add_RecordsServicer_to_server(servicer: RecordsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
