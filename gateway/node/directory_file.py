@@ -75,13 +75,20 @@ def directory_entry(
     # The key history: retired certificates stay listed, with when they were retired,
     # so that what they signed keeps verifying everywhere.
     history = [r for r in read_signing_history(paths.history) if r.certificate != signing]
+    # A retired certificate may come from a node CA signed again since: its chain too.
+    cas = {fingerprint(c): c for r in history for c in r.chain}
+    cas.update((fingerprint(c), c) for c in chain)
+    current = [fingerprint(c) for c in chain]
+    older = [c for f, c in cas.items() if f not in current]
     return DirectoryNode(
         node_id=node_id,
         parent=parent_of(node_id),
         endpoints=tuple(endpoints),
         tls_fingerprint=fingerprint(tls),
         signing_kids=(signing_kid(signing), *(signing_kid(r.certificate) for r in history)),
-        signing_pem=_pem((signing, *(r.certificate for r in history), *chain)).decode("ascii"),
+        signing_pem=_pem((signing, *(r.certificate for r in history), *chain, *older)).decode(
+            "ascii"
+        ),
         signing_retired={signing_kid(r.certificate): r.retired_at for r in history},
     )
 

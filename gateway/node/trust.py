@@ -137,6 +137,34 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+def _issuers_of(leaf: x509.Certificate, cas: list[x509.Certificate]) -> list[x509.Certificate]:
+    """The CAs above ``leaf`` among ``cas``, nearest first, matched by key identifier.
+
+    A node's entry holds its key history: signing certificates of several node
+    CAs when the CA was signed again; only the leaf's own path is its chain.
+    """
+    found: list[x509.Certificate] = []
+    cert = leaf
+    while len(found) < len(cas):
+        issuer = next((c for c in cas if c not in found and _issued(cert, c)), None)
+        if issuer is None:
+            break
+        found.append(issuer)
+        cert = issuer
+    return found
+
+
+def _issued(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    if cert.issuer != ca.subject:
+        return False
+    try:
+        aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+        ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return True
+    return aki.key_identifier == ski.digest
+
+
 def _pem_certificates(pem: bytes) -> list[x509.Certificate]:
     try:
         return x509.load_pem_x509_certificates(pem)
@@ -243,14 +271,19 @@ class FederationTrust:
         retired (the directory's key history says when).
 
         Raises:
-            ExpiredError: naming the key and the time.
+            SignatureError: signed after the key was retired (a forgery).
+            ExpiredError: signed outside the certificate's validity, naming the key and the time.
         """
         key = self._key(kid)
+        if key.retired and issued_at > key.not_after:
+            # Not a matter of time: whoever signs with a retired key forges.
+            raise SignatureError(
+                f"signed at {issued_at} with signing key {kid[:16]}…, retired at "
+                f"{key.not_after}: forged with a retired key"
+            )
         if not key.not_before <= issued_at <= key.not_after:
-            retired = " (the key was retired then)" if key.retired else ""
             raise ExpiredError(
-                f"signed at {issued_at}, outside the validity of signing certificate "
-                f"{kid[:16]}…{retired}"
+                f"signed at {issued_at}, outside the validity of signing certificate {kid[:16]}…"
             )
 
     def check_in_force(self, node_id: str, kid: str, *, skew_s: int = 0) -> None:
@@ -259,7 +292,7 @@ class FederationTrust:
 
         Raises:
             SignatureError: the key is not one of the node's listed keys, or is revoked.
-            ExpiredError: the key's certificate ended or the key was retired.
+            ExpiredError: the key was retired, or its certificate is not valid now.
         """
         try:
             key = self._key(kid)
@@ -274,9 +307,14 @@ class FederationTrust:
                 "in the federation directory"
             )
         now = int(self._clock())
+        if key.retired and now > key.not_after + skew_s:
+            # ExpiredError, not SignatureError: DSSE verification reads a SignatureError from
+            # the key lookup as "no trusted key" and would hide why.
+            raise ExpiredError(
+                f"signing key {kid[:16]}… of node {node_id} was retired at {key.not_after}"
+            )
         if not key.not_before - skew_s <= now <= key.not_after + skew_s:
-            state = f"was retired at {key.not_after}" if key.retired else f"is not valid at {now}"
-            raise ExpiredError(f"signing key {kid[:16]}… of node {node_id} {state}")
+            raise ExpiredError(f"signing key {kid[:16]}… of node {node_id} is not valid at {now}")
 
     def _key(self, kid: str) -> _Key:
         with self._lock:
@@ -292,8 +330,7 @@ class FederationTrust:
             raise SignatureError(
                 f"directory lists key {kid[:16]}… for {owner} without its certificate"
             )
-        # The node's other signing certificates (its key history) are not intermediates.
-        chain = [c for c in certs if c is not leaf and _is_ca(c)]
+        chain = _issuers_of(leaf, [c for c in certs if _is_ca(c)])
         start = leaf.not_valid_before_utc
         public_key = verify_signing_certificate(
             leaf, chain, root=self._root, node_id=owner, at_time=start + dt.timedelta(seconds=1)

@@ -168,6 +168,9 @@ class RetiredSigningCertificate:
 
     certificate: x509.Certificate
     retired_at: int
+    chain: tuple[x509.Certificate, ...] = ()
+    """Its CA chain (root excluded) when it was retired: the node CA may have been
+    signed again since, with a new key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,6 +424,7 @@ def read_signing_history(path: Path) -> tuple[RetiredSigningCertificate, ...]:
             RetiredSigningCertificate(
                 x509.load_pem_x509_certificate(str(item["certificate"]).encode("ascii")),
                 int(item["retired_at"]),
+                tuple(x509.load_pem_x509_certificates(str(item["chain"]).encode("ascii"))),
             )
             for item in doc["retired"]
         )
@@ -440,6 +444,7 @@ def write_signing_history(path: Path, entries: Sequence[RetiredSigningCertificat
                         "ascii"
                     ),
                     "retired_at": e.retired_at,
+                    "chain": _pem(e.chain).decode("ascii"),
                 }
                 for e in sorted(entries, key=lambda e: e.retired_at)
             ]

@@ -65,9 +65,12 @@ def _tls_host(cert: x509.Certificate, node_id: str) -> str:
 
 
 def retire_signing_certificate(paths: NodePaths, cert: x509.Certificate, *, at: int) -> None:
-    """Add ``cert`` to the node's signing key history, retired at ``at`` (Unix seconds)."""
+    """Add ``cert`` to the node's signing key history, retired at ``at`` (Unix seconds), with
+    the CA chain in ``chain.pem`` now (call it before a new node CA is written)."""
     history = [r for r in keystore.read_signing_history(paths.history) if r.certificate != cert]
-    keystore.write_signing_history(paths.history, [*history, RetiredSigningCertificate(cert, at)])
+    chain = tuple(keystore.read_certificates(paths.chain))
+    retired = RetiredSigningCertificate(cert, at, chain)
+    keystore.write_signing_history(paths.history, [*history, retired])
 
 
 def renew_node(

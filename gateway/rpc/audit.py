@@ -32,7 +32,7 @@ def signing_chain_pem(creds: NodeCredentials) -> bytes:
 def retired_chains_pem(creds: NodeCredentials) -> list[bytes]:
     """Each retired signing certificate of the node then its CA chain, PEM (root excluded)."""
     return [
-        b"".join(c.public_bytes(Encoding.PEM) for c in (r.certificate, *creds.chain))
+        b"".join(c.public_bytes(Encoding.PEM) for c in (r.certificate, *(r.chain or creds.chain)))
         for r in creds.retired_signing
     ]
 

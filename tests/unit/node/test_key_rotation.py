@@ -209,12 +209,12 @@ def test_a_record_forged_with_a_retired_key_after_its_retirement_is_refused(
             ZHEJIANG, _hop(current, HUZHOU, ZHEJIANG, int(fed.clock()), [record]), timeout_s=1
         )
     assert str(refused.value) == (
-        f"ExpiredError: signed at {retired_at + 3600}, outside the validity of signing "
-        f"certificate {old_kid[:16]}… (the key was retired then)"
+        f"SignatureError: signed at {retired_at + 3600} with signing key {old_kid[:16]}…, "
+        f"retired at {retired_at}: forged with a retired key"
     )
     assert [rule for rule, _detail in denied(fed[ZHEJIANG].store, "push.receive")] == [
         "ExpiredError",
-        "ExpiredError",
+        "SignatureError",
     ]
     with pytest.raises(NotFoundError):
         fed[ZHEJIANG].store.records.get(forged, 1)

@@ -13,8 +13,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gateway.commands.pki import pki
 from gateway.core.directory import Directory
-from gateway.core.errors import ConfigurationError, MalformedError
-from gateway.node.directory_file import build_directory
+from gateway.core.errors import ConfigurationError, MalformedError, SignatureError
+from gateway.node.directory_file import build_directory, sign_directory_file
+from gateway.node.trust import FederationTrust
 from gateway.pki import (
     check_node_credentials,
     init_federation,
@@ -24,6 +25,7 @@ from gateway.pki import (
 )
 from gateway.pki.inventory import keystore_certificates
 from gateway.pki.renew import renew_node
+from gateway.pki.requests import install_node_ca, request_node_ca, sign_node_request
 
 ISSUED = dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.UTC)
 RENEWED = ISSUED + dt.timedelta(days=330)
@@ -153,3 +155,39 @@ def test_renewal_that_the_node_ca_would_cut_short_says_to_renew_the_ca(keys: Pat
         "outlive the current one; have the node CA signed again first "
         "(`gateway pki request`, `pki sign`, `pki install`)"
     )
+
+
+def test_after_the_node_ca_is_signed_again_the_old_signing_key_still_verifies(
+    keys: Path,
+) -> None:
+    """Five years on, the city's CA is enrolled anew (new CA key); its old records verify."""
+    old = load_node_credentials(keys / "nodes" / "330500")
+    old_kid = signing_kid(old.signing_cert)
+    later = ISSUED + dt.timedelta(days=200)
+    request = request_node_ca(keys, node_id="330500", force=True)
+    bundle = sign_node_request(keys, request.read_bytes(), signer="330000", now=later)
+    install_node_ca(
+        keys,
+        node_id="330500",
+        bundle_pem=bundle,
+        root_pem=(keys / "root" / "ca.crt").read_bytes(),
+        host="127.0.0.1",
+        now=later,
+        force=True,
+    )
+    new = load_node_credentials(keys / "nodes" / "330500")
+    assert new.ca_cert.public_key() != old.ca_cert.public_key()
+    assert [(r.certificate, r.chain) for r in new.retired_signing] == [
+        (old.signing_cert, old.chain)
+    ]
+    endpoints = {node: f"127.0.0.1:{7000 + i}" for i, (node, _p) in enumerate(NODES)}
+    now = int(later.timestamp())
+    built = build_directory(keys, endpoints, serial=1, now=now, valid_s=3600)
+    trust = FederationTrust(node_id="000000", root=old.root, clock=lambda: float(now))
+    trust.install(sign_directory_file(keys, built))
+    assert trust.owner(old_kid) == "330500"
+    trust.resolve(old_kid)
+    trust.check_issued_within(old_kid, now - 86_400)  # signed the day before: verifies
+    with pytest.raises(SignatureError, match=r"forged with a retired key$"):
+        trust.check_issued_within(old_kid, now + 1)
+    trust.check_in_force("330500", signing_kid(new.signing_cert))
