@@ -28,8 +28,10 @@ status (see ``gateway.rpc.errors``) and whether a retry can ever help::
     ├── NotFoundError               the thing asked for does not exist here
     ├── ConflictError               the request conflicts with the stored state
     ├── StorageError                the database failed (our fault, maybe transient)
-    └── PeerError                   talking to another node failed
-        └── PeerUnavailableError    transient: unreachable, deadline, overloaded
+    ├── PeerError                   talking to another node failed
+    │   └── PeerUnavailableError    transient: unreachable, deadline, overloaded
+    └── CallCancelledError          the caller cancelled the call: its work stopped
+        └── CallDeadlineError       the call's deadline passed: its work stopped
 
 Only :class:`PeerUnavailableError` (and transient :class:`StorageError`) is ever
 retried; verification and policy failures are final, except the two that pass
@@ -43,6 +45,8 @@ from __future__ import annotations
 __all__ = [
     "AccessDeniedError",
     "AlgorithmError",
+    "CallCancelledError",
+    "CallDeadlineError",
     "CatalogError",
     "ClockSkewError",
     "ConfigurationError",
@@ -222,6 +226,19 @@ class PeerError(GatewayError):
 
 class PeerUnavailableError(PeerError):
     """A peer is unreachable, timed out or overloaded: transient, retried with backoff."""
+
+
+class CallCancelledError(GatewayError):
+    """The caller cancelled the call (or went away): the work stopped between two steps.
+
+    Raised by a use case that loops, when its cancellation port says the call is
+    no longer wanted; nothing is left committed half-way (each step commits
+    whole or not at all). The message says how far the work had gone.
+    """
+
+
+class CallDeadlineError(CallCancelledError):
+    """The call's deadline passed: the work stopped between two steps, as on a cancel."""
 
 
 def passes_with_time(exc: BaseException) -> bool:

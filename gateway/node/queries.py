@@ -23,6 +23,7 @@ from gateway.core.principal import Principal, Role
 from gateway.core.record_status import is_forwardable
 from gateway.core.records import redact_record
 from gateway.core.sdjwt import parse_sd_jwt
+from gateway.node.cancellation import NEVER_CANCELLED, Cancellation
 from gateway.store.records import RecordRow
 
 __all__ = [
@@ -138,6 +139,27 @@ class RecordQueries:
             InputError: bad subject, category, limit or missing purpose.
             AccessDeniedError: if the caller may read no records at all.
         """
+        views, next_token, _read = self._page(
+            principal,
+            subject=subject,
+            category=category,
+            limit=limit,
+            token=token,
+            purpose=purpose,
+        )
+        return views, next_token
+
+    def _page(
+        self,
+        principal: Principal,
+        *,
+        subject: str,
+        category: str,
+        limit: int,
+        token: str,
+        purpose: str,
+    ) -> tuple[list[RecordView], str | None, int]:
+        """As :meth:`page`, with the number of rows read."""
         _require_purpose(purpose)
         recipient = recipient_of(principal, self._node_id)
         subject_type, subject_key = (
@@ -159,7 +181,7 @@ class RecordQueries:
             purpose=purpose,
             subject=shown,
         )
-        return views, next_token
+        return views, next_token, len(rows)
 
     def get(
         self, principal: Principal, *, record_id: str, version: int, purpose: str
@@ -223,16 +245,31 @@ class RecordQueries:
         return self._records.get(record_id, None).version
 
     def export(
-        self, principal: Principal, *, subject: str, category: str, purpose: str, page: int = 200
+        self,
+        principal: Principal,
+        *,
+        subject: str,
+        category: str,
+        purpose: str,
+        page: int = 200,
+        cancel: Cancellation = NEVER_CANCELLED,
     ) -> Iterator[RecordView]:
-        """Every record the caller may see, page by page.
+        """Every record the caller may see, page by page (each page read and audited whole).
+
+        Before each page it asks ``cancel`` whether the call is still wanted: an
+        export whose caller left, or whose deadline passed, stops there, even
+        when its pages yield nothing to send (all expired or withheld).
 
         Raises:
             InputError / AccessDeniedError: as :meth:`page`.
+            CallCancelledError: the caller cancelled (CallDeadlineError: the deadline
+                passed); the message says how many pages and rows were read.
         """
         token: str | None = ""
+        pages = rows = 0
         while token is not None:
-            views, token = self.page(
+            cancel.check(f"after {pages} pages of the export ({rows} rows read)")
+            views, token, read = self._page(
                 principal,
                 subject=subject,
                 category=category,
@@ -240,6 +277,7 @@ class RecordQueries:
                 token=token,
                 purpose=purpose,
             )
+            pages, rows = pages + 1, rows + read
             yield from views
 
     def _servable(self, row: RecordRow) -> bool:

@@ -1,13 +1,16 @@
-"""The authenticated caller of the current RPC, set by the interceptor."""
+"""The current RPC as use cases see it: its authenticated caller, and whether it is still wanted."""
 
 from __future__ import annotations
 
 from contextvars import ContextVar
 
+import grpc
+
 from gateway.core.errors import AccessDeniedError
 from gateway.core.principal import Principal
+from gateway.node.cancellation import Cancellation
 
-__all__ = ["current_principal", "principal_var"]
+__all__ = ["call_cancellation", "current_principal", "principal_var"]
 
 principal_var: ContextVar[Principal | None] = ContextVar("principal", default=None)
 
@@ -22,3 +25,12 @@ def current_principal() -> Principal:
     if principal is None:
         raise AccessDeniedError("call is not authenticated", rule="authn:missing")
     return principal
+
+
+def call_cancellation(context: grpc.ServicerContext) -> Cancellation:
+    """The node's cancellation port for this call: cancelled by its client, or past its deadline.
+
+    gRPC marks a call inactive when its client cancels it or its deadline
+    passes; the time left tells the two apart.
+    """
+    return Cancellation(still_wanted=context.is_active, time_left_s=context.time_remaining)

@@ -49,6 +49,9 @@ STATUS_TABLE: tuple[tuple[type[e.GatewayError], grpc.StatusCode, str | None], ..
     (e.PeerUnavailableError, grpc.StatusCode.UNAVAILABLE, "an upstream node is unavailable"),
     (e.PeerError, grpc.StatusCode.UNAVAILABLE, "an upstream node failed"),
     (e.StorageError, grpc.StatusCode.UNAVAILABLE, "storage is unavailable, retry later"),
+    # The caller has gone or given up: the status is for the log and the metrics.
+    (e.CallDeadlineError, grpc.StatusCode.DEADLINE_EXCEEDED, None),
+    (e.CallCancelledError, grpc.StatusCode.CANCELLED, None),
     (e.GatewayError, grpc.StatusCode.INTERNAL, "internal error"),
 )
 

@@ -11,7 +11,9 @@ Every RPC passes through :class:`GatewayInterceptor`:
 4. ``rpc`` and ``peer`` are bound to the structlog context;
 5. a :class:`~gateway.core.errors.GatewayError` is logged with its detail and
    the call aborted with the public status from :mod:`gateway.rpc.errors`;
-   anything else becomes ``INTERNAL``.
+   anything else becomes ``INTERNAL``; a call whose work stopped because its
+   caller cancelled it or its deadline passed
+   (:class:`~gateway.core.errors.CallCancelledError`) is audited as such.
 
 Every refusal that is the caller's doing (policy, verification, bad input) is
 written to the audit log exactly once, with the caller's identity, address,
@@ -41,6 +43,8 @@ from gateway.core.audit import (
 )
 from gateway.core.errors import (
     AccessDeniedError,
+    CallCancelledError,
+    CallDeadlineError,
     GatewayError,
     InputError,
     PolicyError,
@@ -253,6 +257,30 @@ class GatewayInterceptor(grpc.ServerInterceptor):
         # The address is known even when the certificate is not.
         self._audit(replace(event, address=context.peer()))
 
+    def _cancelled(
+        self,
+        principal: Principal | None,
+        context: grpc.ServicerContext,
+        method: str,
+        exc: CallCancelledError,
+    ) -> None:
+        """Audit a call whose work stopped because its caller cancelled it or its deadline passed.
+
+        It was allowed, and what it served before stopping is audited already;
+        this event says it stopped, and how far it had gone.
+        """
+        rule = "call:deadline-exceeded" if isinstance(exc, CallDeadlineError) else "call:cancelled"
+        event = event_by(
+            principal,
+            node=self._node_id,
+            time=self._clock(),
+            action=method,
+            decision=Decision.ALLOWED,
+            rule=rule,
+            detail=str(exc),
+        )
+        self._audit(replace(event, address=context.peer()))
+
     def _abort(
         self,
         context: grpc.ServicerContext,
@@ -261,7 +289,10 @@ class GatewayInterceptor(grpc.ServerInterceptor):
         exc: Exception,
     ) -> NoReturn:
         status = public_status(exc)
-        if isinstance(exc, GatewayError):
+        if isinstance(exc, CallCancelledError):
+            self._cancelled(principal, context, method, exc)
+            log.info("rpc cancelled", detail=str(exc), code=status.code.name)
+        elif isinstance(exc, GatewayError):
             if isinstance(exc, _REFUSALS):
                 self._refused(principal, context, method, exc)
             log.warning(

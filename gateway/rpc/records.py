@@ -19,7 +19,7 @@ from gateway.core.statements import STATUS_EFFECT, StatusKind
 from gateway.node.credit_reports import CreditReports
 from gateway.node.queries import RecordQueries, RecordView
 from gateway.node.tracking import RecordTracking
-from gateway.rpc.context import current_principal
+from gateway.rpc.context import call_cancellation, current_principal
 
 __all__ = ["RecordsServicer", "to_proto"]
 
@@ -93,7 +93,11 @@ class RecordsServicer(records_pb2_grpc.RecordsServicer):
         self._check(request.subject, request.category, request.purpose)
         principal = current_principal()
         for view in self._queries.export(
-            principal, subject=request.subject, category=request.category, purpose=request.purpose
+            principal,
+            subject=request.subject,
+            category=request.category,
+            purpose=request.purpose,
+            cancel=call_cancellation(context),
         ):
             yield to_proto(view)
 

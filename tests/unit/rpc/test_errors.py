@@ -49,6 +49,9 @@ def test_every_error_type_has_a_row(cls: type[errors.GatewayError]) -> None:
         (errors.PeerUnavailableError("x"), grpc.StatusCode.UNAVAILABLE),
         (errors.StorageError("x", transient=True), grpc.StatusCode.UNAVAILABLE),
         (errors.StorageError("x"), grpc.StatusCode.INTERNAL),
+        # The caller has gone: its work stopped.
+        (errors.CallCancelledError("x"), grpc.StatusCode.CANCELLED),
+        (errors.CallDeadlineError("x"), grpc.StatusCode.DEADLINE_EXCEEDED),
     ],
 )
 def test_codes(error: errors.GatewayError, code: grpc.StatusCode) -> None:

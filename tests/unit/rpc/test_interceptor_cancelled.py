@@ -1,0 +1,99 @@
+"""A call whose work stopped because its caller left is answered, observed and audited as such."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import grpc
+import pytest
+
+from gateway.core.audit import AuditEvent, Decision
+from gateway.core.errors import CallCancelledError, CallDeadlineError
+from gateway.core.principal import Principal, Role
+from gateway.rpc.interceptor import GatewayInterceptor
+
+EXPORT = "/gateway.v1.Records/Export"
+AUDITOR = Principal(Role.AUDITOR, "330500", "audit-office", None, "ab" * 32)
+
+
+class _AbortedError(Exception):
+    pass
+
+
+class _Context:
+    def __init__(self) -> None:
+        self.aborted: tuple[grpc.StatusCode, str] | None = None
+
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:5000"
+
+    def abort(self, code: grpc.StatusCode, details: str) -> NoReturn:
+        self.aborted = (code, details)
+        raise _AbortedError(details)
+
+
+@dataclass(frozen=True)
+class _Details:
+    method: str
+
+
+def _wrap(interceptor: GatewayInterceptor, handler: grpc.RpcMethodHandler[Any, Any]) -> Any:
+    def continuation(details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any]:
+        return handler
+
+    return interceptor.intercept_service(continuation, _Details(EXPORT))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "rule"),
+    [
+        (
+            CallCancelledError("the caller cancelled the call; stopped after 2 pages"),
+            grpc.StatusCode.CANCELLED,
+            "call:cancelled",
+        ),
+        (
+            CallDeadlineError("the call's deadline passed; stopped after 2 pages"),
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            "call:deadline-exceeded",
+        ),
+    ],
+)
+def test_a_stopped_stream_is_audited_once_with_how_far_it_went(
+    error: CallCancelledError, code: grpc.StatusCode, rule: str
+) -> None:
+    audited: list[AuditEvent] = []
+    observed: list[tuple[str, str]] = []
+    interceptor = GatewayInterceptor(
+        node_id="330500",
+        authenticate=lambda context: AUDITOR,
+        audit=audited.append,
+        clock=lambda: 1_760_000_000,
+        access={EXPORT: frozenset({Role.AUDITOR})},
+        observe=lambda method, status, _seconds: observed.append((method, status)),
+    )
+
+    def export(request: str, context: Any) -> Iterator[str]:
+        yield "first"
+        raise error
+
+    wrapped = _wrap(interceptor, grpc.unary_stream_rpc_method_handler(export))
+    context = _Context()
+    stream = wrapped.unary_stream("request", context)
+
+    assert next(stream) == "first"
+    with pytest.raises(_AbortedError):
+        next(stream)
+
+    assert context.aborted == (code, str(error))
+    assert observed == [(EXPORT, code.name)]
+    [event] = audited
+    assert (event.action, event.decision, event.rule, event.detail) == (
+        EXPORT,
+        Decision.ALLOWED,
+        rule,
+        str(error),
+    )
+    assert (event.actor, event.address) == (AUDITOR.actor, "ipv4:127.0.0.1:5000")
