@@ -41,6 +41,8 @@ ACCESS: AccessTable = {
     "/gateway.v1.Witness/LatestCosigned": frozenset({Role.NODE}),
     _DISCIPLINE + "Check": _DEPARTMENTS,
     _DISCIPLINE + "Feedback": _DEPARTMENTS,
+    # A department follows its own hits; admins and auditors follow every department's.
+    _DISCIPLINE + "PendingFeedback": frozenset({Role.DEPARTMENT, Role.ADMIN, Role.AUDITOR}),
     # A department or the platform's admin files on the subject's behalf.
     _DISCIPLINE + "FileObjection": frozenset({Role.DEPARTMENT, Role.ADMIN}),
     _DISCIPLINE + "DecideObjection": _ADMINS,

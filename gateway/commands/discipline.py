@@ -132,7 +132,7 @@ def check(
 
 @click.group()
 def feedback() -> None:
-    """Report what was done about a hit; list hits and feedback at the issuer."""
+    """Report what was done about a hit; hits awaiting it here; hits and feedback at the issuer."""
 
 
 @feedback.command("send")
@@ -165,6 +165,74 @@ def feedback_send(
         emit_json({"feedback_id": reply.feedback_id, "issuer": reply.issuer})
     else:
         say(f"feedback {reply.feedback_id} sent to issuer {reply.issuer}")
+
+
+@feedback.command("pending")
+@as_client_option
+@endpoint_option
+@click.option(
+    "--lifted",
+    "lifted_only",
+    is_flag=True,
+    help="Only hits whose notice was revoked, repaired or expired since: lift the measure.",
+)
+@click.option(
+    "--department", default="", help="Only this department client's checks (admin, auditor)."
+)
+@json_option
+@handle_errors
+def feedback_pending(
+    *, client_dir: Path, endpoint: str | None, lifted_only: bool, department: str, as_json: bool
+) -> None:
+    """Hits of checks made here still waiting for feedback (及时解除: lifted ones first to act on).
+
+    A hit waits until its department reports what it did; when the notice is then
+    revoked, repaired or expires, it waits again until the department reports
+    ``feedback send CHECK RECORD --action lifted``.
+    """
+    with open_client(client_dir, endpoint) as (_client, channel):
+        reply = discipline_pb2_grpc.DisciplineStub(channel).PendingFeedback(
+            discipline_pb2.PendingFeedbackRequest(lifted_only=lifted_only, department=department)
+        )
+    if as_json:
+        for p in reply.hits:
+            emit_json(
+                {
+                    "check_id": p.hit.check_id,
+                    "record_id": p.record_id,
+                    "version": p.hit.version,
+                    "issuer": p.issuer,
+                    "checked_at": p.hit.checked_at,
+                    "department": p.hit.actor,
+                    "domain": p.hit.domain,
+                    "case_id": p.hit.case_id,
+                    "decision": p.hit.decision,
+                    "measures": list(p.hit.measures),
+                    "status": p.status,
+                    "answered": p.answered,
+                    "lifted": p.lifted,
+                    "lifted_at": p.lifted_at,
+                }
+            )
+        return
+    print_table(
+        f"{len(reply.hits)} hits awaiting feedback" + (" (lifted)" if lifted_only else ""),
+        ["check", "record", "checked", "department", "case", "measures", "lifted", "since"],
+        [
+            (
+                p.hit.check_id,
+                f"{p.record_id} v{p.hit.version}",
+                _time(p.hit.checked_at),
+                p.hit.actor,
+                p.hit.case_id,
+                ",".join(p.hit.measures),
+                p.lifted or ("" if p.answered else "(no feedback yet)"),
+                _time(p.lifted_at),
+            )
+            for p in reply.hits
+        ],
+        droppable=("case", "measures", "department", "since"),
+    )
 
 
 @feedback.command("list")

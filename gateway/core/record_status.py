@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["RecordStatus", "is_disputed", "is_forwardable", "is_in_force", "measures_paused"]
+__all__ = [
+    "RecordStatus",
+    "is_disputed",
+    "is_forwardable",
+    "is_in_force",
+    "measure_end",
+    "measures_paused",
+]
 
 
 class RecordStatus(StrEnum):
@@ -58,3 +65,22 @@ def measures_paused(status: str) -> bool:
     holder answers the same whatever its own catalog says.
     """
     return status == RecordStatus.SUSPENDED
+
+
+_ENDING = frozenset({RecordStatus.REVOKED, RecordStatus.REPAIRED, RecordStatus.EXPIRED})
+
+
+def measure_end(status: str, exp: int, now: int) -> RecordStatus | None:
+    """Why the measures of a notice held here ended, or None while they may still apply.
+
+    Departments that acted on a hit must lift their measures then (Huzhou 2018:
+    及时解除). A revocation or repair reaches the holder as a statement; expiry
+    needs none: the signed ``exp`` counts from the moment it passes, before the
+    holder's sweeper has marked the record ``expired``. A correction is not an
+    end: the corrected version carries the measures on.
+    """
+    if status in _ENDING:
+        return RecordStatus(status)
+    if exp <= now and is_in_force(status):
+        return RecordStatus.EXPIRED
+    return None

@@ -32,16 +32,23 @@ from gateway.core.identifiers import SubjectType
 from gateway.core.measures import MeasuresList
 from gateway.core.policy import Recipient, SharePlan, decide
 from gateway.core.principal import Principal, Role
+from gateway.core.record_status import RecordStatus, measure_end
 from gateway.core.remedies import FeedbackAction
 from gateway.core.sdjwt import parse_sd_jwt
 from gateway.node.messages import DeliveredMessage, MessageRouter
 from gateway.node.metrics import NodeMetrics
 from gateway.node.queries import display_subject, normalise_subject
 from gateway.store import RecordRow, Store
-from gateway.store.discipline import CheckRow, DisciplineRepository, FeedbackRow, HitRow
+from gateway.store.discipline import (
+    CheckRow,
+    DisciplineRepository,
+    FeedbackRow,
+    HitRow,
+    OpenHitRow,
+)
 from gateway.store.records import RecordKey
 
-__all__ = ["CheckOutcome", "DisciplineService", "HitsAndFeedback"]
+__all__ = ["AwaitingFeedback", "CheckOutcome", "DisciplineService", "HitsAndFeedback"]
 
 log = structlog.get_logger("gateway.discipline")
 
@@ -66,6 +73,38 @@ class HitsAndFeedback:
     record_id: str
     hits: list[HitRow]
     feedback: list[FeedbackRow]
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitingFeedback:
+    """A hit of a check made here that still waits for its department's feedback.
+
+    Attributes:
+        hit: the hit as the check stored it.
+        status: the notice version's status here now.
+        answered: the department reported what it did (e.g. ``applied``) already.
+        lifted: why the notice's measures ended (revoked, repaired, expired), or None:
+            the department must now lift its measure and say so (feedback ``lifted``).
+        lifted_at: when they ended (the status change, or the signed ``exp``); 0 if not.
+    """
+
+    hit: HitRow
+    status: str
+    answered: bool
+    lifted: RecordStatus | None
+    lifted_at: int
+
+
+def _awaiting(row: OpenHitRow, now: int) -> AwaitingFeedback | None:
+    ended = measure_end(row.status, row.exp, now)
+    if ended is None and row.answered:
+        return None  # reported, and nothing to lift yet
+    lifted_at = 0
+    if ended is RecordStatus.EXPIRED:
+        lifted_at = row.exp  # the sweeper may mark it later, or not yet at all
+    elif ended is not None:
+        lifted_at = row.status_changed_at
+    return AwaitingFeedback(row.hit, row.status, row.answered, ended, lifted_at)
 
 
 def _department_domain(principal: Principal, asked: str) -> str:
@@ -378,6 +417,52 @@ class DisciplineService:
             decision=Decision.ALLOWED,
             records=(record_id,),
             detail=f"{len(found.hits)} hits, {len(found.feedback)} feedback",
+        )
+        self._store.audit.append([event])
+        return found
+
+    def awaiting_feedback(
+        self, principal: Principal, *, lifted_only: bool, department: str
+    ) -> list[AwaitingFeedback]:
+        """Hits of checks made here that wait for feedback, oldest first (audited).
+
+        A hit waits until its department reports what it did; once the notice's
+        measures end here (revoked, repaired, or past its signed ``exp`` at this
+        node's clock), it waits again until the department reports ``lifted``
+        (Huzhou 2018: 及时解除).
+
+        Args:
+            lifted_only: only hits whose notice's measures have ended.
+            department: only this department client's checks (its actor, e.g.
+                ``department:331100/procurement-office``); a department always sees
+                only its own.
+
+        Raises:
+            AccessDeniedError: a department asking for another department's hits.
+        """
+        now = self._clock()
+        actor = department
+        if principal.role is Role.DEPARTMENT:
+            if department and department != principal.actor:
+                raise AccessDeniedError(
+                    "a department sees only the hits of its own checks",
+                    rule="feedback:own-checks-only",
+                )
+            actor = principal.actor
+        rows = self._repo.open_hits(node=self._node_id, actor=actor)
+        found = [w for w in (_awaiting(r, now) for r in rows) if w is not None]
+        if lifted_only:
+            found = [w for w in found if w.lifted is not None]
+        lifted = sum(1 for w in found if w.lifted is not None)
+        event = event_by(
+            principal,
+            node=self._node_id,
+            time=now,
+            action="discipline.feedback.pending",
+            decision=Decision.ALLOWED,
+            records=tuple(f"{w.hit.record_id}@{w.hit.version}" for w in found[:50]),
+            detail=f"{len(found)} hits awaiting feedback, {lifted} lifted"
+            + (f", department {actor}" if actor else ""),
         )
         self._store.audit.append([event])
         return found

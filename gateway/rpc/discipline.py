@@ -16,9 +16,23 @@ from gateway.core.limits import Limits
 from gateway.node.discipline import DisciplineService
 from gateway.node.remedies import RemedyService
 from gateway.rpc.context import current_principal
-from gateway.store.discipline import ObjectionRow, RepairRow
+from gateway.store.discipline import HitRow, ObjectionRow, RepairRow
 
 __all__ = ["DisciplineServicer", "objection_to_proto", "repair_to_proto"]
+
+
+def _check_hit(h: HitRow) -> discipline_pb2.CheckHit:
+    return discipline_pb2.CheckHit(
+        check_id=h.check_id,
+        version=h.version,
+        node=h.node,
+        checked_at=h.checked_at,
+        actor=h.actor,
+        domain=h.domain,
+        case_id=h.case_id,
+        decision=h.decision,
+        measures=[m for m in h.measures.split(",") if m],
+    )
 
 
 def _hit(hit: Hit) -> discipline_pb2.NoticeHit:
@@ -123,6 +137,28 @@ class DisciplineServicer(discipline_pb2_grpc.DisciplineServicer):
         )
         return discipline_pb2.FeedbackResponse(feedback_id=feedback_id, issuer=issuer)
 
+    def PendingFeedback(
+        self, request: discipline_pb2.PendingFeedbackRequest, context: grpc.ServicerContext
+    ) -> discipline_pb2.PendingFeedbackResponse:
+        self._check(request.department)
+        found = self._discipline.awaiting_feedback(
+            current_principal(), lifted_only=request.lifted_only, department=request.department
+        )
+        return discipline_pb2.PendingFeedbackResponse(
+            hits=[
+                discipline_pb2.PendingHit(
+                    hit=_check_hit(w.hit),
+                    record_id=w.hit.record_id,
+                    issuer=w.hit.issuer,
+                    status=w.status,
+                    answered=w.answered,
+                    lifted=w.lifted.value if w.lifted is not None else "",
+                    lifted_at=w.lifted_at,
+                )
+                for w in found
+            ]
+        )
+
     def FileObjection(
         self, request: discipline_pb2.FileObjectionRequest, context: grpc.ServicerContext
     ) -> discipline_pb2.FileObjectionResponse:
@@ -201,20 +237,7 @@ class DisciplineServicer(discipline_pb2_grpc.DisciplineServicer):
         found = self._discipline.hits(current_principal(), request.record_id)
         return discipline_pb2.ListHitsResponse(
             record_id=found.record_id,
-            hits=[
-                discipline_pb2.CheckHit(
-                    check_id=h.check_id,
-                    version=h.version,
-                    node=h.node,
-                    checked_at=h.checked_at,
-                    actor=h.actor,
-                    domain=h.domain,
-                    case_id=h.case_id,
-                    decision=h.decision,
-                    measures=[m for m in h.measures.split(",") if m],
-                )
-                for h in found.hits
-            ],
+            hits=[_check_hit(h) for h in found.hits],
             feedback=[
                 discipline_pb2.FeedbackEntry(
                     feedback_id=f.feedback_id,

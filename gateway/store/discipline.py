@@ -15,7 +15,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Table, select, update
+from sqlalchemy import Engine, Table, and_, exists, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from gateway.core.errors import ConflictError, InputError, NotFoundError
@@ -25,6 +25,7 @@ from gateway.store.tables import (
     DISCIPLINE_FEEDBACK,
     DISCIPLINE_HIT,
     OBJECTION,
+    RECORD,
     REPAIR_APPLICATION,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "FeedbackRow",
     "HitRow",
     "ObjectionRow",
+    "OpenHitRow",
     "RepairRow",
 ]
 
@@ -68,6 +70,25 @@ class HitRow:
     decision: str
     measures: str
     received_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class OpenHitRow:
+    """A hit of a check made here that its department has not closed with ``lifted`` feedback.
+
+    Attributes:
+        hit: the hit as the check stored it.
+        answered: the department gave some feedback on it already (e.g. ``applied``).
+        status: the hit version's status here now.
+        exp: its signed end of disclosure.
+        status_changed_at: when its status last changed here.
+    """
+
+    hit: HitRow
+    answered: bool
+    status: str
+    exp: int
+    status_changed_at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +234,54 @@ class DisciplineRepository:
         )
         with using(self._engine, None, f"listing hits of {record_id}", write=False) as c:
             return [_load(HitRow, m) for m in c.execute(query).mappings()]
+
+    def open_hits(
+        self, *, node: str, actor: str = "", limit: int = 1000
+    ) -> builtins.list[OpenHitRow]:
+        """Hits of checks made at ``node`` without ``lifted`` feedback, oldest first.
+
+        Args:
+            node: this node: hits reported by other nodes' checks are theirs to follow.
+            actor: only the checks of this department client (``""``: every one).
+
+        Raises:
+            InputError: ``limit`` out of range.
+        """
+        _check_limit(limit)
+        hit, feedback = DISCIPLINE_HIT, DISCIPLINE_FEEDBACK
+        same_hit = and_(
+            feedback.c.check_id == hit.c.check_id, feedback.c.record_id == hit.c.record_id
+        )
+        query = (
+            select(
+                hit,
+                exists().where(same_hit).label("answered"),
+                RECORD.c.status.label("record_status"),
+                RECORD.c.exp.label("record_exp"),
+                RECORD.c.status_changed_at.label("record_changed_at"),
+            )
+            .join(
+                RECORD,
+                and_(RECORD.c.record_id == hit.c.record_id, RECORD.c.version == hit.c.version),
+            )
+            .where(hit.c.node == node)
+            .where(~exists().where(same_hit, feedback.c.action == "lifted"))
+            .order_by(hit.c.checked_at, hit.c.check_id, hit.c.record_id)
+            .limit(limit)
+        )
+        if actor:
+            query = query.where(hit.c.actor == actor)
+        with using(self._engine, None, "listing hits awaiting feedback", write=False) as c:
+            return [
+                OpenHitRow(
+                    hit=_load(HitRow, m),
+                    answered=bool(m["answered"]),
+                    status=str(m["record_status"]),
+                    exp=int(m["record_exp"]),
+                    status_changed_at=int(m["record_changed_at"]),
+                )
+                for m in c.execute(query).mappings()
+            ]
 
     # -- feedback ----------------------------------------------------------------------
 

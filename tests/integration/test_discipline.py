@@ -377,6 +377,37 @@ def test_repair_waits_for_the_minimum_period_then_clears_everywhere_with_confirm
         audit_actions(cluster, NATIONAL)
     )
 
+    # Lishui's procurement department intercepted the notice: it learns the measure ended
+    # (及时解除), lifts it and says so, and the hit leaves its list.
+    def lifted_at_lishui() -> list[Any]:
+        rows = gateway_lines(
+            cluster, LISHUI, "procurement-office", "feedback", "pending", "--lifted"
+        )
+        return [r for r in rows if r["record_id"] == record_id]
+
+    lifted = lifted_at_lishui()
+    assert lifted
+    assert {(r["lifted"], r["status"], r["answered"], r["issuer"]) for r in lifted} == {
+        ("repaired", "repaired", False, NATIONAL)
+    }
+    assert {r["department"] for r in lifted} == {f"department:{LISHUI}/procurement-office"}
+    first = lifted[0]["check_id"]
+    gateway(
+        cluster,
+        LISHUI,
+        "procurement-office",
+        "feedback",
+        "send",
+        first,
+        record_id,
+        "--action",
+        "lifted",
+        "--note",
+        "已恢复投标资格",
+    )
+    assert first not in {r["check_id"] for r in lifted_at_lishui()}
+    assert "discipline.feedback.pending" in audit_actions(cluster, LISHUI)
+
 
 def test_red_list_gives_a_green_channel_to_the_catalogs_domains(cluster: Cluster) -> None:
     issue(cluster, "honours", honours_fields(6))

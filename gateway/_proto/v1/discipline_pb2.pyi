@@ -731,3 +731,88 @@ class ListHitsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListHitsResponse: _TypeAlias = ListHitsResponse  # noqa: Y015
+
+@_typing.final
+class PendingFeedbackRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIFTED_ONLY_FIELD_NUMBER: _builtins.int
+    DEPARTMENT_FIELD_NUMBER: _builtins.int
+    lifted_only: _builtins.bool
+    """Only hits whose notice's measures have ended (revoked, repaired, expired)."""
+    department: _builtins.str
+    """Only this department client's checks (an actor); a department sees only its own."""
+    def __init__(
+        self,
+        *,
+        lifted_only: _builtins.bool = ...,
+        department: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["department", b"department", "lifted_only", b"lifted_only"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PendingFeedbackRequest: _TypeAlias = PendingFeedbackRequest  # noqa: Y015
+
+@_typing.final
+class PendingHit(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HIT_FIELD_NUMBER: _builtins.int
+    RECORD_ID_FIELD_NUMBER: _builtins.int
+    ISSUER_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    ANSWERED_FIELD_NUMBER: _builtins.int
+    LIFTED_FIELD_NUMBER: _builtins.int
+    LIFTED_AT_FIELD_NUMBER: _builtins.int
+    record_id: _builtins.str
+    issuer: _builtins.str
+    status: _builtins.str
+    """The notice version's status at this node now."""
+    answered: _builtins.bool
+    """The department already reported what it did (e.g. applied)."""
+    lifted: _builtins.str
+    """Why the notice's measures ended (revoked, repaired, expired); empty while they apply."""
+    lifted_at: _builtins.int
+    @_builtins.property
+    def hit(self) -> Global___CheckHit: ...
+    def __init__(
+        self,
+        *,
+        hit: Global___CheckHit | None = ...,
+        record_id: _builtins.str = ...,
+        issuer: _builtins.str = ...,
+        status: _builtins.str = ...,
+        answered: _builtins.bool = ...,
+        lifted: _builtins.str = ...,
+        lifted_at: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["hit", b"hit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered", b"answered", "hit", b"hit", "issuer", b"issuer", "lifted", b"lifted", "lifted_at", b"lifted_at", "record_id", b"record_id", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PendingHit: _TypeAlias = PendingHit  # noqa: Y015
+
+@_typing.final
+class PendingFeedbackResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HITS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def hits(self) -> _containers.RepeatedCompositeFieldContainer[Global___PendingHit]: ...
+    def __init__(
+        self,
+        *,
+        hits: _abc.Iterable[Global___PendingHit] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hits", b"hits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PendingFeedbackResponse: _TypeAlias = PendingFeedbackResponse  # noqa: Y015

@@ -44,6 +44,11 @@ class DisciplineStub:
                 request_serializer=gateway_dot_v1_dot_discipline__pb2.FeedbackRequest.SerializeToString,
                 response_deserializer=gateway_dot_v1_dot_discipline__pb2.FeedbackResponse.FromString,
                 _registered_method=True)
+        self.PendingFeedback = channel.unary_unary(
+                '/gateway.v1.Discipline/PendingFeedback',
+                request_serializer=gateway_dot_v1_dot_discipline__pb2.PendingFeedbackRequest.SerializeToString,
+                response_deserializer=gateway_dot_v1_dot_discipline__pb2.PendingFeedbackResponse.FromString,
+                _registered_method=True)
         self.FileObjection = channel.unary_unary(
                 '/gateway.v1.Discipline/FileObjection',
                 request_serializer=gateway_dot_v1_dot_discipline__pb2.FileObjectionRequest.SerializeToString,
@@ -88,6 +93,14 @@ class DisciplineServicer:
 
     def Feedback(self, request, context):
         """What the department did about a hit; travels to the notice's issuer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PendingFeedback(self, request, context):
+        """Hits of checks made here still waiting for feedback: unanswered ones, and those whose
+        notice was revoked, repaired or expired since, until the department reports 'lifted'.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -147,6 +160,11 @@ def add_DisciplineServicer_to_server(servicer, server):
                     servicer.Feedback,
                     request_deserializer=gateway_dot_v1_dot_discipline__pb2.FeedbackRequest.FromString,
                     response_serializer=gateway_dot_v1_dot_discipline__pb2.FeedbackResponse.SerializeToString,
+            ),
+            'PendingFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.PendingFeedback,
+                    request_deserializer=gateway_dot_v1_dot_discipline__pb2.PendingFeedbackRequest.FromString,
+                    response_serializer=gateway_dot_v1_dot_discipline__pb2.PendingFeedbackResponse.SerializeToString,
             ),
             'FileObjection': grpc.unary_unary_rpc_method_handler(
                     servicer.FileObjection,
@@ -233,6 +251,33 @@ class Discipline:
             '/gateway.v1.Discipline/Feedback',
             gateway_dot_v1_dot_discipline__pb2.FeedbackRequest.SerializeToString,
             gateway_dot_v1_dot_discipline__pb2.FeedbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PendingFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gateway.v1.Discipline/PendingFeedback',
+            gateway_dot_v1_dot_discipline__pb2.PendingFeedbackRequest.SerializeToString,
+            gateway_dot_v1_dot_discipline__pb2.PendingFeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,

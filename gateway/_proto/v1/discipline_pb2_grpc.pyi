@@ -37,6 +37,10 @@ class DisciplineStub:
     """逢办必查: answered from this node's own store, audited."""
     Feedback: _grpc.UnaryUnaryMultiCallable[_discipline_pb2.FeedbackRequest, _discipline_pb2.FeedbackResponse]
     """What the department did about a hit; travels to the notice's issuer."""
+    PendingFeedback: _grpc.UnaryUnaryMultiCallable[_discipline_pb2.PendingFeedbackRequest, _discipline_pb2.PendingFeedbackResponse]
+    """Hits of checks made here still waiting for feedback: unanswered ones, and those whose
+    notice was revoked, repaired or expired since, until the department reports 'lifted'.
+    """
     FileObjection: _grpc.UnaryUnaryMultiCallable[_discipline_pb2.FileObjectionRequest, _discipline_pb2.FileObjectionResponse]
     """Filed at any node; travels to the record's issuer."""
     ListObjections: _grpc.UnaryUnaryMultiCallable[_discipline_pb2.ListObjectionsRequest, _discipline_pb2.ListObjectionsResponse]
@@ -57,6 +61,10 @@ class DisciplineAsyncStub(DisciplineStub):
     """逢办必查: answered from this node's own store, audited."""
     Feedback: _aio.UnaryUnaryMultiCallable[_discipline_pb2.FeedbackRequest, _discipline_pb2.FeedbackResponse]  # type: ignore[assignment]
     """What the department did about a hit; travels to the notice's issuer."""
+    PendingFeedback: _aio.UnaryUnaryMultiCallable[_discipline_pb2.PendingFeedbackRequest, _discipline_pb2.PendingFeedbackResponse]  # type: ignore[assignment]
+    """Hits of checks made here still waiting for feedback: unanswered ones, and those whose
+    notice was revoked, repaired or expired since, until the department reports 'lifted'.
+    """
     FileObjection: _aio.UnaryUnaryMultiCallable[_discipline_pb2.FileObjectionRequest, _discipline_pb2.FileObjectionResponse]  # type: ignore[assignment]
     """Filed at any node; travels to the record's issuer."""
     ListObjections: _aio.UnaryUnaryMultiCallable[_discipline_pb2.ListObjectionsRequest, _discipline_pb2.ListObjectionsResponse]  # type: ignore[assignment]
@@ -86,6 +94,16 @@ class DisciplineServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_discipline_pb2.FeedbackResponse, _abc.Awaitable[_discipline_pb2.FeedbackResponse]]:
         """What the department did about a hit; travels to the notice's issuer."""
+
+    @_abc_1.abstractmethod
+    def PendingFeedback(
+        self,
+        request: _discipline_pb2.PendingFeedbackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_discipline_pb2.PendingFeedbackResponse, _abc.Awaitable[_discipline_pb2.PendingFeedbackResponse]]:
+        """Hits of checks made here still waiting for feedback: unanswered ones, and those whose
+        notice was revoked, repaired or expired since, until the department reports 'lifted'.
+        """
 
     @_abc_1.abstractmethod
     def FileObjection(

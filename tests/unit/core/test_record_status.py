@@ -3,6 +3,7 @@ from gateway.core.record_status import (
     is_disputed,
     is_forwardable,
     is_in_force,
+    measure_end,
     measures_paused,
 )
 from gateway.core.statements import STATUS_EFFECT
@@ -38,3 +39,17 @@ def test_predicates_take_the_stored_text() -> None:
     assert not is_in_force("revoked")
     assert is_forwardable("corrected")
     assert not is_forwardable("expired")
+
+
+def test_a_notices_measures_end_when_revoked_repaired_or_past_its_signed_exp() -> None:
+    now = 1_750_000_000
+    assert measure_end("revoked", now + 10, now) is RecordStatus.REVOKED
+    assert measure_end("repaired", now + 10, now) is RecordStatus.REPAIRED
+    assert measure_end("expired", now - 10, now) is RecordStatus.EXPIRED
+    # The signed exp ends it at once, before any sweeper marks it.
+    assert measure_end("active", now, now) is RecordStatus.EXPIRED
+    assert measure_end("suspended", now - 1, now) is RecordStatus.EXPIRED
+    assert measure_end("active", now + 1, now) is None
+    assert measure_end("disputed", now + 1, now) is None
+    # A correction hands the measures on to the corrected version.
+    assert measure_end("corrected", now - 1, now) is None

@@ -10,10 +10,8 @@ not the holder's catalog, decides what every holder does.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,81 +23,22 @@ from gateway.core.discipline_messages import OBJECTION_DECISION_KIND, ObjectionO
 from gateway.core.errors import AccessDeniedError, PeerError
 from gateway.core.hop import build_hop_batch, sign_hop_batch
 from gateway.core.messages import RoutedMessage, sign_message
-from gateway.core.principal import Principal, Role
-from gateway.core.records import CHINA_STANDARD_TIME
 from gateway.core.statements import StatusKind, StatusStatement, sign_statement
-from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
-from gateway.node.discipline import DisciplineService
-from gateway.node.intake import IntakeOutcome, Submission
 from gateway.node.peer_client import HopBatch
-from gateway.node.remedies import RemedyService
 from gateway.pki import signing_kid
 from gateway.store import AuditFilter, Store
-from gateway.store.discipline import ObjectionRow
-from tests.support.federation import Keystore
-from tests.support.harness import (
-    HarnessNode,
-    InProcessFederation,
-    department,
-    keystore_for,
-    migrated_template,
+from tests.support.discipline import (
+    NODES,
+    Federation,
+    admin,
+    debtor,
+    discipline_federation,
+    serious,
 )
-from tests.support.records import company_code, debtor_fields, notice_fields
+from tests.support.federation import Keystore
+from tests.support.harness import keystore_for, migrated_template
 
-NATIONAL, ZHEJIANG, HUZHOU, LISHUI = "000000", "330000", "330500", "331100"
-NODES = (NATIONAL, ZHEJIANG, HUZHOU, LISHUI)
-
-
-def admin(node: str) -> Principal:
-    return Principal(Role.ADMIN, node, "credit-admin", None, "a" * 64)
-
-
-def court(node: str) -> Principal:
-    return Principal(Role.DEPARTMENT, node, "court-office", "court", "c" * 64)
-
-
-@dataclass
-class Node:
-    """A harness node with the discipline use cases the composition root adds."""
-
-    harness: HarnessNode
-    discipline: DisciplineService
-    remedies: RemedyService
-
-    @property
-    def store(self) -> Store:
-        return self.harness.store
-
-
-@dataclass
-class Federation:
-    fed: InProcessFederation
-    nodes: dict[str, Node]
-
-    def __getitem__(self, node: str) -> Node:
-        return self.nodes[node]
-
-    def deliver(self) -> None:
-        self.fed.deliver()
-
-    @property
-    def today(self) -> dt.date:
-        return dt.datetime.fromtimestamp(self.fed.clock(), CHINA_STANDARD_TIME).date()
-
-    def status(self, record_id: str) -> dict[str, str]:
-        return {n: self[n].store.records.get(record_id, 1).status for n in NODES}
-
-    def check(self, node: str, subject: str) -> CheckResult:
-        return (
-            self[node]
-            .discipline.check(
-                department(node), subject=subject, domain="", purpose="bid review", case_id="B-1"
-            )
-            .result
-        )
-
-    def objection(self, node: str, objection_id: str) -> ObjectionRow:
-        return self[node].discipline.repository.get_objection(objection_id)
+NATIONAL, ZHEJIANG, HUZHOU, LISHUI = NODES
 
 
 @pytest.fixture(scope="module")
@@ -114,59 +53,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def fed(tmp_path: Path, keystore: Keystore, template: Path) -> Iterator[Federation]:
-    federation = InProcessFederation.build(tmp_path, keystore, NODES, template=template)
-
-    def now() -> int:
-        return int(federation.clock())
-
-    nodes: dict[str, Node] = {}
-    for node_id, node in federation.nodes.items():
-        catalog = load_packaged_catalog(node_id)
-        router = node.federation.messages
-        discipline = DisciplineService(
-            node_id=node_id,
-            catalog=catalog,
-            measures=load_packaged_measures(node_id),
-            store=node.store,
-            router=router,
-            clock=now,
-        )
-        remedies = RemedyService(
-            node_id=node_id,
-            catalog=catalog,
-            store=node.store,
-            router=router,
-            statuses=node.federation.statuses,
-            clock=now,
-        )
-        nodes[node_id] = Node(node, discipline, remedies)
-    try:
-        yield Federation(federation, nodes)
-    finally:
-        federation.close()
-
-
-def listed(fed: Federation, node: str, submission: Submission, principal: Principal) -> str:
-    """Issue one list entry at ``node`` and deliver it to every node."""
-    [result] = fed[node].harness.submit([submission], principal)
-    assert result.outcome is IntakeOutcome.ACCEPTED, result.reason
-    fed.deliver()
-    assert set(fed.status(result.record_id).values()) == {"active"}
-    return result.record_id
-
-
-def debtor(fed: Federation, node: str, i: int) -> tuple[str, str]:
-    fields = debtor_fields(i, decided=fed.today - dt.timedelta(days=20))
-    return listed(fed, node, Submission(str(i), "dishonest_debtor", fields), court(node)), (
-        company_code(100_000 + i)
-    )
-
-
-def serious(fed: Federation, node: str, i: int) -> tuple[str, str]:
-    fields = notice_fields(i, decided=fed.today - dt.timedelta(days=20))
-    return listed(fed, node, Submission(str(i), "serious_dishonesty", fields), admin(node)), (
-        company_code(100_000 + i)
-    )
+    with discipline_federation(tmp_path, keystore, template) as federation:
+        yield federation
 
 
 def file(fed: Federation, node: str, record_id: str) -> str:

@@ -17,7 +17,7 @@ from gateway.store.discipline import (
     ObjectionRow,
     RepairRow,
 )
-from tests.unit.store.conftest import NOW
+from tests.unit.store.conftest import NOW, record_row
 
 
 @pytest.fixture
@@ -218,3 +218,28 @@ def test_objection_states_are_those_of_one_record_version(repo: DisciplineReposi
     repo.add_objection(other_record)
     assert sorted(repo.objection_states("R1", 1)) == ["accepted", "filed"]
     assert repo.objection_states("R1", 2) == ["filed"]
+
+
+def test_open_hits_are_this_nodes_without_lifted_feedback_with_their_record_state(
+    store: Store, repo: DisciplineRepository
+) -> None:
+    store.records.put_many(
+        [record_row("R1"), record_row("R2", status="revoked"), record_row("R9", exp=NOW + 5)]
+    )
+    here = [hit_row(c * 32, r) for c, r in (("a", "R1"), ("b", "R2"), ("c", "R9"), ("d", "R1"))]
+    elsewhere = dataclasses.replace(hit_row("e" * 32, "R1"), node="331100")
+    other_client = dataclasses.replace(hit_row("f" * 32, "R1"), actor="department:330500/x")
+    repo.add_hits([*here, elsewhere, other_client])
+    answered = dataclasses.replace(feedback_row("1" * 32), check_id="a" * 32)
+    lifted = dataclasses.replace(feedback_row("2" * 32, record_id="R2"), check_id="b" * 32)
+    repo.add_feedback([answered, dataclasses.replace(lifted, action="lifted")])
+
+    found = repo.open_hits(node="330500", actor="department:330500/procurement-office")
+
+    assert [(o.hit.check_id[0], o.hit.record_id, o.answered, o.status, o.exp) for o in found] == [
+        ("a", "R1", True, "active", NOW + 86_400),
+        ("c", "R9", False, "active", NOW + 5),
+        ("d", "R1", False, "active", NOW + 86_400),
+    ]
+    assert {o.hit.check_id[0] for o in repo.open_hits(node="330500")} == {"a", "c", "d", "f"}
+    assert {o.hit.check_id[0] for o in repo.open_hits(node="331100")} == {"e"}
