@@ -56,6 +56,7 @@ from gateway.node.node_state import NodeStateCollector
 from gateway.node.peer_client import ParentWitness, PeerClient
 from gateway.node.peer_reachability import ReachabilityLog
 from gateway.node.periodic import Periodic
+from gateway.node.quality_metrics import QualityCollector
 from gateway.node.queries import RecordQueries
 from gateway.node.readiness import ReadinessMonitor, node_readiness
 from gateway.node.record_reader import StoreRecordReader
@@ -215,6 +216,7 @@ def _start_operations(
     config: NodeConfig,
     metrics: NodeMetrics,
     state: NodeStateCollector,
+    quality: QualityCollector,
     readiness: ReadinessMonitor,
 ) -> OperationsListener:
     """Serve /healthz, /readyz (the same readiness as gRPC health) and /metrics over HTTP.
@@ -223,6 +225,7 @@ def _start_operations(
         ConfigurationError: ``[operations] listen`` cannot be bound.
     """
     metrics.register(state)
+    metrics.register(quality)
     operations = OperationsListener(
         operations_app(registry=metrics.registry, readiness=lambda: readiness.report),
         listen=config.operations.listen,
@@ -503,6 +506,12 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
                 clock=clock,
                 readiness=lambda: readiness.report,
                 directory_warning_s=config.directory.warning_days * 86_400,
+            ),
+            QualityCollector(
+                store=store,
+                catalog=catalog,
+                expected=config.reporting.departments,
+                clock=clock,
             ),
             readiness,
         )

@@ -32,7 +32,9 @@ from gateway.commands._report_pdf import render_report_pdf
 from gateway.commands.outbox import config_option
 from gateway.core.credit_report import CreditReport, ReportFile, payload_digest
 from gateway.core.errors import ConfigurationError
+from gateway.node.catalog_files import load_packaged_catalog
 from gateway.node.credit_reports import verify_report_file
+from gateway.node.quality import quality_report
 from gateway.node.timeliness import Month, timeliness_report
 from gateway.pki import load_client_credentials
 
@@ -103,6 +105,75 @@ def report_timeliness(*, config_path: Path, month_text: str | None, as_json: boo
         say(f"not submitted in {month}: " + ", ".join(found.silent))
     if any(d.approximate for d in found.departments):
         say("~: counted over a year the official calendar does not cover yet (weekdays assumed)")
+
+
+@report.command("quality")
+@config_option
+@click.option(
+    "--month",
+    "month_text",
+    default=None,
+    metavar="YYYY-MM",
+    help="The calendar month (China Standard Time); default: the current month.",
+)
+@json_option
+@handle_errors
+def report_quality(*, config_path: Path, month_text: str | None, as_json: bool) -> None:
+    """Quality indicators per department and category: received, refused (by reason and
+    field), late, published, withdrawn; 双公示覆盖率 and 公示率 over the node."""
+    with operator_session(config_path) as session:
+        month = Month.parse(month_text) if month_text else Month.of(session.now())
+        found = quality_report(
+            session.store,
+            load_packaged_catalog(session.config.node_id),
+            month,
+            session.config.reporting.departments,
+            now=session.now(),
+        )
+        session.audit("report.quality", f"{month}: {len(found.rows)} department categories")
+    if as_json:
+        emit_json(
+            {
+                "month": str(month),
+                "coverage": found.coverage,
+                "publication_rate": found.publication_rate,
+                "expected": list(found.expected),
+                "reported": list(found.reported),
+                "rows": [{**dataclasses.asdict(r), "received": r.received} for r in found.rows],
+            }
+        )
+        return
+    if not found.rows:
+        say(f"{month}: nothing received")
+    else:
+        print_table(
+            f"{month}: reporting quality by department and category",
+            ["department", "category", "received", "stored", "refused", "late", "published",
+             "withdrawn", "refused for"],
+            [
+                (r.client, r.category, r.received, r.stored, r.refused, r.late, r.published,
+                 r.withdrawn, _top(r.refused_by_field) or _top(r.refused_by_reason))
+                for r in found.rows
+            ],
+            droppable=("refused for", "withdrawn", "stored"),
+        )  # fmt: skip
+    coverage = _rate(found.coverage, len(found.reported), len(found.expected))
+    say(f"双公示覆盖率 (coverage): {coverage}")
+    publishable = sum(r.publishable for r in found.rows)
+    on_time = sum(r.published_on_time for r in found.rows)
+    say(f"公示率 (published on time): {_rate(found.publication_rate, on_time, publishable)}")
+
+
+def _rate(value: float | None, part: int, whole: int) -> str:
+    if value is None:
+        return "n/a (nothing to count)"
+    return f"{value:.1%} ({part} of {whole})"
+
+
+def _top(counts: dict[str, int]) -> str:
+    """The most frequent few, ``FIELD ×n``."""
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    return ", ".join(f"{k} ×{n}" for k, n in ranked)
 
 
 @report.command("subject")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import Connection
@@ -25,14 +25,19 @@ from sqlalchemy import Connection
 from gateway.core.algorithms import Signer
 from gateway.core.audit import Decision, event_by, record_ref, record_refs
 from gateway.core.catalog import Catalog
-from gateway.core.errors import AccessDeniedError, InputError, RecordValidationError
+from gateway.core.errors import (
+    AccessDeniedError,
+    InputError,
+    LimitExceededError,
+    RecordValidationError,
+)
 from gateway.core.filing import check_category_filer, check_new_version
 from gateway.core.principal import Principal
 from gateway.core.record_fields import ValidatedRecord, record_key, validate_record
 from gateway.core.records import CHINA_STANDARD_TIME, content_digest, expires_at, issue_record
 from gateway.core.working_days import Lateness, OfficialCalendar, WorkingCalendar, lateness
 from gateway.node.metrics import NodeMetrics
-from gateway.store import Filing, Store
+from gateway.store import Filing, Refusal, Store
 from gateway.store.records import RecordRow, RecordStatus
 
 __all__ = ["IntakeOutcome", "IntakeResult", "IntakeService", "Submission"]
@@ -126,25 +131,27 @@ class IntakeService:
         results: list[IntakeResult | None] = [None] * len(submissions)
         valid: list[_Valid] = []
         not_theirs: list[AccessDeniedError] = []
+        refusals: list[Refusal] = []
         self._metrics.records_received("intake", len(submissions))
+
+        def refuse(index: int, sub: Submission, exc: InputError | AccessDeniedError) -> None:
+            field = exc.field or "" if isinstance(exc, RecordValidationError) else ""
+            self._metrics.records_refused("intake", type(exc).__name__)
+            results[index] = IntakeResult(
+                sub.ref, IntakeOutcome.REFUSED, reason=str(exc), field=field
+            )
+            refusals.append(self._refusal(principal, today, sub.category, exc, field))
+
         for index, sub in enumerate(submissions):
             try:
                 record = validate_record(self._catalog, sub.category, sub.fields, today=today)
-            except RecordValidationError as exc:
-                self._metrics.records_refused("intake", type(exc).__name__)
-                results[index] = IntakeResult(
-                    sub.ref, IntakeOutcome.REFUSED, reason=str(exc), field=exc.field or ""
-                )
-                continue
             except InputError as exc:
-                self._metrics.records_refused("intake", type(exc).__name__)
-                results[index] = IntakeResult(sub.ref, IntakeOutcome.REFUSED, reason=str(exc))
+                refuse(index, sub, exc)
                 continue
             try:
                 check_category_filer(principal, self._catalog.category(record.category))
             except AccessDeniedError as exc:
-                self._metrics.records_refused("intake", type(exc).__name__)
-                results[index] = IntakeResult(sub.ref, IntakeOutcome.REFUSED, reason=str(exc))
+                refuse(index, sub, exc)
                 not_theirs.append(exc)
                 continue
             rid = record_key(
@@ -161,7 +168,13 @@ class IntakeService:
         refused = sum(1 for r in results if r is not None)
         stored = self._store.writer.submit(
             lambda conn: self._store_valid(
-                conn, valid, now, principal, refused=refused, not_theirs=not_theirs
+                conn,
+                valid,
+                now,
+                principal,
+                refused=refused,
+                not_theirs=not_theirs,
+                refusals=refusals,
             )
         )
         for index, result in stored.result():
@@ -173,6 +186,25 @@ class IntakeService:
             self._wake()
         return [r for r in results if r is not None]
 
+    def _refusal(
+        self,
+        principal: Principal,
+        day: date,
+        category: str,
+        exc: InputError | AccessDeniedError,
+        field: str,
+    ) -> Refusal:
+        """A refusal to count: the category only if the catalog knows it (never free text)."""
+        known = category if category in self._catalog.categories else "(unknown)"
+        return Refusal(
+            day=day.isoformat(),
+            client=principal.name,
+            domain=principal.domain or "",
+            category=known,
+            reason=refusal_reason(exc),
+            field=field,
+        )
+
     def _store_valid(
         self,
         conn: Connection,
@@ -182,6 +214,7 @@ class IntakeService:
         *,
         refused: int,
         not_theirs: Sequence[AccessDeniedError],
+        refusals: Sequence[Refusal],
     ) -> list[tuple[int, IntakeResult]]:
         latest = self._store.records.latest_digests([v.record_id for v in valid], conn=conn)
         filed = self._store.filings.get_many([v.record_id for v in valid], conn=conn)
@@ -190,6 +223,7 @@ class IntakeService:
         # Filing-rule refusals, audited one by one: (records named, the refusal).
         denied: list[tuple[tuple[str, ...], AccessDeniedError]] = [((), e) for e in not_theirs]
         out: list[tuple[int, IntakeResult]] = []
+        later: list[Refusal] = []
         for item in valid:
             known = latest.get(item.record_id)
             if known is not None and known[1] == item.digest:
@@ -206,6 +240,8 @@ class IntakeService:
                     )
                 except AccessDeniedError as exc:
                     denied.append(((record_ref(item.record_id, known[0] + 1),), exc))
+                    day = datetime.fromtimestamp(now, CHINA_STANDARD_TIME).date()
+                    later.append(self._refusal(principal, day, item.record.category, exc, field=""))
                     out.append(
                         (item.index, IntakeResult("", IntakeOutcome.REFUSED, reason=str(exc)))
                     )
@@ -249,6 +285,7 @@ class IntakeService:
             out.append((item.index, result))
         self._store.records.put_many(rows, conn=conn)
         self._store.filings.add_many(filings, conn=conn)
+        self._store.refusals.add_many([*refusals, *later], conn=conn)
         if self._route is not None:
             self._route(conn, rows, now)
         # The event commits with the records it names: no intake without its audit.
@@ -298,3 +335,14 @@ def _filing(item: _Valid, principal: Principal, now: int) -> Filing:
         late_working_days=timeliness.late_working_days if timeliness else None,
         timeliness_approximate=timeliness.approximate if timeliness else None,
     )
+
+
+def refusal_reason(exc: InputError | AccessDeniedError) -> str:
+    """The reason a refusal is counted under: the rule broken, or the kind of fault."""
+    if isinstance(exc, AccessDeniedError):
+        return exc.rule or "access denied"
+    if isinstance(exc, LimitExceededError):
+        return "over a limit"
+    if isinstance(exc, RecordValidationError):
+        return "invalid field" if exc.field else "invalid record"
+    return "malformed"

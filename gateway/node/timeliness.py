@@ -54,6 +54,13 @@ class Month:
         end = dt.datetime(*after, 1, tzinfo=CHINA_STANDARD_TIME)
         return int(start.timestamp()), int(end.timestamp())
 
+    def days(self) -> tuple[str, str]:
+        """The first and last day of the month, YYYY-MM-DD."""
+        start, end = self.bounds()
+        first = dt.datetime.fromtimestamp(start, CHINA_STANDARD_TIME).date()
+        last = dt.datetime.fromtimestamp(end - 1, CHINA_STANDARD_TIME).date()
+        return first.isoformat(), last.isoformat()
+
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
 

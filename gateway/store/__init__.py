@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from gateway.store.audit import AuditFilter, AuditLogRepository, StoredEvent
 from gateway.store.batches import BatchRepository, CursorRepository, HopBatchRow, StatementRow
 from gateway.store.engine import make_engine
-from gateway.store.filings import DepartmentFilings, Filing, FilingRepository
+from gateway.store.filings import DepartmentFilings, FiledRecord, Filing, FilingRepository
 from gateway.store.health import check_files_writable
 from gateway.store.messages import MessageRepository, MessageRow
 from gateway.store.migrate import migrate
@@ -42,6 +42,7 @@ from gateway.store.records import (
     RecordStatus,
     sd_jwt_digest,
 )
+from gateway.store.refusals import Refusal, RefusalCount, RefusalRepository
 from gateway.store.revocations import RevocationRepository, RevokedRow
 from gateway.store.writer import StoreWriter
 
@@ -52,6 +53,7 @@ __all__ = [
     "CursorRepository",
     "DeliveryRow",
     "DepartmentFilings",
+    "FiledRecord",
     "Filing",
     "FilingRepository",
     "HopBatchRow",
@@ -67,6 +69,9 @@ __all__ = [
     "RecordRepository",
     "RecordRow",
     "RecordStatus",
+    "Refusal",
+    "RefusalCount",
+    "RefusalRepository",
     "RevocationRepository",
     "RevokedRow",
     "StatementRow",
@@ -92,6 +97,7 @@ class Store:
     audit: AuditLogRepository
     messages: MessageRepository
     filings: FilingRepository
+    refusals: RefusalRepository
     revocations: RevocationRepository
     writer: StoreWriter
 
@@ -125,6 +131,7 @@ def open_store(url: str, *, max_batch: int = 256) -> Store:
         audit=audit,
         messages=MessageRepository(engine),
         filings=FilingRepository(engine),
+        refusals=RefusalRepository(engine),
         revocations=RevocationRepository(engine),
         writer=StoreWriter(engine, audit, max_batch=max_batch),
     )

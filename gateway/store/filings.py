@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, case, func, select
 
 from gateway.store.engine import dialect_insert, using
-from gateway.store.tables import RECORD_FILING
+from gateway.store.tables import RECORD, RECORD_FILING
 
-__all__ = ["DepartmentFilings", "Filing", "FilingRepository"]
+__all__ = ["DepartmentFilings", "FiledRecord", "Filing", "FilingRepository"]
 
 _CHUNK = 500
 
@@ -51,6 +51,19 @@ class DepartmentFilings:
     worst_late_working_days: int
     approximate: int
     last_filed_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class FiledRecord:
+    """A filed record with its latest version's status, for the quality report."""
+
+    record_id: str
+    client: str
+    domain: str
+    category: str
+    late_working_days: int | None
+    status: str
+    exp: int
 
 
 class FilingRepository:
@@ -153,6 +166,52 @@ class FilingRepository:
                     worst_late_working_days=int(m["worst"]),
                     approximate=int(m["approximate"]),
                     last_filed_at=int(m["last"]),
+                )
+                for m in c.execute(query).mappings()
+            ]
+
+    def with_status(
+        self, since: int, until: int, *, conn: Connection | None = None
+    ) -> list[FiledRecord]:
+        """Records filed with ``since <= filed_at < until``, each with its latest status.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        f, r = RECORD_FILING.c, RECORD.c
+        filed = select(f.record_id).where(f.filed_at >= since, f.filed_at < until)
+        # Each filed record's newest version, read only for the period's records.
+        latest = (
+            select(r.record_id, func.max(r.version).label("version"))
+            .where(r.record_id.in_(filed))
+            .group_by(r.record_id)
+            .subquery()
+        )
+        query = (
+            select(
+                f.record_id,
+                f.client,
+                f.domain,
+                func.coalesce(f.category, r.category).label("category"),
+                f.late_working_days,
+                r.status,
+                r.exp,
+            )
+            .join(latest, latest.c.record_id == f.record_id)
+            .join(RECORD, (r.record_id == f.record_id) & (r.version == latest.c.version))
+            .where(f.filed_at >= since, f.filed_at < until)
+            .order_by(f.client, f.record_id)
+        )
+        with using(self._engine, conn, "reading filed records", write=False) as c:
+            return [
+                FiledRecord(
+                    record_id=m["record_id"],
+                    client=m["client"],
+                    domain=m["domain"],
+                    category=m["category"],
+                    late_working_days=m["late_working_days"],
+                    status=m["status"],
+                    exp=int(m["exp"]),
                 )
                 for m in c.execute(query).mappings()
             ]

@@ -36,6 +36,7 @@ __all__ = [
     "DISCIPLINE_CHECK",
     "DISCIPLINE_FEEDBACK",
     "DISCIPLINE_HIT",
+    "INTAKE_REFUSAL_COUNT",
     "MESSAGE",
     "OBJECTION",
     "OUTBOX",
@@ -332,6 +333,24 @@ class RecordFiling(SQLModel, table=True):
     timeliness_approximate: bool | None = Field(default=None, nullable=True, sa_type=Boolean)
 
 
+class IntakeRefusalCount(SQLModel, table=True):
+    """Refused submissions counted per day, department, category, reason and field.
+
+    The office's quality report (refusals by reason and by field) reads them;
+    counts, not lines: the refused values themselves are never kept.
+    """
+
+    __tablename__ = "intake_refusal_count"
+
+    day: str = Field(primary_key=True, sa_type=String(10))
+    client: str = Field(primary_key=True, sa_type=String(128))
+    category: str = Field(primary_key=True, sa_type=String(64))
+    reason: str = Field(primary_key=True, sa_type=String(64))
+    field: str = Field(primary_key=True, sa_type=String(64))
+    domain: str = Field(sa_type=String(64))
+    refused: int = Field(sa_type=BigInteger)
+
+
 class Message(SQLModel, table=True):
     """A routed message (feedback, objection, repair application) seen by this node.
 
@@ -475,6 +494,7 @@ AUDIT_COSIGNATURE = cast(Table, AuditCosignature.__table__)  # type: ignore[attr
 WITNESSED_CHECKPOINT = cast(Table, WitnessedCheckpoint.__table__)  # type: ignore[attr-defined]
 MESSAGE = cast(Table, Message.__table__)  # type: ignore[attr-defined]
 RECORD_FILING = cast(Table, RecordFiling.__table__)  # type: ignore[attr-defined]
+INTAKE_REFUSAL_COUNT = cast(Table, IntakeRefusalCount.__table__)  # type: ignore[attr-defined]
 REVOKED_CERTIFICATE = cast(Table, RevokedCertificate.__table__)  # type: ignore[attr-defined]
 DISCIPLINE_CHECK = cast(Table, DisciplineCheck.__table__)  # type: ignore[attr-defined]
 DISCIPLINE_HIT = cast(Table, DisciplineHit.__table__)  # type: ignore[attr-defined]

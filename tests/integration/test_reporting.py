@@ -1,6 +1,7 @@
-"""双公示 timeliness through the real command line: `gateway submit` flags a late
-penalty (and stores it), `gateway report timeliness` sums it per department,
-names the expected department that filed nothing, and is audited as the operator.
+"""The office's duties through the real command line: `gateway submit` flags a
+late penalty (and stores it), `gateway report timeliness` sums it per
+department and names the expected department that filed nothing, `gateway
+report quality` gives the month's figures and rates; both audited as the operator.
 """
 
 from __future__ import annotations
@@ -86,6 +87,22 @@ def test_a_late_penalty_is_flagged_counted_and_reported(cluster: Cluster, tmp_pa
     assert "procurement-office" in shown.stdout
     assert "not submitted in" in shown.stdout
     assert "tax-office" in shown.stdout
+
+    [quality] = _json_lines("report", "quality", "--config", config)
+    [row] = quality["rows"]
+    assert (row["client"], row["category"], row["received"], row["stored"], row["late"]) == (
+        "procurement-office",
+        "admin_penalty",
+        2,
+        2,
+        1,
+    )
+    assert (row["published"], row["withdrawn"], row["refused"]) == (2, 0, 0)
+    assert (quality["coverage"], quality["publication_rate"]) == (0.5, 0.5)
+    shown = run_gateway("report", "quality", "--config", config)
+    assert shown.returncode == 0, shown.stderr
+    assert "双公示覆盖率 (coverage): 50.0% (1 of 2)" in shown.stdout
+    assert "公示率 (published on time): 50.0% (1 of 2)" in shown.stdout
 
     events = _json_lines(
         "audit", "events", "--as", str(cluster.client(HUZHOU, "audit-office")),

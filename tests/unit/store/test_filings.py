@@ -1,8 +1,10 @@
-"""The record_filing table on every backend: first filer kept, timeliness summed by department."""
+"""Filings and refusals on every backend: first filer kept, timeliness summed by
+department, each filing with its latest status, refusals counted by day."""
 
 from __future__ import annotations
 
-from gateway.store import DepartmentFilings, Filing, Store
+from gateway.store import DepartmentFilings, FiledRecord, Filing, Refusal, RefusalCount, Store
+from tests.unit.store.conftest import NOW, record_row
 
 T0 = 1_780_000_000
 
@@ -44,3 +46,45 @@ def test_filings_are_summed_per_department_within_the_period(store: Store) -> No
         DepartmentFilings("tax-office", "tax", 3, 1, 2, 6, 1, T0 + 20),
     ]
     assert store.filings.by_department(T0 + 200, T0 + 300) == []
+
+
+def test_a_filing_is_read_with_its_latest_version_status(store: Store) -> None:
+    store.records.put_many(
+        [
+            record_row("R1", 1),
+            record_row("R1", 2, status="revoked"),
+            record_row("R2", 1, category="admin_licence"),
+        ]
+    )
+    store.filings.add_many(
+        [
+            Filing("R1", "tax", "tax-office", T0, category="admin_penalty", late_working_days=3),
+            Filing("R2", "tax", "tax-office", T0 + 1),  # before 0010: no category noted
+            Filing("R3", "tax", "tax-office", T0 + 2, category="admin_penalty"),  # not held
+        ]
+    )
+    assert store.filings.with_status(T0, T0 + 10) == [
+        FiledRecord("R1", "tax-office", "tax", "admin_penalty", 3, "revoked", NOW + 86_400),
+        FiledRecord("R2", "tax-office", "tax", "admin_licence", None, "active", NOW + 86_400),
+    ]
+    assert store.filings.with_status(T0 + 3, T0 + 10) == []
+
+
+def test_refusals_are_counted_per_day_and_summed_over_a_period(store: Store) -> None:
+    tax = ("tax-office", "tax", "admin_penalty")
+    store.refusals.add_many(
+        [
+            Refusal("2026-11-30", *tax, "invalid field", "CF_JDRQ"),
+            Refusal("2026-12-01", *tax, "invalid field", "CF_JDRQ"),
+            Refusal("2026-12-01", *tax, "invalid field", "CF_JDRQ"),
+            Refusal("2026-12-01", *tax, "malformed"),
+        ]
+    )
+    store.refusals.add_many([Refusal("2026-12-31", *tax, "invalid field", "CF_JDRQ")])
+    assert store.refusals.between("2026-12-01", "2026-12-31") == [
+        RefusalCount(*tax, "invalid field", "CF_JDRQ", 3),
+        RefusalCount(*tax, "malformed", "", 1),
+    ]
+    assert store.refusals.between("2026-11-01", "2026-11-30") == [
+        RefusalCount(*tax, "invalid field", "CF_JDRQ", 1)
+    ]

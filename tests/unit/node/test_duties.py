@@ -1,4 +1,5 @@
-"""双公示 timeliness at intake and in the office's report (in-process harness).
+"""The office's duties at one node: 双公示 timeliness at intake, and the monthly
+timeliness and quality reports (in-process harness).
 
 The calendar here makes every day a working day, so the expected figures are
 plain day counts; the official calendar's 调休 is tested in
@@ -16,14 +17,19 @@ import pytest
 from gateway.core.errors import InputError
 from gateway.core.principal import Principal, Role
 from gateway.core.records import CHINA_STANDARD_TIME
+from gateway.core.statements import StatusKind
 from gateway.core.working_days import Lateness
+from gateway.node.catalog_files import load_packaged_catalog
 from gateway.node.config import FederationSettings
 from gateway.node.intake import IntakeOutcome, Submission
+from gateway.node.quality import quality_report
+from gateway.node.quality_metrics import QualityCollector
 from gateway.node.timeliness import Month, timeliness_report
 from gateway.store import DepartmentFilings
 from tests.support.federation import Keystore
 from tests.support.harness import (
     InProcessFederation,
+    department,
     keystore_for,
     migrated_template,
 )
@@ -158,3 +164,99 @@ def test_a_month_is_parsed_strictly() -> None:
     for bad in ("2026-13", "2026-2", "26-02", "2026-00", "1969-12"):
         with pytest.raises(InputError, match="is not of the form YYYY-MM"):
             Month.parse(bad)
+
+
+def test_the_quality_report_counts_each_department_and_category(
+    fed: InProcessFederation,
+) -> None:
+    today = _today(fed)
+    node = fed[HUZHOU]
+    good = [
+        Submission(str(i), "admin_penalty", penalty_fields(i, decided=today - dt.timedelta(days=d)))
+        for i, d in ((1, 0), (2, 1), (3, 30))
+    ]
+    bad_date = Submission(
+        "4", "admin_penalty", {**penalty_fields(4, decided=today), "CF_JDRQ": "2026-02-30"}
+    )
+    unknown = Submission("5", "no_such_category", {"XDR_MC": "x"})
+    results = node.submit([*good, bad_date, unknown])
+    assert [r.outcome for r in results] == [IntakeOutcome.ACCEPTED] * 3 + [
+        IntakeOutcome.REFUSED
+    ] * 2
+    # The court files a listing; procurement tries to file one too (not its list).
+    node.submit([Submission("1", "dishonest_debtor", debtor_fields(1, decided=today))], COURT)
+    node.submit([Submission("1", "dishonest_debtor", debtor_fields(2, decided=today))])
+    # Procurement revokes its second penalty: withdrawn from publication.
+    node.federation.statuses.issue(
+        department(HUZHOU),
+        kind=StatusKind.REVOCATION,
+        record_id=results[1].record_id,
+        version=1,
+        reason="撤销处罚决定",
+    )
+    found = quality_report(
+        node.store,
+        load_packaged_catalog(HUZHOU),
+        Month.of(int(fed.clock())),
+        ("court-office", "procurement-office", "tax-office"),
+        now=int(fed.clock()),
+    )
+    by_key = {(r.client, r.category): r for r in found.rows}
+    assert sorted(by_key) == [
+        ("court-office", "dishonest_debtor"),
+        ("procurement-office", "(unknown)"),
+        ("procurement-office", "admin_penalty"),
+        ("procurement-office", "dishonest_debtor"),
+    ]
+    penalties = by_key[("procurement-office", "admin_penalty")]
+    assert (
+        penalties.received,
+        penalties.stored,
+        penalties.refused,
+        penalties.late,
+        penalties.published,
+        penalties.withdrawn,
+        penalties.published_on_time,
+    ) == (4, 3, 1, 1, 2, 1, 2)
+    assert penalties.refused_by_reason == {"invalid field": 1}
+    assert penalties.refused_by_field == {"CF_JDRQ": 1}
+    assert by_key[("procurement-office", "(unknown)")].refused_by_reason == {"invalid record": 1}
+    not_filer = by_key[("procurement-office", "dishonest_debtor")]
+    assert (not_filer.stored, not_filer.refused) == (0, 1)
+    assert not_filer.refused_by_reason == {"intake:filing-domain": 1}
+    listing = by_key[("court-office", "dishonest_debtor")]
+    assert (listing.stored, listing.published, listing.late) == (1, 1, 0)
+    assert found.reported == ("court-office", "procurement-office")
+    assert found.coverage == 2 / 3
+    # Publishable: 3 penalties and the listing; on time: 2 penalties and the listing.
+    assert found.publication_rate == 3 / 4
+
+
+def test_the_month_figures_are_gauges_on_the_metrics(fed: InProcessFederation) -> None:
+    today = _today(fed)
+    node = fed[HUZHOU]
+    node.submit(
+        [
+            Submission("1", "admin_penalty", penalty_fields(1, decided=today)),
+            Submission(
+                "2", "admin_penalty", penalty_fields(2, decided=today - dt.timedelta(days=9))
+            ),
+        ]
+    )
+    collector = QualityCollector(
+        store=node.store,
+        catalog=load_packaged_catalog(HUZHOU),
+        expected=("procurement-office", "tax-office"),
+        clock=fed.clock,
+    )
+    records, coverage, publication = collector.collect()
+    assert {tuple(s.labels.values()): s.value for s in records.samples} == {
+        ("procurement-office", "admin_penalty", "received"): 2,
+        ("procurement-office", "admin_penalty", "stored"): 2,
+        ("procurement-office", "admin_penalty", "refused"): 0,
+        ("procurement-office", "admin_penalty", "late"): 1,
+        ("procurement-office", "admin_penalty", "published"): 2,
+        ("procurement-office", "admin_penalty", "withdrawn"): 0,
+    }
+    assert [s.value for s in coverage.samples] == [0.5]
+    assert [s.value for s in publication.samples] == [0.5]
