@@ -140,6 +140,30 @@ def test_a_never_list_flags_the_objection_without_suspending_even_once_accepted(
     assert actions(fed[NATIONAL].store, "status.suspension") == []
 
 
+def test_the_record_follows_all_its_open_objections_and_is_reinstated_after_the_last(
+    fed: Federation,
+) -> None:
+    record_id, subject = serious(fed, NATIONAL, 10)  # on_acceptance
+    first = file(fed, HUZHOU, record_id)
+    second = file(fed, LISHUI, record_id)
+    assert fed.status(record_id) == dict.fromkeys(NODES, "disputed")
+
+    assert decide(fed, NATIONAL, first, "accept") == "suspended"
+    # Rejecting the other one leaves the accepted objection pending: still suspended.
+    assert decide(fed, NATIONAL, second, "reject") == "suspended"
+    assert fed.status(record_id) == dict.fromkeys(NODES, "suspended")
+    assert fed.objection(LISHUI, second).state == "rejected"
+
+    assert decide(fed, NATIONAL, first, "dismiss") == "active"
+    assert fed.status(record_id) == dict.fromkeys(NODES, "active")
+    assert fed.check(LISHUI, subject).decision is CheckDecision.INTERCEPT
+    # One dispute at the first filing, one suspension, one reinstatement: nothing more.
+    assert [
+        len(actions(fed[NATIONAL].store, f"status.{k}"))
+        for k in ("dispute", "suspension", "reinstatement")
+    ] == [1, 1, 1]
+
+
 # -- item 5: every decision goes back to the node where the objection was filed ----------
 
 
