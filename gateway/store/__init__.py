@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from gateway.store.audit import AuditFilter, AuditLogRepository, StoredEvent
 from gateway.store.batches import BatchRepository, CursorRepository, HopBatchRow, StatementRow
+from gateway.store.changes import RecordChange, RecordChangeRepository
 from gateway.store.engine import make_engine
 from gateway.store.filings import DepartmentFilings, FiledRecord, Filing, FilingRepository
 from gateway.store.health import check_files_writable
@@ -65,6 +66,8 @@ __all__ = [
     "OutboxRepository",
     "OutboxState",
     "PutOutcome",
+    "RecordChange",
+    "RecordChangeRepository",
     "RecordKey",
     "RecordRepository",
     "RecordRow",
@@ -98,6 +101,7 @@ class Store:
     messages: MessageRepository
     filings: FilingRepository
     refusals: RefusalRepository
+    changes: RecordChangeRepository
     revocations: RevocationRepository
     writer: StoreWriter
 
@@ -132,6 +136,7 @@ def open_store(url: str, *, max_batch: int = 256) -> Store:
         messages=MessageRepository(engine),
         filings=FilingRepository(engine),
         refusals=RefusalRepository(engine),
+        changes=RecordChangeRepository(engine),
         revocations=RevocationRepository(engine),
         writer=StoreWriter(engine, audit, max_batch=max_batch),
     )

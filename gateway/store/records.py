@@ -15,14 +15,14 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, and_, func, or_, select, tuple_, update
+from sqlalchemy import Engine, and_, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.core.errors import InputError, NotFoundError
 from gateway.core.record_status import RecordStatus
 from gateway.store.engine import dialect_insert, using
-from gateway.store.tables import RECORD
+from gateway.store.tables import RECORD, RECORD_CHANGE
 
 __all__ = [
     "PutOutcome",
@@ -194,12 +194,18 @@ class RecordRepository:
                 inserted.update((rid, ver) for rid, ver in result)
             outcomes: builtins.list[PutOutcome | None] = []
             settled: set[RecordKey] = set()
+            changes: builtins.list[dict[str, Any]] = []
             for row in rows:
                 if row.key in inserted and row.key not in settled:
                     outcomes.append(PutOutcome.INSERTED)
                     settled.add(row.key)
+                    changes.append(
+                        _change(row.record_id, row.version, row.category, row.status, row.stored_at)
+                    )
                 else:
                     outcomes.append(None)
+            if changes:
+                c.execute(insert(RECORD_CHANGE), changes)
             stored = self._digests(
                 c, [r.key for r, o in zip(rows, outcomes, strict=True) if o is None]
             )
@@ -440,11 +446,16 @@ class RecordRepository:
             update(RECORD)
             .where(RECORD.c.record_id == record_id, RECORD.c.version == version)
             .values(**values)
+            .returning(RECORD.c.category)
         )
         with using(self._engine, conn, f"updating record {record_id} v{version}", write=True) as c:
-            changed = c.execute(stmt).rowcount
-        if changed == 0:
-            raise NotFoundError(f"record {record_id} version {version} not found")
+            category = c.execute(stmt).scalar_one_or_none()
+            if category is None:
+                raise NotFoundError(f"record {record_id} version {version} not found")
+            change = _change(
+                record_id, version, category, values["status"], values["status_changed_at"]
+            )
+            c.execute(insert(RECORD_CHANGE), [change])
 
     def expired_before(self, ts: int, limit: int = 1000) -> builtins.list[RecordKey]:
         """Keys of unpurged record versions whose ``exp`` is before ``ts``, oldest first.
@@ -479,3 +490,14 @@ def _check_page(limit: int, offset: int) -> None:
         raise InputError(f"page limit must be positive, got {limit}")
     if offset < 0:
         raise InputError(f"page offset must not be negative, got {offset}")
+
+
+def _change(record_id: str, version: int, category: str, status: str, at: int) -> dict[str, Any]:
+    """A row of the record change log (its ``seq`` is the database's)."""
+    return {
+        "record_id": record_id,
+        "version": version,
+        "category": category,
+        "status": status,
+        "changed_at": at,
+    }

@@ -41,6 +41,7 @@ __all__ = [
     "OBJECTION",
     "OUTBOX",
     "RECORD",
+    "RECORD_CHANGE",
     "RECORD_FILING",
     "REPAIR_APPLICATION",
     "REVOKED_CERTIFICATE",
@@ -103,6 +104,31 @@ class Record(SQLModel, table=True):
     origin: str = Field(sa_type=String(16))
     stored_at: int = Field(sa_type=BigInteger)
     status_changed_at: int = Field(sa_type=BigInteger)
+
+
+class RecordChange(SQLModel, table=True):
+    """Every record version stored here and every change of its status, in commit order.
+
+    Written by the record repository in the transaction that stores or changes
+    the record, so nothing is stored or changed without its row. ``seq`` is
+    given by the database (one sequence for every writer over one PostgreSQL).
+    The publication feed reads it as its log: what to publish and withdraw.
+    """
+
+    __tablename__ = "record_change"
+    __table_args__ = (Index("ix_record_change_category_seq", "category", "seq"),)
+
+    seq: int | None = Field(
+        default=None,
+        primary_key=True,
+        sa_type=BigInteger().with_variant(Integer(), "sqlite"),
+        sa_column_kwargs={"autoincrement": True},
+    )
+    record_id: str = Field(sa_type=String(40))
+    version: int = Field(sa_type=Integer)
+    category: str = Field(sa_type=String(64))
+    status: str = Field(sa_type=String(16))
+    changed_at: int = Field(sa_type=BigInteger)
 
 
 class Outbox(SQLModel, table=True):
@@ -482,6 +508,7 @@ class RepairApplication(SQLModel, table=True):
 
 
 RECORD = cast(Table, Record.__table__)  # type: ignore[attr-defined]
+RECORD_CHANGE = cast(Table, RecordChange.__table__)  # type: ignore[attr-defined]
 OUTBOX = cast(Table, Outbox.__table__)  # type: ignore[attr-defined]
 DELIVERY = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
 BATCH = cast(Table, HopBatch.__table__)  # type: ignore[attr-defined]
