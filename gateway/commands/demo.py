@@ -6,7 +6,9 @@ Zhejiang ``330000`` with Huzhou ``330500`` and Lishui ``331100``, Hunan
 ``430000`` with Changsha ``430100``. The demo submits the bundled 双公示 samples
 (written for the day of the run) at Huzhou, shows them at Zhejiang and
 national redacted to each one's scope with Huzhou's signature intact, issues a
-national notice and shows it at every city, checks the listed subject at
+national notice and shows it at every city, has the Huzhou court file a
+失信被执行人 listing that a procurement check answers INTERCEPT for at Lishui and
+in another province, at Changsha (一处失信、处处受限), checks the listed subject at
 Huzhou (a procurement department is intercepted, a public-service one is not)
 with feedback reaching the national issuer, files an objection at Huzhou that
 the national node accepts (DISPUTED) and dismisses (INTERCEPT again), repairs
@@ -20,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +37,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from adapters.sample_files import write as write_samples
+from gateway._proto.v1 import discipline_pb2, discipline_pb2_grpc, intake_pb2, intake_pb2_grpc
 from gateway.commands._common import handle_errors, out_console, print_table
 from gateway.core.algorithms import Ed25519Verifier
 from gateway.core.errors import ConfigurationError, GatewayError
@@ -42,7 +46,8 @@ from gateway.core.record_status import RecordStatus
 from gateway.core.records import CHINA_STANDARD_TIME, verify_record
 from gateway.node.config import FederationSettings
 from gateway.node.local_federation import ClientSpec, LocalFederation
-from gateway.pki import signing_kid
+from gateway.pki import load_client_credentials, signing_kid
+from gateway.rpc.client import open_client_channel
 
 __all__ = ["demo"]
 
@@ -59,10 +64,15 @@ CITIES = (HUZHOU, LISHUI, CHANGSHA)
 CLIENTS = (
     ClientSpec(HUZHOU, "procurement-office", "department", "procurement"),
     ClientSpec(HUZHOU, "service-office", "department", "public_service"),
+    ClientSpec(HUZHOU, "court-office", "department", "court"),
+    ClientSpec(LISHUI, "procurement-office", "department", "procurement"),
+    ClientSpec(CHANGSHA, "procurement-office", "department", "procurement"),
     ClientSpec(NATIONAL, "credit-admin", "admin"),
     ClientSpec(NATIONAL, "credit-office", "department", "public_office"),
     *(ClientSpec(node, "audit-office", "auditor") for node in NODES),
 )
+TIMED_LISTINGS = 3
+"""Listings filed over open channels to time filing at Huzhou -> INTERCEPT at Changsha."""
 SAMPLES = ("huzhou_penalties.csv", "huzhou_licences.csv", "huzhou_penalties_with_errors.csv")
 PURPOSE = "gateway demo"
 WAIT_S = 120.0
@@ -143,6 +153,7 @@ def demo(*, directory: Path | None, keep: bool) -> None:
         summary.update(_intake(fed))
         summary.update(_upstream(fed, summary["accepted_ids"]))
         summary.update(_notice(fed))
+        summary.update(_city_listing(fed))
         summary.update(_discipline(fed, summary["notice_id"], summary["notice_subject"]))
         summary.update(_revocation(fed, summary["sample_record"]))
         summary["elapsed_s"] = round(time.monotonic() - started, 1)
@@ -255,8 +266,109 @@ def _notice(fed: LocalFederation) -> dict[str, Any]:
     return {"notice_cities": len(CITIES), "notice_id": notice_id, "notice_subject": subject}
 
 
+def _city_listing(fed: LocalFederation) -> dict[str, Any]:
+    _step("6. 一处失信、处处受限: a Huzhou court's listing intercepts at Lishui and in Hunan")
+    subject = make_uscc("91330502", "MA2D5R8Q")
+    # Filed ten days ago: in force for the catalog's 24 months.
+    decided = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=10)).isoformat()
+    rows = _json_lines(
+        "notices", "issue", "--as", str(fed.client(HUZHOU, "court-office")),
+        "--list", "dishonest_debtor", "--subject", subject, "--name", "湖州示例贸易有限公司",
+        "--document", "（2026）浙0502执1234号",
+        "--reason", "有履行能力而拒不履行生效法律文书确定义务",
+        "--basis", "（2025）浙0502民初567号", "--authority", "湖州市吴兴区人民法院",
+        "--decided", decided,
+    )  # fmt: skip
+    listing_id = rows[0]["record_id"]
+    out_console.print(
+        f"listing {listing_id} filed at city {HUZHOU} by its court: it goes up to Zhejiang and "
+        "national, and every hub sends it down to all its cities",
+        highlight=False,
+    )
+
+    def decision(city: str) -> Callable[[], str | None]:
+        def probe() -> str | None:
+            rows = _json_lines(
+                "check", "--as", str(fed.client(city, "procurement-office")), subject,
+                "--domain", "procurement", "--purpose", "政府采购供应商资格审查",
+            )  # fmt: skip
+            return "intercept" if rows and rows[0]["decision"] == "intercept" else None
+
+        return probe
+
+    at_changsha = _wait(f"INTERCEPT at {CHANGSHA}", decision(CHANGSHA))
+    at_lishui = _wait(f"INTERCEPT at {LISHUI}", decision(LISHUI))
+    _gateway(
+        "check", "--as", str(fed.client(CHANGSHA, "procurement-office")), subject,
+        "--domain", "procurement", "--purpose", "政府采购供应商资格审查", "--case", "CSCG-2026-31",
+    )  # fmt: skip
+    out_console.print(
+        f"procurement check at Lishui {LISHUI}: {at_lishui}; at Changsha {CHANGSHA} (Hunan): "
+        f"{at_changsha}",
+        highlight=False,
+    )
+    timed = _time_listings(fed, decided)
+    out_console.print(
+        f"{len(timed)} more listings filed at Huzhou over an open channel: INTERCEPT at Changsha "
+        f"after {', '.join(f'{ms:.0f}' for ms in timed)} ms (Huzhou -> Zhejiang -> national "
+        "-> Hunan -> Changsha, each hop verifying Huzhou's signature)",
+        highlight=False,
+    )
+    return {
+        "city_listing": f"{at_lishui} / {at_changsha}",
+        "city_listing_ms": f"{statistics.median(timed):.0f} ms (median of {len(timed)})",
+    }
+
+
+def _time_listings(fed: LocalFederation, decided: str) -> list[float]:
+    """Milliseconds from filing a listing at Huzhou until a Changsha check intercepts, each.
+
+    The court files over its own open channel and Changsha's procurement
+    department polls ``Check`` over another, so no command start is timed.
+    """
+    court = open_client_channel(load_client_credentials(fed.client(HUZHOU, "court-office")))
+    checker = open_client_channel(
+        load_client_credentials(fed.client(CHANGSHA, "procurement-office"))
+    )
+    intake = intake_pb2_grpc.IntakeStub(court)
+    discipline = discipline_pb2_grpc.DisciplineStub(checker)
+    samples: list[float] = []
+    try:
+        for i in range(TIMED_LISTINGS):
+            subject = make_uscc("91330502", f"MA2D5T{i:02d}")
+            fields = {
+                "XDR_MC": f"湖州示例计时企业{i}有限公司", "XDR_LB": "法人及非法人组织",
+                "XDR_SHXYM": subject, "LB_AH": f"（2026）浙0502执{2000 + i}号",
+                "LB_ZXFY": "湖州市吴兴区人民法院", "LB_ZXYJ": f"（2025）浙0502民初{600 + i}号",
+                "LB_SXQX": "有履行能力而拒不履行生效法律文书确定义务", "LB_FBRQ": decided,
+            }  # fmt: skip
+            check = discipline_pb2.CheckRequest(subject=subject, purpose="政府采购供应商资格审查")
+            request = intake_pb2.SubmitRequest(
+                records=[
+                    intake_pb2.SubmittedRecord(
+                        ref=str(i), category="dishonest_debtor", fields=fields
+                    )
+                ]
+            )
+            start = time.perf_counter()
+            replies = [
+                r for reply in intake.Submit(iter([request]), timeout=30) for r in reply.results
+            ]
+            if [r.outcome for r in replies] != [intake_pb2.SUBMIT_OUTCOME_ACCEPTED]:
+                raise GatewayError(f"Huzhou refused the timed listing {i}: {replies}")
+            while discipline.Check(check, timeout=10).decision != "intercept":
+                if time.perf_counter() - start > WAIT_S:
+                    raise ConfigurationError(f"timed listing {i} never intercepted at Changsha")
+                time.sleep(0.01)
+            samples.append((time.perf_counter() - start) * 1000)
+    finally:
+        court.close()
+        checker.close()
+    return samples
+
+
 def _discipline(fed: LocalFederation, notice_id: str, subject: str) -> dict[str, Any]:
-    _step("6. 逢办必查 at Huzhou: check before acting, then feedback to the notice's issuer")
+    _step("7. 逢办必查 at Huzhou: check before acting, then feedback to the notice's issuer")
     procurement = fed.client(HUZHOU, "procurement-office")
     service = fed.client(HUZHOU, "service-office")
     _gateway(
@@ -303,7 +415,7 @@ def _discipline(fed: LocalFederation, notice_id: str, subject: str) -> dict[str,
 
         return probe
 
-    _step("7. 异议 and 信用修复: an objection filed at Huzhou is decided by the national issuer")
+    _step("8. 异议 and 信用修复: an objection filed at Huzhou is decided by the national issuer")
     filed = _json_lines(
         "objection", "file", "--as", str(procurement), notice_id,
         "--grounds", "当事人已于列入前全部履行判决义务",
@@ -350,7 +462,7 @@ def _holds(fed: LocalFederation, node: str, record_id: str) -> Callable[[], bool
 
 
 def _revocation(fed: LocalFederation, record_id: str) -> dict[str, Any]:
-    _step("8. Revocation at the issuer: every node that holds the record applies and confirms")
+    _step("9. Revocation at the issuer: every node that holds the record applies and confirms")
     dept = fed.client(HUZHOU, "procurement-office")
     _gateway(
         "records", "status", "--as", str(dept), record_id, "--kind", "revocation",
@@ -376,7 +488,7 @@ def _revocation(fed: LocalFederation, record_id: str) -> dict[str, Any]:
 def _print_summary(summary: dict[str, Any]) -> None:
     _step("Summary")
     print_table(
-        "gateway demo: six nodes, separate processes, mutual TLS, SQLite",
+        "gateway demo: six nodes, two provinces, separate processes, mutual TLS, SQLite",
         ["what", "result"],
         [
             ("records accepted at Huzhou (signed and stored)", summary["accepted"]),
@@ -387,6 +499,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
             ("fields of one record: Huzhou / Zhejiang / national",
              summary["fields_city_province_national"]),
             ("cities holding the national notice", summary["notice_cities"]),
+            ("city listing: check at Lishui / Changsha", summary["city_listing"]),
+            ("city filing to INTERCEPT at Changsha", summary["city_listing_ms"]),
             ("check at Huzhou: procurement / public service",
              f"{summary['check_procurement']} / {summary['check_other_domain']}"),
             ("check after objection accepted / dismissed / repair", summary["objection_repair"]),

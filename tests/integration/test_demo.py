@@ -45,6 +45,8 @@ def _assert_every_flow(returncode: int, out: str, err: str, tmp_path: Path) -> N
     assert re.search(r"lines refused with a reason\s*│\s*5\s", out)
     assert re.search(r"Huzhou signatures verified at national\s*│\s*70\s", out)
     assert re.search(r"cities holding the national notice\s*│\s*3\s", out)
+    # 一处失信、处处受限: a listing filed at a city intercepts at its peer and in another province.
+    assert re.search(r"city listing: check at Lishui / Changsha\s*│\s*intercept / intercept\s", out)
     assert "intercept / clear" in out
     assert "disputed / intercept / clear" in out
     assert re.search(r"holders confirming the revocation\s*│\s*2\s", out)
