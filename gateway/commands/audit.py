@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 import grpc
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway._proto.v1 import audit_pb2, audit_pb2_grpc
 from gateway.commands._common import (
@@ -229,9 +231,11 @@ def audit_subject(
     )
 
 
-def _retired_keys(chains: Sequence[bytes], client: ClientCredentials) -> tuple[NoteVerifier, ...]:
-    """Note verifiers of the node's retired signing keys, each chain checked against the root
-    as of its own certificate's start (a retired certificate may have expired since).
+def _retired_keys(
+    chains: Sequence[bytes], client: ClientCredentials, node_id: str
+) -> list[Ed25519PublicKey]:
+    """The retired signing keys of ``node_id``, each chain checked against the root as of its
+    own certificate's start (a retired certificate may have expired since).
 
     Raises:
         VerificationError: a chain does not chain to the client's root or names another node.
@@ -241,18 +245,26 @@ def _retired_keys(chains: Sequence[bytes], client: ClientCredentials) -> tuple[N
     found = []
     for pem in chains:
         start = x509.load_pem_x509_certificates(pem)[0].not_valid_before_utc
-        key = signing_key_from_chain(
-            pem, root=client.root, node_id=client.node_id, at_time=start + dt.timedelta(seconds=1)
-        )
-        found.append(NoteVerifier.for_key(_origin(client.node_id), key))
-    return tuple(found)
+        at = start + dt.timedelta(seconds=1)
+        found.append(signing_key_from_chain(pem, root=client.root, node_id=node_id, at_time=at))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The keys a log is verified with: the node's and its parent's, current and retired."""
+
+    log: NoteVerifier
+    witness: CosignatureVerifier | None
+    retired_log: tuple[NoteVerifier, ...] = ()
+    retired_witness: tuple[CosignatureVerifier, ...] = ()
 
 
 def _keys(
     stub: audit_pb2_grpc.AuditStub, client: ClientCredentials, now: dt.datetime, *, witness: bool
-) -> tuple[NoteVerifier, CosignatureVerifier | None, tuple[NoteVerifier, ...]]:
-    """The node's checkpoint key, (``witness``) its parent's, and the node's retired keys,
-    checked against the root.
+) -> Keys:
+    """The node's checkpoint key and (``witness``) its parent's, with the keys each used
+    before a renewal, checked against the root.
 
     Raises:
         VerificationError: a served certificate does not chain to the client's root.
@@ -266,18 +278,28 @@ def _keys(
     key = signing_key_from_chain(
         certs.node.certificate_chain, root=client.root, node_id=node_id, at_time=now
     )
-    log_key = NoteVerifier.for_key(_origin(node_id), key)
-    retired = _retired_keys(certs.node.retired_certificate_chains, client)
+    origin = _origin(node_id)
+    log_key = NoteVerifier.for_key(origin, key)
+    retired = tuple(
+        NoteVerifier.for_key(origin, k)
+        for k in _retired_keys(certs.node.retired_certificate_chains, client, node_id)
+    )
     parent = parent_of(node_id)
     if parent is None or not witness:
-        return log_key, None, retired
-    served = {w.node_id: w.certificate_chain for w in certs.witnesses}
+        return Keys(log_key, None, retired)
+    served = {w.node_id: w for w in certs.witnesses}
     if parent not in served:
         raise ProofError(f"no checkpoint of {node_id} was cosigned by its parent {parent}")
     parent_key = signing_key_from_chain(
-        served[parent], root=client.root, node_id=parent, at_time=now
+        served[parent].certificate_chain, root=client.root, node_id=parent, at_time=now
     )
-    return log_key, CosignatureVerifier.for_key(_origin(parent), parent_key), retired
+    older = _retired_keys(served[parent].retired_certificate_chains, client, parent)
+    return Keys(
+        log_key,
+        CosignatureVerifier.for_key(_origin(parent), parent_key),
+        retired,
+        tuple(CosignatureVerifier.for_key(_origin(parent), k) for k in older),
+    )
 
 
 def _checkpoints(stub: audit_pb2_grpc.AuditStub) -> tuple[list[PublishedCheckpoint], int]:
@@ -383,7 +405,8 @@ def audit_verify(*, client_dir: Path, endpoint: str | None, max_age_s: int, as_j
     now = dt.datetime.now(dt.UTC)
     with open_client(client_dir, endpoint) as (client, channel):
         stub = audit_pb2_grpc.AuditStub(channel)
-        log_key, witness, retired = _keys(stub, client, now, witness=True)
+        keys = _keys(stub, client, now, witness=True)
+        log_key, witness, retired = keys.log, keys.witness, keys.retired_log
         # Tampering with the events is named first; then the parent's word, if missing.
         unheard: PeerError | None = None
         try:
@@ -406,6 +429,7 @@ def audit_verify(*, client_dir: Path, endpoint: str | None, max_age_s: int, as_j
             origin=_origin(client.node_id),
             log_key=log_key,
             retired_log_keys=retired,
+            retired_witness_keys=keys.retired_witness,
             witness=witness,
             checkpoints=checkpoints,
             entries=entries,
@@ -500,7 +524,8 @@ def audit_proof(
     now = dt.datetime.now(dt.UTC)
     with open_client(client_dir, endpoint) as (client, channel):
         stub = audit_pb2_grpc.AuditStub(channel)
-        log_key, _witness, retired = _keys(stub, client, now, witness=False)
+        keys = _keys(stub, client, now, witness=False)
+        log_key, retired = keys.log, keys.retired_log
         answer = stub.GetInclusionProof(audit_pb2.InclusionProofRequest(seq=seq, size=size))
     if not answer.checkpoint:
         raise InputError(f"the node published no checkpoint of size {answer.size}")

@@ -8,8 +8,8 @@ checkpoints and certificates are not, as they disclose no event.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from gateway.core.audit import Decision, event_by
 from gateway.core.errors import InputError, NotFoundError
@@ -77,6 +77,8 @@ class SigningCertificates:
     witnesses: Sequence[tuple[str, bytes]]
     retired_chains: Sequence[bytes] = ()
     """The node's signing chains before its renewals (its key history)."""
+    witness_retired: Mapping[str, Sequence[bytes]] = field(default_factory=dict)
+    """Each witness's earlier signing chains, oldest first (it renewed its key since)."""
 
 
 def _page(limit: int, default: int) -> int:
@@ -248,8 +250,13 @@ class AuditQueries:
     def signing_certificates(self) -> SigningCertificates:
         """This node's signing chain and every witness's that cosigned here."""
         witnesses = self._checkpoints.witness_certificates()
+        history = self._checkpoints.witness_certificate_history()
         return SigningCertificates(
-            self._node_id, self._signing_chain, sorted(witnesses.items()), self._retired_chains
+            self._node_id,
+            self._signing_chain,
+            sorted(witnesses.items()),
+            self._retired_chains,
+            {w: [c for c in chains if c != witnesses.get(w)] for w, chains in history.items()},
         )
 
     def witness_statement(self) -> WitnessStatement:

@@ -123,6 +123,7 @@ def verify_log(
     witnessed_head: WitnessedHead | None = None,
     limits: Limits = DEFAULT_LIMITS,
     retired_log_keys: Sequence[NoteVerifier] = (),
+    retired_witness_keys: Sequence[CosignatureVerifier] = (),
 ) -> LogReport:
     """Prove offline that a log is intact: events, checkpoints and cosignatures.
 
@@ -136,7 +137,8 @@ def verify_log(
     says, or listings and subject access reports would show another log.
     ``witnessed_head`` (the parent's verified statement) must be a prefix of
     the log: a log behind it was rolled back. A checkpoint may be signed by
-    ``log_key`` or, from before a renewal, by one of ``retired_log_keys``.
+    ``log_key`` or, from before a renewal, by one of ``retired_log_keys``; a
+    cosignature by ``witness`` or one of its ``retired_witness_keys``.
 
     Raises:
         ProofError: naming the first missing or altered event or indexed
@@ -175,7 +177,7 @@ def verify_log(
             if witness is None or not line.startswith(f"— {witness.name} "):
                 continue
             try:
-                verify_cosignature(note.body, line, witness)
+                _verify_by_any(note.body, line, [witness, *retired_witness_keys])
             except VerificationError as exc:
                 raise type(exc)(f"{what}: {exc}") from exc
             witnessed, cosignatures = checkpoint.size, cosignatures + 1
@@ -192,6 +194,24 @@ def verify_log(
         witnessed_size=witnessed,
         cosignatures=cosignatures,
     )
+
+
+def _verify_by_any(body: str, line: str, keys: Sequence[CosignatureVerifier]) -> None:
+    """Verify a cosignature by the witness's current key or one it used before a renewal.
+
+    Raises:
+        VerificationError: as the current key's verification, if no key verifies it.
+    """
+    first: VerificationError | None = None
+    for key in keys:
+        try:
+            verify_cosignature(body, line, key)
+        except VerificationError as exc:
+            first = first or exc
+        else:
+            return
+    assert first is not None
+    raise first
 
 
 def _extend(

@@ -157,7 +157,11 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
                 retired_certificate_chains=list(found.retired_chains),
             ),
             witnesses=[
-                audit_pb2.SigningCertificateChain(node_id=w, certificate_chain=pem)
+                audit_pb2.SigningCertificateChain(
+                    node_id=w,
+                    certificate_chain=pem,
+                    retired_certificate_chains=list(found.witness_retired.get(w, ())),
+                )
                 for w, pem in found.witnesses
             ],
         )

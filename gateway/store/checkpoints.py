@@ -169,6 +169,20 @@ class CheckpointRepository:
         with using(self._engine, None, "reading witness certificates", write=False) as c:
             return {str(w): bytes(pem) for w, pem in c.execute(query)}
 
+    def witness_certificate_history(self) -> dict[str, builtins.list[bytes]]:
+        """Every distinct signing certificate chain each witness cosigned with (PEM), oldest
+        first: a witness that renewed its key made the older cosignatures with the older one."""
+        query = select(AUDIT_COSIGNATURE.c.witness, AUDIT_COSIGNATURE.c.certificate_chain).order_by(
+            AUDIT_COSIGNATURE.c.size
+        )
+        history: dict[str, builtins.list[bytes]] = {}
+        with using(self._engine, None, "reading witness certificates", write=False) as c:
+            for witness, pem in c.execute(query):
+                chains = history.setdefault(str(witness), [])
+                if bytes(pem) not in chains:
+                    chains.append(bytes(pem))
+        return history
+
     def _read(self, c: Connection, query: Select[Any]) -> builtins.list[CheckpointRow]:
         rows = c.execute(query).all()
         if not rows:

@@ -90,6 +90,19 @@ def test_witness_certificates_are_the_newest_per_witness(store: Store) -> None:
     assert repo.witness_certificates() == {"330000": b"PEM 4"}
 
 
+def test_witness_certificate_history_is_each_distinct_chain_oldest_first(store: Store) -> None:
+    repo = CheckpointRepository(store.engine)
+    chains = {2: b"PEM old", 4: b"PEM old", 6: b"PEM new", 8: b"PEM new"}
+    for size, pem in chains.items():
+        repo.add(_checkpoint(size))
+        repo.add_cosignature(CosignatureRow(size, "330000", f"line {size}", pem, NOW))
+    repo.add_cosignature(CosignatureRow(4, "000000", "line", b"PEM national", NOW))
+    assert repo.witness_certificate_history() == {
+        "330000": [b"PEM old", b"PEM new"],
+        "000000": [b"PEM national"],
+    }
+
+
 def test_witnessed_checkpoints_are_kept_per_child_and_never_overwritten(store: Store) -> None:
     repo = WitnessRepository(store.engine)
     assert repo.last("330500") is None
