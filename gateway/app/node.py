@@ -198,6 +198,20 @@ def _directory_tasks(
     return tuple(tasks)
 
 
+def _check_child_key(trust: FederationTrust, config: NodeConfig, child: str, kid: str) -> None:
+    """The witness's check of a child's checkpoint key against the directory's key history.
+
+    A node that has never held a directory (an audit-only deployment, no federation
+    traffic) checks the child's certificate chain alone, as before key histories.
+
+    Raises:
+        VerificationError: the key is not listed for the child, retired, or not valid now.
+    """
+    if trust.held is None:
+        return
+    trust.check_in_force(child, kid, skew_s=config.limits.clock_skew_s)
+
+
 def _peer_client(
     config: NodeConfig, creds: NodeCredentials, trust: FederationTrust
 ) -> GrpcPeerClient:
@@ -380,9 +394,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             writer=store.writer,
             clock=now,
             limits=config.limits,
-            key_check=lambda child, kid: trust.check_in_force(
-                child, kid, skew_s=config.limits.clock_skew_s
-            ),
+            key_check=lambda child, kid: _check_child_key(trust, config, child, kid),
         )
         services = [
             service(
