@@ -36,6 +36,7 @@ from gateway._proto.v1 import (
 from gateway.app.access import ACCESS, OPEN_METHODS
 from gateway.core.algorithms import Ed25519Signer
 from gateway.core.audit import AuditEvent
+from gateway.core.errors import GatewayError
 from gateway.core.node_id import NATIONAL
 from gateway.core.principal import Principal
 from gateway.http import OperationsListener, operations_app
@@ -215,15 +216,27 @@ def _check_child_key(trust: FederationTrust, config: NodeConfig, child: str, kid
 def _peer_client(
     config: NodeConfig, creds: NodeCredentials, trust: FederationTrust
 ) -> GrpcPeerClient:
-    """Neighbours over gRPC: the parent at its configured endpoint, others by the directory."""
+    """Neighbours over gRPC at every endpoint the directory lists for them, failing over.
+
+    The parent is also reached at ``[node] parent``, tried after the directory's
+    endpoints: a node starts before it has a directory, and the directory names
+    the parent's new endpoints once an operator moved it (``set-endpoints``).
+    """
     parent = parent_of(config.node_id) if config.parent is not None else None
 
-    def endpoint_of(node: str) -> str:
-        if parent is not None and config.parent and node == parent:
-            return config.parent
-        return trust.directory().node(node).endpoint
+    def endpoints_of(node: str) -> tuple[str, ...]:
+        bootstrap = (config.parent,) if parent is not None and node == parent else ()
+        try:
+            listed = trust.directory().node(node).endpoints
+        except GatewayError:
+            if bootstrap:
+                return tuple(e for e in bootstrap if e)
+            raise
+        return tuple(dict.fromkeys((*listed, *(e for e in bootstrap if e))))
 
-    return GrpcPeerClient(PeerChannels(creds=creds, endpoint_of=endpoint_of, limits=config.limits))
+    return GrpcPeerClient(
+        PeerChannels(creds=creds, endpoints_of=endpoints_of, limits=config.limits)
+    )
 
 
 def _start_operations(

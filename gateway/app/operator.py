@@ -155,7 +155,7 @@ def audit_gap_guard(session: OperatorSession) -> Iterator[AuditGapGuard]:
         raise ConfigurationError(f"node {config.node_id} has no parent witnessing its audit log")
     creds = load_node_credentials(config.keys)
     peers = GrpcPeerClient(
-        PeerChannels(creds=creds, endpoint_of=lambda _node: endpoint, limits=config.limits)
+        PeerChannels(creds=creds, endpoints_of=lambda _node: (endpoint,), limits=config.limits)
     )
     try:
         yield AuditGapGuard.for_node(
