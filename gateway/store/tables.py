@@ -423,7 +423,11 @@ class DisciplineHit(SQLModel, table=True):
     """
 
     __tablename__ = "discipline_hit"
-    __table_args__ = (Index("ix_discipline_hit_record", "record_id"),)
+    __table_args__ = (
+        Index("ix_discipline_hit_record", "record_id"),
+        # feedback pending: the hits of this node's departments, oldest first.
+        Index("ix_discipline_hit_node_actor", "node", "actor", "checked_at"),
+    )
 
     check_id: str = Field(primary_key=True, sa_type=String(32))
     record_id: str = Field(primary_key=True, sa_type=String(40))
@@ -443,7 +447,10 @@ class DisciplineFeedback(SQLModel, table=True):
     """What a department did about a hit (applied, not applicable, lifted), as reported."""
 
     __tablename__ = "discipline_feedback"
-    __table_args__ = (Index("ix_discipline_feedback_record", "record_id"),)
+    __table_args__ = (
+        Index("ix_discipline_feedback_record", "record_id"),
+        Index("ix_discipline_feedback_hit", "check_id", "record_id"),
+    )
 
     feedback_id: str = Field(primary_key=True, sa_type=String(32))
     check_id: str = Field(sa_type=String(32))
