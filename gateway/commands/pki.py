@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import click
+from cryptography import x509
 
 from gateway.app.operator import operator_session
 from gateway.commands._common import (
@@ -22,7 +23,7 @@ from gateway.node.revocations import Revocation
 from gateway.pki import fingerprint as cert_fingerprint
 from gateway.pki import init_federation, issue_client, issue_node, load_client_credentials
 from gateway.pki.inventory import keystore_certificates
-from gateway.pki.renew import renew_node
+from gateway.pki.renew import renew_node, renew_node_folder
 from gateway.pki.requests import ROOT_SIGNER, install_node_ca, request_node_ca, sign_node_request
 
 __all__ = ["pki"]
@@ -281,9 +282,24 @@ def pki_request(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write the signed node CA and the signer's chain (PEM).",
 )
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The signing node's configuration: the signature is audited in its log.",
+)
 @json_option
 @handle_errors
-def pki_sign(*, directory: Path, signer: str, request_path: Path, out: Path, as_json: bool) -> None:
+def pki_sign(
+    *,
+    directory: Path,
+    signer: str,
+    request_path: Path,
+    out: Path,
+    config_path: Path | None,
+    as_json: bool,
+) -> None:
     """Sign a node CA request, within the signer's place in the region tree.
 
     The root signs only the national and provincial node CAs; a province's CA
@@ -291,6 +307,14 @@ def pki_sign(*, directory: Path, signer: str, request_path: Path, out: Path, as_
     """
     bundle = sign_node_request(directory, request_path.read_bytes(), signer=signer)
     out.write_bytes(bundle)
+    if config_path is not None:
+        signed = x509.load_pem_x509_certificates(bundle)[0]
+        with operator_session(config_path) as session:
+            session.audit(
+                "operator.pki_sign",
+                f"signed {signed.subject.rfc4514_string()} "
+                f"(certificate {cert_fingerprint(signed)[:16]}…) as {signer}",
+            )
     if as_json:
         emit_json({"signed": str(out), "by": signer})
     else:
@@ -345,8 +369,21 @@ def pki_install(
 
 
 @pki.command("renew")
-@_dir_option
-@click.option("--node", "node_id", required=True, help="This node's region code.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Federation keystore folder (with --node).",
+)
+@click.option("--node", "node_id", default=None, help="This node's region code (with --dir).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Or the node's configuration: its keys are renewed and the renewal audited.",
+)
 @click.option(
     "--new-key",
     is_flag=True,
@@ -354,14 +391,37 @@ def pki_install(
 )
 @json_option
 @handle_errors
-def pki_renew(*, directory: Path, node_id: str, new_key: bool, as_json: bool) -> None:
+def pki_renew(
+    *,
+    directory: Path | None,
+    node_id: str | None,
+    config_path: Path | None,
+    new_key: bool,
+    as_json: bool,
+) -> None:
     """Renew this node's TLS and signing certificates with its own CA, keeping its key history.
 
-    Run it with the node stopped, then start the node and send signing.crt,
-    tls.crt, chain.pem and signing-history.json to the national operator for the
-    next directory: what the old key signed keeps verifying everywhere.
+    Run it with the node stopped, then send signing.crt, tls.crt, chain.pem and
+    signing-history.json to the national operator for the next directory, and
+    start the node once its parent holds that directory: what the old key signed
+    keeps verifying everywhere.
     """
-    renewal = renew_node(directory, node_id=node_id, new_key=new_key)
+    if config_path is not None:
+        if directory is not None or node_id is not None:
+            raise click.UsageError("name the node by --config, or by --dir and --node")
+        with operator_session(config_path) as session:
+            node_id = session.config.node_id
+            renewal = renew_node_folder(session.config.keys, node_id=node_id, new_key=new_key)
+            session.audit(
+                "operator.pki_renew",
+                f"signing key {renewal.new_signing_kid[:16]}… current, "
+                f"{renewal.old_signing_kid[:16]}… retired at {renewal.retired_at}"
+                f"{'; new keys' if new_key else ''}",
+            )
+    elif directory is not None and node_id is not None:
+        renewal = renew_node(directory, node_id=node_id, new_key=new_key)
+    else:
+        raise click.UsageError("name the node by --config, or by --dir and --node")
     if as_json:
         emit_json(
             {

@@ -37,7 +37,7 @@ from gateway.pki.keystore import NodeCredentials, NodePaths, RetiredSigningCerti
 from gateway.pki.names import node_tls_name, signing_kid
 from gateway.pki.validate import check_node_credentials
 
-__all__ = ["Renewal", "renew_node", "retire_signing_certificate"]
+__all__ = ["Renewal", "renew_node", "renew_node_folder", "retire_signing_certificate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +93,20 @@ def renew_node(
             CA does not cover the new certificates (renew the CA first:
             ``pki request`` / ``sign`` / ``install``).
     """
-    paths = NodePaths.of(keystore.node_dir(dir, node_id))
+    return renew_node_folder(
+        keystore.node_dir(dir, node_id), node_id=node_id, new_key=new_key, now=now
+    )
+
+
+def renew_node_folder(
+    folder: Path, *, node_id: str, new_key: bool = False, now: dt.datetime | None = None
+) -> Renewal:
+    """:func:`renew_node` on the node's credential folder (a node config's ``keys``).
+
+    Raises:
+        As :func:`renew_node`.
+    """
+    paths = NodePaths.of(folder)
     creds = keystore.load_node_credentials(paths.directory)
     at = utc_now(now)
     host = _tls_host(creds.tls_cert, node_id)

@@ -11,21 +11,26 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from gateway.cli import cli
 from gateway.commands.pki import pki
 from gateway.core.directory import Directory
 from gateway.core.errors import ConfigurationError, MalformedError, SignatureError
+from gateway.node.config import load_config
 from gateway.node.directory_file import build_directory, sign_directory_file
 from gateway.node.trust import FederationTrust
 from gateway.pki import (
     check_node_credentials,
+    fingerprint,
     init_federation,
     issue_node,
     load_node_credentials,
     signing_kid,
 )
 from gateway.pki.inventory import keystore_certificates
+from gateway.pki.keystore import read_certificates
 from gateway.pki.renew import renew_node
 from gateway.pki.requests import install_node_ca, request_node_ca, sign_node_request
+from gateway.store import AuditFilter, open_store
 
 ISSUED = dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.UTC)
 RENEWED = ISSUED + dt.timedelta(days=330)
@@ -191,3 +196,53 @@ def test_after_the_node_ca_is_signed_again_the_old_signing_key_still_verifies(
     with pytest.raises(SignatureError, match=r"forged with a retired key$"):
         trust.check_issued_within(old_kid, now + 1)
     trust.check_in_force("330500", signing_kid(new.signing_cert))
+
+
+def test_renew_and_sign_by_a_node_config_are_audited_in_its_log(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"  # issued now: the commands run at the real time
+    init_federation(keys)
+    for node_id, parent in NODES:
+        issue_node(keys, node_id=node_id, parent_id=parent, host="127.0.0.1")
+    configs = {}
+    for node_id in ("330000", "330500"):
+        configs[node_id] = tmp_path / f"{node_id}.toml"
+        made = CliRunner().invoke(
+            cli,
+            [
+                "node", "init", "--node", node_id, "--keys", str(keys),
+                "--listen", "127.0.0.1:0", "--out", str(configs[node_id]),
+            ],
+        )  # fmt: skip
+        assert made.exit_code == 0, made.output
+    renewed = CliRunner().invoke(
+        pki, ["renew", "--config", str(configs["330500"]), "--new-key", "--json"]
+    )
+    assert renewed.exit_code == 0, renewed.output
+    answer = json.loads(renewed.output)
+    request = request_node_ca(tmp_path / "newcomer", node_id="330600")
+    signed = CliRunner().invoke(
+        pki,
+        [
+            "sign", "--dir", str(keys), "--ca", "330000", "--request", str(request),
+            "--out", str(tmp_path / "330600.pem"), "--config", str(configs["330000"]),
+        ],
+    )  # fmt: skip
+    assert signed.exit_code == 0, signed.output
+    certificate = read_certificates(tmp_path / "330600.pem")[0]
+
+    def details(node_id: str, action: str) -> list[str]:
+        store = open_store(load_config(configs[node_id]).database)
+        try:
+            found = store.audit.events(AuditFilter(action=action), after=-1, limit=10)
+            return [e.event.detail for e in found]
+        finally:
+            store.close()
+
+    assert details("330500", "operator.pki_renew") == [
+        f"signing key {answer['new_signing_kid'][:16]}… current, "
+        f"{answer['old_signing_kid'][:16]}… retired at {answer['retired_at']}; new keys"
+    ]
+    assert details("330000", "operator.pki_sign") == [
+        f"signed {certificate.subject.rfc4514_string()} "
+        f"(certificate {fingerprint(certificate)[:16]}…) as 330000"
+    ]
