@@ -24,6 +24,7 @@ from gateway.core.record_status import RecordStatus, is_forwardable
 from gateway.core.records import redact_record
 from gateway.core.statements import STATUS_EFFECT, StatusKind
 from gateway.node.catalog_files import load_packaged_catalog
+from gateway.node.routing import enqueue_held_statements
 from gateway.store import Store
 from gateway.store.outbox import DeliveryRow, OutboxItem, OutboxKind
 
@@ -216,6 +217,14 @@ class Outbound:
             ],
             conn=conn,
         )
+        if batch.record_items:
+            enqueue_held_statements(
+                self._store,
+                conn,
+                batch.recipient,
+                [(i.record_id, i.version) for i in batch.record_items],
+                now=now,
+            )
         for item, status in batch.statement_items:
             try:
                 outbox.confirm(

@@ -5,7 +5,8 @@ transaction so that the thing and its outbox rows commit together: intake
 (records issued here), receive (records and statements from a peer, passed
 on) and status statements issued here. Where a record goes is
 :func:`gateway.core.routing.record_recipients`; a statement follows its record
-to the neighbours this node's delivery ledger lists.
+to the neighbours this node's delivery ledger lists, and to a neighbour the
+record reaches only later (:func:`enqueue_held_statements`, when it is delivered).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from gateway.core.statements import StatusStatement
 from gateway.store import Store
 from gateway.store.outbox import OutboxEntry, OutboxKind
 
-__all__ = ["RoutedRecord", "enqueue_records", "enqueue_statements"]
+__all__ = ["RoutedRecord", "enqueue_held_statements", "enqueue_records", "enqueue_statements"]
 
 RoutedRecord = tuple[str, int, str, SubjectType]
 """What routing needs of a record: (record id, version, category code, subject type)."""
@@ -97,4 +98,32 @@ def enqueue_statements(
                         payload_ref=statement.statement_id,
                     )
                 )
+    store.outbox.enqueue_many(entries, now=now, conn=conn)
+
+
+def enqueue_held_statements(
+    store: Store,
+    conn: Connection,
+    recipient: str,
+    delivered: Iterable[tuple[str, int]],
+    *,
+    now: int,
+) -> None:
+    """Queue for ``recipient`` the statements held here about record versions it just received.
+
+    A statement that reached this node while its record still waited in the
+    outbox found no ledger entry for the next hop (:func:`enqueue_statements`
+    routes by the ledger), so it follows the record once delivered. A statement
+    already queued for ``recipient`` is not queued twice.
+    """
+    entries = [
+        OutboxEntry(
+            recipient,
+            OutboxKind.STATEMENT.value,
+            statement.record_id,
+            statement.version,
+            payload_ref=statement.statement_id,
+        )
+        for statement in store.batches.statements_about(list(delivered), conn=conn)
+    ]
     store.outbox.enqueue_many(entries, now=now, conn=conn)

@@ -20,6 +20,8 @@ from gateway.store.engine import dialect_insert, using
 from gateway.store.records import PutOutcome, RecordRepository, RecordRow
 from gateway.store.tables import BATCH, CURSOR, STATEMENT
 
+_CHUNK = 500
+
 __all__ = ["BatchRepository", "CursorRepository", "HopBatchRow", "StatementRow"]
 
 
@@ -144,6 +146,28 @@ class BatchRepository:
         )
         with using(self._engine, None, f"reading statements on {record_id}", write=False) as c:
             return [_statement(m) for m in c.execute(query).mappings()]
+
+    def statements_about(
+        self, keys: Sequence[tuple[str, int]], *, conn: Connection | None = None
+    ) -> list[StatementRow]:
+        """Statements stored about any of these (record id, version), by issue time.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        wanted = set(keys)
+        ids = sorted({record_id for record_id, _version in wanted})
+        found: list[StatementRow] = []
+        with using(self._engine, conn, "reading statements on records", write=False) as c:
+            for start in range(0, len(ids), _CHUNK):
+                query = select(STATEMENT).where(
+                    STATEMENT.c.record_id.in_(ids[start : start + _CHUNK])
+                )
+                found.extend(_statement(m) for m in c.execute(query).mappings())
+        return sorted(
+            (s for s in found if (s.record_id, s.version) in wanted),
+            key=lambda s: (s.issued_at, s.statement_id),
+        )
 
     def add_statements(
         self, rows: Sequence[StatementRow], *, conn: Connection | None = None

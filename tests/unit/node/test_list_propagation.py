@@ -408,3 +408,35 @@ def test_a_hub_refuses_a_listing_whose_city_signature_fails_and_passes_nothing_o
     fed.deliver()
     assert hops(fed, record_id) == HUZHOU_LISTING_HOPS
     assert fed[CHANGSHA].store.records.get(record_id, 1).issuer == HUZHOU
+
+
+def test_a_statement_overtaking_its_listing_at_a_hub_still_follows_it_onward(
+    fed: InProcessFederation,
+) -> None:
+    record_id = file_listing(fed, HUZHOU, 11)
+    # Zhejiang holds the listing, its pushes to national and Lishui still queued...
+    assert fed[HUZHOU].push_round()
+    assert [h.node for h in fed[ZHEJIANG].store.outbox.holders(record_id)] == []
+    # ...when the court's suspension reaches it: its ledger lists nobody to send it to yet.
+    fed[HUZHOU].federation.statuses.issue_for_procedure(
+        court(HUZHOU),
+        kind=StatusKind.SUSPENSION,
+        record_id=record_id,
+        version=1,
+        reason="objection accepted",
+    )
+    assert fed[HUZHOU].push_round()
+    assert fed[ZHEJIANG].store.records.get(record_id, 1).status == "suspended"
+
+    fed.deliver()
+
+    # Each hub sends the statement after the listing it delivered: every node applies it.
+    for node in NODES:
+        assert fed[node].store.records.get(record_id, 1).status == "suspended", node
+    assert hops(fed, record_id, "statement") == HUZHOU_LISTING_HOPS
+    confirmed = {
+        (node, h.node, h.confirmed_status)
+        for node in NODES
+        for h in fed[node].store.outbox.holders(record_id)
+    }
+    assert confirmed == {(sender, to, "suspended") for sender, to in HUZHOU_LISTING_HOPS}

@@ -389,6 +389,26 @@ def test_batch_is_stored_with_its_evidence_records_and_statements(store: Store) 
         store.batches.get("b-0002")
 
 
+def test_statements_about_record_versions_come_in_issue_order(store: Store) -> None:
+    def statement(statement_id: str, record_id: str, version: int, at: int) -> StatementRow:
+        return StatementRow(statement_id, record_id, version, "suspension", "330500", at, b"{}")
+
+    held = [
+        statement("S3", "R2", 1, NOW + 1),
+        statement("S1", "R1", 1, NOW + 2),
+        statement("S2", "R1", 2, NOW),
+        statement("S4", "R3", 1, NOW),
+    ]
+    store.batches.accept_batch(
+        "b-0001", "330500", b"{}", [record_row("R1"), record_row("R2")], held, received_at=NOW
+    )
+
+    about = store.batches.statements_about([("R1", 1), ("R2", 1), ("R9", 1)])
+
+    assert [s.statement_id for s in about] == ["S3", "S1"]
+    assert store.batches.statements_about([]) == []
+
+
 def test_replayed_batch_is_refused_and_stores_nothing(store: Store) -> None:
     store.batches.accept_batch("b-0001", "330500", b"{}", [record_row("R1")], received_at=NOW)
     with pytest.raises(ReplayError, match="hop batch b-0001 from 330500 was already received"):
