@@ -440,3 +440,24 @@ def test_a_statement_overtaking_its_listing_at_a_hub_still_follows_it_onward(
         for h in fed[node].store.outbox.holders(record_id)
     }
     assert confirmed == {(sender, to, "suspended") for sender, to in HUZHOU_LISTING_HOPS}
+
+
+def test_a_city_offline_while_a_listing_travels_catches_up_from_its_province(
+    fed: InProcessFederation,
+) -> None:
+    fed.offline.add(CHANGSHA)
+    record_id = file_listing(fed, HUZHOU, 12)
+    fed.deliver()
+    with pytest.raises(NotFoundError):
+        fed[CHANGSHA].store.records.get(record_id, 1)
+
+    fed.offline.discard(CHANGSHA)
+    assert fed[CHANGSHA].catch_up() == 1
+
+    row = fed[CHANGSHA].store.records.get(record_id, 1)
+    assert (row.issuer, row.origin) == (HUZHOU, HUNAN)
+    assert procurement_check(fed, CHANGSHA, 12) is CheckDecision.INTERCEPT
+    assert sorted(h.node for h in fed[HUNAN].store.outbox.holders(record_id)) == [
+        CHANGSHA,
+        ZHUZHOU,
+    ]
