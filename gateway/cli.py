@@ -20,6 +20,7 @@ from gateway.commands.notices import notices
 from gateway.commands.outbox import outbox
 from gateway.commands.pki import pki
 from gateway.commands.policy import policy
+from gateway.commands.publication import publication
 from gateway.commands.records import records
 from gateway.commands.report import report
 from gateway.commands.status import status
@@ -60,6 +61,7 @@ cli.add_command(backup)
 cli.add_command(restore)
 cli.add_command(status)
 cli.add_command(report)
+cli.add_command(publication)
 cli.add_command(completion)
 cli.add_command(check)
 cli.add_command(feedback)

@@ -40,6 +40,7 @@ from gateway.core.errors import GatewayError
 from gateway.core.node_id import NATIONAL
 from gateway.core.principal import Principal
 from gateway.http import OperationsListener, operations_app
+from gateway.http.publication import publication_app
 from gateway.node.audit_gap import AuditGapGuard
 from gateway.node.audit_log import CheckpointPublisher, CheckpointWitness
 from gateway.node.audit_queries import AuditQueries
@@ -57,6 +58,7 @@ from gateway.node.node_state import NodeStateCollector
 from gateway.node.peer_client import ParentWitness, PeerClient
 from gateway.node.peer_reachability import ReachabilityLog
 from gateway.node.periodic import Periodic
+from gateway.node.publication import PublicationFeed
 from gateway.node.quality_metrics import QualityCollector
 from gateway.node.queries import RecordQueries
 from gateway.node.readiness import ReadinessMonitor, node_readiness
@@ -65,7 +67,7 @@ from gateway.node.remedies import RemedyService
 from gateway.node.revocations import Revocations
 from gateway.node.statistics import statistics_upkeep
 from gateway.node.tracking import RecordTracking
-from gateway.node.trust import FederationTrust
+from gateway.node.trust import FederationTrust, SignedDirectoryFile
 from gateway.pki import (
     NodeCredentials,
     check_node_credentials,
@@ -113,6 +115,8 @@ class RunningNode:
     statistics: Periodic | None = None
     certificates: Periodic | None = None
     operations: OperationsListener | None = None
+    publication: OperationsListener | None = None
+    """The public publication feed (None when ``[publication] enabled`` is off)."""
     metrics: NodeMetrics = field(default_factory=NodeMetrics)
     directory_tasks: tuple[Periodic, ...] = ()
     """The directory's expiry watch, and at national its re-signing schedule."""
@@ -125,6 +129,8 @@ class RunningNode:
         self._stopped = True
         if self.operations is not None:
             self.operations.stop()
+        if self.publication is not None:
+            self.publication.stop()
         self.readiness.stop()
         self.health.enter_graceful_shutdown()
         grace = self.config.server.grace_s if grace_s is None else grace_s
@@ -239,17 +245,21 @@ def _peer_client(
     )
 
 
-def _start_operations(
+def _start_http(
     config: NodeConfig,
     metrics: NodeMetrics,
     state: NodeStateCollector,
     quality: QualityCollector,
     readiness: ReadinessMonitor,
-) -> OperationsListener:
-    """Serve /healthz, /readyz (the same readiness as gRPC health) and /metrics over HTTP.
+    *,
+    feed: PublicationFeed,
+    directory: Callable[[], SignedDirectoryFile | None],
+) -> tuple[OperationsListener, OperationsListener | None]:
+    """Serve /healthz, /readyz (the same readiness as gRPC health) and /metrics over HTTP,
+    and the public publication feed on its own port (unless ``[publication] enabled`` is off).
 
     Raises:
-        ConfigurationError: ``[operations] listen`` cannot be bound.
+        ConfigurationError: ``[operations] listen`` or ``[publication] listen`` cannot be bound.
     """
     metrics.register(state)
     metrics.register(quality)
@@ -257,8 +267,20 @@ def _start_operations(
         operations_app(registry=metrics.registry, readiness=lambda: readiness.report),
         listen=config.operations.listen,
     )
+    publication = None
+    if config.publication.enabled:
+        try:
+            publication = OperationsListener(
+                publication_app(feed=feed, directory=directory, count=metrics.publication_read),
+                listen=config.publication.listen,
+                name="publication",
+            )
+        except BaseException:
+            operations.stop()
+            raise
+        publication.start()
     operations.start()
-    return operations
+    return operations, publication
 
 
 def _checked_parent_witness(
@@ -518,8 +540,8 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
         )
         certificates = _certificate_watch(config, creds, clock)
         directory_tasks = _directory_tasks(config, creds, trust, clock)
-        # First: a taken operations port fails the start before anything runs.
-        operations = _start_operations(
+        # First: a taken operations or publication port fails the start before anything runs.
+        operations, publication = _start_http(
             config,
             metrics,
             NodeStateCollector(
@@ -539,6 +561,15 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
                 clock=clock,
             ),
             readiness,
+            feed=PublicationFeed(
+                node_id=config.node_id,
+                catalog=catalog,
+                store=store,
+                signer=signer,
+                clock=now,
+                settle_s=config.publication.settle_s,
+            ),
+            directory=lambda: trust.signed,
         )
         server.start()
         publisher.start()
@@ -569,6 +600,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
         statistics=statistics,
         certificates=certificates,
         operations=operations,
+        publication=publication,
         metrics=metrics,
         directory_tasks=directory_tasks,
     )

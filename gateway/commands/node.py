@@ -130,7 +130,11 @@ def serve(ctx: click.Context, *, config_path: Path, log_json: bool | None) -> No
     signal.signal(signal.SIGINT, on_signal)
     # One line on stdout that scripts and tests read to learn the bound ports.
     operations = f", operations on {running.operations.url}" if running.operations else ""
-    click.echo(f"serving node {config.node_id} on port {running.port}{operations}", err=False)
+    publication = f", publication on {running.publication.url}" if running.publication else ""
+    click.echo(
+        f"serving node {config.node_id} on port {running.port}{operations}{publication}",
+        err=False,
+    )
     while not stop.wait(0.5):
         pass
     running.stop()

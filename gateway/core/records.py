@@ -36,6 +36,7 @@ __all__ = [
     "SignedRecord",
     "content_digest",
     "disclosed_names",
+    "display_fields",
     "expires_at",
     "issue_record",
     "read_record",
@@ -255,6 +256,22 @@ def verify_record(
         )
     check_record_issuer(record.record_id, record.issuer)
     return record
+
+
+def display_fields(sd_jwt: str, *, limits: Limits = DEFAULT_LIMITS) -> dict[str, str]:
+    """The disclosed field values of an SD-JWT (parsed, not verified), for display.
+
+    A masked variant (``CODE#masked``) shows under its field's code; a clear
+    value, when the SD-JWT carries one, wins over it.
+    """
+    fields: dict[str, str] = {}
+    for disclosure in parse_sd_jwt(sd_jwt, limits=limits).disclosures:
+        if disclosure.name is None or not isinstance(disclosure.value, str):
+            continue
+        code = disclosure.name.removesuffix(MASKED_SUFFIX)
+        if disclosure.name == code or code not in fields:
+            fields[code] = disclosure.value
+    return fields
 
 
 def disclosed_names(sd_jwt: str, *, limits: Limits = DEFAULT_LIMITS) -> frozenset[str]:

@@ -43,12 +43,17 @@ def _bind(listen: str) -> socket.socket:
 class OperationsListener:
     """Plain HTTP on its own address, served until :meth:`stop`."""
 
-    def __init__(self, app: ASGIApp, *, listen: str, grace_s: float = 5.0) -> None:
+    def __init__(
+        self, app: ASGIApp, *, listen: str, grace_s: float = 5.0, name: str = "operations"
+    ) -> None:
         """Bind ``listen`` now (port 0 picks a free one); serve from :meth:`start`.
+
+        ``name`` names the thread and the log event (``<name>.listening``).
 
         Raises:
             ConfigurationError: the address is not host:port or cannot be bound.
         """
+        self._event = f"{name}.listening"
         self._socket = _bind(listen)
         self.host, self.port = self._socket.getsockname()[:2]
         config = uvicorn.Config(
@@ -62,7 +67,7 @@ class OperationsListener:
         self._thread = threading.Thread(
             target=self._server.run,
             kwargs={"sockets": [self._socket]},
-            name="operations-http",
+            name=f"{name}-http",
             daemon=True,
         )
 
@@ -74,7 +79,7 @@ class OperationsListener:
 
     def start(self) -> None:
         self._thread.start()
-        log.info("operations.listening", url=self.url)
+        log.info(self._event, url=self.url)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Finish requests in flight, close the socket, end the thread."""

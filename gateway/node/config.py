@@ -45,6 +45,7 @@ from pydantic import (
     ConfigDict,
     Field,
     NonNegativeFloat,
+    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     ValidationError,
@@ -232,6 +233,20 @@ class OperationsSettings(_Section):
     (printed at start); set a fixed one for probes and scraping."""
 
 
+class PublicationSettings(_Section):
+    """The public publication feed (双公示): plain HTTP, read-only, no client certificate."""
+
+    enabled: bool = True
+    """Serve the feed. Every node holds what the public may see of its records."""
+    listen: Endpoint = "127.0.0.1:0"
+    """host:port of the feed. Plain HTTP: put the website's TLS proxy in front (entries are
+    signed, so the proxy is trusted for confidentiality, never for content). Port 0 picks a
+    free port (printed at start)."""
+    settle_s: NonNegativeInt = 2
+    """Seconds a change waits before the feed shows it, so that the commits of replicas over
+    one PostgreSQL, numbered in one sequence, land in order before a reader passes them."""
+
+
 class ReportingSettings(_Section):
     """The credit office's duties: who must report (双公示 timeliness and coverage)."""
 
@@ -262,6 +277,8 @@ class NodeConfig(BaseModel):
     """Directory refresh, catch-up, expiry sweep and pushing to peers."""
     operations: OperationsSettings = Field(default_factory=OperationsSettings)
     """Health, readiness and metrics over plain HTTP."""
+    publication: PublicationSettings = Field(default_factory=PublicationSettings)
+    """The public publication feed."""
     reporting: ReportingSettings = Field(default_factory=ReportingSettings)
     """Departments expected to report (the office's timeliness report)."""
     directory: DirectorySettings = Field(default_factory=DirectorySettings)

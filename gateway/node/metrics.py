@@ -112,10 +112,20 @@ class NodeMetrics:
             ["decision", "domain"],
             registry=registry,
         )
+        self._publication = Counter(
+            "gateway_publication_requests",
+            "Reads of the public publication feed, by endpoint and HTTP status (not audited).",
+            ["endpoint", "status"],
+            registry=registry,
+        )
         for source in RECORD_SOURCES:
             # Present from the first scrape, so rate() sees the first increment.
             self._received.labels(source)
             self._stored.labels(source)
+
+    def publication_read(self, endpoint: str, status: int) -> None:
+        """Count one read of the publication feed."""
+        self._publication.labels(endpoint, str(status)).inc()
 
     def register(self, collector: Collector) -> None:
         """Add a scrape-time collector to this node's registry."""

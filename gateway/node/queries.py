@@ -18,11 +18,10 @@ from gateway.core.catalog import Catalog, RecipientKind
 from gateway.core.errors import AccessDeniedError, IdentifierError, InputError, NotFoundError
 from gateway.core.identifiers import SubjectType, validate_citizen_id, validate_uscc
 from gateway.core.masking import mask_identifier
-from gateway.core.policy import MASKED_SUFFIX, Recipient, SharePlan, decide, node_relation
+from gateway.core.policy import Recipient, SharePlan, decide, node_relation
 from gateway.core.principal import Principal, Role
 from gateway.core.record_status import is_forwardable
-from gateway.core.records import redact_record
-from gateway.core.sdjwt import parse_sd_jwt
+from gateway.core.records import display_fields, redact_record
 from gateway.node.cancellation import NEVER_CANCELLED, Cancellation
 from gateway.store.records import RecordRow
 
@@ -336,14 +335,6 @@ class RecordQueries:
 
 
 def _view(row: RecordRow, redacted: str) -> RecordView:
-    fields: dict[str, str] = {}
-    for disclosure in parse_sd_jwt(redacted).disclosures:
-        if disclosure.name is None or not isinstance(disclosure.value, str):
-            continue
-        code = disclosure.name.removesuffix(MASKED_SUFFIX)
-        # A clear value, when present, wins over its masked variant.
-        if disclosure.name == code or code not in fields:
-            fields[code] = disclosure.value
     return RecordView(
         record_id=row.record_id,
         version=row.version,
@@ -354,7 +345,7 @@ def _view(row: RecordRow, redacted: str) -> RecordView:
         issued_at=row.iat,
         expires_at=row.exp,
         sd_jwt=redacted,
-        fields=fields,
+        fields=display_fields(redacted),
     )
 
 
