@@ -461,6 +461,21 @@ def _print_report(
                 "cosignatures": report.cosignatures,
                 "witness_vouches_for": head.checkpoint.size if head else None,
                 "witness_statement_time": head.cosigned_at if head else None,
+                "epoch": report.epoch,
+                "gaps": [
+                    {
+                        "epoch": gap.incident.epoch,
+                        "incident_seq": gap.seq,
+                        "recorded_by": gap.actor,
+                        "rests_on_origin": gap.incident.checkpoint.origin,
+                        "rests_on_size": gap.incident.checkpoint.size,
+                        "rests_on_root": gap.incident.checkpoint.root.hex(),
+                        "held": gap.incident.held,
+                        "lost": gap.incident.lost(),
+                        "reason": gap.incident.reason,
+                    }
+                    for gap in report.gaps
+                ],
                 "verified": True,
             }
         )
@@ -477,9 +492,12 @@ def _print_report(
         )
     if head is not None:
         say(
-            f"{head.witness} vouches for checkpoint {head.checkpoint.size} as the latest it "
-            f"cosigned (statement of {_shown_time(head.cosigned_at)}); the log holds it"
+            f"{head.witness} vouches for checkpoint {head.checkpoint.size} of "
+            f"{head.checkpoint.origin} as the latest it cosigned (statement of "
+            f"{_shown_time(head.cosigned_at)}); the log holds it"
         )
+    for gap in report.gaps:
+        say(f"gap: {gap.describe()}")
     unsigned = report.events - report.signed_size
     if unsigned:
         say(f"{unsigned} newer events are not yet in a checkpoint")
@@ -495,19 +513,34 @@ def audit_incident(*, config_path: Path, reason: str, as_json: bool) -> None:
 
     After a restore, the node refuses to serve while its log lacks a checkpoint
     its parent cosigned. This asks the parent (over the node's own mTLS) and
-    appends an ``audit.incident`` event citing that checkpoint, the events
-    lost and REASON, as the operator.
+    appends an ``audit.incident`` event citing that checkpoint (with the
+    parent's cosignature), the events lost and REASON, as the operator. The
+    incident opens the log's next epoch: the node's next checkpoints carry the
+    origin ``credit-gateway/<id>/epoch/<n>``, which the parent cosigns once it
+    has checked the incident.
     """
     from gateway.app.operator import audit_gap_guard, operator_session
+    from gateway.core.log_epoch import gap_citation
 
     with operator_session(config_path) as session, audit_gap_guard(session) as guard:
-        gap = guard.record_incident(session.operator, reason)
+        incident = guard.record_incident(session.operator, reason)
+    cited = incident.checkpoint
     if as_json:
         emit_json(
-            {"witness": gap.witness, "size": gap.size, "root": gap.root.hex(), "held": gap.held}
+            {
+                "witness": incident.witness,
+                "origin": cited.origin,
+                "size": cited.size,
+                "root": cited.root.hex(),
+                "held": incident.held,
+                "epoch": incident.epoch,
+            }
         )
         return
-    say(f"incident recorded: {gap.citation()}; {gap.lost()}")
+    say(
+        f"incident recorded: {gap_citation(incident.witness, cited)}; {incident.lost()}; "
+        f"the log goes on as epoch {incident.epoch}"
+    )
 
 
 @audit.command("proof")

@@ -20,6 +20,7 @@ status (see ``gateway.rpc.errors``) and whether a retry can ever help::
     │   ├── AlgorithmError          algorithm not on the federation allow-list
     │   ├── ReplayError             a batch id or nonce seen before
     │   └── ProofError              Merkle inclusion / consistency proof fails
+    │       └── EpochError          a log changes epoch without the incident that opens it
     ├── PolicyError                 refused by policy, the data itself is fine
     │   ├── AccessDeniedError       caller's role / scope does not allow this
     │   └── ScopeViolationError     a peer sent more than we are entitled to
@@ -53,6 +54,7 @@ __all__ = [
     "ConflictError",
     "DirectoryExpiredError",
     "DisclosureError",
+    "EpochError",
     "ExpiredError",
     "GatewayError",
     "IdentifierError",
@@ -157,6 +159,11 @@ class ReplayError(VerificationError):
 
 class ProofError(VerificationError):
     """A Merkle inclusion or consistency proof does not verify."""
+
+
+class EpochError(ProofError):
+    """An audit log starts a new epoch without the incident event that must open it,
+    or with one citing another checkpoint than its witness last cosigned."""
 
 
 class PolicyError(GatewayError):

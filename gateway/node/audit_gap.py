@@ -7,9 +7,13 @@ checkpoint it cosigned (:meth:`~gateway.node.audit_log.WitnessClient.latest_cosi
 if the log does not hold that checkpoint, the node appends an ``audit.gap``
 event and refuses to serve, until the operator records the gap with
 ``gateway audit incident``: an ``audit.incident`` event citing the checkpoint
-(size, root, witness), the events lost and the operator's reason, which every
-auditor reads in the log. A parent that cannot be reached is logged and the
-node serves: its word is needed to see a gap, and availability comes first.
+(origin, size, root, the parent's cosignature), the events lost and the
+operator's reason, which every auditor reads in the log. The incident opens a
+new epoch of the log (:mod:`gateway.core.log_epoch`): the node's next
+checkpoints are signed under the new epoch's origin, and the parent cosigns
+them once it has checked the incident. A parent that cannot be reached is
+logged and the node serves: its word is needed to see a gap, and availability
+comes first.
 """
 
 from __future__ import annotations
@@ -22,17 +26,24 @@ import structlog
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from gateway.core.audit import Decision, event_by_node, event_by_operator
+from gateway.core.audit import MAX_DETAIL_CHARS, Decision, event_by_node, event_by_operator
 from gateway.core.checkpoint import Checkpoint, CosignatureVerifier
-from gateway.core.errors import ConflictError, PeerError, ProofError
-from gateway.core.note import NoteVerifier
-from gateway.node.audit_log import (
-    INCIDENT_ACTION,
-    WitnessClient,
-    checkpoint_citation,
-    log_origin,
-    signing_key_from_chain,
+from gateway.core.errors import (
+    ConflictError,
+    InputError,
+    MalformedError,
+    PeerError,
+    ProofError,
 )
+from gateway.core.log_epoch import (
+    INCIDENT_ACTION,
+    EpochIncident,
+    epoch_of,
+    gap_citation,
+    lost_events,
+)
+from gateway.core.note import NoteVerifier
+from gateway.node.audit_log import WitnessClient, log_origin, signing_key_from_chain
 from gateway.node.log_verify import WitnessedHead, open_witness_statement
 from gateway.node.operator import Operator
 from gateway.pki import NodeCredentials, parent_of
@@ -48,10 +59,14 @@ log = structlog.get_logger("gateway.audit")
 
 @dataclass(frozen=True, slots=True)
 class AuditGap:
-    """The log (of ``held`` events) does not hold ``checkpoint`` that ``witness`` cosigned."""
+    """The log (of ``held`` events) does not hold ``checkpoint`` that ``witness`` cosigned.
+
+    ``cosignature`` is the witness's line over it, as its statement carried it.
+    """
 
     witness: str
     checkpoint: Checkpoint
+    cosignature: str
     held: int
 
     @property
@@ -63,14 +78,23 @@ class AuditGap:
         return self.checkpoint.root
 
     def citation(self) -> str:
-        """How events name the checkpoint: size, root and witness."""
-        return checkpoint_citation(self.witness, self.checkpoint)
+        """How events name the checkpoint: size, origin, root and witness."""
+        return gap_citation(self.witness, self.checkpoint)
 
     def lost(self) -> str:
         """Which events are lost, as far as the log can tell."""
-        if self.held < self.size:
-            return f"the log holds {self.held} events: events {self.held}..{self.size - 1} lost"
-        return f"the log's first {self.size} events are not those it cosigned"
+        return lost_events(self.held, self.size)
+
+    def incident(self, base: str, reason: str) -> EpochIncident:
+        """The incident that records this gap and opens the next epoch (log origin ``base``)."""
+        return EpochIncident(
+            epoch=epoch_of(self.checkpoint.origin, base) + 1,
+            checkpoint=self.checkpoint,
+            witness=self.witness,
+            cosignature=self.cosignature,
+            held=self.held,
+            reason=reason,
+        )
 
 
 class AuditGapGuard:
@@ -149,12 +173,15 @@ class AuditGapGuard:
             "with `gateway audit incident` before serving"
         )
 
-    def record_incident(self, operator: Operator, reason: str) -> AuditGap:
+    def record_incident(self, operator: Operator, reason: str) -> EpochIncident:
         """Record the gap the parent's word shows as an incident, by ``operator``.
+
+        Returns the incident, which opens the log's next epoch.
 
         Raises:
             PeerError: the parent cannot be reached or refused (its word is needed).
             ConflictError: there is no gap, or it is already recorded.
+            InputError: the reason is too long for the event.
             VerificationError: the parent's statement does not verify.
             StorageError: the database failed.
         """
@@ -163,6 +190,10 @@ class AuditGapGuard:
             raise ConflictError("the audit log holds every checkpoint its parent cosigned")
         if self._recorded(gap):
             raise ConflictError(f"the gap at {gap.citation()} is already recorded")
+        incident = gap.incident(log_origin(self._node_id), reason)
+        if len(incident.detail()) > MAX_DETAIL_CHARS:
+            spare = MAX_DETAIL_CHARS - len(incident.detail()) + len(reason)
+            raise InputError(f"the reason is {len(reason)} characters; at most {spare} fit")
         self._store.audit.append(
             [
                 event_by_operator(
@@ -173,11 +204,11 @@ class AuditGapGuard:
                     action=INCIDENT_ACTION,
                     decision=Decision.ALLOWED,
                     rule="audit:gap-recorded",
-                    detail=f"{gap.citation()}; {gap.lost()}; reason: {reason}",
+                    detail=incident.detail(),
                 )
             ]
         )
-        return gap
+        return incident
 
     def find(self) -> AuditGap | None:
         """The gap between the log and the parent's latest cosigned checkpoint, if any.
@@ -191,7 +222,7 @@ class AuditGapGuard:
         size, checkpoint = self._store.audit.size(), head.checkpoint
         if size >= checkpoint.size and self._store.audit.root(checkpoint.size) == checkpoint.root:
             return None
-        return AuditGap(head.witness, checkpoint, size)
+        return AuditGap(head.witness, checkpoint, head.cosignature, size)
 
     def _head(self) -> WitnessedHead:
         statement = self._witness.latest_cosigned()
@@ -214,13 +245,12 @@ class AuditGapGuard:
         )
 
     def _recorded(self, gap: AuditGap) -> bool:
-        prefix = gap.citation() + ";"
         after = -1
         while True:
             page = self._store.audit.events(
                 AuditFilter(action=INCIDENT_ACTION), after=after, limit=500
             )
-            if any(e.event.detail.startswith(prefix) for e in page):
+            if any(_cites(e.event.detail, gap) for e in page):
                 return True
             if len(page) < 500:
                 return False
@@ -231,6 +261,14 @@ def retired_note_verifiers(origin: str, creds: NodeCredentials) -> tuple[NoteVer
     """Note verifiers of the node's retired signing keys (its own history, from its keystore)."""
     keys = [r.certificate.public_key() for r in creds.retired_signing]
     return tuple(NoteVerifier.for_key(origin, k) for k in keys if isinstance(k, Ed25519PublicKey))
+
+
+def _cites(detail: str, gap: AuditGap) -> bool:
+    try:
+        incident = EpochIncident.parse(detail)
+    except MalformedError:
+        return False
+    return (incident.witness, incident.checkpoint) == (gap.witness, gap.checkpoint)
 
 
 def _parent(node_id: str) -> str:

@@ -10,6 +10,14 @@
   checkpoint only after verifying the child's signature (with the child's
   signing certificate) and a consistency proof from the last checkpoint it
   cosigned for that child; a refusal is audited and an inconsistency alarmed.
+- Epochs (:mod:`gateway.core.log_epoch`): a log that lost events its parent
+  cosigned goes on under a new origin ``credit-gateway/<id>/epoch/<n>``, opened
+  by an ``audit.incident`` event. The publisher signs each checkpoint under the
+  origin of the epoch its tree is in and sends the first of a new epoch with
+  the incident and its inclusion proof; the witness cosigns it only if the
+  incident cites exactly the last checkpoint it cosigned, then enforces
+  consistency within the epoch, and refuses (and audits) any other change of
+  epoch.
 - :meth:`CheckpointWitness.latest_cosigned` is the parent's word on how far it
   has witnessed a child: the latest checkpoint it cosigned, cosigned afresh
   when asked. The child relays it to its auditors; the cosignature's timestamp
@@ -20,12 +28,14 @@
   parent's statement, see :func:`open_witness_statement`) that the log is not
   behind the latest checkpoint its parent cosigned.
 
-Checkpoints of node ``<id>`` carry the origin (and key name) ``credit-gateway/<id>``;
+Checkpoints of node ``<id>`` carry the origin ``credit-gateway/<id>`` (in epoch 1;
+``credit-gateway/<id>/epoch/<n>`` after) and the key name ``credit-gateway/<id>``;
 a witness cosigns under its own origin name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Callable, Sequence
@@ -43,6 +53,7 @@ from gateway.core.checkpoint import (
     CosignatureVerifier,
     cosign,
     open_checkpoint,
+    parse_checkpoint,
     sign_checkpoint,
     verify_cosignature,
     witness_checkpoint,
@@ -51,6 +62,7 @@ from gateway.core.errors import (
     AccessDeniedError,
     ConfigurationError,
     ConflictError,
+    EpochError,
     GatewayError,
     MalformedError,
     NotFoundError,
@@ -60,9 +72,11 @@ from gateway.core.errors import (
     VerificationError,
 )
 from gateway.core.limits import DEFAULT_LIMITS, Limits
+from gateway.core.log_epoch import check_epoch_opening, epoch_of, epoch_origin, note_origin
 from gateway.core.merkle import verify_consistency
 from gateway.core.note import NoteSigner, NoteVerifier
 from gateway.core.principal import Principal, Role
+from gateway.node.log_epochs import LogEpochs
 from gateway.pki import parent_of, signing_kid, verify_signing_certificate
 from gateway.store.audit import AuditLogRepository
 from gateway.store.checkpoints import (
@@ -76,14 +90,12 @@ from gateway.store.checkpoints import (
 from gateway.store.writer import StoreWriter
 
 __all__ = [
-    "INCIDENT_ACTION",
     "CheckpointPublisher",
     "CheckpointWitness",
     "CosignReply",
     "CosignRequest",
     "WitnessClient",
     "WitnessStatement",
-    "checkpoint_citation",
     "log_origin",
     "signing_key_from_chain",
 ]
@@ -92,20 +104,15 @@ log = structlog.get_logger("gateway.audit")
 
 _ORIGIN_PREFIX = "credit-gateway/"
 _MAX_CHAIN_BYTES = 64 * 1024
+_MAX_INCIDENT_BYTES = 8 * 1024  # an event's fields are bounded; this bounds the bytes first
 
 
-INCIDENT_ACTION = "audit.incident"
-"""The operator's record of a gap between the log and its parent's word (:mod:`.audit_gap`)."""
+def log_origin(node_id: str, epoch: int = 1) -> str:
+    """The checkpoint origin of epoch ``epoch`` of node ``node_id``'s audit log.
 
-
-def checkpoint_citation(witness: str, checkpoint: Checkpoint) -> str:
-    """How an incident event names the cosigned checkpoint it concerns: size, root, witness."""
-    return f"checkpoint {checkpoint.size} root {checkpoint.root.hex()} cosigned by {witness}"
-
-
-def log_origin(node_id: str) -> str:
-    """The checkpoint origin and key name of node ``node_id``'s audit log."""
-    return _ORIGIN_PREFIX + node_id
+    The epoch-1 origin is also the key name every epoch's checkpoints are signed under.
+    """
+    return epoch_origin(_ORIGIN_PREFIX + node_id, epoch)
 
 
 def signing_key_from_chain(
@@ -134,12 +141,20 @@ def signing_key_from_chain(
 
 @dataclass(frozen=True, slots=True)
 class CosignRequest:
-    """A checkpoint sent to the parent with a consistency proof from ``old_size``."""
+    """A checkpoint sent to the parent with a consistency proof from ``old_size``.
+
+    The first checkpoint of a new epoch comes instead with the incident that
+    opens it: the event's exact bytes, its index and its inclusion proof in
+    the checkpoint (``old_size`` 0, no consistency proof).
+    """
 
     checkpoint: str
     old_size: int
     proof: Sequence[bytes]
     certificate_chain: bytes
+    incident: bytes = b""
+    incident_index: int = 0
+    incident_proof: Sequence[bytes] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +234,7 @@ class CheckpointPublisher:
         self._clock = clock
         self._started_at = clock()
         self._checked: tuple[int, bytes] | None = None
+        self._epochs = LogEpochs(audit)
         self._retry_at = 0
         self._last_alarm = ""
         self._stop = threading.Event()
@@ -246,7 +262,8 @@ class CheckpointPublisher:
             grown, since = size, self._started_at
         if not (final or grown >= self._every_events or now - since >= self._every_s):
             return None
-        note = sign_checkpoint(Checkpoint(self._signer.name, size, root), self._signer)
+        origin = log_origin(self._node_id, self._epochs.epoch_at(size))
+        note = sign_checkpoint(Checkpoint(origin, size, root), self._signer)
         row = CheckpointRow(size=size, root=root, note=note, published_at=now)
         if self._checkpoints.add(row):
             log.info("audit checkpoint published", size=size)
@@ -267,7 +284,13 @@ class CheckpointPublisher:
         if latest is None or latest.cosigned_by(self._parent):
             return None
         previous = self._checkpoints.latest_cosigned(self._parent)
-        reply = self._send(latest, previous.size if previous is not None else 0)
+        epoch = self._epoch_of(latest.note)
+        if epoch > 1 and (previous is None or self._epoch_of(previous.note) < epoch):
+            # The first checkpoint of an epoch the parent has not cosigned: it is a
+            # new log to the parent, opened by its incident.
+            reply = self._send(latest, 0, opening=True)
+        else:
+            reply = self._send(latest, previous.size if previous is not None else 0)
         if not reply.cosignature:
             if reply.witnessed_size > latest.size:
                 raise ProofError(
@@ -324,14 +347,25 @@ class CheckpointPublisher:
         if self._thread is not None:
             self._thread.join(timeout_s)
 
-    def _send(self, latest: CheckpointRow, old_size: int) -> CosignReply:
+    def _send(self, latest: CheckpointRow, old_size: int, *, opening: bool = False) -> CosignReply:
         proof: Sequence[bytes] = []
         if 0 < old_size < latest.size:
             proof = self._audit.consistency_proof(old_size, latest.size)
         request = CosignRequest(latest.note, old_size, proof, self._chain)
+        incident = self._epochs.opening(latest.size) if opening else None
+        if incident is not None:
+            request = dataclasses.replace(
+                request,
+                incident=incident.data,
+                incident_index=incident.seq,
+                incident_proof=self._audit.inclusion_proof(incident.seq, latest.size),
+            )
         if self._witness is None:
             raise ConfigurationError("no witness to send checkpoints to")
         return self._witness.cosign(request)
+
+    def _epoch_of(self, note: str) -> int:
+        return epoch_of(note_origin(note), log_origin(self._node_id))
 
     def _check_against(self, last: CheckpointRow, size: int, root: bytes) -> None:
         if self._checked == (size, root):
@@ -440,6 +474,10 @@ class CheckpointWitness:
             )
         limits = self._limits
         limits.check_count("consistency proof hashes", len(request.proof), limits.max_proof_hashes)
+        limits.check_count(
+            "incident inclusion proof hashes", len(request.incident_proof), limits.max_proof_hashes
+        )
+        limits.check_bytes("incident event", len(request.incident), _MAX_INCIDENT_BYTES)
         now = self._clock()
         try:
             key = signing_key_from_chain(
@@ -450,21 +488,22 @@ class CheckpointWitness:
             )
             if self._key_check is not None:
                 self._key_check(child, _leaf_kid(request.certificate_chain))
-            origin = log_origin(child)
+            # Any epoch of the child's log; the signature check binds the origin read here.
+            base = log_origin(child)
+            origin = note_origin(request.checkpoint)
+            epoch_of(origin, base)
             checkpoint, note = open_checkpoint(
                 request.checkpoint,
-                [NoteVerifier.for_key(origin, key)],
+                [NoteVerifier.for_key(base, key)],
                 origin=origin,
                 limits=limits,
             )
             # open_checkpoint bounds the checkpoint's size; the old size is the request's.
-            limits.check_range(
-                "old size",
-                request.old_size,
-                0,
-                limits.max_log_entries,
-                rule="limits:checkpoint-size",
-            )
+            sizes = (("old size", request.old_size), ("incident index", request.incident_index))
+            for name, value in sizes:
+                limits.check_range(
+                    name, value, 0, limits.max_log_entries, rule="limits:checkpoint-size"
+                )
             return self._writer.submit(
                 lambda conn: self._decide(
                     principal=principal,
@@ -518,7 +557,48 @@ class CheckpointWitness:
         # One writer job: the read of the last cosigned checkpoint and the new row
         # commit together, so two requests of one child cannot both pass the check.
         child = principal.node_id
+        epoch = epoch_of(checkpoint.origin, log_origin(child))
         last = self._witnessed.last(child, conn=conn)
+        last_epoch = last.epoch if last is not None else 1
+        if epoch < last_epoch:
+            raise EpochError(
+                f"epoch {epoch} of {child}'s log is closed: this witness cosigns its epoch "
+                f"{last_epoch}"
+            )
+        if epoch > last_epoch:
+            if last is None:
+                raise EpochError(
+                    f"epoch {epoch} of {child}'s log cannot open: this witness cosigned "
+                    "no checkpoint of it"
+                )
+            if request.old_size != 0:
+                return CosignReply("", 0, self._chain)
+            opened = check_epoch_opening(
+                base=log_origin(child),
+                node=child,
+                previous=parse_checkpoint(last.note[: last.note.index("\n\n") + 1]),
+                new=checkpoint,
+                incident=request.incident,
+                index=request.incident_index,
+                proof=request.incident_proof,
+                witness=CosignatureVerifier.for_key(self._name, self._key.public_key()),
+            )
+            detail = (
+                f"cosigned checkpoint {checkpoint.size} of {child}, opening epoch {epoch} "
+                f"with incident event {request.incident_index} after checkpoint {last.size} "
+                f"of epoch {last_epoch} ({opened.lost()})"
+            )
+            return self._cosigned(
+                principal,
+                checkpoint,
+                request,
+                body,
+                now=now,
+                epoch=epoch,
+                conn=conn,
+                rule="witness:epoch",
+                detail=detail,
+            )
         last_size = last.size if last is not None else 0
         if request.old_size != last_size:
             return CosignReply("", last_size, self._chain)
@@ -526,9 +606,43 @@ class CheckpointWitness:
         witness_checkpoint(previous, checkpoint, request.proof)
         if last is not None and last.size == checkpoint.size:
             return CosignReply(last.cosignature, last.size, self._chain)
+        detail = f"cosigned checkpoint {checkpoint.size} of {child} (from {last_size})"
+        return self._cosigned(
+            principal,
+            checkpoint,
+            request,
+            body,
+            now=now,
+            epoch=epoch,
+            conn=conn,
+            rule="witness:consistent",
+            detail=detail,
+        )
+
+    def _cosigned(
+        self,
+        principal: Principal,
+        checkpoint: Checkpoint,
+        request: CosignRequest,
+        body: str,
+        *,
+        now: int,
+        epoch: int,
+        conn: Connection,
+        rule: str,
+        detail: str,
+    ) -> CosignReply:
         line = cosign(body, self._name, self._key, now)
         self._witnessed.add(
-            WitnessedRow(child, checkpoint.size, checkpoint.root, request.checkpoint, line, now),
+            WitnessedRow(
+                principal.node_id,
+                checkpoint.size,
+                checkpoint.root,
+                request.checkpoint,
+                line,
+                now,
+                epoch=epoch,
+            ),
             conn=conn,
         )
         self._audit.append(
@@ -538,8 +652,8 @@ class CheckpointWitness:
                     node=self._node_id,
                     time=now,
                     decision=Decision.ALLOWED,
-                    rule="witness:consistent",
-                    detail=f"cosigned checkpoint {checkpoint.size} of {child} (from {last_size})",
+                    rule=rule,
+                    detail=detail,
                 )
             ],
             conn=conn,
@@ -549,6 +663,8 @@ class CheckpointWitness:
     def _refused(self, principal: Principal, exc: VerificationError, now: int) -> None:
         inconsistent = isinstance(exc, ProofError)
         rule = "witness:inconsistent-checkpoint" if inconsistent else "witness:unverified"
+        if isinstance(exc, EpochError):
+            rule = "witness:epoch-unopened"
         if inconsistent:
             log.error(
                 "audit alarm: child presented an inconsistent checkpoint",
@@ -587,6 +703,3 @@ def _event(
         rule=rule,
         detail=detail,
     )
-
-
-# --------------------------------------------------------------------------- offline verification

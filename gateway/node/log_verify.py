@@ -5,6 +5,13 @@ checkpoints, checks each checkpoint's consistency with the previous one and the
 parent's cosignatures, the indexed columns against the signed events, and a
 fresh witness statement (:func:`open_witness_statement`) so that a log rolled
 back behind what the parent cosigned fails.
+
+Epochs (:mod:`gateway.core.log_epoch`): the replay follows the log's epochs.
+Each ``audit.incident`` event opens the epoch after the checkpoint it cites,
+whose cosignature must verify under the witness's key; each checkpoint must
+carry the origin of the epoch its events are in, so a log that changes epoch
+without an incident fails. Every epoch change is reported as a gap
+(:class:`EpochGap`): the cosigned checkpoint it rests on and the events lost.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from gateway.core.checkpoint import (
     verify_cosignature,
 )
 from gateway.core.errors import (
+    EpochError,
     ExpiredError,
     GatewayError,
     MalformedError,
@@ -27,12 +35,20 @@ from gateway.core.errors import (
     VerificationError,
 )
 from gateway.core.limits import DEFAULT_LIMITS, Limits
+from gateway.core.log_epoch import (
+    INCIDENT_ACTION,
+    EpochIncident,
+    epoch_of,
+    gap_citation,
+    note_origin,
+)
 from gateway.core.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
 from gateway.core.note import NoteVerifier
-from gateway.node.audit_log import INCIDENT_ACTION, WitnessStatement, checkpoint_citation
+from gateway.node.audit_log import WitnessStatement
 from gateway.store.audit import IndexedColumns
 
 __all__ = [
+    "EpochGap",
     "LogReport",
     "PublishedCheckpoint",
     "WitnessedHead",
@@ -52,11 +68,15 @@ class PublishedCheckpoint:
 
 @dataclass(frozen=True, slots=True)
 class WitnessedHead:
-    """A verified witness statement: the checkpoint the parent vouches for, and when."""
+    """A verified witness statement: the checkpoint the parent vouches for, and when.
+
+    ``cosignature`` is the statement's cosignature line (no newline).
+    """
 
     witness: str
     checkpoint: Checkpoint
     cosigned_at: int
+    cosignature: str
 
 
 def open_witness_statement(
@@ -75,6 +95,7 @@ def open_witness_statement(
 
     ``retired_log_keys`` are the node's signing keys before its renewals: the
     checkpoint the parent last cosigned may be signed by one of them.
+    ``origin`` is the log's epoch-1 origin; the statement's checkpoint may be of any epoch.
 
     Raises:
         ProofError: the node relayed no statement.
@@ -86,8 +107,10 @@ def open_witness_statement(
         raise ProofError(f"the node relayed no statement of its witness {witness.name}")
     what = f"the statement of witness {witness.name}"
     try:
+        cited = note_origin(statement.checkpoint)
+        epoch_of(cited, origin)
         checkpoint, note = open_checkpoint(
-            statement.checkpoint, [log_key, *retired_log_keys], origin=origin, limits=limits
+            statement.checkpoint, [log_key, *retired_log_keys], origin=cited, limits=limits
         )
         cosig = verify_cosignature(
             note.body, statement.cosignature, witness, now=now, skew_s=skew_s
@@ -97,18 +120,43 @@ def open_witness_statement(
     age = now - cosig.timestamp
     if age > max_age_s:
         raise ExpiredError(f"{what} is {age} s old, over the {max_age_s} s allowed")
-    return WitnessedHead(witness.name, checkpoint, cosig.timestamp)
+    line = statement.cosignature.removesuffix("\n")
+    return WitnessedHead(witness.name, checkpoint, cosig.timestamp, line)
+
+
+@dataclass(frozen=True, slots=True)
+class EpochGap:
+    """A change of epoch: event ``seq`` (by ``actor``) opens ``incident.epoch``.
+
+    The incident cites the last checkpoint of the epoch before that the
+    witness cosigned (its cosignature verified) and the events lost.
+    """
+
+    seq: int
+    actor: str
+    incident: EpochIncident
+
+    def describe(self) -> str:
+        """One line for the auditor: where the epoch opens, what it rests on, what was lost."""
+        incident = self.incident
+        return (
+            f"epoch {incident.epoch} opens at event {self.seq} ({self.actor}) after "
+            f"{gap_citation(incident.witness, incident.checkpoint)}: {incident.lost()}; "
+            f"reason: {incident.reason}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class LogReport:
-    """What :func:`verify_log` proved."""
+    """What :func:`verify_log` proved; ``gaps`` lists every change of epoch, oldest first."""
 
     events: int
     checkpoints: int
     signed_size: int
     witnessed_size: int
     cosignatures: int
+    epoch: int = 1
+    gaps: tuple[EpochGap, ...] = ()
 
 
 def verify_log(
@@ -125,7 +173,7 @@ def verify_log(
     retired_log_keys: Sequence[NoteVerifier] = (),
     retired_witness_keys: Sequence[CosignatureVerifier] = (),
 ) -> LogReport:
-    """Prove offline that a log is intact: events, checkpoints and cosignatures.
+    """Prove offline that a log is intact: events, checkpoints, cosignatures and epochs.
 
     Recomputes the RFC 9162 tree from the events' exact bytes; checks each
     checkpoint's signature, that its root is the recomputed root at its size,
@@ -136,34 +184,45 @@ def verify_log(
     ``indexed`` (the columns stored beside each event) must say what the event
     says, or listings and subject access reports would show another log.
     ``witnessed_head`` (the parent's verified statement) must be a prefix of
-    the log: a log behind it was rolled back. A checkpoint may be signed by
-    ``log_key`` or, from before a renewal, by one of ``retired_log_keys``; a
-    cosignature by ``witness`` or one of its ``retired_witness_keys``.
+    the log: a log behind it was rolled back. ``origin`` is the log's epoch-1
+    origin: each checkpoint must carry the origin of its events' epoch. A
+    checkpoint may be signed by ``log_key`` or, from before a renewal, by one
+    of ``retired_log_keys``; a cosignature by ``witness`` or one of its
+    ``retired_witness_keys``.
 
     Raises:
         ProofError: naming the first missing or altered event or indexed
             column, the first checkpoint the events contradict, a log behind
             or beside the checkpoint its witness last cosigned; or, with a
             ``witness``, when no checkpoint carries its cosignature.
+        EpochError: a checkpoint of an epoch no incident opened (or of an
+            epoch already closed), or an incident that does not follow the
+            log's epoch.
         MalformedError: naming the first event that is not a canonical audit event.
-        SignatureError: naming the first checkpoint or cosignature that does not verify.
+        SignatureError: naming the first checkpoint or cosignature that does not
+            verify, or an incident citing a cosignature that does not.
     """
-    tree = MerkleTree()
+    keys = [witness, *retired_witness_keys] if witness is not None else []
+    replay = _Replay(origin, entries, indexed, keys)
+    tree = replay.tree
     previous: Checkpoint | None = None
     witnessed = cosignatures = 0
     for published in sorted(checkpoints, key=lambda c: c.size):
         what = f"checkpoint {published.size}"
         try:
+            named = note_origin(published.note)
+            epoch = epoch_of(named, origin)
             checkpoint, note = open_checkpoint(
-                published.note, [log_key, *retired_log_keys], origin=origin, limits=limits
+                published.note, [log_key, *retired_log_keys], origin=named, limits=limits
             )
         except VerificationError as exc:
             raise type(exc)(f"{what}: {exc}") from exc
         if checkpoint.size != published.size:
             raise MalformedError(f"{what}: its note says size {checkpoint.size}")
-        _extend(tree, entries, checkpoint.size, indexed)
+        replay.extend(checkpoint.size)
         if tree.root(checkpoint.size) != checkpoint.root:
             _locate(entries, previous, checkpoint, inclusion)
+        replay.check_epoch(checkpoint, epoch)
         if previous is not None and previous.size > 0:
             proof = tree.consistency_proof(previous.size, checkpoint.size)
             verify_consistency(
@@ -182,17 +241,19 @@ def verify_log(
                 raise type(exc)(f"{what}: {exc}") from exc
             witnessed, cosignatures = checkpoint.size, cosignatures + 1
         previous = checkpoint
-    _extend(tree, entries, len(entries), indexed)
+    replay.extend(len(entries))
     if witness is not None and previous is not None and not cosignatures:
         raise ProofError(f"no checkpoint carries a cosignature by witness {witness.name}")
     if witnessed_head is not None:
-        _check_head(tree, witnessed_head, entries)
+        _check_head(tree, witnessed_head, replay.gaps)
     return LogReport(
         events=tree.size,
         checkpoints=len(checkpoints),
         signed_size=previous.size if previous is not None else 0,
         witnessed_size=witnessed,
         cosignatures=cosignatures,
+        epoch=replay.epoch,
+        gaps=tuple(replay.gaps),
     )
 
 
@@ -214,24 +275,80 @@ def _verify_by_any(body: str, line: str, keys: Sequence[CosignatureVerifier]) ->
     raise first
 
 
-def _extend(
-    tree: MerkleTree,
-    entries: Sequence[tuple[int, bytes]],
-    size: int,
-    indexed: Mapping[int, IndexedColumns] | None,
-) -> None:
-    """Append entries up to ``size``, naming the first event that is missing or malformed."""
-    for index in range(tree.size, size):
-        if index >= len(entries) or entries[index][0] != index:
-            raise ProofError(f"event {index} is missing from the log")
-        data = entries[index][1]
+class _Replay:
+    """The events appended one by one: the tree, the epoch they are in, its changes."""
+
+    def __init__(
+        self,
+        origin: str,
+        entries: Sequence[tuple[int, bytes]],
+        indexed: Mapping[int, IndexedColumns] | None,
+        witness_keys: Sequence[CosignatureVerifier],
+    ) -> None:
+        self.tree = MerkleTree()
+        self.epoch = 1
+        self.gaps: list[EpochGap] = []
+        self._origin = origin
+        self._entries = entries
+        self._indexed = indexed
+        self._witness_keys = witness_keys
+
+    def extend(self, size: int) -> None:
+        """Append entries up to ``size``, naming the first event missing, malformed or out of
+        epoch."""
+        for index in range(self.tree.size, size):
+            if index >= len(self._entries) or self._entries[index][0] != index:
+                raise ProofError(f"event {index} is missing from the log")
+            data = self._entries[index][1]
+            try:
+                event = AuditEvent.from_bytes(data)
+            except MalformedError as exc:
+                raise MalformedError(f"event {index} was altered: {exc}") from exc
+            if self._indexed is not None:
+                _check_columns(index, event, self._indexed.get(index))
+            if event.action == INCIDENT_ACTION:
+                self._open(index, event)
+            self.tree.append(data)
+
+    def check_epoch(self, checkpoint: Checkpoint, epoch: int) -> None:
+        """A checkpoint must carry the origin of the epoch its events are in."""
+        if epoch == self.epoch:
+            return
+        if epoch > self.epoch:
+            raise EpochError(
+                f"checkpoint {checkpoint.size} is of epoch {epoch}, but no incident event "
+                f"opens epoch {epoch} in its events: the log restarted without an incident"
+            )
+        raise EpochError(
+            f"checkpoint {checkpoint.size} is of epoch {epoch}, but its events are in "
+            f"epoch {self.epoch}"
+        )
+
+    def _open(self, index: int, event: AuditEvent) -> None:
         try:
-            event = AuditEvent.from_bytes(data)
+            incident = EpochIncident.parse(event.detail)
         except MalformedError as exc:
-            raise MalformedError(f"event {index} was altered: {exc}") from exc
-        if indexed is not None:
-            _check_columns(index, event, indexed.get(index))
-        tree.append(data)
+            raise EpochError(f"event {index}: {exc}") from exc
+        closed = incident.epoch - 1
+        if closed < self.epoch:
+            raise EpochError(
+                f"event {index}: the incident opens epoch {incident.epoch}, but the log is "
+                f"already in epoch {self.epoch}"
+            )
+        # The cited cosignature may be by a key the witness has since renewed.
+        failure: VerificationError | None = None
+        for key in self._witness_keys:
+            try:
+                incident.verify(self._origin, key)
+            except VerificationError as exc:
+                failure = failure or exc
+            else:
+                failure = None
+                break
+        if failure is not None:
+            raise type(failure)(f"event {index}: {failure}") from failure
+        self.epoch = incident.epoch
+        self.gaps.append(EpochGap(index, event.actor, incident))
 
 
 def _check_columns(index: int, event: AuditEvent, stored: IndexedColumns | None) -> None:
@@ -247,9 +364,7 @@ def _check_columns(index: int, event: AuditEvent, stored: IndexedColumns | None)
             )
 
 
-def _check_head(
-    tree: MerkleTree, head: WitnessedHead, entries: Sequence[tuple[int, bytes]]
-) -> None:
+def _check_head(tree: MerkleTree, head: WitnessedHead, gaps: Sequence[EpochGap]) -> None:
     size = head.checkpoint.size
     vouched = f"checkpoint {size} that its witness {head.witness} cosigned"
     if tree.size < size:
@@ -261,16 +376,17 @@ def _check_head(
         )
     else:
         return
-    raise ProofError(problem + _incident_of(head, entries))
+    raise ProofError(problem + _incident_of(head, gaps))
 
 
-def _incident_of(head: WitnessedHead, entries: Sequence[tuple[int, bytes]]) -> str:
+def _incident_of(head: WitnessedHead, gaps: Sequence[EpochGap]) -> str:
     """Where the operator recorded this gap (see :mod:`gateway.node.audit_gap`), if they did."""
-    cited = checkpoint_citation(head.witness, head.checkpoint) + ";"
-    for seq, data in reversed(entries):
-        event = AuditEvent.from_bytes(data)
-        if event.action == INCIDENT_ACTION and event.detail.startswith(cited):
-            return f" (recorded as an incident at event {seq} by {event.actor})"
+    for gap in reversed(gaps):
+        if gap.incident.checkpoint == head.checkpoint:
+            return (
+                f" (recorded as an incident at event {gap.seq} by {gap.actor}; its witness has "
+                f"not yet cosigned epoch {gap.incident.epoch})"
+            )
     return ""
 
 

@@ -188,6 +188,9 @@ class WitnessServicer(audit_pb2_grpc.WitnessServicer):
                 old_size=request.old_size,
                 proof=list(request.consistency_proof),
                 certificate_chain=request.signing_certificate_chain,
+                incident=request.incident_event,
+                incident_index=request.incident_index,
+                incident_proof=list(request.incident_inclusion_proof),
             ),
         )
         return audit_pb2.CosignResponse(

@@ -297,6 +297,9 @@ class GrpcPeerClient:
             old_size=request.old_size,
             consistency_proof=list(request.proof),
             signing_certificate_chain=request.certificate_chain,
+            incident_event=request.incident,
+            incident_index=request.incident_index,
+            incident_inclusion_proof=list(request.incident_proof),
         )
         response = self.failover(
             peer,

@@ -3,8 +3,9 @@
 A node keeps every checkpoint it signed (by tree size) and every cosignature
 its parent returned, with the parent's signing certificate chain, so an auditor
 can check the whole history from this node alone. A parent keeps each child
-checkpoint it cosigned; the largest per child is the one the child's next
-checkpoint must be consistent with.
+checkpoint it cosigned, per epoch of the child's log (``gateway.core.log_epoch``);
+the largest of the latest epoch is the one the child's next checkpoint must be
+consistent with.
 
 :class:`LogEntries` reads the audit log's leaves *unparsed*: a verifier must see
 altered bytes as they are stored, not a parse error in their place.
@@ -75,6 +76,7 @@ class WitnessedRow:
     note: str
     cosignature: str
     cosigned_at: int
+    epoch: int = 1
 
 
 class CheckpointRepository:
@@ -224,11 +226,11 @@ class WitnessRepository:
         self._engine = engine
 
     def last(self, child: str, *, conn: Connection | None = None) -> WitnessedRow | None:
-        """The largest checkpoint cosigned for ``child``, or None if none was."""
+        """The largest checkpoint of the latest epoch cosigned for ``child``, or None."""
         query = (
             select(WITNESSED_CHECKPOINT)
             .where(WITNESSED_CHECKPOINT.c.child == child)
-            .order_by(WITNESSED_CHECKPOINT.c.size.desc())
+            .order_by(WITNESSED_CHECKPOINT.c.epoch.desc(), WITNESSED_CHECKPOINT.c.size.desc())
             .limit(1)
         )
         with using(self._engine, conn, f"reading the last checkpoint of {child}", write=False) as c:
@@ -239,13 +241,14 @@ class WitnessRepository:
         """Keep a cosigned child checkpoint.
 
         Raises:
-            StorageError: the database failed, or that size is already kept.
+            StorageError: the database failed, or that size of that epoch is already kept.
         """
-        action = f"keeping checkpoint {row.size} of {row.child}"
+        action = f"keeping checkpoint {row.size} of {row.child} (epoch {row.epoch})"
         with using(self._engine, conn, action, write=True) as c:
             c.execute(
                 WITNESSED_CHECKPOINT.insert().values(
                     child=row.child,
+                    epoch=row.epoch,
                     size=row.size,
                     root=row.root,
                     note=row.note,
@@ -255,11 +258,11 @@ class WitnessRepository:
             )
 
     def history(self, child: str) -> builtins.list[WitnessedRow]:
-        """Every checkpoint cosigned for ``child``, smallest first."""
+        """Every checkpoint cosigned for ``child``, by epoch, smallest first."""
         query = (
             select(WITNESSED_CHECKPOINT)
             .where(WITNESSED_CHECKPOINT.c.child == child)
-            .order_by(WITNESSED_CHECKPOINT.c.size)
+            .order_by(WITNESSED_CHECKPOINT.c.epoch, WITNESSED_CHECKPOINT.c.size)
         )
         with using(self._engine, None, f"reading checkpoints of {child}", write=False) as c:
             return [_witnessed(r) for r in c.execute(query)]
@@ -274,6 +277,7 @@ def _witnessed(r: Row[Any]) -> WitnessedRow:
         note=row["note"],
         cosignature=row["cosignature"],
         cosigned_at=int(row["cosigned_at"]),
+        epoch=int(row["epoch"]),
     )
 
 

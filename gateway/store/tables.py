@@ -300,13 +300,20 @@ class AuditCosignature(SQLModel, table=True):
 class WitnessedCheckpoint(SQLModel, table=True):
     """At a parent: a child's checkpoint this node cosigned, kept as received.
 
-    The row of the largest size per child is the one the next checkpoint must
-    be consistent with.
+    The row of the largest size in the child's latest epoch is the one the next
+    checkpoint must be consistent with (``gateway.core.log_epoch``: each epoch
+    of a log is a log of its own, so sizes repeat across epochs).
     """
 
     __tablename__ = "witnessed_checkpoint"
 
     child: str = Field(primary_key=True, sa_type=String(6))
+    epoch: int = Field(
+        default=1,
+        primary_key=True,
+        sa_type=Integer,
+        sa_column_kwargs={"autoincrement": False, "server_default": "1"},
+    )
     size: int = Field(
         primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
     )

@@ -1,11 +1,17 @@
-"""Issue 13 item 9: an audit log rolled back, or its indexed columns edited, fails `verify`.
+"""Issues 13 item 9 and 14 item 9: a log rolled back or edited fails `verify`; a restore
+goes on as a new epoch.
 
 A province and a city run as real `gateway serve` processes over real mTLS.
 The city's log is used and cosigned twice; an online SQLite backup is taken in
 between. Each test restores a copy of the city's file, edits it as an attacker
 with the file would, restarts the city and runs `gateway audit verify` as the
 city's auditor, who reaches the province only through the city: the province's
-word arrives as a fresh cosignature the city relays but cannot make.
+word arrives as a fresh cosignature the city relays but cannot make. The last
+test restores the older backup for real: the city serves again only once the
+gap is an incident, the province cosigns the log's new epoch, and `verify`
+passes, naming the gap. (Rolled-back logs failing `verify` offline, and every
+attempt to open an epoch without its incident, are tested in process:
+tests/unit/node/test_log_epoch.py.)
 """
 
 from __future__ import annotations
@@ -113,31 +119,9 @@ def test_verify_names_the_checkpoint_the_parent_vouches_for(
     copy_db(city_files.db, city_files.latest)
     assert code == 0, err
     assert (
-        f"{log_origin(PROVINCE)} vouches for checkpoint {vouched} as the latest it cosigned" in out
+        f"{log_origin(PROVINCE)} vouches for checkpoint {vouched} of {log_origin(CITY)} as the "
+        "latest it cosigned" in out
     ), out
-
-
-def test_a_log_rolled_back_to_an_older_cosigned_checkpoint_fails_verify(
-    keystore: Keystore, city_files: CityFiles, province_config: Path
-) -> None:
-    # The attack: restore the older backup. Every checkpoint it holds was cosigned
-    # and is consistent; only the province knows of the later ones. The city now
-    # refuses to serve it until the gap is recorded (the last test); an operator
-    # who records it still cannot make the log verify.
-    copy_db(city_files.older, city_files.db)
-    recorded = run_gateway(
-        "audit", "incident", "--config", str(city_files.config), "--reason", "hide the rest"
-    )
-    assert recorded.returncode == 0, recorded.stderr
-    code, _out, err, size = _verify(keystore, city_files, "rolled-back.log")
-    vouched = _vouched(province_config)
-    assert size < vouched
-    assert code == 1, err
-    assert (
-        f"the log holds {size} events, behind checkpoint {vouched} that its witness "
-        f"{log_origin(PROVINCE)} cosigned: it was rolled back (recorded as an incident at "
-        f"event {size - 1} by operator:{CITY}/{getpass.getuser()})"
-    ) in err, err
 
 
 def test_editing_the_indexed_subject_of_an_event_fails_verify(
@@ -183,7 +167,10 @@ def test_a_node_restored_behind_its_parent_serves_only_once_the_gap_is_an_incide
     held = event_count(city_files.db)
     vouched = _vouched(province_config)
     root = _witnessed_root(province_config, vouched)
-    cited = f"checkpoint {vouched} root {root} cosigned by {log_origin(PROVINCE)}"
+    cited = (
+        f"checkpoint {vouched} of {log_origin(CITY)}, root {root}, cosigned by "
+        f"{log_origin(PROVINCE)}"
+    )
 
     refused = run_gateway("serve", "--config", config, timeout_s=60)
     assert refused.returncode == 1, refused.stderr
@@ -197,7 +184,9 @@ def test_a_node_restored_behind_its_parent_serves_only_once_the_gap_is_an_incide
     assert recorded.returncode == 0, recorded.stderr
     # The refused start appended its audit.gap event: one more event held.
     lost = f"the log holds {held + 1} events: events {held + 1}..{vouched - 1} lost"
-    assert recorded.stdout.strip() == f"incident recorded: {cited}; {lost}"
+    assert recorded.stdout.strip() == (
+        f"incident recorded: {cited}; {lost}; the log goes on as epoch 2"
+    )
     again = run_gateway("audit", "incident", "--config", config, "--reason", reason)
     assert again.returncode == 1
     assert f"the gap at {cited} is already recorded" in " ".join(again.stderr.split())
@@ -213,6 +202,7 @@ def test_a_node_restored_behind_its_parent_serves_only_once_the_gap_is_an_incide
         for e in map(json.loads, listed.stdout.splitlines())
         if e["action"] in {"audit.gap", "audit.incident"}
     ]
+    incident = seen[1][3]
     assert seen == [
         (
             f"node:{CITY}/{CITY}",
@@ -224,9 +214,34 @@ def test_a_node_restored_behind_its_parent_serves_only_once_the_gap_is_an_incide
             f"operator:{CITY}/{getpass.getuser()}",
             "audit.incident",
             "allowed",
-            f"{cited}; {lost}; reason: {reason}",
+            incident,
         ),
     ]
+    assert incident.startswith(f"epoch 2 opens after {cited} (")
+    assert incident.endswith(f"); {lost}; reason: {reason}")
+
+    # The city runs on as epoch 2: the province cosigns its next checkpoint, and
+    # the auditor's verification passes, naming the gap and what it rests on.
+    province_db = sqlite_path(province_config, PROVINCE)
+    with running_node(city_files.config, CITY, log=city_files.workdir / "epoch.log") as city:
+        use_the_city(keystore, CITY, city.endpoint, purpose=PURPOSE, subject=SUBJECT)
+        grown = event_count(city_files.db)
+        wait_for(
+            f"the province's cosignature of epoch 2 at {grown} events",
+            lambda: max(witnessed_sizes(province_db, CITY, epoch=2), default=0) >= grown,
+        )
+        client = keystore.client(CITY, "audit-office")
+        verified = run_gateway("audit", "verify", "--as", str(client), "--endpoint", city.endpoint)
+    assert verified.returncode == 0, verified.stderr
+    epoch2 = f"{log_origin(CITY)}/epoch/2"
+    out = " ".join(verified.stdout.split())
+    assert f"{log_origin(PROVINCE)} vouches for checkpoint " in out, out
+    assert f" of {epoch2} as the latest it cosigned" in out, out
+    assert (
+        f"gap: epoch 2 opens at event {held + 1} (operator:{CITY}/{getpass.getuser()}) after "
+        f"checkpoint {vouched} of {log_origin(CITY)}, root {root}, cosigned by "
+        f"{log_origin(PROVINCE)}: {lost}; reason: {reason}"
+    ) in out, out
 
 
 def _witnessed_root(province_config: Path, size: int) -> str:

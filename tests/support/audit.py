@@ -115,11 +115,12 @@ def cosigned_sizes(db: Path) -> list[int]:
     return [int(r[0]) for r in rows]
 
 
-def witnessed_sizes(db: Path, child: str) -> list[int]:
-    """At a parent: sizes of ``child``'s checkpoints it cosigned."""
+def witnessed_sizes(db: Path, child: str, *, epoch: int = 1) -> list[int]:
+    """At a parent: sizes of ``child``'s checkpoints it cosigned in epoch ``epoch`` of its log."""
     with _db(db) as conn:
         rows = conn.execute(
-            "SELECT size FROM witnessed_checkpoint WHERE child = ? ORDER BY size", (child,)
+            "SELECT size FROM witnessed_checkpoint WHERE child = ? AND epoch = ? ORDER BY size",
+            (child, epoch),
         ).fetchall()
     return [int(r[0]) for r in rows]
 

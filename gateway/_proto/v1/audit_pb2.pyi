@@ -576,6 +576,9 @@ class CosignRequest(_message.Message):
     OLD_SIZE_FIELD_NUMBER: _builtins.int
     CONSISTENCY_PROOF_FIELD_NUMBER: _builtins.int
     SIGNING_CERTIFICATE_CHAIN_FIELD_NUMBER: _builtins.int
+    INCIDENT_EVENT_FIELD_NUMBER: _builtins.int
+    INCIDENT_INDEX_FIELD_NUMBER: _builtins.int
+    INCIDENT_INCLUSION_PROOF_FIELD_NUMBER: _builtins.int
     checkpoint: _builtins.str
     """The child's signed checkpoint note."""
     old_size: _builtins.int
@@ -584,10 +587,19 @@ class CosignRequest(_message.Message):
     """
     signing_certificate_chain: _builtins.bytes
     """PEM: the child's Ed25519 signing certificate, then its CA chain."""
+    incident_event: _builtins.bytes
+    """The first checkpoint of a new epoch of the child's log (origin
+    "credit-gateway/<id>/epoch/<n>") comes with the audit.incident event that
+    opens it: its exact bytes, its index, and its RFC 9162 inclusion proof in
+    the checkpoint; old_size is then 0 and consistency_proof empty.
+    """
+    incident_index: _builtins.int
     @_builtins.property
     def consistency_proof(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
         """RFC 9162 §2.1.4.1 consistency proof from old_size to the checkpoint's size."""
 
+    @_builtins.property
+    def incident_inclusion_proof(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
     def __init__(
         self,
         *,
@@ -595,10 +607,13 @@ class CosignRequest(_message.Message):
         old_size: _builtins.int = ...,
         consistency_proof: _abc.Iterable[_builtins.bytes] | None = ...,
         signing_certificate_chain: _builtins.bytes = ...,
+        incident_event: _builtins.bytes = ...,
+        incident_index: _builtins.int = ...,
+        incident_inclusion_proof: _abc.Iterable[_builtins.bytes] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "consistency_proof", b"consistency_proof", "old_size", b"old_size", "signing_certificate_chain", b"signing_certificate_chain"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "consistency_proof", b"consistency_proof", "incident_event", b"incident_event", "incident_inclusion_proof", b"incident_inclusion_proof", "incident_index", b"incident_index", "old_size", b"old_size", "signing_certificate_chain", b"signing_certificate_chain"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -358,8 +358,12 @@ def test_the_parent_refuses_strangers_and_unverifiable_checkpoints(
     neighbour = signing_chain_pem(_creds(keystore, "330600"))
     with pytest.raises(SignatureError, match="names node 330600, expected 330500"):
         witness.cosign(_node(CITY), dataclasses.replace(request, certificate_chain=neighbour))
-    # The neighbour's own checkpoint key does not verify the city's note.
-    with pytest.raises(SignatureError, match="no signature from a trusted key"):
+    # The neighbour cannot present the city's checkpoint as one of its own log.
+    with pytest.raises(
+        SignatureError,
+        match="checkpoint origin 'credit-gateway/330500' is not an epoch of log "
+        "'credit-gateway/330600'",
+    ):
         witness.cosign(_node("330600"), dataclasses.replace(request, certificate_chain=neighbour))
     denied = province_store.audit.events(AuditFilter(decision="denied"))
     assert {e.event.rule for e in denied} == {"witness:unverified"}
@@ -413,6 +417,8 @@ def test_an_intact_log_verifies_with_its_witness(
         "signed_size": 9,
         "witnessed_size": 9,
         "cosignatures": 3,
+        "epoch": 1,
+        "gaps": (),
     }
 
 
@@ -676,14 +682,18 @@ def test_a_restored_log_is_refused_until_its_gap_is_an_incident(
     _events(city_store, 3, start=3)
     publisher.publish()
     assert publisher.request_cosignature() is not None
-    cited = witness.latest_cosigned(_node(CITY)).checkpoint.split("\n")
+    statement = witness.latest_cosigned(_node(CITY))
+    cited = statement.checkpoint.split("\n")
     root = base64.b64decode(cited[2]).hex()
+    signature = statement.cosignature.split(" ")[2].strip()
     _guard(keystore, city_store, DirectWitness(witness), clock).check()  # an intact log
 
     restored = open_store(f"sqlite:///{tmp_path / 'older.db'}")
     try:
         guard = _guard(keystore, restored, DirectWitness(witness), clock)
-        citation = f"checkpoint 6 root {root} cosigned by {log_origin(PROVINCE)}"
+        citation = (
+            f"checkpoint 6 of {log_origin(CITY)}, root {root}, cosigned by {log_origin(PROVINCE)}"
+        )
         with pytest.raises(
             ProofError,
             match=re.escape(
@@ -692,8 +702,8 @@ def test_a_restored_log_is_refused_until_its_gap_is_an_incident(
             ),
         ):
             guard.check()
-        gap = guard.record_incident(Operator("ops", "host-1"), "disk lost")
-        assert (gap.size, gap.held) == (6, 4)
+        incident = guard.record_incident(Operator("ops", "host-1"), "disk lost")
+        assert (incident.epoch, incident.checkpoint.size, incident.held) == (2, 6, 4)
         guard.check()
         with pytest.raises(ConflictError, match=re.escape(f"the gap at {citation} is already")):
             guard.record_incident(Operator("ops", "host-1"), "again")
@@ -712,7 +722,8 @@ def test_a_restored_log_is_refused_until_its_gap_is_an_incident(
                 f"operator:{CITY}/ops",
                 "audit.incident",
                 "allowed",
-                f"{citation}; the log holds 4 events: events 4..5 lost; reason: disk lost",
+                f"epoch 2 opens after {citation} ({signature}); the log holds 4 events: "
+                "events 4..5 lost; reason: disk lost",
             ),
         ]
         # Without the parent's word the node cannot see a gap: it serves.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 import time
@@ -115,6 +116,21 @@ def test_witnessed_checkpoints_are_kept_per_child_and_never_overwritten(store: S
     assert [r.size for r in repo.history("330500")] == [4, 9]
     with pytest.raises(StorageError, match="keeping checkpoint 9 of 330500"):
         repo.add(WitnessedRow("330500", 9, b"\x00" * 32, "forged\n", "c", NOW))
+
+
+def test_witnessed_checkpoints_are_kept_per_epoch_and_the_latest_epoch_is_last(
+    store: Store,
+) -> None:
+    repo = WitnessRepository(store.engine)
+    for epoch, size in ((1, 4), (1, 9), (2, 6), (2, 7)):
+        row = WitnessedRow("330500", size, bytes([size]) * 32, f"e{epoch}n{size}\n", "c", NOW)
+        repo.add(dataclasses.replace(row, epoch=epoch))
+    last = repo.last("330500")
+    assert last is not None
+    assert (last.epoch, last.size, last.note) == (2, 7, "e2n7\n"), "a smaller size, a later epoch"
+    assert [(r.epoch, r.size) for r in repo.history("330500")] == [(1, 4), (1, 9), (2, 6), (2, 7)]
+    with pytest.raises(StorageError, match="keeping checkpoint 6 of 330500 \\(epoch 2\\)"):
+        repo.add(WitnessedRow("330500", 6, b"\x00" * 32, "forged\n", "c", NOW, epoch=2))
 
 
 def test_log_entries_are_read_unparsed_and_the_head_matches_the_tree(store: Store) -> None:
