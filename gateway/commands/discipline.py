@@ -44,7 +44,13 @@ def _hit_dict(hit: discipline_pb2.NoticeHit) -> dict[str, Any]:
         "issuer": hit.issuer,
         "status": hit.status,
         "measures": [
-            {"code": m.code, "label": m.label, "kind": m.kind, "basis": m.basis}
+            {
+                "code": m.code,
+                "label": m.label,
+                "kind": m.kind,
+                "effect": m.effect,
+                "basis": m.basis,
+            }
             for m in hit.measures
         ],
         "basis": hit.basis,
@@ -52,6 +58,12 @@ def _hit_dict(hit: discipline_pb2.NoticeHit) -> dict[str, Any]:
         "measures_suspended": hit.measures_suspended,
         "intercepts": hit.intercepts,
         "green": hit.green,
+        "outcome": hit.outcome,
+        "reason": hit.reason,
+        "reference": hit.reference,
+        "severity": hit.severity,
+        "expires_at": hit.expires_at,
+        "fields": dict(hit.fields),
     }
 
 
@@ -59,6 +71,8 @@ def _flags(hit: discipline_pb2.NoticeHit) -> str:
     flags = []
     if hit.intercepts:
         flags.append("intercepts")
+    elif hit.outcome == "review":
+        flags.append("review")
     if hit.disputed:
         flags.append(
             "objection pending" + (", measures suspended" if hit.measures_suspended else "")
@@ -101,18 +115,37 @@ def check(
                 "decision": reply.decision,
                 "checked_at": reply.checked_at,
                 "node": reply.node,
+                "minor": reply.minor,
+                "unread": list(reply.unread),
                 "hits": [_hit_dict(h) for h in reply.hits],
             }
         )
         return
+    _show_check(reply, domain)
+
+
+def _show_check(reply: discipline_pb2.CheckResponse, domain: str) -> None:
     say(
         (reply.decision.upper(), "bold"),
         f" for domain {domain} "
         f"(check {reply.check_id} at node {reply.node}, {_time(reply.checked_at)})",
     )
-    if reply.hits:
+    if reply.decision != "clear":
+        for hit in reply.hits:
+            if hit.outcome == reply.decision:
+                say(f"  because {hit.record_id} ({hit.category}): {hit.reason}")
+    if reply.unread:
+        say(
+            "  more records than a check reads: "
+            f"{', '.join(reply.unread)} (see `gateway records list --subject`)"
+        )
+    if reply.minor:
+        say(("minor", "bold"), ": the subject is under 18; handle with 宽容审慎 (湖南 2021)")
+    notices = [h for h in reply.hits if not h.reference]
+    references = [h for h in reply.hits if h.reference]
+    if notices:
         print_table(
-            f"{len(reply.hits)} notices in force",
+            f"{len(notices)} notices in force",
             ["record", "list", "issuer", "status", "measures for this domain", "basis", "flags"],
             [
                 (
@@ -120,13 +153,33 @@ def check(
                     h.category,
                     h.issuer,
                     h.status,
-                    "\n".join(f"{m.code} {m.label} ({m.basis})" for m in h.measures) or "none",
+                    "\n".join(f"{m.code} {m.label} [{m.effect}] ({m.basis})" for m in h.measures)
+                    or "none",
                     h.basis,
                     _flags(h),
                 )
-                for h in reply.hits
+                for h in notices
             ],
             droppable=("basis", "flags", "issuer"),
+        )
+    if references:
+        print_table(
+            f"{len(references)} credit records in force (reference)",
+            ["record", "category", "severity", "until", "status", "answer", "fields", "issuer"],
+            [
+                (
+                    f"{h.record_id} v{h.version}",
+                    h.category,
+                    h.severity,
+                    _time(h.expires_at),
+                    h.status,
+                    h.reason,
+                    "\n".join(f"{code}: {value}" for code, value in sorted(h.fields.items())),
+                    h.issuer,
+                )
+                for h in references
+            ],
+            droppable=("issuer", "fields", "status"),
         )
 
 

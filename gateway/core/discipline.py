@@ -1,47 +1,75 @@
 """Joint discipline checks (联合奖惩, 逢办必查): what a department must do about a subject.
 
 A department about to act (award a contract, grant a licence, hire) checks the
-subject at its own node. The answer is computed here, from the notices the
-node holds about the subject (black and red list entries), the catalog and
-the measures list, for the department's domain:
+subject at its own node. The answer is computed here, from what the node holds
+about the subject that the department may see: black- and red-list notices,
+and the credit records the catalog says a check weighs (``check_reference``,
+e.g. administrative penalties), with the catalog and the measures list, for
+the department's domain. Each in-force item is a hit, and each hit alone leads
+to one of these outcomes:
 
 ``INTERCEPT``
-    an in-force black-list notice carries a measure this domain implements,
-    and that measure is not suspended by a pending objection.
+    a black-list notice carries a measure of this domain whose effect is
+    ``prohibit``, and its measures are not suspended by a pending objection.
 ``DISPUTED``
-    nothing intercepts, but a black-list notice whose measures this domain
-    would implement has an objection pending and its issuer paused the
-    measures meanwhile (status ``suspended``, set by the issuer's signed
-    statement under the issuer's ``objection_suspends`` rule).
+    a notice (or weighed record) whose measures this domain would apply has an
+    objection pending and its issuer paused the measures meanwhile (status
+    ``suspended``, set by the issuer's signed statement under the issuer's
+    ``objection_suspends`` rule).
+``REVIEW``
+    a black-list notice carries only ``restrict`` or ``review`` measures of
+    this domain (经营异常名录: 审慎审查, not a ban), or a credit record of a
+    severity the catalog's ``review_domains`` names for this domain is in force
+    (a serious administrative penalty in procurement).
 ``GREEN_CHANNEL``
-    no in-force black-list notice at all, and an in-force red-list entry names
-    this domain among its green domains (its incentives not suspended).
+    a red-list entry names this domain among its green domains (its
+    incentives not suspended).
 ``CLEAR``
-    none of the above.
+    nothing of the above: a notice with no measure of this domain, or a credit
+    record shown for reference only.
 
-Precedence is in that order: a measure that still applies always wins, so a
-pending objection on a list whose measures stay in force during the objection
-(status ``disputed``: e.g. 失信被执行人 under the national catalog) still
-intercepts; its hit is flagged ``disputed``. Only the latest version of a
-record counts, and only while its status is ``active``, ``disputed`` or
-``suspended`` and its ``exp`` lies ahead: a corrected, revoked, repaired or
-expired notice never intercepts. Plain records and
-commitments are never notices. Which notices the department may see at all
-is the sharing policy's business, decided at the edge before calling
-:func:`decide_check`.
+The answer is the most binding outcome, in that order (:func:`strongest`),
+with one exception: a green channel is only for a subject with no dishonesty
+in force at all (no black-list notice and no graded credit record such as a
+penalty, whatever domain they bind), as 守信激励 rewards a clean record.
+
+Why this order: a measure that prohibits and still applies always wins, so a
+pending objection on a list whose measures stay in force (失信被执行人, listed
+by the courts, under the national catalog: status ``disputed``) still
+intercepts, its hit flagged ``disputed``. A suspended measure comes next: the
+department must not apply it while the objection is checked
+(联合惩戒措施在信息核实期间暂不执行), yet must not treat the subject as clear,
+and what is held back may be heavier than any review; the hits still carry
+every reason, so a REVIEW in force beside it is not lost. Heightened review
+outranks a reward.
+
+Only the latest version of a record counts, and only while its status is
+``active``, ``disputed`` or ``suspended`` and its ``exp`` lies ahead: a
+corrected, revoked, repaired or expired record never counts. Which records the department may
+see, and which of their fields, is the sharing policy's business, decided at
+the edge before calling :func:`decide_check`; the decision reads only what the
+department may see, so an answer never tells it more than its scope allows.
+
+A natural person under 18 at the time of the check (民法典 第十七条; the birth
+date is in the citizen number) is flagged for 宽容审慎 handling (湖南 2021:
+对未成年人失信行为…宽容审慎): the flag informs, it does not change the decision.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
-from gateway.core.catalog import Catalog, Category, CategoryKind
-from gateway.core.measures import MeasureKind, MeasuresList
+from gateway.core.catalog import Catalog, Category, CategoryKind, Severity
+from gateway.core.identifiers import SubjectType, age_on, citizen_birth_date
+from gateway.core.measures import MeasureEffect, MeasureKind, MeasuresList
 from gateway.core.record_status import is_disputed, is_in_force, measures_paused
+from gateway.core.records import CHINA_STANDARD_TIME
 
 __all__ = [
+    "ADULT_AGE",
     "BASIS_FIELDS",
     "CheckDecision",
     "CheckResult",
@@ -50,21 +78,44 @@ __all__ = [
     "NoticeFacts",
     "basis_field",
     "decide_check",
+    "is_minor",
+    "strongest",
 ]
 
 BASIS_FIELDS = ("LB_YJ", "HM_YJ", "LB_ZXYJ", "CF_YJ")
 """Fields holding a notice's legal basis, tried in order (列入依据, 认定依据, 执行依据)."""
 
-_NOTICE_KINDS = frozenset({CategoryKind.BLACKLIST, CategoryKind.REDLIST})
+ADULT_AGE = 18
+"""Age of majority (民法典 第十七条: 十八周岁以上的自然人为成年人)."""
 
 
 class CheckDecision(StrEnum):
-    """The answer to a check, from most to least binding."""
+    """The answer to a check, from most to least binding (the order is the precedence)."""
 
     INTERCEPT = "intercept"
     DISPUTED = "disputed"
+    REVIEW = "review"
     GREEN_CHANNEL = "green_channel"
     CLEAR = "clear"
+
+    @property
+    def precedence(self) -> int:
+        """0 for the most binding answer (INTERCEPT), 4 for CLEAR."""
+        return _ORDER.index(self)
+
+
+_ORDER = tuple(CheckDecision)
+
+_EFFECT_OUTCOME = {
+    MeasureEffect.PROHIBIT: CheckDecision.INTERCEPT,
+    MeasureEffect.RESTRICT: CheckDecision.REVIEW,
+    MeasureEffect.REVIEW: CheckDecision.REVIEW,
+}
+
+
+def strongest(outcomes: Iterable[CheckDecision]) -> CheckDecision:
+    """The most binding of ``outcomes``; CLEAR when there are none."""
+    return min(outcomes, key=lambda d: d.precedence, default=CheckDecision.CLEAR)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,7 +129,8 @@ class NoticeFacts:
         issuer: the node that issued (and signed) it.
         status: its stored status (``active``, ``disputed``, ``suspended``, ``revoked`` ...).
         exp: end of disclosure, unix seconds.
-        fields: the disclosures the checking department may see (code -> value).
+        fields: the disclosures the checking department may see (code -> value;
+            the masked variant where only that is shown).
     """
 
     record_id: str
@@ -98,19 +150,26 @@ class MeasureView:
     label: str
     kind: MeasureKind
     basis: str
+    effect: MeasureEffect
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Hit:
-    """One in-force notice found about the subject.
+    """One in-force notice or credit record found about the subject.
 
     Attributes:
         measures: the notice's measures that the checking domain implements.
         basis: the notice's own legal basis (``LB_YJ`` ...), ``""`` when it has none.
         disputed: an objection is pending (status ``disputed`` or ``suspended``).
         measures_suspended: disputed, and the issuer paused the measures meanwhile.
-        intercepts: this notice alone makes the answer INTERCEPT.
-        green: this red-list entry grants the checking domain a green channel.
+        outcome: what this hit alone makes the answer (see the module docstring).
+        reason: why, in words, for the department.
+        reference: a credit record (``check_reference``), not a list notice.
+        severity: the severity the record or notice records.
+        expires_at: end of its disclosure period, unix seconds.
+        fields: what the department may see of it (code -> value).
+        dishonesty: a black-list notice or a graded credit record (a penalty),
+            which rules out a green channel.
     """
 
     record_id: str
@@ -123,8 +182,23 @@ class Hit:
     basis: str
     disputed: bool
     measures_suspended: bool
-    intercepts: bool
-    green: bool
+    outcome: CheckDecision
+    reason: str
+    reference: bool
+    severity: Severity
+    expires_at: int
+    fields: Mapping[str, str]
+    dishonesty: bool
+
+    @property
+    def intercepts(self) -> bool:
+        """This hit alone makes the answer INTERCEPT."""
+        return self.outcome is CheckDecision.INTERCEPT
+
+    @property
+    def green(self) -> bool:
+        """This red-list entry grants the checking domain a green channel."""
+        return self.outcome is CheckDecision.GREEN_CHANNEL
 
     @property
     def ref(self) -> str:
@@ -134,10 +208,21 @@ class Hit:
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    """The decision and every in-force notice it was made from, intercepting ones first."""
+    """The decision and every in-force hit it was made from, most binding first.
+
+    Attributes:
+        decision: the answer.
+        hits: notices and reference records, by outcome precedence.
+        minor: the subject is a natural person under :data:`ADULT_AGE`.
+        unread: categories with more records about the subject than a check
+            reads; each that the catalog weighs in this domain makes the
+            answer at least REVIEW (the unread records could hold one that counts).
+    """
 
     decision: CheckDecision
     hits: tuple[Hit, ...]
+    minor: bool = False
+    unread: tuple[str, ...] = ()
 
     @property
     def intercepting(self) -> tuple[Hit, ...]:
@@ -150,6 +235,18 @@ def basis_field(category: Category) -> str | None:
     return next((code for code in BASIS_FIELDS if category.has_field(code)), None)
 
 
+def is_minor(subject_type: SubjectType, subject_key: str, *, now: int) -> bool:
+    """Whether the subject is a natural person under 18 on the day of ``now`` (China time).
+
+    Raises:
+        IdentifierError: a natural person's key that is not a valid citizen number.
+    """
+    if subject_type is not SubjectType.NATURAL_PERSON:
+        return False
+    today = datetime.fromtimestamp(now, CHINA_STANDARD_TIME).date()
+    return age_on(citizen_birth_date(subject_key), today) < ADULT_AGE
+
+
 def _latest(notices: Iterable[NoticeFacts]) -> list[NoticeFacts]:
     latest: dict[str, NoticeFacts] = {}
     for notice in notices:
@@ -159,16 +256,61 @@ def _latest(notices: Iterable[NoticeFacts]) -> list[NoticeFacts]:
     return [latest[record_id] for record_id in sorted(latest)]
 
 
+def _measures_outcome(
+    category: Category, views: tuple[MeasureView, ...], domain: str, *, suspended: bool
+) -> tuple[CheckDecision, str]:
+    if category.kind is CategoryKind.REDLIST:
+        if domain not in category.green_domains:
+            return CheckDecision.CLEAR, f"no incentive of {category.code} in {domain}"
+        if suspended:
+            return CheckDecision.CLEAR, "objection pending: incentives suspended meanwhile"
+        names = ", ".join(f"{m.code} {m.label}" for m in views)
+        return CheckDecision.GREEN_CHANNEL, f"incentive: {names}"
+    if not views:
+        return CheckDecision.CLEAR, f"no measure of {category.code} applies in {domain}"
+    if suspended:
+        names = ", ".join(m.code for m in views)
+        return CheckDecision.DISPUTED, f"objection pending: measures {names} suspended meanwhile"
+    outcome = strongest(_EFFECT_OUTCOME[m.effect] for m in views)
+    binding = [m for m in views if _EFFECT_OUTCOME[m.effect] is outcome]
+    verb = "prohibited" if outcome is CheckDecision.INTERCEPT else "restricted, review required"
+    reason = f"{verb}: " + ", ".join(f"{m.code} {m.label} ({m.effect})" for m in binding)
+    return outcome, reason
+
+
+def _record_outcome(
+    category: Category, severity: Severity, domain: str, *, suspended: bool
+) -> tuple[CheckDecision, str]:
+    if domain not in category.review_domains.get(severity, frozenset()):
+        return CheckDecision.CLEAR, f"{severity} {category.label} in force: for reference"
+    if suspended:
+        return (
+            CheckDecision.DISPUTED,
+            f"{severity} {category.label} under objection: not weighed meanwhile",
+        )
+    return (
+        CheckDecision.REVIEW,
+        f"{severity} {category.label} in force: the catalog weighs it in {domain}, review required",
+    )
+
+
 def _hit(notice: NoticeFacts, category: Category, domain: str, measures: MeasuresList) -> Hit:
     views = tuple(
-        MeasureView(m.code, m.label, m.kind, m.basis)
+        MeasureView(m.code, m.label, m.kind, m.basis, m.effect)
         for m in measures.for_category(category, domain)
     )
     disputed = is_disputed(notice.status)
     # The issuer's statement says whether measures pause, not this node's catalog:
     # a holder under another supplement applies the issuer's rule (一处失信、处处受限).
     suspended = measures_paused(notice.status)
-    blacklist = category.kind is CategoryKind.BLACKLIST
+    severity = category.severity_of(notice.fields)
+    reference = not category.kind.is_list
+    if reference:
+        outcome, reason = _record_outcome(category, severity, domain, suspended=suspended)
+    else:
+        outcome, reason = _measures_outcome(category, views, domain, suspended=suspended)
+    if disputed and not suspended and outcome is not CheckDecision.CLEAR:
+        reason += "; objection pending, measures stay in force meanwhile"
     field_code = basis_field(category)
     return Hit(
         record_id=notice.record_id,
@@ -181,8 +323,13 @@ def _hit(notice: NoticeFacts, category: Category, domain: str, measures: Measure
         basis=notice.fields.get(field_code, "") if field_code else "",
         disputed=disputed,
         measures_suspended=suspended,
-        intercepts=blacklist and bool(views) and not suspended,
-        green=not blacklist and domain in category.green_domains and not suspended,
+        outcome=outcome,
+        reason=reason,
+        reference=reference,
+        severity=severity,
+        expires_at=notice.exp,
+        fields=dict(notice.fields),
+        dishonesty=category.is_dishonesty,
     )
 
 
@@ -193,40 +340,51 @@ def decide_check(
     catalog: Catalog,
     measures: MeasuresList,
     now: int,
+    minor: bool = False,
+    unread: Collection[str] = (),
 ) -> CheckResult:
     """Decide a check for a department of ``domain`` (see the module docstring).
 
     Args:
         notices: every stored version about the subject that the department may
-            see; other categories and stale versions are filtered out here.
+            see, of list categories and of ``check_reference`` categories; other
+            categories and stale versions are filtered out here.
         domain: the checking department's domain (``procurement`` ...).
-        catalog: the node's catalog (list kinds, objection rules, green domains).
+        catalog: the node's catalog (list kinds, objection rules, green and
+            review domains).
         measures: the node's measures list.
-        now: unix seconds; a notice whose ``exp`` is not after it does not count.
+        now: unix seconds; a record whose ``exp`` is not after it does not count.
+        minor: the subject is a minor (:func:`is_minor`), flagged in the result.
+        unread: reference categories with more records than the edge read.
 
     Returns:
-        The decision and the in-force notices, intercepting ones first.
+        The decision and the in-force hits, most binding first.
 
     Raises:
-        RecordValidationError: a notice of a category the catalog lacks.
+        RecordValidationError: a record of a category the catalog lacks.
         NotFoundError: the catalog names a measure the list lacks.
     """
     hits: list[Hit] = []
     for notice in _latest(notices):
         category = catalog.category(notice.category)
-        if category.kind not in _NOTICE_KINDS:
+        if not category.kind.is_list and not category.check_reference:
             continue
         if not is_in_force(notice.status) or notice.exp <= now:
             continue
         hits.append(_hit(notice, category, domain, measures))
-    hits.sort(key=lambda h: (not h.intercepts, h.kind is not CategoryKind.BLACKLIST, h.record_id))
-    negative = [h for h in hits if h.kind is CategoryKind.BLACKLIST]
-    if any(h.intercepts for h in negative):
-        decision = CheckDecision.INTERCEPT
-    elif any(h.measures and h.measures_suspended for h in negative):
-        decision = CheckDecision.DISPUTED
-    elif not negative and any(h.green for h in hits):
-        decision = CheckDecision.GREEN_CHANNEL
-    else:
+    hits.sort(
+        key=lambda h: (
+            h.outcome.precedence,
+            h.reference,
+            h.kind is not CategoryKind.BLACKLIST,
+            h.record_id,
+        )
+    )
+    outcomes = [h.outcome for h in hits]
+    skipped = tuple(sorted(unread))
+    if any(domain in d for code in skipped for d in catalog.category(code).review_domains.values()):
+        outcomes.append(CheckDecision.REVIEW)
+    decision = strongest(outcomes)
+    if decision is CheckDecision.GREEN_CHANNEL and any(h.dishonesty for h in hits):
         decision = CheckDecision.CLEAR
-    return CheckResult(decision, tuple(hits))
+    return CheckResult(decision, tuple(hits), minor=minor, unread=skipped)

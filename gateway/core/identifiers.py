@@ -43,6 +43,8 @@ from gateway.core.masking import mask_identifier
 
 __all__ = [
     "SubjectType",
+    "age_on",
+    "citizen_birth_date",
     "compute_citizen_check",
     "compute_org_code_check",
     "compute_uscc_check",
@@ -322,6 +324,26 @@ def validate_citizen_id(number: str, *, today: date | None = None) -> str:
             f"expected {expected!r}, got {normalised[17]!r} (ISO 7064 MOD 11-2, position 18)"
         )
     return normalised
+
+
+def citizen_birth_date(number: str) -> date:
+    """The birth date a citizen number carries (GB 11643: positions 7-14, YYYYMMDD).
+
+    Raises:
+        IdentifierError: as :func:`validate_citizen_id`, for an invalid number.
+    """
+    normalised = validate_citizen_id(number)
+    digits = normalised[6:14]
+    return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+
+
+def age_on(born: date, day: date) -> int:
+    """Full years of age on ``day`` of someone born on ``born`` (0 before the first birthday).
+
+    Someone born on 29 February comes of a new age on 1 March in common years.
+    """
+    had_birthday = (day.month, day.day) >= (born.month, born.day)
+    return day.year - born.year - (0 if had_birthday else 1)
 
 
 def validate_subject_id(subject_type: SubjectType, value: str, *, today: date | None = None) -> str:

@@ -302,9 +302,7 @@ def validate_record(
     decided = date.fromisoformat(values[category.decision_date_field])
     if decided > today:
         raise _refuse(category.decision_date_field, f"{decided} is after today ({today})")
-    severity = category.default_severity
-    if category.severity_field is not None and category.severity_field in values:
-        severity = Severity(values[category.severity_field])
+    severity = category.severity_of(values)
     expires, reason = _expiry(category, values, severity)
     if expires < today:
         raise _refuse(reason, f"the disclosure period ended on {expires}, before today ({today})")

@@ -1,12 +1,16 @@
 """Discipline checks and feedback at one node (逢办必查, 发起-响应-反馈).
 
-A department checks a subject at its own node: the node reads every record
-it holds about the subject, keeps the notices the department may see (the
-sharing policy decides, failing closed), and :func:`~gateway.core.discipline.decide_check`
-gives the answer. The check, its hits and its audit event are stored in one
-transaction, and every hit is reported to the notice's issuer as a routed
-message in that same transaction, so the issuer can list every check that
-found its notice. The department's feedback on a hit travels the same way.
+A department checks a subject at its own node: the node reads the notices it
+holds about the subject and the credit records of the categories the catalog
+says a check weighs (``check_reference``), keeps those the department may see,
+each redacted for it (the sharing policy decides, failing closed), and
+:func:`~gateway.core.discipline.decide_check` gives the answer. The check, its
+hits and its audit event are stored in one transaction, and every hit that
+bears on the answer (notices, and records the catalog weighs in the domain) is
+reported to its issuer as a routed message in that same transaction, so the
+issuer can list every check that found it. Records shown for reference only
+are audited as read, not reported. The department's feedback on a hit travels
+the same way.
 """
 
 from __future__ import annotations
@@ -19,8 +23,15 @@ import structlog
 from sqlalchemy import Connection
 
 from gateway.core.audit import Decision, event_by, event_by_node, mark_audited
-from gateway.core.catalog import Catalog, CategoryKind, RecipientKind, Visibility
-from gateway.core.discipline import CheckResult, NoticeFacts, basis_field, decide_check
+from gateway.core.catalog import Catalog, RecipientKind
+from gateway.core.discipline import (
+    CheckDecision,
+    CheckResult,
+    Hit,
+    NoticeFacts,
+    decide_check,
+    is_minor,
+)
 from gateway.core.discipline_messages import (
     FEEDBACK_KIND,
     HIT_KIND,
@@ -30,11 +41,11 @@ from gateway.core.discipline_messages import (
 from gateway.core.errors import AccessDeniedError, GatewayError, InputError, NotFoundError
 from gateway.core.identifiers import SubjectType
 from gateway.core.measures import MeasuresList
-from gateway.core.policy import Recipient, SharePlan, decide
+from gateway.core.policy import Recipient, decide
 from gateway.core.principal import Principal, Role
 from gateway.core.record_status import RecordStatus, measure_end
+from gateway.core.records import display_fields, redact_record
 from gateway.core.remedies import FeedbackAction
-from gateway.core.sdjwt import parse_sd_jwt
 from gateway.node.messages import DeliveredMessage, MessageRouter
 from gateway.node.metrics import NodeMetrics
 from gateway.node.queries import display_subject, normalise_subject
@@ -55,7 +66,10 @@ log = structlog.get_logger("gateway.discipline")
 _PAGE = 500
 _MAX_PURPOSE = 256
 _MAX_NOTE = 2000
-_NOTICE_KINDS = frozenset({CategoryKind.BLACKLIST, CategoryKind.REDLIST})
+# Credit records read per weighed category and check: a subject with 50,000
+# penalties must not take the node down (issue 14 item 5). More than this makes
+# the answer at least REVIEW where the category is weighed (see decide_check).
+MAX_REFERENCE_ROWS = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,16 +134,9 @@ def _department_domain(principal: Principal, asked: str) -> str:
     return principal.domain
 
 
-def _clear_fields(sd_jwt: str, plan: SharePlan) -> dict[str, str]:
-    """The disclosed values the plan shows in clear (the basis is a public field)."""
-    values: dict[str, str] = {}
-    for disclosure in parse_sd_jwt(sd_jwt).disclosures:
-        name = disclosure.name
-        if name is None or not isinstance(disclosure.value, str):
-            continue
-        if plan.visibility(name) is Visibility.CLEAR:
-            values[name] = disclosure.value
-    return values
+def _reported(hit: Hit) -> bool:
+    """Whether a hit bears on the answer: every notice, and records the catalog weighs here."""
+    return not hit.reference or hit.outcome is not CheckDecision.CLEAR
 
 
 class DisciplineService:
@@ -153,7 +160,10 @@ class DisciplineService:
         self._store = store
         self._repo = DisciplineRepository(store.engine)
         self._notice_categories = sorted(
-            code for code, category in catalog.categories.items() if category.kind in _NOTICE_KINDS
+            code for code, category in catalog.categories.items() if category.kind.is_list
+        )
+        self._reference_categories = sorted(
+            code for code, category in catalog.categories.items() if category.check_reference
         )
         self._router = router
         self._clock = clock
@@ -205,13 +215,16 @@ class DisciplineService:
                 shown=shown,
             )
         recipient = Recipient(RecipientKind.DEPARTMENT, domain=domain, role="department")
-        facts = (self._facts(row, recipient) for row in self._notices_about(subject_key))
+        rows, unread = self._rows_about(subject_key)
+        facts = (self._facts(row, recipient) for row in rows)
         result = decide_check(
             [f for f in facts if f is not None],
             domain=domain,
             catalog=self._catalog,
             measures=self._measures,
             now=now,
+            minor=is_minor(subject_type, subject_key, now=now),
+            unread=unread,
         )
         check_id = uuid.uuid4().hex
         check = CheckRow(
@@ -233,12 +246,13 @@ class DisciplineService:
                 received_at=now,
             )
             for h in result.hits
+            if _reported(h)
         ]
 
         def job(conn: Connection) -> None:
             self._repo.add_check(check, hits, conn=conn)
             for hit in result.hits:
-                if hit.issuer == self._node_id:
+                if not _reported(hit) or hit.issuer == self._node_id:
                     # The issuer's list of hits is the table add_check just wrote:
                     # a report to ourselves would store the same row again.
                     continue
@@ -265,7 +279,7 @@ class DisciplineService:
                 purpose=purpose,
                 case_id=case_id,
                 records=tuple(h.ref for h in result.hits),
-                detail=f"check {check_id}: {result.decision.value}, {len(result.hits)} notices",
+                detail=_audit_detail(check_id, result),
             )
             self._store.audit.append([event], conn=conn)
 
@@ -301,9 +315,30 @@ class DisciplineService:
         mark_audited(error)
         return error
 
+    def _rows_about(self, subject_key: str) -> tuple[list[RecordRow], set[str]]:
+        """Every notice about the subject, and at most MAX_REFERENCE_ROWS per weighed category.
+
+        Returns:
+            The rows, and the weighed categories with more rows than were read.
+        """
+        rows = list(self._notices_about(subject_key))
+        unread: set[str] = set()
+        for category in self._reference_categories:
+            page = self._store.records.list_by_subject(
+                subject_key, category=category, limit=MAX_REFERENCE_ROWS + 1
+            )
+            if len(page) > MAX_REFERENCE_ROWS:
+                unread.add(category)
+                # Rows come by (record id, version): drop the record the page cut
+                # through, or an older version of it would pass for the latest.
+                cut = page[MAX_REFERENCE_ROWS].record_id
+                page = [row for row in page[:MAX_REFERENCE_ROWS] if row.record_id != cut]
+            rows.extend(page)
+        return rows, unread
+
     def _notices_about(self, subject_key: str) -> Iterator[RecordRow]:
         # Only the notice categories, page by page on their index: a subject's
-        # thousands of penalties are never read, and a page is let go once seen.
+        # thousands of penalties are never read here, and a page is let go once seen.
         for category in self._notice_categories:
             after: RecordKey | None = None
             while True:
@@ -319,15 +354,14 @@ class DisciplineService:
         if row.sd_jwt is None or row.category not in self._catalog.categories:
             return None
         category = self._catalog.category(row.category)
-        if category.kind not in _NOTICE_KINDS:
+        if not category.kind.is_list and not category.check_reference:
             return None
         plan = decide(category, recipient, SubjectType(row.subject_type))
         if not plan.shared:
-            # Not the department's to see: it carries no measure of its domain either
-            # (the catalog and measures list are checked to fit at load time).
+            # Not the department's to see: a notice then carries no measure of its
+            # domain either (the catalog and measures list are checked to fit at
+            # load time), and a record is not weighed where it cannot be seen.
             return None
-        code = basis_field(category)
-        fields = _clear_fields(row.sd_jwt, plan) if code else {}
         return NoticeFacts(
             record_id=row.record_id,
             version=row.version,
@@ -335,7 +369,9 @@ class DisciplineService:
             issuer=row.issuer,
             status=row.status,
             exp=row.exp,
-            fields=fields,
+            # Redacted for the department: the answer shows, and is decided
+            # from, only what its scope lets it see.
+            fields=display_fields(redact_record(row.sd_jwt, plan)),
         )
 
     # -- feedback ----------------------------------------------------------------------
@@ -547,6 +583,19 @@ class DisciplineService:
             detail=f"from {message.origin} ({report.department}): {report.action}",
         )
         self._store.audit.append([event], conn=conn)
+
+
+def _audit_detail(check_id: str, result: CheckResult) -> str:
+    notices = sum(1 for h in result.hits if not h.reference)
+    detail = (
+        f"check {check_id}: {result.decision.value}, {notices} notices, "
+        f"{len(result.hits) - notices} records"
+    )
+    if result.unread:
+        detail += f", more records than read: {', '.join(result.unread)}"
+    if result.minor:
+        detail += ", minor (宽容审慎)"
+    return detail
 
 
 def _feedback_row(

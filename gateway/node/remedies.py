@@ -567,9 +567,7 @@ class RemedyService:
             raise ConflictError(
                 f"record {row.record_id} has no readable {category.decision_date_field}"
             ) from exc
-        severity = category.default_severity
-        if category.severity_field is not None and category.severity_field in values:
-            severity = Severity(values[category.severity_field])
+        severity = category.severity_of(values)
         return decided, severity
 
     def decide_repair(

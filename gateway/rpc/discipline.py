@@ -44,7 +44,13 @@ def _hit(hit: Hit) -> discipline_pb2.NoticeHit:
         issuer=hit.issuer,
         status=hit.status,
         measures=[
-            discipline_pb2.MeasureView(code=m.code, label=m.label, kind=m.kind.value, basis=m.basis)
+            discipline_pb2.MeasureView(
+                code=m.code,
+                label=m.label,
+                kind=m.kind.value,
+                basis=m.basis,
+                effect=m.effect.value,
+            )
             for m in hit.measures
         ],
         basis=hit.basis,
@@ -52,6 +58,12 @@ def _hit(hit: Hit) -> discipline_pb2.NoticeHit:
         measures_suspended=hit.measures_suspended,
         intercepts=hit.intercepts,
         green=hit.green,
+        outcome=hit.outcome.value,
+        reason=hit.reason,
+        reference=hit.reference,
+        severity=hit.severity.value,
+        expires_at=hit.expires_at,
+        fields=dict(hit.fields),
     )
 
 
@@ -122,6 +134,8 @@ class DisciplineServicer(discipline_pb2_grpc.DisciplineServicer):
             checked_at=outcome.checked_at,
             node=outcome.node,
             hits=[_hit(h) for h in outcome.result.hits],
+            minor=outcome.result.minor,
+            unread=list(outcome.result.unread),
         )
 
     def Feedback(

@@ -18,7 +18,13 @@ from gateway._proto.v1 import discipline_pb2, discipline_pb2_grpc, intake_pb2, i
 from gateway.core.record_fields import add_months
 from tests.support.cluster import Cluster, make_cluster, running, wait_for
 from tests.support.federation import client_channel, run_gateway
-from tests.support.records import NATIONAL_AUTHORITY, company_code, debtor_fields, notice_fields
+from tests.support.records import (
+    company_code,
+    debtor_fields,
+    honours_fields,
+    notice_fields,
+    penalty_fields,
+)
 
 NATIONAL, ZHEJIANG, HUZHOU, LISHUI = "000000", "330000", "330500", "331100"
 NODES = [NATIONAL, ZHEJIANG, HUZHOU, LISHUI]
@@ -56,9 +62,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 def issue(
-    cluster: Cluster, category: str, fields: dict[str, str], client: str = "credit-office"
+    cluster: Cluster,
+    category: str,
+    fields: dict[str, str],
+    client: str = "credit-office",
+    *,
+    node: str = NATIONAL,
 ) -> str:
-    with client_channel(cluster.client(NATIONAL, client), cluster.endpoint(NATIONAL)) as channel:
+    with client_channel(cluster.client(node, client), cluster.endpoint(node)) as channel:
         request = intake_pb2.SubmitRequest(
             records=[intake_pb2.SubmittedRecord(ref="1", category=category, fields=fields)]
         )
@@ -73,20 +84,6 @@ def issue(
 
 def subject_of(i: int) -> str:
     return company_code(100_000 + i)
-
-
-def honours_fields(i: int) -> dict[str, str]:
-    return {
-        "XDR_MC": f"守信测试企业{i}有限公司",
-        "XDR_LB": "法人及非法人组织",
-        "XDR_SHXYM": subject_of(i),
-        "HM_WSH": f"发改财金〔2026〕红{i}号",
-        "HM_MDMC": "纳税信用A级纳税人",
-        "HM_YJ": "《关于建立完善守信联合激励和失信联合惩戒制度的指导意见》",
-        "HM_RDRQ": RECENT.isoformat(),
-        "HM_RDJG": "国家税务总局",
-        "HM_RDJGDM": NATIONAL_AUTHORITY,
-    }
 
 
 def check(
@@ -410,7 +407,7 @@ def test_repair_waits_for_the_minimum_period_then_clears_everywhere_with_confirm
 
 
 def test_red_list_gives_a_green_channel_to_the_catalogs_domains(cluster: Cluster) -> None:
-    issue(cluster, "honours", honours_fields(6))
+    issue(cluster, "honours", honours_fields(6, decided=RECENT))
     subject = subject_of(6)
     green = wait_check(
         cluster, HUZHOU, "licensing-office", subject, lambda r: r.decision == "green_channel"
@@ -464,3 +461,50 @@ def test_a_check_without_purpose_or_for_another_domain_is_refused_and_audited(
         "denied",
     )
     assert "check:own-domain" in {e["rule"] for e in refused}
+
+
+def test_gateway_check_shows_review_with_its_reason_and_the_penalty_for_reference(
+    cluster: Cluster,
+) -> None:
+    fields = penalty_fields(8, decided=RECENT, severity="serious")
+    record_id = issue(cluster, "admin_penalty", fields, "procurement-office", node=HUZHOU)
+    shown = run_gateway(
+        "check",
+        *_as(cluster, HUZHOU, "procurement-office"),
+        company_code(8),
+        "--domain",
+        "procurement",
+        "--purpose",
+        PURPOSE,
+        "--wide",
+        env={"COLUMNS": "400"},
+    )
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].startswith("REVIEW for domain procurement (check ")
+    assert lines[1] == (
+        f"  because {record_id} (admin_penalty): serious 行政处罚 in force: "
+        "the catalog weighs it in procurement, review required"
+    )
+    assert "1 credit records in force (reference)" in shown.stdout
+    assert fields["CF_WSH"] in shown.stdout
+    # Zhejiang withholds personal fields from screening departments.
+    assert fields["FR_ZJHM"] not in shown.stdout
+    assert "minor" not in shown.stdout
+    as_json = cluster.gateway_json(
+        "check",
+        *_as(cluster, HUZHOU, "procurement-office"),
+        company_code(8),
+        "--domain",
+        "procurement",
+        "--purpose",
+        PURPOSE,
+    )
+    assert (as_json["decision"], as_json["minor"], as_json["unread"]) == ("review", False, [])
+    (hit,) = as_json["hits"]
+    assert (hit["record_id"], hit["reference"], hit["outcome"], hit["severity"]) == (
+        record_id,
+        True,
+        "review",
+        "serious",
+    )

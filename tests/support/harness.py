@@ -39,9 +39,10 @@ from gateway.node.audit_log import (
     CosignRequest,
     WitnessStatement,
 )
-from gateway.node.catalog_files import load_packaged_catalog
+from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
 from gateway.node.config import FederationSettings, NodeConfig, NodeSettings
 from gateway.node.directory_file import build_directory, sign_directory_file
+from gateway.node.discipline import DisciplineService
 from gateway.node.federation import FederationParts, build_federation
 from gateway.node.intake import IntakeResult, IntakeService, Submission
 from gateway.node.peer_client import HolderView, HopBatch
@@ -78,13 +79,15 @@ class Clock:
         self.now += seconds
 
 
-def department(node_id: str, name: str = "procurement-office") -> Principal:
-    """A department client of ``node_id`` in the procurement domain."""
+def department(
+    node_id: str, name: str = "procurement-office", *, domain: str = "procurement"
+) -> Principal:
+    """A department client of ``node_id`` in ``domain`` (procurement unless told)."""
     return Principal(
         role=Role.DEPARTMENT,
         node_id=node_id,
         name=name,
-        domain="procurement",
+        domain=domain,
         fingerprint="0" * 64,
         address="in-process",
     )
@@ -116,6 +119,8 @@ class HarnessNode:
     """How this node appears to its peers (its TLS certificate's fingerprint)."""
     peers: InMemoryPeers
     """The node's peer client (its ``calls`` list every call made)."""
+    discipline: DisciplineService
+    """Checks (逢办必查) and feedback at this node, as the composition root builds them."""
 
     def submit(
         self, submissions: Sequence[Submission], principal: Principal | None = None
@@ -380,7 +385,17 @@ class InProcessFederation:
             fingerprint=fingerprint(creds.tls_cert),
             address="in-process",
         )
-        return HarnessNode(node_id, creds, store, parts, intake, witness, principal, peers)
+        discipline = DisciplineService(
+            node_id=node_id,
+            catalog=catalog,
+            measures=load_packaged_measures(node_id),
+            store=store,
+            router=parts.messages,
+            clock=now,
+        )
+        return HarnessNode(
+            node_id, creds, store, parts, intake, witness, principal, peers, discipline
+        )
 
     def __getitem__(self, node_id: str) -> HarnessNode:
         return self.nodes[node_id]

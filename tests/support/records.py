@@ -109,6 +109,34 @@ def debtor_fields(i: int, *, decided: dt.date) -> dict[str, str]:
     }
 
 
+def abnormal_fields(i: int, *, decided: dt.date) -> dict[str, str]:
+    """One 经营异常名录 entry of a company (filed by market regulation)."""
+    return {
+        "XDR_MC": f"异常测试企业{i}有限公司",
+        "XDR_SHXYM": company_code(100_000 + i),
+        "LB_WSH": f"湖市监异〔2026〕{i}号",
+        "LB_LRYY": "未按规定期限公示年度报告",
+        "LB_JDRQ": decided.isoformat(),
+        "LB_ZCJG": "湖州市市场监督管理局",
+        "LB_ZCJGDM": AUTHORITY,
+    }
+
+
+def honours_fields(i: int, *, decided: dt.date) -> dict[str, str]:
+    """One red-list (守信激励) entry of a company."""
+    return {
+        "XDR_MC": f"守信测试企业{i}有限公司",
+        "XDR_LB": "法人及非法人组织",
+        "XDR_SHXYM": company_code(100_000 + i),
+        "HM_WSH": f"发改财金〔2026〕红{i}号",
+        "HM_MDMC": "纳税信用A级纳税人",
+        "HM_YJ": "《关于建立完善守信联合激励和失信联合惩戒制度的指导意见》",
+        "HM_RDRQ": decided.isoformat(),
+        "HM_RDJG": "国家税务总局",
+        "HM_RDJGDM": NATIONAL_AUTHORITY,
+    }
+
+
 def disclosed(sd_jwt: str) -> dict[str, object]:
     """The disclosures an SD-JWT carries, name -> value (read, not verified).
 

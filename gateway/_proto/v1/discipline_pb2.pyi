@@ -62,11 +62,16 @@ class MeasureView(_message.Message):
     LABEL_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
     BASIS_FIELD_NUMBER: _builtins.int
+    EFFECT_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     label: _builtins.str
     kind: _builtins.str
     """restriction or incentive."""
     basis: _builtins.str
+    effect: _builtins.str
+    """What it does to the check: prohibit (intercept), restrict or review (review),
+    incentive (green channel).
+    """
     def __init__(
         self,
         *,
@@ -74,10 +79,11 @@ class MeasureView(_message.Message):
         label: _builtins.str = ...,
         kind: _builtins.str = ...,
         basis: _builtins.str = ...,
+        effect: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "code", b"code", "kind", b"kind", "label", b"label"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "code", b"code", "effect", b"effect", "kind", b"kind", "label", b"label"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -85,7 +91,29 @@ Global___MeasureView: _TypeAlias = MeasureView  # noqa: Y015
 
 @_typing.final
 class NoticeHit(_message.Message):
+    """A list notice, or a credit record the catalog says a check weighs (reference)."""
+
     DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class FieldsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     RECORD_ID_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
@@ -99,11 +127,17 @@ class NoticeHit(_message.Message):
     MEASURES_SUSPENDED_FIELD_NUMBER: _builtins.int
     INTERCEPTS_FIELD_NUMBER: _builtins.int
     GREEN_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    SEVERITY_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
     record_id: _builtins.str
     version: _builtins.int
     category: _builtins.str
     kind: _builtins.str
-    """blacklist or redlist."""
+    """blacklist or redlist; record or commitment for a reference."""
     issuer: _builtins.str
     status: _builtins.str
     """active or suspended (an objection is pending)."""
@@ -113,9 +147,26 @@ class NoticeHit(_message.Message):
     measures_suspended: _builtins.bool
     intercepts: _builtins.bool
     green: _builtins.bool
+    outcome: _builtins.str
+    """What this hit alone makes the answer (intercept, disputed, review, green_channel
+    or clear), and why.
+    """
+    reason: _builtins.str
+    reference: _builtins.bool
+    """A credit record (e.g. an administrative penalty), not a list notice."""
+    severity: _builtins.str
+    """minor, general or serious."""
+    expires_at: _builtins.int
+    """End of its disclosure period, unix seconds."""
     @_builtins.property
     def measures(self) -> _containers.RepeatedCompositeFieldContainer[Global___MeasureView]:
         """The notice's measures that the checking domain implements."""
+
+    @_builtins.property
+    def fields(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """What the checking department may see of it: field code -> value, masked
+        where its scope shows only the masked variant.
+        """
 
     def __init__(
         self,
@@ -132,10 +183,16 @@ class NoticeHit(_message.Message):
         measures_suspended: _builtins.bool = ...,
         intercepts: _builtins.bool = ...,
         green: _builtins.bool = ...,
+        outcome: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        reference: _builtins.bool = ...,
+        severity: _builtins.str = ...,
+        expires_at: _builtins.int = ...,
+        fields: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "category", b"category", "disputed", b"disputed", "green", b"green", "intercepts", b"intercepts", "issuer", b"issuer", "kind", b"kind", "measures", b"measures", "measures_suspended", b"measures_suspended", "record_id", b"record_id", "status", b"status", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "category", b"category", "disputed", b"disputed", "expires_at", b"expires_at", "fields", b"fields", "green", b"green", "intercepts", b"intercepts", "issuer", b"issuer", "kind", b"kind", "measures", b"measures", "measures_suspended", b"measures_suspended", "outcome", b"outcome", "reason", b"reason", "record_id", b"record_id", "reference", b"reference", "severity", b"severity", "status", b"status", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -150,13 +207,27 @@ class CheckResponse(_message.Message):
     CHECKED_AT_FIELD_NUMBER: _builtins.int
     NODE_FIELD_NUMBER: _builtins.int
     HITS_FIELD_NUMBER: _builtins.int
+    MINOR_FIELD_NUMBER: _builtins.int
+    UNREAD_FIELD_NUMBER: _builtins.int
     check_id: _builtins.str
     decision: _builtins.str
-    """intercept, disputed, green_channel or clear."""
+    """intercept, disputed, review, green_channel or clear: the most binding outcome
+    of the hits, in that order (a green channel only without any dishonesty in force).
+    """
     checked_at: _builtins.int
     node: _builtins.str
+    minor: _builtins.bool
+    """The subject is a natural person under 18: handle with 宽容审慎."""
     @_builtins.property
-    def hits(self) -> _containers.RepeatedCompositeFieldContainer[Global___NoticeHit]: ...
+    def hits(self) -> _containers.RepeatedCompositeFieldContainer[Global___NoticeHit]:
+        """Most binding first."""
+
+    @_builtins.property
+    def unread(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Record categories with more records about the subject than a check reads
+        (list them with `gateway records list`); weighed ones make the answer review.
+        """
+
     def __init__(
         self,
         *,
@@ -165,10 +236,12 @@ class CheckResponse(_message.Message):
         checked_at: _builtins.int = ...,
         node: _builtins.str = ...,
         hits: _abc.Iterable[Global___NoticeHit] | None = ...,
+        minor: _builtins.bool = ...,
+        unread: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["check_id", b"check_id", "checked_at", b"checked_at", "decision", b"decision", "hits", b"hits", "node", b"node"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check_id", b"check_id", "checked_at", b"checked_at", "decision", b"decision", "hits", b"hits", "minor", b"minor", "node", b"node", "unread", b"unread"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

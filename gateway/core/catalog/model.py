@@ -229,6 +229,11 @@ class Category:
         sd_size: fixed size of the ``_sd`` array; decoys fill what fields leave.
         measures: measure codes (measures list) that a list category carries.
         green_domains: red lists: department domains that grant a green channel.
+        check_reference: records of the category count in a check (信用记录作为
+            重要参考依据): each one in force that the checking department may see
+            is returned as a reference hit. Lists are always checked.
+        review_domains: severity -> department domains where a record of that
+            severity in force makes the check ask for heightened review (REVIEW).
         filing_domains: the department domains that may file the category
             (谁产生、谁负责: courts file 失信被执行人); ``"*"``: any department
             (a list every competent authority keeps); empty: any department
@@ -267,6 +272,8 @@ class Category:
     share_rules: tuple[ShareRule, ...]
     measures: tuple[str, ...] = ()
     green_domains: frozenset[str] = frozenset()
+    check_reference: bool = False
+    review_domains: Mapping[Severity, frozenset[str]] = field(default_factory=dict)
     filing_domains: frozenset[str] = frozenset()
     basis: str = ""
     period_basis: str = ""
@@ -306,6 +313,13 @@ class Category:
     def disclosure_count(self) -> int:
         """Disclosures a full record needs: one per field plus one per masked variant."""
         return len(self.fields) + sum(1 for spec in self.fields if spec.mask is not None)
+
+    def severity_of(self, values: Mapping[str, str]) -> Severity:
+        """The severity a record with field ``values`` records (the default without one)."""
+        field_code = self.severity_field
+        if field_code is not None and field_code in values:
+            return Severity(values[field_code])
+        return self.default_severity
 
     @property
     def period_is_local_decision(self) -> bool:

@@ -71,6 +71,15 @@ def _months(table: TomlTable | None) -> Mapping[Severity, int]:
     )
 
 
+def _domains_by_severity(table: TomlTable | None) -> Mapping[Severity, frozenset[str]]:
+    return MappingProxyType(
+        {
+            severity: frozenset(t.texts(severity.value))
+            for severity, t in _enum_keyed(table, Severity).items()
+        }
+    )
+
+
 def _visibilities(table: TomlTable | None) -> Mapping[Sensitivity, Visibility]:
     return MappingProxyType(
         {
@@ -192,6 +201,8 @@ def _parse_category(table: TomlTable) -> Category:
         share_rules=_parse_share_rules(table, entry),
         measures=table.texts("measures"),
         green_domains=frozenset(table.texts("green_domains")),
+        check_reference=table.flag("check_reference", default=False),
+        review_domains=_domains_by_severity(table.table("review_domains")),
         filing_domains=frozenset(table.texts("filing_domains")),
         basis=table.optional_text("basis") or "",
         period_basis=table.optional_text("period_basis") or "",

@@ -296,6 +296,7 @@ def _check_sharing(category: Category, error: _ErrorFactory) -> None:
             raise error(f"filing domain {domain!r} is not a domain name")
     if ANY_DOMAIN in category.filing_domains and len(category.filing_domains) > 1:
         raise error(f"filing domain {ANY_DOMAIN!r} already names every domain")
+    _check_reference(category, error)
     seen: set[str] = set()
     for rule in category.share_rules:
         where = f"share rule {rule.rule_id}"
@@ -303,6 +304,26 @@ def _check_sharing(category: Category, error: _ErrorFactory) -> None:
             raise error("is listed twice", where)
         seen.add(rule.rule_id)
         _check_rule(category, rule, lambda message, w=where: error(message, w))
+
+
+def _check_reference(category: Category, error: _ErrorFactory) -> None:
+    if category.check_reference and category.kind.is_list:
+        raise error("check_reference is for records and commitments: a check reads every list")
+    if category.review_domains and not category.check_reference:
+        raise error("review_domains needs check_reference = true")
+    visible: set[str] = set()
+    for rule in category.share_rules:
+        if rule.recipient is RecipientKind.DEPARTMENT:
+            visible |= rule.domains
+    for severity, domains in category.review_domains.items():
+        if severity not in category.periods_months:
+            raise error(f"review_domains names severity {severity}, which has no period")
+        for domain in sorted(domains):
+            if not _DOMAIN.fullmatch(domain):
+                raise error(f"review domain {domain!r} is not a domain name")
+            if domain not in visible and "*" not in visible:
+                # A check there could never see the record it is told to weigh.
+                raise error(f"review domain {domain} is granted no department share rule")
 
 
 def _check_rule(category: Category, rule: ShareRule, error: _ErrorFactory) -> None:

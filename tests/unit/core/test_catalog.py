@@ -299,6 +299,13 @@ def test_national_base_rules(national: CatalogDocument) -> None:
         Severity.GENERAL: 12,
         Severity.SERIOUS: 36,
     }
+    # A check weighs penalties; a serious one asks the screening domains for review.
+    assert [code for code, c in categories.items() if c.check_reference] == ["admin_penalty"]
+    assert categories["admin_penalty"].review_domains == {
+        Severity.SERIOUS: frozenset(
+            {"procurement", "bidding", "licensing", "public_office", "finance", "honours"}
+        )
+    }
     for category in categories.values():
         assert category.sd_size >= category.disclosure_count
         if not category.publishable:
@@ -533,6 +540,31 @@ REFUSALS: list[tuple[str, Any, str]] = [
         "measures on a record category",
         lambda c: c.update(measures=["M-PROC-01"]),
         r"category pen: measures are for black and red lists, not a record category",
+    ),
+    (
+        "review domains of a category a check does not read",
+        lambda c: c.update(review_domains={"serious": ["procurement"]}),
+        r"category pen: review_domains needs check_reference = true",
+    ),
+    (
+        "review domain no department may see",
+        lambda c: c.update(check_reference=True, review_domains={"serious": ["travel"]}),
+        r"category pen: review domain travel is granted no department share rule",
+    ),
+    (
+        "review domain that is not a domain name",
+        lambda c: c.update(check_reference=True, review_domains={"serious": ["Bid"]}),
+        r"category pen: review domain 'Bid' is not a domain name",
+    ),
+    (
+        "review of a severity without a period",
+        lambda c: (
+            c.update(check_reference=True, review_domains={"serious": ["procurement"]}),
+            c["periods_months"].pop("serious"),
+            c["repair_min_months"].pop("serious"),
+            field_of(c, "CF_YZCD").update(allowed=["minor", "general"]),
+        ),
+        r"category pen: review_domains names severity serious, which has no period",
     ),
     (
         "objection deadline of zero",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+import itertools
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,14 @@ from gateway.core.discipline import (
     NoticeFacts,
     basis_field,
     decide_check,
+    is_minor,
+    strongest,
 )
 from gateway.core.discipline_messages import FeedbackReport, HitReport, ObjectionFiling
 from gateway.core.errors import AccessDeniedError, ConflictError, MalformedError
-from gateway.core.measures import MeasuresList, load_measures
+from gateway.core.identifiers import SubjectType, age_on, citizen_birth_date, compute_citizen_check
+from gateway.core.measures import MeasureEffect, MeasuresList, load_measures
+from gateway.core.records import CHINA_STANDARD_TIME
 from gateway.core.remedies import (
     ObjectionDecision,
     ObjectionState,
@@ -52,7 +57,11 @@ def notice(
     version: int = 1,
     exp: int = LATER,
     basis: str = "《失信行为纠正后的信用信息修复管理办法》",
+    severity: str | None = None,
 ) -> NoticeFacts:
+    fields = {"LB_YJ": basis, "HM_YJ": basis, "LB_ZXYJ": basis}
+    if severity is not None:
+        fields["CF_YZCD"] = severity
     return NoticeFacts(
         record_id=record_id,
         version=version,
@@ -60,7 +69,7 @@ def notice(
         issuer="000000",
         status=status,
         exp=exp,
-        fields={"LB_YJ": basis, "HM_YJ": basis, "LB_ZXYJ": basis},
+        fields=fields,
     )
 
 
@@ -83,7 +92,9 @@ def check(
         ("dishonest_debtor", "suspended", CheckDecision.DISPUTED),
         ("dishonest_debtor", "disputed", CheckDecision.INTERCEPT),
         ("abnormal_operation", "suspended", CheckDecision.DISPUTED),
-        ("abnormal_operation", "disputed", CheckDecision.INTERCEPT),
+        # 经营异常名录 asks procurement for review (M-PROC-02), it does not bar.
+        ("abnormal_operation", "active", CheckDecision.REVIEW),
+        ("abnormal_operation", "disputed", CheckDecision.REVIEW),
         ("serious_dishonesty", "corrected", CheckDecision.CLEAR),
         ("serious_dishonesty", "revoked", CheckDecision.CLEAR),
         ("serious_dishonesty", "repaired", CheckDecision.CLEAR),
@@ -220,6 +231,302 @@ def test_basis_field_per_list(catalog: Catalog) -> None:
     assert basis_field(catalog.category("dishonest_debtor")) == "LB_ZXYJ"
     assert basis_field(catalog.category("honours")) == "HM_YJ"
     assert basis_field(catalog.category("abnormal_operation")) is None
+
+
+# One notice or record per outcome, for a finance department: 严重失信 carries
+# M-FIN-01 (prohibit); under objection its measures pause; a serious penalty is
+# weighed in finance; the red list gives finance a green channel; a general
+# penalty is shown for reference only.
+OUTCOME_SOURCES = {
+    CheckDecision.INTERCEPT: notice("I"),
+    CheckDecision.DISPUTED: notice("D", status="suspended"),
+    CheckDecision.REVIEW: notice("R", category="admin_penalty", severity="serious"),
+    CheckDecision.GREEN_CHANNEL: notice("G", category="honours"),
+    CheckDecision.CLEAR: notice("C", category="admin_penalty", severity="general"),
+}
+
+
+@pytest.mark.parametrize(
+    "present",
+    [
+        combo
+        for size in range(len(OUTCOME_SOURCES) + 1)
+        for combo in itertools.combinations(OUTCOME_SOURCES, size)
+    ],
+    ids=lambda combo: "+".join(d.value for d in combo) or "nothing",
+)
+def test_precedence_over_every_combination_of_outcomes(
+    catalog: Catalog, measures: MeasuresList, present: tuple[CheckDecision, ...]
+) -> None:
+    result = decide_check(
+        [OUTCOME_SOURCES[d] for d in present],
+        domain="finance",
+        catalog=catalog,
+        measures=measures,
+        now=NOW,
+    )
+    assert [h.outcome for h in result.hits] == list(present)
+    # INTERCEPT > DISPUTED > REVIEW > GREEN_CHANNEL > CLEAR, except that any
+    # dishonesty in force (every source but the red list) rules out a green channel.
+    if CheckDecision.INTERCEPT in present:
+        expected = CheckDecision.INTERCEPT
+    elif CheckDecision.DISPUTED in present:
+        expected = CheckDecision.DISPUTED
+    elif CheckDecision.REVIEW in present:
+        expected = CheckDecision.REVIEW
+    elif present == (CheckDecision.GREEN_CHANNEL,):
+        expected = CheckDecision.GREEN_CHANNEL
+    else:
+        expected = CheckDecision.CLEAR
+    assert result.decision is expected
+
+
+def test_strongest_is_the_order_of_the_decisions() -> None:
+    assert [d.precedence for d in CheckDecision] == [0, 1, 2, 3, 4]
+    assert strongest([]) is CheckDecision.CLEAR
+    assert strongest([CheckDecision.GREEN_CHANNEL, CheckDecision.REVIEW]) is CheckDecision.REVIEW
+
+
+@pytest.mark.parametrize(
+    ("category", "domain", "decision", "reason"),
+    [
+        (
+            "serious_dishonesty",
+            "procurement",
+            CheckDecision.INTERCEPT,
+            "prohibited: M-PROC-01 限制参加政府采购活动 (prohibit)",
+        ),
+        (
+            "abnormal_operation",
+            "procurement",
+            CheckDecision.REVIEW,
+            "restricted, review required: M-PROC-02 政府采购中作为重要考量因素，审慎审查 (review)",
+        ),
+        (
+            "abnormal_operation",
+            "market_regulation",
+            CheckDecision.REVIEW,
+            "restricted, review required: M-MKT-01 列为重点监管对象，提高抽查比例和频次 (review)",
+        ),
+        (
+            "serious_dishonesty",
+            "finance",
+            CheckDecision.INTERCEPT,
+            "prohibited: M-FIN-01 限制获得财政资金补助和政策性资金支持 (prohibit)",
+        ),
+        (
+            "serious_dishonesty",
+            "licensing",
+            CheckDecision.INTERCEPT,
+            "prohibited: M-MKT-02 实施市场和行业禁入 (prohibit)",
+        ),
+        (
+            "serious_dishonesty",
+            "land_resources",
+            CheckDecision.REVIEW,
+            "restricted, review required: M-LAND-01 "
+            "限制新增项目审批、核准，限制参与用地和矿业权审批 (restrict)",
+        ),
+        (
+            "dishonest_debtor",
+            "finance",
+            CheckDecision.REVIEW,
+            "restricted, review required: M-FIN-02 审慎授信，限制发行企业债券 (restrict)",
+        ),
+        (
+            "serious_dishonesty",
+            "travel",
+            CheckDecision.CLEAR,
+            "no measure of serious_dishonesty applies in travel",
+        ),
+        (
+            "honours",
+            "licensing",
+            CheckDecision.GREEN_CHANNEL,
+            "incentive: M-INC-01 行政审批绿色通道、容缺受理",
+        ),
+        ("honours", "procurement", CheckDecision.CLEAR, "no incentive of honours in procurement"),
+    ],
+)
+def test_each_measure_effect_gives_its_answer_and_reason(
+    catalog: Catalog,
+    measures: MeasuresList,
+    category: str,
+    domain: str,
+    decision: CheckDecision,
+    reason: str,
+) -> None:
+    result = decide_check(
+        [notice(category=category)], domain=domain, catalog=catalog, measures=measures, now=NOW
+    )
+    assert result.decision is decision
+    (hit,) = result.hits
+    assert (hit.outcome, hit.reason, hit.reference) == (decision, reason, False)
+
+
+def test_the_measures_of_a_hit_carry_their_effect(catalog: Catalog, measures: MeasuresList) -> None:
+    result = decide_check([notice()], domain="finance", catalog=catalog, measures=measures, now=NOW)
+    (hit,) = result.hits
+    assert [(m.code, m.effect) for m in hit.measures] == [
+        ("M-FIN-01", MeasureEffect.PROHIBIT),
+        ("M-FIN-02", MeasureEffect.RESTRICT),
+    ]
+    assert hit.reason == "prohibited: M-FIN-01 限制获得财政资金补助和政策性资金支持 (prohibit)"
+
+
+@pytest.mark.parametrize(
+    ("severity", "status", "domain", "decision", "reason"),
+    [
+        (
+            "serious",
+            "active",
+            "procurement",
+            CheckDecision.REVIEW,
+            "serious 行政处罚 in force: the catalog weighs it in procurement, review required",
+        ),
+        (
+            "serious",
+            "active",
+            "licensing",
+            CheckDecision.REVIEW,
+            "serious 行政处罚 in force: the catalog weighs it in licensing, review required",
+        ),
+        (
+            "general",
+            "active",
+            "procurement",
+            CheckDecision.CLEAR,
+            "general 行政处罚 in force: for reference",
+        ),
+        (
+            "minor",
+            "active",
+            "procurement",
+            CheckDecision.CLEAR,
+            "minor 行政处罚 in force: for reference",
+        ),
+        # market_regulation enforcement sees penalties, but the catalog does not weigh them there.
+        (
+            "serious",
+            "active",
+            "market_regulation",
+            CheckDecision.CLEAR,
+            "serious 行政处罚 in force: for reference",
+        ),
+        (
+            "serious",
+            "suspended",
+            "procurement",
+            CheckDecision.DISPUTED,
+            "serious 行政处罚 under objection: not weighed meanwhile",
+        ),
+    ],
+)
+def test_credit_records_are_reference_hits_weighed_by_the_catalog(
+    catalog: Catalog,
+    measures: MeasuresList,
+    severity: str,
+    status: str,
+    domain: str,
+    decision: CheckDecision,
+    reason: str,
+) -> None:
+    penalty = notice("P1", category="admin_penalty", severity=severity, status=status)
+    result = decide_check([penalty], domain=domain, catalog=catalog, measures=measures, now=NOW)
+    assert result.decision is decision
+    (hit,) = result.hits
+    assert (hit.reference, hit.outcome, hit.reason, hit.measures) == (True, decision, reason, ())
+    assert (hit.severity, hit.expires_at, hit.fields["CF_YZCD"]) == (
+        Severity(severity),
+        LATER,
+        severity,
+    )
+
+
+def test_a_record_past_its_disclosure_period_is_no_hit(
+    catalog: Catalog, measures: MeasuresList
+) -> None:
+    penalty = notice("P1", category="admin_penalty", severity="serious", exp=NOW)
+    result = decide_check(
+        [penalty], domain="procurement", catalog=catalog, measures=measures, now=NOW
+    )
+    assert (result.decision, result.hits) == (CheckDecision.CLEAR, ())
+
+
+def test_a_penalty_rules_out_the_green_channel(catalog: Catalog, measures: MeasuresList) -> None:
+    red = notice("H1", category="honours")
+    minor = notice("P1", category="admin_penalty", severity="minor")
+    assert check(catalog, measures, red, domain="licensing")[0] is CheckDecision.GREEN_CHANNEL
+    assert check(catalog, measures, red, minor, domain="licensing") == (
+        CheckDecision.CLEAR,
+        ["H1", "P1"],
+    )
+
+
+def test_a_court_listing_under_objection_still_intercepts_and_says_why(
+    catalog: Catalog, measures: MeasuresList
+) -> None:
+    result = decide_check(
+        [notice(category="dishonest_debtor", status="disputed")],
+        domain="procurement",
+        catalog=catalog,
+        measures=measures,
+        now=NOW,
+    )
+    assert result.decision is CheckDecision.INTERCEPT
+    assert result.hits[0].reason == (
+        "prohibited: M-PROC-01 限制参加政府采购活动 (prohibit); "
+        "objection pending, measures stay in force meanwhile"
+    )
+
+
+@pytest.mark.parametrize(
+    ("domain", "decision"),
+    [("procurement", CheckDecision.REVIEW), ("travel", CheckDecision.CLEAR)],
+)
+def test_unread_records_of_a_weighed_category_ask_for_review(
+    catalog: Catalog, measures: MeasuresList, domain: str, decision: CheckDecision
+) -> None:
+    result = decide_check(
+        [], domain=domain, catalog=catalog, measures=measures, now=NOW, unread={"admin_penalty"}
+    )
+    assert (result.decision, result.unread) == (decision, ("admin_penalty",))
+
+
+def _citizen(born: str) -> str:
+    first17 = f"330502{born}123"
+    return first17 + compute_citizen_check(first17)
+
+
+def _at(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=CHINA_STANDARD_TIME).timestamp())
+
+
+def test_a_minor_is_flagged_until_the_eighteenth_birthday_in_china_time() -> None:
+    person = _citizen("20100615")
+    assert citizen_birth_date(person) == date(2010, 6, 15)
+    natural = SubjectType.NATURAL_PERSON
+    assert is_minor(natural, person, now=_at("2028-06-14T23:59:59"))
+    assert not is_minor(natural, person, now=_at("2028-06-15T00:00:00"))
+    assert not is_minor(
+        SubjectType.LEGAL_PERSON, "91330502MA2B3C4D5E", now=_at("2011-01-01T00:00:00")
+    )
+
+
+def test_age_on_counts_full_years() -> None:
+    leap = date(2008, 2, 29)
+    assert age_on(leap, date(2026, 2, 28)) == 17
+    assert age_on(leap, date(2026, 3, 1)) == 18
+    assert age_on(date(2010, 6, 15), date(2010, 6, 15)) == 0
+
+
+def test_the_minor_flag_does_not_change_the_decision(
+    catalog: Catalog, measures: MeasuresList
+) -> None:
+    result = decide_check(
+        [notice()], domain="procurement", catalog=catalog, measures=measures, now=NOW, minor=True
+    )
+    assert (result.decision, result.minor) == (CheckDecision.INTERCEPT, True)
 
 
 def test_objection_state_machine() -> None:

@@ -53,7 +53,7 @@ def catalog() -> Catalog:
 
 def test_national_list(national: MeasuresList) -> None:
     assert national.version == "2025.1"
-    assert len(national.measures) == 21
+    assert len(national.measures) == 24
     procurement = national.measure("M-PROC-01")
     assert procurement.kind is MeasureKind.RESTRICTION
     assert procurement.domains == frozenset({"procurement"})
@@ -68,6 +68,9 @@ def test_national_effects_are_proportionate(national: MeasuresList) -> None:
     assert effects == {
         "M-PROC-01": MeasureEffect.PROHIBIT,
         "M-BID-01": MeasureEffect.PROHIBIT,
+        "M-PROC-02": MeasureEffect.REVIEW,
+        "M-BID-02": MeasureEffect.REVIEW,
+        "M-HON-02": MeasureEffect.REVIEW,
         "M-LIC-01": MeasureEffect.RESTRICT,
         "M-OFFICE-01": MeasureEffect.PROHIBIT,
         "M-OFFICE-02": MeasureEffect.PROHIBIT,
@@ -191,7 +194,7 @@ def test_supplement_may_add_a_measure() -> None:
     assert merged.sources == ("000000.toml", "330000.toml")
     assert merged.measure("M-ZJ-01").kind is MeasureKind.RESTRICTION
     assert merged.measure("M-ZJ-01").effect is MeasureEffect.REVIEW
-    assert len(merged.measures) == 22
+    assert len(merged.measures) == 25
 
 
 def test_supplement_may_not_redefine_a_measure() -> None:

@@ -1,7 +1,8 @@
 """A subject with 50,000 records cannot take a node down (issue 14, item 5).
 
 A check and a page of a listing read only what they answer. The store holds
-50,000 penalties of one company and three notices about it; the tests count
+50,000 penalties of one company and three notices about it; a check reads the
+notices and one bounded page of penalties (MAX_REFERENCE_ROWS). The tests count
 what SQLite hands back to Python (rows fetched, through the connection's row
 factory) and the work it does (virtual machine steps, through its progress
 handler), never time.
@@ -24,12 +25,12 @@ from gateway.core.algorithms import Ed25519Signer
 from gateway.core.discipline import CheckDecision
 from gateway.core.principal import Principal, Role
 from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
-from gateway.node.discipline import DisciplineService
+from gateway.node.discipline import MAX_REFERENCE_ROWS, DisciplineService
 from gateway.node.intake import IntakeService, Submission
 from gateway.node.messages import MessageRouter
 from gateway.node.record_reader import StoreRecordReader
 from gateway.store import RecordRow, Store, open_store
-from tests.support.records import notice_fields
+from tests.support.records import notice_fields, penalty_fields
 
 NODE = "000000"
 START = int(dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC).timestamp())
@@ -89,7 +90,7 @@ class Node:
     subject: str
 
 
-def _penalty(i: int, subject: str) -> RecordRow:
+def _penalty(i: int, subject: str, sd_jwt: str) -> RecordRow:
     return RecordRow(
         record_id=f"P{i:08d}",
         version=1,
@@ -101,7 +102,8 @@ def _penalty(i: int, subject: str) -> RecordRow:
         status="active",
         iat=START - 3600,
         exp=START + 365 * 86_400,
-        sd_jwt=f"eyJhbGciOiJFZERTQSJ9.P{i}.c2ln~",
+        # One real penalty's text: a check parses the page of penalties it reads.
+        sd_jwt=sd_jwt,
         origin="local",
         stored_at=START,
         status_changed_at=START,
@@ -126,7 +128,13 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     )
     assert all(r.record_id for r in results), results
     subject = intake_subject(store, results[0].record_id)
-    store.records.put_many([_penalty(i, subject) for i in range(PENALTIES)])
+    (penalty,) = intake.submit(
+        [Submission("p", "admin_penalty", penalty_fields(100_001, decided=decided))], ADMIN
+    )
+    sd_jwt = store.records.get(penalty.record_id).sd_jwt
+    assert sd_jwt is not None
+    assert intake_subject(store, penalty.record_id) == subject
+    store.records.put_many([_penalty(i, subject, sd_jwt) for i in range(PENALTIES)])
     router = MessageRouter(
         node_id=NODE, signer=signer, store=store, clock=clock, wake_sender=lambda: None
     )
@@ -148,17 +156,23 @@ def intake_subject(store: Store, record_id: str) -> str:
     return store.records.get(record_id).subject_key
 
 
-def test_check_of_a_subject_with_50000_records_reads_only_its_notices(node: Node) -> None:
+def test_check_of_a_subject_with_50000_records_reads_its_notices_and_one_page(
+    node: Node,
+) -> None:
     with counting(node.store.engine) as counts:
         outcome = node.discipline.check(
             PROCUREMENT, subject=node.subject, domain="procurement", purpose="tender", case_id=""
         )
     assert outcome.result.decision is CheckDecision.INTERCEPT
-    assert len(outcome.result.hits) == 3
-    # Three notices, the check's own writes and the audit append: tens of rows, not
-    # 50,000, and SQLite steps over no index entry of a penalty (87 million VM steps
-    # on the old offset-paged read of every record).
-    assert counts.rows < 100, counts
+    notices = [h for h in outcome.result.hits if not h.reference]
+    references = [h for h in outcome.result.hits if h.reference]
+    assert (len(notices), len(references)) == (3, MAX_REFERENCE_ROWS)
+    assert outcome.result.unread == ("admin_penalty",)
+    # Three notices, one page of penalties, the check's own writes and the audit
+    # append: about a hundred rows, not 50,000, and SQLite steps over no index
+    # entry of the other penalties (87 million VM steps on the old offset-paged
+    # read of every record).
+    assert counts.rows < 100 + MAX_REFERENCE_ROWS, counts
     assert counts.statements < 40, counts
     assert counts.steps < 20, counts
 
@@ -173,7 +187,8 @@ def test_every_page_of_a_subject_costs_what_the_first_does(node: Node) -> None:
                 subject_key=node.subject, category="", limit=500, token=token
             )
         pages.append(counts)
-    assert [p.rows for p in pages] == [501] * 100 + [3]
+    # 50,000 penalties, the one issued for its text, three notices.
+    assert [p.rows for p in pages] == [501] * 100 + [4]
     assert {p.statements for p in pages} == {pages[0].statements}
     # With offset paging page n steps over the n * 500 rows before it.
     assert max(p.steps for p in pages) <= 1.5 * pages[0].steps, (pages[0], pages[-2])
