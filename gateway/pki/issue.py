@@ -441,6 +441,10 @@ def issue_node(
         node_id, issuer=issuer, issuer_key=issuer_key, federation=federation, now=at
     )
     keystore.ensure_directory(paths.directory)
+    if paths.signing_cert.exists() and paths.chain.exists():
+        # Issued again (--force): what the old signing key signed must still verify.
+        old = keystore.read_certificate(paths.signing_cert)
+        keystore.retire_signing_certificate(paths, old, at=int(at.timestamp()))
     keystore.write_private_key(paths.ca_key, ca_key, force=force)
     keystore.write_certificates(paths.ca_cert, [ca])
     keystore.write_certificates(paths.chain, [ca, *upper])

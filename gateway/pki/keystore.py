@@ -49,6 +49,7 @@ __all__ = [
     "load_node_credentials",
     "node_dir",
     "read_signing_history",
+    "retire_signing_certificate",
     "root_dir",
     "write_signing_history",
 ]
@@ -450,6 +451,15 @@ def write_signing_history(path: Path, entries: Sequence[RetiredSigningCertificat
             ]
         },
     )
+
+
+def retire_signing_certificate(paths: NodePaths, cert: x509.Certificate, *, at: int) -> None:
+    """Add ``cert`` to the node's signing key history, retired at ``at`` (Unix seconds), with
+    the CA chain in ``chain.pem`` now (call it before a new node CA is written)."""
+    history = [r for r in read_signing_history(paths.history) if r.certificate != cert]
+    chain = tuple(read_certificates(paths.chain))
+    retired = RetiredSigningCertificate(cert, at, chain)
+    write_signing_history(paths.history, [*history, retired])
 
 
 def _required_str(info: dict[str, Any], key: str, path: Path) -> str:

@@ -33,11 +33,11 @@ from gateway.pki.issue import (
     sign_tls_certificate,
     utc_now,
 )
-from gateway.pki.keystore import NodeCredentials, NodePaths, RetiredSigningCertificate
+from gateway.pki.keystore import NodeCredentials, NodePaths, retire_signing_certificate
 from gateway.pki.names import node_tls_name, signing_kid
 from gateway.pki.validate import check_node_credentials
 
-__all__ = ["Renewal", "renew_node", "renew_node_folder", "retire_signing_certificate"]
+__all__ = ["Renewal", "renew_node", "renew_node_folder"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +62,6 @@ def _tls_host(cert: x509.Certificate, node_id: str) -> str:
         if name != node_tls_name(node_id):
             return name
     raise ConfigurationError("the TLS certificate names no host to renew it for")
-
-
-def retire_signing_certificate(paths: NodePaths, cert: x509.Certificate, *, at: int) -> None:
-    """Add ``cert`` to the node's signing key history, retired at ``at`` (Unix seconds), with
-    the CA chain in ``chain.pem`` now (call it before a new node CA is written)."""
-    history = [r for r in keystore.read_signing_history(paths.history) if r.certificate != cert]
-    chain = tuple(keystore.read_certificates(paths.chain))
-    retired = RetiredSigningCertificate(cert, at, chain)
-    keystore.write_signing_history(paths.history, [*history, retired])
 
 
 def renew_node(

@@ -42,9 +42,8 @@ from gateway.pki.issue import (
     node_ca_certificate,
     utc_now,
 )
-from gateway.pki.keystore import NodeCredentials, NodePaths
+from gateway.pki.keystore import NodeCredentials, NodePaths, retire_signing_certificate
 from gateway.pki.names import URN_PREFIX, node_level, node_uri, parent_of
-from gateway.pki.renew import retire_signing_certificate
 from gateway.pki.validate import check_node_credentials, named_node
 
 __all__ = ["ROOT_SIGNER", "install_node_ca", "request_node_ca", "sign_node_request"]

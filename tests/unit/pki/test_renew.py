@@ -246,3 +246,21 @@ def test_renew_and_sign_by_a_node_config_are_audited_in_its_log(tmp_path: Path) 
         f"signed {certificate.subject.rfc4514_string()} "
         f"(certificate {fingerprint(certificate)[:16]}…) as 330000"
     ]
+
+
+def test_pki_node_force_keeps_the_replaced_signing_certificate_in_the_history(
+    keys: Path,
+) -> None:
+    old = load_node_credentials(keys / "nodes" / "330500")
+    later = ISSUED + dt.timedelta(days=10)
+    issue_node(keys, node_id="330500", parent_id="330000", host="127.0.0.1", now=later, force=True)
+    new = load_node_credentials(keys / "nodes" / "330500")
+    assert [(r.certificate, r.chain, r.retired_at) for r in new.retired_signing] == [
+        (old.signing_cert, old.chain, int(later.timestamp()))
+    ]
+    endpoints = {node: f"127.0.0.1:{7000 + i}" for i, (node, _p) in enumerate(NODES)}
+    built = build_directory(keys, endpoints, serial=1, now=int(later.timestamp()), valid_s=60)
+    assert built.nodes["330500"].signing_kids == (
+        signing_kid(new.signing_cert),
+        signing_kid(old.signing_cert),
+    )
