@@ -184,6 +184,8 @@ def test_a_log_verifies_across_the_city_and_the_province_renewing_their_keys(
             "signed_size": 6,
             "witnessed_size": 6,
             "cosignatures": 2,
+            "epoch": 1,
+            "gaps": (),
         }
         with pytest.raises(SignatureError, match=r"^checkpoint 3: "):
             verify(retired_log=False, retired_witness=True)
