@@ -50,11 +50,20 @@ class Cancellation:
             CallDeadlineError: the call's deadline has passed.
             CallCancelledError: the caller cancelled the call.
         """
+        if not self.wanted():
+            raise self.stopped(progress)
+
+    def wanted(self) -> bool:
+        """True while the call is neither cancelled nor past its deadline."""
+        left = self.time_left_s()
+        return (left is None or left > 0) and self.still_wanted()
+
+    def stopped(self, progress: str) -> CallCancelledError:
+        """The error of a call that is no longer wanted: past its deadline, else cancelled."""
         left = self.time_left_s()
         if left is not None and left <= 0:
-            raise CallDeadlineError(f"the call's deadline passed; stopped {progress}")
-        if not self.still_wanted():
-            raise CallCancelledError(f"the caller cancelled the call; stopped {progress}")
+            return CallDeadlineError(f"the call's deadline passed; stopped {progress}")
+        return CallCancelledError(f"the caller cancelled the call; stopped {progress}")
 
 
 NEVER_CANCELLED = Cancellation()

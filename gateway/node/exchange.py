@@ -17,6 +17,7 @@ from gateway.core.catalog import RecipientKind
 from gateway.core.errors import AccessDeniedError, GatewayError, NotFoundError
 from gateway.core.policy import node_relation
 from gateway.core.principal import Principal
+from gateway.node.cancellation import NEVER_CANCELLED, Cancellation
 from gateway.node.outbound import Outbound, OutboundBatch
 from gateway.node.peer_client import HolderView, HopBatch
 from gateway.node.receive import FederationReceiver, ReceiveResult
@@ -84,15 +85,20 @@ class FederationExchange:
             self._refused(principal, "push.receive", exc)
             raise
 
-    def pull(self, principal: Principal, after: int) -> Iterator[HopBatch]:
+    def pull(
+        self, principal: Principal, after: int, *, cancel: Cancellation = NEVER_CANCELLED
+    ) -> Iterator[HopBatch]:
         """Acknowledge what the child applied (through ``after``), then serve what is past it.
 
         Each batch carries the outbox position it reaches as its cursor. Rows
         that must never go (purged, expired, not shared) are retired on the way.
-        Nothing runs until the iteration starts.
+        Nothing runs until the iteration starts. Before each batch it asks
+        ``cancel`` whether the child still wants it: what was served and not
+        acknowledged stays pending, so stopping loses nothing.
 
         Raises:
             AccessDeniedError: the caller is not a listed node, or not a child of this one.
+            CallCancelledError: the child cancelled, or the call's deadline passed.
         """
         self._trust.check_peer(principal)
         child = principal.node_id
@@ -102,7 +108,9 @@ class FederationExchange:
                 rule="federation:pull-children-only",
             )
         self.acknowledge(child, after)
+        served = 0
         while True:
+            cancel.check(f"after {served} batches served (through outbox position {after})")
             items = self._store.outbox.pending_after(child, after, limit=self._batch_records)
             if not items:
                 return
@@ -112,6 +120,7 @@ class FederationExchange:
                 self._drop(batch)
             if batch.empty:
                 continue
+            served += 1
             yield HopBatch(
                 envelope_json=batch.envelope_json,
                 records=batch.records,

@@ -15,7 +15,7 @@ from gateway.core.batch_items import ItemOutcome, ItemResult, ReceiveResult
 from gateway.core.errors import PeerError
 from gateway.node.exchange import FederationExchange
 from gateway.node.peer_client import HopBatch
-from gateway.rpc.context import current_principal
+from gateway.rpc.context import call_cancellation, client_messages, current_principal
 
 __all__ = [
     "FederationServicer",
@@ -97,14 +97,23 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
         context: grpc.ServicerContext,
     ) -> Iterator[federation_pb2.PushResponse]:
         principal = current_principal()
-        for request in request_iterator:
+        acknowledged = 0
+        requests = client_messages(
+            request_iterator,
+            call_cancellation(context),
+            # Each batch is stored whole (one transaction) or not at all.
+            lambda: f"after {acknowledged} batches acknowledged",
+        )
+        for request in requests:
             result = self._exchange.receive(principal, hop_batch_from_proto(request))
+            acknowledged += 1
             yield receipt_to_proto(result)
 
     def Pull(
         self, request: federation_pb2.PullRequest, context: grpc.ServicerContext
     ) -> Iterator[federation_pb2.PushRequest]:
-        for batch in self._exchange.pull(current_principal(), request.after):
+        cancel = call_cancellation(context)
+        for batch in self._exchange.pull(current_principal(), request.after, cancel=cancel):
             yield hop_batch_to_proto(batch)
 
     def GetDirectory(

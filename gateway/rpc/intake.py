@@ -10,7 +10,7 @@ from gateway._proto.v1 import intake_pb2, intake_pb2_grpc
 from gateway.core.errors import LimitExceededError
 from gateway.core.limits import Limits
 from gateway.node.intake import IntakeOutcome, IntakeResult, IntakeService, Submission
-from gateway.rpc.context import current_principal
+from gateway.rpc.context import call_cancellation, client_messages, current_principal
 
 __all__ = ["IntakeServicer", "from_proto", "to_proto"]
 
@@ -72,7 +72,13 @@ class IntakeServicer(intake_pb2_grpc.IntakeServicer):
         context: grpc.ServicerContext,
     ) -> Iterator[intake_pb2.SubmitResponse]:
         seen = 0
-        for request in request_iterator:
+        requests = client_messages(
+            request_iterator,
+            call_cancellation(context),
+            # Each message's records are stored whole (one transaction) or not at all.
+            lambda: f"after {seen} records submitted",
+        )
+        for request in requests:
             self._limits.check_count(
                 "records in one message", len(request.records), self._limits.max_batch_records
             )

@@ -51,7 +51,7 @@ from gateway.core.errors import (
     VerificationError,
 )
 from gateway.core.principal import Principal, Role
-from gateway.rpc.context import principal_var
+from gateway.rpc.context import call_cancellation, principal_var
 from gateway.rpc.errors import public_status
 
 __all__ = [
@@ -205,13 +205,28 @@ class GatewayInterceptor(grpc.ServerInterceptor):
                 self._observed(method) as outcome,
             ):
                 principal: Principal | None = None
+                taken = 0
                 try:
                     principal = self._admit(method, context)
                     token = principal_var.set(principal)
+                    responses = behavior(request, context)
                     try:
-                        yield from behavior(request, context)
+                        for response in responses:
+                            taken += 1
+                            yield response
                     finally:
                         principal_var.reset(token)
+                        # Closed now, not when collected: a stream left early stops its work.
+                        close = getattr(responses, "close", None)
+                        if close is not None:
+                            close()
+                except GeneratorExit:
+                    # gRPC stopped taking responses: the caller cancelled, or the deadline passed.
+                    stopped = call_cancellation(context).stopped(f"after {taken} responses")
+                    outcome.append(public_status(stopped).code.name)
+                    self._cancelled(principal, context, method, stopped)
+                    log.info("rpc cancelled", detail=str(stopped), code=outcome[0])
+                    raise
                 except Exception as exc:  # noqa: BLE001 - mapped to a status below
                     outcome.append(public_status(exc).code.name)
                     self._abort(context, method, principal, exc)
@@ -269,6 +284,9 @@ class GatewayInterceptor(grpc.ServerInterceptor):
         It was allowed, and what it served before stopping is audited already;
         this event says it stopped, and how far it had gone.
         """
+        if principal is None:
+            # Refused before it was admitted: that refusal is audited already.
+            return
         rule = "call:deadline-exceeded" if isinstance(exc, CallDeadlineError) else "call:cancelled"
         event = event_by(
             principal,

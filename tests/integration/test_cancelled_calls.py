@@ -10,8 +10,10 @@ at once. The assertions count rows and events, never time.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+import threading
 import time
 import tomllib
 from collections.abc import Iterator
@@ -24,13 +26,15 @@ import pytest
 from gateway._proto.v1 import (
     discipline_pb2,
     discipline_pb2_grpc,
+    intake_pb2,
+    intake_pb2_grpc,
     records_pb2,
     records_pb2_grpc,
 )
 from gateway.store import RecordRow, open_store
-from tests.support.cluster import Cluster, make_cluster, running, wait_for
+from tests.support.cluster import Cluster, listed, make_cluster, running, wait_for
 from tests.support.federation import client_channel
-from tests.support.records import company_code
+from tests.support.records import company_code, penalty_fields
 
 NATIONAL = "000000"
 ROWS = 60_000
@@ -76,8 +80,16 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         yield started
 
 
-def _stopped_export(cluster: Cluster, rule: str) -> dict[str, Any]:
-    """The audit event of the export that stopped, once the node has written it."""
+@pytest.fixture
+def empty(tmp_path: Path) -> Iterator[Cluster]:
+    """The national node, holding nothing yet."""
+    built = make_cluster(tmp_path, [NATIONAL], clients=CLIENTS)
+    with running(built, [NATIONAL]) as started:
+        yield started
+
+
+def _stopped_call(cluster: Cluster, action: str, rule: str) -> dict[str, Any]:
+    """The audit event of the call that stopped, once the node has written it."""
 
     def find() -> dict[str, Any] | None:
         events = cluster.gateway_json_lines(
@@ -88,11 +100,11 @@ def _stopped_export(cluster: Cluster, rule: str) -> dict[str, Any]:
             "--endpoint",
             cluster.endpoint(NATIONAL),
             "--action",
-            EXPORT,
+            action,
         )
         return next((e for e in events if e["rule"] == rule), None)
 
-    return wait_for(f"the {rule} export in the audit log", find)
+    return wait_for(f"the {rule} call in the audit log", find)
 
 
 def _rows_read(event: dict[str, Any]) -> int:
@@ -134,7 +146,7 @@ def test_an_export_past_its_deadline_stops_reading_and_the_node_answers_the_next
             list(_export(channel, timeout=0.5))
     assert ended.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
 
-    event = _stopped_export(cluster, "call:deadline-exceeded")
+    event = _stopped_call(cluster, EXPORT, "call:deadline-exceeded")
     assert event["decision"] == "allowed"
     assert event["actor"] == f"auditor:{NATIONAL}/audit-office"
     assert _rows_read(event) < ROWS // 2
@@ -158,6 +170,43 @@ def test_an_export_its_client_cancels_stops_reading(cluster: Cluster) -> None:
             list(call)
     assert ended.value.code() is grpc.StatusCode.CANCELLED
 
-    event = _stopped_export(cluster, "call:cancelled")
+    event = _stopped_call(cluster, EXPORT, "call:cancelled")
     assert _rows_read(event) < ROWS // 2
     _check_answers(cluster)
+
+
+@pytest.mark.slow
+def test_a_submit_stream_its_client_cancels_keeps_what_it_stored_and_is_audited(
+    empty: Cluster,
+) -> None:
+    decided = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=20)
+    release = threading.Event()
+
+    def messages() -> Iterator[intake_pb2.SubmitRequest]:
+        yield intake_pb2.SubmitRequest(
+            records=[
+                intake_pb2.SubmittedRecord(
+                    ref="1", category="admin_penalty", fields=penalty_fields(1, decided=decided)
+                )
+            ]
+        )
+        release.wait(60)  # the client holds the stream open, then leaves
+
+    client = empty.client(NATIONAL, "procurement-office")
+    with client_channel(client, empty.endpoint(NATIONAL)) as channel:
+        call = intake_pb2_grpc.IntakeStub(channel).Submit(messages())
+        [stored] = next(call).results
+        call.cancel()
+        release.set()
+    assert stored.outcome == intake_pb2.SUBMIT_OUTCOME_ACCEPTED
+
+    event = _stopped_call(empty, "/gateway.v1.Intake/Submit", "call:cancelled")
+    # Either gRPC stopped taking the stream's responses (the interceptor counts them), or
+    # the servicer was waiting for the next message when the stream broke (it counts records).
+    assert re.fullmatch(
+        r"the caller cancelled the call; stopped after 1 (responses|records submitted)",
+        event["detail"],
+    ), event["detail"]
+    assert [line["code"] for line in _logged(empty, "rpc cancelled")] == ["CANCELLED"]
+    assert _logged(empty, "rpc failed") == []
+    assert stored.record_id in listed(empty, NATIONAL, "audit-office")

@@ -29,6 +29,12 @@ class _Context:
     def peer(self) -> str:
         return "ipv4:127.0.0.1:5000"
 
+    def is_active(self) -> bool:
+        return self.aborted is None
+
+    def time_remaining(self) -> float | None:
+        return None
+
     def abort(self, code: grpc.StatusCode, details: str) -> NoReturn:
         self.aborted = (code, details)
         raise _AbortedError(details)
@@ -97,3 +103,36 @@ def test_a_stopped_stream_is_audited_once_with_how_far_it_went(
         str(error),
     )
     assert (event.actor, event.address) == (AUDITOR.actor, "ipv4:127.0.0.1:5000")
+
+
+def test_a_stream_grpc_stops_taking_is_audited_with_the_responses_taken() -> None:
+    audited: list[AuditEvent] = []
+    closed: list[bool] = []
+    interceptor = GatewayInterceptor(
+        node_id="330500",
+        authenticate=lambda context: AUDITOR,
+        audit=audited.append,
+        clock=lambda: 1_760_000_000,
+        access={EXPORT: frozenset({Role.AUDITOR})},
+    )
+
+    def export(request: str, context: Any) -> Iterator[int]:
+        try:
+            yield from range(100)
+        finally:
+            closed.append(True)
+
+    stream = _wrap(interceptor, grpc.unary_stream_rpc_method_handler(export)).unary_stream(
+        "request", _Context()
+    )
+    assert [next(stream), next(stream), next(stream)] == [0, 1, 2]
+    stream.close()  # what gRPC does once the caller has cancelled
+
+    assert closed == [True]  # the use case's work ended with the call
+    [event] = audited
+    assert (event.action, event.decision, event.rule, event.detail) == (
+        EXPORT,
+        Decision.ALLOWED,
+        "call:cancelled",
+        "the caller cancelled the call; stopped after 3 responses",
+    )

@@ -31,6 +31,12 @@ class _Context:
     def peer(self) -> str:
         return "ipv4:127.0.0.1:5000"
 
+    def is_active(self) -> bool:
+        return self.aborted is None
+
+    def time_remaining(self) -> float | None:
+        return None
+
     def abort(self, code: grpc.StatusCode, details: str) -> NoReturn:
         self.aborted = (code, details)
         raise _AbortedError(details)
