@@ -634,6 +634,20 @@ def test_a_list_without_basis_filers_measures_or_period_source_is_refused(
         parse_base(category)
 
 
+def test_a_list_is_not_a_check_reference() -> None:
+    # A check reads every list already; check_reference is for plain records.
+    category = listing()
+    category["check_reference"] = True
+    with pytest.raises(
+        CatalogError,
+        match=re.escape(
+            "base.toml: category pen: check_reference is for records and commitments: "
+            "a check reads every list"
+        ),
+    ):
+        parse_base(category)
+
+
 def test_any_filing_domain_stands_alone() -> None:
     category = listing()
     category["filing_domains"] = ["*", "court"]
