@@ -9,16 +9,19 @@ province's limit is put back.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from gateway.core.audit import record_ref
 from tests.support.cluster import Cluster, listed, make_cluster, submit, wait_for
 from tests.support.node_config import set_config_keys
+from tests.support.peers import claimed_record_id, for_parent, hop_request, push, signed_penalty
 from tests.support.records import penalty_fields
 
 NATIONAL, PROVINCE, CITY = "000000", "330000", "330500"
@@ -109,3 +112,37 @@ def test_a_record_the_province_refuses_alone_is_parked_and_the_rest_is_stored(
         lambda: set(listed(cluster, PROVINCE, "audit-office")) == set(ids) or None,
     )
     assert _troubled(cluster) == []
+
+
+def _forge_signature(sd_jwt: str) -> str:
+    """The same SD-JWT with its issuer signature replaced by 64 bytes nobody signed."""
+    jws, rest = sd_jwt.split("~", 1)
+    header, payload, _signature = jws.split(".")
+    forged = base64.urlsafe_b64encode(bytes(range(64))).rstrip(b"=").decode()
+    return f"{header}.{payload}.{forged}~{rest}"
+
+
+@pytest.mark.slow
+def test_a_forged_issuer_signature_on_one_record_refuses_the_whole_batch(
+    cluster: Cluster,
+) -> None:
+    cluster.start(PROVINCE)
+    # The city's own keys: its TLS certificate on the wire, its key on the hop batch.
+    records = [for_parent(signed_penalty(cluster, CITY, 40 + i), CITY) for i in range(3)]
+    records[1] = _forge_signature(records[1])
+    request = hop_request(cluster, sender=CITY, audience=PROVINCE, records=records)
+    before = [e for e in _events(cluster, PROVINCE, "push.receive") if e["decision"] == "denied"]
+
+    with pytest.raises(grpc.RpcError) as refused:
+        push(cluster, sender=CITY, to=PROVINCE, request=request)
+
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert (refused.value.details() or "").startswith("signature"), refused.value.details()
+    held = listed(cluster, PROVINCE, "audit-office")
+    assert [claimed_record_id(r) in held for r in records] == [False, False, False]
+    denied = [e for e in _events(cluster, PROVINCE, "push.receive") if e["decision"] == "denied"]
+    [event] = denied[len(before) :]
+    assert (event["actor"], event["rule"]) == (f"node:{CITY}/{CITY}", "SignatureError")
+    assert [
+        e for e in _events(cluster, PROVINCE, "push.receive") if e["decision"] == "allowed"
+    ] == []
