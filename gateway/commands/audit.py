@@ -35,6 +35,7 @@ from gateway.commands.outbox import config_option
 from gateway.core.audit import AuditEvent
 from gateway.core.checkpoint import CosignatureVerifier, open_checkpoint
 from gateway.core.errors import GatewayError, InputError, PeerError, ProofError
+from gateway.core.log_epoch import epoch_of, note_origin
 from gateway.core.merkle import leaf_hash, verify_inclusion
 from gateway.core.note import NoteVerifier
 from gateway.core.records import CHINA_STANDARD_TIME
@@ -562,8 +563,10 @@ def audit_proof(
         answer = stub.GetInclusionProof(audit_pb2.InclusionProofRequest(seq=seq, size=size))
     if not answer.checkpoint:
         raise InputError(f"the node published no checkpoint of size {answer.size}")
-    origin = _origin(client.node_id)
-    checkpoint, _note = open_checkpoint(answer.checkpoint, [log_key, *retired], origin=origin)
+    # The checkpoint may be of any epoch of the node's log (gateway.core.log_epoch).
+    named = note_origin(answer.checkpoint)
+    epoch_of(named, _origin(client.node_id))
+    checkpoint, _note = open_checkpoint(answer.checkpoint, [log_key, *retired], origin=named)
     leaf = leaf_hash(answer.event)
     verify_inclusion(
         leaf_hash=leaf, index=seq, size=checkpoint.size, proof=answer.hashes, root=checkpoint.root

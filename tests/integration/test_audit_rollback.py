@@ -232,6 +232,13 @@ def test_a_node_restored_behind_its_parent_serves_only_once_the_gap_is_an_incide
         )
         client = keystore.client(CITY, "audit-office")
         verified = run_gateway("audit", "verify", "--as", str(client), "--endpoint", city.endpoint)
+        incident_seq = str(held + 1)
+        proof = run_gateway(
+            "audit", "proof", incident_seq, "--as", str(client), "--endpoint", city.endpoint
+        )
+    assert proof.returncode == 0, proof.stderr
+    assert f"event {incident_seq}: audit.incident by operator:{CITY}/" in proof.stdout
+    assert f"{log_origin(CITY)}/epoch/2\n" in proof.stdout, "proven against an epoch-2 checkpoint"
     assert verified.returncode == 0, verified.stderr
     epoch2 = f"{log_origin(CITY)}/epoch/2"
     out = " ".join(verified.stdout.split())

@@ -302,6 +302,46 @@ def test_once_the_new_epoch_is_cosigned_the_old_one_is_closed(
     assert [rule for rule, _ in restored.denied()] == ["witness:epoch-unopened"]
 
 
+def test_a_second_restore_opens_a_third_epoch_after_the_seconds_last_cosigned_checkpoint(
+    keystore: Keystore, restored: Restored, tmp_path: Path
+) -> None:
+    store, clock = restored.store, restored.clock
+    guard = _guard(keystore, store, DirectWitness(restored.witness), clock)
+    guard.record_incident(OPS, "disk lost")
+    backup_sqlite(f"sqlite:///{tmp_path / 'older.db'}", tmp_path / "second.db")
+    _events(store, 3, start=100)
+    publisher = restored.publisher(keystore)
+    assert publisher.publish() is not None
+    assert publisher.request_cosignature() is not None  # epoch 2, size 7
+
+    again = open_store(f"sqlite:///{tmp_path / 'second.db'}")
+    try:
+        incident = _guard(keystore, again, DirectWitness(restored.witness), clock).record_incident(
+            OPS, "lost again"
+        )
+        assert (incident.epoch, incident.checkpoint.origin, incident.checkpoint.size) == (
+            3,
+            f"{log_origin(CITY)}/epoch/2",
+            7,
+        )
+        third = _publisher(keystore, again, clock, DirectWitness(restored.witness))
+        published = third.publish(final=True)
+        assert published is not None
+        assert published.note.startswith(f"{log_origin(CITY)}/epoch/3\n")
+        assert third.request_cosignature() is not None
+        kept = WitnessRepository(restored.witness_store.engine).last(CITY)
+        assert kept is not None
+        assert (kept.epoch, kept.size) == (3, 5)
+        report = _verify(keystore, again)
+        assert [(g.seq, g.incident.epoch, g.incident.checkpoint.size) for g in report.gaps] == [
+            (3, 2, 6),
+            (4, 3, 7),
+        ]
+        assert report.epoch == 3
+    finally:
+        again.close()
+
+
 # --------------------------------------------------------------------------- the auditor's view
 
 
