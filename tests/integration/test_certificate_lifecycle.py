@@ -19,10 +19,10 @@ import pytest
 from gateway.core.records import verify_record
 from gateway.node.local_federation import free_port
 from gateway.node.trust import FederationTrust, read_directory_file
-from gateway.pki import parent_of
+from gateway.pki import init_federation, issue_node, parent_of
 from gateway.pki.keystore import read_certificate
 from tests.support.cluster import FEDERATION_SETTINGS, Cluster, listed, running, submit, wait_for
-from tests.support.federation import Keystore, init_node, run_gateway
+from tests.support.federation import Keystore, init_node, run_gateway, start_node
 from tests.support.records import penalty_fields
 
 NATIONAL, ZHEJIANG, HUZHOU = "000000", "330000", "330500"
@@ -249,3 +249,43 @@ def test_a_city_rotates_its_signing_key_in_traffic_and_all_verifies_at_national(
     report = wait_for("audit verify across the rotation", verified_across)
     assert report["verified"] is True
     assert report["witness"] == f"credit-gateway/{ZHEJIANG}"
+
+
+def test_a_node_with_an_expired_certificate_refuses_to_start_and_starts_once_renewed(
+    tmp_path: Path,
+) -> None:
+    """Its certificates were issued 400 days ago: the leaves (one year) have expired."""
+    keys = tmp_path / "keys"
+    issued = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
+    init_federation(keys, now=issued)
+    issue_node(keys, node_id=NATIONAL, parent_id=None, host="127.0.0.1", now=issued)
+    (tmp_path / NATIONAL).mkdir()
+    config = init_node(Keystore(keys), NATIONAL, tmp_path / NATIONAL)
+
+    listed = json.loads(_gateway("pki", "list", "--dir", str(keys), "--json"))
+    assert {(c["kind"], c["state"]) for c in listed} == {
+        ("signing", "expired"),
+        ("tls", "expired"),
+        ("node-ca", "valid"),
+        ("root", "valid"),
+    }
+    refused = run_gateway("serve", "--config", str(config), "--log-json")
+    assert refused.returncode == 1
+    node_dir = keys / "nodes" / NATIONAL
+    assert f"error: {node_dir / 'tls.crt'}: certificate expired at " in refused.stderr
+    assert f"; renew it with `gateway pki renew --dir {keys} --node {NATIONAL}`" in refused.stderr
+
+    _gateway("pki", "renew", "--config", str(config))
+    node = start_node(config, NATIONAL, log=tmp_path / "national.log")
+    try:
+        assert node.process.poll() is None
+    finally:
+        node.terminate()
+    listed = json.loads(_gateway("pki", "list", "--dir", str(keys), "--json"))
+    assert sorted((c["kind"], c["state"]) for c in listed) == [
+        ("node-ca", "valid"),
+        ("retired-signing", "retired"),
+        ("root", "valid"),
+        ("signing", "valid"),
+        ("tls", "valid"),
+    ]
