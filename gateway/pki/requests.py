@@ -197,10 +197,10 @@ def sign_node_request(
     return b"".join(c.public_bytes(Encoding.PEM) for c in chain)
 
 
-def _spki(key: ec.EllipticCurvePublicKey | object) -> bytes:
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        return b""
-    return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+def _certifies(cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> bool:
+    """Whether ``cert`` is for ``key``'s public half (same SubjectPublicKeyInfo)."""
+    spki = (Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return cert.public_key().public_bytes(*spki) == key.public_key().public_bytes(*spki)
 
 
 def _certificates(pem: bytes, what: str) -> list[x509.Certificate]:
@@ -249,7 +249,7 @@ def install_node_ca(
     if len(roots) != 1:
         raise ConfigurationError(f"the root certificate file holds {len(roots)} certificates")
     ca, root = chain[0], roots[0]
-    if _spki(ca.public_key()) != _spki(ca_key.public_key()):
+    if not _certifies(ca, ca_key):
         raise ConfigurationError(
             f"the signed certificate is not for this node's CA key {paths.ca_key}"
         )

@@ -224,3 +224,23 @@ def test_install_refuses_a_certificate_for_another_key(
     key = tmp_path / "nodes" / "330600" / "ca.key"
     assert key.stat().st_mode & 0o777 == 0o600
     read_ec_private_key(key)
+
+
+def test_install_refuses_a_ca_signed_by_another_root(
+    machines: dict[str, Path], tmp_path: Path
+) -> None:
+    """An answer from a rogue 'root' is checked against the root the operator holds."""
+    rogue = tmp_path / "rogue-root"
+    init_federation(rogue, name="Test federation", now=NOW)
+    request = request_node_ca(tmp_path, node_id="000000")
+    bundle = sign_node_request(rogue, request.read_bytes(), signer="root", now=NOW)
+    with pytest.raises(ConfigurationError, match=r"chain does not lead to the root"):
+        install_node_ca(
+            tmp_path,
+            node_id="000000",
+            bundle_pem=bundle,
+            root_pem=(machines["root"] / "root" / "ca.crt").read_bytes(),
+            host="127.0.0.1",
+            now=NOW,
+        )
+    assert not (tmp_path / "nodes" / "000000" / "ca.crt").exists()
