@@ -42,7 +42,7 @@ def test_shared_category_prints_the_rule_and_every_field() -> None:
 
 
 def test_not_shared_category_says_so_first() -> None:
-    result = run("--category", "credit_commitment", "--recipient", "public")
+    result = run("--category", "credit_commitment", "--recipient", "other_node")
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0] == "not shared: default-deny"
     rows = [line for line in result.output.splitlines() if line.startswith("│ XDR_MC ")]

@@ -312,6 +312,14 @@ def test_national_base_rules(national: CatalogDocument) -> None:
             assert all(r.recipient is not RecipientKind.PUBLIC for r in category.share_rules)
 
 
+def test_the_national_base_publishes_credit_commitments(national: CatalogDocument) -> None:
+    # 以规范格式向社会公示 (Zhumadian 2018); a supplement may withhold them.
+    commitments = national.categories["credit_commitment"]
+    assert commitments.publishable
+    [public] = [r for r in commitments.share_rules if r.recipient is RecipientKind.PUBLIC]
+    assert public.by_sensitivity[Sensitivity.PERSONAL] is Visibility.MASKED
+
+
 def test_national_public_rules_never_show_personal_data(national: CatalogDocument) -> None:
     for category in national.categories.values():
         for rule in category.share_rules:

@@ -274,7 +274,7 @@ DOMAINS = (
 )
 
 # Recipient kinds without any rule in a category (fail closed).
-NO_RULE: dict[str, set[str]] = {"credit_commitment": {"other_node", "public"}}
+NO_RULE: dict[str, set[str]] = {"credit_commitment": {"other_node"}}
 
 # What each grant gives, by sensitivity (the base catalog uses three shapes).
 FULL = "full"  # public, restricted clear; personal masked
@@ -414,22 +414,22 @@ def test_department_role_must_be_granted(catalog: Catalog) -> None:
 
 
 def test_public_for_a_non_publishable_category_is_not_shared(catalog: Catalog) -> None:
-    # The base catalog cannot hold a public rule on an unpublishable category (the
-    # parser refuses it), so the category is rebuilt with one to reach the check.
-
+    # A supplement may withhold publication (publishable = false) while the base's
+    # public rule stays in the category: the check on publishability still refuses.
     commitment = catalog.category("credit_commitment")
-    grant = ShareRule(
-        recipient=RecipientKind.PUBLIC,
-        by_sensitivity={Sensitivity.PUBLIC: CLEAR},
-        rule_id="commitment-public",
-    )
-    with_rule = replace(commitment, share_rules=(*commitment.share_rules, grant))
-    plan = decide(with_rule, Recipient(RecipientKind.PUBLIC), LEGAL)
+    withheld = replace(commitment, publishable=False)
+    plan = decide(withheld, Recipient(RecipientKind.PUBLIC), LEGAL)
     assert (plan.shared, plan.rule) == (False, "not-publishable")
     with pytest.raises(AccessDeniedError, match=r"credit_commitment is not shared with public"):
         require_shared(plan)
-    # Without the rule it is the default deny.
-    assert decide(commitment, Recipient(RecipientKind.PUBLIC)).rule == "default-deny"
+    # Without the public rule it is the default deny.
+    private = replace(
+        commitment,
+        share_rules=tuple(
+            r for r in commitment.share_rules if r.recipient is not RecipientKind.PUBLIC
+        ),
+    )
+    assert decide(private, Recipient(RecipientKind.PUBLIC)).rule == "default-deny"
 
 
 def test_field_without_a_grant_is_withheld(catalog: Catalog) -> None:
@@ -601,7 +601,9 @@ def test_explain_withheld_field_names_the_rules_that_grant_nothing(catalog: Cata
 
 
 def test_explain_not_shared_gives_the_denying_rule_for_every_field(catalog: Catalog) -> None:
-    explanation = explain(catalog.category("credit_commitment"), Recipient(RecipientKind.PUBLIC))
+    explanation = explain(
+        catalog.category("credit_commitment"), Recipient(RecipientKind.OTHER_NODE)
+    )
     assert not explanation.plan.shared
     assert [d.code for d in explanation.fields] == list(
         catalog.category("credit_commitment").field_codes
