@@ -156,6 +156,7 @@ def demo(*, directory: Path | None, keep: bool) -> None:
         summary.update(_city_listing(fed))
         summary.update(_discipline(fed, summary["notice_id"], summary["notice_subject"]))
         summary.update(_revocation(fed, summary["sample_record"]))
+        summary.update(_duties(fed, summary["listed_subject"]))
         summary["elapsed_s"] = round(time.monotonic() - started, 1)
         _print_summary(summary)
         if keep:
@@ -317,6 +318,7 @@ def _city_listing(fed: LocalFederation) -> dict[str, Any]:
     return {
         "city_listing": f"{at_lishui} / {at_changsha}",
         "city_listing_ms": f"{statistics.median(timed):.0f} ms (median of {len(timed)})",
+        "listed_subject": subject,
     }
 
 
@@ -485,6 +487,39 @@ def _revocation(fed: LocalFederation, record_id: str) -> dict[str, Any]:
     return {"holders_confirmed": len(holders)}
 
 
+def _duties(fed: LocalFederation, subject: str) -> dict[str, Any]:
+    _step("10. 双公示 and the office's duties: the public feed, timeliness, a credit report")
+    feed = fed.feeds[ZHEJIANG]
+    root = fed.keys / "root" / "ca.crt"
+    [checked] = _json_lines("publication", "verify", feed, "--root", str(root))
+    out_console.print(
+        f"Zhejiang's public feed {feed}/v1/feed: {checked['published_entries']} publish and "
+        f"{checked['withdrawn_entries']} withdraw entries verified against the root; "
+        f"{checked['published_now']} records published now (its own and its cities')",
+        highlight=False,
+    )
+    _gateway("report", "timeliness", "--config", str(fed.config(HUZHOU)))
+    [timeliness] = _json_lines("report", "timeliness", "--config", str(fed.config(HUZHOU)))
+    late = sum(d["late"] for d in timeliness["departments"])
+    out = fed.root / "credit-report"
+    [report] = _json_lines(
+        "report", "subject", subject, "--as", str(fed.client(HUZHOU, "procurement-office")),
+        "--purpose", "政府采购供应商资格审查", "--out", str(out),
+    )  # fmt: skip
+    out_console.print(
+        f"credit report of {subject}: {report['lists']} list entries, {report['records']} "
+        f"records, signed by Huzhou: {out.with_suffix('.pdf')} and {out.with_suffix('.json')}",
+        highlight=False,
+    )
+    _gateway("report", "verify", str(out.with_suffix(".json")), "--root", str(root))
+    return {
+        "feed": feed,
+        "feed_published": checked["published_now"],
+        "late_at_huzhou": late,
+        "credit_report": str(out.with_suffix(".pdf")),
+    }
+
+
 def _print_summary(summary: dict[str, Any]) -> None:
     _step("Summary")
     print_table(
@@ -505,6 +540,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
              f"{summary['check_procurement']} / {summary['check_other_domain']}"),
             ("check after objection accepted / dismissed / repair", summary["objection_repair"]),
             ("holders confirming the revocation", summary["holders_confirmed"]),
+            ("Zhejiang's public feed: records published now", summary["feed_published"]),
+            ("penalties and licences reported late at Huzhou", summary["late_at_huzhou"]),
+            ("credit report (PDF, signed JSON twin)", summary["credit_report"]),
             ("elapsed", f"{summary['elapsed_s']} s"),
         ],
     )  # fmt: skip

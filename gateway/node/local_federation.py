@@ -26,6 +26,7 @@ from gateway.pki import init_federation, issue_client, issue_node, parent_of
 __all__ = ["ClientSpec", "LocalFederation", "free_port"]
 
 _PORT_LINE = re.compile(r"serving node (\d{6}) on port (\d+)")
+_PUBLICATION = re.compile(r"publication on (http://\S+)")
 START_TIMEOUT_S = 60.0
 DIRECTORY_VALID_S = 7 * 86_400
 
@@ -54,6 +55,8 @@ class LocalFederation:
     nodes: tuple[str, ...]
     ports: dict[str, int]
     processes: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
+    feeds: dict[str, str] = field(default_factory=dict)
+    """Each started node's publication feed URL, from its serve line."""
 
     @property
     def keys(self) -> Path:
@@ -166,6 +169,9 @@ class LocalFederation:
             line = process.stdout.readline()
             if _PORT_LINE.search(line):
                 self.processes[node] = process
+                feed = _PUBLICATION.search(line)
+                if feed is not None:
+                    self.feeds[node] = feed.group(1).rstrip(",")
                 return
             if not line and process.poll() is not None:
                 break
