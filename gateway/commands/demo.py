@@ -154,7 +154,11 @@ def demo(*, directory: Path | None, keep: bool) -> None:
         summary.update(_upstream(fed, summary["accepted_ids"]))
         summary.update(_notice(fed))
         summary.update(_city_listing(fed))
-        summary.update(_discipline(fed, summary["notice_id"], summary["notice_subject"]))
+        summary.update(
+            _discipline(
+                fed, summary["notice_id"], summary["notice_subject"], summary["penalised_subject"]
+            )
+        )
         summary.update(_revocation(fed, summary["sample_record"]))
         summary.update(_duties(fed, summary["listed_subject"]))
         summary["elapsed_s"] = round(time.monotonic() - started, 1)
@@ -210,6 +214,17 @@ def _upstream(fed: LocalFederation, ids: set[str]) -> dict[str, Any]:
     at_province = _records(fed, ZHEJIANG)
     at_city = _records(fed, HUZHOU, "procurement-office")
     record_id = next(rid for rid in sorted(ids) if at_national[rid]["category"] == "admin_penalty")
+    # A company with a serious penalty in force: its check asks for review (step 7).
+    penalised = next(
+        (
+            view["fields"]["XDR_SHXYM"]
+            for _rid, view in sorted(at_city.items())
+            if view["category"] == "admin_penalty"
+            and view["fields"].get("CF_YZCD") == "serious"
+            and view["fields"].get("XDR_SHXYM")
+        ),
+        "",
+    )
     views = [at_city.get(record_id, {}), at_province[record_id], at_national[record_id]]
     codes = sorted(set().union(*(v.get("fields", {}) for v in views)))
     print_table(
@@ -229,6 +244,7 @@ def _upstream(fed: LocalFederation, ids: set[str]) -> dict[str, Any]:
         "verified_at_national": verified,
         "fields_city_province_national": " / ".join(str(len(v.get("fields", {}))) for v in views),
         "sample_record": record_id,
+        "penalised_subject": penalised,
     }
 
 
@@ -369,7 +385,9 @@ def _time_listings(fed: LocalFederation, decided: str) -> list[float]:
     return samples
 
 
-def _discipline(fed: LocalFederation, notice_id: str, subject: str) -> dict[str, Any]:
+def _discipline(
+    fed: LocalFederation, notice_id: str, subject: str, penalised: str
+) -> dict[str, Any]:
     _step("7. 逢办必查 at Huzhou: check before acting, then feedback to the notice's issuer")
     procurement = fed.client(HUZHOU, "procurement-office")
     service = fed.client(HUZHOU, "service-office")
@@ -390,6 +408,15 @@ def _discipline(fed: LocalFederation, notice_id: str, subject: str) -> dict[str,
         f"{other['decision']}",
         highlight=False,
     )
+    # No list names this company, but a serious penalty is in force: review, not a ban.
+    _gateway(
+        "check", "--as", str(procurement), penalised, "--domain", "procurement",
+        "--purpose", "政府采购投标资格审查", "--case", "HZCG-2026-119",
+    )  # fmt: skip
+    weighed = _json_lines(
+        "check", "--as", str(procurement), penalised, "--domain", "procurement",
+        "--purpose", "政府采购投标资格审查", "--case", "HZCG-2026-119",
+    )[0]  # fmt: skip
     _json_lines(
         "feedback", "send", "--as", str(procurement), hit["check_id"], notice_id,
         "--action", "applied", "--note", "投标资格不予通过",
@@ -455,6 +482,7 @@ def _discipline(fed: LocalFederation, notice_id: str, subject: str) -> dict[str,
     return {
         "check_procurement": hit["decision"],
         "check_other_domain": other["decision"],
+        "check_penalised": weighed["decision"],
         "objection_repair": f"{disputed} / {restored} / {repaired}",
     }
 
@@ -538,6 +566,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
             ("city filing to INTERCEPT at Changsha", summary["city_listing_ms"]),
             ("check at Huzhou: procurement / public service",
              f"{summary['check_procurement']} / {summary['check_other_domain']}"),
+            ("check at Huzhou: serious penalty, no listing", summary["check_penalised"]),
             ("check after objection accepted / dismissed / repair", summary["objection_repair"]),
             ("holders confirming the revocation", summary["holders_confirmed"]),
             ("Zhejiang's public feed: records published now", summary["feed_published"]),

@@ -48,6 +48,7 @@ def _assert_every_flow(returncode: int, out: str, err: str, tmp_path: Path) -> N
     # 一处失信、处处受限: a listing filed at a city intercepts at its peer and in another province.
     assert re.search(r"city listing: check at Lishui / Changsha\s*│\s*intercept / intercept\s", out)
     assert "intercept / clear" in out
+    assert re.search(r"check at Huzhou: serious penalty, no listing\s*│\s*review\s", out)
     assert "disputed / intercept / clear" in out
     assert re.search(r"holders confirming the revocation\s*│\s*2\s", out)
     # The demo stops every node it started: no process still runs on its folder.
