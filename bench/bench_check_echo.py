@@ -33,7 +33,16 @@ from gateway.rpc.client import open_client_channel
 from tests.support.federation import Keystore, init_node, make_keystore, start_node
 from tests.support.records import company_code, notice_fields
 
-__all__ = ["CALLERS", "NAME", "TARGETS", "CallTarget", "run"]
+__all__ = [
+    "CALLERS",
+    "NAME",
+    "TARGETS",
+    "CallTarget",
+    "echo_caller",
+    "echo_p50_s",
+    "run",
+    "serve_echo",
+]
 
 NAME = "check_echo"
 CALLERS = (1, 8, 16)
@@ -72,6 +81,16 @@ def serve_echo(keystore: Keystore, _scratch: Path) -> Iterator[str]:
 def echo_caller(channel: grpc.Channel) -> Callable[[], object]:
     call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(ECHO_METHOD)
     return lambda: call(_PAYLOAD, timeout=10)
+
+
+def echo_p50_s(call: Callable[[], object], calls: int) -> float:
+    """p50 in seconds of ``calls`` sequential echo round trips."""
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter_ns()
+        call()
+        times.append(time.perf_counter_ns() - start)
+    return percentile(times, 0.5) / 1e9
 
 
 ECHO = CallTarget(

@@ -34,13 +34,13 @@ import sqlite3
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent import futures
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.bench_check_echo import echo_caller, serve_echo
+from bench.bench_check_echo import echo_caller, echo_p50_s, serve_echo
 from bench.harness import (
     BenchConfig,
     BenchResult,
@@ -48,7 +48,6 @@ from bench.harness import (
     Role,
     Stats,
     collector_paused,
-    percentile,
 )
 from gateway._proto.v1 import intake_pb2, intake_pb2_grpc, records_pb2, records_pb2_grpc
 from gateway.node.config import FederationSettings
@@ -58,7 +57,16 @@ from gateway.rpc.client import open_client_channel
 from tests.support.federation import Keystore
 from tests.support.records import notice_fields
 
-__all__ = ["CITIES", "ECHO_CALLS", "HOPS", "NAME", "NATIONAL", "POLL_INTERVAL_S", "run"]
+__all__ = [
+    "CITIES",
+    "ECHO_CALLS",
+    "HOPS",
+    "NAME",
+    "NATIONAL",
+    "POLL_INTERVAL_S",
+    "run",
+    "start_level",
+]
 
 NAME = "fanout"
 NATIONAL = "000000"
@@ -108,7 +116,7 @@ class _Federation:
         return self.local.database(node)
 
 
-def _start_level(local: LocalFederation, nodes: Sequence[str]) -> None:
+def start_level(local: LocalFederation, nodes: Sequence[str]) -> None:
     """Start ``nodes`` together; each start waits (bounded) until its node listens."""
     with futures.ThreadPoolExecutor(max_workers=len(nodes)) as pool:
         for started in [pool.submit(local.start, node) for node in nodes]:
@@ -125,7 +133,7 @@ def _federation(root: Path) -> Iterator[_Federation]:
         # Registered before the first start, so a failed start still stops the others.
         stack.callback(local.stop_all, _STOP_TIMEOUT_S)
         for level in ([NATIONAL], list(PROVINCES), _cities()):
-            _start_level(local, level)
+            start_level(local, level)
         issuer = open_client_channel(load_client_credentials(local.client(NATIONAL, ISSUER)))
         stack.callback(issuer.close)
         federation = _Federation(local, intake_pb2_grpc.IntakeStub(issuer))
@@ -234,16 +242,6 @@ def _confirm(federation: _Federation, record_id: str) -> None:
             raise RuntimeError(f"city {city} serves {view.record_id} by {view.issuer}")
 
 
-def _echo_p50_s(call: Callable[[], object], calls: int) -> float:
-    """p50 in seconds of ``calls`` sequential echo round trips."""
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter_ns()
-        call()
-        times.append(time.perf_counter_ns() - start)
-    return percentile(times, 0.5) / 1e9
-
-
 @dataclass
 class _Series:
     """Per-repetition samples, in milliseconds."""
@@ -300,11 +298,11 @@ def _measure(config: BenchConfig, reps: int) -> _Series:
         echo = echo_caller(echo_channel)
         # Warm-up: TLS handshakes on every channel (the bench's and the nodes' peer
         # channels), the nodes' statement caches, the echo server's threads.
-        _echo_p50_s(echo, ECHO_CALLS)
+        echo_p50_s(echo, ECHO_CALLS)
         _confirm(federation, _fanout(federation, stores, pool, 1).record_id)
         for rep in range(reps):
             with collector_paused():
-                echo_s = _echo_p50_s(echo, ECHO_CALLS)
+                echo_s = echo_p50_s(echo, ECHO_CALLS)
                 fanout = _fanout(federation, stores, pool, 2 + rep)
             _confirm(federation, fanout.record_id)
             series.add(echo_s, fanout)
