@@ -36,7 +36,7 @@ from gateway.core.strict_json import JsonProblem, StrictJsonError
 
 __all__ = ["read_jsonl"]
 
-_KEYS = frozenset({"category", "fields"})
+_KEYS = frozenset({"category", "fields", "not_public"})
 
 
 class _LineError(Exception):
@@ -92,7 +92,7 @@ def _field_text(key: str, value: object, max_line_bytes: int) -> str:
     raise _LineError(f"{where}: value must be a string or a number, not {kind}")
 
 
-def _parse(text: str, max_line_bytes: int) -> tuple[str, dict[str, str]]:
+def _parse(text: str, max_line_bytes: int) -> tuple[str, dict[str, str], str]:
     try:
         document = strict_json.loads(text, parse_float=_Number)
     except StrictJsonError as exc:
@@ -101,17 +101,26 @@ def _parse(text: str, max_line_bytes: int) -> tuple[str, dict[str, str]]:
         raise _LineError(f"a line must be a JSON object, not {type(document).__name__}")
     unknown = sorted(set(document) - _KEYS)
     if unknown:
-        raise _LineError(f"unknown key {unknown[0]!r}; a line has only category and fields")
+        raise _LineError(
+            f"unknown key {unknown[0]!r}; a line has only category, fields and not_public"
+        )
     category = document.get("category")
     if not isinstance(category, str) or not category.strip():
         raise _LineError("missing category: a non-empty string is required")
     fields = document.get("fields")
     if not isinstance(fields, dict):
         raise _LineError("missing fields: an object of field code -> value is required")
-    return _text("category", category), {
-        _text(f"field name {key!r}", key): _field_text(key, value, max_line_bytes)
-        for key, value in fields.items()
-    }
+    not_public = document.get("not_public", "")
+    if not isinstance(not_public, str):
+        raise _LineError("not_public must be a string: the reason the record is not published")
+    return (
+        _text("category", category),
+        {
+            _text(f"field name {key!r}", key): _field_text(key, value, max_line_bytes)
+            for key, value in fields.items()
+        },
+        _text("not_public", not_public) if not_public else "",
+    )
 
 
 def read_jsonl(source: Source, *, max_line_bytes: int) -> Iterator[SourceRecord | SourceError]:
@@ -138,10 +147,10 @@ def read_jsonl(source: Source, *, max_line_bytes: int) -> Iterator[SourceRecord 
                 if not line.text.strip():
                     continue
                 try:
-                    category, fields = _parse(line.text.rstrip("\r\n"), max_line_bytes)
+                    category, fields, not_public = _parse(line.text.rstrip("\r\n"), max_line_bytes)
                 except _LineError as exc:
                     yield SourceError(line.number, str(exc))
                     continue
-                yield SourceRecord(line.number, category, fields)
+                yield SourceRecord(line.number, category, fields, not_public)
         except _FileEncodingError as exc:  # a GB18030 byte order mark
             yield SourceError(exc.line, exc.reason)

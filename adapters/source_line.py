@@ -45,6 +45,8 @@ class SourceRecord:
     line: int
     category: str
     fields: dict[str, str]
+    not_public: str = ""
+    """The department's reason the record must never be published (不宜公开); "" if none."""
 
 
 @dataclass(frozen=True, slots=True)

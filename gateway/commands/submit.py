@@ -151,7 +151,10 @@ def submit(
                     continue
                 batch.append(
                     intake_pb2.SubmittedRecord(
-                        ref=str(item.line), category=item.category, fields=item.fields
+                        ref=str(item.line),
+                        category=item.category,
+                        fields=item.fields,
+                        not_public=item.not_public,
                     )
                 )
                 lines.append(item.line)

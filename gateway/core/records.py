@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
+from gateway.core._jws import b64url_decode, loads_strict
 from gateway.core.algorithms import Signer, Verifier
 from gateway.core.catalog import Category
 from gateway.core.errors import MalformedError, SignatureError
@@ -32,6 +33,7 @@ from gateway.core.sdjwt import VerifiedSdJwt, issue_sd_jwt, parse_sd_jwt, redact
 from gateway.core.strict_json import is_unicode
 
 __all__ = [
+    "NOT_PUBLIC_CLAIM",
     "RECORD_TYP",
     "SignedRecord",
     "content_digest",
@@ -39,12 +41,15 @@ __all__ = [
     "display_fields",
     "expires_at",
     "issue_record",
+    "not_public_reason",
     "read_record",
     "redact_record",
     "verify_record",
 ]
 
 RECORD_TYP = "vnd.credit-gateway.record+sd-jwt"
+NOT_PUBLIC_CLAIM = "npr"
+"""The always-visible claim of a record its issuer marked 不宜公开, holding the reason."""
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8))
 
 
@@ -70,6 +75,8 @@ class SignedRecord:
     clear: Mapping[str, str]
     masked: Mapping[str, str]
     sd_jwt: str
+    not_public: str = ""
+    """The issuer's reason why the record is never published (不宜公开); "" if none."""
 
     def display_fields(self) -> dict[str, str]:
         """Clear values, and masked ones where only the mask was disclosed."""
@@ -104,10 +111,13 @@ def issue_record(
     catalog_version: str,
     signer: Signer,
     now: int,
+    not_public: str = "",
     random_bytes: Callable[[int], bytes] = secrets.token_bytes,
 ) -> str:
     """Sign ``record`` as an SD-JWT with one disclosure per field (+ masked variants).
 
+    ``not_public``: the issuer's reason why the record must never be published
+    (不宜公开, Huzhou 2018), signed as the always-visible claim ``npr``.
     ``random_bytes`` draws the salts and decoys (see :func:`issue_sd_jwt`).
 
     Raises:
@@ -123,6 +133,8 @@ def issue_record(
         "iat": now,
         "exp": expires_at(record.expires_on),
     }
+    if not_public:
+        claims[NOT_PUBLIC_CLAIM] = not_public
     disclosable: list[tuple[str, str]] = []
     for spec in category.fields:
         value = record.fields.get(spec.code)
@@ -198,6 +210,10 @@ def read_record(
     texts = {name: str(_claim(payload, name, str)) for name in ("iss", "cat", "cv")}
     for name, text in texts.items():
         _check_text(f"record claim {name!r}", text, limits.max_string_chars, limits)
+    not_public = payload.get(NOT_PUBLIC_CLAIM, "")
+    if not isinstance(not_public, str):
+        raise MalformedError(f"record claim {NOT_PUBLIC_CLAIM!r} is not a string")
+    _check_text(f"record claim {NOT_PUBLIC_CLAIM!r}", not_public, limits.max_text_chars, limits)
     return SignedRecord(
         issuer=texts["iss"],
         record_id=record_id,
@@ -211,6 +227,7 @@ def read_record(
         clear=clear,
         masked=masked,
         sd_jwt=sd_jwt,
+        not_public=not_public,
     )
 
 
@@ -272,6 +289,22 @@ def display_fields(sd_jwt: str, *, limits: Limits = DEFAULT_LIMITS) -> dict[str,
         if disclosure.name == code or code not in fields:
             fields[code] = disclosure.value
     return fields
+
+
+def not_public_reason(sd_jwt: str, *, limits: Limits = DEFAULT_LIMITS) -> str:
+    """The issuer's 不宜公开 reason signed in a record ("" if none): parsed, not verified.
+
+    For records this node already verified (when it issued or received them).
+
+    Raises:
+        MalformedError: the issuer JWT's payload is not JSON.
+    """
+    issuer_jwt = parse_sd_jwt(sd_jwt, limits=limits).issuer_jwt
+    payload = loads_strict(
+        b64url_decode(issuer_jwt.split(".")[1], what="JWT payload"), what="JWT payload"
+    )
+    reason = payload.get(NOT_PUBLIC_CLAIM, "") if isinstance(payload, dict) else ""
+    return reason if isinstance(reason, str) else ""
 
 
 def disclosed_names(sd_jwt: str, *, limits: Limits = DEFAULT_LIMITS) -> frozenset[str]:

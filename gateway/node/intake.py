@@ -60,6 +60,8 @@ class Submission:
     ref: str
     category: str
     fields: dict[str, str]
+    not_public: str = ""
+    """The department's reason the record is never published (不宜公开), signed into it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,7 @@ class _Valid:
     record_id: str
     digest: str
     lateness: Lateness | None
+    not_public: str = ""
 
 
 class IntakeService:
@@ -164,7 +167,7 @@ class IntakeService:
                 else lateness(record.decision_date, today, deadline_days, self._calendar)
             )
             digest = content_digest(record.category, record.fields)
-            valid.append(_Valid(index, record, rid, digest, timeliness))
+            valid.append(_Valid(index, record, rid, digest, timeliness, sub.not_public))
         refused = sum(1 for r in results if r is not None)
         stored = self._store.writer.submit(
             lambda conn: self._store_valid(
@@ -261,6 +264,7 @@ class IntakeService:
                 catalog_version=self._catalog.version,
                 signer=self._signer,
                 now=now,
+                not_public=item.not_public,
             )
             rows.append(
                 RecordRow(

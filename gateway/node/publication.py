@@ -6,8 +6,9 @@ its own and those received, so a province's feed covers its cities. Each
 change becomes at most one entry:
 
 - a version stored, or reinstated, that the public may see now (in force, not
-  suspended, within its period, its disclosures kept) is **published**: the
-  issuer's SD-JWT redacted for the ``public`` recipient;
+  suspended, within its period, its disclosures kept, not marked 不宜公开 by its
+  issuer) is **published**: the issuer's SD-JWT redacted for the ``public``
+  recipient;
 - a correction, suspension, revocation or repair is **withdrawn** with the
   issuer's signed status statement as held here; an expiry is withdrawn with a
   withdrawal this node signs (expiry has no statement);
@@ -40,7 +41,7 @@ from gateway.core.publication import (
     FeedPage,
 )
 from gateway.core.record_status import RecordStatus
-from gateway.core.records import redact_record
+from gateway.core.records import not_public_reason, redact_record
 from gateway.core.statements import STATUS_EFFECT
 from gateway.store import RecordChange, RecordRow, Store
 
@@ -114,13 +115,8 @@ class PublicationFeed:
             change.seq, EntryKind.PUBLISH, row.issuer, row.record_id, row.version, row.category
         )
         if status is RecordStatus.ACTIVE:
-            if row.status not in _SHOWN or row.sd_jwt is None or row.exp <= now:
-                return None
-            category = self._catalog.category(row.category)
-            plan = decide(category, _PUBLIC, SubjectType(row.subject_type))
-            if not plan.shared:
-                return None
-            return replace(base, sd_jwt=redact_record(row.sd_jwt, plan))
+            redacted = self._public(row, now)
+            return None if redacted is None else replace(base, sd_jwt=redacted)
         if status is RecordStatus.EXPIRED:
             withdrawal = ExpiryWithdrawal(
                 self._node_id, row.issuer, row.record_id, row.version, row.exp
@@ -143,6 +139,16 @@ class PublicationFeed:
                 signed_by=row.issuer if statement is not None else None,
             )
         return None
+
+    def _public(self, row: RecordRow, now: int) -> str | None:
+        """The record redacted for the public, if the public may see it now."""
+        if row.status not in _SHOWN or row.sd_jwt is None or row.exp <= now:
+            return None
+        if not_public_reason(row.sd_jwt):  # its issuer marked it 不宜公开
+            return None
+        category = self._catalog.category(row.category)
+        plan = decide(category, _PUBLIC, SubjectType(row.subject_type))
+        return redact_record(row.sd_jwt, plan) if plan.shared else None
 
     def _statement(self, row: RecordRow, status: RecordStatus) -> bytes | None:
         """The issuer's statement that gave ``row`` its ``status`` (the latest such)."""

@@ -42,7 +42,14 @@ def from_proto(message: intake_pb2.SubmittedRecord, limits: Limits) -> Submissio
         or len(message.category) > limits.max_string_chars
     ):
         raise LimitExceededError("record ref or category is too long")
-    return Submission(ref=message.ref, category=message.category, fields=dict(message.fields))
+    if len(message.not_public) > limits.max_text_chars:
+        raise LimitExceededError("the not_public reason is too long")
+    return Submission(
+        ref=message.ref,
+        category=message.category,
+        fields=dict(message.fields),
+        not_public=message.not_public,
+    )
 
 
 def to_proto(result: IntakeResult, ref: str) -> intake_pb2.SubmitResult:

@@ -1,9 +1,9 @@
 """The 双公示 publication feed against a real `gateway serve` (uvicorn, plain HTTP):
-an HTTP client pages through it, every response matches the checked-in OpenAPI
-description, every publish entry verifies with the `sd-jwt` reference package
-using the keys of the signed directory the feed serves, ETags answer 304, a
-revocation withdraws an entry, `gateway publication verify` and `export` work,
-and reads are counted on the metrics."""
+a record marked 不宜公开 never appears; an HTTP client pages through the feed;
+every response matches the checked-in OpenAPI description; every publish entry
+verifies with the `sd-jwt` reference package using the keys of the signed
+directory the feed serves; ETags answer 304; a revocation withdraws an entry;
+`gateway publication verify` and `export` work; reads are counted."""
 
 from __future__ import annotations
 
@@ -93,8 +93,18 @@ def test_a_website_pages_verifies_and_sees_a_withdrawal(
     lines: list[dict[str, Any]] = [
         {"category": "admin_penalty", "fields": penalty_fields(i, decided=DECIDED)} for i in (1, 2)
     ]
-    source.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), "utf-8")
-    ids = [r["record_id"] for r in _json_lines("submit", *client, str(source))]
+    # A third penalty its department marks 不宜公开: stored and shared, never published.
+    withheld = {
+        "category": "admin_penalty",
+        "fields": penalty_fields(3, decided=DECIDED),
+        "not_public": "涉及国家秘密",
+    }
+    source.write_text(
+        "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in [*lines, withheld]), "utf-8"
+    )
+    submitted = _json_lines("submit", *client, str(source))
+    assert [r["outcome"] for r in submitted] == ["accepted"] * 3
+    ids = [r["record_id"] for r in submitted[:2]]
 
     entries, position = _pages(feed)
     assert [(e["kind"], e["record_id"]) for e in entries] == [("publish", i) for i in ids]

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17gateway/v1/intake.proto\x12\ngateway.v1\"\x98\x01\n\x0fSubmittedRecord\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x37\n\x06\x66ields\x18\x03 \x03(\x0b\x32\'.gateway.v1.SubmittedRecord.FieldsEntry\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"=\n\rSubmitRequest\x12,\n\x07records\x18\x01 \x03(\x0b\x32\x1b.gateway.v1.SubmittedRecord\"\xdf\x01\n\x0cSubmitResult\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12*\n\x07outcome\x18\x02 \x01(\x0e\x32\x19.gateway.v1.SubmitOutcome\x12\x11\n\trecord_id\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\r\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\r\n\x05\x66ield\x18\x06 \x01(\t\x12\x1a\n\x12reporting_deadline\x18\x07 \x01(\t\x12\x19\n\x11late_working_days\x18\x08 \x01(\r\x12\x1c\n\x14lateness_approximate\x18\t \x01(\x08\";\n\x0eSubmitResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.gateway.v1.SubmitResult*\xa6\x01\n\rSubmitOutcome\x12\x1e\n\x1aSUBMIT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n\x17SUBMIT_OUTCOME_ACCEPTED\x10\x01\x12\x1c\n\x18SUBMIT_OUTCOME_DUPLICATE\x10\x02\x12\x1e\n\x1aSUBMIT_OUTCOME_NEW_VERSION\x10\x03\x12\x1a\n\x16SUBMIT_OUTCOME_REFUSED\x10\x04\x32M\n\x06Intake\x12\x43\n\x06Submit\x12\x19.gateway.v1.SubmitRequest\x1a\x1a.gateway.v1.SubmitResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17gateway/v1/intake.proto\x12\ngateway.v1\"\xac\x01\n\x0fSubmittedRecord\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x37\n\x06\x66ields\x18\x03 \x03(\x0b\x32\'.gateway.v1.SubmittedRecord.FieldsEntry\x12\x12\n\nnot_public\x18\x04 \x01(\t\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"=\n\rSubmitRequest\x12,\n\x07records\x18\x01 \x03(\x0b\x32\x1b.gateway.v1.SubmittedRecord\"\xdf\x01\n\x0cSubmitResult\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12*\n\x07outcome\x18\x02 \x01(\x0e\x32\x19.gateway.v1.SubmitOutcome\x12\x11\n\trecord_id\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\r\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\r\n\x05\x66ield\x18\x06 \x01(\t\x12\x1a\n\x12reporting_deadline\x18\x07 \x01(\t\x12\x19\n\x11late_working_days\x18\x08 \x01(\r\x12\x1c\n\x14lateness_approximate\x18\t \x01(\x08\";\n\x0eSubmitResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.gateway.v1.SubmitResult*\xa6\x01\n\rSubmitOutcome\x12\x1e\n\x1aSUBMIT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n\x17SUBMIT_OUTCOME_ACCEPTED\x10\x01\x12\x1c\n\x18SUBMIT_OUTCOME_DUPLICATE\x10\x02\x12\x1e\n\x1aSUBMIT_OUTCOME_NEW_VERSION\x10\x03\x12\x1a\n\x16SUBMIT_OUTCOME_REFUSED\x10\x04\x32M\n\x06Intake\x12\x43\n\x06Submit\x12\x19.gateway.v1.SubmitRequest\x1a\x1a.gateway.v1.SubmitResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,18 +33,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SUBMITTEDRECORD_FIELDSENTRY']._loaded_options = None
   _globals['_SUBMITTEDRECORD_FIELDSENTRY']._serialized_options = b'8\001'
-  _globals['_SUBMITOUTCOME']._serialized_start=545
-  _globals['_SUBMITOUTCOME']._serialized_end=711
+  _globals['_SUBMITOUTCOME']._serialized_start=565
+  _globals['_SUBMITOUTCOME']._serialized_end=731
   _globals['_SUBMITTEDRECORD']._serialized_start=40
-  _globals['_SUBMITTEDRECORD']._serialized_end=192
-  _globals['_SUBMITTEDRECORD_FIELDSENTRY']._serialized_start=147
-  _globals['_SUBMITTEDRECORD_FIELDSENTRY']._serialized_end=192
-  _globals['_SUBMITREQUEST']._serialized_start=194
-  _globals['_SUBMITREQUEST']._serialized_end=255
-  _globals['_SUBMITRESULT']._serialized_start=258
-  _globals['_SUBMITRESULT']._serialized_end=481
-  _globals['_SUBMITRESPONSE']._serialized_start=483
-  _globals['_SUBMITRESPONSE']._serialized_end=542
-  _globals['_INTAKE']._serialized_start=713
-  _globals['_INTAKE']._serialized_end=790
+  _globals['_SUBMITTEDRECORD']._serialized_end=212
+  _globals['_SUBMITTEDRECORD_FIELDSENTRY']._serialized_start=167
+  _globals['_SUBMITTEDRECORD_FIELDSENTRY']._serialized_end=212
+  _globals['_SUBMITREQUEST']._serialized_start=214
+  _globals['_SUBMITREQUEST']._serialized_end=275
+  _globals['_SUBMITRESULT']._serialized_start=278
+  _globals['_SUBMITRESULT']._serialized_end=501
+  _globals['_SUBMITRESPONSE']._serialized_start=503
+  _globals['_SUBMITRESPONSE']._serialized_end=562
+  _globals['_INTAKE']._serialized_start=733
+  _globals['_INTAKE']._serialized_end=810
 # @@protoc_insertion_point(module_scope)

@@ -79,10 +79,15 @@ class SubmittedRecord(_message.Message):
     REF_FIELD_NUMBER: _builtins.int
     CATEGORY_FIELD_NUMBER: _builtins.int
     FIELDS_FIELD_NUMBER: _builtins.int
+    NOT_PUBLIC_FIELD_NUMBER: _builtins.int
     ref: _builtins.str
     """Caller's reference for the per-record report (e.g. "line 17")."""
     category: _builtins.str
     """Catalog category code, e.g. "admin_penalty"."""
+    not_public: _builtins.str
+    """Non-empty: the record must never be published (不宜公开), and why. Signed
+    into the record as an always-visible claim, so every holder withholds it.
+    """
     @_builtins.property
     def fields(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Field code -> value, e.g. "CF_WSH" -> "湖环罚〔2025〕12号"."""
@@ -93,10 +98,11 @@ class SubmittedRecord(_message.Message):
         ref: _builtins.str = ...,
         category: _builtins.str = ...,
         fields: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        not_public: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "fields", b"fields", "ref", b"ref"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "fields", b"fields", "not_public", b"not_public", "ref", b"ref"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -103,6 +103,7 @@ def test_number_too_large_to_write_out_is_refused() -> None:
         ('{"category": "a", "fields": []}', "missing fields: an object of field code -> value"),
         ('{"category": "a", "fields": {}, "id": 1}', "unknown key 'id'; a line has only category"),
         ('{"category": "a", "fields": {"F": "1", "F": "2"}}', "key 'F' appears twice in one obj"),
+        ('{"category": "a", "fields": {}, "not_public": 1}', "not_public must be a string"),
         ('{"category": "a", "category": "b", "fields": {}}', "key 'category' appears twice"),
     ],
 )
@@ -114,6 +115,16 @@ def test_bad_lines_are_refused_with_their_line_number(raw: str, reason: str) -> 
     assert isinstance(error, SourceError)
     assert error.line == 3
     assert error.reason.startswith(reason)
+
+
+def test_a_line_may_say_why_its_record_is_not_published() -> None:
+    text = json.dumps(
+        {"category": "admin_penalty", "fields": {"CF_WSH": "罚1号"}, "not_public": "涉及商业秘密"},
+        ensure_ascii=False,
+    )
+    assert read(text + "\n", 10**6) == [
+        SourceRecord(1, "admin_penalty", {"CF_WSH": "罚1号"}, not_public="涉及商业秘密")
+    ]
 
 
 def test_line_limit_counts_utf8_bytes_without_the_line_ending() -> None:

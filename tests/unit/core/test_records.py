@@ -6,9 +6,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.core.algorithms import Ed25519Signer, Verifier
-from gateway.core.errors import OutOfRangeError
-from gateway.core.records import RECORD_TYP, verify_record
-from gateway.core.sdjwt import issue_sd_jwt
+from gateway.core.errors import GatewayError, OutOfRangeError
+from gateway.core.records import RECORD_TYP, SignedRecord, not_public_reason, verify_record
+from gateway.core.sdjwt import issue_sd_jwt, redact
 
 NOW = 1_760_000_000
 SIGNER = Ed25519Signer("node-331100-sign", Ed25519PrivateKey.from_private_bytes(b"\x07" * 32))
@@ -71,3 +71,27 @@ def test_claims_beyond_the_limits_are_refused(
 def test_an_overlong_disclosure_is_refused() -> None:
     with pytest.raises(OutOfRangeError, match=r"^disclosure 'XDR_MC' length is 4001, outside"):
         _verify(disclosed={"XDR_MC": "x" * 4001})
+
+
+def test_a_not_public_reason_is_a_signed_claim_every_reader_sees() -> None:
+    record = _verify(claims={"npr": "涉及个人隐私"})
+    assert isinstance(record, SignedRecord)
+    assert record.not_public == "涉及个人隐私"
+    assert not_public_reason(record.sd_jwt) == "涉及个人隐私"
+    # Redaction keeps the issuer's JWT, so the claim survives every hop.
+    assert not_public_reason(redact(record.sd_jwt, lambda _d: False)) == "涉及个人隐私"
+    plain = _verify()
+    assert isinstance(plain, SignedRecord)
+    assert (plain.not_public, not_public_reason(plain.sd_jwt)) == ("", "")
+
+
+@pytest.mark.parametrize(
+    ("npr", "message"),
+    [
+        (7, "record claim 'npr' is not a string"),
+        ("理" * 2001, "record claim 'npr' length is 2001, outside 0..2000"),
+    ],
+)
+def test_a_malformed_not_public_reason_is_refused(npr: object, message: str) -> None:
+    with pytest.raises(GatewayError, match=message):
+        _verify(claims={"npr": npr})

@@ -18,7 +18,7 @@ from gateway.core.dsse import Envelope, verify_envelope
 from gateway.core.errors import InputError, VerificationError
 from gateway.core.masking import MaskRule, apply_mask
 from gateway.core.publication import WITHDRAWAL_TYPE, EntryKind, ExpiryWithdrawal, FeedEntry
-from gateway.core.records import CHINA_STANDARD_TIME, display_fields
+from gateway.core.records import CHINA_STANDARD_TIME, display_fields, not_public_reason
 from gateway.core.statements import StatusKind, verify_statement
 from gateway.node.catalog_files import load_packaged_catalog
 from gateway.node.config import FederationSettings
@@ -278,3 +278,27 @@ def test_the_checker_verifies_every_entry_and_refuses_a_forged_one(
 
     with pytest.raises(VerificationError, match=f"entry 1 \\({kept} v1\\) does not check"):
         check_feed(tampering, root=root, now=fed.clock)
+
+
+def test_a_record_its_issuer_marked_not_public_is_never_published_anywhere(
+    fed: InProcessFederation,
+) -> None:
+    today = dt.datetime.fromtimestamp(fed.clock(), CHINA_STANDARD_TIME).date()
+    withheld = Submission(
+        "1",
+        "admin_penalty",
+        penalty_fields(1, decided=today - dt.timedelta(days=2)),
+        not_public="涉及国家秘密，依法不予公开",
+    )
+    [result] = fed[HUZHOU].submit([withheld])
+    assert result.outcome is IntakeOutcome.ACCEPTED
+    shown, _ = _penalty(fed, 2)
+    while fed[HUZHOU].push_round():
+        pass
+    fed.clock.advance(SETTLE_S)
+    stored = fed[ZHEJIANG].store.records.get(result.record_id, 1).sd_jwt
+    assert stored is not None
+    # The reason is signed into the record: every holder reads it, and withholds.
+    assert not_public_reason(stored) == "涉及国家秘密，依法不予公开"
+    for node in (HUZHOU, ZHEJIANG):
+        assert [e.record_id for e in _all(_feed(fed, node))] == [shown]
