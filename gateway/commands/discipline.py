@@ -24,6 +24,7 @@ from gateway.commands._common import (
     print_table,
     say,
 )
+from gateway.core.catalog import PersonRole
 from gateway.core.records import CHINA_STANDARD_TIME
 
 __all__ = ["check", "feedback", "objection", "repair"]
@@ -64,7 +65,18 @@ def _hit_dict(hit: discipline_pb2.NoticeHit) -> dict[str, Any]:
         "severity": hit.severity,
         "expires_at": hit.expires_at,
         "fields": dict(hit.fields),
+        "person_role": hit.person_role,
+        "listed_subject": hit.listed_subject,
+        "listed_name": hit.listed_name,
     }
+
+
+def _listing(hit: discipline_pb2.NoticeHit, sep: str = "\n") -> str:
+    """The list, and for a hit through a person, whom the person is listed with."""
+    if not hit.person_role:
+        return hit.category
+    role = PersonRole(hit.person_role).label
+    return f"{hit.category}{sep}{role} of {hit.listed_name} ({hit.listed_subject})"
 
 
 def _flags(hit: discipline_pb2.NoticeHit) -> str:
@@ -133,7 +145,7 @@ def _show_check(reply: discipline_pb2.CheckResponse, domain: str) -> None:
     if reply.decision != "clear":
         for hit in reply.hits:
             if hit.outcome == reply.decision:
-                say(f"  because {hit.record_id} ({hit.category}): {hit.reason}")
+                say(f"  because {hit.record_id} ({_listing(hit, ', ')}): {hit.reason}")
     if reply.unread:
         say(
             "  more records than a check reads: "
@@ -150,7 +162,7 @@ def _show_check(reply: discipline_pb2.CheckResponse, domain: str) -> None:
             [
                 (
                     f"{h.record_id} v{h.version}",
-                    h.category,
+                    _listing(h),
                     h.issuer,
                     h.status,
                     "\n".join(f"{m.code} {m.label} [{m.effect}] ({m.basis})" for m in h.measures)

@@ -50,6 +50,11 @@ see, and which of their fields, is the sharing policy's business, decided at
 the edge before calling :func:`decide_check`; the decision reads only what the
 department may see, so an answer never tells it more than its scope allows.
 
+A check on a person also finds the notices that name them with a listed
+organisation (its legal representative, actual controller ...): such a hit
+names the listed subject and carries only the measures that fall on persons
+(限制高消费, 限制出境, 担任董监高 ...).
+
 A natural person under 18 at the time of the check (民法典 第十七条; the birth
 date is in the citizen number) is flagged for 宽容审慎 handling (湖南 2021:
 对未成年人失信行为…宽容审慎): the flag informs, it does not change the decision.
@@ -62,7 +67,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from gateway.core.catalog import Catalog, Category, CategoryKind, Severity
+from gateway.core.catalog import Catalog, Category, CategoryKind, PersonRole, Severity
 from gateway.core.identifiers import SubjectType, age_on, citizen_birth_date
 from gateway.core.measures import MeasureEffect, MeasureKind, MeasuresList
 from gateway.core.record_status import is_disputed, is_in_force, measures_paused
@@ -131,6 +136,10 @@ class NoticeFacts:
         exp: end of disclosure, unix seconds.
         fields: the disclosures the checking department may see (code -> value;
             the masked variant where only that is shown).
+        person: the notice was found through a person it names with the listed
+            subject (its legal representative ...), in this role; None: the
+            notice is about the checked subject itself.
+        listed_subject: with ``person``, the listed subject's identifier.
     """
 
     record_id: str
@@ -140,6 +149,8 @@ class NoticeFacts:
     status: str
     exp: int
     fields: Mapping[str, str] = field(default_factory=dict)
+    person: PersonRole | None = None
+    listed_subject: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +181,10 @@ class Hit:
         fields: what the department may see of it (code -> value).
         dishonesty: a black-list notice or a graded credit record (a penalty),
             which rules out a green channel.
+        person: found through a person the notice names with its subject, in
+            this role; its measures are then those that fall on persons.
+        listed_subject: with ``person``, the listed subject's identifier.
+        listed_name: with ``person``, the listed subject's name.
     """
 
     record_id: str
@@ -189,6 +204,9 @@ class Hit:
     expires_at: int
     fields: Mapping[str, str]
     dishonesty: bool
+    person: PersonRole | None = None
+    listed_subject: str = ""
+    listed_name: str = ""
 
     @property
     def intercepts(self) -> bool:
@@ -298,6 +316,8 @@ def _hit(notice: NoticeFacts, category: Category, domain: str, measures: Measure
     views = tuple(
         MeasureView(m.code, m.label, m.kind, m.basis, m.effect)
         for m in measures.for_category(category, domain)
+        # Through a person, only the measures that fall on persons apply.
+        if notice.person is None or m.on_persons
     )
     disputed = is_disputed(notice.status)
     # The issuer's statement says whether measures pause, not this node's catalog:
@@ -330,6 +350,9 @@ def _hit(notice: NoticeFacts, category: Category, domain: str, measures: Measure
         expires_at=notice.exp,
         fields=dict(notice.fields),
         dishonesty=category.is_dishonesty,
+        person=notice.person,
+        listed_subject=notice.listed_subject if notice.person else "",
+        listed_name=notice.fields.get("XDR_MC", "") if notice.person else "",
     )
 
 

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
-from gateway.core.catalog import Catalog, Category, CategoryKind, RecipientKind
+from gateway.core.catalog import Catalog, Category, CategoryKind, RecipientKind, Visibility
 from gateway.core.catalog.supplements import ChainNames, SupplementChain
 from gateway.core.catalog.toml_table import TomlTable, load_toml, read_header
 from gateway.core.errors import CatalogError, NotFoundError
+from gateway.core.identifiers import SubjectType
 
 __all__ = [
     "Measure",
@@ -39,6 +40,7 @@ __all__ = [
     "load_measures",
     "merge_measures",
     "parse_measures",
+    "person_measure_domains",
 ]
 
 _CODE = re.compile(r"M-[A-Z]+-\d{2}")
@@ -263,7 +265,11 @@ def check_catalog_measures(catalog: Catalog, measures: MeasuresList) -> None:
     (restrictions for black lists, incentives for red lists); every domain
     that applies one must be able to see the category (or a check there
     could never find the notice); a red list's green domains must be domains
-    of its incentives.
+    of its incentives. A category that names people restricted with the
+    subject (``person`` fields) must carry a measure that falls on them, and
+    their numbers, the key of those measures, go in clear only to nodes and
+    to departments of the domains that apply such a measure: every other
+    recipient gets the masked variant at most.
 
     Raises:
         CatalogError: naming the catalog, the category and the measure.
@@ -308,3 +314,45 @@ def check_catalog_measures(catalog: Catalog, measures: MeasuresList) -> None:
                 source=source,
                 entry=entry,
             )
+        _check_person_fields(category, measures, source=source)
+
+
+_NODE_RECIPIENTS = frozenset({RecipientKind.PARENT, RecipientKind.CHILD, RecipientKind.OTHER_NODE})
+
+
+def person_measure_domains(category: Category, measures: MeasuresList) -> frozenset[str]:
+    """The domains that apply a measure of ``category`` falling on its people."""
+    domains: set[str] = set()
+    for code in category.measures:
+        measure = measures.measures.get(code)
+        if measure is not None and measure.on_persons:
+            domains |= measure.domains
+    return frozenset(domains)
+
+
+def _check_person_fields(category: Category, measures: MeasuresList, *, source: str) -> None:
+    if not category.person_fields:
+        return
+    entry = f"category {category.code}"
+    allowed = person_measure_domains(category, measures)
+    if not allowed:
+        raise CatalogError(
+            "names people restricted with the subject, but carries no measure that falls on them",
+            source=source,
+            entry=entry,
+        )
+    for rule in category.share_rules:
+        if rule.recipient in _NODE_RECIPIENTS:
+            continue
+        department = rule.recipient is RecipientKind.DEPARTMENT
+        if department and rule.domains <= allowed:
+            continue
+        for spec in category.person_fields:
+            if rule.visibility(spec, SubjectType.LEGAL_PERSON) is Visibility.CLEAR:
+                raise CatalogError(
+                    f"share rule {rule.rule_id} shows person field {spec.code} in clear, "
+                    "but only nodes and departments applying a measure on persons "
+                    f"({', '.join(sorted(allowed))}) may see it",
+                    source=source,
+                    entry=entry,
+                )

@@ -47,6 +47,7 @@ MASKED_SUFFIX = "#masked"
 """A field's masked-variant disclosure is named ``<code>#masked``."""
 
 _LOOSENESS = {Visibility.WITHHELD: 0, Visibility.MASKED: 1, Visibility.CLEAR: 2}
+_NODE_KINDS = frozenset({RecipientKind.PARENT, RecipientKind.CHILD, RecipientKind.OTHER_NODE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,10 @@ class SharePlan:
         shared: False means the record does not go to this recipient at all.
         rule: the id(s) of the rule(s) that decided, or ``default-deny``.
         fields: field code -> visibility, for every field of the category.
+        relayed_masks: fields a node gets in clear together with their masked
+            variant: the people's numbers of a listing, which every holder
+            must still serve masked to everyone but nodes and the departments
+            applying a measure on persons.
     """
 
     category: str
@@ -89,6 +94,7 @@ class SharePlan:
     shared: bool
     rule: str
     fields: Mapping[str, Visibility] = field(default_factory=dict)
+    relayed_masks: frozenset[str] = frozenset()
 
     def visibility(self, code: str) -> Visibility:
         """Visibility of one field; unknown fields are withheld."""
@@ -142,7 +148,14 @@ def decide(
         return SharePlan(category.code, recipient, shared=False, rule="not-publishable")
     fields = {spec.code: _field_visibility(spec, rules, subject_type) for spec in category.fields}
     rule_ids = "+".join(sorted(rule.rule_id for rule in rules))
-    return SharePlan(category.code, recipient, shared=True, rule=rule_ids, fields=fields)
+    relayed = frozenset(
+        spec.code
+        for spec in category.person_fields
+        if recipient.kind in _NODE_KINDS and fields[spec.code] is Visibility.CLEAR
+    )
+    return SharePlan(
+        category.code, recipient, shared=True, rule=rule_ids, fields=fields, relayed_masks=relayed
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +255,7 @@ def restrict_to_known(plan: SharePlan, known: Category | None) -> SharePlan:
     fields = {
         code: (vis if code in codes else Visibility.WITHHELD) for code, vis in plan.fields.items()
     }
-    return replace(plan, fields=fields)
+    return replace(plan, fields=fields, relayed_masks=plan.relayed_masks & codes)
 
 
 def require_shared(plan: SharePlan) -> SharePlan:
@@ -267,6 +280,8 @@ def disclosure_names(plan: SharePlan) -> frozenset[str]:
     for code, visibility in plan.fields.items():
         if visibility is Visibility.CLEAR:
             names.add(code)
+            if code in plan.relayed_masks:
+                names.add(code + MASKED_SUFFIX)
         elif visibility is Visibility.MASKED:
             names.add(code + MASKED_SUFFIX)
     return frozenset(names)

@@ -23,7 +23,7 @@ import structlog
 from sqlalchemy import Connection
 
 from gateway.core.audit import Decision, event_by, event_by_node, mark_audited
-from gateway.core.catalog import Catalog, RecipientKind
+from gateway.core.catalog import Catalog, PersonRole, RecipientKind, Visibility
 from gateway.core.discipline import (
     CheckDecision,
     CheckResult,
@@ -216,7 +216,12 @@ class DisciplineService:
             )
         recipient = Recipient(RecipientKind.DEPARTMENT, domain=domain, role="department")
         rows, unread = self._rows_about(subject_key)
-        facts = (self._facts(row, recipient) for row in rows)
+        facts = [self._facts(row, recipient) for row in rows]
+        if subject_type is SubjectType.NATURAL_PERSON:
+            facts.extend(
+                self._facts(row, recipient, person=role)
+                for role, row in self._notices_naming(subject_key)
+            )
         result = decide_check(
             [f for f in facts if f is not None],
             domain=domain,
@@ -350,7 +355,19 @@ class DisciplineService:
                     break
                 after = page[-1].key
 
-    def _facts(self, row: RecordRow, recipient: Recipient) -> NoticeFacts | None:
+    def _notices_naming(self, person_key: str) -> Iterator[tuple[PersonRole, RecordRow]]:
+        # The person index holds list entries only (only lists name people).
+        after: RecordKey | None = None
+        while True:
+            page = self._store.records.list_by_person(person_key, limit=_PAGE, after=after)
+            yield from page
+            if len(page) < _PAGE:
+                break
+            after = page[-1][1].key
+
+    def _facts(
+        self, row: RecordRow, recipient: Recipient, *, person: PersonRole | None = None
+    ) -> NoticeFacts | None:
         if row.sd_jwt is None or row.category not in self._catalog.categories:
             return None
         category = self._catalog.category(row.category)
@@ -362,6 +379,13 @@ class DisciplineService:
             # domain either (the catalog and measures list are checked to fit at
             # load time), and a record is not weighed where it cannot be seen.
             return None
+        if person is not None and not any(
+            spec.person is person and plan.visibility(spec.code) is Visibility.CLEAR
+            for spec in category.person_fields
+        ):
+            # The person's number is the key of measures this department does not
+            # apply: it may not learn whom the listing names (fail closed).
+            return None
         return NoticeFacts(
             record_id=row.record_id,
             version=row.version,
@@ -372,6 +396,8 @@ class DisciplineService:
             # Redacted for the department: the answer shows, and is decided
             # from, only what its scope lets it see.
             fields=display_fields(redact_record(row.sd_jwt, plan)),
+            person=person,
+            listed_subject=row.subject_key if person is not None else "",
         )
 
     # -- feedback ----------------------------------------------------------------------

@@ -35,6 +35,7 @@ from gateway.core.filing import check_category_filer, check_new_version
 from gateway.core.principal import Principal
 from gateway.core.record_fields import ValidatedRecord, record_key, validate_record
 from gateway.core.records import CHINA_STANDARD_TIME, content_digest, expires_at, issue_record
+from gateway.core.related_persons import related_persons
 from gateway.core.working_days import Lateness, OfficialCalendar, WorkingCalendar, lateness
 from gateway.node.metrics import NodeMetrics
 from gateway.store import Filing, Refusal, Store
@@ -283,6 +284,7 @@ class IntakeService:
                     stored_at=now,
                     status_changed_at=now,
                     content_digest=item.digest,
+                    persons=related_persons(category, item.record.fields),
                 )
             )
             result = IntakeResult("", outcome, item.record_id, version, lateness=item.lateness)

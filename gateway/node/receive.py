@@ -67,6 +67,7 @@ from gateway.core.policy import Recipient, SharePlan, check_received, decide, no
 from gateway.core.principal import Principal
 from gateway.core.record_fields import check_record_issuer
 from gateway.core.records import SignedRecord, verify_record
+from gateway.core.related_persons import related_persons
 from gateway.core.routing import check_arrival
 from gateway.core.statements import StatusStatement, check_statement_bounds, verify_statement
 from gateway.node.messages import MessageRouter
@@ -477,4 +478,6 @@ def _row(record: SignedRecord, sender: str, now: int, catalog: Catalog) -> Recor
         origin=sender,
         stored_at=now,
         status_changed_at=now,
+        # Only the numbers this node was sent in clear: never guessed from a masked variant.
+        persons=related_persons(category, record.clear),
     )

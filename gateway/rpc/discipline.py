@@ -64,6 +64,9 @@ def _hit(hit: Hit) -> discipline_pb2.NoticeHit:
         severity=hit.severity.value,
         expires_at=hit.expires_at,
         fields=dict(hit.fields),
+        person_role=hit.person.value if hit.person else "",
+        listed_subject=hit.listed_subject,
+        listed_name=hit.listed_name,
     )
 
 

@@ -15,14 +15,16 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, and_, func, insert, or_, select, tuple_, update
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
+from gateway.core.catalog import PersonRole
 from gateway.core.errors import InputError, NotFoundError
 from gateway.core.record_status import RecordStatus
+from gateway.core.related_persons import RelatedPerson
 from gateway.store.engine import dialect_insert, using
-from gateway.store.tables import RECORD, RECORD_CHANGE
+from gateway.store.tables import RECORD, RECORD_CHANGE, RECORD_PERSON
 
 __all__ = [
     "PutOutcome",
@@ -81,7 +83,9 @@ class RecordRow:
 
     ``digest`` is computed from ``sd_jwt`` when left empty. ``content_digest``
     is the issuer's digest of the submitted fields, ``""`` when unknown
-    (records received from peers).
+    (records received from peers). ``persons`` are the people the record
+    names in clear (:mod:`gateway.core.related_persons`): written to the
+    person index with the row, not read back with it.
 
     Raises:
         InputError: a field is longer than its column, the status is unknown,
@@ -104,6 +108,7 @@ class RecordRow:
     status_changed_at: int
     digest: str = ""
     content_digest: str = ""
+    persons: tuple[RelatedPerson, ...] = ()
 
     def __post_init__(self) -> None:
         # Checked here so that SQLite (which ignores VARCHAR lengths) and
@@ -131,7 +136,7 @@ class RecordRow:
         return self.sd_jwt is None
 
 
-_COLUMNS = tuple(f.name for f in fields(RecordRow))
+_COLUMNS = tuple(f.name for f in fields(RecordRow) if f.name != "persons")
 
 
 def _row(mapping: RowMapping) -> RecordRow:
@@ -192,6 +197,7 @@ class RecordRepository:
                 )
                 result = c.execute(stmt, [{n: getattr(r, n) for n in _COLUMNS} for r in chunk])
                 inserted.update((rid, ver) for rid, ver in result)
+            self._index_persons(c, [r for r in rows if r.key in inserted])
             outcomes: builtins.list[PutOutcome | None] = []
             settled: set[RecordKey] = set()
             changes: builtins.list[dict[str, Any]] = []
@@ -217,6 +223,22 @@ class RecordRepository:
             else PutOutcome.CONFLICT
             for row, outcome in zip(rows, outcomes, strict=True)
         ]
+
+    @staticmethod
+    def _index_persons(conn: Connection, rows: Sequence[RecordRow]) -> None:
+        """Index the people of newly inserted rows (a duplicate's are there already)."""
+        entries = {
+            (person.key, row.record_id, row.version, person.role.value)
+            for row in rows
+            for person in row.persons
+        }
+        names = ("person_key", "record_id", "version", "role")
+        values = [dict(zip(names, entry, strict=True)) for entry in sorted(entries)]
+        for chunk in _chunks(values):
+            stmt = dialect_insert(conn, RECORD_PERSON).on_conflict_do_nothing(
+                index_elements=list(names)
+            )
+            conn.execute(stmt, chunk)
 
     @staticmethod
     def _digests(conn: Connection, keys: Sequence[RecordKey]) -> dict[RecordKey, str]:
@@ -365,6 +387,46 @@ class RecordRepository:
         with using(self._engine, None, "listing records by subject", write=False) as c:
             return [_row(m) for m in c.execute(query).mappings()]
 
+    def list_by_person(
+        self, person_key: str, *, limit: int = 100, after: RecordKey | None = None
+    ) -> builtins.list[tuple[PersonRole, RecordRow]]:
+        """One page of the record versions naming a person, with the person's role in each.
+
+        Ordered by (record id, version) and paged by key, as
+        :meth:`list_by_subject`; a record naming the person in two roles
+        appears once per role.
+
+        Args:
+            person_key: the person's citizen number, normalised.
+            limit: page size.
+            after: the key of the last row of the previous page.
+
+        Raises:
+            InputError: ``limit`` is not positive.
+            StorageError: the database failed.
+        """
+        _check_page(limit, 0)
+        if not person_key:
+            return []
+        joined = RECORD.join(
+            RECORD_PERSON,
+            and_(
+                RECORD_PERSON.c.record_id == RECORD.c.record_id,
+                RECORD_PERSON.c.version == RECORD.c.version,
+            ),
+        )
+        query = (
+            select(RECORD, RECORD_PERSON.c.role)
+            .select_from(joined)
+            .where(RECORD_PERSON.c.person_key == person_key)
+            .order_by(RECORD.c.record_id, RECORD.c.version, RECORD_PERSON.c.role)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(tuple_(RECORD.c.record_id, RECORD.c.version) > tuple_(*after))
+        with using(self._engine, None, "listing records by person", write=False) as c:
+            return [(PersonRole(m["role"]), _row(m)) for m in c.execute(query).mappings()]
+
     def list(
         self,
         *,
@@ -419,7 +481,7 @@ class RecordRepository:
     def purge(
         self, record_id: str, version: int, status: str, at: int, *, conn: Connection | None = None
     ) -> None:
-        """Drop the SD-JWT, subject and content digest of one record version: a tombstone.
+        """Drop the SD-JWT, subject, people and content digest of one record version: a tombstone.
 
         The SD-JWT digest stays, so a later copy of the same bytes is still
         recognised as a duplicate rather than stored again.
@@ -437,7 +499,13 @@ class RecordRepository:
             "subject_key": "",
             "content_digest": "",
         }
-        self._update(record_id, version, values, conn)
+        with using(self._engine, conn, f"purging record {record_id} v{version}", write=True) as c:
+            self._update(record_id, version, values, c)
+            c.execute(
+                delete(RECORD_PERSON).where(
+                    RECORD_PERSON.c.record_id == record_id, RECORD_PERSON.c.version == version
+                )
+            )
 
     def _update(
         self, record_id: str, version: int, values: dict[str, Any], conn: Connection | None

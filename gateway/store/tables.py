@@ -2,8 +2,10 @@
 
 Times are integer unix seconds in 64-bit columns (``exp`` may lie beyond 2038).
 No column holds personal data except ``record.sd_jwt`` (the signed record
-itself) and ``record.subject_key`` (the subject's identifier, needed to answer
-checks); both are cleared when a record is purged, leaving a tombstone.
+itself), ``record.subject_key`` (the subject's identifier, needed to answer
+checks) and ``record_person.person_key`` (the citizen numbers of the people
+restricted with a listed organisation, needed to answer checks on them); all
+are cleared when a record is purged, leaving a tombstone.
 
 Repositories use the Core tables (``RECORD``, ``OUTBOX``, ...) for batched
 statements rather than one ORM object per row.
@@ -43,6 +45,7 @@ __all__ = [
     "RECORD",
     "RECORD_CHANGE",
     "RECORD_FILING",
+    "RECORD_PERSON",
     "REPAIR_APPLICATION",
     "REVOKED_CERTIFICATE",
     "STATEMENT",
@@ -62,6 +65,7 @@ __all__ = [
     "Outbox",
     "Record",
     "RecordFiling",
+    "RecordPerson",
     "RepairApplication",
     "RevokedCertificate",
     "Statement",
@@ -129,6 +133,24 @@ class RecordChange(SQLModel, table=True):
     category: str = Field(sa_type=String(64))
     status: str = Field(sa_type=String(16))
     changed_at: int = Field(sa_type=BigInteger)
+
+
+class RecordPerson(SQLModel, table=True):
+    """A person restricted with a listed organisation, indexed by citizen number.
+
+    One row per (person, record version, role): the legal representative,
+    principal, actual controller or directly responsible person that a list
+    entry names in clear (the catalog's ``person`` fields). A check on the
+    person's number reads it; it is deleted when its record is purged.
+    """
+
+    __tablename__ = "record_person"
+    __table_args__ = (Index("ix_record_person_record", "record_id", "version"),)
+
+    person_key: str = Field(primary_key=True, sa_type=String(18))
+    record_id: str = Field(primary_key=True, sa_type=String(40))
+    version: int = Field(primary_key=True, sa_type=Integer)
+    role: str = Field(primary_key=True, sa_type=String(32))
 
 
 class Outbox(SQLModel, table=True):
@@ -523,6 +545,7 @@ class RepairApplication(SQLModel, table=True):
 
 RECORD = cast(Table, Record.__table__)  # type: ignore[attr-defined]
 RECORD_CHANGE = cast(Table, RecordChange.__table__)  # type: ignore[attr-defined]
+RECORD_PERSON = cast(Table, RecordPerson.__table__)  # type: ignore[attr-defined]
 OUTBOX = cast(Table, Outbox.__table__)  # type: ignore[attr-defined]
 DELIVERY = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
 BATCH = cast(Table, HopBatch.__table__)  # type: ignore[attr-defined]

@@ -133,6 +133,9 @@ class NoticeHit(_message.Message):
     SEVERITY_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     FIELDS_FIELD_NUMBER: _builtins.int
+    PERSON_ROLE_FIELD_NUMBER: _builtins.int
+    LISTED_SUBJECT_FIELD_NUMBER: _builtins.int
+    LISTED_NAME_FIELD_NUMBER: _builtins.int
     record_id: _builtins.str
     version: _builtins.int
     category: _builtins.str
@@ -158,6 +161,14 @@ class NoticeHit(_message.Message):
     """minor, general or serious."""
     expires_at: _builtins.int
     """End of its disclosure period, unix seconds."""
+    person_role: _builtins.str
+    """Set when the check was on a person the notice names with its subject:
+    legal_representative, principal, actual_controller or responsible_person.
+    The measures are then those that fall on persons.
+    """
+    listed_subject: _builtins.str
+    """With person_role: the listed subject (its USCC) and its name."""
+    listed_name: _builtins.str
     @_builtins.property
     def measures(self) -> _containers.RepeatedCompositeFieldContainer[Global___MeasureView]:
         """The notice's measures that the checking domain implements."""
@@ -189,10 +200,13 @@ class NoticeHit(_message.Message):
         severity: _builtins.str = ...,
         expires_at: _builtins.int = ...,
         fields: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        person_role: _builtins.str = ...,
+        listed_subject: _builtins.str = ...,
+        listed_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "category", b"category", "disputed", b"disputed", "expires_at", b"expires_at", "fields", b"fields", "green", b"green", "intercepts", b"intercepts", "issuer", b"issuer", "kind", b"kind", "measures", b"measures", "measures_suspended", b"measures_suspended", "outcome", b"outcome", "reason", b"reason", "record_id", b"record_id", "reference", b"reference", "severity", b"severity", "status", b"status", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "category", b"category", "disputed", b"disputed", "expires_at", b"expires_at", "fields", b"fields", "green", b"green", "intercepts", b"intercepts", "issuer", b"issuer", "kind", b"kind", "listed_name", b"listed_name", "listed_subject", b"listed_subject", "measures", b"measures", "measures_suspended", b"measures_suspended", "outcome", b"outcome", "person_role", b"person_role", "reason", b"reason", "record_id", b"record_id", "reference", b"reference", "severity", b"severity", "status", b"status", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

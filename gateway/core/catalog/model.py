@@ -22,6 +22,7 @@ __all__ = [
     "FieldSpec",
     "FieldType",
     "ObjectionSuspends",
+    "PersonRole",
     "RecipientKind",
     "Sensitivity",
     "Severity",
@@ -119,6 +120,33 @@ class CategoryKind(StrEnum):
         return self in (CategoryKind.BLACKLIST, CategoryKind.REDLIST)
 
 
+class PersonRole(StrEnum):
+    """A person the law restricts together with a listed organisation.
+
+    失信被执行人为单位的, 其法定代表人、主要负责人、影响债务履行的直接责任人员、
+    实际控制人 (法释〔2015〕17号 第三条); the joint-discipline memoranda name the
+    same people for the other lists.
+    """
+
+    LEGAL_REPRESENTATIVE = "legal_representative"
+    PRINCIPAL = "principal"
+    ACTUAL_CONTROLLER = "actual_controller"
+    RESPONSIBLE_PERSON = "responsible_person"
+
+    @property
+    def label(self) -> str:
+        """The Chinese name of the role."""
+        return _PERSON_LABELS[self]
+
+
+_PERSON_LABELS = {
+    PersonRole.LEGAL_REPRESENTATIVE: "法定代表人",
+    PersonRole.PRINCIPAL: "主要负责人",
+    PersonRole.ACTUAL_CONTROLLER: "实际控制人",
+    PersonRole.RESPONSIBLE_PERSON: "直接责任人员",
+}
+
+
 class FieldType(StrEnum):
     """The value type of a field; see ``gateway.core.record_fields`` for the checks."""
 
@@ -150,6 +178,10 @@ class FieldSpec:
         subject: the subject block the field belongs to; None: any subject.
         natural_person_sensitivity: a stricter sensitivity when the record's subject
             is a natural person (``XDR_MC`` is a company name or a person's name).
+        person: on the citizen-number field of a person the law restricts with a
+            listed organisation (``FR_ZJHM``: its legal representative), that
+            person's role; nodes index these numbers so that a check on the
+            person finds the listing.
     """
 
     code: str
@@ -163,6 +195,7 @@ class FieldSpec:
     id_type_field: str | None = None
     subject: SubjectType | None = None
     natural_person_sensitivity: Sensitivity | None = None
+    person: PersonRole | None = None
 
     def sensitivity_for(self, subject_type: SubjectType | None = None) -> Sensitivity:
         """The field's sensitivity in a record about ``subject_type``.
@@ -303,6 +336,11 @@ class Category:
     def has_field(self, code: str) -> bool:
         """Whether the category lists field ``code``."""
         return code in self._by_code
+
+    @property
+    def person_fields(self) -> tuple[FieldSpec, ...]:
+        """The citizen-number fields of the people restricted with the subject."""
+        return tuple(spec for spec in self.fields if spec.person is not None)
 
     @property
     def field_codes(self) -> tuple[str, ...]:

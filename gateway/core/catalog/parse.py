@@ -22,6 +22,7 @@ from gateway.core.catalog.model import (
     FieldSpec,
     FieldType,
     ObjectionSuspends,
+    PersonRole,
     RecipientKind,
     Sensitivity,
     Severity,
@@ -113,6 +114,7 @@ def _parse_field(table: TomlTable) -> FieldSpec:
         id_type_field=table.optional_text("id_type_field"),
         subject=table.choice("subject", SubjectType),
         natural_person_sensitivity=table.choice("natural_person_sensitivity", Sensitivity),
+        person=table.choice("person", PersonRole),
     )
     table.close()
     return spec

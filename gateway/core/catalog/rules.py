@@ -183,6 +183,16 @@ def _check_field(spec: FieldSpec, category: Category, error: _ErrorFactory) -> N
         )
     if spec.mask is not None and spec.sensitivity_for() is Sensitivity.PUBLIC:
         raise error("a public field has nothing to mask")
+    if spec.person is not None and not (
+        spec.type is FieldType.ID_NUMBER
+        and spec.subject is SubjectType.LEGAL_PERSON
+        and spec.sensitivity is Sensitivity.PERSONAL
+        and spec.mask is not None
+    ):
+        raise error(
+            "a person field must be a personal id_number of the legal_person block, "
+            "with a mask (its masked variant is what other recipients get)"
+        )
 
 
 def _check_roles(category: Category, error: _ErrorFactory) -> None:

@@ -656,6 +656,22 @@ def test_a_list_is_not_a_check_reference() -> None:
         parse_base(category)
 
 
+@pytest.mark.parametrize(
+    "code", ["XDR_ZJHM", "XDR_MC", "CF_WSH"], ids=["natural-person-block", "name", "public"]
+)
+def test_only_a_personal_id_of_the_legal_person_block_marks_a_person(code: str) -> None:
+    category = listing()
+    field_of(category, code)["person"] = "legal_representative"
+    with pytest.raises(
+        CatalogError,
+        match=re.escape(
+            f"category pen, field {code}: a person field must be a personal id_number of the "
+            "legal_person block, with a mask (its masked variant is what other recipients get)"
+        ),
+    ):
+        parse_base(category)
+
+
 def test_any_filing_domain_stands_alone() -> None:
     category = listing()
     category["filing_domains"] = ["*", "court"]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 
-from gateway.core.catalog import Catalog, CategoryKind, Severity, load_catalog
+from gateway.core.catalog import Catalog, CategoryKind, PersonRole, Severity, load_catalog
 from gateway.core.discipline import (
     CheckDecision,
     NoticeFacts,
@@ -612,3 +613,41 @@ def test_message_bodies_round_trip_and_refuse_bad_keys() -> None:
         HitReport.from_body({**hit.to_body(), "version": 0})
     with pytest.raises(MalformedError, match="key 'check_id' is not 32 lowercase hex"):
         FeedbackReport.from_body({**feedback.to_body(), "check_id": "X" * 32})
+
+
+def test_a_hit_through_a_person_carries_only_the_measures_on_persons(
+    catalog: Catalog, measures: MeasuresList
+) -> None:
+    debtor = dataclasses.replace(
+        notice("R1", category="dishonest_debtor"),
+        fields={"XDR_MC": "被执行测试企业有限公司", "LB_ZXYJ": "（2025）浙0502民初1号"},
+        person=PersonRole.LEGAL_REPRESENTATIVE,
+        listed_subject="91330502MA0000001X",
+    )
+    by_domain = {
+        domain: decide_check(
+            [debtor], domain=domain, catalog=catalog, measures=measures, now=NOW
+        ).hits[0]
+        for domain in ("high_consumption", "market_regulation", "procurement")
+    }
+    consumption = by_domain["high_consumption"]
+    assert [m.code for m in consumption.measures] == ["M-CONS-01"]
+    assert consumption.intercepts
+    assert (consumption.person, consumption.listed_subject, consumption.listed_name) == (
+        PersonRole.LEGAL_REPRESENTATIVE,
+        "91330502MA0000001X",
+        "被执行测试企业有限公司",
+    )
+    # Market regulation applies M-OFFICE-02 (董监高, on persons) but not M-MKT-01 here.
+    assert [m.code for m in by_domain["market_regulation"].measures] == ["M-OFFICE-02"]
+    # 政府采购 falls on the company, not on its legal representative.
+    assert by_domain["procurement"].measures == ()
+    assert not by_domain["procurement"].intercepts
+    own = decide_check(
+        [notice("R2", category="dishonest_debtor")],
+        domain="procurement",
+        catalog=catalog,
+        measures=measures,
+        now=NOW,
+    ).hits[0]
+    assert (own.person, own.listed_subject, own.listed_name) == (None, "", "")

@@ -8,7 +8,7 @@ from types import MappingProxyType
 
 import pytest
 
-from gateway.core.catalog import Catalog, load_catalog
+from gateway.core.catalog import Catalog, Visibility, load_catalog
 from gateway.core.errors import CatalogError, NotFoundError
 from gateway.core.measures import (
     MeasureEffect,
@@ -283,3 +283,61 @@ def test_only_a_restriction_falls_on_persons() -> None:
         MEASURE.format(code="M-ZJ-01", kind="restriction", effect="prohibit") + "persons = true\n"
     )
     assert parse_measures(restriction, source="330000.toml").measures["M-ZJ-01"].on_persons
+
+
+def _widened(catalog: Catalog, code: str, rule_id: str, **changes: object) -> Catalog:
+    category = catalog.category(code)
+    rules = tuple(
+        dataclasses.replace(r, **changes) if r.rule_id == rule_id else r  # type: ignore[arg-type]
+        for r in category.share_rules
+    )
+    return _with_category(catalog, code, share_rules=rules)
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "changes", "shown_to"),
+    [
+        # The auditor gets the masked variant only, whatever a rule says.
+        ("debtor-auditor", {"fields": {"FR_ZJHM": Visibility.CLEAR}}, "debtor-auditor"),
+        # Procurement applies no measure on persons of a judgment debtor.
+        (
+            "debtor-dept-persons",
+            {"domains": frozenset({"high_consumption", "procurement"})},
+            "debtor-dept-persons",
+        ),
+    ],
+    ids=["auditor", "department-without-person-measures"],
+)
+def test_a_persons_number_is_clear_only_to_nodes_and_departments_applying_person_measures(
+    national: MeasuresList,
+    catalog: Catalog,
+    rule_id: str,
+    changes: dict[str, object],
+    shown_to: str,
+) -> None:
+    widened = _widened(catalog, "dishonest_debtor", rule_id, **changes)
+    with pytest.raises(
+        CatalogError,
+        match=rf"^000000\.toml: category dishonest_debtor: share rule {shown_to} shows person "
+        r"field FR_ZJHM in clear, but only nodes and departments applying a measure on persons "
+        r"\(exit_control, high_consumption, market_regulation, real_estate, travel\) may see it",
+    ):
+        check_catalog_measures(widened, national)
+
+
+def test_a_list_naming_persons_must_carry_a_measure_on_them(
+    national: MeasuresList, catalog: Catalog
+) -> None:
+    debtor = catalog.category("dishonest_debtor")
+    without = _with_category(
+        catalog,
+        "dishonest_debtor",
+        measures=("M-PROC-01",),
+        share_rules=tuple(r for r in debtor.share_rules if r.rule_id != "debtor-dept-persons"),
+    )
+    with pytest.raises(
+        CatalogError,
+        match=r"^000000\.toml: category dishonest_debtor: names people restricted with the "
+        r"subject, but carries no measure that falls on them",
+    ):
+        check_catalog_measures(without, national)

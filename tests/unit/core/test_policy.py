@@ -83,8 +83,8 @@ FIELDS: dict[str, Fields] = {
     ),
     "dishonest_debtor": _fields(
         "XDR_MC XDR_LB XDR_SHXYM LB_AH LB_ZXFY LB_ZXYJ LB_SXQX LB_LXQK LB_FBRQ LB_YXQZ LB_CJCS",
-        "XDR_ZJLX BZ",
-        "FRDB XDR_ZJHM",
+        "FR_ZJLX LB_SJKZR_ZJLX LB_ZRRY_ZJLX XDR_ZJLX BZ",
+        "FRDB FR_ZJHM LB_SJKZR LB_SJKZR_ZJHM LB_ZRRY LB_ZRRY_ZJHM XDR_ZJHM",
     ),
     "abnormal_operation": _fields(
         "XDR_MC XDR_SHXYM LB_WSH LB_LRYY LB_JDRQ LB_ZCJG LB_ZCJGDM",
@@ -151,6 +151,30 @@ PREFIX = {
     "statistics_dishonesty": "statistics",
     "honours": "honours",
     "credit_commitment": "commitment",
+}
+
+# The citizen numbers of the people restricted with a listed organisation (the
+# key of the measures on persons): clear to parent and child nodes and to the
+# departments applying such a measure, masked to everyone else.
+PERSON_KEYS = {
+    "serious_dishonesty": {"FR_ZJHM"},
+    "dishonest_debtor": {"FR_ZJHM", "LB_SJKZR_ZJHM", "LB_ZRRY_ZJHM"},
+    "tax_major_violation": {"FR_ZJHM"},
+    "work_safety_dishonesty": {"FR_ZJHM"},
+    "wage_arrears_dishonesty": {"FR_ZJHM"},
+}
+PERSON_DOMAINS = {
+    "serious_dishonesty": {"licensing", "market_regulation", "qualification", "exit_control"},
+    "dishonest_debtor": {
+        "market_regulation",
+        "high_consumption",
+        "travel",
+        "exit_control",
+        "real_estate",
+    },
+    "tax_major_violation": {"exit_control"},
+    "work_safety_dishonesty": {"licensing", "market_regulation"},
+    "wage_arrears_dishonesty": {"licensing", "market_regulation", "travel"},
 }
 
 # Department domains granted (role "department"), and the rule granting them.
@@ -317,7 +341,10 @@ def _cases() -> list[Case]:
             dept_rule, granted = DEPARTMENTS[category]
             for domain in DOMAINS:
                 recipient = _recipient(f"department:{domain}:department")
-                if domain in granted:
+                if domain in PERSON_DOMAINS.get(category, set()):
+                    persons = f"{dept_rule}+{PREFIX[category]}-dept-persons"
+                    cases.append(Case(category, recipient, subject_type, persons, FULL))
+                elif domain in granted:
                     cases.append(Case(category, recipient, subject_type, dept_rule, FULL))
                 else:
                     cases.append(Case(category, recipient, subject_type, "default-deny", None))
@@ -337,6 +364,11 @@ def _expected(case: Case) -> tuple[set[str], set[str]]:
         public.discard("XDR_MC")
         personal.add("XDR_MC")
     if case.shape == FULL:
+        keys = PERSON_KEYS.get(case.category, set())
+        if case.recipient.kind in {RecipientKind.PARENT, RecipientKind.CHILD} or (
+            case.recipient.domain in PERSON_DOMAINS.get(case.category, set())
+        ):
+            return public | restricted | keys, personal - keys
         return public | restricted, personal
     if case.shape == PEER:
         return public, set()
@@ -377,7 +409,12 @@ def test_share_plan_for_every_category_and_recipient(catalog: Catalog, case: Cas
     assert {code for code, v in plan.fields.items() if v is MASKED} == masked
     withheld = set(category.field_codes) - clear - masked
     assert {code for code, v in plan.fields.items() if v is WITHHELD} == withheld
-    assert disclosure_names(plan) == frozenset(clear | {c + "#masked" for c in masked})
+    # A node holding a person's number in clear also keeps its masked variant, to serve it masked.
+    relayed = set()
+    if case.recipient.kind in {RecipientKind.PARENT, RecipientKind.CHILD}:
+        relayed = PERSON_KEYS.get(case.category, set()) & clear
+    assert plan.relayed_masks == relayed
+    assert disclosure_names(plan) == frozenset(clear | {c + "#masked" for c in masked | relayed})
 
 
 # -- fail closed -----------------------------------------------------------------------

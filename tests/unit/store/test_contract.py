@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import exc, text
 
+from gateway.core.catalog import PersonRole
 from gateway.core.errors import (
     ConfigurationError,
     InputError,
@@ -15,6 +16,7 @@ from gateway.core.errors import (
     ReplayError,
     StorageError,
 )
+from gateway.core.related_persons import RelatedPerson
 from gateway.store import (
     DeliveryRow,
     OutboxEntry,
@@ -204,6 +206,33 @@ def test_purge_leaves_a_tombstone_without_personal_data(store: Store) -> None:
     assert store.records.get("R1", 1).sd_jwt is None
     with pytest.raises(NotFoundError, match="record R3 version 1 not found"):
         store.records.purge("R3", 1, "expired", NOW)
+
+
+LEGAL_REP = RelatedPerson(PersonRole.LEGAL_REPRESENTATIVE, "330105198001011234")
+CONTROLLER = RelatedPerson(PersonRole.ACTUAL_CONTROLLER, "330105198001011234")
+
+
+def test_the_people_a_record_names_are_indexed_once_and_purged_with_it(store: Store) -> None:
+    named = replace(record_row("R1"), persons=(LEGAL_REP, CONTROLLER))
+    other = replace(record_row("R2"), persons=(LEGAL_REP,))
+    assert store.records.put_many([named, other, record_row("R3")]) == [PutOutcome.INSERTED] * 3
+    # A duplicate (a retried push) indexes nothing twice.
+    assert store.records.put_many([named]) == [PutOutcome.DUPLICATE]
+    found = store.records.list_by_person("330105198001011234")
+    assert [(role, row.record_id) for role, row in found] == [
+        (PersonRole.ACTUAL_CONTROLLER, "R1"),
+        (PersonRole.LEGAL_REPRESENTATIVE, "R1"),
+        (PersonRole.LEGAL_REPRESENTATIVE, "R2"),
+    ]
+    assert found[0][1].sd_jwt == named.sd_jwt
+    page = store.records.list_by_person("330105198001011234", limit=1, after=("R1", 1))
+    assert [(role, row.record_id) for role, row in page] == [
+        (PersonRole.LEGAL_REPRESENTATIVE, "R2")
+    ]
+    assert store.records.list_by_person("110105194912310029") == []
+    assert store.records.list_by_person("") == []
+    store.records.purge("R1", 1, RecordStatus.REPAIRED, NOW + 10)
+    assert [row.record_id for _, row in store.records.list_by_person(LEGAL_REP.key)] == ["R2"]
 
 
 def test_expired_before_lists_unpurged_records_oldest_first(store: Store) -> None:
