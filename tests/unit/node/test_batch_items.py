@@ -19,21 +19,10 @@ import pytest
 
 from gateway.core.algorithms import Ed25519Signer
 from gateway.core.audit import record_ref
-from gateway.core.batch_items import ItemOutcome, ItemResult, is_item_fault
+from gateway.core.batch_items import ItemOutcome, ItemResult
 from gateway.core.errors import (
-    AccessDeniedError,
-    ClockSkewError,
-    DirectoryExpiredError,
-    DisclosureError,
-    ExpiredError,
-    LimitExceededError,
-    MalformedError,
     NotFoundError,
-    OutOfRangeError,
     PeerError,
-    RecordValidationError,
-    ScopeViolationError,
-    SignatureError,
 )
 from gateway.core.hop import build_hop_batch, sign_hop_batch
 from gateway.core.limits import Limits
@@ -103,28 +92,6 @@ def _events(store: Store, action: str, decision: str) -> list[tuple[str, str, tu
 
 
 OPERATOR = Operator(user="operator", host="city-host")
-
-
-@pytest.mark.parametrize(
-    ("error", "item_fault"),
-    [
-        (RecordValidationError("category 'x' is not in catalog 1"), True),
-        (OutOfRangeError("disclosure too long", rule="limits:text"), True),
-        (LimitExceededError("SD-JWT too big"), True),
-        (ExpiredError("expired: exp 1 is not after now 2"), True),
-        (ClockSkewError("not yet valid"), True),
-        (DirectoryExpiredError("the directory has expired"), False),
-        (SignatureError("record claims issuer 330500 but is signed by node 330000"), False),
-        (MalformedError("not an SD-JWT"), False),
-        (DisclosureError("duplicate disclosure"), False),
-        (ScopeViolationError("over-sharing"), False),
-        (AccessDeniedError("not the issuer's record", rule="record:issuer-only"), False),
-    ],
-)
-def test_only_validation_and_time_checks_refuse_a_record_alone(
-    error: Exception, item_fault: bool
-) -> None:
-    assert is_item_fault(error) is item_fault
 
 
 def test_a_record_too_long_for_the_province_is_parked_and_the_other_two_travel_on(
