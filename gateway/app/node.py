@@ -16,6 +16,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import grpc
 import structlog
@@ -65,6 +66,7 @@ from gateway.node.readiness import ReadinessMonitor, node_readiness
 from gateway.node.record_reader import StoreRecordReader
 from gateway.node.remedies import RemedyService
 from gateway.node.revocations import Revocations
+from gateway.node.singleton import LeaseKeeper, singleton
 from gateway.node.statistics import statistics_upkeep
 from gateway.node.tracking import RecordTracking
 from gateway.node.trust import FederationTrust, SignedDirectoryFile
@@ -98,6 +100,11 @@ __all__ = ["ACCESS", "RunningNode", "start_node"]
 
 log = structlog.get_logger("gateway.node")
 
+CHECKPOINTS_DUTY = "audit-checkpoints"
+EXPIRY_DUTY = "expiry-sweep"
+DIRECTORY_DUTY = "directory-resign"
+"""The singleton duties: each runs on the one replica holding its lease."""
+
 
 @dataclass
 class RunningNode:
@@ -120,6 +127,10 @@ class RunningNode:
     metrics: NodeMetrics = field(default_factory=NodeMetrics)
     directory_tasks: tuple[Periodic, ...] = ()
     """The directory's expiry watch, and at national its re-signing schedule."""
+    duties: LeaseKeeper | None = None
+    """This replica's leases on the singleton duties (checkpoints, expiry, re-signing)."""
+    checkpoints: Periodic | None = None
+    """The checkpoint publisher's schedule, run while this replica holds its lease."""
     _stopped: bool = field(default=False)
 
     def stop(self, grace_s: float | None = None) -> None:
@@ -137,17 +148,24 @@ class RunningNode:
         self.server.stop(grace).wait()
         if self.federation is not None:
             self.federation.stop()
-        if self.publisher is not None:
-            # Publishes a last checkpoint and asks the parent to cosign it: before the
-            # peer connections close.
-            self.publisher.stop()
+        if self.checkpoints is not None:
+            self.checkpoints.stop()
+        for task in self.directory_tasks:
+            task.stop()
+        holds_checkpoints = self.duties is not None and self.duties.holds(CHECKPOINTS_DUTY)
+        if self.publisher is not None and holds_checkpoints:
+            # A last checkpoint covering every event, before the store closes.
+            try:
+                self.publisher.publish(final=True)
+            except GatewayError as exc:
+                log.warning("checkpoint.final_failed", error=type(exc).__name__, detail=str(exc))
+        if self.duties is not None:
+            self.duties.stop()
         self.peers.close()
         if self.statistics is not None:
             self.statistics.stop()
         if self.certificates is not None:
             self.certificates.stop()
-        for task in self.directory_tasks:
-            task.stop()
         self.store.close()
         log.info("node.stopped", node=self.config.node_id)
 
@@ -181,7 +199,11 @@ def _certificate_watch(
 
 
 def _directory_tasks(
-    config: NodeConfig, creds: NodeCredentials, trust: FederationTrust, clock: Callable[[], float]
+    config: NodeConfig,
+    creds: NodeCredentials,
+    trust: FederationTrust,
+    clock: Callable[[], float],
+    duties: LeaseKeeper,
 ) -> tuple[Periodic, ...]:
     """Every node watches its directory's expiry; the national node also re-signs its file
     before expiry (``[directory]``), which its upkeep then reads and its children fetch."""
@@ -200,6 +222,7 @@ def _directory_tasks(
                 f"directory-resign-{config.node_id}",
                 interval_s=DIRECTORY_CHECK_INTERVAL_S,
                 resign_before_s=settings.resign_before_days * 86_400,
+                may_run=lambda: duties.holds(DIRECTORY_DUTY),
             )
         )
     return tuple(tasks)
@@ -217,6 +240,26 @@ def _check_child_key(trust: FederationTrust, config: NodeConfig, child: str, kid
     if trust.held is None:
         return
     trust.check_in_force(child, kid, skew_s=config.limits.clock_skew_s)
+
+
+class _Startable(Protocol):
+    def start(self) -> None: ...
+
+
+def _start_all(*tasks: _Startable) -> None:
+    for task in tasks:
+        task.start()
+
+
+def _checkpoint_task(
+    config: NodeConfig, duties: LeaseKeeper, publisher: CheckpointPublisher
+) -> Periodic:
+    """The publisher's rounds, on the replica holding the checkpoints' lease only."""
+    return Periodic(
+        f"checkpoints-{config.node_id}",
+        singleton(duties, CHECKPOINTS_DUTY, publisher.tick),
+        max(0.05, min(1.0, config.audit.checkpoint_every_s / 4)),
+    )
 
 
 def _peer_client(
@@ -356,6 +399,13 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
         peers = CountingPeerClient(
             ReachabilityLog(_peer_client(config, creds, trust), clock=clock), metrics
         )
+        duties = LeaseKeeper.for_node(
+            store.leases,
+            (CHECKPOINTS_DUTY, EXPIRY_DUTY, DIRECTORY_DUTY),
+            node_id=config.node_id,
+            ttl_s=config.federation.duty_lease_s,
+            clock=clock,
+        )
         federation = build_federation(
             config=config,
             catalog=catalog,
@@ -366,6 +416,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             peers=peers,
             directory_cache=directory_cache,
             metrics=metrics,
+            expiry_may_run=lambda: duties.holds(EXPIRY_DUTY),
         )
         intake = IntakeService(
             node_id=config.node_id,
@@ -539,7 +590,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             on_change=health_servicer.apply,
         )
         certificates = _certificate_watch(config, creds, clock)
-        directory_tasks = _directory_tasks(config, creds, trust, clock)
+        directory_tasks = _directory_tasks(config, creds, trust, clock, duties)
         # First: a taken operations or publication port fails the start before anything runs.
         operations, publication = _start_http(
             config,
@@ -571,16 +622,14 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             ),
             directory=lambda: trust.signed,
         )
+        checkpoints_task = _checkpoint_task(config, duties, publisher)
         server.start()
-        publisher.start()
-        federation.start()
-        statistics.start()
+        # Leases first (the keeper renews once as it starts), so that the duties find them
+        # held, or not, from their first round.
+        _start_all(duties, checkpoints_task, federation, statistics)
         # Health is right from the first answer: checked once here, then every interval.
         readiness.refresh()
-        readiness.start()
-        certificates.start()
-        for task in directory_tasks:
-            task.start()
+        _start_all(readiness, certificates, *directory_tasks)
     except BaseException:
         if peers is not None:
             peers.close()
@@ -603,4 +652,6 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
         publication=publication,
         metrics=metrics,
         directory_tasks=directory_tasks,
+        duties=duties,
+        checkpoints=checkpoints_task,
     )

@@ -199,6 +199,10 @@ class FederationSettings(_Section):
     lease_s: PositiveInt = 120
     """How long a claimed outbox row stays with the sender that claimed it: after a crash
     mid-push, its rows go out again (and settle as duplicates) once the lease runs out."""
+    duty_lease_s: PositiveInt = 30
+    """Replicas over one database: how long the replica running a singleton duty (audit
+    checkpoints, expiry sweep, directory re-signing) keeps it without renewing; after a
+    crash a survivor takes the duty over within this time."""
 
 
 class DirectorySettings(_Section):

@@ -124,10 +124,20 @@ class DirectorySigner:
         )
         return directory
 
-    def periodic(self, name: str, *, interval_s: float, resign_before_s: float) -> Periodic:
-        """The (not yet started) schedule: re-sign whenever the directory is due."""
+    def periodic(
+        self,
+        name: str,
+        *,
+        interval_s: float,
+        resign_before_s: float,
+        may_run: Callable[[], bool] = lambda: True,
+    ) -> Periodic:
+        """The (not yet started) schedule: re-sign whenever the directory is due, while
+        ``may_run`` says so (the replica holding the duty's lease)."""
 
         def step() -> None:
+            if not may_run():
+                return
             try:
                 self.renew_if_due(resign_before_s)
             except GatewayError as exc:

@@ -33,8 +33,10 @@ class ExpirySweeper:
         clock: Callable[[], int],
         interval_s: float,
         batch: int = 500,
+        may_run: Callable[[], bool] = lambda: True,
     ) -> None:
         self._node_id = node_id
+        self._may_run = may_run
         self._store = store
         self._clock = clock
         self._batch = batch
@@ -47,6 +49,9 @@ class ExpirySweeper:
         self._loop.stop(timeout_s)
 
     def _step(self) -> None:
+        if not self._may_run():
+            # Another replica over the same database holds the sweep's lease.
+            return
         try:
             self.sweep()
         except GatewayError as exc:

@@ -174,11 +174,13 @@ def build_federation(
     peers: PeerClient,
     directory_cache: Callable[[SignedDirectoryFile], None] | None = None,
     metrics: NodeMetrics | None = None,
+    expiry_may_run: Callable[[], bool] = lambda: True,
 ) -> FederationParts:
     """Wire the federation parts of one node (not started).
 
     ``trust`` holds the directory in force (see :func:`load_directory_cache`);
-    ``peers`` reaches the neighbours.
+    ``peers`` reaches the neighbours; the expiry sweep runs only while
+    ``expiry_may_run`` says so (the replica holding its lease).
     """
 
     def now() -> int:
@@ -248,7 +250,11 @@ def build_federation(
         push=push,
         upkeep=upkeep,
         expiry=ExpirySweeper(
-            node_id=node_id, store=store, clock=now, interval_s=settings.expiry_interval_s
+            node_id=node_id,
+            store=store,
+            clock=now,
+            interval_s=settings.expiry_interval_s,
+            may_run=expiry_may_run,
         ),
         statuses=StatusService(
             node_id=node_id, signer=signer, store=store, clock=now, wake_sender=push.wake

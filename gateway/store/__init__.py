@@ -25,6 +25,7 @@ from gateway.store.changes import RecordChange, RecordChangeRepository
 from gateway.store.engine import make_engine
 from gateway.store.filings import DepartmentFilings, FiledRecord, Filing, FilingRepository
 from gateway.store.health import check_files_writable
+from gateway.store.leases import LeaseRepository, LeaseRow
 from gateway.store.messages import MessageRepository, MessageRow
 from gateway.store.migrate import migrate
 from gateway.store.outbox import (
@@ -58,6 +59,8 @@ __all__ = [
     "Filing",
     "FilingRepository",
     "HopBatchRow",
+    "LeaseRepository",
+    "LeaseRow",
     "MessageRepository",
     "MessageRow",
     "OutboxEntry",
@@ -103,6 +106,7 @@ class Store:
     refusals: RefusalRepository
     changes: RecordChangeRepository
     revocations: RevocationRepository
+    leases: LeaseRepository
     writer: StoreWriter
 
     def close(self) -> None:
@@ -138,5 +142,6 @@ def open_store(url: str, *, max_batch: int = 256) -> Store:
         refusals=RefusalRepository(engine),
         changes=RecordChangeRepository(engine),
         revocations=RevocationRepository(engine),
+        leases=LeaseRepository(engine),
         writer=StoreWriter(engine, audit, max_batch=max_batch),
     )

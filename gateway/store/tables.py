@@ -39,6 +39,7 @@ __all__ = [
     "DISCIPLINE_FEEDBACK",
     "DISCIPLINE_HIT",
     "INTAKE_REFUSAL_COUNT",
+    "LEASE",
     "MESSAGE",
     "OBJECTION",
     "OUTBOX",
@@ -60,6 +61,7 @@ __all__ = [
     "DisciplineFeedback",
     "DisciplineHit",
     "HopBatch",
+    "Lease",
     "Message",
     "Objection",
     "Outbox",
@@ -361,6 +363,20 @@ class RevokedCertificate(SQLModel, table=True):
     revoked_by: str = Field(sa_type=String(160))
 
 
+class Lease(SQLModel, table=True):
+    """Who runs a singleton duty (checkpoints, expiry sweep, directory re-signing) until when.
+
+    Replicas over one database take turns: the holder renews its row before
+    ``expires_at``; once a holder stops renewing (a crash), the row may be taken.
+    """
+
+    __tablename__ = "lease"
+
+    name: str = Field(primary_key=True, sa_type=String(64))
+    holder: str = Field(sa_type=String(128))
+    expires_at: int = Field(sa_type=BigInteger)
+
+
 class RecordFiling(SQLModel, table=True):
     """Who filed a record issued at this node: the department (domain and client name).
 
@@ -560,6 +576,7 @@ MESSAGE = cast(Table, Message.__table__)  # type: ignore[attr-defined]
 RECORD_FILING = cast(Table, RecordFiling.__table__)  # type: ignore[attr-defined]
 INTAKE_REFUSAL_COUNT = cast(Table, IntakeRefusalCount.__table__)  # type: ignore[attr-defined]
 REVOKED_CERTIFICATE = cast(Table, RevokedCertificate.__table__)  # type: ignore[attr-defined]
+LEASE = cast(Table, Lease.__table__)  # type: ignore[attr-defined]
 DISCIPLINE_CHECK = cast(Table, DisciplineCheck.__table__)  # type: ignore[attr-defined]
 DISCIPLINE_HIT = cast(Table, DisciplineHit.__table__)  # type: ignore[attr-defined]
 DISCIPLINE_FEEDBACK = cast(Table, DisciplineFeedback.__table__)  # type: ignore[attr-defined]
