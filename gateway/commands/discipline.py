@@ -8,6 +8,7 @@ issuer; credit repair (信用修复) is applied for and approved at the issuer.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from gateway.commands._common import (
 )
 from gateway.core.catalog import PersonRole
 from gateway.core.records import CHINA_STANDARD_TIME
+from gateway.pki import load_client_credentials
+from gateway.rpc.client import call_with_failover, client_endpoints
 
 __all__ = ["check", "feedback", "objection", "repair"]
 
@@ -94,6 +97,10 @@ def _flags(hit: discipline_pb2.NoticeHit) -> str:
     return "; ".join(flags)
 
 
+CHECK_TIMEOUT_S = 30.0
+"""How long one attempt of a check may take before the next endpoint is tried."""
+
+
 @click.command("check")
 @as_client_option
 @endpoint_option
@@ -101,6 +108,11 @@ def _flags(hit: discipline_pb2.NoticeHit) -> str:
 @click.option("--domain", required=True, help="The department's domain (as in its certificate).")
 @click.option("--purpose", required=True, help="Why the subject is checked (audited).")
 @click.option("--case", "case_id", default="", help="Case or file number (audited).")
+@click.option(
+    "--request-id",
+    default=None,
+    help="This check's id (default: a new UUID); the node stores and audits one check per id.",
+)
 @json_option
 @handle_errors
 def check(
@@ -111,15 +123,30 @@ def check(
     domain: str,
     purpose: str,
     case_id: str,
+    request_id: str | None,
     as_json: bool,
 ) -> None:
-    """逢办必查: may this subject be awarded, licensed, hired? Answered by the local node."""
-    with open_client(client_dir, endpoint) as (_client, channel):
-        reply = discipline_pb2_grpc.DisciplineStub(channel).Check(
-            discipline_pb2.CheckRequest(
-                subject=subject, domain=domain, purpose=purpose, case_id=case_id
-            )
-        )
+    """逢办必查: may this subject be awarded, licensed, hired? Answered by the local node.
+
+    A node run as replicas is reached at any of its endpoints (``--endpoint A,B``): the
+    check is retried at the next one while the failure is transient, under one request
+    id, so the node stores and audits it once.
+    """
+    client = load_client_credentials(client_dir)
+    request = discipline_pb2.CheckRequest(
+        subject=subject,
+        domain=domain,
+        purpose=purpose,
+        case_id=case_id,
+        request_id=request_id or uuid.uuid4().hex,
+    )
+    reply = call_with_failover(
+        client,
+        client_endpoints(client, endpoint),
+        lambda channel: discipline_pb2_grpc.DisciplineStub(channel).Check(
+            request, timeout=CHECK_TIMEOUT_S
+        ),
+    )
     if as_json:
         emit_json(
             {

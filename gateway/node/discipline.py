@@ -177,9 +177,21 @@ class DisciplineService:
     # -- check -------------------------------------------------------------------------
 
     def check(
-        self, principal: Principal, *, subject: str, domain: str, purpose: str, case_id: str
+        self,
+        principal: Principal,
+        *,
+        subject: str,
+        domain: str,
+        purpose: str,
+        case_id: str,
+        request_id: str = "",
     ) -> CheckOutcome:
         """Answer a department's check from this node's store, and audit it.
+
+        With a ``request_id`` the check is stored and audited once per department and
+        id: a retry (after a lost answer, at this replica or another over the same
+        database) is answered again from the store as it is now, under the first
+        check's id and time, and leaves no second row or audit event.
 
         Raises:
             InputError: no purpose, or an over-long purpose or case id (each refusal
@@ -206,9 +218,12 @@ class DisciplineService:
                 shown=shown,
                 case_id=case_id,
             )
-        if len(purpose) > _MAX_PURPOSE or len(case_id) > _MAX_PURPOSE:
+        if len(purpose) > _MAX_PURPOSE or len(case_id) > _MAX_PURPOSE or len(request_id) > 64:
             raise self._refuse_check(
-                InputError(f"purpose and case id may have at most {_MAX_PURPOSE} characters"),
+                InputError(
+                    f"purpose and case id may have at most {_MAX_PURPOSE} characters, "
+                    "a request id 64"
+                ),
                 principal,
                 now,
                 rule="check:input-too-long",
@@ -233,7 +248,15 @@ class DisciplineService:
         )
         check_id = uuid.uuid4().hex
         check = CheckRow(
-            check_id, now, principal.actor, domain, purpose, case_id, shown, result.decision.value
+            check_id,
+            now,
+            principal.actor,
+            domain,
+            purpose,
+            case_id,
+            shown,
+            result.decision.value,
+            request_id,
         )
         hits = [
             HitRow(
@@ -254,7 +277,14 @@ class DisciplineService:
             if _reported(h)
         ]
 
+        first: list[CheckRow] = []
+
         def job(conn: Connection) -> None:
+            if request_id:
+                stored = self._repo.check_for_request(principal.actor, request_id, conn=conn)
+                if stored is not None:
+                    first.append(stored)
+                    return
             self._repo.add_check(check, hits, conn=conn)
             for hit in result.hits:
                 if not _reported(hit) or hit.issuer == self._node_id:
@@ -289,6 +319,9 @@ class DisciplineService:
             self._store.audit.append([event], conn=conn)
 
         self._store.writer.submit(job).result()
+        if first:
+            log.info("check.retried", check=first[0].check_id, request_id=request_id)
+            return CheckOutcome(first[0].check_id, first[0].checked_at, self._node_id, result)
         self._metrics.check_answered(result.decision.value, domain)
         return CheckOutcome(check_id, now, self._node_id, result)
 

@@ -123,13 +123,16 @@ class DisciplineServicer(discipline_pb2_grpc.DisciplineServicer):
     def Check(
         self, request: discipline_pb2.CheckRequest, context: grpc.ServicerContext
     ) -> discipline_pb2.CheckResponse:
-        self._check(request.subject, request.domain, request.purpose, request.case_id)
+        self._check(
+            request.subject, request.domain, request.purpose, request.case_id, request.request_id
+        )
         outcome = self._discipline.check(
             current_principal(),
             subject=request.subject,
             domain=request.domain,
             purpose=request.purpose,
             case_id=request.case_id,
+            request_id=request.request_id,
         )
         return discipline_pb2.CheckResponse(
             check_id=outcome.check_id,

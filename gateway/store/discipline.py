@@ -52,6 +52,8 @@ class CheckRow:
     case_id: str
     subject: str
     decision: str
+    request_id: str = ""
+    """The department's id of the check, so that a retry is stored once; "" if none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +200,21 @@ class DisciplineRepository:
         """Store hit reports; returns the (check id, record id) pairs that were new."""
         new = self._insert_new(DISCIPLINE_HIT, ["check_id", "record_id"], hits, conn)
         return [(str(a), str(b)) for a, b in new]
+
+    def check_for_request(
+        self, actor: str, request_id: str, *, conn: Connection | None = None
+    ) -> CheckRow | None:
+        """The check ``actor`` made under ``request_id``, if it is stored.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        query = select(DISCIPLINE_CHECK).where(
+            DISCIPLINE_CHECK.c.actor == actor, DISCIPLINE_CHECK.c.request_id == request_id
+        )
+        with using(self._engine, conn, f"reading check request {request_id}", write=False) as c:
+            found = c.execute(query).mappings().first()
+        return None if found is None else _load(CheckRow, found)
 
     def get_check(self, check_id: str, *, conn: Connection | None = None) -> CheckRow:
         """Raises NotFoundError for a check not made here."""

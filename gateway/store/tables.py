@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -449,7 +450,18 @@ class DisciplineCheck(SQLModel, table=True):
     """
 
     __tablename__ = "discipline_check"
-    __table_args__ = (Index("ix_discipline_check_time", "checked_at"),)
+    __table_args__ = (
+        Index("ix_discipline_check_time", "checked_at"),
+        # A department's retried check (same request id, any replica) is stored once.
+        Index(
+            "ux_discipline_check_request",
+            "actor",
+            "request_id",
+            unique=True,
+            sqlite_where=text("request_id <> ''"),
+            postgresql_where=text("request_id <> ''"),
+        ),
+    )
 
     check_id: str = Field(primary_key=True, sa_type=String(32))
     checked_at: int = Field(sa_type=BigInteger)
@@ -459,6 +471,7 @@ class DisciplineCheck(SQLModel, table=True):
     case_id: str = Field(sa_type=String(256))
     subject: str = Field(sa_type=String(64))
     decision: str = Field(sa_type=String(16))
+    request_id: str = Field(default="", sa_type=String(64))
 
 
 class DisciplineHit(SQLModel, table=True):

@@ -28,6 +28,7 @@ class CheckRequest(_message.Message):
     DOMAIN_FIELD_NUMBER: _builtins.int
     PURPOSE_FIELD_NUMBER: _builtins.int
     CASE_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     subject: _builtins.str
     """Unified social credit code or citizen number."""
     domain: _builtins.str
@@ -38,6 +39,11 @@ class CheckRequest(_message.Message):
     """Why the subject is checked (required, audited)."""
     case_id: _builtins.str
     """The department's case or file number, where it has one (audited)."""
+    request_id: _builtins.str
+    """The client's id of this check (up to 64 characters, a UUID is best): a retry with the
+    same id, at this node or another replica of it, is answered again but stored and
+    audited once. Empty: every call is a new check.
+    """
     def __init__(
         self,
         *,
@@ -45,10 +51,11 @@ class CheckRequest(_message.Message):
         domain: _builtins.str = ...,
         purpose: _builtins.str = ...,
         case_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "domain", b"domain", "purpose", b"purpose", "subject", b"subject"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "domain", b"domain", "purpose", b"purpose", "request_id", b"request_id", "subject", b"subject"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -321,3 +321,29 @@ def test_feedback_only_on_own_checks_and_their_hits(node: Node) -> None:
         node.discipline.feedback(
             PROCUREMENT, check_id=outcome.check_id, record_id=record_id, action="ignored", note=""
         )
+
+
+def test_a_retried_check_with_its_request_id_is_stored_and_audited_once(node: Node) -> None:
+    def check(who: Principal, request_id: str) -> tuple[str, int]:
+        outcome = node.discipline.check(
+            who,
+            subject=subject(1),
+            domain="",
+            purpose="tender 7",
+            case_id="",
+            request_id=request_id,
+        )
+        return outcome.check_id, outcome.checked_at
+
+    first = check(PROCUREMENT, "req-1")
+    node.clock.now += 5
+    assert check(PROCUREMENT, "req-1") == first  # the retry: the first check's id and time
+    other = check(OTHER_PROCUREMENT, "req-1")  # another department's id is its own
+    fresh = [check(PROCUREMENT, ""), check(PROCUREMENT, "")]  # without an id, each is new
+    assert len({first, other, *fresh}) == 4
+    events = node.store.audit.events(AuditFilter(action="discipline.check"))
+    assert sorted(e.event.detail.split(":")[0] for e in events) == sorted(
+        f"check {check_id}" for check_id, _ in (first, other, *fresh)
+    )
+    with pytest.raises(InputError, match="a request id 64"):
+        check(PROCUREMENT, "x" * 65)

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from gateway.core.errors import ConflictError, InputError, NotFoundError
+from gateway.core.errors import ConflictError, InputError, NotFoundError, StorageError
 from gateway.store import Store
 from gateway.store.discipline import (
     CheckRow,
@@ -243,3 +243,18 @@ def test_open_hits_are_this_nodes_without_lifted_feedback_with_their_record_stat
     ]
     assert {o.hit.check_id[0] for o in repo.open_hits(node="330500")} == {"a", "c", "d", "f"}
     assert {o.hit.check_id[0] for o in repo.open_hits(node="331100")} == {"e"}
+
+
+def test_a_department_stores_one_check_per_request_id(repo: DisciplineRepository) -> None:
+    first = dataclasses.replace(check_row("a" * 32), request_id="req-1")
+    repo.add_check(first, [])
+    assert repo.check_for_request(first.actor, "req-1") == first
+    assert repo.check_for_request(first.actor, "req-2") is None
+    # Another replica racing with the same request id: the database refuses the second row.
+    with pytest.raises(StorageError):
+        repo.add_check(dataclasses.replace(first, check_id="b" * 32), [])
+    # Another department's id, and checks without one, do not collide.
+    repo.add_check(dataclasses.replace(first, check_id="e" * 32, actor="department:x/y"), [])
+    repo.add_check(check_row("f" * 32), [])
+    repo.add_check(check_row("9" * 32), [])
+    assert repo.get_check("9" * 32).request_id == ""
