@@ -31,7 +31,7 @@ from gateway.node.local_federation import free_port
 from tests.support.cluster import Cluster, make_cluster, running, submit, wait_for
 from tests.support.federation import NodeProcess, run_gateway, start_node
 from tests.support.private_postgres import PrivatePostgres, private_postgres
-from tests.support.records import penalty_fields
+from tests.support.records import company_code, penalty_fields
 
 NATIONAL, ZHEJIANG, HUZHOU = "000000", "330000", "330500"
 DECIDED = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=20)
@@ -41,7 +41,10 @@ DUTY_LEASE_S = 3
 # Smaller hop batches than the cluster's 500 (the city's smaller still), so that the kill falls
 # between batches in flight on both hops.
 SMALL_BATCHES = {"GATEWAY_FEDERATION__BATCH_RECORDS": "100"}
-CLIENTS = [(HUZHOU, "procurement-office", "department", "procurement")]
+CLIENTS = [
+    (HUZHOU, "procurement-office", "department", "procurement"),
+    (ZHEJIANG, "procurement-office", "department", "procurement"),
+]
 
 T = TypeVar("T")
 
@@ -72,6 +75,35 @@ def _city_mid_stream(cluster: Cluster) -> bool:
             ).fetchall()
         )
     return bool(states.get("delivered")) and bool(states.get("pending"))
+
+
+def _check(cluster: Cluster, endpoints: str, request_id: str) -> str:
+    """A department of the province checks a company at either replica; the check's id."""
+    result = run_gateway(
+        "check", "--as", str(cluster.client(ZHEJIANG, "procurement-office")),
+        "--endpoint", endpoints, company_code(1), "--domain", "procurement",
+        "--purpose", "replica test", "--request-id", request_id, "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    check_id: str = json.loads(result.stdout)["check_id"]
+    return check_id
+
+
+def _stored_checks(url: str) -> dict[str, int]:
+    """Request id -> rows in the province's shared discipline_check table, and the audit
+    events of checks."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT request_id, count(*) FROM discipline_check GROUP BY request_id")
+            ).all()
+            audited = conn.execute(
+                text("SELECT count(*) FROM audit_event WHERE action = 'discipline.check'")
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    return {"(audit events)": int(audited)} | {str(r): int(count) for r, count in rows}
 
 
 def _lease_holders(url: str) -> dict[str, str]:
@@ -151,7 +183,19 @@ def test_a_province_replica_killed_mid_stream_loses_and_duplicates_nothing(
 
             # Mid-stream: the city has pushed some batches to the first replica, not all.
             wait_for("the city mid-stream", partial(_city_mid_stream, cluster), timeout_s=300)
+            both = f"{first},{second}"
+            before = _check(cluster, both, "check-before")
             cluster.kill(ZHEJIANG)
+            # Checks go on at once: each tries the dead replica, then the survivor. A retry
+            # of an answered check (same request id) is answered with the same check.
+            after = [_check(cluster, both, f"check-after-{i}") for i in range(3)]
+            assert _check(cluster, both, "check-before") == before
+            assert _check(cluster, f"{second},{first}", "check-after-0") == after[0]
+            assert _stored_checks(database.url) == {
+                "(audit events)": 4,
+                "check-before": 1,
+                **{f"check-after-{i}": 1 for i in range(3)},
+            }
 
             held = wait_for(
                 "every record at national",
