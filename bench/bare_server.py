@@ -10,9 +10,10 @@ options, so a baseline pays for the same transport as the node and nothing else:
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
+from dataclasses import dataclass
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +25,15 @@ from gateway.node.config import ServerSettings
 from gateway.pki import load_node_credentials
 from gateway.rpc.server import server_options
 
-__all__ = ["ECHO_METHOD", "SINK_METHOD", "BareKind", "bare_server"]
+__all__ = [
+    "ECHO_METHOD",
+    "SINK_METHOD",
+    "BareKind",
+    "Served",
+    "bare_process",
+    "bare_server",
+    "spawned",
+]
 
 ECHO_METHOD = "/bench.Echo/Echo"
 SINK_METHOD = "/bench.Sink/Push"
@@ -76,32 +85,56 @@ def _serve(
     server.stop(1).wait()
 
 
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A server running in a child process: where to call it, and its pid (for its CPU)."""
+
+    endpoint: str
+    pid: int
+
+
 @contextmanager
-def bare_server(kind: BareKind, node_dir: Path) -> Iterator[str]:
-    """Serve ``kind`` from another process with the TLS material in ``node_dir``; its address."""
-    creds = load_node_credentials(node_dir)
+def spawned(target: Callable[..., None], *args: object) -> Iterator[Served]:
+    """Run ``target(*args, ports, stop)`` in a spawned process until the block ends.
+
+    ``target`` puts its port on ``ports`` once serving and returns when ``stop`` is set;
+    the process is killed (by its own pid) if it does not stop within ten seconds.
+    """
     context = multiprocessing.get_context("spawn")
     ports = context.Queue()
     stop = context.Event()
-    process = context.Process(
-        target=_serve,
-        args=(
-            kind,
-            creds.tls_private_key_pem(),
-            creds.tls_certificate_chain_pem(),
-            creds.root_pem(),
-            ServerSettings().workers,
-            ports,
-            stop,
-        ),
-        daemon=True,
-    )
+    process = context.Process(target=target, args=(*args, ports, stop), daemon=True)
     process.start()
     try:
-        yield f"127.0.0.1:{ports.get(timeout=_START_TIMEOUT_S)}"
+        port = ports.get(timeout=_START_TIMEOUT_S)
+        if process.pid is None:
+            raise RuntimeError("the server process has no pid")
+        yield Served(f"127.0.0.1:{port}", process.pid)
     finally:
         stop.set()
         process.join(timeout=10)
         if process.is_alive():
             process.kill()
             process.join()
+
+
+@contextmanager
+def bare_process(kind: BareKind, node_dir: Path) -> Iterator[Served]:
+    """Serve ``kind`` from another process with the TLS material in ``node_dir``."""
+    creds = load_node_credentials(node_dir)
+    with spawned(
+        _serve,
+        kind,
+        creds.tls_private_key_pem(),
+        creds.tls_certificate_chain_pem(),
+        creds.root_pem(),
+        ServerSettings().workers,
+    ) as served:
+        yield served
+
+
+@contextmanager
+def bare_server(kind: BareKind, node_dir: Path) -> Iterator[str]:
+    """Serve ``kind`` from another process with the TLS material in ``node_dir``; its address."""
+    with bare_process(kind, node_dir) as served:
+        yield served.endpoint

@@ -15,17 +15,19 @@ concurrency; more targets are added by appending a :class:`CallTarget` to
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 
-from bench.bare_server import ECHO_METHOD, bare_server
+from bench.bare_server import ECHO_METHOD, Served, bare_process
 from bench.harness import BenchConfig, BenchResult, Figure, Role, Stats, percentile
+from bench.lean_check import lean_check_server
 from gateway._proto.v1 import discipline_pb2, discipline_pb2_grpc, intake_pb2, intake_pb2_grpc
 from gateway.node.config import ServerSettings
 from gateway.pki import load_client_credentials
@@ -60,22 +62,22 @@ class CallTarget:
         label: what the report calls it.
         role: ``baseline`` for the echo, ``measured`` for gateway RPCs.
         serve: given the keystore and a scratch folder, a context manager that
-            serves the target (in another process) and yields its endpoint.
+            serves the target (in another process) and yields its endpoint and pid.
         caller: given a channel, the function one caller thread calls once per RPC.
     """
 
     key: str
     label: str
     role: Role
-    serve: Callable[[Keystore, Path], AbstractContextManager[str]]
+    serve: Callable[[Keystore, Path], AbstractContextManager[Served]]
     caller: Callable[[grpc.Channel], Callable[[], object]]
 
 
 @contextmanager
-def serve_echo(keystore: Keystore, _scratch: Path) -> Iterator[str]:
+def serve_echo(keystore: Keystore, _scratch: Path) -> Iterator[Served]:
     """The echo server in a separate process, with the node's TLS material and worker count."""
-    with bare_server("echo", keystore.node(NODE)) as endpoint:
-        yield endpoint
+    with bare_process("echo", keystore.node(NODE)) as served:
+        yield served
 
 
 def echo_caller(channel: grpc.Channel) -> Callable[[], object]:
@@ -129,7 +131,7 @@ def _seed_notice(keystore: Keystore, endpoint: str) -> None:
 
 
 @contextmanager
-def serve_check(keystore: Keystore, scratch: Path) -> Iterator[str]:
+def serve_check(keystore: Keystore, scratch: Path) -> Iterator[Served]:
     """A real node (`gateway serve`, SQLite) in its own process, holding one notice."""
     workdir = scratch / "check-node"
     workdir.mkdir(exist_ok=True)
@@ -137,9 +139,16 @@ def serve_check(keystore: Keystore, scratch: Path) -> Iterator[str]:
     node = start_node(config, NODE, log=workdir / "node.log")
     try:
         _seed_notice(keystore, node.endpoint)
-        yield node.endpoint
+        yield Served(node.endpoint, node.process.pid)
     finally:
         node.terminate()
+
+
+@contextmanager
+def serve_lean(keystore: Keystore, scratch: Path) -> Iterator[Served]:
+    """The lean check server (bench/lean_check.py) in its own process, holding one notice."""
+    with lean_check_server(keystore.node(NODE), NODE, _CHECKED, scratch) as served:
+        yield served
 
 
 def check_caller(channel: grpc.Channel) -> Callable[[], object]:
@@ -163,8 +172,16 @@ CHECK = CallTarget(
     caller=check_caller,
 )
 
-TARGETS: list[CallTarget] = [ECHO, CHECK]
-"""The echo first: every other target is compared with it."""
+LEAN = CallTarget(
+    key="lean",
+    label="lean check (one lookup, group-committed check and audit leaf)",
+    role="baseline",
+    serve=serve_lean,
+    caller=check_caller,
+)
+
+TARGETS: list[CallTarget] = [ECHO, LEAN, CHECK]
+"""Baselines first: every measured target is compared with the echo and the lean check."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,51 +221,70 @@ def _load(call: Callable[[], object], callers: int, per_caller: int) -> _Load:
     return _Load(percentile(every, 0.5), percentile(every, 0.99), len(every) / wall_s)
 
 
-def _measure(
-    config: BenchConfig, result: BenchResult, target: CallTarget, keystore: Keystore
-) -> None:
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) process ``pid`` has used so far."""
+    stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class _Samples:
+    p50_us: list[float] = field(default_factory=list)
+    p99_us: list[float] = field(default_factory=list)
+    rate: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)
+
+
+def _measure(config: BenchConfig, result: BenchResult, keystore: Keystore) -> None:
+    """Every target served at once; each repetition calls them in turn (interleaved)."""
     reps = config.pick(5, 2)
     total = config.pick(4_000, 160)
     client = load_client_credentials(keystore.client(NODE, CLIENT))
-    with target.serve(keystore, config.workdir) as endpoint:
-        channel = open_client_channel(client, endpoint=endpoint)
-        try:
-            call = target.caller(channel)
-            _load(call, 1, config.pick(300, 20))  # warm-up: TLS handshake, first streams
-            for callers in CALLERS:
-                runs = [_load(call, callers, max(total // callers, 10)) for _ in range(reps)]
-                prefix = f"{target.key}_c{callers}"
-                who = f"{target.label}, {callers} caller{'s' if callers > 1 else ''}"
+    with ExitStack() as stack:
+        calls: dict[str, tuple[Callable[[], object], int]] = {}
+        for target in TARGETS:
+            served = stack.enter_context(target.serve(keystore, config.workdir))
+            channel = open_client_channel(client, endpoint=served.endpoint)
+            stack.callback(channel.close)
+            calls[target.key] = (target.caller(channel), served.pid)
+            _load(calls[target.key][0], 1, config.pick(300, 20))  # warm-up: TLS, first streams
+        samples = {(t.key, c): _Samples() for t in TARGETS for c in CALLERS}
+        for callers in CALLERS:
+            per_caller = max(total // callers, 10)
+            for _ in range(reps):
+                for target in TARGETS:
+                    call, pid = calls[target.key]
+                    cpu_before = _cpu_s(pid)
+                    load = _load(call, callers, per_caller)
+                    cpu = _cpu_s(pid) - cpu_before
+                    into = samples[target.key, callers]
+                    into.p50_us.append(load.p50_us)
+                    into.p99_us.append(load.p99_us)
+                    into.rate.append(load.calls_per_s)
+                    # A tick is 10 ms: a figure of 0 would only say "less than a tick".
+                    into.cpu_us.append(max(cpu, 0.01) * 1e6 / (callers * per_caller))
+    for target in TARGETS:
+        for callers in CALLERS:
+            into = samples[target.key, callers]
+            prefix = f"{target.key}_c{callers}"
+            who = f"{target.label}, {callers} caller{'s' if callers > 1 else ''}"
+            for key, label, unit, values, higher in (
+                ("p50", "p50", "µs", into.p50_us, False),
+                ("p99", "p99", "µs", into.p99_us, False),
+                ("rate", "throughput", "calls/s", into.rate, True),
+                ("cpu", "server CPU per call", "µs", into.cpu_us, False),
+            ):
                 result.add(
                     Figure(
-                        f"{prefix}_p50",
-                        f"{who}, p50",
-                        "µs",
+                        f"{prefix}_{key}",
+                        f"{who}, {label}",
+                        unit,
                         target.role,
-                        Stats.of([r.p50_us for r in runs]),
+                        Stats.of(values),
+                        higher_is_better=higher,
                     )
                 )
-                result.add(
-                    Figure(
-                        f"{prefix}_p99",
-                        f"{who}, p99",
-                        "µs",
-                        target.role,
-                        Stats.of([r.p99_us for r in runs]),
-                    )
-                )
-                result.add(
-                    Figure(
-                        f"{prefix}_rate",
-                        f"{who}, throughput",
-                        "calls/s",
-                        target.role,
-                        Stats.of([r.calls_per_s for r in runs]),
-                        higher_is_better=True,
-                    )
-                )
-        finally:
-            channel.close()
 
 
 def run(config: BenchConfig) -> BenchResult:
@@ -260,12 +296,19 @@ def run(config: BenchConfig) -> BenchResult:
         measured=(
             "per target and number of concurrent callers (threads sharing one mutual-TLS "
             f"channel): p50 and p99 latency of about {total:,} unary calls per repetition, and "
-            "calls/s over the repetition's wall time. The check is a real node's "
+            "calls/s over the repetition's wall time, and the server process's CPU (user + "
+            "system, from /proc) per call; the targets run side by side and each repetition "
+            "calls them in turn. The check is a real node's "
             "Discipline.Check answering INTERCEPT from one stored notice issued at that node, "
             "each call committing the check, its hit and the audit event (SQLite, one writer); "
             "a notice issued elsewhere would add a signed hit report to the issuer's outbox"
         ),
         baseline=(
+            "the lean check (bench/lean_check.py: the node's TLS material, worker count and "
+            "options; the caller authenticated from its certificate and checked against the "
+            "revoked set, one indexed lookup, the check row, its hit and the audit leaf "
+            "committed by one writer thread in groups, SQLite WAL with synchronous=FULL, "
+            "before the answer; no framework), and "
             "a bare grpcio unary echo of a "
             f"{len(_PAYLOAD)}-byte payload, served from a separate process with the node's "
             f"TLS material, {ServerSettings().workers} worker threads and channel options, "
@@ -277,10 +320,9 @@ def run(config: BenchConfig) -> BenchResult:
         nodes=["000000", "330000", NODE],
         clients=[(NODE, CLIENT, "department", "procurement")],
     )
+    _measure(config, result, keystore)
     for target in TARGETS:
-        _measure(config, result, target, keystore)
-    for target in TARGETS:
-        if target.role == "baseline":
+        if target.key == "echo":
             continue
         for callers in CALLERS:
             for stat in ("p50", "p99", "rate"):
@@ -290,7 +332,16 @@ def run(config: BenchConfig) -> BenchResult:
                     f"echo_c{callers}_{stat}",
                     f"{target.label} over the echo at {callers} callers ({stat})",
                 )
-        result.headline = result.headline or f"{target.key}_vs_echo_c16_p50"
+            if target.role == "measured":
+                result.compare(
+                    f"{target.key}_cpu_vs_lean_c{callers}",
+                    f"{target.key}_c{callers}_cpu",
+                    f"lean_c{callers}_cpu",
+                    f"server CPU per call of the {target.label} over the lean check's at "
+                    f"{callers} callers, same run (target: 1.5 or less)",
+                )
+        if target.role == "measured":
+            result.headline = result.headline or f"{target.key}_vs_echo_c16_p50"
     result.compare(
         "echo_scaling",
         "echo_c16_rate",

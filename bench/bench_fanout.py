@@ -278,7 +278,7 @@ def _measure(config: BenchConfig, reps: int) -> _Series:
     with ExitStack() as stack:
         federation = stack.enter_context(_federation(config.workdir / "federation"))
         keystore = Keystore(federation.local.keys)
-        echo_endpoint = stack.enter_context(serve_echo(keystore, config.workdir))
+        echo_endpoint = stack.enter_context(serve_echo(keystore, config.workdir)).endpoint
         echo_channel = open_client_channel(
             load_client_credentials(federation.local.client(_cities()[0], READER)),
             endpoint=echo_endpoint,

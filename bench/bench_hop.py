@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import os
 import shutil
 import time
@@ -32,7 +33,7 @@ from pathlib import Path
 
 import grpc
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Engine, create_engine, text
 
 from bench.bare_server import SINK_METHOD, bare_server
@@ -45,6 +46,7 @@ from bench.harness import (
     backends,
     database_url,
 )
+from bench.lean_hop import LeanHop, lean_batches
 from gateway._proto.v1 import federation_pb2, intake_pb2, intake_pb2_grpc
 from gateway.node.local_federation import free_port
 from gateway.pki import load_node_credentials, parent_of
@@ -280,6 +282,10 @@ class _Series:
     intake: list[float] = field(default_factory=list)
     ceiling: list[float] = field(default_factory=list)
     transport: list[float] = field(default_factory=list)
+    lean_hub_us: list[float] = field(default_factory=list)
+    """CPU µs per record of the lean hub (verify, store, forward) on the same records."""
+    lean_root_us: list[float] = field(default_factory=list)
+    """CPU µs per record of the lean root (verify, store, no forward)."""
     rss: dict[str, list[float]] = field(default_factory=dict)
     cpu_us: dict[str, list[float]] = field(default_factory=dict)
     """CPU µs per record of each node, and of the three together under ``"all"``."""
@@ -297,7 +303,20 @@ def _measure(
     The stores grow from one size to the next, as they would in service.
     """
     measured: dict[int, _Series] = {}
-    with _federation(config, keystore, backend, backend) as federation:
+    with ExitStack() as lean_stack, _federation(config, keystore, backend, backend) as federation:
+        sender = Ed25519PrivateKey.generate()
+        issuer_keys: dict[str, Ed25519PublicKey] = {}
+        hub, root = (
+            LeanHop(
+                config.workdir / f"lean_{role}_{backend}.db",
+                sender_key=sender.public_key(),
+                issuer_keys=issuer_keys,
+                signer=Ed25519PrivateKey.generate() if role == "hub" else None,
+            )
+            for role in ("hub", "root")
+        )
+        lean_stack.callback(hub.close)
+        lean_stack.callback(root.close)
         # Warm-up: TLS sessions, statement caches, the first pages of the tables.
         already = min(BATCH, plan[0][0])
         _hop(federation, 90_000_000, already, 0)
@@ -327,11 +346,27 @@ def _measure(
                             raise RuntimeError(f"found {len(sd_jwts)} of {size} records to replay")
                         series.ceiling.append(_ceiling(public_key, sd_jwts))
                         series.transport.append(_transport(channel, sd_jwts))
+                        issuer_keys[_kid(sd_jwts[0])] = public_key
+                        lean_hub, lean_root = (
+                            lean.receive(
+                                lean_batches(sender, sd_jwts, BATCH, f"{lean_role}{run}"),
+                                int(time.time()),
+                            )
+                            for lean_role, lean in (("hub", hub), ("root", root))
+                        )
+                        series.lean_hub_us.append(lean_hub * 1e6 / size)
+                        series.lean_root_us.append(lean_root * 1e6 / size)
                         for node in NODES:
                             series.rss[node].append(federation.peak_rss_mb(node))
             finally:
                 channel.close()
     return measured
+
+
+def _kid(sd_jwt: str) -> str:
+    """The key id in the header of ``sd_jwt``'s issuer-signed JWT (the city's signing key)."""
+    header = sd_jwt.split(".", 1)[0]
+    return str(json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"])
 
 
 def _document_pattern(start: int) -> str:
@@ -376,6 +411,22 @@ def _report(result: BenchResult, backend: str, size: int, series: _Series) -> No
             [1e6 / rate for rate in series.ceiling],
         )
     )
+    rows += [
+        (
+            "lean_hub_us",
+            "lean hub (verify, store, forward), CPU per record",
+            "µs",
+            "baseline",
+            series.lean_hub_us,
+        ),
+        (
+            "lean_root_us",
+            "lean root (verify, store), CPU per record",
+            "µs",
+            "baseline",
+            series.lean_root_us,
+        ),
+    ]
     for key, label, unit, role, samples in rows:
         result.add(
             Figure(
@@ -406,6 +457,19 @@ def _report(result: BenchResult, backend: str, size: int, series: _Series) -> No
         "CPU the three nodes spend per record (user + system, from the first request until "
         "national holds every record) in bare verifications: on two cores, half the "
         "single-thread verify rate needs 4 or less even with both cores busy all the time",
+    )
+    result.compare(
+        f"province_cpu_vs_lean_{suffix}",
+        f"cpu_{PROVINCE}_{suffix}",
+        f"lean_hub_us_{suffix}",
+        "CPU the province spends per record over the lean hub's, same records, same run "
+        "(target: 1.5 or less); the lean floor is on SQLite on every backend",
+    )
+    result.compare(
+        f"national_cpu_vs_lean_{suffix}",
+        f"cpu_{NATIONAL}_{suffix}",
+        f"lean_root_us_{suffix}",
+        "CPU the national node spends per record over the lean root's (target: 1.5 or less)",
     )
     result.compare(
         f"national_vs_ceiling_{suffix}",
@@ -439,7 +503,13 @@ def run(config: BenchConfig) -> BenchResult:
             "on the records of the same repetition as the province stored them: a bare pyca "
             "Ed25519 verification of each issuer-signed JWT on one thread (the verify-bound "
             f"ceiling), and the same bytes pushed in batches of {BATCH} over a bare grpcio "
-            "mutual-TLS stream to a sink process, one call and one ack per batch (the transport)"
+            "mutual-TLS stream to a sink process, one call and one ack per batch (the transport); "
+            "and the lean floor (bench/lean_hop.py): a program doing exactly what a hub must per "
+            "batch (DSSE and strict record verification, executemany into SQLite with "
+            "synchronous=FULL, a change row per record, one audit leaf per batch, redaction and a "
+            "DSSE envelope for the forward, settling it), with the node's libraries and no "
+            "framework, timed as CPU per record on the bench's thread; as a root it does not "
+            "forward"
         ),
     )
     keystore = make_keystore(
