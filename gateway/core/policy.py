@@ -272,8 +272,26 @@ def require_shared(plan: SharePlan) -> SharePlan:
     return plan
 
 
+# Callers ask for the names of one plan once per record (a batch shares a few
+# plans), so the answer of recent plans is kept, by identity: a plan is frozen,
+# and the plan itself is kept beside its names so that its id cannot be reused.
+_NAMES: dict[int, tuple[SharePlan, frozenset[str]]] = {}
+_NAMES_MAX = 256
+
+
 def disclosure_names(plan: SharePlan) -> frozenset[str]:
     """The disclosure names the recipient may receive under ``plan``."""
+    known = _NAMES.get(id(plan))
+    if known is not None and known[0] is plan:
+        return known[1]
+    names = _disclosure_names(plan)
+    if len(_NAMES) >= _NAMES_MAX:
+        _NAMES.clear()
+    _NAMES[id(plan)] = (plan, names)
+    return names
+
+
+def _disclosure_names(plan: SharePlan) -> frozenset[str]:
     if not plan.shared:
         return frozenset()
     names: set[str] = set()

@@ -162,15 +162,17 @@ def _decode(encoded: str) -> Disclosure:
 # redacts a record it just issued, a hop when it redacts for the next hop a
 # record it just verified. Decoding is a pure function of the text and nothing
 # here mutates a decoded Disclosure, so recent results are kept, about 1,500
-# records' worth, dropped all at once when full. Failures are never kept, so
-# every error is raised afresh.
+# records' worth; when full, the oldest entry goes (insertion order), so the
+# records of the batch in hand stay. Failures are never kept, so every error is
+# raised afresh.
 _DECODED: dict[str, Disclosure] = {}
 _DECODED_MAX = 32_768
 
 
 def _remember(disclosure: Disclosure) -> None:
     if len(_DECODED) >= _DECODED_MAX:
-        _DECODED.clear()
+        # pop, not del: another thread may have evicted the same entry meanwhile.
+        _DECODED.pop(next(iter(_DECODED), ""), None)
     _DECODED[disclosure.encoded] = disclosure
 
 
@@ -355,7 +357,7 @@ def _embedded_digests(value: Any, depth: int = 0) -> Iterator[str]:
                 yield from _embedded_digests(item, depth + 1)
 
 
-def _check_digest_count(payload: Any, disclosures: Sequence[Disclosure], limits: Limits) -> None:
+def _digest_count(payload: Any, disclosures: Sequence[Disclosure]) -> int:
     count = sum(1 for _ in _embedded_digests(payload))
     # Only objects and arrays can embed digests; most values are plain strings.
     count += sum(
@@ -363,10 +365,57 @@ def _check_digest_count(payload: Any, disclosures: Sequence[Disclosure], limits:
         for d in disclosures
         if isinstance(d.value, dict | list)
     )
-    limits.check_count("digests in SD-JWT", count, limits.max_sd_digests_per_record)
+    return count
 
 
-def _parse(text: str, limits: Limits) -> tuple[ParsedSdJwt, Any]:
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """What parsing an SD-JWT's text yields (a pure function of the text), and its counts.
+
+    Attributes:
+        issuer_jwt: the Issuer-signed JWT as received.
+        disclosures: the decoded Disclosures in received order.
+        embedded: every digest the payload embeds (as :func:`_embedded_digests`).
+        digest_count: the digests of the payload and the Disclosures together.
+    """
+
+    issuer_jwt: str
+    disclosures: tuple[Disclosure, ...]
+    embedded: tuple[str, ...]
+    digest_count: int
+
+
+# A hop redacts for the next hop the records it has just verified, and the
+# issuer those it has just issued: the same texts are parsed again moments
+# later. Parsing is a pure function of the text, so the parts of recent texts
+# are kept (a few batches' worth, the oldest dropped first). Only the limits
+# depend on the caller: they are checked again on every use, on the same
+# figures and in the same order as a fresh parse checks them.
+_PARSED: dict[str, _Parts] = {}
+_PARSED_MAX = 2_048
+
+
+def _remember_parts(text: str, parts: _Parts) -> None:
+    if len(_PARSED) >= _PARSED_MAX:
+        # pop, not del: another thread may have evicted the same entry meanwhile.
+        _PARSED.pop(next(iter(_PARSED), ""), None)
+    _PARSED[text] = parts
+
+
+def _recheck(text: str, parts: _Parts, limits: Limits) -> None:
+    # A text that parsed is ASCII, so its length is its size in bytes.
+    limits.check_bytes("SD-JWT", len(text), limits.max_record_bytes)
+    limits.check_count(
+        "disclosures in SD-JWT", len(parts.disclosures), limits.max_disclosures_per_record
+    )
+    limits.check_count("digests in SD-JWT", parts.digest_count, limits.max_sd_digests_per_record)
+
+
+def _parts(text: str, limits: Limits) -> _Parts:
+    parts = _PARSED.get(text)
+    if parts is not None:
+        _recheck(text, parts, limits)
+        return parts
     issuer_jwt, encoded = _split(text, limits)
     disclosures = _decode_disclosures(encoded)
     segments = issuer_jwt.split(".")
@@ -374,8 +423,11 @@ def _parse(text: str, limits: Limits) -> tuple[ParsedSdJwt, Any]:
         raise MalformedError(f"issuer-signed JWT has {len(segments)} segments, expected 3")
     what = "issuer-signed JWT payload"
     payload = loads_strict(b64url_decode(segments[1], what=what), what=what)
-    _check_digest_count(payload, disclosures, limits)
-    return ParsedSdJwt(issuer_jwt=issuer_jwt, disclosures=disclosures), payload
+    count = _digest_count(payload, disclosures)
+    limits.check_count("digests in SD-JWT", count, limits.max_sd_digests_per_record)
+    parts = _Parts(issuer_jwt, disclosures, tuple(_embedded_digests(payload)), count)
+    _remember_parts(text, parts)
+    return parts
 
 
 def parse_sd_jwt(text: str, *, limits: Limits = DEFAULT_LIMITS) -> ParsedSdJwt:
@@ -386,7 +438,8 @@ def parse_sd_jwt(text: str, *, limits: Limits = DEFAULT_LIMITS) -> ParsedSdJwt:
         MalformedError: not an SD-JWT, a Key Binding JWT present, bad base64url or JSON.
         DisclosureError: a Disclosure breaks RFC 9901 §4.2 (names its position).
     """
-    return _parse(text, limits)[0]
+    parts = _parts(text, limits)
+    return ParsedSdJwt(issuer_jwt=parts.issuer_jwt, disclosures=parts.disclosures)
 
 
 def redact(sd_jwt: str, keep: Callable[[Disclosure], bool]) -> str:
@@ -400,9 +453,9 @@ def redact(sd_jwt: str, keep: Callable[[Disclosure], bool]) -> str:
             the Disclosure that embeds its digest is removed (RFC 9901 §4.2.6).
         LimitExceededError, MalformedError: as :func:`parse_sd_jwt`.
     """
-    parsed, payload = _parse(sd_jwt, DEFAULT_LIMITS)
-    kept = [(pos, d) for pos, d in enumerate(parsed.disclosures, start=1) if keep(d)]
-    reachable = set(_embedded_digests(payload))
+    parts = _parts(sd_jwt, DEFAULT_LIMITS)
+    kept = [(pos, d) for pos, d in enumerate(parts.disclosures, start=1) if keep(d)]
+    reachable = set(parts.embedded)
     for _, disclosure in kept:
         if isinstance(disclosure.value, dict | list):
             reachable.update(_embedded_digests(disclosure.value))
@@ -411,7 +464,7 @@ def redact(sd_jwt: str, keep: Callable[[Disclosure], bool]) -> str:
             raise DisclosureError(
                 f"disclosure {position} is kept but the disclosure embedding it is removed"
             )
-    return "".join([parsed.issuer_jwt, "~", *(f"{d.encoded}~" for _, d in kept)])
+    return "".join([parts.issuer_jwt, "~", *(f"{d.encoded}~" for _, d in kept)])
 
 
 @dataclass
@@ -531,6 +584,64 @@ def _process(
     return claims, disclosed
 
 
+def _flat_visible(payload: dict[str, Any], sd: Any) -> dict[str, Any] | None:
+    """The visible claims of a flat payload with a plain ``_sd`` and ``_sd_alg``, or None."""
+    if type(sd) is not list or payload.get(_SD_ALG_KEY, SD_ALG) != SD_ALG:
+        return None
+    visible: dict[str, Any] = {}
+    for key, value in payload.items():
+        if key in (_SD, _SD_ALG_KEY):
+            continue
+        if key == _ELLIPSIS or isinstance(value, dict | list):
+            return None
+        visible[key] = value
+    if not all(type(digest) is str for digest in sd):
+        return None
+    return visible
+
+
+def _process_flat(
+    payload: dict[str, Any], disclosures: Sequence[Disclosure], limits: Limits
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | None:
+    """:func:`_process` and :func:`_visible` for a flat, well-formed record, or None.
+
+    Flat: no claim and no Disclosure value is an object or an array, the shape of
+    every record. Only the accepting path is taken here: at the first thing that
+    is not plainly valid (a wrong ``_sd_alg``, a duplicate or unreferenced
+    Disclosure, a repeated digest, a name collision, anything nested) it returns
+    None, and the caller runs the general processor, which raises the precise
+    error. What it accepts, the general processor accepts with the same result.
+
+    Raises:
+        LimitExceededError: more digests than ``limits`` allow (counted as
+            :func:`_digest_count` counts them for a flat record).
+    """
+    sd = payload.get(_SD, [])
+    visible = _flat_visible(payload, sd)
+    if visible is None:
+        return None
+    limits.check_count("digests in SD-JWT", len(sd), limits.max_sd_digests_per_record)
+    by_digest = {d.digest: d for d in disclosures}
+    if len(by_digest) != len(disclosures) or len(set(sd)) != len(sd):
+        return None
+    claims = dict(visible)
+    referenced = 0
+    for digest in sd:
+        disclosure = by_digest.get(digest)
+        if disclosure is None:
+            continue  # a decoy, or a Disclosure the holder did not send
+        name = disclosure.name
+        if name is None or name in claims or isinstance(disclosure.value, dict | list):
+            return None
+        claims[name] = disclosure.value
+        referenced += 1
+    if referenced != len(disclosures):
+        return None
+    # Every Disclosure is a top-level claim: disclosed in received order, as _process.
+    disclosed = {d.name: d.value for d in disclosures if d.name is not None}
+    return claims, disclosed, visible
+
+
 def _visible(payload: dict[str, Any]) -> dict[str, Any]:
     """The always-visible claims of a payload that :func:`_process` accepted.
 
@@ -601,10 +712,20 @@ def verify_sd_jwt(
     if not isinstance(payload, dict):
         raise MalformedError("issuer-signed JWT payload is not a JSON object")
     disclosures = _decode_disclosures(encoded)
-    _check_digest_count(payload, disclosures, limits)
-    claims, disclosed = _process(payload, disclosures)
-    visible = _visible(payload)
+    flat = _process_flat(payload, disclosures, limits)
+    if flat is None:
+        count = _digest_count(payload, disclosures)
+        limits.check_count("digests in SD-JWT", count, limits.max_sd_digests_per_record)
+        claims, disclosed = _process(payload, disclosures)
+        visible = _visible(payload)
+        embedded = tuple(_embedded_digests(payload))
+    else:
+        claims, disclosed, visible = flat
+        embedded = tuple(payload[_SD]) if _SD in payload else ()
+        count = len(embedded)
     _check_validity(claims, now, leeway_s)
+    # Redacting this record for the next hop need not parse it again.
+    _remember_parts(text, _Parts(issuer_jwt, disclosures, embedded, count))
     return VerifiedSdJwt(
         header=MappingProxyType(dict(jws.header)),
         payload=MappingProxyType(visible),
