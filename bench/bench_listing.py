@@ -163,7 +163,7 @@ def _measure(config: BenchConfig, reps: int) -> _Series:
         federation = stack.enter_context(_federation(config.workdir / "federation"))
         echo_endpoint = stack.enter_context(
             serve_echo(Keystore(federation.local.keys), config.workdir)
-        )
+        ).endpoint
         echo_channel = open_client_channel(
             load_client_credentials(federation.local.client(CHANGSHA, CHECKER)),
             endpoint=echo_endpoint,
