@@ -280,12 +280,14 @@ class DisciplineService:
         first: list[CheckRow] = []
 
         def job(conn: Connection) -> None:
-            if request_id:
-                stored = self._repo.check_for_request(principal.actor, request_id, conn=conn)
-                if stored is not None:
+            if not request_id:
+                self._repo.add_check(check, hits, conn=conn)
+            else:
+                stored = self._repo.add_check_once(check, hits, conn=conn)
+                if stored.check_id != check_id:
+                    # A retry: answered again, not stored, reported or audited again.
                     first.append(stored)
                     return
-            self._repo.add_check(check, hits, conn=conn)
             for hit in result.hits:
                 if not _reported(hit) or hit.issuer == self._node_id:
                     # The issuer's list of hits is the table add_check just wrote:

@@ -15,7 +15,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Table, and_, exists, select, update
+from sqlalchemy import Engine, Table, and_, exists, select, text, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from gateway.core.errors import ConflictError, InputError, NotFoundError
@@ -200,6 +200,37 @@ class DisciplineRepository:
         """Store hit reports; returns the (check id, record id) pairs that were new."""
         new = self._insert_new(DISCIPLINE_HIT, ["check_id", "record_id"], hits, conn)
         return [(str(a), str(b)) for a, b in new]
+
+    def add_check_once(
+        self, check: CheckRow, hits: Sequence[HitRow], *, conn: Connection | None = None
+    ) -> CheckRow:
+        """Store ``check`` unless its department stored one under the same request id; the
+        check stored under that id (``check`` itself when it is new).
+
+        Atomic across replicas: a concurrent insert of the same (actor, request id)
+        waits for the other to commit, then inserts nothing and reads the other's row.
+
+        Raises:
+            InputError: ``check`` has no request id.
+            StorageError: the database failed.
+        """
+        if not check.request_id:
+            raise InputError("a check stored once per request needs a request id")
+        with using(self._engine, conn, f"storing check {check.check_id}", write=True) as c:
+            stmt = (
+                dialect_insert(c, DISCIPLINE_CHECK)
+                .on_conflict_do_nothing(
+                    index_elements=["actor", "request_id"], index_where=text("request_id <> ''")
+                )
+                .returning(DISCIPLINE_CHECK.c.check_id)
+            )
+            if c.execute(stmt, [_values(check)]).first() is None:
+                stored = self.check_for_request(check.actor, check.request_id, conn=c)
+                if stored is None:  # pragma: no cover - the conflict names a committed row
+                    raise ConflictError(f"check request {check.request_id} conflicts")
+                return stored
+            self._insert_new(DISCIPLINE_HIT, ["check_id", "record_id"], hits, c)
+        return check
 
     def check_for_request(
         self, actor: str, request_id: str, *, conn: Connection | None = None

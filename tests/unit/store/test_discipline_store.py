@@ -258,3 +258,24 @@ def test_a_department_stores_one_check_per_request_id(repo: DisciplineRepository
     repo.add_check(check_row("f" * 32), [])
     repo.add_check(check_row("9" * 32), [])
     assert repo.get_check("9" * 32).request_id == ""
+
+
+def test_replicas_racing_with_one_request_id_store_one_check_and_agree_on_it(
+    repo: DisciplineRepository,
+) -> None:
+    attempts = [
+        dataclasses.replace(check_row(f"{i:x}" * 32), request_id="req-race") for i in range(1, 9)
+    ]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        stored = list(
+            pool.map(lambda check: repo.add_check_once(check, [hit_row(check.check_id)]), attempts)
+        )
+    assert len({s.check_id for s in stored}) == 1
+    winner = stored[0].check_id
+    assert repo.check_for_request(attempts[0].actor, "req-race") == stored[0]
+    assert [h.check_id for h in repo.hits_of_check(winner)] == [winner]
+    for loser in {a.check_id for a in attempts} - {winner}:
+        with pytest.raises(NotFoundError):
+            repo.get_check(loser)
+    with pytest.raises(InputError, match="needs a request id"):
+        repo.add_check_once(check_row("0" * 32), [])
