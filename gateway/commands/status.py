@@ -73,8 +73,9 @@ def status(*, config_path: Path, as_json: bool) -> None:
             ("directory", _directory(found)),
             *((f"certificate {c.name}", f"expires in {_span(c.expires_in_s)}")
               for c in found.certificates),
-            ("audit log", f"{found.audit_events} events, last checkpoint "
-             f"{_span(found.last_checkpoint_age_s)} ago"),
+            ("audit log", f"{found.audit_events} events, "
+             + (f"epoch {found.audit_epoch} (after restores), " if found.audit_epoch > 1 else "")
+             + f"last checkpoint {_span(found.last_checkpoint_age_s)} ago"),
             ("parent cosigned", "—" if found.parent is None
              else f"{_span(found.parent_cosignature_age_s)} ago"),
             ("failed deliveries", f"{found.failed_deliveries} (gateway outbox list)"),

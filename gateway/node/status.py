@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from gateway.core.directory import Directory
+from gateway.core.log_epoch import epoch_of, note_origin
 from gateway.core.node_id import NodeLevel, node_level
+from gateway.node.audit_log import log_origin
 from gateway.node.directory_watch import directory_expiring
 from gateway.node.readiness import ReadinessCheck, ReadinessReport, node_readiness
 from gateway.store import Store
@@ -67,6 +69,9 @@ class NodeStatus:
     """The directory is within its warning window (``[directory] warning_days``) or expired."""
     certificates: tuple[CertificateStatus, ...]
     audit_events: int
+    audit_epoch: int
+    """The epoch of the log's latest checkpoint: 1, or more after restores recorded as
+    incidents (``gateway audit incident``, :mod:`gateway.core.log_epoch`)."""
     last_checkpoint_age_s: float | None
     parent_cosignature_age_s: float | None
     readiness: ReadinessReport
@@ -153,6 +158,9 @@ def read_status(
             for name, cert in certificates
         ),
         audit_events=store.audit.size(),
+        audit_epoch=(
+            epoch_of(note_origin(latest.note), log_origin(node_id)) if latest is not None else 1
+        ),
         last_checkpoint_age_s=now - latest.published_at if latest else None,
         parent_cosignature_age_s=now - cosigned_at if cosigned_at is not None else None,
         readiness=readiness,

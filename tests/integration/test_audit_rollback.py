@@ -229,6 +229,7 @@ def test_a_node_restored_behind_its_parent_serves_only_once_the_gap_is_an_incide
         wait_for(
             f"the province's cosignature of epoch 2 at {grown} events",
             lambda: max(witnessed_sizes(province_db, CITY, epoch=2), default=0) >= grown,
+            timeout_s=120.0,  # the shared machine runs at a load average of 20 and more
         )
         client = keystore.client(CITY, "audit-office")
         verified = run_gateway("audit", "verify", "--as", str(client), "--endpoint", city.endpoint)
@@ -236,6 +237,9 @@ def test_a_node_restored_behind_its_parent_serves_only_once_the_gap_is_an_incide
         proof = run_gateway(
             "audit", "proof", incident_seq, "--as", str(client), "--endpoint", city.endpoint
         )
+    status = run_gateway("status", "--config", config, "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["audit_epoch"] == 2
     assert proof.returncode == 0, proof.stderr
     assert f"event {incident_seq}: audit.incident by operator:{CITY}/" in proof.stdout
     assert f"{log_origin(CITY)}/epoch/2\n" in proof.stdout, "proven against an epoch-2 checkpoint"
