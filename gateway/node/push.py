@@ -278,7 +278,7 @@ class PushWorker:
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(settings.attempts_per_call),
             wait=wait_exponential_jitter(
-                initial=settings.initial_backoff_ms / 1000, max=settings.max_backoff_ms / 1000
+                multiplier=settings.initial_backoff_ms / 1000, max=settings.max_backoff_ms / 1000
             ),
             before_sleep=before_sleep,
             reraise=True,
