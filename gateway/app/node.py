@@ -42,7 +42,7 @@ from gateway.core.node_id import NATIONAL
 from gateway.core.principal import Principal
 from gateway.http import OperationsListener, operations_app
 from gateway.http.publication import publication_app
-from gateway.node.audit_gap import AuditGapGuard
+from gateway.node.audit_gap import AuditGapGuard, retired_signing_keys
 from gateway.node.audit_log import CheckpointPublisher, CheckpointWitness
 from gateway.node.audit_queries import AuditQueries
 from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
@@ -481,6 +481,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             clock=now,
             limits=config.limits,
             key_check=lambda child, kid: _check_child_key(trust, config, child, kid),
+            retired_signing_keys=retired_signing_keys(creds),
         )
         services = [
             service(

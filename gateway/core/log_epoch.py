@@ -188,13 +188,17 @@ class EpochIncident:
             reason=found["reason"],
         )
 
-    def verify(self, base: str, witness: CosignatureVerifier) -> None:
-        """Check the incident against the log (epoch-1 origin ``base``) and its witness's key.
+    def verify(self, base: str, witness_keys: Sequence[CosignatureVerifier]) -> None:
+        """Check the incident against the log (epoch-1 origin ``base``) and its witness's keys.
+
+        ``witness_keys`` are the witness's current key first, then the keys it
+        used before renewals: the cited cosignature may predate a renewal.
 
         Raises:
             EpochError: the cited checkpoint is of another log, or the incident does not
                 open the epoch after the cited checkpoint's, or names another witness.
-            SignatureError: the cited cosignature does not verify under ``witness``.
+            SignatureError: the cited cosignature verifies under none of ``witness_keys``
+                (the current key's failure is named).
         """
         try:
             closed = epoch_of(self.checkpoint.origin, base)
@@ -204,12 +208,18 @@ class EpochIncident:
             raise EpochError(
                 f"the incident opens epoch {self.epoch} after a checkpoint of epoch {closed}"
             )
-        if self.witness != witness.name:
-            raise EpochError(f"the incident cites witness {self.witness}, not {witness.name}")
-        try:
-            verify_cosignature(self.checkpoint.body(), self.cosignature, witness)
-        except (SignatureError, MalformedError) as exc:
-            raise SignatureError(f"the cosignature the incident cites: {exc}") from exc
+        first: SignatureError | None = None
+        for key in witness_keys:
+            if self.witness != key.name:
+                raise EpochError(f"the incident cites witness {self.witness}, not {key.name}")
+            try:
+                verify_cosignature(self.checkpoint.body(), self.cosignature, key)
+            except (SignatureError, MalformedError) as exc:
+                first = first or SignatureError(f"the cosignature the incident cites: {exc}")
+            else:
+                return
+        if first is not None:
+            raise first
 
 
 def check_epoch_opening(
@@ -221,14 +231,15 @@ def check_epoch_opening(
     incident: bytes,
     index: int,
     proof: Sequence[bytes],
-    witness: CosignatureVerifier,
+    witness_keys: Sequence[CosignatureVerifier],
 ) -> EpochIncident:
     """The witness's rule for the first checkpoint of a new epoch.
 
     ``previous`` is the last checkpoint the witness cosigned for the log (of
     the epoch before), exactly as it was cosigned; ``new`` the verified
     checkpoint of the next epoch; ``incident`` the bytes of event ``index``,
-    proven included in ``new`` by ``proof``.
+    proven included in ``new`` by ``proof``; ``witness_keys`` the witness's
+    current key first, then the keys it used before renewals.
 
     Raises:
         EpochError: the checkpoint skips or reopens an epoch, comes with no
@@ -243,7 +254,7 @@ def check_epoch_opening(
             f"checkpoint {new.size} of epoch {opened} cannot follow epoch {closed}, "
             f"whose checkpoint {previous.size} is the last this witness cosigned"
         )
-    cited = gap_citation(witness.name, previous)
+    cited = gap_citation(witness_keys[0].name, previous)
     if not incident:
         raise EpochError(
             f"epoch {opened} opens without an incident event citing {cited}: "
@@ -273,5 +284,5 @@ def check_epoch_opening(
             f"the incident opening epoch {stated.epoch} cites "
             f"{gap_citation(stated.witness, stated.checkpoint)}, not {cited}"
         )
-    stated.verify(base, witness)
+    stated.verify(base, witness_keys)
     return stated

@@ -257,10 +257,15 @@ class AuditGapGuard:
             after = page[-1].seq
 
 
-def retired_note_verifiers(origin: str, creds: NodeCredentials) -> tuple[NoteVerifier, ...]:
-    """Note verifiers of the node's retired signing keys (its own history, from its keystore)."""
+def retired_signing_keys(creds: NodeCredentials) -> tuple[Ed25519PublicKey, ...]:
+    """The node's retired signing keys (its own history, from its keystore)."""
     keys = [r.certificate.public_key() for r in creds.retired_signing]
-    return tuple(NoteVerifier.for_key(origin, k) for k in keys if isinstance(k, Ed25519PublicKey))
+    return tuple(k for k in keys if isinstance(k, Ed25519PublicKey))
+
+
+def retired_note_verifiers(origin: str, creds: NodeCredentials) -> tuple[NoteVerifier, ...]:
+    """Note verifiers of the node's retired signing keys."""
+    return tuple(NoteVerifier.for_key(origin, k) for k in retired_signing_keys(creds))
 
 
 def _cites(detail: str, gap: AuditGap) -> bool:

@@ -439,6 +439,7 @@ class CheckpointWitness:
         clock: Callable[[], int],
         limits: Limits = DEFAULT_LIMITS,
         key_check: Callable[[str, str], None] | None = None,
+        retired_signing_keys: Sequence[Ed25519PublicKey] = (),
     ) -> None:
         self._node_id = node_id
         self._name = log_origin(node_id)
@@ -447,6 +448,9 @@ class CheckpointWitness:
         # history and in force now: a certificate the child's own CA made for a key it
         # never published cannot sign what this witness cosigns.
         self._key_check = key_check
+        # This witness's own keys before its renewals: an incident opening a child's new
+        # epoch may cite a cosignature made before the witness renewed its key.
+        self._retired_keys = tuple(retired_signing_keys)
         self._chain = certificate_chain
         self._root = root
         self._witnessed = witnessed
@@ -581,7 +585,10 @@ class CheckpointWitness:
                 incident=request.incident,
                 index=request.incident_index,
                 proof=request.incident_proof,
-                witness=CosignatureVerifier.for_key(self._name, self._key.public_key()),
+                witness_keys=[
+                    CosignatureVerifier.for_key(self._name, key)
+                    for key in (self._key.public_key(), *self._retired_keys)
+                ],
             )
             detail = (
                 f"cosigned checkpoint {checkpoint.size} of {child}, opening epoch {epoch} "

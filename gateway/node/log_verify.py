@@ -335,18 +335,12 @@ class _Replay:
                 f"event {index}: the incident opens epoch {incident.epoch}, but the log is "
                 f"already in epoch {self.epoch}"
             )
-        # The cited cosignature may be by a key the witness has since renewed.
-        failure: VerificationError | None = None
-        for key in self._witness_keys:
+        if self._witness_keys:
+            # The cited cosignature may be by a key the witness has since renewed.
             try:
-                incident.verify(self._origin, key)
+                incident.verify(self._origin, self._witness_keys)
             except VerificationError as exc:
-                failure = failure or exc
-            else:
-                failure = None
-                break
-        if failure is not None:
-            raise type(failure)(f"event {index}: {failure}") from failure
+                raise type(exc)(f"event {index}: {exc}") from exc
         self.epoch = incident.epoch
         self.gaps.append(EpochGap(index, event.actor, incident))
 

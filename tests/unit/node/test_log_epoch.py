@@ -9,21 +9,27 @@ epoch to hide those events; each is refused and audited by the province.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway.core.audit import Decision, event_by_operator
 from gateway.core.checkpoint import Checkpoint, cosign, sign_checkpoint
 from gateway.core.errors import EpochError, ProofError, SignatureError
 from gateway.core.log_epoch import INCIDENT_ACTION, EpochIncident
 from gateway.core.note import NoteSigner
+from gateway.node.audit_gap import retired_signing_keys
 from gateway.node.audit_log import CheckpointPublisher, CheckpointWitness, CosignRequest, log_origin
 from gateway.node.log_verify import LogReport, PublishedCheckpoint, WitnessedHead, verify_log
 from gateway.node.operator import Operator
+from gateway.pki import load_node_credentials
+from gateway.pki.renew import renew_node
 from gateway.rpc.audit import signing_chain_pem
 from gateway.store import AuditFilter, Store, open_store
 from gateway.store.backup import backup_sqlite
@@ -340,6 +346,51 @@ def test_a_second_restore_opens_a_third_epoch_after_the_seconds_last_cosigned_ch
         assert report.epoch == 3
     finally:
         again.close()
+
+
+def test_an_incident_citing_the_parents_cosignature_from_before_its_key_renewal_opens_the_epoch(
+    keystore: Keystore, restored: Restored, tmp_path: Path
+) -> None:
+    store, clock = restored.store, restored.clock
+    _guard(keystore, store, DirectWitness(restored.witness), clock).record_incident(OPS, "lost")
+    # The province renews its signing key before the city's first epoch-2 checkpoint.
+    renewed = Keystore(tmp_path / "renewed-keys")
+    shutil.copytree(keystore.root, renewed.root)
+    renew_node(
+        renewed.root,
+        node_id=PROVINCE,
+        new_key=True,
+        now=dt.datetime.fromtimestamp(clock.now, dt.UTC),
+    )
+    creds = load_node_credentials(renewed.node(PROVINCE))
+    province = restored.witness_store
+
+    def witness(retired: tuple[Ed25519PublicKey, ...]) -> CheckpointWitness:
+        return CheckpointWitness(
+            node_id=PROVINCE,
+            signing_key=creds.signing_key,
+            certificate_chain=signing_chain_pem(creds),
+            root=creds.root,
+            witnessed=WitnessRepository(province.engine),
+            audit=province.audit,
+            writer=province.writer,
+            clock=clock,
+            retired_signing_keys=retired,
+        )
+
+    _events(store, 2, start=100)
+    forgetful = _publisher(keystore, store, clock, DirectWitness(witness(())))
+    assert forgetful.publish(final=True) is not None
+    with pytest.raises(SignatureError, match="the cosignature the incident cites"):
+        forgetful.request_cosignature()
+    assert [rule for rule, _ in restored.denied()] == ["witness:unverified"]
+    publisher = _publisher(
+        keystore, store, clock, DirectWitness(witness(retired_signing_keys(creds)))
+    )
+    assert publisher.request_cosignature() is not None
+    last = WitnessRepository(province.engine).last(CITY)
+    assert last is not None
+    assert (last.epoch, last.size) == (2, 6)
 
 
 # --------------------------------------------------------------------------- the auditor's view
