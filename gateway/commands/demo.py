@@ -41,7 +41,7 @@ from gateway._proto.v1 import discipline_pb2, discipline_pb2_grpc, intake_pb2, i
 from gateway.commands._common import handle_errors, out_console, print_table
 from gateway.core.algorithms import Ed25519Verifier
 from gateway.core.errors import ConfigurationError, GatewayError
-from gateway.core.identifiers import make_uscc
+from gateway.core.identifiers import compute_citizen_check, make_uscc
 from gateway.core.record_status import RecordStatus
 from gateway.core.records import CHINA_STANDARD_TIME, verify_record
 from gateway.node.config import FederationSettings
@@ -66,6 +66,7 @@ CLIENTS = (
     ClientSpec(HUZHOU, "service-office", "department", "public_service"),
     ClientSpec(HUZHOU, "court-office", "department", "court"),
     ClientSpec(LISHUI, "procurement-office", "department", "procurement"),
+    ClientSpec(LISHUI, "consumption-office", "department", "high_consumption"),
     ClientSpec(CHANGSHA, "procurement-office", "department", "procurement"),
     ClientSpec(NATIONAL, "credit-admin", "admin"),
     ClientSpec(NATIONAL, "credit-office", "department", "public_office"),
@@ -286,6 +287,8 @@ def _notice(fed: LocalFederation) -> dict[str, Any]:
 def _city_listing(fed: LocalFederation) -> dict[str, Any]:
     _step("6. 一处失信、处处受限: a Huzhou court's listing intercepts at Lishui and in Hunan")
     subject = make_uscc("91330502", "MA2D5R8Q")
+    # The company's legal representative, whom 限制高消费 reaches too (法释〔2015〕17号 第三条).
+    legal_rep = "33050219800115003" + compute_citizen_check("33050219800115003")
     # Filed ten days ago: in force for the catalog's 24 months.
     decided = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=10)).isoformat()
     rows = _json_lines(
@@ -294,7 +297,8 @@ def _city_listing(fed: LocalFederation) -> dict[str, Any]:
         "--document", "（2026）浙0502执1234号",
         "--reason", "有履行能力而拒不履行生效法律文书确定义务",
         "--basis", "（2025）浙0502民初567号", "--authority", "湖州市吴兴区人民法院",
-        "--decided", decided,
+        "--decided", decided, "--field", "FRDB=沈一", "--field", "FR_ZJLX=身份证",
+        "--field", f"FR_ZJHM={legal_rep}",
     )  # fmt: skip
     listing_id = rows[0]["record_id"]
     out_console.print(
@@ -324,6 +328,17 @@ def _city_listing(fed: LocalFederation) -> dict[str, Any]:
         f"{at_changsha}",
         highlight=False,
     )
+    [person] = _json_lines(
+        "check", "--as", str(fed.client(LISHUI, "consumption-office")), legal_rep,
+        "--domain", "high_consumption", "--purpose", "限制消费令协助执行",
+    )  # fmt: skip
+    [via] = person["hits"]
+    out_console.print(
+        f"high-consumption check at Lishui on the legal representative's number: "
+        f"{person['decision']}, {via['person_role']} of {via['listed_name']} "
+        f"({via['listed_subject']}), measures {', '.join(m['code'] for m in via['measures'])}",
+        highlight=False,
+    )
     timed = _time_listings(fed, decided)
     out_console.print(
         f"{len(timed)} more listings filed at Huzhou over an open channel: INTERCEPT at Changsha "
@@ -333,6 +348,7 @@ def _city_listing(fed: LocalFederation) -> dict[str, Any]:
     )
     return {
         "city_listing": f"{at_lishui} / {at_changsha}",
+        "legal_rep": f"{person['decision']} ({via['person_role']})",
         "city_listing_ms": f"{statistics.median(timed):.0f} ms (median of {len(timed)})",
         "listed_subject": subject,
     }
@@ -563,6 +579,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
              summary["fields_city_province_national"]),
             ("cities holding the national notice", summary["notice_cities"]),
             ("city listing: Lishui / Changsha", summary["city_listing"]),
+            ("its legal representative, Lishui", summary["legal_rep"]),
             ("city listing to INTERCEPT, Changsha", summary["city_listing_ms"]),
             ("check at Huzhou: procurement / public service",
              f"{summary['check_procurement']} / {summary['check_other_domain']}"),

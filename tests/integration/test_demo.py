@@ -48,6 +48,8 @@ def _assert_every_flow(returncode: int, out: str, err: str, tmp_path: Path) -> N
     # 一处失信、处处受限: a listing filed at a city intercepts at its peer and in another province.
     # (Only the value: the label may wrap when a long path widens the result column.)
     assert "│ intercept / intercept " in out
+    # A check on the listed company's legal representative (a citizen number) hits too.
+    assert "│ intercept (legal_representative) " in out
     assert "intercept / clear" in out
     # The label may wrap after "no" when the summary table is narrow.
     assert re.search(r"check at Huzhou: serious penalty, no[^│]*│\s*review\s", out)
