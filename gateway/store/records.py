@@ -419,11 +419,14 @@ class RecordRepository:
             select(RECORD, RECORD_PERSON.c.role)
             .select_from(joined)
             .where(RECORD_PERSON.c.person_key == person_key)
-            .order_by(RECORD.c.record_id, RECORD.c.version, RECORD_PERSON.c.role)
+            # Ordered and paged on the person index's own columns (equal to the
+            # record's through the join): one index range, no sort.
+            .order_by(RECORD_PERSON.c.record_id, RECORD_PERSON.c.version, RECORD_PERSON.c.role)
             .limit(limit)
         )
         if after is not None:
-            query = query.where(tuple_(RECORD.c.record_id, RECORD.c.version) > tuple_(*after))
+            key = tuple_(RECORD_PERSON.c.record_id, RECORD_PERSON.c.version)
+            query = query.where(key > tuple_(*after))
         with using(self._engine, None, "listing records by person", write=False) as c:
             return [(PersonRole(m["role"]), _row(m)) for m in c.execute(query).mappings()]
 

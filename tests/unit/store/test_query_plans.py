@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ import pytest
 from sqlalchemy import Engine, event
 
 from gateway.core.audit import AuditEvent, Decision
+from gateway.core.catalog import PersonRole
+from gateway.core.related_persons import RelatedPerson
 from gateway.store import OutboxEntry, Store, open_store
 from tests.unit.store.conftest import NOW, record_row
 
@@ -154,3 +157,16 @@ def test_pages_of_a_subject_are_index_ranges_after_the_last_key(sqlite_store: St
             "(subject_key=? AND category=? AND (record_id,version)>(?,?))"
         ],
     ]
+
+
+def test_a_persons_listings_are_an_index_range_of_the_person_index(sqlite_store: Store) -> None:
+    person = RelatedPerson(PersonRole.LEGAL_REPRESENTATIVE, "330105198001011234")
+    rows = [
+        replace(record_row(f"R{i:04d}"), persons=(person,) if i % 3 else ()) for i in range(300)
+    ]
+    sqlite_store.records.put_many(rows)
+    records = sqlite_store.records
+    plans = _plans(sqlite_store, lambda: records.list_by_person(person.key, after=("R0100", 1)))
+    details = [detail for _statement, found in plans for detail in found]
+    assert not [d for d in details if re.match(r"^(SCAN (record|record_person)\b|USE TEMP)", d)]
+    assert any(d.startswith("SEARCH record_person USING ") for d in details), details
