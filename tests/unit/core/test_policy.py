@@ -102,9 +102,14 @@ FIELDS: dict[str, Fields] = {
             "tax_major_violation",
             "procurement_dishonesty",
             "work_safety_dishonesty",
-            "wage_arrears_dishonesty",
         )
     },
+    # 保障农民工工资支付条例 第四十八条 also names the directly responsible persons.
+    "wage_arrears_dishonesty": _fields(
+        "XDR_MC XDR_LB XDR_SHXYM LB_WSH LB_LRYY LB_YJ LB_JDRQ LB_RDJG LB_RDJGDM LB_YXQZ LB_CJCS",
+        "FR_ZJLX LB_ZRRY_ZJLX XDR_ZJLX BZ",
+        "FRDB FR_ZJHM LB_ZRRY LB_ZRRY_ZJHM XDR_ZJHM",
+    ),
     "statistics_dishonesty": _fields(
         "XDR_MC XDR_SHXYM LB_WSH LB_LRYY LB_YJ LB_JDRQ LB_RDJG LB_RDJGDM LB_YXQZ LB_CJCS",
         "FR_ZJLX BZ",
@@ -161,7 +166,7 @@ PERSON_KEYS = {
     "dishonest_debtor": {"FR_ZJHM", "LB_SJKZR_ZJHM", "LB_ZRRY_ZJHM"},
     "tax_major_violation": {"FR_ZJHM"},
     "work_safety_dishonesty": {"FR_ZJHM"},
-    "wage_arrears_dishonesty": {"FR_ZJHM"},
+    "wage_arrears_dishonesty": {"FR_ZJHM", "LB_ZRRY_ZJHM"},
 }
 PERSON_DOMAINS = {
     "serious_dishonesty": {"licensing", "market_regulation", "qualification", "exit_control"},

@@ -46,3 +46,14 @@ def test_masked_values_passports_and_lists_without_persons_give_nothing(
     for code in ("abnormal_operation", "statistics_dishonesty", "admin_penalty"):
         assert catalog.category(code).person_fields == ()
         assert related_persons(catalog.category(code), {"FR_ZJHM": LEGAL_REP}) == ()
+
+
+def test_wage_arrears_names_the_directly_responsible_persons(catalog: Catalog) -> None:
+    # 保障农民工工资支付条例 第四十八条 names the directly responsible persons too.
+    wage = catalog.category("wage_arrears_dishonesty")
+    assert related_persons(wage, {"FR_ZJHM": LEGAL_REP, "LB_ZRRY_ZJHM": CONTROLLER}) == (
+        RelatedPerson(PersonRole.LEGAL_REPRESENTATIVE, LEGAL_REP),
+        RelatedPerson(PersonRole.RESPONSIBLE_PERSON, CONTROLLER),
+    )
+    for code in ("serious_dishonesty", "tax_major_violation", "work_safety_dishonesty"):
+        assert [s.code for s in catalog.category(code).person_fields] == ["FR_ZJHM"], code
