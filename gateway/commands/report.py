@@ -41,6 +41,15 @@ from gateway.pki import load_client_credentials
 __all__ = ["report"]
 
 
+_month_option = click.option(
+    "--month",
+    "month_text",
+    default=None,
+    metavar="YYYY-MM",
+    help="The calendar month (China Standard Time); default: the current month.",
+)
+
+
 @click.group()
 def report() -> None:
     """The credit office's reports (operator, on the node's host)."""
@@ -48,13 +57,7 @@ def report() -> None:
 
 @report.command("timeliness")
 @config_option
-@click.option(
-    "--month",
-    "month_text",
-    default=None,
-    metavar="YYYY-MM",
-    help="The calendar month (China Standard Time); default: the current month.",
-)
+@_month_option
 @json_option
 @handle_errors
 def report_timeliness(*, config_path: Path, month_text: str | None, as_json: bool) -> None:
@@ -109,13 +112,7 @@ def report_timeliness(*, config_path: Path, month_text: str | None, as_json: boo
 
 @report.command("quality")
 @config_option
-@click.option(
-    "--month",
-    "month_text",
-    default=None,
-    metavar="YYYY-MM",
-    help="The calendar month (China Standard Time); default: the current month.",
-)
+@_month_option
 @json_option
 @handle_errors
 def report_quality(*, config_path: Path, month_text: str | None, as_json: bool) -> None:
