@@ -43,10 +43,11 @@ from gateway.core.principal import Principal
 from gateway.http import OperationsListener, operations_app
 from gateway.http.publication import publication_app
 from gateway.node.audit_gap import AuditGapGuard, retired_signing_keys
-from gateway.node.audit_log import CheckpointPublisher, CheckpointWitness
+from gateway.node.audit_log import CheckpointPublisher
 from gateway.node.audit_queries import AuditQueries
 from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
 from gateway.node.certificate_watch import CertificateWatch
+from gateway.node.checkpoint_witness import CheckpointWitness
 from gateway.node.config import NodeConfig
 from gateway.node.credit_reports import CreditReports
 from gateway.node.directory_signer import DirectorySigner

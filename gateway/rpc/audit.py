@@ -1,7 +1,7 @@
 """Audit and Witness servicers: protobuf in, one use case, protobuf out.
 
 The Audit service (auditors only) is :class:`~gateway.node.audit_queries.AuditQueries`;
-the Witness service is :class:`~gateway.node.audit_log.CheckpointWitness`.
+the Witness service is :class:`~gateway.node.checkpoint_witness.CheckpointWitness`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from gateway._proto.v1 import audit_pb2, audit_pb2_grpc
 from gateway.core.errors import InputError
 from gateway.core.limits import Limits
-from gateway.node.audit_log import CheckpointWitness, CosignRequest, WitnessStatement
+from gateway.node.audit_log import CosignRequest, WitnessStatement
 from gateway.node.audit_queries import AuditQueries, EventsPage
+from gateway.node.checkpoint_witness import CheckpointWitness
 from gateway.pki import NodeCredentials
 from gateway.rpc.context import current_principal
 from gateway.store import AuditFilter

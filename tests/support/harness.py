@@ -34,12 +34,12 @@ from gateway.core.limits import DEFAULT_LIMITS, Limits
 from gateway.core.principal import Principal, Role
 from gateway.core.working_days import WorkingCalendar
 from gateway.node.audit_log import (
-    CheckpointWitness,
     CosignReply,
     CosignRequest,
     WitnessStatement,
 )
 from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
+from gateway.node.checkpoint_witness import CheckpointWitness
 from gateway.node.config import FederationSettings, NodeConfig, NodeSettings
 from gateway.node.directory_file import build_directory, sign_directory_file
 from gateway.node.discipline import DisciplineService

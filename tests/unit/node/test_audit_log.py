@@ -37,13 +37,13 @@ from gateway.core.principal import Principal, Role
 from gateway.node.audit_gap import AuditGapGuard
 from gateway.node.audit_log import (
     CheckpointPublisher,
-    CheckpointWitness,
     CosignReply,
     CosignRequest,
     WitnessClient,
     WitnessStatement,
     log_origin,
 )
+from gateway.node.checkpoint_witness import CheckpointWitness
 from gateway.node.log_verify import (
     PublishedCheckpoint,
     WitnessedHead,

@@ -25,7 +25,8 @@ from gateway.core.errors import EpochError, ProofError, SignatureError
 from gateway.core.log_epoch import INCIDENT_ACTION, EpochIncident
 from gateway.core.note import NoteSigner
 from gateway.node.audit_gap import retired_signing_keys
-from gateway.node.audit_log import CheckpointPublisher, CheckpointWitness, CosignRequest, log_origin
+from gateway.node.audit_log import CheckpointPublisher, CosignRequest, log_origin
+from gateway.node.checkpoint_witness import CheckpointWitness
 from gateway.node.log_verify import LogReport, PublishedCheckpoint, WitnessedHead, verify_log
 from gateway.node.operator import Operator
 from gateway.pki import load_node_credentials

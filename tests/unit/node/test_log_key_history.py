@@ -17,13 +17,13 @@ from gateway.core.note import NoteVerifier
 from gateway.core.principal import Principal, Role
 from gateway.node.audit_log import (
     CheckpointPublisher,
-    CheckpointWitness,
     CosignReply,
     CosignRequest,
     WitnessStatement,
     log_origin,
 )
 from gateway.node.audit_queries import AuditQueries
+from gateway.node.checkpoint_witness import CheckpointWitness
 from gateway.node.log_verify import PublishedCheckpoint, verify_log
 from gateway.pki import NodeCredentials, load_node_credentials
 from gateway.pki.renew import renew_node
