@@ -16,7 +16,6 @@ import secrets
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from json.encoder import encode_basestring as _json_string
 from types import MappingProxyType
 from typing import Any
 
@@ -29,6 +28,17 @@ from gateway.core._jws import (
     verify_compact,
 )
 from gateway.core.algorithms import Signer, Verifier
+from gateway.core.disclosure import (
+    ELLIPSIS_KEY,
+    RESERVED_NAMES,
+    SALT_BYTES,
+    SD_ALG,
+    SD_ALG_KEY,
+    SD_KEY,
+    Disclosure,
+    digest_of,
+    remember,
+)
 from gateway.core.errors import (
     AlgorithmError,
     ClockSkewError,
@@ -37,6 +47,7 @@ from gateway.core.errors import (
     InputError,
     MalformedError,
 )
+from gateway.core.flat_sd_jwt import process_flat
 from gateway.core.limits import DEFAULT_LIMITS, Limits
 
 __all__ = [
@@ -53,135 +64,9 @@ __all__ = [
 ]
 
 DEFAULT_TYP = "vnd.credit-gateway.record+sd-jwt"
-SD_ALG = "sha-256"
-"""The only ``_sd_alg`` the federation accepts (RFC 9901 §4.1.1 makes it the default)."""
-
-_SD = "_sd"
-_ELLIPSIS = "..."
-_SD_ALG_KEY = "_sd_alg"
-_RESERVED_NAMES = frozenset({_SD, _ELLIPSIS, _SD_ALG_KEY})
-_SALT_BYTES = 16
 _DECOY_BYTES = 32
 _MAX_DEPTH = 64
 """JSON nesting the processor follows, across Disclosures; deeper input is refused."""
-
-
-def digest_of(encoded: str, *, sd_alg: str = SD_ALG) -> str:
-    """Digest of a Disclosure: base64url(SHA-256(ASCII bytes of the encoded form)), §4.2.3.
-
-    Raises:
-        AlgorithmError: if ``sd_alg`` is not ``sha-256``.
-        MalformedError: if ``encoded`` is not ASCII.
-    """
-    if sd_alg != SD_ALG:
-        raise AlgorithmError(f"_sd_alg {sd_alg!r} is not allowed (allowed: {SD_ALG})")
-    try:
-        data = encoded.encode("ascii")
-    except UnicodeEncodeError as exc:
-        raise MalformedError("disclosure is not ASCII") from exc
-    return b64url_encode(hashlib.sha256(data).digest())
-
-
-def _digest(encoded: str) -> str:
-    # digest_of for base64url text this module made or checked: ASCII, sha-256.
-    return b64url_encode(hashlib.sha256(encoded.encode("ascii")).digest())
-
-
-def _check_name(name: object) -> None:
-    if not isinstance(name, str):
-        raise DisclosureError(f"claim name {name!r} is not a string")
-    if name in _RESERVED_NAMES:
-        raise DisclosureError(f"claim name {name!r} is reserved")
-
-
-@dataclass(frozen=True, slots=True)
-class Disclosure:
-    """One Disclosure (RFC 9901 §4.2): salt, claim name (None for array elements), value.
-
-    ``encoded`` is the base64url text exactly as issued or received; the digest is
-    taken over it, so it is never re-encoded.
-    """
-
-    salt: str
-    name: str | None
-    value: Any
-    encoded: str
-    digest: str
-
-    @classmethod
-    def create(cls, name: str | None, value: Any, *, salt: str | None = None) -> Disclosure:
-        """Make a Disclosure with a fresh 128-bit salt (RFC 9901 §9.3) unless one is given.
-
-        Raises:
-            DisclosureError: if ``name`` is reserved or not a string.
-            InputError: if ``value`` is not JSON.
-        """
-        if name is not None:
-            _check_name(name)
-        salt = b64url_encode(secrets.token_bytes(_SALT_BYTES)) if salt is None else salt
-        if type(salt) is str and type(name) is str and type(value) is str:
-            # What dumps_compact makes of three strings, without its per-call setup.
-            text = f"[{_json_string(salt)},{_json_string(name)},{_json_string(value)}]"
-        else:
-            array = [salt, value] if name is None else [salt, name, value]
-            try:
-                text = dumps_compact(array)
-            except (TypeError, ValueError) as exc:
-                raise InputError(f"value of disclosure {name!r} is not JSON: {exc}") from exc
-        encoded = b64url_encode(text.encode("utf-8"))
-        return cls(salt=salt, name=name, value=value, encoded=encoded, digest=_digest(encoded))
-
-    @classmethod
-    def decode(cls, encoded: str) -> Disclosure:
-        """Decode and check one received Disclosure.
-
-        Raises:
-            MalformedError: if it is not canonical base64url of UTF-8 JSON.
-            DisclosureError: if it is not an array of 2 or 3 elements, the salt
-                or name is not a string, or the name is reserved.
-        """
-        return _decode_cached(encoded)
-
-
-def _decode(encoded: str) -> Disclosure:
-    array = loads_strict(b64url_decode(encoded, what="disclosure"), what="disclosure")
-    if not isinstance(array, list) or len(array) not in (2, 3):
-        raise DisclosureError("disclosure is not a JSON array of 2 or 3 elements")
-    if not isinstance(array[0], str):
-        raise DisclosureError("disclosure salt is not a string")
-    name: str | None = None
-    if len(array) == 3:
-        _check_name(array[1])
-        name = array[1]
-    return Disclosure(
-        salt=array[0], name=name, value=array[-1], encoded=encoded, digest=_digest(encoded)
-    )
-
-
-# A node decodes the same Disclosures more than once: the issuer when it
-# redacts a record it just issued, a hop when it redacts for the next hop a
-# record it just verified. Decoding is a pure function of the text and nothing
-# here mutates a decoded Disclosure, so recent results are kept, about 1,500
-# records' worth; when full, the oldest entry goes (insertion order), so the
-# records of the batch in hand stay. Failures are never kept, so every error is
-# raised afresh.
-_DECODED: dict[str, Disclosure] = {}
-_DECODED_MAX = 32_768
-
-
-def _remember(disclosure: Disclosure) -> None:
-    if len(_DECODED) >= _DECODED_MAX:
-        # pop, not del: another thread may have evicted the same entry meanwhile.
-        _DECODED.pop(next(iter(_DECODED), ""), None)
-    _DECODED[disclosure.encoded] = disclosure
-
-
-def _decode_cached(encoded: str) -> Disclosure:
-    disclosure = _DECODED.get(encoded)
-    if disclosure is None:
-        disclosure = _decode(encoded)
-        _remember(disclosure)
-    return disclosure
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +104,7 @@ def _reject_reserved(value: Any, where: str) -> None:
     # Issued values must not contain keys a verifier would read as digests.
     if isinstance(value, Mapping):
         for key, item in value.items():
-            if key in (_SD, _ELLIPSIS, _SD_ALG_KEY):
+            if key in (SD_KEY, ELLIPSIS_KEY, SD_ALG_KEY):
                 raise DisclosureError(f"reserved name {key!r} in {where}")
             _reject_reserved(item, where)
     elif isinstance(value, list | tuple):
@@ -258,7 +143,7 @@ def issue_sd_jwt(
     for name, value in disclosable:
         if isinstance(value, str):
             # What _reject_reserved finds in {name: value} when the value is plain text.
-            if name in _RESERVED_NAMES:
+            if name in RESERVED_NAMES:
                 raise DisclosureError(f"reserved name {name!r} in disclosable claim {name!r}")
         else:
             _reject_reserved({name: value}, f"disclosable claim {name!r}")
@@ -271,10 +156,10 @@ def issue_sd_jwt(
     # One read of the system's randomness for every salt (128 bits, RFC 9901 §9.3)
     # and every decoy (a hash of 256 random bits, §4.2.5) of the record.
     decoys = sd_size - len(disclosable)
-    pool = random_bytes(_SALT_BYTES * len(disclosable) + _DECOY_BYTES * decoys)
+    pool = random_bytes(SALT_BYTES * len(disclosable) + _DECOY_BYTES * decoys)
     disclosures = [
         Disclosure.create(
-            name, value, salt=b64url_encode(pool[i * _SALT_BYTES : (i + 1) * _SALT_BYTES])
+            name, value, salt=b64url_encode(pool[i * SALT_BYTES : (i + 1) * SALT_BYTES])
         )
         for i, (name, value) in enumerate(disclosable)
     ]
@@ -282,17 +167,17 @@ def issue_sd_jwt(
         # Text values decode to exactly what was given: the issuer's own
         # redaction of this record then finds its Disclosures decoded.
         if isinstance(disclosure.value, str):
-            _remember(disclosure)
+            remember(disclosure)
     digests = [d.digest for d in disclosures]
-    start = _SALT_BYTES * len(disclosable)
+    start = SALT_BYTES * len(disclosable)
     digests += [
         b64url_encode(hashlib.sha256(pool[at : at + _DECOY_BYTES]).digest())
         for at in range(start, len(pool), _DECOY_BYTES)
     ]
     payload: dict[str, Any] = dict(claims)
     if digests:
-        payload[_SD] = sorted(digests)
-    payload[_SD_ALG_KEY] = SD_ALG
+        payload[SD_KEY] = sorted(digests)
+    payload[SD_ALG_KEY] = SD_ALG
     try:
         payload_bytes = dumps_compact(payload).encode("utf-8")
     except (TypeError, ValueError) as exc:
@@ -342,17 +227,17 @@ def _embedded_digests(value: Any, depth: int = 0) -> Iterator[str]:
     if depth > _MAX_DEPTH:
         raise MalformedError(f"nesting deeper than {_MAX_DEPTH}")
     if isinstance(value, dict):
-        sd = value.get(_SD)
+        sd = value.get(SD_KEY)
         if isinstance(sd, list):
             yield from (d for d in sd if isinstance(d, str))
         for key, item in value.items():
             # Scalars embed nothing; walking into them only checks the depth.
-            if key != _SD and (depth >= _MAX_DEPTH or isinstance(item, dict | list)):
+            if key != SD_KEY and (depth >= _MAX_DEPTH or isinstance(item, dict | list)):
                 yield from _embedded_digests(item, depth + 1)
     elif isinstance(value, list):
         for item in value:
-            if isinstance(item, dict) and isinstance(item.get(_ELLIPSIS), str):
-                yield item[_ELLIPSIS]
+            if isinstance(item, dict) and isinstance(item.get(ELLIPSIS_KEY), str):
+                yield item[ELLIPSIS_KEY]
             elif depth >= _MAX_DEPTH or isinstance(item, dict | list):
                 yield from _embedded_digests(item, depth + 1)
 
@@ -504,13 +389,13 @@ class _Processor:
     def object(self, obj: dict[str, Any], where: str, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, item in obj.items():
-            if key == _ELLIPSIS:
+            if key == ELLIPSIS_KEY:
                 raise DisclosureError(f"reserved claim name '...' in an object at {where}")
-            if key == _SD_ALG_KEY and depth > 0:
+            if key == SD_ALG_KEY and depth > 0:
                 raise DisclosureError(f"_sd_alg is only allowed at the top level, found at {where}")
-            if key not in (_SD, _SD_ALG_KEY):
+            if key not in (SD_KEY, SD_ALG_KEY):
                 out[key] = self._nested(item, where, key, depth + 1)
-        sd = obj.get(_SD, [])
+        sd = obj.get(SD_KEY, [])
         if not isinstance(sd, list) or not all(isinstance(d, str) for d in sd):
             raise DisclosureError(f"_sd at {where} is not an array of strings")
         for digest in sd:
@@ -534,12 +419,12 @@ class _Processor:
         out: list[Any] = []
         for position, item in enumerate(items):
             here = f"{where}[{position}]"
-            if not (isinstance(item, dict) and _ELLIPSIS in item):
+            if not (isinstance(item, dict) and ELLIPSIS_KEY in item):
                 out.append(self.value(item, here, depth + 1))
                 continue
-            if len(item) != 1 or not isinstance(item[_ELLIPSIS], str):
+            if len(item) != 1 or not isinstance(item[ELLIPSIS_KEY], str):
                 raise DisclosureError(f"array element digest at {here} is not {{'...': digest}}")
-            index = self._lookup(item[_ELLIPSIS], here)
+            index = self._lookup(item[ELLIPSIS_KEY], here)
             if index is None:
                 continue  # §7.1 step 3.4: undisclosed elements are removed
             disclosure = self.disclosures[index]
@@ -562,7 +447,7 @@ def _process(
         AlgorithmError: ``_sd_alg`` other than ``sha-256``.
         MalformedError: nesting deeper than the processor follows.
     """
-    sd_alg = payload.get(_SD_ALG_KEY, SD_ALG)
+    sd_alg = payload.get(SD_ALG_KEY, SD_ALG)
     if sd_alg != SD_ALG:
         raise AlgorithmError(f"_sd_alg {sd_alg!r} is not allowed (allowed: {SD_ALG})")
     by_digest: dict[str, int] = {}
@@ -577,69 +462,11 @@ def _process(
     for index in range(len(disclosures)):
         if index not in processor.used:
             raise DisclosureError(f"disclosure {index + 1} is not referenced by any digest")
-    top_level = set(payload.get(_SD, []))
+    top_level = set(payload.get(SD_KEY, []))
     disclosed = {
         d.name: claims[d.name] for d in disclosures if d.name is not None and d.digest in top_level
     }
     return claims, disclosed
-
-
-def _flat_visible(payload: dict[str, Any], sd: Any) -> dict[str, Any] | None:
-    """The visible claims of a flat payload with a plain ``_sd`` and ``_sd_alg``, or None."""
-    if type(sd) is not list or payload.get(_SD_ALG_KEY, SD_ALG) != SD_ALG:
-        return None
-    visible: dict[str, Any] = {}
-    for key, value in payload.items():
-        if key in (_SD, _SD_ALG_KEY):
-            continue
-        if key == _ELLIPSIS or isinstance(value, dict | list):
-            return None
-        visible[key] = value
-    if not all(type(digest) is str for digest in sd):
-        return None
-    return visible
-
-
-def _process_flat(
-    payload: dict[str, Any], disclosures: Sequence[Disclosure], limits: Limits
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | None:
-    """:func:`_process` and :func:`_visible` for a flat, well-formed record, or None.
-
-    Flat: no claim and no Disclosure value is an object or an array, the shape of
-    every record. Only the accepting path is taken here: at the first thing that
-    is not plainly valid (a wrong ``_sd_alg``, a duplicate or unreferenced
-    Disclosure, a repeated digest, a name collision, anything nested) it returns
-    None, and the caller runs the general processor, which raises the precise
-    error. What it accepts, the general processor accepts with the same result.
-
-    Raises:
-        LimitExceededError: more digests than ``limits`` allow (counted as
-            :func:`_digest_count` counts them for a flat record).
-    """
-    sd = payload.get(_SD, [])
-    visible = _flat_visible(payload, sd)
-    if visible is None:
-        return None
-    limits.check_count("digests in SD-JWT", len(sd), limits.max_sd_digests_per_record)
-    by_digest = {d.digest: d for d in disclosures}
-    if len(by_digest) != len(disclosures) or len(set(sd)) != len(sd):
-        return None
-    claims = dict(visible)
-    referenced = 0
-    for digest in sd:
-        disclosure = by_digest.get(digest)
-        if disclosure is None:
-            continue  # a decoy, or a Disclosure the holder did not send
-        name = disclosure.name
-        if name is None or name in claims or isinstance(disclosure.value, dict | list):
-            return None
-        claims[name] = disclosure.value
-        referenced += 1
-    if referenced != len(disclosures):
-        return None
-    # Every Disclosure is a top-level claim: disclosed in received order, as _process.
-    disclosed = {d.name: d.value for d in disclosures if d.name is not None}
-    return claims, disclosed, visible
 
 
 def _visible(payload: dict[str, Any]) -> dict[str, Any]:
@@ -649,9 +476,9 @@ def _visible(payload: dict[str, Any]) -> dict[str, Any]:
     loses ``_sd`` and ``_sd_alg``; anything nested is processed without
     Disclosures, which cannot fail where processing with them passed.
     """
-    if any(isinstance(value, dict | list) for key, value in payload.items() if key != _SD):
+    if any(isinstance(value, dict | list) for key, value in payload.items() if key != SD_KEY):
         return _process(payload, ())[0]
-    return {key: value for key, value in payload.items() if key not in (_SD, _SD_ALG_KEY)}
+    return {key: value for key, value in payload.items() if key not in (SD_KEY, SD_ALG_KEY)}
 
 
 def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
@@ -712,7 +539,7 @@ def verify_sd_jwt(
     if not isinstance(payload, dict):
         raise MalformedError("issuer-signed JWT payload is not a JSON object")
     disclosures = _decode_disclosures(encoded)
-    flat = _process_flat(payload, disclosures, limits)
+    flat = process_flat(payload, disclosures, limits)
     if flat is None:
         count = _digest_count(payload, disclosures)
         limits.check_count("digests in SD-JWT", count, limits.max_sd_digests_per_record)
@@ -721,7 +548,7 @@ def verify_sd_jwt(
         embedded = tuple(_embedded_digests(payload))
     else:
         claims, disclosed, visible = flat
-        embedded = tuple(payload[_SD]) if _SD in payload else ()
+        embedded = tuple(payload[SD_KEY]) if SD_KEY in payload else ()
         count = len(embedded)
     _check_validity(claims, now, leeway_s)
     # Redacting this record for the next hop need not parse it again.
