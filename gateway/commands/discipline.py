@@ -27,6 +27,7 @@ from gateway.commands._common import (
 )
 from gateway.core.catalog import PersonRole
 from gateway.core.records import CHINA_STANDARD_TIME
+from gateway.node.discipline import MAX_FEEDBACK_PAGE
 from gateway.pki import load_client_credentials
 from gateway.rpc.client import call_with_failover, client_endpoints
 
@@ -271,10 +272,23 @@ def feedback_send(
 @click.option(
     "--department", default="", help="Only this department client's checks (admin, auditor)."
 )
+@click.option(
+    "--limit",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Most hits shown.",
+)
 @json_option
 @handle_errors
 def feedback_pending(
-    *, client_dir: Path, endpoint: str | None, lifted_only: bool, department: str, as_json: bool
+    *,
+    client_dir: Path,
+    endpoint: str | None,
+    lifted_only: bool,
+    department: str,
+    limit: int,
+    as_json: bool,
 ) -> None:
     """Hits of checks made here still waiting for feedback (及时解除: lifted ones first to act on).
 
@@ -282,12 +296,25 @@ def feedback_pending(
     revoked, repaired or expires, it waits again until the department reports
     ``feedback send CHECK RECORD --action lifted``.
     """
+    hits: list[discipline_pb2.PendingHit] = []
+    token = ""
     with open_client(client_dir, endpoint) as (_client, channel):
-        reply = discipline_pb2_grpc.DisciplineStub(channel).PendingFeedback(
-            discipline_pb2.PendingFeedbackRequest(lifted_only=lifted_only, department=department)
-        )
+        stub = discipline_pb2_grpc.DisciplineStub(channel)
+        while len(hits) < limit:
+            page = stub.PendingFeedback(
+                discipline_pb2.PendingFeedbackRequest(
+                    lifted_only=lifted_only,
+                    department=department,
+                    limit=min(MAX_FEEDBACK_PAGE, limit - len(hits)),
+                    page_token=token,
+                )
+            )
+            hits += page.hits
+            token = page.next_page_token
+            if not token:
+                break
     if as_json:
-        for p in reply.hits:
+        for p in hits:
             emit_json(
                 {
                     "check_id": p.hit.check_id,
@@ -308,7 +335,7 @@ def feedback_pending(
             )
         return
     print_table(
-        f"{len(reply.hits)} hits awaiting feedback" + (" (lifted)" if lifted_only else ""),
+        f"{len(hits)} hits awaiting feedback" + (" (lifted)" if lifted_only else ""),
         ["check", "record", "checked", "department", "case", "measures", "lifted", "since"],
         [
             (
@@ -321,7 +348,7 @@ def feedback_pending(
                 p.lifted or ("" if p.answered else "(no feedback yet)"),
                 _time(p.lifted_at),
             )
-            for p in reply.hits
+            for p in hits
         ],
         droppable=("case", "measures", "department", "since"),
     )

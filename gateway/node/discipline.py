@@ -54,12 +54,20 @@ from gateway.store.discipline import (
     CheckRow,
     DisciplineRepository,
     FeedbackRow,
+    HitKey,
     HitRow,
     OpenHitRow,
 )
 from gateway.store.records import RecordKey
 
-__all__ = ["AwaitingFeedback", "CheckOutcome", "DisciplineService", "HitsAndFeedback"]
+__all__ = [
+    "MAX_FEEDBACK_PAGE",
+    "AwaitingFeedback",
+    "AwaitingFeedbackPage",
+    "CheckOutcome",
+    "DisciplineService",
+    "HitsAndFeedback",
+]
 
 log = structlog.get_logger("gateway.discipline")
 
@@ -70,6 +78,8 @@ _MAX_NOTE = 2000
 # penalties must not take the node down (issue 14 item 5). More than this makes
 # the answer at least REVIEW where the category is weighed (see decide_check).
 MAX_REFERENCE_ROWS = 50
+MAX_FEEDBACK_PAGE = 1000
+_MAX_HIT_TOKEN = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +119,19 @@ class AwaitingFeedback:
     lifted_at: int
 
 
+@dataclass(frozen=True, slots=True)
+class AwaitingFeedbackPage:
+    """One page of hits awaiting feedback, oldest first, and the next page's token.
+
+    A page reads ``limit`` hits of the department's and shows those still
+    waiting, so it may show fewer, even none: the list ends where
+    ``next_page_token`` is "", not at a short page.
+    """
+
+    hits: list[AwaitingFeedback]
+    next_page_token: str
+
+
 def _awaiting(row: OpenHitRow, now: int) -> AwaitingFeedback | None:
     ended = measure_end(row.status, row.exp, now)
     if ended is None and row.answered:
@@ -119,6 +142,27 @@ def _awaiting(row: OpenHitRow, now: int) -> AwaitingFeedback | None:
     elif ended is not None:
         lifted_at = row.status_changed_at
     return AwaitingFeedback(row.hit, row.status, row.answered, ended, lifted_at)
+
+
+def _hit_token(hit: HitRow) -> str:
+    return f"h:{hit.checked_at}:{hit.check_id}:{hit.record_id}"
+
+
+def _after_hit(token: str) -> HitKey | None:
+    if not token:
+        return None
+    kind, _, rest = token.partition(":")
+    checked_at, _, key = rest.partition(":")
+    check_id, _, record_id = key.partition(":")
+    if (
+        kind != "h"
+        or not checked_at.isdigit()
+        or not check_id
+        or not record_id
+        or len(token) > _MAX_HIT_TOKEN
+    ):
+        raise InputError("page_token is not one this node issued")
+    return int(checked_at), check_id, record_id
 
 
 def _department_domain(principal: Principal, asked: str) -> str:
@@ -519,9 +563,15 @@ class DisciplineService:
         return found
 
     def awaiting_feedback(
-        self, principal: Principal, *, lifted_only: bool, department: str
-    ) -> list[AwaitingFeedback]:
-        """Hits of checks made here that wait for feedback, oldest first (audited).
+        self,
+        principal: Principal,
+        *,
+        lifted_only: bool,
+        department: str,
+        limit: int = 0,
+        page_token: str = "",
+    ) -> AwaitingFeedbackPage:
+        """A page of the hits of checks made here that wait for feedback, oldest first (audited).
 
         A hit waits until its department reports what it did; once the notice's
         measures end here (revoked, repaired, or past its signed ``exp`` at this
@@ -533,10 +583,18 @@ class DisciplineService:
             department: only this department client's checks (its actor, e.g.
                 ``department:331100/procurement-office``); a department always sees
                 only its own.
+            limit: hits read for this page, at most :data:`MAX_FEEDBACK_PAGE`
+                (0: that many).
+            page_token: the previous page's ``next_page_token`` ("" for the first).
 
         Raises:
             AccessDeniedError: a department asking for another department's hits.
+            InputError: a limit over the maximum, a token this node did not issue.
         """
+        if limit > MAX_FEEDBACK_PAGE:
+            raise InputError(f"limit {limit} is over the maximum page of {MAX_FEEDBACK_PAGE}")
+        limit = limit or MAX_FEEDBACK_PAGE
+        after = _after_hit(page_token)
         now = self._clock()
         actor = department
         if principal.role is Role.DEPARTMENT:
@@ -546,8 +604,9 @@ class DisciplineService:
                     rule="feedback:own-checks-only",
                 )
             actor = principal.actor
-        rows = self._repo.open_hits(node=self._node_id, actor=actor)
-        found = [w for w in (_awaiting(r, now) for r in rows) if w is not None]
+        rows = self._repo.open_hits(node=self._node_id, actor=actor, limit=limit + 1, after=after)
+        next_token = _hit_token(rows[limit - 1].hit) if len(rows) > limit else ""
+        found = [w for w in (_awaiting(r, now) for r in rows[:limit]) if w is not None]
         if lifted_only:
             found = [w for w in found if w.lifted is not None]
         lifted = sum(1 for w in found if w.lifted is not None)
@@ -562,7 +621,7 @@ class DisciplineService:
             + (f", department {actor}" if actor else ""),
         )
         self._store.audit.append([event])
-        return found
+        return AwaitingFeedbackPage(found, next_token)
 
     # -- messages at the issuer --------------------------------------------------------
 

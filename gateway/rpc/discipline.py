@@ -160,11 +160,16 @@ class DisciplineServicer(discipline_pb2_grpc.DisciplineServicer):
     def PendingFeedback(
         self, request: discipline_pb2.PendingFeedbackRequest, context: grpc.ServicerContext
     ) -> discipline_pb2.PendingFeedbackResponse:
-        self._check(request.department)
-        found = self._discipline.awaiting_feedback(
-            current_principal(), lifted_only=request.lifted_only, department=request.department
+        self._check(request.department, request.page_token)
+        page = self._discipline.awaiting_feedback(
+            current_principal(),
+            lifted_only=request.lifted_only,
+            department=request.department,
+            limit=request.limit,
+            page_token=request.page_token,
         )
         return discipline_pb2.PendingFeedbackResponse(
+            next_page_token=page.next_page_token,
             hits=[
                 discipline_pb2.PendingHit(
                     hit=_check_hit(w.hit),
@@ -175,8 +180,8 @@ class DisciplineServicer(discipline_pb2_grpc.DisciplineServicer):
                     lifted=w.lifted.value if w.lifted is not None else "",
                     lifted_at=w.lifted_at,
                 )
-                for w in found
-            ]
+                for w in page.hits
+            ],
         )
 
     def FileObjection(

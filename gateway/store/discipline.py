@@ -15,7 +15,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Table, and_, exists, select, text, update
+from sqlalchemy import Engine, Table, and_, exists, select, text, tuple_, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from gateway.core.errors import ConflictError, InputError, NotFoundError
@@ -33,6 +33,7 @@ __all__ = [
     "CheckRow",
     "DisciplineRepository",
     "FeedbackRow",
+    "HitKey",
     "HitRow",
     "ObjectionRow",
     "OpenHitRow",
@@ -40,6 +41,9 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+
+HitKey = tuple[int, str, str]
+"""A hit's place in the list of hits awaiting feedback: (checked_at, check_id, record_id)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,13 +288,17 @@ class DisciplineRepository:
             return [_load(HitRow, m) for m in c.execute(query).mappings()]
 
     def open_hits(
-        self, *, node: str, actor: str = "", limit: int = 1000
+        self, *, node: str, actor: str = "", limit: int = 1000, after: HitKey | None = None
     ) -> builtins.list[OpenHitRow]:
         """Hits of checks made at ``node`` without ``lifted`` feedback, oldest first.
+
+        Ordered by :data:`HitKey`, unique per hit, so a list read page by page
+        sees each hit once.
 
         Args:
             node: this node: hits reported by other nodes' checks are theirs to follow.
             actor: only the checks of this department client (``""``: every one).
+            after: the key of the last hit of the previous page.
 
         Raises:
             InputError: ``limit`` out of range.
@@ -319,6 +327,9 @@ class DisciplineRepository:
         )
         if actor:
             query = query.where(hit.c.actor == actor)
+        if after is not None:
+            key = tuple_(hit.c.checked_at, hit.c.check_id, hit.c.record_id)
+            query = query.where(key > tuple_(*after))
         with using(self._engine, None, "listing hits awaiting feedback", write=False) as c:
             return [
                 OpenHitRow(

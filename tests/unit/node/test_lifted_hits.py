@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from gateway.core.discipline import CheckDecision
-from gateway.core.errors import AccessDeniedError
+from gateway.core.errors import AccessDeniedError, InputError
 from gateway.core.statements import StatusKind
-from gateway.node.discipline import AwaitingFeedback
+from gateway.node.discipline import AwaitingFeedback, AwaitingFeedbackPage
 from gateway.store import AuditFilter
 from tests.support.discipline import (
     NODES,
@@ -57,8 +57,10 @@ def pending(
     fed: Federation, *, lifted_only: bool = False
 ) -> dict[str, tuple[str | None, int, bool]]:
     """record id -> (why lifted, since when, answered), as the procurement department sees it."""
-    found = fed[LISHUI].discipline.awaiting_feedback(
-        PROCUREMENT, lifted_only=lifted_only, department=""
+    found = (
+        fed[LISHUI]
+        .discipline.awaiting_feedback(PROCUREMENT, lifted_only=lifted_only, department="")
+        .hits
     )
     return {w.hit.record_id: (w.lifted, w.lifted_at, w.answered) for w in found}
 
@@ -171,22 +173,91 @@ def test_a_department_sees_only_its_own_hits_and_the_admin_sees_each_departments
     )
     check_id = intercept(fed, subject)
 
-    assert fed[LISHUI].discipline.awaiting_feedback(OTHER, lifted_only=False, department="") == []
+    assert fed[LISHUI].discipline.awaiting_feedback(
+        OTHER, lifted_only=False, department=""
+    ) == AwaitingFeedbackPage([], "")
     with pytest.raises(
         AccessDeniedError, match=r"^a department sees only the hits of its own checks$"
     ):
         fed[LISHUI].discipline.awaiting_feedback(
             OTHER, lifted_only=False, department=PROCUREMENT.actor
         )
-    seen = fed[LISHUI].discipline.awaiting_feedback(
-        admin(LISHUI), lifted_only=False, department=PROCUREMENT.actor
+    seen = (
+        fed[LISHUI]
+        .discipline.awaiting_feedback(
+            admin(LISHUI), lifted_only=False, department=PROCUREMENT.actor
+        )
+        .hits
     )
     assert [(w.hit.check_id, w.hit.record_id, w.hit.actor, w.status) for w in seen] == [
         (check_id, record_id, PROCUREMENT.actor, "active")
     ]
     assert isinstance(seen[0], AwaitingFeedback)
     # The issuer's own list of hits reported from Lishui is not Huzhou's to follow up.
-    assert (
-        fed[HUZHOU].discipline.awaiting_feedback(admin(HUZHOU), lifted_only=False, department="")
-        == []
+    assert fed[HUZHOU].discipline.awaiting_feedback(
+        admin(HUZHOU), lifted_only=False, department=""
+    ) == AwaitingFeedbackPage([], "")
+
+
+def test_pending_feedback_pages_walk_every_waiting_hit_exactly_once_in_order(
+    fed: Federation,
+) -> None:
+    decided = fed.today - dt.timedelta(days=20)
+    listed = [
+        debtor_with(fed, HUZHOU, 30 + i, debtor_fields(30 + i, decided=decided)) for i in range(6)
+    ]
+    checks = {record_id: intercept(fed, subject) for record_id, subject in listed}
+    whole = fed[LISHUI].discipline.awaiting_feedback(PROCUREMENT, lifted_only=False, department="")
+    assert whole.next_page_token == ""
+    order = [w.hit.record_id for w in whole.hits]
+    assert sorted(order) == sorted(checks)
+    # Two hits in the middle are answered: their pages show fewer than they read.
+    answered = order[1:3]
+    for record_id in answered:
+        fed[LISHUI].discipline.feedback(
+            PROCUREMENT,
+            check_id=checks[record_id],
+            record_id=record_id,
+            action="applied",
+            note="bid refused",
+        )
+
+    pages: list[list[str]] = []
+    tokens: list[str] = []
+    token = ""
+    for _ in range(len(checks) + 1):
+        page = fed[LISHUI].discipline.awaiting_feedback(
+            PROCUREMENT, lifted_only=False, department="", limit=2, page_token=token
+        )
+        pages.append([w.hit.record_id for w in page.hits])
+        token = page.next_page_token
+        tokens.append(token)
+        if not token:
+            break
+
+    assert pages == [[order[0]], [order[3]], [order[4], order[5]]]
+    first, second = (w.hit for w in whole.hits[1:4:2])
+    assert tokens == [
+        f"h:{first.checked_at}:{first.check_id}:{first.record_id}",
+        f"h:{second.checked_at}:{second.check_id}:{second.record_id}",
+        "",
+    ]
+    walked = [record_id for page_ids in pages for record_id in page_ids]
+    assert walked == [r for r in order if r not in answered]
+    # Every page read is audited, as the unpaged list was.
+    events = fed[LISHUI].store.audit.events(
+        AuditFilter(action="discipline.feedback.pending"), after=-1, limit=100
     )
+    assert [e.event.detail for e in events[-3:]] == [
+        f"{n} hits awaiting feedback, 0 lifted, department {PROCUREMENT.actor}" for n in (1, 1, 2)
+    ]
+
+
+def test_pending_feedback_refuses_a_foreign_token_and_an_oversized_page(fed: Federation) -> None:
+    discipline = fed[LISHUI].discipline
+    with pytest.raises(InputError, match=r"^page_token is not one this node issued$"):
+        discipline.awaiting_feedback(
+            PROCUREMENT, lifted_only=False, department="", page_token="k:abc:1"
+        )
+    with pytest.raises(InputError, match=r"^limit 1001 is over the maximum page of 1000$"):
+        discipline.awaiting_feedback(PROCUREMENT, lifted_only=False, department="", limit=1001)
