@@ -117,7 +117,8 @@ def report_timeliness(*, config_path: Path, month_text: str | None, as_json: boo
 @handle_errors
 def report_quality(*, config_path: Path, month_text: str | None, as_json: bool) -> None:
     """Quality indicators per department and category: received, refused (by reason and
-    field), late, published, withdrawn; 双公示覆盖率 and 公示率 over the node."""
+    field), late, published, withheld (不宜公开), withdrawn; 双公示覆盖率 and 公示率 over
+    the node."""
     with operator_session(config_path) as session:
         month = Month.parse(month_text) if month_text else Month.of(session.now())
         found = quality_report(
@@ -136,6 +137,7 @@ def report_quality(*, config_path: Path, month_text: str | None, as_json: bool) 
                 "publication_rate": found.publication_rate,
                 "expected": list(found.expected),
                 "reported": list(found.reported),
+                "withheld": sum(r.withheld for r in found.rows),
                 "rows": [{**dataclasses.asdict(r), "received": r.received} for r in found.rows],
             }
         )
@@ -146,19 +148,21 @@ def report_quality(*, config_path: Path, month_text: str | None, as_json: bool) 
         print_table(
             f"{month}: reporting quality by department and category",
             ["department", "category", "received", "stored", "refused", "late", "published",
-             "withdrawn", "refused for"],
+             "withheld", "withdrawn", "refused for"],
             [
                 (r.client, r.category, r.received, r.stored, r.refused, r.late, r.published,
-                 r.withdrawn, _top(r.refused_by_field) or _top(r.refused_by_reason))
+                 r.withheld, r.withdrawn, _top(r.refused_by_field) or _top(r.refused_by_reason))
                 for r in found.rows
             ],
-            droppable=("refused for", "withdrawn", "stored"),
+            droppable=("refused for", "withdrawn", "withheld", "stored"),
         )  # fmt: skip
     coverage = _rate(found.coverage, len(found.reported), len(found.expected))
     say(f"双公示覆盖率 (coverage): {coverage}")
     publishable = sum(r.publishable for r in found.rows)
     on_time = sum(r.published_on_time for r in found.rows)
     say(f"公示率 (published on time): {_rate(found.publication_rate, on_time, publishable)}")
+    withheld = sum(r.withheld for r in found.rows)
+    say(f"不宜公开 (in force, withheld from publication by their issuer): {withheld}")
 
 
 def _rate(value: float | None, part: int, whole: int) -> str:

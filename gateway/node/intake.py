@@ -340,6 +340,7 @@ def _filing(item: _Valid, principal: Principal, now: int) -> Filing:
         deadline_on=timeliness.deadline.isoformat() if timeliness else None,
         late_working_days=timeliness.late_working_days if timeliness else None,
         timeliness_approximate=timeliness.approximate if timeliness else None,
+        not_public=bool(item.not_public),
     )
 
 

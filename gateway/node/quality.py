@@ -9,15 +9,19 @@ this node in the month (China Standard Time):
   field; **late**: stored after the reporting deadline (7 working days for
   行政许可 and 行政处罚);
 - **published**: stored records of publishable categories that the public may
-  see now (in force or corrected, within their period); **withdrawn**: those
-  that the public may no longer see (revoked, repaired, suspended on an
-  objection, or expired);
+  see now (in force or corrected, within their period), as the publication
+  feed publishes them; **withheld**: those in force that their issuer marked
+  不宜公开 (the signed claim ``npr``): the feed never publishes them, and HZ3
+  asks the court to notify the subject's unit instead (“对依法不宜公开失信信息的
+  被执行人,执行法院要通报其所在单位”), so they are counted apart;
+  **withdrawn**: those that the public may no longer see (revoked, repaired,
+  suspended on an objection, or expired);
 - **双公示覆盖率** (coverage): of the departments expected to report
   (``[reporting] departments``), the share that stored a record in the month;
 - **公示率** (publication rate): of the stored records of publishable
   categories, the share published within the reporting deadline (7 working
   days of the decision, the 双公示 standard); categories without a deadline
-  count as on time.
+  count as on time, and a record marked 不宜公开 is never published.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from dataclasses import dataclass, field
 
 from gateway.core.catalog import Catalog
 from gateway.core.record_status import RecordStatus
+from gateway.core.records import not_public_reason
 from gateway.node.timeliness import Month
-from gateway.store import Store
+from gateway.store import FiledRecord, Store
 
 __all__ = ["CategoryQuality", "QualityReport", "quality_report"]
 
@@ -47,6 +52,7 @@ class CategoryQuality:
     late: int = 0
     publishable: int = 0
     published: int = 0
+    withheld: int = 0
     withdrawn: int = 0
     published_on_time: int = 0
     refused_by_reason: dict[str, int] = field(default_factory=dict)
@@ -79,6 +85,14 @@ class QualityReport:
         return sum(r.published_on_time for r in self.rows) / publishable if publishable else None
 
 
+def _marked_not_public(filed: FiledRecord) -> bool:
+    """Its issuer marked it 不宜公开: signed in the latest version, or noted at filing
+    for a version purged since (a revocation or repair drops the SD-JWT)."""
+    if filed.sd_jwt is not None:
+        return bool(not_public_reason(filed.sd_jwt))
+    return bool(filed.filed_not_public)
+
+
 def quality_report(
     store: Store, catalog: Catalog, month: Month, expected: tuple[str, ...], *, now: int
 ) -> QualityReport:
@@ -86,6 +100,7 @@ def quality_report(
 
     Raises:
         StorageError: the database failed.
+        MalformedError: a stored record's issuer JWT is not JSON.
     """
     since, until = month.bounds()
     rows: dict[tuple[str, str], CategoryQuality] = {}
@@ -103,10 +118,12 @@ def quality_report(
         r.late += late
         if filed.category in catalog.categories and catalog.category(filed.category).publishable:
             r.publishable += 1
-            public = filed.status in _PUBLIC_NOW and filed.exp > now
-            r.published += public
-            r.withdrawn += not public
-            r.published_on_time += not late
+            in_force = filed.status in _PUBLIC_NOW and filed.exp > now
+            marked = _marked_not_public(filed)
+            r.published += in_force and not marked
+            r.withheld += in_force and marked
+            r.withdrawn += not in_force
+            r.published_on_time += not late and not marked
     first_day, last_day = month.days()
     reasons: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     fields: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)

@@ -26,7 +26,7 @@ __all__ = ["QualityCollector"]
 
 log = structlog.get_logger("gateway.metrics")
 
-_FIGURES = ("received", "stored", "refused", "late", "published", "withdrawn")
+_FIGURES = ("received", "stored", "refused", "late", "published", "withheld", "withdrawn")
 
 
 class QualityCollector:
@@ -72,7 +72,8 @@ class QualityCollector:
         records = GaugeMetricFamily(
             "gateway_reporting_records",
             "This month's submissions per department and category (China Standard Time), "
-            "by figure: received, stored, refused, late, published, withdrawn.",
+            "by figure: received, stored, refused, late, published, withheld (不宜公开), "
+            "withdrawn.",
             labels=["department", "category", "figure"],
         )
         coverage = GaugeMetricFamily(
@@ -94,6 +95,7 @@ class QualityCollector:
                     "refused": row.refused,
                     "late": row.late,
                     "published": row.published,
+                    "withheld": row.withheld,
                     "withdrawn": row.withdrawn,
                 }
                 for figure in _FIGURES:

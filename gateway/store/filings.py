@@ -34,6 +34,8 @@ class Filing:
     deadline_on: str | None = None
     late_working_days: int | None = None
     timeliness_approximate: bool | None = None
+    not_public: bool | None = None
+    """The first version is marked 不宜公开 (None: not known, rows before 0018)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,10 @@ class FiledRecord:
     late_working_days: int | None
     status: str
     exp: int
+    sd_jwt: str | None = None
+    """The latest version's SD-JWT as stored (None once purged): its signed claims."""
+    filed_not_public: bool | None = None
+    """The first version was marked 不宜公开 (None: not known), for when it is purged."""
 
 
 class FilingRepository:
@@ -96,6 +102,7 @@ class FilingRepository:
                         "decided_on": f.decided_on,
                         "deadline_on": f.deadline_on,
                         "late_working_days": f.late_working_days,
+                        "not_public": f.not_public,
                         "timeliness_approximate": f.timeliness_approximate,
                     }
                     for f in filings
@@ -196,6 +203,8 @@ class FilingRepository:
                 f.late_working_days,
                 r.status,
                 r.exp,
+                r.sd_jwt,
+                f.not_public,
             )
             .join(latest, latest.c.record_id == f.record_id)
             .join(RECORD, (r.record_id == f.record_id) & (r.version == latest.c.version))
@@ -212,6 +221,8 @@ class FilingRepository:
                     late_working_days=m["late_working_days"],
                     status=m["status"],
                     exp=int(m["exp"]),
+                    sd_jwt=m["sd_jwt"],
+                    filed_not_public=m["not_public"],
                 )
                 for m in c.execute(query).mappings()
             ]

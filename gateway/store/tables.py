@@ -403,6 +403,9 @@ class RecordFiling(SQLModel, table=True):
     deadline_on: str | None = Field(default=None, nullable=True, sa_type=String(10))
     late_working_days: int | None = Field(default=None, nullable=True, sa_type=Integer)
     timeliness_approximate: bool | None = Field(default=None, nullable=True, sa_type=Boolean)
+    not_public: bool | None = Field(default=None, nullable=True, sa_type=Boolean)
+    """Its first version was marked 不宜公开 (``npr``), kept after a purge drops the
+    SD-JWT; NULL for rows before 0018."""
 
 
 class IntakeRefusalCount(SQLModel, table=True):

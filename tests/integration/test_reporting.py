@@ -53,6 +53,11 @@ def test_a_late_penalty_is_flagged_counted_and_reported(cluster: Cluster, tmp_pa
     lines = [
         {"category": "admin_penalty", "fields": penalty_fields(1, decided=today)},
         {"category": "admin_penalty", "fields": penalty_fields(2, decided=late_decision)},
+        {
+            "category": "admin_penalty",
+            "fields": penalty_fields(3, decided=today),
+            "not_public": "涉及国家秘密，依法不予公开",
+        },
     ]
     source.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     client = ["--as", str(cluster.client(HUZHOU, "procurement-office"))]
@@ -61,6 +66,7 @@ def test_a_late_penalty_is_flagged_counted_and_reported(cluster: Cluster, tmp_pa
     assert [(r["outcome"], r["late_working_days"]) for r in submitted] == [
         ("accepted", 0),
         ("accepted", expected.late_working_days),
+        ("accepted", 0),
     ]
     assert expected.late_working_days > 0
     assert submitted[1]["reporting_deadline"] == expected.deadline.isoformat()
@@ -75,8 +81,8 @@ def test_a_late_penalty_is_flagged_counted_and_reported(cluster: Cluster, tmp_pa
     [row] = found["departments"]
     assert (row["client"], row["records"], row["on_time"], row["late"]) == (
         "procurement-office",
+        3,
         2,
-        1,
         1,
     )
     assert row["worst_late_working_days"] == expected.late_working_days
@@ -93,16 +99,22 @@ def test_a_late_penalty_is_flagged_counted_and_reported(cluster: Cluster, tmp_pa
     assert (row["client"], row["category"], row["received"], row["stored"], row["late"]) == (
         "procurement-office",
         "admin_penalty",
-        2,
-        2,
+        3,
+        3,
         1,
     )
-    assert (row["published"], row["withdrawn"], row["refused"]) == (2, 0, 0)
-    assert (quality["coverage"], quality["publication_rate"]) == (0.5, 0.5)
+    # The third penalty is marked 不宜公开: withheld, not published (the feed leaves it out).
+    assert (row["published"], row["withheld"], row["withdrawn"], row["refused"]) == (2, 1, 0, 0)
+    assert (quality["coverage"], quality["publication_rate"], quality["withheld"]) == (
+        0.5,
+        1 / 3,
+        1,
+    )
     shown = run_gateway("report", "quality", "--config", config)
     assert shown.returncode == 0, shown.stderr
     assert "双公示覆盖率 (coverage): 50.0% (1 of 2)" in shown.stdout
-    assert "公示率 (published on time): 50.0% (1 of 2)" in shown.stdout
+    assert "公示率 (published on time): 33.3% (1 of 3)" in shown.stdout
+    assert "不宜公开 (in force, withheld from publication by their issuer): 1" in shown.stdout
 
     events = _json_lines(
         "audit", "events", "--as", str(cluster.client(HUZHOU, "audit-office")),

@@ -16,6 +16,7 @@ import pytest
 
 from gateway.core.errors import InputError
 from gateway.core.principal import Principal, Role
+from gateway.core.publication import EntryKind
 from gateway.core.records import CHINA_STANDARD_TIME
 from gateway.core.statements import StatusKind
 from gateway.core.working_days import Lateness
@@ -33,6 +34,7 @@ from tests.support.harness import (
     keystore_for,
     migrated_template,
 )
+from tests.support.publication import SETTLE_S, all_entries, feed_of
 from tests.support.records import debtor_fields, penalty_fields
 
 NATIONAL, ZHEJIANG, HUZHOU = "000000", "330000", "330500"
@@ -232,6 +234,74 @@ def test_the_quality_report_counts_each_department_and_category(
     assert found.publication_rate == 3 / 4
 
 
+def test_records_marked_not_public_are_counted_withheld_never_published_as_the_feed_shows(
+    fed: InProcessFederation,
+) -> None:
+    today = _today(fed)
+    node = fed[HUZHOU]
+    secret = "涉及国家秘密，依法不予公开"
+    shown, withheld, late_withheld, revoked = node.submit(
+        [
+            Submission("1", "admin_penalty", penalty_fields(1, decided=today)),
+            Submission("2", "admin_penalty", penalty_fields(2, decided=today), not_public=secret),
+            Submission(
+                "3",
+                "admin_penalty",
+                penalty_fields(3, decided=today - dt.timedelta(days=30)),
+                not_public=secret,
+            ),
+            Submission("4", "admin_penalty", penalty_fields(4, decided=today), not_public=secret),
+        ]
+    )
+    assert {r.outcome for r in (shown, withheld, late_withheld, revoked)} == {
+        IntakeOutcome.ACCEPTED
+    }
+    node.federation.statuses.issue(
+        department(HUZHOU),
+        kind=StatusKind.REVOCATION,
+        record_id=revoked.record_id,
+        version=1,
+        reason="撤销处罚决定",
+    )
+    fed.clock.advance(SETTLE_S)
+
+    found = quality_report(
+        node.store,
+        load_packaged_catalog(HUZHOU),
+        Month.of(int(fed.clock())),
+        ("procurement-office",),
+        now=int(fed.clock()),
+    )
+    [row] = found.rows
+    assert (
+        row.stored,
+        row.late,
+        row.publishable,
+        row.published,
+        row.withheld,
+        row.withdrawn,
+        row.published_on_time,
+    ) == (4, 1, 4, 1, 2, 1, 1)
+    # 公示率: only the one record the public sees was published (on time), of four.
+    assert found.publication_rate == 1 / 4
+    # The feed agrees: it publishes that one record, and withdraws the revoked one.
+    entries = all_entries(feed_of(fed, HUZHOU))
+    assert [(e.kind, e.record_id) for e in entries] == [
+        (EntryKind.PUBLISH, shown.record_id),
+        (EntryKind.WITHDRAW, revoked.record_id),
+    ]
+    collector = QualityCollector(
+        store=node.store,
+        catalog=load_packaged_catalog(HUZHOU),
+        expected=("procurement-office",),
+        clock=fed.clock,
+    )
+    records, _coverage, publication = collector.collect()
+    figures = {s.labels["figure"]: s.value for s in records.samples}
+    assert (figures["published"], figures["withheld"], figures["withdrawn"]) == (1, 2, 1)
+    assert [s.value for s in publication.samples] == [0.25]
+
+
 def test_the_month_figures_are_gauges_on_the_metrics(fed: InProcessFederation) -> None:
     today = _today(fed)
     node = fed[HUZHOU]
@@ -256,6 +326,7 @@ def test_the_month_figures_are_gauges_on_the_metrics(fed: InProcessFederation) -
         ("procurement-office", "admin_penalty", "refused"): 0,
         ("procurement-office", "admin_penalty", "late"): 1,
         ("procurement-office", "admin_penalty", "published"): 2,
+        ("procurement-office", "admin_penalty", "withheld"): 0,
         ("procurement-office", "admin_penalty", "withdrawn"): 0,
     }
     assert [s.value for s in coverage.samples] == [0.5]

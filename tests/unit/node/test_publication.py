@@ -17,10 +17,9 @@ from gateway.core.algorithms import Ed25519Signer
 from gateway.core.dsse import Envelope, verify_envelope
 from gateway.core.errors import InputError, VerificationError
 from gateway.core.masking import MaskRule, apply_mask
-from gateway.core.publication import WITHDRAWAL_TYPE, EntryKind, ExpiryWithdrawal, FeedEntry
+from gateway.core.publication import WITHDRAWAL_TYPE, EntryKind, ExpiryWithdrawal
 from gateway.core.records import CHINA_STANDARD_TIME, display_fields, not_public_reason
 from gateway.core.statements import StatusKind, verify_statement
-from gateway.node.catalog_files import load_packaged_catalog
 from gateway.node.config import FederationSettings
 from gateway.node.intake import IntakeOutcome, Submission
 from gateway.node.publication import PublicationFeed
@@ -33,11 +32,11 @@ from tests.support.harness import (
     keystore_for,
     migrated_template,
 )
+from tests.support.publication import SETTLE_S, all_entries, feed_of
 from tests.support.records import penalty_fields
 
 NATIONAL, ZHEJIANG, HUZHOU = "000000", "330000", "330500"
 NODES = (NATIONAL, ZHEJIANG, HUZHOU)
-SETTLE_S = 2
 
 
 @pytest.fixture(scope="module")
@@ -61,28 +60,6 @@ def fed(tmp_path: Path, keystore: Keystore, template: Path) -> Iterator[InProces
         federation.close()
 
 
-def _feed(fed: InProcessFederation, node: str) -> PublicationFeed:
-    creds = fed[node].creds
-    return PublicationFeed(
-        node_id=node,
-        catalog=load_packaged_catalog(node),
-        store=fed[node].store,
-        signer=Ed25519Signer(signing_kid(creds.signing_cert), creds.signing_key),
-        clock=lambda: int(fed.clock()),
-        settle_s=SETTLE_S,
-    )
-
-
-def _all(feed: PublicationFeed) -> list[FeedEntry]:
-    entries: list[FeedEntry] = []
-    after, end = 0, False
-    while not end:
-        page = feed.page(after, 2)
-        entries.extend(page.entries)
-        after, end = page.next, page.end
-    return entries
-
-
 def _penalty(fed: InProcessFederation, i: int, **fields: str) -> tuple[str, dict[str, str]]:
     today = dt.datetime.fromtimestamp(fed.clock(), CHINA_STANDARD_TIME).date()
     submitted = {**penalty_fields(i, decided=today - dt.timedelta(days=2)), **fields}
@@ -95,7 +72,7 @@ def test_a_penalty_is_published_redacted_for_the_public_once_settled(
     fed: InProcessFederation,
 ) -> None:
     record_id, submitted = _penalty(fed, 1)
-    feed = _feed(fed, HUZHOU)
+    feed = feed_of(fed, HUZHOU)
     first = feed.page(0, 10)
     assert (first.entries, first.next, first.end) == ((), 0, True)  # not settled yet
     fed.clock.advance(SETTLE_S)
@@ -122,8 +99,8 @@ def test_a_penalty_is_published_redacted_for_the_public_once_settled(
 def test_pages_follow_the_log_and_bad_positions_are_refused(fed: InProcessFederation) -> None:
     ids = [_penalty(fed, i)[0] for i in range(1, 6)]
     fed.clock.advance(SETTLE_S)
-    feed = _feed(fed, HUZHOU)
-    assert [e.record_id for e in _all(feed)] == ids
+    feed = feed_of(fed, HUZHOU)
+    assert [e.record_id for e in all_entries(feed)] == ids
     page = feed.page(0, 2)
     assert ([e.record_id for e in page.entries], page.end) == (ids[:2], False)
     rest = feed.page(page.next, 10)
@@ -142,7 +119,7 @@ def test_a_revocation_withdraws_with_the_issuers_statement_at_every_holder(
     while fed[HUZHOU].push_round():
         pass
     fed.clock.advance(SETTLE_S)
-    feeds = {node: _feed(fed, node) for node in (HUZHOU, ZHEJIANG)}
+    feeds = {node: feed_of(fed, node) for node in (HUZHOU, ZHEJIANG)}
     read = {node: feed.page(0, 10) for node, feed in feeds.items()}
     for page in read.values():  # the province's feed covers its city
         [publish] = page.entries
@@ -177,7 +154,7 @@ def test_a_revocation_withdraws_with_the_issuers_statement_at_every_holder(
             1,
         )
         # Read from the start, a revoked record is never published: only its withdrawal.
-        assert [e.kind for e in _all(feed)] == [EntryKind.WITHDRAW]
+        assert [e.kind for e in all_entries(feed)] == [EntryKind.WITHDRAW]
 
 
 def test_an_expired_record_is_withdrawn_by_the_serving_node_and_never_served(
@@ -186,13 +163,13 @@ def test_an_expired_record_is_withdrawn_by_the_serving_node_and_never_served(
     today = dt.datetime.fromtimestamp(fed.clock(), CHINA_STANDARD_TIME).date()
     # Its publication deadline ends disclosure three days from now.
     record_id, _ = _penalty(fed, 1, CF_GSJZQ=(today + dt.timedelta(days=3)).isoformat())
-    feed = _feed(fed, HUZHOU)
+    feed = feed_of(fed, HUZHOU)
     fed.clock.advance(4 * 86_400)
     # Past its exp, before the sweeper ran: the publish entry is not served.
-    assert _all(feed) == []
+    assert all_entries(feed) == []
     assert fed[HUZHOU].federation.expiry.sweep() == 1
     fed.clock.advance(SETTLE_S)
-    [withdraw] = _all(feed)
+    [withdraw] = all_entries(feed)
     assert (withdraw.kind, withdraw.record_id, withdraw.reason, withdraw.signed_by) == (
         EntryKind.WITHDRAW,
         record_id,
@@ -257,7 +234,7 @@ def test_the_checker_verifies_every_entry_and_refuses_a_forged_one(
         department(HUZHOU), kind=StatusKind.REVOCATION, record_id=revoked, version=1, reason="x"
     )
     fed.clock.advance(SETTLE_S)
-    feed = _feed(fed, HUZHOU)
+    feed = feed_of(fed, HUZHOU)
     root = fed[HUZHOU].creds.root
     found = check_feed(_fetcher(fed, feed, []), root=root, now=fed.clock)
     assert (found.published, found.withdrawn, sorted(found.current)) == (1, 1, [(kept, 1)])
@@ -301,4 +278,4 @@ def test_a_record_its_issuer_marked_not_public_is_never_published_anywhere(
     # The reason is signed into the record: every holder reads it, and withholds.
     assert not_public_reason(stored) == "涉及国家秘密，依法不予公开"
     for node in (HUZHOU, ZHEJIANG):
-        assert [e.record_id for e in _all(_feed(fed, node))] == [shown]
+        assert [e.record_id for e in all_entries(feed_of(fed, node))] == [shown]

@@ -56,16 +56,31 @@ def test_a_filing_is_read_with_its_latest_version_status(store: Store) -> None:
             record_row("R2", 1, category="admin_licence"),
         ]
     )
+    store.records.purge("R1", 2, "revoked", NOW)
     store.filings.add_many(
         [
-            Filing("R1", "tax", "tax-office", T0, category="admin_penalty", late_working_days=3),
+            Filing(
+                "R1",
+                "tax",
+                "tax-office",
+                T0,
+                category="admin_penalty",
+                late_working_days=3,
+                not_public=True,
+            ),
             Filing("R2", "tax", "tax-office", T0 + 1),  # before 0010: no category noted
             Filing("R3", "tax", "tax-office", T0 + 2, category="admin_penalty"),  # not held
         ]
     )
+    r2 = store.records.get("R2", 1).sd_jwt
+    # A purged version has no SD-JWT left: the filing still says it was marked 不宜公开.
     assert store.filings.with_status(T0, T0 + 10) == [
-        FiledRecord("R1", "tax-office", "tax", "admin_penalty", 3, "revoked", NOW + 86_400),
-        FiledRecord("R2", "tax-office", "tax", "admin_licence", None, "active", NOW + 86_400),
+        FiledRecord(
+            "R1", "tax-office", "tax", "admin_penalty", 3, "revoked", NOW + 86_400, None, True
+        ),
+        FiledRecord(
+            "R2", "tax-office", "tax", "admin_licence", None, "active", NOW + 86_400, r2, None
+        ),
     ]
     assert store.filings.with_status(T0 + 3, T0 + 10) == []
 
