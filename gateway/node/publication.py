@@ -24,7 +24,8 @@ public: they are counted (metrics), not audited one by one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from gateway.core.algorithms import Signer
@@ -43,7 +44,8 @@ from gateway.core.publication import (
 from gateway.core.record_status import RecordStatus
 from gateway.core.records import not_public_reason, redact_record
 from gateway.core.statements import STATUS_EFFECT
-from gateway.store import RecordChange, RecordRow, Store
+from gateway.store import RecordChange, RecordRow, StatementRow, Store
+from gateway.store.records import RecordKey
 
 __all__ = ["MAX_FEED_PAGE", "PublicationFeed"]
 
@@ -51,6 +53,8 @@ MAX_FEED_PAGE = 500
 """Most changes read for one page."""
 
 _PUBLIC = Recipient(RecipientKind.PUBLIC)
+# The statements held on each record version of a page, by issue time.
+_Statements = Mapping[RecordKey, Sequence[StatementRow]]
 # Published while the record is in one of these (a dispute leaves measures in force).
 _SHOWN = frozenset({RecordStatus.ACTIVE, RecordStatus.DISPUTED})
 _WITHDRAWN_BY_STATEMENT = frozenset(
@@ -97,10 +101,13 @@ class PublicationFeed:
             after, categories=self._categories, until=now - self._settle_s, limit=limit
         )
         rows = self._store.records.get_many([(c.record_id, c.version) for c in changes])
+        statements = self._statements(
+            [(c.record_id, c.version) for c in changes if c.status in _WITHDRAWN_BY_STATEMENT]
+        )
         entries = []
         for change in changes:
             row = rows.get((change.record_id, change.version))
-            entry = None if row is None else self._entry(change, row, now)
+            entry = None if row is None else self._entry(change, row, now, statements)
             if entry is not None:
                 entries.append(entry)
         return FeedPage(
@@ -109,7 +116,9 @@ class PublicationFeed:
             end=len(changes) < limit,
         )
 
-    def _entry(self, change: RecordChange, row: RecordRow, now: int) -> FeedEntry | None:
+    def _entry(
+        self, change: RecordChange, row: RecordRow, now: int, statements: _Statements
+    ) -> FeedEntry | None:
         status = RecordStatus(change.status)
         base = FeedEntry(
             change.seq, EntryKind.PUBLISH, row.issuer, row.record_id, row.version, row.category
@@ -130,7 +139,7 @@ class PublicationFeed:
                 signed_by=self._node_id,
             )
         if status in _WITHDRAWN_BY_STATEMENT:
-            statement = self._statement(row, status)
+            statement = _statement(statements, row, status)
             return replace(
                 base,
                 kind=EntryKind.WITHDRAW,
@@ -150,12 +159,20 @@ class PublicationFeed:
         plan = decide(category, _PUBLIC, SubjectType(row.subject_type))
         return redact_record(row.sd_jwt, plan) if plan.shared else None
 
-    def _statement(self, row: RecordRow, status: RecordStatus) -> bytes | None:
-        """The issuer's statement that gave ``row`` its ``status`` (the latest such)."""
-        kinds = {kind.value for kind, effect in STATUS_EFFECT.items() if effect is status}
-        found = [
-            s
-            for s in self._store.batches.statements(row.record_id)
-            if s.version == row.version and s.kind in kinds and s.issuer == row.issuer
-        ]
-        return found[-1].envelope if found else None
+    def _statements(self, keys: list[RecordKey]) -> _Statements:
+        """The statements held on these record versions, read for the page at once."""
+        by_key: defaultdict[RecordKey, list[StatementRow]] = defaultdict(list)
+        for found in self._store.batches.statements_about(keys) if keys else ():
+            by_key[(found.record_id, found.version)].append(found)
+        return by_key
+
+
+def _statement(statements: _Statements, row: RecordRow, status: RecordStatus) -> bytes | None:
+    """The issuer's statement that gave ``row`` its ``status`` (the latest such)."""
+    kinds = {kind.value for kind, effect in STATUS_EFFECT.items() if effect is status}
+    found = [
+        s
+        for s in statements.get((row.record_id, row.version), ())
+        if s.kind in kinds and s.issuer == row.issuer
+    ]
+    return found[-1].envelope if found else None

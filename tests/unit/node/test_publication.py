@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from gateway.core.algorithms import Ed25519Signer
 from gateway.core.dsse import Envelope, verify_envelope
 from gateway.core.errors import InputError, VerificationError
 from gateway.core.masking import MaskRule, apply_mask
-from gateway.core.publication import WITHDRAWAL_TYPE, EntryKind, ExpiryWithdrawal
+from gateway.core.publication import WITHDRAWAL_TYPE, EntryKind, ExpiryWithdrawal, FeedEntry
 from gateway.core.records import CHINA_STANDARD_TIME, display_fields, not_public_reason
 from gateway.core.statements import StatusKind, verify_statement
 from gateway.node.config import FederationSettings
@@ -279,3 +280,70 @@ def test_a_record_its_issuer_marked_not_public_is_never_published_anywhere(
     assert not_public_reason(stored) == "涉及国家秘密，依法不予公开"
     for node in (HUZHOU, ZHEJIANG):
         assert [e.record_id for e in all_entries(feed_of(fed, node))] == [shown]
+
+
+def test_a_page_reads_its_withdrawals_statements_in_one_query_whatever_its_size(
+    fed: InProcessFederation,
+) -> None:
+    node = fed[HUZHOU]
+    kept, _ = _penalty(fed, 1)
+    revoked = [_penalty(fed, i)[0] for i in range(2, 8)]
+    for record_id in revoked:
+        node.federation.statuses.issue(
+            department(HUZHOU),
+            kind=StatusKind.REVOCATION,
+            record_id=record_id,
+            version=1,
+            reason="撤销处罚决定",
+        )
+    fed.clock.advance(SETTLE_S)
+    changes = node.store.changes.after(
+        0, categories={"admin_penalty"}, until=int(fed.clock()), limit=100
+    )
+    assert len(changes) == 1 + 2 * len(revoked)
+    expected = [
+        FeedEntry(
+            change.seq,
+            EntryKind.WITHDRAW,
+            HUZHOU,
+            change.record_id,
+            1,
+            "admin_penalty",
+            reason="revoked",
+            signed=statement.envelope,
+            signed_by=HUZHOU,
+        )
+        for change in changes
+        if change.status == "revoked"
+        for [statement] in [node.store.batches.statements(change.record_id)]
+    ]
+    assert [e.record_id for e in expected] == revoked
+
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
+        statements.append(sql)
+
+    feed = feed_of(fed, HUZHOU)
+    # The withdrawals follow the seven publications in the log: page through them only.
+    after = changes[len(changes) - len(revoked) - 1].seq
+    issued: dict[int, int] = {}
+    event.listen(node.store.engine, "before_cursor_execute", count)
+    try:
+        for size in (1, 3, len(revoked)):
+            statements.clear()
+            page = feed.page(after, size)
+            issued[size] = len(statements)
+            assert list(page.entries) == expected[:size]
+    finally:
+        event.remove(node.store.engine, "before_cursor_execute", count)
+    # The changes, their record versions, and their statements: three reads whatever the
+    # page's size (each in its own transaction: a BEGIN on SQLite).
+    assert issued == {1: 6, 3: 6, len(revoked): 6}
+    # Read from the start, the page is the one publication left and every withdrawal.
+    whole = feed.page(0, len(changes))
+    assert [(e.kind, e.record_id) for e in whole.entries] == [
+        (EntryKind.PUBLISH, kept),
+        *((EntryKind.WITHDRAW, r) for r in revoked),
+    ]
+    assert list(whole.entries[1:]) == expected
