@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.core.audit import AuditEvent
 from gateway.core.directory import Directory
-from gateway.core.errors import ConfigurationError, GatewayError
+from gateway.core.errors import AccessDeniedError, ConfigurationError, GatewayError
 from gateway.core.node_id import NATIONAL, parent_of
 from gateway.node.audit_gap import AuditGapGuard
 from gateway.node.backups import Backups
@@ -57,13 +58,36 @@ class OperatorSession:
         Raises:
             StorageError: the database failed.
         """
-        event = self.operator.allowed(
-            self.config.node_id,
-            time=_wall_clock(),
-            action=action,
-            detail=detail,
+        self._append(
+            self.operator.allowed(
+                self.config.node_id, time=_wall_clock(), action=action, detail=detail
+            )
         )
+
+    def _append(self, event: AuditEvent) -> None:
         self.store.writer.submit(lambda conn: self.store.audit.append([event], conn=conn)).result()
+
+    @contextmanager
+    def refusals_audited(self, action: str, attempt: str) -> Iterator[None]:
+        """Note in the node's audit log an ``action`` refused inside the block (denied):
+        ``attempt`` says what was tried, the error why not; the error goes on.
+
+        Raises:
+            StorageError: the database failed (the refusal chained to it).
+        """
+        try:
+            yield
+        except GatewayError as exc:
+            self._append(
+                self.operator.refused(
+                    self.config.node_id,
+                    time=_wall_clock(),
+                    action=action,
+                    attempt=attempt,
+                    error=exc,
+                )
+            )
+            raise
 
     def directory(self, path: Path | None = None) -> Directory:
         """A signed directory file (the node's own by default), verified against the root.
@@ -85,14 +109,15 @@ class OperatorSession:
         """The national node's directory file, to edit and re-sign (``gateway directory``).
 
         Raises:
-            ConfigurationError: not the national node, no ``[node] directory`` file, or
-                unreadable keys.
+            AccessDeniedError: not the national node.
+            ConfigurationError: no ``[node] directory`` file, or unreadable keys.
         """
         path = self.config.directory_file
         if self.config.node_id != NATIONAL:
-            raise ConfigurationError(
+            raise AccessDeniedError(
                 f"node {self.config.node_id} is not the national node: only the national "
-                "node edits and signs the federation directory"
+                "node edits and signs the federation directory",
+                rule="directory:national-only",
             )
         if path is None:
             raise ConfigurationError("the national node has no [node] directory file to edit")

@@ -45,13 +45,15 @@ def _endpoints(values: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
 def _edit(
     config_path: Path, action: str, detail: str, change: Callable[[Directory], Directory]
 ) -> Directory:
-    """Edit and re-sign the national directory file, audited as the operator's ``action``.
+    """Edit and re-sign the national directory file, audited as the operator's ``action``,
+    refused or not.
 
     The running national node reads the new file on its next upkeep round and
     every node fetches it from its parent: no restart anywhere.
     """
     with operator_session(config_path) as session:
-        edited = session.directory_signer().edit(change)
+        with session.refusals_audited(action, detail):
+            edited = session.directory_signer().edit(change)
         session.audit(action, f"{detail}; directory serial {edited.serial}")
     return edited
 
@@ -204,16 +206,15 @@ def directory_add_node(
 ) -> None:
     """List a new node (national node's operator): its certificates must chain to the root."""
 
+    action, attempt = "operator.directory_add_node", f"node {node} at {', '.join(endpoints)}"
     with operator_session(config_path) as session:
-        signer = session.directory_signer()
-        entry = directory_entry(
-            certificates, node, endpoints, root=signer.root, now=int(time.time())
-        )
-        edited = signer.edit(lambda current: directory_edit.add_node(current, entry))
-        session.audit(
-            "operator.directory_add_node",
-            f"node {node} at {', '.join(endpoints)}; directory serial {edited.serial}",
-        )
+        with session.refusals_audited(action, attempt):
+            signer = session.directory_signer()
+            entry = directory_entry(
+                certificates, node, endpoints, root=signer.root, now=int(time.time())
+            )
+            edited = signer.edit(lambda current: directory_edit.add_node(current, entry))
+        session.audit(action, f"{attempt}; directory serial {edited.serial}")
     _report(edited, f"node {node} added", as_json=as_json)
 
 
@@ -255,13 +256,15 @@ def directory_revoke(
     as_json: bool,
 ) -> None:
     """Revoke node TLS certificates or signing keys (SHA-256 fingerprints) in the directory."""
-    revoked = (*fingerprints, *(fingerprint(read_certificate(p)) for p in certificates))
-    edited = _edit(
-        config_path,
-        "operator.directory_revoke",
-        f"{', '.join(revoked)}: {reason}",
-        lambda current: directory_edit.revoke(current, revoked),
-    )
+    action = "operator.directory_revoke"
+    named = ", ".join([*fingerprints, *(str(p) for p in certificates)])
+    with operator_session(config_path) as session:
+        with session.refusals_audited(action, f"{named}: {reason}"):
+            revoked = (*fingerprints, *(fingerprint(read_certificate(p)) for p in certificates))
+            edited = session.directory_signer().edit(
+                lambda current: directory_edit.revoke(current, revoked)
+            )
+        session.audit(action, f"{', '.join(revoked)}: {reason}; directory serial {edited.serial}")
     _report(edited, f"{len(revoked)} certificate(s) revoked", as_json=as_json)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.core.audit import AuditEvent, Decision, event_by_operator
+from gateway.core.audit import AuditEvent, Decision, error_rule, event_by_operator
+from gateway.core.errors import GatewayError
 
 __all__ = ["Operator"]
 
@@ -35,4 +36,20 @@ class Operator:
             decision=Decision.ALLOWED,
             records=records,
             detail=detail,
+        )
+
+    def refused(
+        self, node_id: str, *, time: int, action: str, attempt: str, error: GatewayError
+    ) -> AuditEvent:
+        """The audit event of an operator's command refused at ``node_id``'s host: what was
+        tried (``attempt``), and why not (the error's rule, else its class, and message)."""
+        return event_by_operator(
+            node_id,
+            user=self.user,
+            host=self.host,
+            time=time,
+            action=action,
+            decision=Decision.DENIED,
+            rule=error_rule(error),
+            detail=f"{attempt}: {error}",
         )

@@ -16,8 +16,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from gateway.node.config import load_config
 from gateway.node.local_federation import free_port
-from gateway.pki import fingerprint, load_node_credentials
+from gateway.pki import fingerprint, load_node_credentials, signing_kid
+from gateway.store import AuditFilter, open_store
 from tests.support.cluster import Cluster, listed, make_cluster, running, submit, wait_for
 from tests.support.federation import run_gateway
 from tests.support.records import penalty_fields
@@ -151,3 +153,92 @@ def test_a_removed_or_revoked_city_has_its_push_refused_and_audited_without_a_re
         ]
         removed = _events(cluster, NATIONAL, "--action", "operator.directory_remove_node")
         assert [e["detail"].split(";")[0] for e in removed] == [f"node {HUZHOU}"]
+
+
+def _refused(cluster: Cluster, node: str, *args: str) -> str:
+    """Run a directory edit as ``node``'s operator, expecting a refusal; its message."""
+    result = run_gateway("directory", args[0], "--config", str(cluster.configs[node]), *args[1:])
+    assert result.returncode == 1, result.stdout + result.stderr
+    return result.stderr
+
+
+def _denied(cluster: Cluster, node: str) -> list[tuple[str, str, str, str, str]]:
+    """The refusals in ``node``'s audit log: (actor, address, action, rule, detail)."""
+    store = open_store(load_config(cluster.configs[node]).database)
+    try:
+        events = store.audit.events(AuditFilter(decision="denied"), after=-1, limit=100)
+    finally:
+        store.close()
+    return [
+        (e.event.actor, e.event.address, e.event.action, e.event.rule, e.event.detail)
+        for e in events
+    ]
+
+
+def test_each_refused_directory_edit_is_audited_with_who_tried_what_and_why(
+    tmp_path: Path,
+) -> None:
+    # No node runs: the operator's commands open the node's store themselves.
+    cluster = make_cluster(tmp_path, [NATIONAL, ZHEJIANG], clients=[])
+    national = (f"operator:{NATIONAL}/{getpass.getuser()}", socket.gethostname())
+    province = (f"operator:{ZHEJIANG}/{getpass.getuser()}", socket.gethostname())
+    directory = cluster.root / NATIONAL / "directory.json"
+    kept = directory.read_bytes()
+
+    # Bad input, and an unknown node.
+    assert "is not host:port" in _refused(cluster, NATIONAL, "set-endpoints", ZHEJIANG, "nowhere")
+    assert "is not in the directory" in _refused(cluster, NATIONAL, "remove-node", "339900")
+    assert "is not a hex SHA-256" in _refused(
+        cluster, NATIONAL, "revoke", "c0ffee", "--reason", "key leaked"
+    )
+    # No permission: only the national node signs the directory; audited where it was tried.
+    assert "is not the national node" in _refused(cluster, ZHEJIANG, "remove-node", HUZHOU)
+    # A directory file whose signature does not verify is not edited (nor re-signed).
+    doc = json.loads(kept)
+    envelope = json.loads(doc["envelope"])
+    signature = envelope["signatures"][0]["sig"]
+    envelope["signatures"][0]["sig"] = ("A" if signature[0] != "A" else "B") + signature[1:]
+    directory.write_text(json.dumps({**doc, "envelope": json.dumps(envelope)}), encoding="utf-8")
+    forged = directory.read_bytes()
+    national_kid = signing_kid(
+        load_node_credentials(cluster.keystore.root / "nodes" / NATIONAL).signing_cert
+    )
+    forgery = f"signature by key '{national_kid}' does not verify"
+    assert forgery in _refused(cluster, NATIONAL, "set-endpoints", ZHEJIANG, "127.0.0.1:1")
+    assert directory.read_bytes() == forged
+
+    assert _denied(cluster, NATIONAL) == [
+        (
+            *national,
+            "operator.directory_set_endpoints",
+            "InputError",
+            f"node {ZHEJIANG} at nowhere: endpoint 'nowhere' is not host:port",
+        ),
+        (
+            *national,
+            "operator.directory_remove_node",
+            "NotFoundError",
+            "node 339900: node 339900 is not in the directory",
+        ),
+        (
+            *national,
+            "operator.directory_revoke",
+            "InputError",
+            "c0ffee: key leaked: 'c0ffee' is not a hex SHA-256 certificate fingerprint",
+        ),
+        (
+            *national,
+            "operator.directory_set_endpoints",
+            "SignatureError",
+            f"node {ZHEJIANG} at 127.0.0.1:1: {forgery}",
+        ),
+    ]
+    assert _denied(cluster, ZHEJIANG) == [
+        (
+            *province,
+            "operator.directory_remove_node",
+            "directory:national-only",
+            f"node {HUZHOU}: node {ZHEJIANG} is not the national node: only the national "
+            "node edits and signs the federation directory",
+        )
+    ]
