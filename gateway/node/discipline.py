@@ -46,6 +46,7 @@ from gateway.core.principal import Principal, Role
 from gateway.core.record_status import RecordStatus, measure_end
 from gateway.core.records import display_fields, redact_record
 from gateway.core.remedies import FeedbackAction
+from gateway.node.check_ledger import CheckLedger, CheckWrite, HitReportTo, StoreCheckLedger
 from gateway.node.messages import DeliveredMessage, MessageRouter
 from gateway.node.metrics import NodeMetrics
 from gateway.node.queries import display_subject, normalise_subject
@@ -196,8 +197,12 @@ class DisciplineService:
         router: MessageRouter,
         clock: Callable[[], int],
         metrics: NodeMetrics | None = None,
+        ledger: CheckLedger | None = None,
     ) -> None:
+        """``ledger`` commits checks (default: this store's writer, see
+        :mod:`gateway.node.check_ledger`); a check frontend passes its channel to the node's."""
         self._metrics = metrics if metrics is not None else NodeMetrics()
+        self._ledger = ledger if ledger is not None else StoreCheckLedger(store, router)
         self._node_id = node_id
         self._catalog = catalog
         self._measures = measures
@@ -321,23 +326,10 @@ class DisciplineService:
             if _reported(h)
         ]
 
-        first: list[CheckRow] = []
-
-        def job(conn: Connection) -> None:
-            if not request_id:
-                self._repo.add_check(check, hits, conn=conn)
-            else:
-                stored = self._repo.add_check_once(check, hits, conn=conn)
-                if stored.check_id != check_id:
-                    # A retry: answered again, not stored, reported or audited again.
-                    first.append(stored)
-                    return
-            for hit in result.hits:
-                if not _reported(hit) or hit.issuer == self._node_id:
-                    # The issuer's list of hits is the table add_check just wrote:
-                    # a report to ourselves would store the same row again.
-                    continue
-                report = HitReport(
+        reports = tuple(
+            HitReportTo(
+                hit.issuer,
+                HitReport(
                     check_id=check_id,
                     record_id=hit.record_id,
                     version=hit.version,
@@ -348,26 +340,29 @@ class DisciplineService:
                     case_id=case_id,
                     decision=result.decision.value,
                     measures=tuple(m.code for m in hit.measures),
-                )
-                self._router.send(conn, target=hit.issuer, kind=HIT_KIND, body=report.to_body())
-            event = event_by(
-                principal,
-                node=self._node_id,
-                time=now,
-                action="discipline.check",
-                decision=Decision.ALLOWED,
-                subject=shown,
-                purpose=purpose,
-                case_id=case_id,
-                records=tuple(h.ref for h in result.hits),
-                detail=_audit_detail(check_id, result),
+                ).to_body(),
             )
-            self._store.audit.append([event], conn=conn)
-
-        self._store.writer.submit(job).result()
-        if first:
-            log.info("check.retried", check=first[0].check_id, request_id=request_id)
-            return CheckOutcome(first[0].check_id, first[0].checked_at, self._node_id, result)
+            for hit in result.hits
+            # The issuer's list of hits is the table the check's hits go to:
+            # a report to ourselves would store the same row again.
+            if _reported(hit) and hit.issuer != self._node_id
+        )
+        event = event_by(
+            principal,
+            node=self._node_id,
+            time=now,
+            action="discipline.check",
+            decision=Decision.ALLOWED,
+            subject=shown,
+            purpose=purpose,
+            case_id=case_id,
+            records=tuple(h.ref for h in result.hits),
+            detail=_audit_detail(check_id, result),
+        )
+        first = self._ledger.record(CheckWrite(check, tuple(hits), reports, event))
+        if first is not None:
+            log.info("check.retried", check=first.check_id, request_id=request_id)
+            return CheckOutcome(first.check_id, first.checked_at, self._node_id, result)
         self._metrics.check_answered(result.decision.value, domain)
         return CheckOutcome(check_id, now, self._node_id, result)
 
@@ -395,7 +390,7 @@ class DisciplineService:
             case_id=case_id[:_MAX_PURPOSE],
             detail=detail[:200],
         )
-        self._store.audit.append([event])
+        self._ledger.audit(event)
         mark_audited(error)
         return error
 

@@ -1,0 +1,118 @@
+"""Where a decided check is written: its row, its hits, the reports to issuers, its audit event.
+
+A check is decided from reads (:meth:`gateway.node.discipline.DisciplineService.check`);
+what it writes is a :class:`CheckWrite`, plain data, handed to a :class:`CheckLedger`.
+In the node process that is :class:`StoreCheckLedger`: the store's one writer commits the
+write in a group with others, and the answer waits for that commit. A check frontend
+(another process, :mod:`gateway.app.check_frontends`) hands the same data to the node's
+ledger over its channel (:mod:`gateway.node.ledger_channel`), so there is still one writer
+and still no answer before the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Connection
+
+from gateway.core.audit import AuditEvent
+from gateway.core.discipline_messages import HIT_KIND
+from gateway.node.messages import MessageRouter
+from gateway.store import Store
+from gateway.store.discipline import CheckRow, DisciplineRepository, HitRow
+
+__all__ = ["CheckLedger", "CheckWrite", "HitReportTo", "StoreCheckLedger"]
+
+
+@dataclass(frozen=True, slots=True)
+class HitReportTo:
+    """A hit report for the issuer of a notice found, as a routed message's body."""
+
+    issuer: str
+    body: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckWrite:
+    """Everything one answered check stores, in one transaction.
+
+    Attributes:
+        check: the check row; with a request id it is stored once per department and id.
+        hits: the hits that bear on the answer.
+        reports: a report to each other issuer of a hit (routed messages).
+        event: the audit event of the check.
+    """
+
+    check: CheckRow
+    hits: tuple[HitRow, ...]
+    reports: tuple[HitReportTo, ...]
+    event: AuditEvent
+
+
+class CheckLedger(Protocol):
+    """Commits what checks write; returns only once it is durable."""
+
+    def record(self, write: CheckWrite) -> CheckRow | None:
+        """Commit ``write``; the check stored first under its request id if this is a retry
+        (then nothing was written), else None.
+
+        Raises:
+            StorageError: the database failed, or the writer is out of reach.
+        """
+        ...
+
+    def audit(self, event: AuditEvent) -> None:
+        """Commit one audit event (a refused check, a refused call).
+
+        Raises:
+            StorageError: the database failed, or the writer is out of reach.
+        """
+        ...
+
+
+class StoreCheckLedger:
+    """The node's ledger: the store's one writer, group-committing."""
+
+    def __init__(self, store: Store, router: MessageRouter) -> None:
+        self._store = store
+        self._repo = DisciplineRepository(store.engine)
+        self._router = router
+
+    def submit(self, write: CheckWrite) -> Future[CheckRow | None]:
+        """Queue ``write`` on the writer; the future resolves once its group committed.
+
+        Raises:
+            StorageError: the writer is closed.
+        """
+        return self._store.writer.submit(lambda conn: self._write(write, conn))
+
+    def submit_audit(self, event: AuditEvent) -> Future[None]:
+        """Queue one audit event on the writer (see :meth:`submit`).
+
+        Raises:
+            StorageError: the writer is closed.
+        """
+        return self._store.writer.submit(lambda conn: self._store.audit.append([event], conn=conn))
+
+    def record(self, write: CheckWrite) -> CheckRow | None:
+        return self.submit(write).result()
+
+    def audit(self, event: AuditEvent) -> None:
+        self._store.audit.append([event])
+
+    def _write(self, write: CheckWrite, conn: Connection) -> CheckRow | None:
+        check = write.check
+        if not check.request_id:
+            self._repo.add_check(check, write.hits, conn=conn)
+        else:
+            stored = self._repo.add_check_once(check, write.hits, conn=conn)
+            if stored.check_id != check.check_id:
+                # A retry: answered again, not stored, reported or audited again.
+                return stored
+        for report in write.reports:
+            self._router.send(conn, target=report.issuer, kind=HIT_KIND, body=report.body)
+        self._store.audit.append([write.event], conn=conn)
+        return None
