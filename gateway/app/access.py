@@ -8,11 +8,14 @@ node registers has a row.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from gateway._proto.v1 import audit_pb2, federation_pb2
-from gateway.core.principal import Role
+from gateway.core.principal import Principal, Role
+from gateway.node.revocations import Revocations
 from gateway.rpc.interceptor import AccessTable
 
-__all__ = ["ACCESS", "OPEN_METHODS"]
+__all__ = ["ACCESS", "OPEN_METHODS", "revocation_check"]
 
 _ANY = frozenset(Role)
 _READERS = frozenset({Role.DEPARTMENT, Role.AUDITOR, Role.NODE})
@@ -62,3 +65,16 @@ OPEN_METHODS: frozenset[str] = frozenset(m for m, roles in ACCESS.items() if rol
 """Health and reflection: open to every role, they read nothing of the store. A caller's
 revocation is not looked up in the store for them, so that health still answers (NOT_SERVING)
 while the database is down."""
+
+
+def revocation_check(revocations: Revocations) -> Callable[[Principal, str], None]:
+    """Every RPC checks the caller's revocation, but health and reflection only against the
+    directory (in memory): they must answer while the store is down."""
+
+    def check(principal: Principal, method: str) -> None:
+        if method in OPEN_METHODS:
+            revocations.check_directory(principal)
+        else:
+            revocations.check(principal)
+
+    return check

@@ -13,6 +13,7 @@ store writer commits what is queued and closes.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,12 +35,12 @@ from gateway._proto.v1 import (
     records_pb2,
     records_pb2_grpc,
 )
-from gateway.app.access import ACCESS, OPEN_METHODS
+from gateway.app.access import ACCESS, revocation_check
+from gateway.app.check_frontends import CheckFrontends, start_check_frontends
 from gateway.core.algorithms import Ed25519Signer
 from gateway.core.audit import AuditEvent
 from gateway.core.errors import GatewayError
 from gateway.core.node_id import NATIONAL
-from gateway.core.principal import Principal
 from gateway.http import OperationsListener, operations_app
 from gateway.http.publication import publication_app
 from gateway.node.audit_gap import AuditGapGuard, retired_signing_keys
@@ -47,6 +48,7 @@ from gateway.node.audit_log import CheckpointPublisher
 from gateway.node.audit_queries import AuditQueries
 from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
 from gateway.node.certificate_watch import CertificateWatch
+from gateway.node.check_ledger import StoreCheckLedger
 from gateway.node.checkpoint_witness import CheckpointWitness
 from gateway.node.config import NodeConfig
 from gateway.node.credit_reports import CreditReports
@@ -132,6 +134,8 @@ class RunningNode:
     """This replica's leases on the singleton duties (checkpoints, expiry, re-signing)."""
     checkpoints: Periodic | None = None
     """The checkpoint publisher's schedule, run while this replica holds its lease."""
+    frontends: CheckFrontends | None = None
+    """The check frontend processes (``[check] frontends``), writing through this node."""
     _stopped: bool = field(default=False)
 
     def stop(self, grace_s: float | None = None) -> None:
@@ -146,7 +150,15 @@ class RunningNode:
         self.readiness.stop()
         self.health.enter_graceful_shutdown()
         grace = self.config.server.grace_s if grace_s is None else grace_s
+        # The frontends drain beside the server; their checks still need the writer.
+        frontends = threading.Thread(
+            target=self.frontends.stop if self.frontends is not None else lambda _grace: None,
+            args=(grace,),
+            name="check-frontends-stop",
+        )
+        frontends.start()
         self.server.stop(grace).wait()
+        frontends.join()
         if self.federation is not None:
             self.federation.stop()
         if self.checkpoints is not None:
@@ -172,19 +184,6 @@ class RunningNode:
 
     def wait(self) -> None:
         self.server.wait_for_termination()
-
-
-def _revocation_check(revocations: Revocations) -> Callable[[Principal, str], None]:
-    """Every RPC checks the caller's revocation, but health and reflection only against the
-    directory (in memory): they must answer while the store is down."""
-
-    def check(principal: Principal, method: str) -> None:
-        if method in OPEN_METHODS:
-            revocations.check_directory(principal)
-        else:
-            revocations.check(principal)
-
-    return check
 
 
 def _certificate_watch(
@@ -365,6 +364,15 @@ def _checked_credentials(config: NodeConfig, clock: Callable[[], float]) -> Node
     return creds
 
 
+def _release(frontends: CheckFrontends | None, peers: PeerClient | None, store: Store) -> None:
+    """Undo a start that failed half-way."""
+    if frontends is not None:
+        frontends.stop(0.0)
+    if peers is not None:
+        peers.close()
+    store.close()
+
+
 def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) -> RunningNode:
     """Check credentials, open the store, start serving. Returns once listening.
 
@@ -378,6 +386,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
     catalog = load_packaged_catalog(config.node_id)
     store = open_store(config.database)
     peers: PeerClient | None = None
+    frontends: CheckFrontends | None = None
     metrics = NodeMetrics()
     try:
         signer = Ed25519Signer(signing_kid(creds.signing_cert), creds.signing_key)
@@ -437,6 +446,8 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             clock=now,
         )
         measures = load_packaged_measures(config.node_id)
+        # The one writer of checks, for this process's and the frontends' alike.
+        check_ledger = StoreCheckLedger(store, federation.messages)
         discipline = DisciplineService(
             node_id=config.node_id,
             catalog=catalog,
@@ -445,6 +456,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             router=federation.messages,
             clock=now,
             metrics=metrics,
+            ledger=check_ledger,
         )
         remedies = RemedyService(
             node_id=config.node_id,
@@ -551,7 +563,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             audit=audit,
             clock=now,
             observe=metrics.rpc_handled,
-            revoked=_revocation_check(
+            revoked=revocation_check(
                 Revocations(store, node_id=config.node_id, directory=lambda: trust.held, clock=now)
             ),
         )
@@ -593,7 +605,9 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
         )
         certificates = _certificate_watch(config, creds, clock)
         directory_tasks = _directory_tasks(config, creds, trust, clock, duties)
-        # First: a taken operations or publication port fails the start before anything runs.
+        # Each binds its own port: one that cannot be bound fails the start.
+        frontends = start_check_frontends(config, check_ledger)
+        # A taken operations or publication port fails the start before anything else runs.
         operations, publication = _start_http(
             config,
             metrics,
@@ -633,11 +647,15 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
         readiness.refresh()
         _start_all(readiness, certificates, *directory_tasks)
     except BaseException:
-        if peers is not None:
-            peers.close()
-        store.close()
+        _release(frontends, peers, store)
         raise
-    log.info("node.serving", node=config.node_id, port=port, catalog=catalog.version)
+    log.info(
+        "node.serving",
+        node=config.node_id,
+        port=port,
+        catalog=catalog.version,
+        check_frontends=frontends.ports if frontends is not None else [],
+    )
     return RunningNode(
         config=config,
         server=server,
@@ -656,4 +674,5 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
         directory_tasks=directory_tasks,
         duties=duties,
         checkpoints=checkpoints_task,
+        frontends=frontends,
     )

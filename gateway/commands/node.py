@@ -131,8 +131,14 @@ def serve(ctx: click.Context, *, config_path: Path, log_json: bool | None) -> No
     # One line on stdout that scripts and tests read to learn the bound ports.
     operations = f", operations on {running.operations.url}" if running.operations else ""
     publication = f", publication on {running.publication.url}" if running.publication else ""
+    frontends = (
+        ", check frontends on ports " + " ".join(str(p) for p in running.frontends.ports)
+        if running.frontends
+        else ""
+    )
     click.echo(
-        f"serving node {config.node_id} on port {running.port}{operations}{publication}",
+        f"serving node {config.node_id} on port {running.port}{operations}{publication}"
+        f"{frontends}",
         err=False,
     )
     while not stop.wait(0.5):

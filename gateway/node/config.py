@@ -64,6 +64,7 @@ __all__ = [
     "DB_URL_ENV",
     "ENV_PREFIX",
     "AuditSettings",
+    "CheckSettings",
     "DirectorySettings",
     "FederationSettings",
     "NodeConfig",
@@ -260,6 +261,32 @@ class ReportingSettings(_Section):
     expected (the report lists only who did submit)."""
 
 
+class CheckSettings(_Section):
+    """Check frontends: processes of their own that serve ``Discipline.Check`` beside the node.
+
+    Each frontend binds its own port (never shared: ``SO_REUSEPORT`` is off), reads the
+    store itself and hands what a check writes to the node's one writer, answering only
+    once it is committed with its audit event. Put the node's port and the frontends'
+    behind one load balancer for departments' checks (see README, "More than one core").
+    """
+
+    frontends: NonNegativeInt = 0
+    """Frontend processes to run (0: checks are served on ``[node] listen`` only)."""
+    frontend_listen: tuple[Endpoint, ...] = ()
+    """host:port of each frontend, one per frontend; empty: each binds a free port on the
+    host of ``[node] listen`` (printed at start, and kept when a frontend is restarted).
+    Each frontend serves with ``[server] workers`` threads."""
+
+    @model_validator(mode="after")
+    def _one_address_each(self) -> CheckSettings:
+        if self.frontend_listen and len(self.frontend_listen) != self.frontends:
+            raise ValueError(
+                f"frontend_listen names {len(self.frontend_listen)} addresses for "
+                f"{self.frontends} frontends: give one per frontend, or none"
+            )
+        return self
+
+
 class NodeConfig(BaseModel):
     """Everything a node needs to start: one field per table of the file.
 
@@ -287,6 +314,8 @@ class NodeConfig(BaseModel):
     """Departments expected to report (the office's timeliness report)."""
     directory: DirectorySettings = Field(default_factory=DirectorySettings)
     """The federation directory's validity, re-signing and expiry warnings."""
+    check: CheckSettings = Field(default_factory=CheckSettings)
+    """Check frontend processes beside the node."""
 
     @property
     def node_id(self) -> str:
@@ -439,6 +468,7 @@ def write_config(config: NodeConfig, path: Path) -> None:
         ("federation", config.federation),
         ("operations", config.operations),
         ("directory", config.directory),
+        ("check", config.check),
     )
     for name, section in sections:
         changed = section.model_dump(exclude_defaults=True)

@@ -25,22 +25,47 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 import structlog
 
 from gateway.core.audit import AuditEvent
-from gateway.core.errors import StorageError
+from gateway.core.errors import ConfigurationError, StorageError
 from gateway.node.check_ledger import CheckWrite, StoreCheckLedger
 from gateway.store.discipline import CheckRow
 
-__all__ = ["ChannelCheckLedger", "serve_channel"]
+__all__ = ["ChannelCheckLedger", "await_ready", "serve_channel"]
 
 log = structlog.get_logger("gateway.ledger_channel")
 
 _CHECK = "check"
 _AUDIT = "audit"
+_READY = "ready"
+_FAILED = "failed"
+
+
+def await_ready(conn: Connection, sentinel: int, timeout_s: float, *, name: str) -> int:
+    """Wait for a starting frontend to say it serves; its port.
+
+    Args:
+        sentinel: the frontend process's sentinel (readable once it exited).
+
+    Raises:
+        ConfigurationError: it could not start (its reason), exited, or took too long.
+    """
+    ready = wait([conn, sentinel], timeout_s)
+    if not ready:
+        raise ConfigurationError(f"{name} did not start within {timeout_s:.0f} s")
+    if conn in ready:
+        try:
+            kind, value = conn.recv()
+        except (EOFError, OSError):
+            kind, value = _FAILED, "it exited"
+        if kind == _READY and isinstance(value, int):
+            return value
+        raise ConfigurationError(f"{name} did not start: {value}")
+    raise ConfigurationError(f"{name} exited before serving")
 
 
 class ChannelCheckLedger:
@@ -60,6 +85,16 @@ class ChannelCheckLedger:
         self._lost = False
         self._reader = threading.Thread(target=self._read, name="ledger-channel", daemon=True)
         self._reader.start()
+
+    def ready(self, port: int) -> None:
+        """Tell the node this frontend serves, on ``port`` (see :func:`await_ready`)."""
+        with self._lock:
+            self._conn.send((_READY, port))
+
+    def failed(self, reason: str) -> None:
+        """Tell the node this frontend could not start, and why."""
+        with self._lock:
+            self._conn.send((_FAILED, reason))
 
     def record(self, write: CheckWrite) -> CheckRow | None:
         found = self._call(_CHECK, write)

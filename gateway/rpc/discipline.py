@@ -16,9 +16,16 @@ from gateway.core.limits import Limits
 from gateway.node.discipline import DisciplineService
 from gateway.node.remedies import RemedyService
 from gateway.rpc.context import current_principal
+from gateway.rpc.server import ServiceRegistration
 from gateway.store.discipline import HitRow, ObjectionRow, RepairRow
 
-__all__ = ["DisciplineServicer", "objection_to_proto", "repair_to_proto"]
+__all__ = [
+    "CheckServicer",
+    "DisciplineServicer",
+    "check_service",
+    "objection_to_proto",
+    "repair_to_proto",
+]
 
 
 def _check_hit(h: HitRow) -> discipline_pb2.CheckHit:
@@ -107,12 +114,11 @@ def repair_to_proto(row: RepairRow) -> discipline_pb2.RepairApplication:
     )
 
 
-class DisciplineServicer(discipline_pb2_grpc.DisciplineServicer):
-    def __init__(
-        self, discipline: DisciplineService, remedies: RemedyService, limits: Limits
-    ) -> None:
+class CheckServicer:
+    """``Check`` alone: what a check frontend serves (:func:`check_service`)."""
+
+    def __init__(self, discipline: DisciplineService, limits: Limits) -> None:
         self._discipline = discipline
-        self._remedies = remedies
         self._limits = limits
 
     def _check(self, *values: str) -> None:
@@ -143,6 +149,30 @@ class DisciplineServicer(discipline_pb2_grpc.DisciplineServicer):
             minor=outcome.result.minor,
             unread=list(outcome.result.unread),
         )
+
+
+def check_service(servicer: CheckServicer) -> ServiceRegistration:
+    """The Discipline service with ``Check`` alone: any other method is UNIMPLEMENTED."""
+    check = grpc.unary_unary_rpc_method_handler(
+        servicer.Check,
+        request_deserializer=discipline_pb2.CheckRequest.FromString,
+        response_serializer=discipline_pb2.CheckResponse.SerializeToString,
+    )
+    descriptor = discipline_pb2.DESCRIPTOR.services_by_name["Discipline"]
+    handler = grpc.method_handlers_generic_handler(descriptor.full_name, {"Check": check})
+    return ServiceRegistration(
+        descriptor.full_name, lambda server: server.add_generic_rpc_handlers((handler,))
+    )
+
+
+class DisciplineServicer(CheckServicer, discipline_pb2_grpc.DisciplineServicer):
+    """Every Discipline method: checks, feedback, objections, credit repair, hits."""
+
+    def __init__(
+        self, discipline: DisciplineService, remedies: RemedyService, limits: Limits
+    ) -> None:
+        super().__init__(discipline, limits)
+        self._remedies = remedies
 
     def Feedback(
         self, request: discipline_pb2.FeedbackRequest, context: grpc.ServicerContext

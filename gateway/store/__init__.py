@@ -87,6 +87,7 @@ __all__ = [
     "make_engine",
     "migrate",
     "open_store",
+    "open_store_reader",
     "sd_jwt_digest",
 ]
 
@@ -115,6 +116,24 @@ class Store:
         self.engine.dispose()
 
 
+def open_store_reader(url: str) -> Store:
+    """Open the store at ``url``, already migrated by its node, for reading only.
+
+    For a node's child process (a check frontend): it reads the store and hands
+    every write to the node's one writer. Its own writer is closed from the start,
+    so a write through it is refused (StorageError) rather than made beside the
+    node's.
+
+    Raises:
+        ConfigurationError: unsupported URL or SQLite library.
+        StorageError: a SQLite file cannot be written (a read may need the WAL's files).
+    """
+    check_files_writable(url)
+    store = _store(make_engine(url), max_batch=1)
+    store.writer.close()
+    return store
+
+
 def open_store(url: str, *, max_batch: int = 256) -> Store:
     """Migrate the database at ``url`` to the newest schema and open it.
 
@@ -128,7 +147,10 @@ def open_store(url: str, *, max_batch: int = 256) -> Store:
     """
     check_files_writable(url)
     migrate(url)
-    engine = make_engine(url)
+    return _store(make_engine(url), max_batch=max_batch)
+
+
+def _store(engine: Engine, *, max_batch: int) -> Store:
     audit = AuditLogRepository(engine)
     return Store(
         engine=engine,
