@@ -20,6 +20,7 @@ from pathlib import Path
 from bench import (
     bench_audit,
     bench_check_echo,
+    bench_check_frontends,
     bench_fanout,
     bench_hop,
     bench_intake,
@@ -34,6 +35,7 @@ POSTGRES_ENV = "GATEWAY_TEST_POSTGRES_URL"
 BENCHMARKS: dict[str, Callable[[BenchConfig], BenchResult]] = {
     bench_intake.NAME: bench_intake.run,
     bench_check_echo.NAME: bench_check_echo.run,
+    bench_check_frontends.NAME: bench_check_frontends.run,
     bench_audit.NAME: bench_audit.run,
     bench_sdjwt.NAME: bench_sdjwt.run,
     bench_merkle.NAME: bench_merkle.run,

@@ -18,7 +18,7 @@ import datetime as dt
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,9 +40,13 @@ __all__ = [
     "NAME",
     "TARGETS",
     "CallTarget",
+    "check_caller",
+    "cpu_s",
     "echo_caller",
     "echo_p50_s",
+    "load_calls",
     "run",
+    "seed_notice",
     "serve_echo",
 ]
 
@@ -107,7 +111,7 @@ _NOTICE = 1
 _CHECKED = company_code(100_000 + _NOTICE)
 
 
-def _seed_notice(keystore: Keystore, endpoint: str) -> None:
+def seed_notice(keystore: Keystore, endpoint: str) -> None:
     """One serious-dishonesty notice about the checked subject, issued at the node itself."""
     decided = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=20)
     client = load_client_credentials(keystore.client(NODE, CLIENT))
@@ -138,7 +142,7 @@ def serve_check(keystore: Keystore, scratch: Path) -> Iterator[Served]:
     config = init_node(keystore, NODE, workdir)
     node = start_node(config, NODE, log=workdir / "node.log")
     try:
-        _seed_notice(keystore, node.endpoint)
+        seed_notice(keystore, node.endpoint)
         yield Served(node.endpoint, node.process.pid)
     finally:
         node.terminate()
@@ -191,13 +195,20 @@ class _Load:
     calls_per_s: float
 
 
-def _load(call: Callable[[], object], callers: int, per_caller: int) -> _Load:
-    """``callers`` threads each make ``per_caller`` calls, started together."""
+def load_calls(
+    call: Callable[[], object] | Sequence[Callable[[], object]], callers: int, per_caller: int
+) -> _Load:
+    """``callers`` threads each make ``per_caller`` calls, started together.
+
+    Given several call functions (one per server port), caller ``i`` uses the
+    ``i``-th modulo their number: the callers are spread evenly over them.
+    """
+    calls = list(call) if isinstance(call, Sequence) else [call]
     latencies: list[list[int]] = [[] for _ in range(callers)]
     barrier = threading.Barrier(callers + 1)
     errors: list[BaseException] = []
 
-    def caller(mine: list[int]) -> None:
+    def caller(mine: list[int], call: Callable[[], object]) -> None:
         barrier.wait()
         try:
             for _ in range(per_caller):
@@ -207,7 +218,10 @@ def _load(call: Callable[[], object], callers: int, per_caller: int) -> _Load:
         except Exception as exc:  # noqa: BLE001  # re-raised by the main thread below
             errors.append(exc)
 
-    threads = [threading.Thread(target=caller, args=(latencies[i],)) for i in range(callers)]
+    threads = [
+        threading.Thread(target=caller, args=(latencies[i], calls[i % len(calls)]))
+        for i in range(callers)
+    ]
     for thread in threads:
         thread.start()
     barrier.wait()
@@ -221,7 +235,7 @@ def _load(call: Callable[[], object], callers: int, per_caller: int) -> _Load:
     return _Load(percentile(every, 0.5), percentile(every, 0.99), len(every) / wall_s)
 
 
-def _cpu_s(pid: int) -> float:
+def cpu_s(pid: int) -> float:
     """CPU seconds (user + system, every thread) process ``pid`` has used so far."""
     stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
     fields = stat.rsplit(")", 1)[1].split()
@@ -248,16 +262,16 @@ def _measure(config: BenchConfig, result: BenchResult, keystore: Keystore) -> No
             channel = open_client_channel(client, endpoint=served.endpoint)
             stack.callback(channel.close)
             calls[target.key] = (target.caller(channel), served.pid)
-            _load(calls[target.key][0], 1, config.pick(300, 20))  # warm-up: TLS, first streams
+            load_calls(calls[target.key][0], 1, config.pick(300, 20))  # warm-up: TLS, first streams
         samples = {(t.key, c): _Samples() for t in TARGETS for c in CALLERS}
         for callers in CALLERS:
             per_caller = max(total // callers, 10)
             for _ in range(reps):
                 for target in TARGETS:
                     call, pid = calls[target.key]
-                    cpu_before = _cpu_s(pid)
-                    load = _load(call, callers, per_caller)
-                    cpu = _cpu_s(pid) - cpu_before
+                    cpu_before = cpu_s(pid)
+                    load = load_calls(call, callers, per_caller)
+                    cpu = cpu_s(pid) - cpu_before
                     into = samples[target.key, callers]
                     into.p50_us.append(load.p50_us)
                     into.p99_us.append(load.p99_us)

@@ -39,6 +39,7 @@ _NATIVE_LINE = re.compile(r"^([IWEF])\d{4} [\d:.]+\s+\d+ ([^\]\s]+)\] ?(.*)$")
 _NATIVE_LEVELS = {"I": "info", "W": "warning", "E": "error", "F": "critical"}
 _routed = threading.Lock()
 _native_routed = False
+_settings: tuple[bool, str] | None = None
 
 
 def _shared_processors() -> list[structlog.types.Processor]:
@@ -57,7 +58,9 @@ def configure_logging(*, json: bool | None = None, level: str = "info") -> None:
             JSON unless stderr is a terminal.
         level: minimum level name, one of :data:`LEVELS` (any case).
     """
+    global _settings  # noqa: PLW0603 - logging is process-wide; children ask for it
     use_json = (not sys.stderr.isatty()) if json is None else json
+    _settings = (use_json, level)
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if use_json
@@ -93,6 +96,11 @@ def configure_logging(*, json: bool | None = None, level: str = "info") -> None:
     if use_json:
         sys.excepthook = _log_uncaught
         threading.excepthook = _log_thread_crash
+
+
+def logging_settings() -> tuple[bool, str]:
+    """How this process logs: (JSON, level), for a child process to log the same way."""
+    return _settings if _settings is not None else (not sys.stderr.isatty(), "info")
 
 
 def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:

@@ -20,6 +20,7 @@ frontend that died again, on the same port.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -28,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext, SpawnProcess
+from multiprocessing.reduction import recv_handle, send_handle
 
 import structlog
 
@@ -35,13 +37,14 @@ from gateway.app.access import ACCESS, revocation_check
 from gateway.app.children import ChildSupervisor
 from gateway.core.algorithms import Ed25519Signer
 from gateway.core.errors import ConfigurationError, GatewayError
-from gateway.logging import configure_logging
+from gateway.logging import configure_logging, logging_settings, route_native_stderr
 from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
-from gateway.node.check_ledger import StoreCheckLedger
+from gateway.node.check_ledger import CheckWrite, StoreCheckLedger
 from gateway.node.config import NodeConfig, parse_endpoint
 from gateway.node.discipline import DisciplineService
 from gateway.node.ledger_channel import ChannelCheckLedger, await_ready, serve_channel
 from gateway.node.messages import MessageRouter
+from gateway.node.metrics import NodeMetrics
 from gateway.node.periodic import Periodic
 from gateway.node.readiness import ReadinessMonitor, node_readiness
 from gateway.node.revocations import Revocations
@@ -77,6 +80,7 @@ class _Frontend:
     index: int
     listen: str
     ledger: StoreCheckLedger
+    metrics: NodeMetrics
     port: int = 0
     _starting: Connection | None = None
     """The node's end of the channel of the process launched last, until it is ready."""
@@ -89,13 +93,15 @@ class _Frontend:
         node_end, child_end = context.Pipe()
         process = context.Process(
             target=run_frontend,
-            args=(self.config, self.name, self.listen, child_end),
+            args=(self.config, self.name, self.listen, child_end, logging_settings()),
             name=self.name,
             daemon=True,
         )
         process.start()
         # The child holds its end now; ours would keep the channel open after it died.
         child_end.close()
+        # The node's log stream (fd 2 may be a pipe into the node's own logger by now).
+        send_handle(node_end, sys.stderr.fileno(), process.pid or 0)
         self._starting = node_end
         return process
 
@@ -116,16 +122,21 @@ class _Frontend:
             self.port = port
         threading.Thread(
             target=_serve_then_close,
-            args=(conn, self.ledger, self.name),
+            args=(conn, self.ledger, self.name, self.metrics),
             name=f"{self.name}-channel",
             daemon=True,
         ).start()
         log.info("frontend.serving", frontend=self.name, port=port, pid=process.pid)
 
 
-def _serve_then_close(conn: Connection, ledger: StoreCheckLedger, name: str) -> None:
+def _serve_then_close(
+    conn: Connection, ledger: StoreCheckLedger, name: str, metrics: NodeMetrics
+) -> None:
+    def answered(write: CheckWrite) -> None:
+        metrics.check_answered(write.check.decision, write.check.domain)
+
     try:
-        serve_channel(conn, ledger, name=name)
+        serve_channel(conn, ledger, name=name, answered=answered)
     finally:
         conn.close()
 
@@ -152,8 +163,13 @@ class CheckFrontends:
         self._supervisor.stop(grace_s)
 
 
-def start_check_frontends(config: NodeConfig, ledger: StoreCheckLedger) -> CheckFrontends | None:
+def start_check_frontends(
+    config: NodeConfig, ledger: StoreCheckLedger, metrics: NodeMetrics
+) -> CheckFrontends | None:
     """Start ``[check] frontends`` frontends, each ready to serve; None when there are none.
+
+    Their checks are counted in the node's ``metrics`` (``gateway_checks_total``) as they
+    commit; their RPC metrics are their own and not exported.
 
     Raises:
         ConfigurationError: a frontend could not start (an address that cannot be bound,
@@ -162,7 +178,7 @@ def start_check_frontends(config: NodeConfig, ledger: StoreCheckLedger) -> Check
     if config.check.frontends == 0:
         return None
     frontends = [
-        _Frontend(config, index, listen, ledger)
+        _Frontend(config, index, listen, ledger, metrics)
         for index, listen in enumerate(frontend_addresses(config), start=1)
     ]
     supervisor = ChildSupervisor(frontends, name=f"check-frontends-{config.node_id}")
@@ -173,13 +189,21 @@ def start_check_frontends(config: NodeConfig, ledger: StoreCheckLedger) -> Check
 # -- in the frontend process -------------------------------------------------------------
 
 
-def run_frontend(config: NodeConfig, name: str, listen: str, conn: Connection) -> None:
+def run_frontend(
+    config: NodeConfig, name: str, listen: str, conn: Connection, logs: tuple[bool, str]
+) -> None:
     """A frontend's process: serve checks on ``listen`` until SIGTERM or the node is gone."""
     # Ctrl-C reaches the whole process group: the node stops its frontends itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
-    configure_logging(json=not sys.stderr.isatty())
+    stream = recv_handle(conn)
+    os.dup2(stream, 2)
+    os.close(stream)
+    json, level = logs
+    if json:
+        route_native_stderr()
+    configure_logging(json=json, level=level)
     structlog.contextvars.bind_contextvars(frontend=name)
     ledger = ChannelCheckLedger(conn, on_lost=stop.set)
     try:

@@ -606,7 +606,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
         certificates = _certificate_watch(config, creds, clock)
         directory_tasks = _directory_tasks(config, creds, trust, clock, duties)
         # Each binds its own port: one that cannot be bound fails the start.
-        frontends = start_check_frontends(config, check_ledger)
+        frontends = start_check_frontends(config, check_ledger, metrics)
         # A taken operations or publication port fails the start before anything else runs.
         operations, publication = _start_http(
             config,

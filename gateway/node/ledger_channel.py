@@ -144,8 +144,17 @@ class ChannelCheckLedger:
         self._on_lost()
 
 
-def serve_channel(conn: Connection, ledger: StoreCheckLedger, *, name: str) -> None:
+def serve_channel(
+    conn: Connection,
+    ledger: StoreCheckLedger,
+    *,
+    name: str,
+    answered: Callable[[CheckWrite], None] = lambda _write: None,
+) -> None:
     """Serve one frontend's requests until its end closes (it stopped or died).
+
+    ``answered`` is told of every check committed (not of a retry answered from the
+    store): the node counts the frontends' checks in its own metrics.
 
     Runs on a thread of the node. A request that cannot be queued (the writer is
     closed: the node is stopping) is answered with the error. Answers are sent
@@ -170,11 +179,20 @@ def serve_channel(conn: Connection, ledger: StoreCheckLedger, *, name: str) -> N
         while True:
             kind, call_id, payload = conn.recv()
             future = _queued(ledger, kind, payload)
+            if isinstance(payload, CheckWrite):
+                future.add_done_callback(functools.partial(_count, answered, payload))
             future.add_done_callback(functools.partial(answer, call_id))
     except (EOFError, OSError):
         log.info("frontend.channel_closed", frontend=name)
     finally:
         answers.put(None)
+
+
+def _count(
+    answered: Callable[[CheckWrite], None], write: CheckWrite, future: Future[Any]
+) -> None:
+    if future.exception() is None and future.result() is None:
+        answered(write)
 
 
 def _queued(ledger: StoreCheckLedger, kind: object, payload: object) -> Future[Any]:
