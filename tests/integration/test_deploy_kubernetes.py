@@ -131,9 +131,21 @@ def test_the_deployment_runs_two_replicas_of_gateway_serve_on_the_configmap(
     assert ports == {
         "grpc": parse_endpoint(config.listen)[1],
         "operations": parse_endpoint(config.operations.listen)[1],
+        **_check_ports(config.check.frontend_listen),
     }
+    assert len(config.check.frontend_listen) == config.check.frontends
     # Probes reach the operations listener from the kubelet: not on loopback.
     assert parse_endpoint(config.operations.listen)[0] == "0.0.0.0"
+
+
+def _check_ports(frontend_listen: tuple[str, ...]) -> dict[str, int]:
+    """The container port of each check frontend, named check-1, check-2... in order."""
+    return {f"check-{i}": parse_endpoint(a)[1] for i, a in enumerate(frontend_listen, start=1)}
+
+
+def _frontend_names(manifests: dict[str, dict[str, Any]]) -> list[str]:
+    container = _container(manifests)
+    return [p["name"] for p in container["ports"] if p["name"].startswith("check-")]
 
 
 def test_probes_ask_the_operations_listener(manifests: dict[str, dict[str, Any]]) -> None:
@@ -173,7 +185,13 @@ def test_selectors_select_the_pods(manifests: dict[str, dict[str, Any]]) -> None
         assert selector.items() <= labels.items(), kind
     assert manifests["PodDisruptionBudget"]["spec"]["minAvailable"] == 1
     service_ports = {p["name"]: p["targetPort"] for p in manifests["Service"]["spec"]["ports"]}
-    assert service_ports == {"grpc": "grpc", "operations": "operations"}
+    frontends = _frontend_names(manifests)
+    assert frontends == ["check-1"]
+    assert service_ports == {
+        "grpc": "grpc",
+        "operations": "operations",
+        **{name: name for name in frontends},
+    }
 
 
 def test_the_network_policy_admits_grpc_and_scraping_from_monitoring_only(
@@ -185,7 +203,7 @@ def test_the_network_policy_admits_grpc_and_scraping_from_monitoring_only(
         tuple(p["port"] for p in rule["ports"]): rule.get("from") for rule in policy["ingress"]
     }
     assert rules == {
-        ("grpc",): None,
+        ("grpc", *_frontend_names(manifests)): None,
         ("operations",): [
             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
         ],

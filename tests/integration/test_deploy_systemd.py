@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from gateway.node.config import load_config
+from gateway.node.config import load_config, parse_endpoint
 from tests.support.deploy import DEPLOY, check_gateway_command
 
 SYSTEMD = DEPLOY / "systemd"
@@ -76,6 +76,7 @@ def test_the_unit_runs_gateway_serve_as_its_own_user_hardened() -> None:
         "ProtectHome": "yes",
         "PrivateTmp": "yes",
         "Restart": "on-failure",
+        "KillMode": "mixed",
         "StateDirectory": "credit-gateway/%i",
         "CapabilityBoundingSet": "",
     }.items():
@@ -96,3 +97,6 @@ def test_example_configs_load_and_write_only_in_the_state_directory(node_id: str
         assert state in PurePosixPath(config.directory_file.as_posix()).parents
     assert PurePosixPath(config.keys.as_posix()).name == node_id
     assert config.operations.listen == "127.0.0.1:9464"
+    # Check frontends bind ports of their own, never the node's or another's.
+    ports = [parse_endpoint(a)[1] for a in (config.listen, *config.check.frontend_listen)]
+    assert len(set(ports)) == len(ports) == 1 + config.check.frontends
