@@ -90,7 +90,7 @@ class _Samples:
 
 
 def _measure(config: BenchConfig, keystore: Keystore) -> dict[str, _Samples]:
-    reps = config.pick(5, 1)
+    reps = config.pick(5, 2)
     per_caller = config.pick(250, 5)
     client = load_client_credentials(keystore.client(NODE, CLIENT))
     samples = {run: _Samples() for run in RUNS}

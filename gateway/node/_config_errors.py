@@ -64,6 +64,8 @@ def _describe(
             return f"missing table [{section}]"
         if kind in _NOT_A_TABLE:
             return f"[{section}] must be a table"
+        # A check across the table's keys (its model validator).
+        return f"[{section}]: {_expected(error)}"
     section, key = loc[0], loc[1] if len(loc) > 1 else ""
     if kind in _UNKNOWN:
         return f"unknown key `{key}` in [{section}]" + _suggestion(

@@ -228,3 +228,15 @@ def test_an_expected_department_that_is_not_a_client_name_is_refused(tmp_path: P
     assert refusal(tmp_path, text).startswith(
         "wrong value for `departments` in [reporting]: client name 'Tax Office' must be"
     )
+
+
+def test_check_frontends_take_one_address_each_or_none(tmp_path: Path) -> None:
+    two = NODE_TABLE + '\n[check]\nfrontends = 2\nfrontend_listen = ["0.0.0.0:7001", "[::]:7002"]\n'
+    settings = load_config(write(tmp_path, two)).check
+    assert (settings.frontends, settings.frontend_listen) == (2, ("0.0.0.0:7001", "[::]:7002"))
+    assert load_config(write(tmp_path, NODE_TABLE)).check.frontends == 0
+    wrong = NODE_TABLE + '\n[check]\nfrontends = 2\nfrontend_listen = ["0.0.0.0:7001"]\n'
+    assert refusal(tmp_path, wrong) == (
+        "[check]: frontend_listen names 1 addresses for 2 frontends: give one per frontend, "
+        "or none"
+    )
