@@ -49,23 +49,25 @@ def _expected(error: ErrorDetails) -> str:
     return message
 
 
+def _describe_table(error: ErrorDetails, section: str, model: type[BaseModel]) -> str:
+    kind = error["type"]
+    if kind in _UNKNOWN:
+        return f"unknown table [{section}]" + _suggestion(section, list(model.model_fields), "[]")
+    if kind in _MISSING:
+        return f"missing table [{section}]"
+    if kind in _NOT_A_TABLE:
+        return f"[{section}] must be a table"
+    # A check across the table's keys (its model validator).
+    return f"[{section}]: {_expected(error)}"
+
+
 def _describe(
     error: ErrorDetails, model: type[BaseModel], origin: Callable[[str, str], str | None]
 ) -> str:
     loc = [str(part) for part in error["loc"]]
     kind = error["type"]
     if len(loc) == 1:
-        section = loc[0]
-        if kind in _UNKNOWN:
-            return f"unknown table [{section}]" + _suggestion(
-                section, list(model.model_fields), "[]"
-            )
-        if kind in _MISSING:
-            return f"missing table [{section}]"
-        if kind in _NOT_A_TABLE:
-            return f"[{section}] must be a table"
-        # A check across the table's keys (its model validator).
-        return f"[{section}]: {_expected(error)}"
+        return _describe_table(error, loc[0], model)
     section, key = loc[0], loc[1] if len(loc) > 1 else ""
     if kind in _UNKNOWN:
         return f"unknown key `{key}` in [{section}]" + _suggestion(
