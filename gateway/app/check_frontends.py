@@ -172,11 +172,16 @@ def start_check_frontends(
     commit; their RPC metrics are their own and not exported.
 
     Raises:
-        ConfigurationError: a frontend could not start (an address that cannot be bound,
-            for one), saying why; none is left running.
+        ConfigurationError: no ``[node] directory`` file, or a frontend could not start
+            (an address that cannot be bound, for one), saying why; none is left running.
     """
     if config.check.frontends == 0:
         return None
+    if config.directory_file is None:
+        raise ConfigurationError(
+            "[check] frontends need [node] directory: they refuse what the federation "
+            "directory revokes, reading it from the file this node keeps current"
+        )
     frontends = [
         _Frontend(config, index, listen, ledger, metrics)
         for index, listen in enumerate(frontend_addresses(config), start=1)
