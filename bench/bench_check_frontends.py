@@ -13,7 +13,8 @@ For each, the throughput, and the CPU (user + system, from /proc) per check of
 the node process and of each frontend process over the run. On paper, a node of
 N cores runs N - 1 frontends and the node process, whose one writer is the serial
 part: ``min(1 / writer CPU per check, (N - 1) / frontend CPU per check)``, both
-CPU figures from the ``f2`` runs (the node then does nothing but commit the
+CPU figures from the ``f2`` runs (a frontend's per check it answers: the two
+frontends' CPU per check of the run, added) (the node then does nothing but commit the
 frontends' checks). It assumes SQLite's group commit keeps up (fsyncs per group,
 not per check) and that the cores are not shared with other work.
 """
@@ -180,8 +181,10 @@ def run(config: BenchConfig) -> BenchResult:
         )
     f2 = samples["f2"]
     writer = [us / 1e6 for us in f2.cpu_us["node"]]
+    # Each frontend's CPU is per check of the whole run, and each took half of them: their
+    # sum is what one frontend spends on a check it answers.
     frontend = [
-        (a + b) / 2e6 for a, b in zip(f2.cpu_us["frontend 1"], f2.cpu_us["frontend 2"], strict=True)
+        (a + b) / 1e6 for a, b in zip(f2.cpu_us["frontend 1"], f2.cpu_us["frontend 2"], strict=True)
     ]
     for cores in CORES:
         paper = [min(1 / w, (cores - 1) / f) for w, f in zip(writer, frontend, strict=True)]
@@ -200,7 +203,7 @@ def run(config: BenchConfig) -> BenchResult:
         f"On paper the 32-core node is bound by the {bound}: the node process spends "
         f"{Stats.of(writer).median * 1e6:.0f} µs per check (the most one process can commit "
         f"is {1 / Stats.of(writer).median:,.0f} checks/s), a frontend "
-        f"{Stats.of(frontend).median * 1e6:.0f} µs (medians of the f2 runs)."
+        f"{Stats.of(frontend).median * 1e6:.0f} µs per check it answers (medians of the f2 runs)."
     )
     result.headline = "f2_vs_node"
     return result
