@@ -37,6 +37,7 @@ from tests.support.federation import (
     start_node,
 )
 from tests.support.node_config import set_config_keys
+from tests.support.operations import scrape
 from tests.support.records import company_code, notice_fields
 
 NODE = "330500"
@@ -215,6 +216,22 @@ def test_a_check_at_each_frontend_is_the_check_at_the_node(keystore: Keystore, n
         )
     assert first_event.actor == f"department:{NODE}/{CHECKER}"
     assert len(first_event.fingerprint) == 64
+
+
+def _operations_url(log: Path) -> str:
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if '"operations.listening"' in line:
+            return str(json.loads(line)["url"])
+    raise AssertionError("the node did not log its operations listener")
+
+
+def test_the_node_counts_the_frontends_checks(keystore: Keystore, node: _Node) -> None:
+    url = _operations_url(node.process.log)
+    key = ("gateway_checks_total", (("decision", "intercept"), ("domain", "procurement")))
+    before = scrape(url).get(key, 0.0)
+    for port in node.frontends:
+        _check(keystore, CHECKER, node.endpoint(port))
+    assert scrape(url)[key] == before + 2
 
 
 def test_a_frontend_serves_only_check(keystore: Keystore, node: _Node) -> None:
