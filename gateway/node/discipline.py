@@ -397,15 +397,22 @@ class DisciplineService:
     def _rows_about(self, subject_key: str) -> tuple[list[RecordRow], set[str]]:
         """Every notice about the subject, and at most MAX_REFERENCE_ROWS per weighed category.
 
+        One statement, on the category index: a subject's thousands of penalties
+        are never read here.
+
         Returns:
             The rows, and the weighed categories with more rows than were read.
         """
-        rows = list(self._notices_about(subject_key))
+        found = self._store.records.about_subject(
+            subject_key,
+            every=self._notice_categories,
+            first=self._reference_categories,
+            limit=MAX_REFERENCE_ROWS + 1,
+        )
+        rows = found.every
         unread: set[str] = set()
         for category in self._reference_categories:
-            page = self._store.records.list_by_subject(
-                subject_key, category=category, limit=MAX_REFERENCE_ROWS + 1
-            )
+            page = found.first[category]
             if len(page) > MAX_REFERENCE_ROWS:
                 unread.add(category)
                 # Rows come by (record id, version): drop the record the page cut
@@ -414,20 +421,6 @@ class DisciplineService:
                 page = [row for row in page[:MAX_REFERENCE_ROWS] if row.record_id != cut]
             rows.extend(page)
         return rows, unread
-
-    def _notices_about(self, subject_key: str) -> Iterator[RecordRow]:
-        # Only the notice categories, page by page on their index: a subject's
-        # thousands of penalties are never read here, and a page is let go once seen.
-        for category in self._notice_categories:
-            after: RecordKey | None = None
-            while True:
-                page = self._store.records.list_by_subject(
-                    subject_key, category=category, limit=_PAGE, after=after
-                )
-                yield from page
-                if len(page) < _PAGE:
-                    break
-                after = page[-1].key
 
     def _notices_naming(self, person_key: str) -> Iterator[tuple[PersonRole, RecordRow]]:
         # The person index holds list entries only (only lists name people).

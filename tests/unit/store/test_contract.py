@@ -136,6 +136,53 @@ def test_list_by_subject_filters_by_category(store: Store) -> None:
     assert [r.record_id for r in found] == ["H1"]
 
 
+def test_about_subject_reads_every_listed_and_the_first_weighed_versions(store: Store) -> None:
+    subject = "91330500MA2B3C4D5E"
+    store.records.put_many(
+        [
+            record_row("B2", category="black_list"),
+            record_row("B1", category="black_list"),
+            record_row("B1", 2, category="black_list"),
+            record_row("R1", category="red_list"),
+            *(record_row(f"P{i}") for i in (3, 1, 2, 4)),
+            record_row("X1", category="black_list", subject_key="330105198001011234"),
+            record_row("O1", category="other_list"),
+        ]
+    )
+    found = store.records.about_subject(
+        subject,
+        every=["red_list", "black_list"],
+        first=["administrative_penalty", "black_list", "absent"],
+        limit=3,
+    )
+    assert [(r.category, r.key) for r in found.every] == [
+        ("red_list", ("R1", 1)),
+        ("black_list", ("B1", 1)), ("black_list", ("B1", 2)), ("black_list", ("B2", 1)),
+    ]  # fmt: skip
+    assert {c: [r.key for r in rows] for c, rows in found.first.items()} == {
+        "administrative_penalty": [("P1", 1), ("P2", 1), ("P3", 1)],
+        "black_list": [("B1", 1), ("B1", 2), ("B2", 1)],
+        "absent": [],
+    }
+    # The rows are the stored ones, as the per-category listing reads them.
+    assert found.every[1:] == store.records.list_by_subject(subject, category="black_list")
+    assert found.first["administrative_penalty"] == store.records.list_by_subject(
+        subject, category="administrative_penalty", limit=3
+    )
+
+
+def test_about_subject_without_subject_or_categories_reads_nothing(store: Store) -> None:
+    store.records.put_many([record_row("B1", category="black_list")])
+    empty = store.records.about_subject("", every=["black_list"], first=["black_list"], limit=5)
+    assert (empty.every, empty.first) == ([], {"black_list": []})
+    none = store.records.about_subject("91330500MA2B3C4D5E", every=[], first=[], limit=5)
+    assert (none.every, none.first) == ([], {})
+    only = store.records.about_subject("91330500MA2B3C4D5E", every=["black_list"], first=[], limit=1)
+    assert [r.key for r in only.every] == [("B1", 1)]
+    with pytest.raises(InputError, match="page limit must be positive, got 0"):
+        store.records.about_subject("x", every=["a"], first=[], limit=0)
+
+
 def test_latest_digests_give_each_records_newest_version_and_content_digest(
     store: Store,
 ) -> None:

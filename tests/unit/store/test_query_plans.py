@@ -159,6 +159,22 @@ def test_pages_of_a_subject_are_index_ranges_after_the_last_key(sqlite_store: St
     ]
 
 
+def test_a_checks_read_of_a_subject_is_index_ranges_of_its_categories(
+    sqlite_store: Store,
+) -> None:
+    rows = [record_row(f"R{i:04d}", category=("a", "b", "c")[i % 3]) for i in range(300)]
+    sqlite_store.records.put_many(rows)
+    records = sqlite_store.records
+    plans = _plans(
+        sqlite_store,
+        lambda: records.about_subject("91330500MA2B3C4D5E", every=["a", "b"], first=["c"], limit=51),
+    )
+    assert len(plans) == 1
+    assert _full_scans(plans) == []
+    details = plans[0][1]
+    assert sum("USING INDEX ix_record_subject_category" in d for d in details) == 2, details
+
+
 def test_a_persons_listings_are_an_index_range_of_the_person_index(sqlite_store: Store) -> None:
     person = RelatedPerson(PersonRole.LEGAL_REPRESENTATIVE, "330105198001011234")
     rows = [
