@@ -37,7 +37,7 @@ from gateway.core.catalog import PersonRole
 from gateway.core.errors import InputError, NotFoundError
 from gateway.core.record_status import RecordStatus
 from gateway.core.related_persons import RelatedPerson
-from gateway.store.engine import dialect_insert, using
+from gateway.store.engine import dialect_insert, single_read, using
 from gateway.store.prepared import Prepared
 from gateway.store.tables import RECORD, RECORD_CHANGE, RECORD_PERSON
 
@@ -470,7 +470,7 @@ class RecordRepository:
         params.update((f"e{i}", category) for i, category in enumerate(every))
         params.update((f"f{k}", category) for k, category in enumerate(first))
         statement = _about_subject(len(every), len(first))
-        with using(self._engine, None, "reading the records about a subject", write=False) as c:
+        with single_read(self._engine, "reading the records about a subject") as c:
             rows = statement.execute(c, params).all()
         for row in rows:
             values: tuple[Any, ...] = tuple(row)

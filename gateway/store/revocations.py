@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, bindparam, select
 
-from gateway.store.engine import dialect_insert, using
+from gateway.store.engine import dialect_insert, single_read, using
+from gateway.store.prepared import Prepared
 from gateway.store.tables import REVOKED_CERTIFICATE
 
 __all__ = ["RevocationRepository", "RevokedRow"]
@@ -19,6 +21,14 @@ class RevokedRow:
     reason: str
     revoked_at: int
     revoked_by: str
+
+
+# Every RPC reads it: compiled once, one statement without a transaction around it.
+_GET = Prepared(
+    select(*(REVOKED_CERTIFICATE.c[name] for name in (f.name for f in fields(RevokedRow)))).where(
+        REVOKED_CERTIFICATE.c.fingerprint == bindparam("fingerprint")
+    )
+)
 
 
 class RevocationRepository:
@@ -54,7 +64,9 @@ class RevocationRepository:
         Raises:
             StorageError: the database failed.
         """
-        query = select(REVOKED_CERTIFICATE).where(REVOKED_CERTIFICATE.c.fingerprint == fingerprint)
-        with using(self._engine, None, "reading a revocation", write=False) as c:
-            m = c.execute(query).mappings().first()
-        return RevokedRow(**dict(m)) if m is not None else None
+        with single_read(self._engine, "reading a revocation") as c:
+            found = _GET.execute(c, {"fingerprint": fingerprint}).first()
+        if found is None:
+            return None
+        values: tuple[Any, ...] = tuple(found)
+        return RevokedRow(*values)

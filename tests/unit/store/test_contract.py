@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import exc, text
+from sqlalchemy import event, exc, text
 
 from gateway.core.catalog import PersonRole
 from gateway.core.errors import (
@@ -24,6 +24,7 @@ from gateway.store import (
     PutOutcome,
     RecordRepository,
     RecordStatus,
+    RevokedRow,
     StatementRow,
     Store,
     make_engine,
@@ -181,6 +182,32 @@ def test_about_subject_without_subject_or_categories_reads_nothing(store: Store)
     assert [r.key for r in only.every] == [("B1", 1)]
     with pytest.raises(InputError, match="page limit must be positive, got 0"):
         store.records.about_subject("x", every=["a"], first=[], limit=0)
+
+
+def test_the_reads_of_every_check_are_one_statement_each_and_see_the_last_commit(
+    store: Store,
+) -> None:
+    sent: list[str] = []
+
+    def before(_c: object, _cur: object, statement: str, *_rest: object) -> None:
+        sent.append(statement.split(None, 1)[0].upper())
+
+    fingerprint = "ab" * 32
+    assert store.revocations.get(fingerprint) is None
+    store.revocations.add(RevokedRow(fingerprint, "CN=dept", "left", NOW, "admin@host"))
+    store.records.put_many([record_row("B1", category="black_list")])
+    event.listen(store.engine, "before_cursor_execute", before)
+    try:
+        revoked = store.revocations.get(fingerprint)
+        found = store.records.about_subject(
+            "91330500MA2B3C4D5E", every=["black_list"], first=["administrative_penalty"], limit=5
+        )
+    finally:
+        event.remove(store.engine, "before_cursor_execute", before)
+    # No BEGIN or COMMIT around them: each is one statement, its own snapshot.
+    assert sent == ["SELECT", "SELECT"]
+    assert revoked == RevokedRow(fingerprint, "CN=dept", "left", NOW, "admin@host")
+    assert [r.key for r in found.every] == [("B1", 1)]
 
 
 def test_latest_digests_give_each_records_newest_version_and_content_digest(
