@@ -178,7 +178,9 @@ def test_about_subject_without_subject_or_categories_reads_nothing(store: Store)
     assert (empty.every, empty.first) == ([], {"black_list": []})
     none = store.records.about_subject("91330500MA2B3C4D5E", every=[], first=[], limit=5)
     assert (none.every, none.first) == ([], {})
-    only = store.records.about_subject("91330500MA2B3C4D5E", every=["black_list"], first=[], limit=1)
+    only = store.records.about_subject(
+        "91330500MA2B3C4D5E", every=["black_list"], first=[], limit=1
+    )
     assert [r.key for r in only.every] == [("B1", 1)]
     with pytest.raises(InputError, match="page limit must be positive, got 0"):
         store.records.about_subject("x", every=["a"], first=[], limit=0)

@@ -167,7 +167,9 @@ def test_a_checks_read_of_a_subject_is_index_ranges_of_its_categories(
     records = sqlite_store.records
     plans = _plans(
         sqlite_store,
-        lambda: records.about_subject("91330500MA2B3C4D5E", every=["a", "b"], first=["c"], limit=51),
+        lambda: records.about_subject(
+            "91330500MA2B3C4D5E", every=["a", "b"], first=["c"], limit=51
+        ),
     )
     assert len(plans) == 1
     assert _full_scans(plans) == []
