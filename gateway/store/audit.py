@@ -20,12 +20,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
-from sqlalchemy import Connection, Engine, TextClause, func, select, text
+from sqlalchemy import Connection, Engine, TextClause, bindparam, func, select, text
 
 from gateway.core.audit import AuditEvent
 from gateway.core.errors import StorageError
 from gateway.core.merkle import append_many, consistency_proof, inclusion_proof, leaf_hash, root_at
 from gateway.store.engine import is_sqlite, using
+from gateway.store.prepared import Prepared
 from gateway.store.tables import AUDIT_EVENT, AUDIT_NODE
 
 __all__ = ["AuditFilter", "AuditLogRepository", "AuditStage", "IndexedColumns", "StoredEvent"]
@@ -111,6 +112,16 @@ def _node_query(count: int) -> TextClause:
     return text(f"SELECT level, idx, hash FROM {AUDIT_NODE.name} WHERE {keys}")  # noqa: S608
 
 
+# Every append runs them (a check appends once per group commit): compiled once per backend.
+_SIZE = Prepared(select(func.max(AUDIT_EVENT.c.seq)))
+_INSERT_EVENTS = Prepared(
+    AUDIT_EVENT.insert().values({c.name: bindparam(c.name) for c in AUDIT_EVENT.c})
+)
+_INSERT_NODES = Prepared(
+    AUDIT_NODE.insert().values({c.name: bindparam(c.name) for c in AUDIT_NODE.c})
+)
+
+
 class _ConnNodes:
     """NodeReader over the audit_node table, one query per call."""
 
@@ -141,7 +152,7 @@ class AuditLogRepository:
 
     def size(self, *, conn: Connection | None = None) -> int:
         with using(self._engine, conn, "reading the audit log size", write=False) as c:
-            last = c.execute(select(func.max(AUDIT_EVENT.c.seq))).scalar_one()
+            last = _SIZE.execute(c, {}).scalar_one()
         return 0 if last is None else int(last) + 1
 
     def append(self, events: Sequence[AuditEvent], *, conn: Connection | None = None) -> None:
@@ -194,15 +205,15 @@ class AuditLogRepository:
             size = self.size(conn=c)
             blobs = [event.to_bytes() for event in events]
             nodes = append_many(size, [leaf_hash(b) for b in blobs], _ConnNodes(c))
-            c.execute(
-                AUDIT_EVENT.insert(),
+            _INSERT_EVENTS.execute_many(
+                c,
                 [
                     {"seq": size + i, **asdict(IndexedColumns.of(event)), "event": blob}
                     for i, (event, blob) in enumerate(zip(events, blobs, strict=True))
                 ],
             )
-            c.execute(
-                AUDIT_NODE.insert(), [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in nodes]
+            _INSERT_NODES.execute_many(
+                c, [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in nodes]
             )
 
     def root(self, size: int, *, conn: Connection | None = None) -> bytes:

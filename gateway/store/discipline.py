@@ -11,15 +11,17 @@ compare-and-set on the state, so two admins deciding at once cannot both win.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Table, and_, exists, select, text, tuple_, update
+from sqlalchemy import Engine, Table, and_, bindparam, exists, select, text, tuple_, update
 from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.sql.elements import ClauseElement
 
 from gateway.core.errors import ConflictError, InputError, NotFoundError
 from gateway.store.engine import dialect_insert, using
+from gateway.store.prepared import Prepared
 from gateway.store.tables import (
     DISCIPLINE_CHECK,
     DISCIPLINE_FEEDBACK,
@@ -158,6 +160,29 @@ def _load(cls: type[_T], mapping: RowMapping) -> _T:
     return cls(**{f.name: mapping[f.name] for f in fields(cls)})  # type: ignore[arg-type]
 
 
+def _insert_new_statement(
+    table: Table, key: Sequence[str], *, returning: bool
+) -> Callable[[Connection], ClauseElement]:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING``, returning the key of a new row or not."""
+
+    def build(conn: Connection) -> ClauseElement:
+        stmt = (
+            dialect_insert(conn, table)
+            .values({column.name: bindparam(column.name) for column in table.c})
+            .on_conflict_do_nothing(index_elements=list(key))
+        )
+        return stmt.returning(*(table.c[k] for k in key)) if returning else stmt
+
+    return build
+
+
+# Every check writes them: compiled once per backend (see gateway.store.prepared).
+_NEW_CHECK = Prepared(_insert_new_statement(DISCIPLINE_CHECK, ["check_id"], returning=True))
+_NEW_HITS = Prepared(
+    _insert_new_statement(DISCIPLINE_HIT, ["check_id", "record_id"], returning=False)
+)
+
+
 def _check_limit(limit: int) -> None:
     if not 1 <= limit <= 10_000:
         raise InputError(f"limit must be between 1 and 10000, got {limit}")
@@ -194,9 +219,10 @@ class DisciplineRepository:
             StorageError: the database failed.
         """
         with using(self._engine, conn, f"storing check {check.check_id}", write=True) as c:
-            if not self._insert_new(DISCIPLINE_CHECK, ["check_id"], [check], c):
+            if _NEW_CHECK.execute(c, _values(check)).first() is None:
                 raise ConflictError(f"check {check.check_id} is already stored")
-            self._insert_new(DISCIPLINE_HIT, ["check_id", "record_id"], hits, c)
+            # A hit already stored (the same check and record) is left as it is.
+            _NEW_HITS.execute_many(c, [_values(hit) for hit in hits])
 
     def add_hits(
         self, hits: Sequence[HitRow], *, conn: Connection | None = None

@@ -9,14 +9,14 @@ backend's own text on first use, and from then on handed to the driver
 directly with ``exec_driver_sql``: errors still come as SQLAlchemy's, and are
 translated by :func:`gateway.store.engine.translating` as every other.
 
-Only statements whose columns need no type conversion (text and integers)
+Only statements whose columns need no type conversion (text, integers, bytes)
 belong here: the driver's values are returned as they are.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import CursorResult
@@ -34,10 +34,12 @@ class Prepared:
 
     Args:
         statement: a statement whose parameters are all ``bindparam`` names
-            (or constants); no expanding ``IN`` lists.
+            (or constants); no expanding ``IN`` lists. Or a function building it
+            for a connection's backend (e.g. an ``INSERT ... ON CONFLICT``),
+            called once per backend.
     """
 
-    def __init__(self, statement: ClauseElement) -> None:
+    def __init__(self, statement: ClauseElement | Callable[[Connection], ClauseElement]) -> None:
         self._statement = statement
         self._lock = threading.Lock()
         # Backend name -> (driver text, parameter names in order or None for named, defaults).
@@ -50,19 +52,34 @@ class Prepared:
             sqlalchemy.exc.SQLAlchemyError: the database failed (callers run this
                 inside :func:`gateway.store.engine.using`, which translates it).
         """
-        name = conn.dialect.name
-        found = self._compiled.get(name)
-        if found is None:
-            found = self._compile(conn)
-        text, order, defaults = found
+        text, order, defaults = self._compiled.get(conn.dialect.name) or self._compile(conn)
         values = {**defaults, **params} if defaults else params
         if order is None:
             return conn.exec_driver_sql(text, dict(values))
         return conn.exec_driver_sql(text, tuple(values[key] for key in order))
 
+    def execute_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per row of ``rows`` (the driver's ``executemany``).
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the database failed.
+        """
+        if not rows:
+            return
+        text, order, defaults = self._compiled.get(conn.dialect.name) or self._compile(conn)
+        if order is None:
+            conn.exec_driver_sql(text, [{**defaults, **row} for row in rows])
+        else:
+            conn.exec_driver_sql(
+                text, [tuple({**defaults, **row}[key] for key in order) for row in rows]
+            )
+
     def _compile(self, conn: Connection) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
         with self._lock:
-            compiled: Compiled = self._statement.compile(dialect=conn.dialect)
+            statement = self._statement
+            if not isinstance(statement, ClauseElement):
+                statement = statement(conn)
+            compiled: Compiled = statement.compile(dialect=conn.dialect)
             text = compiled.string
             if "POSTCOMPILE" in text:
                 raise ConfigurationError(
