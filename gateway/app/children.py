@@ -139,9 +139,11 @@ class ChildSupervisor:
                 pid=dead.pid,
                 exitcode=dead.exitcode,
             )
-            dead.close()
+            # Launched before the dead one is let go: if launching fails, the next round
+            # finds the dead one again and tries again.
             process = child.launch(self._context)
             self._processes[index] = process
+            dead.close()
             try:
                 child.await_ready(process, READY_TIMEOUT_S)
             except ConfigurationError:
