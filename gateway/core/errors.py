@@ -78,7 +78,25 @@ __all__ = [
 
 
 class GatewayError(Exception):
-    """Root of every error the gateway raises on purpose."""
+    """Root of every error the gateway raises on purpose.
+
+    Every error pickles whole (its message as given, and its attributes such as
+    ``rule``), without calling ``__init__`` again: a worker process returns the
+    error of a record it refused to the node process unchanged.
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(
+    cls: type[GatewayError], args: tuple[object, ...], state: dict[str, object]
+) -> GatewayError:
+    """The error :meth:`GatewayError.__reduce__` took apart (see there)."""
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
 
 
 class InputError(GatewayError):

@@ -43,13 +43,7 @@ from gateway.core.audit import (
     event_by_node,
     record_refs,
 )
-from gateway.core.batch_items import (
-    ItemOutcome,
-    ItemResult,
-    ReceiveResult,
-    is_item_fault,
-    refused_item,
-)
+from gateway.core.batch_items import ItemOutcome, ItemResult, ReceiveResult, refused_item
 from gateway.core.catalog import Catalog
 from gateway.core.dsse import Envelope
 from gateway.core.errors import (
@@ -60,18 +54,16 @@ from gateway.core.errors import (
     SignatureError,
 )
 from gateway.core.hop import verify_hop_batch
-from gateway.core.identifiers import SubjectType
 from gateway.core.limits import Limits
 from gateway.core.messages import RoutedMessage, verify_message
-from gateway.core.policy import Recipient, SharePlan, check_received, decide, node_relation
 from gateway.core.principal import Principal
 from gateway.core.record_fields import check_record_issuer
-from gateway.core.records import SignedRecord, verify_record
+from gateway.core.records import SignedRecord
 from gateway.core.related_persons import related_persons
-from gateway.core.routing import check_arrival
 from gateway.core.statements import StatusStatement, check_statement_bounds, verify_statement
 from gateway.node.messages import MessageRouter
 from gateway.node.metrics import NodeMetrics
+from gateway.node.record_check import RecordCheck, RecordChecker
 from gateway.node.routing import enqueue_records, enqueue_statements
 from gateway.node.statuses import SignedStatement, apply_statements, statement_row
 from gateway.node.trust import FederationTrust
@@ -116,7 +108,12 @@ class FederationReceiver:
         wake_sender: Callable[[], None],
         router: MessageRouter | None = None,
         metrics: NodeMetrics | None = None,
+        records: RecordChecker | None = None,
     ) -> None:
+        """``records`` checks the records of each batch (default: in this process)."""
+        self._records = records or RecordCheck(
+            node_id=node_id, parent=parent, catalog=catalog, trust=trust, limits=limits
+        )
         self._metrics = metrics if metrics is not None else NodeMetrics()
         self._router = router
         self._node_id = node_id
@@ -223,17 +220,14 @@ class FederationReceiver:
             now=now,
             limits=self._limits,
         )
-        # This node's plan as recipient, decided once per (category, subject type).
-        plans: dict[tuple[str, SubjectType], SharePlan] = {}
         verified: list[SignedRecord] = []
         refused: list[tuple[int, GatewayError]] = []
-        for index, sd_jwt in enumerate(records):
-            try:
-                verified.append(self._verify_record(sd_jwt, sender, now, plans))
-            except GatewayError as exc:
-                if pusher is None or not is_item_fault(exc):
-                    raise
-                refused.append((index, exc))
+        checked = self._records.check(records, sender=sender, now=now, alone=pusher is not None)
+        for index, outcome in enumerate(checked):
+            if isinstance(outcome, GatewayError):
+                refused.append((index, outcome))
+            else:
+                verified.append(outcome)
         stmts = [(self._verify_statement(data), data) for data in statements]
         msgs = [(self._verify_message(data), data) for data in messages]
         incoming = _Incoming(
@@ -276,34 +270,6 @@ class FederationReceiver:
             return verifier
 
         return resolve
-
-    def _verify_record(
-        self,
-        sd_jwt: str,
-        sender: str,
-        now: int,
-        plans: dict[tuple[str, SubjectType], SharePlan],
-    ) -> SignedRecord:
-        record = verify_record(
-            sd_jwt,
-            resolve_key=self._trust.resolve,
-            key_owner=self._trust.owner,
-            now=now,
-            limits=self._limits,
-        )
-        self._trust.check_issued_within(record.key_id, record.issued_at)
-        check_arrival(
-            sender=sender, parent=self._parent, record_id=record.record_id, issuer=record.issuer
-        )
-        plan = plans.get((record.category, record.subject_type))
-        if plan is None:
-            category = self._catalog.category(record.category)
-            me = Recipient(node_relation(sender, self._node_id), node_id=self._node_id)
-            plan = plans[(record.category, record.subject_type)] = decide(
-                category, me, record.subject_type
-            )
-        check_received(plan, _names(record))
-        return record
 
     def _verify_statement(self, data: bytes) -> StatusStatement:
         envelope = Envelope.from_json(data, limits=self._limits)
@@ -453,10 +419,6 @@ def _item_results(
         )
         for index in range(count)
     )
-
-
-def _names(record: SignedRecord) -> set[str]:
-    return {*record.clear, *(f"{code}#masked" for code in record.masked)}
 
 
 def _row(record: SignedRecord, sender: str, now: int, catalog: Catalog) -> RecordRow:
