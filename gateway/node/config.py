@@ -23,6 +23,9 @@
     [operations]                               # optional: /healthz, /readyz, /metrics
     listen = "127.0.0.1:9464"
 
+    [receive]                                  # optional: record checks in 2 worker processes
+    workers = 2
+
 Environment variables override the file: ``GATEWAY_<SECTION>__<KEY>`` for any
 key (``GATEWAY_SERVER__WORKERS=32``) and ``GATEWAY_DB_URL`` for
 ``[node] database``, so that a database password need not sit in the file.
@@ -70,6 +73,7 @@ __all__ = [
     "NodeConfig",
     "NodeSettings",
     "OperationsSettings",
+    "ReceiveSettings",
     "ServerSettings",
     "config_from_tables",
     "load_config",
@@ -252,6 +256,17 @@ class PublicationSettings(_Section):
     one PostgreSQL, numbered in one sequence, land in order before a reader passes them."""
 
 
+class ReceiveSettings(_Section):
+    """Receiving hop batches from peer nodes."""
+
+    workers: NonNegativeInt = 0
+    """Worker processes that check the records of received batches (the strict SD-JWT
+    verification and the scope checks), so that a hub uses more than one core; the hop
+    signature, the store, the audit log and the outbox stay in the node process. 0: every
+    check in the node process. Each worker holds the trust material (about 60 MiB resident);
+    up to the cores left once the node process has one."""
+
+
 class ReportingSettings(_Section):
     """The credit office's duties: who must report (双公示 timeliness and coverage)."""
 
@@ -312,6 +327,8 @@ class NodeConfig(BaseModel):
     """The public publication feed."""
     reporting: ReportingSettings = Field(default_factory=ReportingSettings)
     """Departments expected to report (the office's timeliness report)."""
+    receive: ReceiveSettings = Field(default_factory=ReceiveSettings)
+    """Receiving hop batches: worker processes for the record checks."""
     directory: DirectorySettings = Field(default_factory=DirectorySettings)
     """The federation directory's validity, re-signing and expiry warnings."""
     check: CheckSettings = Field(default_factory=CheckSettings)
@@ -469,6 +486,7 @@ def write_config(config: NodeConfig, path: Path) -> None:
         ("operations", config.operations),
         ("directory", config.directory),
         ("check", config.check),
+        ("receive", config.receive),
     )
     for name, section in sections:
         changed = section.model_dump(exclude_defaults=True)

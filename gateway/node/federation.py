@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import structlog
+from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Connection
 
 from gateway.core.algorithms import Signer
@@ -20,6 +22,7 @@ from gateway.core.catalog import Catalog
 from gateway.core.errors import ConfigurationError, GatewayError
 from gateway.core.identifiers import SubjectType
 from gateway.core.routing import LOCAL
+from gateway.node.catalog_files import load_packaged_catalog
 from gateway.node.config import NodeConfig
 from gateway.node.exchange import FederationExchange
 from gateway.node.expiry import ExpirySweeper
@@ -30,6 +33,8 @@ from gateway.node.peer_client import HolderView, PeerClient
 from gateway.node.peers import PeerMaintenance
 from gateway.node.push import PushSettings, PushWorker
 from gateway.node.receive import FederationReceiver
+from gateway.node.receive_pool import ReceivePool, WorkerSetup
+from gateway.node.record_check import RecordCheck
 from gateway.node.routing import enqueue_records
 from gateway.node.statuses import StatusService
 from gateway.node.trust import (
@@ -64,8 +69,12 @@ class FederationParts:
     expiry: ExpirySweeper
     statuses: StatusService
     messages: MessageRouter
+    pool: ReceivePool | None = None
+    """The receive workers (``[receive] workers``), or None: records checked in process."""
 
     def start(self) -> None:
+        if self.pool is not None:
+            self.pool.start()
         self.push.start()
         self.upkeep.start()
         self.expiry.start()
@@ -74,6 +83,8 @@ class FederationParts:
         self.upkeep.stop()
         self.push.stop()
         self.expiry.stop()
+        if self.pool is not None:
+            self.pool.stop()
 
     def wake(self) -> None:
         self.push.wake()
@@ -206,6 +217,7 @@ def build_federation(
     router = MessageRouter(
         node_id=node_id, signer=signer, store=store, clock=now, wake_sender=push.wake
     )
+    pool = _receive_pool(config, catalog, trust, parent)
     receiver = FederationReceiver(
         node_id=node_id,
         parent=parent,
@@ -217,6 +229,7 @@ def build_federation(
         wake_sender=push.wake,
         router=router,
         metrics=metrics,
+        records=pool,
     )
     upkeep = PeerMaintenance(
         node_id=node_id,
@@ -260,4 +273,30 @@ def build_federation(
             node_id=node_id, signer=signer, store=store, clock=now, wake_sender=push.wake
         ),
         messages=router,
+        pool=pool,
     )
+
+
+def _receive_pool(
+    config: NodeConfig, catalog: Catalog, trust: FederationTrust, parent: str | None
+) -> ReceivePool | None:
+    """The receive workers of ``[receive] workers``, not started; None for 0."""
+    if not config.receive.workers:
+        return None
+    check = RecordCheck(
+        node_id=config.node_id,
+        parent=parent,
+        catalog=catalog,
+        trust=trust,
+        limits=config.limits,
+    )
+    setup = WorkerSetup(
+        node_id=config.node_id,
+        parent=parent,
+        root_pem=trust.root.public_bytes(Encoding.PEM),
+        load_catalog=partial(load_packaged_catalog, config.node_id),
+        catalog_version=catalog.version,
+        limits=config.limits,
+        clock_skew_s=config.limits.clock_skew_s,
+    )
+    return ReceivePool(workers=config.receive.workers, setup=setup, trust=trust, local=check)

@@ -193,6 +193,11 @@ class FederationTrust:
         self._keys: dict[str, _Key] = {}
 
     @property
+    def root(self) -> x509.Certificate:
+        """The federation root every directory and signing certificate chains to."""
+        return self._root
+
+    @property
     def signed(self) -> SignedDirectoryFile | None:
         """The signed form of the directory in force, as received (for re-serving)."""
         return self._signed

@@ -40,7 +40,7 @@ from gateway.node.audit_log import (
 )
 from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
 from gateway.node.checkpoint_witness import CheckpointWitness
-from gateway.node.config import FederationSettings, NodeConfig, NodeSettings
+from gateway.node.config import FederationSettings, NodeConfig, NodeSettings, ReceiveSettings
 from gateway.node.directory_file import build_directory, sign_directory_file
 from gateway.node.discipline import DisciplineService
 from gateway.node.federation import FederationParts, build_federation
@@ -231,6 +231,8 @@ class InProcessFederation:
     """Each node's store URL, kept across :meth:`restart`."""
     offsets: dict[str, float] = field(default_factory=dict)
     """Seconds a node's clock is ahead of :attr:`clock` (behind if negative); change at will."""
+    receive_workers: dict[str, int] = field(default_factory=dict)
+    """A node's ``[receive] workers`` (0 when not listed), kept across :meth:`restart`."""
 
     @classmethod
     def build(
@@ -246,6 +248,7 @@ class InProcessFederation:
         calendar: WorkingCalendar | None = None,
         national_directory: Path | None = None,
         limits: Mapping[str, Limits] | None = None,
+        receive_workers: Mapping[str, int] | None = None,
     ) -> InProcessFederation:
         """Open a store per node under ``root``, sign a directory of ``nodes``, wire them.
 
@@ -253,7 +256,9 @@ class InProcessFederation:
         a SQLite store starts as a copy of ``template`` (see :func:`migrated_template`);
         with ``national_directory`` the signed directory is written there and the
         national node's upkeep re-reads it (its ``[node] directory`` file);
-        ``limits`` gives a node other limits than the defaults (its ``[limits]`` table).
+        ``limits`` gives a node other limits than the defaults (its ``[limits]`` table);
+        ``receive_workers`` starts worker processes that check a node's received records
+        (its ``[receive] workers``), stopped by :meth:`close`.
         """
         clock = clock or Clock(float(int(time.time())))
         federation = cls(
@@ -261,6 +266,7 @@ class InProcessFederation:
             calendar=calendar,
             keystore=keystore,
             settings=settings or FederationSettings(),
+            receive_workers=dict(receive_workers or {}),
         )
         now = int(clock())
         federation.endpoints = {node: f"127.0.0.1:{7000 + i}" for i, node in enumerate(nodes)}
@@ -339,6 +345,7 @@ class InProcessFederation:
             ),
             federation=settings,
             limits=limits or DEFAULT_LIMITS,
+            receive=ReceiveSettings(workers=self.receive_workers.get(node_id, 0)),
         )
         trust = FederationTrust(node_id=node_id, root=creds.root, clock=clock)
         assert self.signed_directory is not None

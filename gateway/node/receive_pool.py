@@ -1,0 +1,314 @@
+"""The receive pool: worker processes that check the records of hop batches.
+
+A hub spends most of its CPU per received record on the record's strict
+verification (:mod:`gateway.node.record_check`), which needs no store and no
+peer. With ``[receive] workers = N`` (N > 0) a pool of N worker processes does
+it, so that a node uses more than one core; the DSSE hop check, the statements,
+the writer, the audit leaf and the outbox stay in the node process, as does
+the answer, sent only once the batch is durable.
+
+- Workers are started with the ``spawn`` context: the node process runs gRPC
+  threads and is never forked. Each loads the trust material once (the
+  federation root, the catalog, the limits) and keeps its own verified keys.
+- A worker checks against the directory the node holds: each job carries the
+  directory's serial, and a worker holding an older one (or none) answers so;
+  the job goes again with the signed directory, which the worker verifies and
+  installs. A worker never checks against an older directory than the one the
+  node held when the batch arrived.
+- A batch is cut into one run of consecutive records per worker and the
+  answers are joined in order, so the first fault in record order that refuses
+  the batch is the one raised, and the item faults are the same, as in process.
+- A worker that dies (killed, out of memory) breaks the pool: the runs it had
+  are checked again in the node process, so nothing is lost, and a new pool
+  replaces the broken one.
+- :meth:`ReceivePool.stop` ends the workers and waits for them: no process
+  outlives the node.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
+from typing import Final
+
+import structlog
+from cryptography import x509
+
+from gateway.core.catalog import Catalog
+from gateway.core.errors import ConfigurationError
+from gateway.core.limits import Limits
+from gateway.node.record_check import CheckedRecords, RecordCheck, RecordChecker
+from gateway.node.trust import FederationTrust, SignedDirectoryFile
+
+__all__ = ["ReceivePool", "WorkerSetup"]
+
+log = structlog.get_logger("gateway.receive_pool")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSetup:
+    """What a worker loads once as it starts (pickled to it: plain data and a function).
+
+    Attributes:
+        load_catalog: a module-level function (or a partial of one) that loads
+            the node's catalog in the worker; it must load ``catalog_version``.
+    """
+
+    node_id: str
+    parent: str | None
+    root_pem: bytes
+    load_catalog: Callable[[], Catalog]
+    catalog_version: str
+    limits: Limits
+    clock_skew_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    records: tuple[str, ...]
+    sender: str
+    now: int
+    alone: bool
+    serial: int
+    """The serial of the directory the node held when the batch arrived."""
+    directory: SignedDirectoryFile | None = None
+    """Sent again with it when the worker held an older directory."""
+
+
+@dataclass(frozen=True, slots=True)
+class _NeedDirectory:
+    """A worker's answer: it holds no directory as recent as the job's."""
+
+
+_NEED_DIRECTORY: Final = _NeedDirectory()
+
+
+class _Worker:
+    """A worker process's state: its trust, its catalog, its record check."""
+
+    def __init__(self, setup: WorkerSetup) -> None:
+        self._now = 0
+        catalog = setup.load_catalog()
+        if catalog.version != setup.catalog_version:
+            raise ConfigurationError(
+                f"a receive worker loaded catalog {catalog.version}, "
+                f"the node holds {setup.catalog_version}"
+            )
+        self._trust = FederationTrust(
+            node_id=setup.node_id,
+            root=x509.load_pem_x509_certificate(setup.root_pem),
+            clock=lambda: self._now,
+            clock_skew_s=setup.clock_skew_s,
+        )
+        self._check = RecordCheck(
+            node_id=setup.node_id,
+            parent=setup.parent,
+            catalog=catalog,
+            trust=self._trust,
+            limits=setup.limits,
+        )
+
+    def run(self, job: _Job) -> CheckedRecords | _NeedDirectory:
+        # The node's time for the batch: directory validity, key validity and
+        # records are checked at it, as in the node process.
+        self._now = job.now
+        held = self._trust.held
+        if held is None or held.serial < job.serial:
+            if job.directory is None:
+                return _NEED_DIRECTORY
+            self._trust.install(job.directory)
+        return self._check.check(job.records, sender=job.sender, now=job.now, alone=job.alone)
+
+
+_worker: _Worker | None = None
+"""This worker process's state (None in the node process)."""
+
+
+def _start_worker(setup: WorkerSetup) -> None:
+    global _worker  # noqa: PLW0603 - one state per worker process, set once as it starts
+    # Ctrl-C reaches the whole process group: the node stops its workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker = _Worker(setup)
+
+
+def _run_job(job: _Job) -> CheckedRecords | _NeedDirectory:
+    if _worker is None:
+        raise RuntimeError("the receive worker was not started")
+    return _worker.run(job)
+
+
+def _worker_pid() -> int:
+    return os.getpid()
+
+
+def _runs(records: Sequence[str], count: int) -> list[tuple[str, ...]]:
+    """``records`` cut into at most ``count`` runs of consecutive records, sizes within one."""
+    size, extra = divmod(len(records), count)
+    runs: list[tuple[str, ...]] = []
+    start = 0
+    for index in range(count):
+        end = start + size + (1 if index < extra else 0)
+        if end > start:
+            runs.append(tuple(records[start:end]))
+        start = end
+    return runs
+
+
+class ReceivePool:
+    """:class:`~gateway.node.record_check.RecordChecker` over worker processes (thread-safe)."""
+
+    def __init__(
+        self,
+        *,
+        workers: int,
+        setup: WorkerSetup,
+        trust: FederationTrust,
+        local: RecordChecker,
+    ) -> None:
+        """``local`` checks in the node process what no worker can (see the module docstring)."""
+        if workers < 1:
+            raise ValueError("a receive pool needs at least one worker")
+        self._workers = workers
+        self._setup = setup
+        self._trust = trust
+        self._local = local
+        self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+        self._stopped = False
+
+    def start(self) -> None:
+        """Start the workers and wait until each has loaded its trust material.
+
+        Raises:
+            ConfigurationError: a worker could not start (its error is logged).
+        """
+        executor = self._current()
+        if executor is None:
+            return
+        try:
+            for future in [executor.submit(_worker_pid) for _ in range(self._workers)]:
+                future.result()
+        except BrokenProcessPool as exc:
+            raise ConfigurationError(
+                f"the receive workers of node {self._setup.node_id} did not start: {exc}"
+            ) from exc
+
+    def stop(self) -> None:
+        """End the workers and wait for them; later batches are checked in the node process."""
+        with self._lock:
+            self._stopped = True
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def pids(self) -> tuple[int, ...]:
+        """The process ids of the workers running now."""
+        with self._lock:
+            executor = self._executor
+        if executor is None:
+            return ()
+        # ProcessPoolExecutor keeps its processes by pid; it has no public accessor.
+        return tuple(pid for pid, p in executor._processes.items() if p.is_alive())
+
+    def check(
+        self, sd_jwts: Sequence[str], *, sender: str, now: int, alone: bool
+    ) -> CheckedRecords:
+        """See :meth:`RecordChecker.check`; the same answers as in the node process."""
+        held = self._trust.held
+        executor = self._current()
+        if not sd_jwts or held is None or executor is None:
+            # No directory: the node process refuses the batch as it would without a pool.
+            return self._local.check(sd_jwts, sender=sender, now=now, alone=alone)
+        jobs = [_Job(run, sender, now, alone, held.serial) for run in _runs(sd_jwts, self._workers)]
+        pending = [(job, self._submit(executor, job)) for job in jobs]
+        checked: list[CheckedRecords] = []
+        for job, future in pending:
+            checked.append(self._collect(executor, job, future))
+        return [outcome for run in checked for outcome in run]
+
+    def _collect(
+        self,
+        executor: ProcessPoolExecutor,
+        job: _Job,
+        future: Future[CheckedRecords | _NeedDirectory] | None,
+    ) -> CheckedRecords:
+        answer = self._result(executor, future)
+        if isinstance(answer, _NeedDirectory):
+            with_directory = replace(job, directory=self._trust.signed)
+            answer = self._result(executor, self._submit(executor, with_directory))
+        if answer is None or isinstance(answer, _NeedDirectory):
+            # The worker died with the run: checked here instead, nothing lost.
+            return self._local.check(job.records, sender=job.sender, now=job.now, alone=job.alone)
+        return answer
+
+    def _submit(
+        self, executor: ProcessPoolExecutor, job: _Job
+    ) -> Future[CheckedRecords | _NeedDirectory] | None:
+        try:
+            return executor.submit(_run_job, job)
+        except BrokenProcessPool:
+            self._replace(executor)
+            return None
+        except RuntimeError:
+            # Shut down by stop() meanwhile.
+            return None
+
+    def _result(
+        self,
+        executor: ProcessPoolExecutor,
+        future: Future[CheckedRecords | _NeedDirectory] | None,
+    ) -> CheckedRecords | _NeedDirectory | None:
+        if future is None:
+            return None
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            self._replace(executor)
+            return None
+
+    def _current(self) -> ProcessPoolExecutor | None:
+        """The pool in use; a new one if a worker of the last one has ended."""
+        with self._lock:
+            if self._stopped:
+                return None
+            executor = self._executor
+            if executor is None:
+                executor = self._executor = self._new_executor()
+                return executor
+        if not all(p.is_alive() for p in list(executor._processes.values())):
+            self._replace(executor)
+            return self._current()
+        return executor
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        """A worker died: a new pool in place of ``broken`` (once, whoever notices first)."""
+        with self._lock:
+            if self._executor is not broken or self._stopped:
+                return
+            log.warning(
+                "receive.worker_died",
+                node=self._setup.node_id,
+                detail="a receive worker ended; its records are checked in the node process "
+                "and a new pool starts",
+            )
+            self._executor = self._new_executor()
+        broken.shutdown(wait=False, cancel_futures=True)
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        executor = ProcessPoolExecutor(
+            max_workers=self._workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(self._setup,),
+        )
+        # The pool starts a process per job while none is idle: one job per worker
+        # starts them all now, rather than at the first batches.
+        for _ in range(self._workers):
+            executor.submit(_worker_pid)
+        return executor

@@ -1,0 +1,289 @@
+"""A hub's receive pool: records checked in worker processes, answers as in process.
+
+Each test builds the same federation twice on one manual clock, the province
+checking records in the node process (``[receive] workers = 0``) in one and in
+two worker processes in the other, pushes the very same signed hop batches to
+both provinces and compares what each stored, queued, audited and answered.
+The workers are real processes (spawned); the rest runs in this process.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from gateway.core.algorithms import Ed25519Signer
+from gateway.core.batch_items import ItemOutcome, ReceiveResult
+from gateway.core.errors import PeerError
+from gateway.core.hop import build_hop_batch, sign_hop_batch
+from gateway.core.limits import Limits
+from gateway.node.config import FederationSettings
+from gateway.node.intake import IntakeOutcome, Submission
+from gateway.node.peer_client import HopBatch
+from gateway.node.receive_pool import ReceivePool
+from gateway.pki import signing_kid
+from gateway.store import Store
+from tests.support.federation import Keystore
+from tests.support.harness import Clock, InProcessFederation, keystore_for, migrated_template
+from tests.support.records import penalty_fields
+
+NATIONAL, ZHEJIANG, HUZHOU = "000000", "330000", "330500"
+NODES = (NATIONAL, ZHEJIANG, HUZHOU)
+DECIDED = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=20)
+FAST = FederationSettings(initial_backoff_ms=1, max_backoff_ms=2, lease_s=5)
+# The province's [limits]: field text up to 200 characters; 270 fit at the city only.
+STRICT = Limits(max_field_chars=200)
+LONG_CONTENT = "罚款人民币十万元，" * 30
+TABLES = ("record", "record_person", "record_change", "outbox", "hop_batch")
+
+
+@pytest.fixture(scope="module")
+def keystore(tmp_path_factory: pytest.TempPathFactory) -> Keystore:
+    return keystore_for(tmp_path_factory.mktemp("keys"), NODES)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return migrated_template(tmp_path_factory.mktemp("template"))
+
+
+class _Twins:
+    """The same federation twice: ``plain`` checks in process, ``pooled`` in two workers."""
+
+    def __init__(self, root: Path, keystore: Keystore, template: Path) -> None:
+        start = float(int(time.time()))
+        for name in ("plain", "pooled"):
+            (root / name).mkdir()
+        self.plain, self.pooled = (
+            InProcessFederation.build(
+                root / name,
+                keystore,
+                NODES,
+                settings=FAST,
+                clock=Clock(start),
+                template=template,
+                limits={ZHEJIANG: STRICT},
+                receive_workers={ZHEJIANG: workers},
+            )
+            for name, workers in (("plain", 0), ("pooled", 2))
+        )
+
+    @property
+    def pool(self) -> ReceivePool:
+        pool = self.pooled[ZHEJIANG].federation.pool
+        assert pool is not None
+        return pool
+
+    def city_batch(self, fields: list[dict[str, str]]) -> HopBatch:
+        """The plain city's records as it sends them to the province, signed as it would."""
+        city = self.plain[HUZHOU]
+        submitted = city.submit(
+            [Submission(str(i), "admin_penalty", f) for i, f in enumerate(fields)]
+        )
+        assert [r.outcome for r in submitted] == [IntakeOutcome.ACCEPTED] * len(fields)
+        items = city.store.outbox.claim(
+            ZHEJIANG, worker="t", limit=len(fields), now=self.now, lease_s=5
+        )
+        records = list(city.federation.outbound.build(ZHEJIANG, items).records)
+        return self.signed(records)
+
+    def signed(self, records: list[str]) -> HopBatch:
+        creds = self.plain[HUZHOU].creds
+        signer = Ed25519Signer(signing_kid(creds.signing_cert), creds.signing_key)
+        hop = build_hop_batch(
+            sender=HUZHOU,
+            audience=ZHEJIANG,
+            batch_id=uuid.uuid4().hex,
+            sent_at=self.now,
+            items=records,
+        )
+        return HopBatch(sign_hop_batch(hop, signer).to_json(), tuple(records))
+
+    @property
+    def now(self) -> int:
+        return int(self.plain.clock())
+
+    def push(self, batch: HopBatch) -> tuple[ReceiveResult | str, ReceiveResult | str]:
+        """The same batch pushed to both provinces: each receipt, or the refusal's message."""
+        answers: list[ReceiveResult | str] = []
+        for fed in (self.plain, self.pooled):
+            try:
+                answers.append(fed[HUZHOU].peers.push(ZHEJIANG, batch, timeout_s=5))
+            except PeerError as exc:
+                answers.append(str(exc))
+        return answers[0], answers[1]
+
+    def close(self) -> None:
+        self.plain.close()
+        self.pooled.close()
+
+
+@pytest.fixture
+def twins(tmp_path: Path, keystore: Keystore, template: Path) -> Iterator[_Twins]:
+    pair = _Twins(tmp_path, keystore, template)
+    try:
+        yield pair
+    finally:
+        pair.close()
+
+
+def _rows(store: Store) -> dict[str, list[tuple[object, ...]]]:
+    with store.engine.connect() as conn:
+        return {
+            table: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2"))]
+            for table in TABLES
+        }
+
+
+def _leaves(store: Store) -> list[bytes]:
+    """The province's audit log as its leaves' bytes, in log order."""
+    return [e.data for e in store.audit.events(after=-1, limit=1000)]
+
+
+def _same_state(twins: _Twins) -> None:
+    plain, pooled = twins.plain[ZHEJIANG].store, twins.pooled[ZHEJIANG].store
+    assert _rows(pooled) == _rows(plain)
+    assert _leaves(pooled) == _leaves(plain)
+    assert pooled.audit.root(pooled.audit.size()) == plain.audit.root(plain.audit.size())
+
+
+def _forward(fed: InProcessFederation, now: int) -> tuple[str, ...]:
+    """What the province sends national next: its redacted SD-JWTs, in order."""
+    province = fed[ZHEJIANG]
+    items = province.store.outbox.claim(NATIONAL, worker="t", limit=100, now=now, lease_s=5)
+    return province.federation.outbound.build(NATIONAL, items).records
+
+
+def _forge_signature(sd_jwt: str) -> str:
+    jws, rest = sd_jwt.split("~", 1)
+    header, payload, _signature = jws.split(".")
+    forged = base64.urlsafe_b64encode(bytes(range(64))).rstrip(b"=").decode()
+    return f"{header}.{payload}.{forged}~{rest}"
+
+
+def test_a_hub_with_two_workers_stores_audits_and_forwards_what_one_without_does(
+    twins: _Twins,
+) -> None:
+    batch = twins.city_batch([penalty_fields(i, decided=DECIDED) for i in range(9)])
+
+    plain, pooled = twins.push(batch)
+
+    assert isinstance(plain, ReceiveResult)
+    assert pooled == plain
+    assert (plain.stored, plain.duplicates) == (9, 0)
+    assert len(twins.pool.pids()) == 2
+    _same_state(twins)
+    forwarded = _forward(twins.plain, twins.now)
+    assert len(forwarded) == 9
+    assert _forward(twins.pooled, twins.now) == forwarded
+    # Sent again: duplicates, answered and audited alike.
+    plain_again, pooled_again = twins.push(twins.signed(list(batch.records)))
+    assert isinstance(plain_again, ReceiveResult)
+    assert pooled_again == plain_again
+    assert [r.outcome for r in plain_again.records] == [ItemOutcome.DUPLICATE] * 9
+    _same_state(twins)
+
+
+def test_a_record_refused_alone_is_refused_with_the_same_reason_and_audit_event(
+    twins: _Twins,
+) -> None:
+    fields = [penalty_fields(i, decided=DECIDED) for i in range(6)]
+    fields[4] = {**fields[4], "CF_NR": LONG_CONTENT}
+
+    plain, pooled = twins.push(twins.city_batch(fields))
+
+    assert isinstance(plain, ReceiveResult)
+    assert pooled == plain
+    assert [r.outcome for r in plain.records] == [ItemOutcome.STORED] * 4 + [
+        ItemOutcome.REFUSED,
+        ItemOutcome.STORED,
+    ]
+    assert plain.records[4].reason == (
+        "OutOfRangeError: disclosure 'CF_NR' length is 270, outside 0..200"
+    )
+    _same_state(twins)
+
+
+def test_a_forged_record_refuses_the_batch_with_the_same_reason_and_audit_event(
+    twins: _Twins,
+) -> None:
+    fields = [penalty_fields(i, decided=DECIDED) for i in range(6)]
+    # Record 2 (first worker's run) is refused alone; record 5 (second run) is forged.
+    fields[1] = {**fields[1], "CF_NR": LONG_CONTENT}
+    records = list(twins.city_batch(fields).records)
+    records[4] = _forge_signature(records[4])
+
+    plain, pooled = twins.push(twins.signed(records))
+
+    assert isinstance(plain, str)
+    assert plain.startswith("SignatureError: ")
+    assert pooled == plain
+    assert _rows(twins.pooled[ZHEJIANG].store)["record"] == []
+    _same_state(twins)
+
+
+def _running(pid: int) -> bool:
+    """``pid`` is a live process (not gone, not a zombie waiting for its parent)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_is_replaced(twins: _Twins) -> None:
+    twins.pool.start()
+    before = twins.pool.pids()
+    assert len(before) == 2
+    first = twins.city_batch([penalty_fields(i, decided=DECIDED) for i in range(60)])
+    answers: list[ReceiveResult] = []
+
+    def push() -> None:
+        answers.append(twins.pooled[HUZHOU].peers.push(ZHEJIANG, first, timeout_s=60))
+
+    pusher = threading.Thread(target=push)
+    pusher.start()
+    os.kill(before[0], signal.SIGKILL)
+    pusher.join(timeout=120)
+    # However far the batch was, it is answered whole, as in process.
+    [pooled_first] = answers
+    plain_first = twins.plain[HUZHOU].peers.push(ZHEJIANG, first, timeout_s=5)
+    assert pooled_first == plain_first
+    assert pooled_first.stored == 60
+    for _ in range(200):
+        if not _running(before[0]):
+            break
+        time.sleep(0.05)
+    assert not _running(before[0])
+
+    plain, pooled = twins.push(
+        twins.city_batch([penalty_fields(i, decided=DECIDED) for i in range(100, 110)])
+    )
+
+    assert pooled == plain
+    _same_state(twins)
+    after = twins.pool.pids()
+    assert len(after) == 2
+    assert before[0] not in after
+
+
+def test_no_worker_outlives_the_node(twins: _Twins) -> None:
+    twins.pool.start()
+    pids = twins.pool.pids()
+    assert len(pids) == 2
+    assert [_running(pid) for pid in pids] == [True, True]
+
+    twins.pooled[ZHEJIANG].federation.stop()
+
+    assert [_running(pid) for pid in pids] == [False, False]
+    assert twins.pool.pids() == ()
