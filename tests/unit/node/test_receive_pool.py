@@ -1,8 +1,8 @@
 """A hub's receive pool: records checked in worker processes, answers as in process.
 
 Each test builds the same federation twice on one manual clock, the province
-checking records in the node process (``[receive] workers = 0``) in one and in
-two worker processes in the other, pushes the very same signed hop batches to
+and national checking records in the node process (``[receive] workers = 0``)
+in one and in two worker processes each in the other, pushes the very same signed hop batches to
 both provinces and compares what each stored, queued, audited and answered.
 The workers are real processes (spawned); the rest runs in this process.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import os
 import signal
 import threading
@@ -28,11 +29,12 @@ from gateway.core.errors import PeerError
 from gateway.core.hop import build_hop_batch, sign_hop_batch
 from gateway.core.limits import Limits
 from gateway.node.config import FederationSettings
+from gateway.node.directory_file import build_directory, sign_directory_file
 from gateway.node.intake import IntakeOutcome, Submission
 from gateway.node.peer_client import HopBatch
 from gateway.node.receive_pool import ReceivePool
 from gateway.pki import signing_kid
-from gateway.store import Store
+from gateway.store import AuditFilter, Store
 from tests.support.federation import Keystore
 from tests.support.harness import Clock, InProcessFederation, keystore_for, migrated_template
 from tests.support.records import penalty_fields
@@ -73,14 +75,17 @@ class _Twins:
                 clock=Clock(start),
                 template=template,
                 limits={ZHEJIANG: STRICT},
-                receive_workers={ZHEJIANG: workers},
+                receive_workers={ZHEJIANG: workers, NATIONAL: workers},
             )
             for name, workers in (("plain", 0), ("pooled", 2))
         )
 
     @property
     def pool(self) -> ReceivePool:
-        pool = self.pooled[ZHEJIANG].federation.pool
+        return self.pool_of(ZHEJIANG)
+
+    def pool_of(self, node: str) -> ReceivePool:
+        pool = self.pooled[node].federation.pool
         assert pool is not None
         return pool
 
@@ -287,3 +292,57 @@ def test_no_worker_outlives_the_node(twins: _Twins) -> None:
 
     assert [_running(pid) for pid in pids] == [False, False]
     assert twins.pool.pids() == ()
+
+
+def _holds(store: Store, record_ids: list[str]) -> list[bool]:
+    with store.engine.connect() as conn:
+        held = {
+            str(r[0]) for r in conn.execute(text("SELECT record_id FROM record WHERE version = 1"))
+        }
+    return [record_id in held for record_id in record_ids]
+
+
+def _denied(store: Store) -> list[str]:
+    """The rules of the batches ``store``'s node refused, in log order."""
+    found = store.audit.events(AuditFilter(action="push.receive", decision="denied"), limit=100)
+    return [e.event.rule for e in found]
+
+
+def test_workers_check_against_the_directory_the_node_holds_after_it_changes(
+    twins: _Twins, keystore: Keystore
+) -> None:
+    first = twins.city_batch([penalty_fields(i, decided=DECIDED) for i in range(4)])
+    twins.push(first)
+    for fed in (twins.plain, twins.pooled):
+        assert fed.deliver() >= 1
+    ids = [_record_id(sd_jwt) for sd_jwt in first.records]
+    assert _holds(twins.pooled[NATIONAL].store, ids) == [True] * 4
+    # National's workers now hold the first directory. The next leaves the city out:
+    # its signing key no longer verifies at national (the province may still push).
+    now = twins.now
+    listed = {n: e for n, e in twins.plain.endpoints.items() if n != HUZHOU}
+    later = sign_directory_file(
+        keystore.root,
+        build_directory(keystore.root, listed, serial=now + 1, now=now, valid_s=86_400),
+    )
+    for fed in (twins.plain, twins.pooled):
+        fed[NATIONAL].federation.trust.install(later)
+
+    second = twins.city_batch([penalty_fields(i, decided=DECIDED) for i in range(10, 14)])
+    plain, pooled = twins.push(second)
+    assert pooled == plain
+    for fed in (twins.plain, twins.pooled):
+        fed.deliver()
+
+    ids = [_record_id(sd_jwt) for sd_jwt in second.records]
+    assert _holds(twins.plain[NATIONAL].store, ids) == [False] * 4
+    assert _holds(twins.pooled[NATIONAL].store, ids) == [False] * 4
+    refused = _denied(twins.plain[NATIONAL].store)
+    assert refused != []
+    assert _denied(twins.pooled[NATIONAL].store) == refused
+
+
+def _record_id(sd_jwt: str) -> str:
+    payload = sd_jwt.split("~", 1)[0].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return str(claims["rid"])
