@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
@@ -47,6 +46,7 @@ from bench.harness import (
     database_url,
 )
 from bench.lean_hop import LeanHop, lean_batches
+from bench.process_cpu import TreeCpu, tree_cpu
 from gateway._proto.v1 import federation_pb2, intake_pb2, intake_pb2_grpc
 from gateway.node.local_federation import free_port
 from gateway.pki import load_node_credentials, parent_of
@@ -74,6 +74,13 @@ BATCH = 500
 SIZES = (1_000, 10_000, 100_000)
 """Records per repetition in a full run: the scaling curve."""
 SMOKE_SIZES = (100, 1_000)
+WORKER_COUNTS = (0, 1, 2)
+"""``[receive] workers`` of the province and national in the federations timed side by side."""
+WORKER_SIZE = 10_000
+"""The size at which the federations with receive workers are timed in a full run (the
+largest of a smoke run): timing them at every size would triple the benchmark's time."""
+PAPER_CORES = (8, 32)
+"""The node sizes estimated on paper from the measured CPU per record."""
 _POLL_S = 0.05
 _POLL_SHARE = 0.01
 """Arrival polls wait at least this share of the time elapsed so far (see _wait_count)."""
@@ -106,12 +113,9 @@ class _Federation:
         with self.engines[node].connect() as conn:
             return [str(row[0]) for row in conn.execute(query, {"p": pattern})]
 
-    def cpu_s(self, node: str) -> float:
-        """CPU seconds (user + system, every thread) the node's process has used so far."""
-        stat = Path(f"/proc/{self.processes[node].process.pid}/stat").read_text(encoding="utf-8")
-        # Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    def cpu(self, node: str) -> TreeCpu:
+        """CPU so far of the node's process and of its children (the receive workers)."""
+        return tree_cpu(self.processes[node].process.pid)
 
     def peak_rss_mb(self, node: str) -> float:
         """VmHWM of the node's process: its peak resident set so far."""
@@ -124,9 +128,10 @@ class _Federation:
 
 @contextmanager
 def _federation(
-    config: BenchConfig, keystore: Keystore, backend: str, tag: str
+    config: BenchConfig, keystore: Keystore, backend: str, tag: str, workers: int
 ) -> Iterator[_Federation]:
-    """A fresh directory, fresh stores and three `gateway serve` processes."""
+    """A fresh directory, fresh stores and three `gateway serve` processes; the province and
+    national check received records in ``workers`` worker processes each (0: in process)."""
     root = config.workdir / tag
     root.mkdir()
     ports = {node: free_port() for node in NODES}
@@ -160,6 +165,8 @@ def _federation(
             )
             with node_config.open("a", encoding="utf-8") as handle:
                 handle.write(_FEDERATION)
+                if node != CITY:
+                    handle.write(f"\n[receive]\nworkers = {workers}\n")
             federation.engines[node] = create_engine(url)
             stack.callback(federation.engines[node].dispose)
             # Nodes are started in NODES order, parents first.
@@ -192,8 +199,9 @@ class _Hop:
     intake_s: float
     province_s: float
     national_s: float
-    cpu_s: dict[str, float]
-    """CPU seconds each node used from the first request until national held every record."""
+    cpu_s: dict[str, tuple[float, float]]
+    """CPU seconds each node used from the first request until national held every record:
+    (its own process, its worker processes)."""
 
 
 def _wait_count(
@@ -223,7 +231,7 @@ def _hop(federation: _Federation, start: int, count: int, already: int) -> _Hop:
     with client_channel(
         federation.keystore.client(CITY, CLIENT), federation.endpoints[CITY]
     ) as channel:
-        cpu_before = {node: federation.cpu_s(node) for node in NODES}
+        cpu_before = {node: federation.cpu(node) for node in NODES}
         begin = time.perf_counter()
         accepted = 0
         for response in intake_pb2_grpc.IntakeStub(channel).Submit(
@@ -237,7 +245,7 @@ def _hop(federation: _Federation, start: int, count: int, already: int) -> _Hop:
         raise RuntimeError(f"the city accepted {accepted} of {count} bench records")
     province_done = _wait_count(federation, PROVINCE, target, deadline, begin)
     national_done = _wait_count(federation, NATIONAL, target, deadline, begin)
-    cpu = {node: federation.cpu_s(node) - cpu_before[node] for node in NODES}
+    cpu = {node: federation.cpu(node).since(cpu_before[node]) for node in NODES}
     return _Hop(intake_done - begin, province_done - begin, national_done - begin, cpu)
 
 
@@ -288,7 +296,33 @@ class _Series:
     """CPU µs per record of the lean root (verify, store, no forward)."""
     rss: dict[str, list[float]] = field(default_factory=dict)
     cpu_us: dict[str, list[float]] = field(default_factory=dict)
-    """CPU µs per record of each node, and of the three together under ``"all"``."""
+    """CPU µs per record of each node (every process of it), and of the three together
+    under ``"all"``."""
+    own_us: dict[str, list[float]] = field(default_factory=dict)
+    """CPU µs per record of each node's own process (the serial part of a hub)."""
+    workers_us: dict[str, list[float]] = field(default_factory=dict)
+    """CPU µs per record of each node's worker processes together."""
+
+
+def _new_series() -> _Series:
+    return _Series(
+        rss={node: [] for node in NODES},
+        cpu_us={node: [] for node in (*NODES, "all")},
+        own_us={node: [] for node in NODES},
+        workers_us={node: [] for node in NODES},
+    )
+
+
+def _record_hop(series: _Series, hop: _Hop, size: int) -> None:
+    series.intake.append(size / hop.intake_s)
+    series.province.append(size / hop.province_s)
+    series.national.append(size / hop.national_s)
+    for node, (own, workers) in hop.cpu_s.items():
+        series.cpu_us[node].append((own + workers) * 1e6 / size)
+        series.own_us[node].append(own * 1e6 / size)
+        series.workers_us[node].append(workers * 1e6 / size)
+    total = sum(own + workers for own, workers in hop.cpu_s.values())
+    series.cpu_us["all"].append(total * 1e6 / size)
 
 
 def _measure(
@@ -297,13 +331,24 @@ def _measure(
     public_key: Ed25519PublicKey,
     backend: str,
     plan: Sequence[tuple[int, int]],
-) -> dict[int, _Series]:
-    """One federation per backend; for each (size, repetitions) of ``plan``, the samples.
+    worker_size: int,
+) -> dict[tuple[int, int], _Series]:
+    """One federation per (backend, worker count); for each (size, repetitions) of ``plan``,
+    the samples by (workers, size).
 
-    The stores grow from one size to the next, as they would in service.
+    The federations with receive workers are timed at one size only (``worker_size``),
+    in every repetition right after the one without
+    (interleaved, so that the machine's drift hits them alike). The stores grow
+    from one size to the next, as they would in service.
     """
-    measured: dict[int, _Series] = {}
-    with ExitStack() as lean_stack, _federation(config, keystore, backend, backend) as federation:
+    measured: dict[tuple[int, int], _Series] = {}
+    with ExitStack() as stack:
+        federations = {
+            workers: stack.enter_context(
+                _federation(config, keystore, backend, f"{backend}_w{workers}", workers)
+            )
+            for workers in WORKER_COUNTS
+        }
         sender = Ed25519PrivateKey.generate()
         issuer_keys: dict[str, Ed25519PublicKey] = {}
         hub, root = (
@@ -315,51 +360,51 @@ def _measure(
             )
             for role in ("hub", "root")
         )
-        lean_stack.callback(hub.close)
-        lean_stack.callback(root.close)
-        # Warm-up: TLS sessions, statement caches, the first pages of the tables.
-        already = min(BATCH, plan[0][0])
-        _hop(federation, 90_000_000, already, 0)
+        stack.callback(hub.close)
+        stack.callback(root.close)
+        # Warm-up: TLS sessions, statement caches, the first pages of the tables, the workers.
+        warm = min(BATCH, plan[0][0])
+        already = dict.fromkeys(WORKER_COUNTS, warm)
+        for federation in federations.values():
+            _hop(federation, 90_000_000, warm, 0)
+        federation = federations[0]
         run = 0
         with bare_server("sink", keystore.node(PROVINCE)) as sink:
             channel = open_peer_channel(load_node_credentials(keystore.node(CITY)), sink)
-            try:
-                for size, reps in plan:
-                    series = measured[size] = _Series(
-                        rss={node: [] for node in NODES},
-                        cpu_us={node: [] for node in (*NODES, "all")},
-                    )
-                    for _ in range(reps):
-                        run += 1
-                        start = run * 1_000_000
-                        hop = _hop(federation, start, size, already)
-                        already += size
-                        series.intake.append(size / hop.intake_s)
-                        series.province.append(size / hop.province_s)
-                        series.national.append(size / hop.national_s)
-                        for node, seconds in hop.cpu_s.items():
-                            series.cpu_us[node].append(seconds * 1e6 / size)
-                        series.cpu_us["all"].append(sum(hop.cpu_s.values()) * 1e6 / size)
-                        # The records of this repetition, as the province stored them.
-                        sd_jwts = federation.stored_sd_jwts(PROVINCE, _document_pattern(start))
-                        if len(sd_jwts) != size:
-                            raise RuntimeError(f"found {len(sd_jwts)} of {size} records to replay")
-                        series.ceiling.append(_ceiling(public_key, sd_jwts))
-                        series.transport.append(_transport(channel, sd_jwts))
-                        issuer_keys[_kid(sd_jwts[0])] = public_key
-                        lean_hub, lean_root = (
-                            lean.receive(
-                                lean_batches(sender, sd_jwts, BATCH, f"{lean_role}{run}"),
-                                int(time.time()),
-                            )
-                            for lean_role, lean in (("hub", hub), ("root", root))
-                        )
-                        series.lean_hub_us.append(lean_hub * 1e6 / size)
-                        series.lean_root_us.append(lean_root * 1e6 / size)
+            stack.callback(channel.close)
+            for size, reps in plan:
+                counts = [w for w in WORKER_COUNTS if w == 0 or size == worker_size]
+                for workers in counts:
+                    measured[(workers, size)] = _new_series()
+                series = measured[(0, size)]
+                for _ in range(reps):
+                    run += 1
+                    start = run * 1_000_000
+                    for workers in counts:
+                        with_workers = federations[workers]
+                        hop = _hop(with_workers, start, size, already[workers])
+                        already[workers] += size
+                        _record_hop(measured[(workers, size)], hop, size)
                         for node in NODES:
-                            series.rss[node].append(federation.peak_rss_mb(node))
-            finally:
-                channel.close()
+                            measured[(workers, size)].rss[node].append(
+                                with_workers.peak_rss_mb(node)
+                            )
+                    # The records of this repetition, as the province stored them.
+                    sd_jwts = federation.stored_sd_jwts(PROVINCE, _document_pattern(start))
+                    if len(sd_jwts) != size:
+                        raise RuntimeError(f"found {len(sd_jwts)} of {size} records to replay")
+                    series.ceiling.append(_ceiling(public_key, sd_jwts))
+                    series.transport.append(_transport(channel, sd_jwts))
+                    issuer_keys[_kid(sd_jwts[0])] = public_key
+                    lean_hub, lean_root = (
+                        lean.receive(
+                            lean_batches(sender, sd_jwts, BATCH, f"{lean_role}{run}"),
+                            int(time.time()),
+                        )
+                        for lean_role, lean in (("hub", hub), ("root", root))
+                    )
+                    series.lean_hub_us.append(lean_hub * 1e6 / size)
+                    series.lean_root_us.append(lean_root * 1e6 / size)
     return measured
 
 
@@ -479,6 +524,86 @@ def _report(result: BenchResult, backend: str, size: int, series: _Series) -> No
     )
 
 
+def _on_paper(own_us: float, workers_us: float, cores: int) -> float:
+    """Records/s of a hub on ``cores`` cores: its node process is the serial part (at most one
+    core, one interpreter lock), the workers share the other cores, and the one that runs out
+    first bounds the rate."""
+    return min(1e6 / own_us, (cores - 1) * 1e6 / workers_us)
+
+
+def _report_workers(
+    result: BenchResult, backend: str, size: int, workers: int, series: _Series
+) -> None:
+    """The figures of the federation whose province and national check in ``workers``
+    processes, against the same repetitions without workers, and the hub on paper."""
+    at = f"{backend}, {size:,} records, {workers} receive worker{'s' if workers > 1 else ''}"
+    suffix = f"{backend}_{size}_w{workers}"
+    base = f"{backend}_{size}"
+    rows: list[tuple[str, str, str, list[float]]] = [
+        ("province", "city intake -> province", "records/s", series.province),
+        ("national", "city intake -> national", "records/s", series.national),
+    ]
+    for node in (PROVINCE, NATIONAL):
+        rows += [
+            (
+                f"cpu_{node}",
+                f"CPU per record in node {node}, every process",
+                "µs",
+                series.cpu_us[node],
+            ),
+            (
+                f"cpu_own_{node}",
+                f"CPU per record in node {node}'s own process",
+                "µs",
+                series.own_us[node],
+            ),
+            (
+                f"cpu_workers_{node}",
+                f"CPU per record in node {node}'s workers together",
+                "µs",
+                series.workers_us[node],
+            ),
+        ]
+    rows.append(("cpu_all", "CPU per record, the three nodes together", "µs", series.cpu_us["all"]))
+    own, checks = series.own_us[PROVINCE], series.workers_us[PROVINCE]
+    rows += [
+        (
+            f"paper_{cores}",
+            f"on paper: records/s of a {cores}-core hub (node process serial, workers on "
+            f"the other {cores - 1} cores)",
+            "records/s",
+            [_on_paper(o, w, cores) for o, w in zip(own, checks, strict=True)],
+        )
+        for cores in PAPER_CORES
+    ]
+    for key, label, unit, samples in rows:
+        result.add(
+            Figure(
+                f"{key}_{suffix}",
+                f"{label}, {at}",
+                unit,
+                "measured",
+                Stats.of(samples),
+                higher_is_better=unit == "records/s",
+            )
+        )
+    result.compare(
+        f"province_w{workers}_vs_w0_{base}",
+        f"province_{suffix}",
+        f"province_{base}",
+        f"one hop's rate with {workers} receive workers over the same hop checking in process, "
+        "interleaved in the same run (on two cores shared by three nodes and the client, the "
+        "workers find little idle CPU)",
+    )
+    result.compare(
+        f"province_cpu_w{workers}_vs_w0_{base}",
+        f"cpu_{PROVINCE}_{suffix}",
+        f"cpu_{PROVINCE}_{base}",
+        f"the province's CPU per record, every process, with {workers} receive workers over "
+        "without: what sending the records to the workers and back costs",
+    )
+
+
 def run(config: BenchConfig) -> BenchResult:
     """Hop throughput per backend and size, each against the ceiling and the transport."""
     sizes = SMOKE_SIZES if config.smoke else SIZES
@@ -523,8 +648,14 @@ def run(config: BenchConfig) -> BenchResult:
         raise TypeError("the city's signing certificate is not Ed25519")
     plan = [(size, 2 if config.smoke or size > 10_000 else 3) for size in sizes]
     for backend in backends(config):
-        for size, series in _measure(config, keystore, public_key, backend, plan).items():
-            _report(result, backend, size, series)
+        worker_size = sizes[-1] if config.smoke else WORKER_SIZE
+        for (workers, size), series in _measure(
+            config, keystore, public_key, backend, plan, worker_size
+        ).items():
+            if workers:
+                _report_workers(result, backend, size, workers, series)
+            else:
+                _report(result, backend, size, series)
     middle = sizes[len(sizes) // 2]
     result.headline = f"province_vs_ceiling_sqlite_{middle}"
     result.notes.append(
@@ -532,5 +663,15 @@ def run(config: BenchConfig) -> BenchResult:
         "concurrently with both hops; the three nodes and the bench client share the "
         "machine's cores. Before/after figures of each optimisation of the hop path are in "
         "bench/NOTES.md (hand-written)."
+    )
+    result.notes.append(
+        "Receive workers: the province and national of a second and third federation check "
+        "received records in 1 and 2 worker processes ([receive] workers); each repetition "
+        "times the three federations in turn. A node's CPU counts every process of it: its "
+        "own and its children (the workers and the multiprocessing resource tracker), from "
+        "/proc. On paper, a hub on N cores: min(1 / own CPU per record, (N - 1) / the workers' "
+        "CPU per record), assuming its node process is the serial bottleneck (one interpreter "
+        "lock, at most one core), the workers scale linearly on the other cores, and the "
+        "store keeps up (on PostgreSQL the server's own CPU comes on top, on other cores)."
     )
     return result
