@@ -22,7 +22,8 @@ the answer, sent only once the batch is durable.
   are checked again in the node process, so nothing is lost, and a new pool
   replaces the broken one.
 - :meth:`ReceivePool.stop` ends the workers and waits for them: no process
-  outlives the node.
+  outlives the node. A node killed outright cannot stop them: each worker
+  ends by itself within a second of its parent going.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -47,6 +49,9 @@ from gateway.node.record_check import CheckedRecords, RecordCheck, RecordChecker
 from gateway.node.trust import FederationTrust, SignedDirectoryFile
 
 __all__ = ["ReceivePool", "WorkerSetup"]
+
+_WATCH_S = 1.0
+"""How often a worker looks whether the node process is still its parent."""
 
 log = structlog.get_logger("gateway.receive_pool")
 
@@ -134,7 +139,22 @@ def _start_worker(setup: WorkerSetup) -> None:
     global _worker  # noqa: PLW0603 - one state per worker process, set once as it starts
     # Ctrl-C reaches the whole process group: the node stops its workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    node = os.getppid()
+    threading.Thread(
+        target=_end_with_node, args=(node,), name="receive-worker-watch", daemon=True
+    ).start()
     _worker = _Worker(setup)
+
+
+def _end_with_node(node: int) -> None:
+    """End this worker once the node process is gone (killed: it could not stop us).
+
+    A worker waits for jobs on a queue whose writing end it holds itself, so it
+    would never see the node go; the node's pid as its parent says it has not.
+    """
+    while os.getppid() == node:
+        time.sleep(_WATCH_S)
+    os._exit(0)
 
 
 def _run_job(job: _Job) -> CheckedRecords | _NeedDirectory:

@@ -82,3 +82,17 @@ def test_a_province_with_two_workers_passes_records_on_and_leaves_no_process_beh
     cluster.stop(ZHEJIANG)
 
     assert [pid for pid in children if _running(pid)] == []
+
+
+def test_the_workers_of_a_province_killed_outright_end_by_themselves(cluster: Cluster) -> None:
+    province = cluster.processes[ZHEJIANG].process.pid
+    workers = [pid for pid in _children(province) if "spawn_main" in _command(pid)]
+    assert len(workers) == 2
+
+    cluster.kill(ZHEJIANG)  # SIGKILL: the node cannot stop them
+
+    wait_for(
+        "the workers to end",
+        lambda: True if not any(_running(pid) for pid in workers) else None,
+        timeout_s=30,
+    )
