@@ -15,6 +15,7 @@ from typing import Any
 
 from gateway.core._jws import b64url_decode, b64url_encode, dumps_compact, loads_strict
 from gateway.core.errors import AlgorithmError, DisclosureError, InputError, MalformedError
+from gateway.core.recent import Recent
 
 __all__ = [
     "ELLIPSIS_KEY",
@@ -137,16 +138,12 @@ def _decode(encoded: str) -> Disclosure:
 # records' worth; when full, the oldest entry goes (insertion order), so the
 # records of the batch in hand stay. Failures are never kept, so every error is
 # raised afresh.
-_DECODED: dict[str, Disclosure] = {}
-_DECODED_MAX = 32_768
+_DECODED: Recent[str, Disclosure] = Recent(32_768)
 
 
 def remember(disclosure: Disclosure) -> None:
     """Keep a Disclosure this node made, as if it had been decoded (its value must be text)."""
-    if len(_DECODED) >= _DECODED_MAX:
-        # pop, not del: another thread may have evicted the same entry meanwhile.
-        _DECODED.pop(next(iter(_DECODED), ""), None)
-    _DECODED[disclosure.encoded] = disclosure
+    _DECODED.put(disclosure.encoded, disclosure)
 
 
 def _decode_cached(encoded: str) -> Disclosure:

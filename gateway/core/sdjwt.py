@@ -49,6 +49,7 @@ from gateway.core.errors import (
 )
 from gateway.core.flat_sd_jwt import process_flat
 from gateway.core.limits import DEFAULT_LIMITS, Limits
+from gateway.core.recent import Recent
 
 __all__ = [
     "DEFAULT_TYP",
@@ -276,15 +277,7 @@ class _Parts:
 # are kept (a few batches' worth, the oldest dropped first). Only the limits
 # depend on the caller: they are checked again on every use, on the same
 # figures and in the same order as a fresh parse checks them.
-_PARSED: dict[str, _Parts] = {}
-_PARSED_MAX = 2_048
-
-
-def _remember_parts(text: str, parts: _Parts) -> None:
-    if len(_PARSED) >= _PARSED_MAX:
-        # pop, not del: another thread may have evicted the same entry meanwhile.
-        _PARSED.pop(next(iter(_PARSED), ""), None)
-    _PARSED[text] = parts
+_PARSED: Recent[str, _Parts] = Recent(2_048)
 
 
 def _recheck(text: str, parts: _Parts, limits: Limits) -> None:
@@ -311,7 +304,7 @@ def _parts(text: str, limits: Limits) -> _Parts:
     count = _digest_count(payload, disclosures)
     limits.check_count("digests in SD-JWT", count, limits.max_sd_digests_per_record)
     parts = _Parts(issuer_jwt, disclosures, tuple(_embedded_digests(payload)), count)
-    _remember_parts(text, parts)
+    _PARSED.put(text, parts)
     return parts
 
 
@@ -552,7 +545,7 @@ def verify_sd_jwt(
         count = len(embedded)
     _check_validity(claims, now, leeway_s)
     # Redacting this record for the next hop need not parse it again.
-    _remember_parts(text, _Parts(issuer_jwt, disclosures, embedded, count))
+    _PARSED.put(text, _Parts(issuer_jwt, disclosures, embedded, count))
     return VerifiedSdJwt(
         header=MappingProxyType(dict(jws.header)),
         payload=MappingProxyType(visible),
