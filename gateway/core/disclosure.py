@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring as _json_string
 from typing import Any
@@ -25,6 +26,7 @@ __all__ = [
     "SD_ALG_KEY",
     "SD_KEY",
     "Disclosure",
+    "decode_many",
     "digest_of",
     "remember",
 ]
@@ -126,9 +128,8 @@ def _decode(encoded: str) -> Disclosure:
     if len(array) == 3:
         _check_name(array[1])
         name = array[1]
-    return Disclosure(
-        salt=array[0], name=name, value=array[-1], encoded=encoded, digest=_digest(encoded)
-    )
+    # Positional: a record's Disclosures are decoded by the score, keywords cost more.
+    return Disclosure(array[0], name, array[-1], encoded, _digest(encoded))
 
 
 # A node decodes the same Disclosures more than once: the issuer when it
@@ -144,6 +145,27 @@ _DECODED: Recent[str, Disclosure] = Recent(32_768)
 def remember(disclosure: Disclosure) -> None:
     """Keep a Disclosure this node made, as if it had been decoded (its value must be text)."""
     _DECODED.put(disclosure.encoded, disclosure)
+
+
+def decode_many(encoded: Sequence[str]) -> tuple[Disclosure, ...]:
+    """Decode and check the Disclosures of one SD-JWT, in order, as :meth:`Disclosure.decode`.
+
+    Raises:
+        MalformedError, DisclosureError: as :meth:`Disclosure.decode`, the message
+            starting with the Disclosure's 1-based position (``disclosure 3: ...``).
+    """
+    recent = _DECODED.get
+    decoded: list[Disclosure] = []
+    for position, text in enumerate(encoded, start=1):
+        disclosure = recent(text)
+        if disclosure is None:
+            try:
+                disclosure = _decode(text)
+            except (MalformedError, DisclosureError) as exc:
+                raise type(exc)(f"disclosure {position}: {exc}") from exc
+            _DECODED.put(text, disclosure)
+        decoded.append(disclosure)
+    return tuple(decoded)
 
 
 def _decode_cached(encoded: str) -> Disclosure:

@@ -36,6 +36,7 @@ from gateway.core.disclosure import (
     SD_ALG_KEY,
     SD_KEY,
     Disclosure,
+    decode_many,
     digest_of,
     remember,
 )
@@ -209,16 +210,6 @@ def _split(text: str, limits: Limits) -> tuple[str, list[str]]:
     return parts[0], encoded
 
 
-def _decode_disclosures(encoded: Sequence[str]) -> tuple[Disclosure, ...]:
-    decoded = []
-    for position, text in enumerate(encoded, start=1):
-        try:
-            decoded.append(Disclosure.decode(text))
-        except (MalformedError, DisclosureError) as exc:
-            raise type(exc)(f"disclosure {position}: {exc}") from exc
-    return tuple(decoded)
-
-
 def _embedded_digests(value: Any, depth: int = 0) -> Iterator[str]:
     """Every string that sits where a digest goes; lenient, for counting and reachability.
 
@@ -295,7 +286,7 @@ def _parts(text: str, limits: Limits) -> _Parts:
         _recheck(text, parts, limits)
         return parts
     issuer_jwt, encoded = _split(text, limits)
-    disclosures = _decode_disclosures(encoded)
+    disclosures = decode_many(encoded)
     segments = issuer_jwt.split(".")
     if len(segments) != 3:
         raise MalformedError(f"issuer-signed JWT has {len(segments)} segments, expected 3")
@@ -531,7 +522,7 @@ def verify_sd_jwt(
     payload = loads_strict(jws.payload, what="issuer-signed JWT payload")
     if not isinstance(payload, dict):
         raise MalformedError("issuer-signed JWT payload is not a JSON object")
-    disclosures = _decode_disclosures(encoded)
+    disclosures = decode_many(encoded)
     flat = process_flat(payload, disclosures, limits)
     if flat is None:
         count = _digest_count(payload, disclosures)
