@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from gateway.core._jws import b64url_encode, sign_compact
 from gateway.core.algorithms import Ed25519Signer, Verifier
 from gateway.core.errors import GatewayError, OutOfRangeError
 from gateway.core.records import RECORD_TYP, SignedRecord, not_public_reason, verify_record
-from gateway.core.sdjwt import issue_sd_jwt, redact
+from gateway.core.sdjwt import digest_of, issue_sd_jwt, redact
 
 NOW = 1_760_000_000
 SIGNER = Ed25519Signer("node-331100-sign", Ed25519PrivateKey.from_private_bytes(b"\x07" * 32))
@@ -95,3 +98,57 @@ def test_a_not_public_reason_is_a_signed_claim_every_reader_sees() -> None:
 def test_a_malformed_not_public_reason_is_refused(npr: object, message: str) -> None:
     with pytest.raises(GatewayError, match=message):
         _verify(claims={"npr": npr})
+
+
+def _verify_raw(disclosures: list[tuple[str, str]]) -> object:
+    """A record whose Disclosures are the given (name, JSON value text) pairs, as written."""
+    encoded = [
+        b64url_encode(f'["c2FsdHNhbHRzYWx0c2FsdA","{name}",{value}]'.encode())
+        for name, value in disclosures
+    ]
+    payload = {**CLAIMS, "_sd": sorted(digest_of(e) for e in encoded), "_sd_alg": "sha-256"}
+    header = {"alg": "EdDSA", "kid": SIGNER.key_id, "typ": RECORD_TYP}
+    jwt = sign_compact(SIGNER, header, json.dumps(payload).encode())
+    sd_jwt = "".join([jwt, "~", *(f"{e}~" for e in encoded)])
+    return verify_record(
+        sd_jwt,
+        resolve_key=lambda kid: SIGNER.verifier(),
+        key_owner=lambda kid: "331100",
+        now=NOW,
+    )
+
+
+@pytest.mark.parametrize(
+    ("disclosures", "message"),
+    [
+        ([("A", '"x"'), ("B", "7")], "disclosure 'B' is not a string"),
+        ([("A", '"' + "x" * 4001 + '"'), ("B", "7")], "disclosure 'A' length is 4001, outside"),
+        ([("A", "7"), ("B", '"' + "x" * 4001 + '"')], "disclosure 'A' is not a string"),
+        (
+            [("A", '"ok"'), ("B", '"\\ud800"'), ("C", "[1]")],
+            "disclosure 'B' is not valid Unicode text (a lone surrogate)",
+        ),
+        (
+            [("A", '"\\udc00x"'), ("B", '"' + "x" * 4001 + '"')],
+            "disclosure 'A' is not valid Unicode text (a lone surrogate)",
+        ),
+    ],
+)
+def test_disclosed_values_are_checked_in_received_order(
+    disclosures: list[tuple[str, str]], message: str
+) -> None:
+    with pytest.raises(GatewayError) as caught:
+        _verify_raw(disclosures)
+    assert str(caught.value).startswith(message)
+
+
+def test_lone_surrogate_halves_in_two_values_are_refused_not_paired() -> None:
+    with pytest.raises(GatewayError) as caught:
+        _verify_raw([("A", '"x\\ud83d"'), ("B", '"\\ude00y"')])
+    assert str(caught.value) == "disclosure 'A' is not valid Unicode text (a lone surrogate)"
+
+
+def test_raw_disclosures_that_are_plain_text_are_read() -> None:
+    record = _verify_raw([("A", '"\\u4e3d\\u6c34"'), ("B#masked", '"33**"')])
+    assert isinstance(record, SignedRecord)
+    assert (dict(record.clear), dict(record.masked)) == ({"A": "丽水"}, {"B": "33**"})
