@@ -207,9 +207,7 @@ class StreamGuard(grpc.ServerInterceptor):
         return handler
 
     def _watched(self, stream: _Stream, requests: Iterator[Any]) -> Iterator[Any]:
-        for request in requests:
-            self.registry.touch(stream)
-            yield request
+        return _Watched(self.registry, stream, requests)
 
     def _streaming(
         self, behavior: Callable[..., Iterator[Any]], method: str, *, requests: bool
@@ -242,3 +240,22 @@ class StreamGuard(grpc.ServerInterceptor):
                 registry.close(stream)
 
         return wrapped
+
+
+class _Watched(Iterator[Any]):
+    """A stream's requests, each one touching the stream.
+
+    Not a generator: every ``next`` reaches gRPC's iterator, also after its end,
+    which is how :func:`gateway.rpc.context.client_messages` tells a half-close
+    from a cancel.
+    """
+
+    def __init__(self, registry: StreamRegistry, stream: _Stream, requests: Iterator[Any]) -> None:
+        self._registry = registry
+        self._stream = stream
+        self._requests = requests
+
+    def __next__(self) -> Any:
+        request = next(self._requests)
+        self._registry.touch(self._stream)
+        return request
