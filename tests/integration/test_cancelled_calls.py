@@ -176,12 +176,6 @@ def test_an_export_its_client_cancels_stops_reading(cluster: Cluster) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="known race, seen once in 3 clean CI runs (2026-12-05): the node logged and audited "
-    "nothing of the cancelled Submit within 120 s (its servicer still waiting for the next "
-    "message?); open defect, see the closing note",
-)
 def test_a_submit_stream_its_client_cancels_keeps_what_it_stored_and_is_audited(
     empty: Cluster,
 ) -> None:
