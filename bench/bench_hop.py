@@ -46,6 +46,7 @@ from bench.harness import (
     database_url,
 )
 from bench.lean_hop import LeanHop, lean_batches
+from bench.postgres_cpu import PostgresCpu, with_application_name
 from bench.process_cpu import TreeCpu, tree_cpu
 from gateway._proto.v1 import federation_pb2, intake_pb2, intake_pb2_grpc
 from gateway.node.local_federation import free_port
@@ -102,6 +103,8 @@ class _Federation:
     endpoints: dict[str, str]
     processes: dict[str, NodeProcess] = field(default_factory=dict)
     engines: dict[str, Engine] = field(default_factory=dict)
+    postgres: dict[str, PostgresCpu] = field(default_factory=dict)
+    """On PostgreSQL, the CPU of the server's backends serving each node."""
 
     def count(self, node: str) -> int:
         with self.engines[node].connect() as conn:
@@ -116,6 +119,10 @@ class _Federation:
     def cpu(self, node: str) -> TreeCpu:
         """CPU so far of the node's process and of its children (the receive workers)."""
         return tree_cpu(self.processes[node].process.pid)
+
+    def postgres_cpu_s(self) -> dict[str, float]:
+        """CPU seconds PostgreSQL's backends have used for each node so far (empty on SQLite)."""
+        return {node: cpu.sample() for node, cpu in self.postgres.items()}
 
     def peak_rss_mb(self, node: str) -> float:
         """VmHWM of the node's process: its peak resident set so far."""
@@ -146,6 +153,12 @@ def _federation(
     with ExitStack() as stack:
         for node in NODES:
             url = stack.enter_context(database_url(config, backend, f"hop{tag}_{node}"))
+            # The node's connections (its workers' too) name themselves, so that the server's
+            # CPU for it is seen; the bench's own counting engine connects without the name.
+            application = f"bench-hop-{tag}-{node}"
+            node_url = url
+            if backend == "postgresql":
+                node_url = with_application_name(url, application)
             workdir = root / node
             workdir.mkdir()
             cache = workdir / "directory.json"
@@ -155,7 +168,7 @@ def _federation(
                 keystore,
                 node,
                 workdir,
-                database=url,
+                database=node_url,
                 listen=federation.endpoints[node],
                 extra=[
                     "--directory",
@@ -169,6 +182,8 @@ def _federation(
                     handle.write(f"\n[receive]\nworkers = {workers}\n")
             federation.engines[node] = create_engine(url)
             stack.callback(federation.engines[node].dispose)
+            if backend == "postgresql":
+                federation.postgres[node] = PostgresCpu(federation.engines[node], application)
             # Nodes are started in NODES order, parents first.
             federation.processes[node] = start_node(node_config, node, log=root / f"{node}.log")
             stack.callback(_stop, federation.processes[node])
@@ -202,6 +217,8 @@ class _Hop:
     cpu_s: dict[str, tuple[float, float]]
     """CPU seconds each node used from the first request until national held every record:
     (its own process, its worker processes)."""
+    postgres_cpu_s: dict[str, float]
+    """CPU seconds PostgreSQL's backends used for each node meanwhile (empty on SQLite)."""
 
 
 def _wait_count(
@@ -215,6 +232,7 @@ def _wait_count(
     of the elapsed time keeps their cost per record flat, and each rate at most about 1 % low.
     """
     while federation.count(node) < target:
+        federation.postgres_cpu_s()  # a backend that exits keeps what it spent until now
         if time.monotonic() > deadline:
             logs = (federation.root / f"{node}.log").read_text(errors="replace")[-3000:]
             raise RuntimeError(
@@ -232,6 +250,7 @@ def _hop(federation: _Federation, start: int, count: int, already: int) -> _Hop:
         federation.keystore.client(CITY, CLIENT), federation.endpoints[CITY]
     ) as channel:
         cpu_before = {node: federation.cpu(node) for node in NODES}
+        postgres_before = federation.postgres_cpu_s()
         begin = time.perf_counter()
         accepted = 0
         for response in intake_pb2_grpc.IntakeStub(channel).Submit(
@@ -240,13 +259,18 @@ def _hop(federation: _Federation, start: int, count: int, already: int) -> _Hop:
             accepted += sum(
                 1 for r in response.results if r.outcome == intake_pb2.SUBMIT_OUTCOME_ACCEPTED
             )
+            federation.postgres_cpu_s()
         intake_done = time.perf_counter()
     if accepted != count:
         raise RuntimeError(f"the city accepted {accepted} of {count} bench records")
     province_done = _wait_count(federation, PROVINCE, target, deadline, begin)
     national_done = _wait_count(federation, NATIONAL, target, deadline, begin)
     cpu = {node: federation.cpu(node).since(cpu_before[node]) for node in NODES}
-    return _Hop(intake_done - begin, province_done - begin, national_done - begin, cpu)
+    postgres = {
+        node: seconds - postgres_before[node]
+        for node, seconds in federation.postgres_cpu_s().items()
+    }
+    return _Hop(intake_done - begin, province_done - begin, national_done - begin, cpu, postgres)
 
 
 def _signed_parts(sd_jwts: Sequence[str]) -> list[tuple[bytes, bytes]]:
@@ -302,6 +326,8 @@ class _Series:
     """CPU µs per record of each node's own process (the serial part of a hub)."""
     workers_us: dict[str, list[float]] = field(default_factory=dict)
     """CPU µs per record of each node's worker processes together."""
+    postgres_cpu_us: dict[str, list[float]] = field(default_factory=dict)
+    """On PostgreSQL, CPU µs per record of the server's backends serving each node."""
 
 
 def _new_series() -> _Series:
@@ -323,6 +349,8 @@ def _record_hop(series: _Series, hop: _Hop, size: int) -> None:
         series.workers_us[node].append(workers * 1e6 / size)
     total = sum(own + workers for own, workers in hop.cpu_s.values())
     series.cpu_us["all"].append(total * 1e6 / size)
+    for node, seconds in hop.postgres_cpu_s.items():
+        series.postgres_cpu_us.setdefault(node, []).append(seconds * 1e6 / size)
 
 
 def _measure(
@@ -446,6 +474,16 @@ def _report(result: BenchResult, backend: str, size: int, series: _Series) -> No
             samples,
         )
         for node, samples in series.cpu_us.items()
+    ]
+    rows += [
+        (
+            f"postgres_cpu_{node}",
+            f"CPU per record of the PostgreSQL backends serving node {node}",
+            "µs",
+            "measured",
+            samples,
+        )
+        for node, samples in series.postgres_cpu_us.items()
     ]
     rows.append(
         (
@@ -620,7 +658,10 @@ def run(config: BenchConfig) -> BenchResult:
             + " records per repetition, in that order on one federation per backend (the stores "
             "grow from size to size); peak RSS (VmHWM, since the node started) of each node "
             "process after each repetition; CPU time (user + system) of each node process "
-            "per record over the repetition, from /proc. Arrival is seen by counting each "
+            "per record over the repetition, from /proc, and on PostgreSQL beside it the CPU of "
+            "the server's backends serving each node (found in pg_stat_activity by the "
+            "application_name the node connects with, read from /proc at every arrival poll). "
+            "Arrival is seen by counting each "
             "node's records every 50 ms or 1 % of the time elapsed, whichever is longer, so a "
             "rate is at most about 1 % low"
         ),
