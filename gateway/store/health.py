@@ -7,6 +7,8 @@ is wrong: the file, the database error, or the two schema revisions.
 
 from __future__ import annotations
 
+from functools import cache
+
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
@@ -19,6 +21,7 @@ __all__ = [
     "check_files_writable",
     "check_revision_current",
     "check_schema_current",
+    "code_heads",
     "schema_revision",
     "sqlite_files",
 ]
@@ -44,13 +47,24 @@ def check_schema_current(engine: Engine) -> None:
     check_revision_current(schema_revision(engine))
 
 
+@cache
+def code_heads() -> frozenset[str]:
+    """The newest migration revisions the code ships, read once per process.
+
+    The migration files cannot change under a running process, and reading
+    them builds Alembic's script directory, importing every migration file:
+    the readiness monitor would do that every few seconds.
+    """
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
 def check_revision_current(current: frozenset[str]) -> None:
     """A schema revision read from a database is the code's newest migration.
 
     Raises:
         StorageError: it is another revision (not transient: migrate first).
     """
-    heads = frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+    heads = code_heads()
     if current != heads:
         raise StorageError(
             f"database schema is at {sorted(current) or 'no revision'},"

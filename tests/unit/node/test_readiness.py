@@ -6,9 +6,11 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
+from sqlalchemy import text
 
 from gateway.core.errors import ConfigurationError, ExpiredError, StorageError
 from gateway.node.readiness import (
@@ -20,6 +22,8 @@ from gateway.node.readiness import (
     node_readiness,
 )
 from gateway.store import Store
+from gateway.store.engine import write_tx
+from gateway.store.migrate import alembic_config
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 END = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
@@ -105,6 +109,29 @@ def test_an_unreachable_store_is_blamed_on_the_store_not_the_schema(store: Store
     assert report.failures == (
         CheckResult("store", "SQLite folder /nonexistent-folder is not writable"),
     )
+
+
+def test_a_stale_schema_is_reported_on_every_round_after_a_current_one(
+    store: Store, store_url: str
+) -> None:
+    # The code's heads are read once per process; each round still reads the
+    # database's revision, so a schema rewound after a ready round is reported.
+    now = START + dt.timedelta(days=1)
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    assert _node_readiness(store, store_url, now, lambda: None).ready
+    with write_tx(store.engine, "rewinding") as conn:
+        (current,) = conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    for _ in range(2):
+        report = _node_readiness(store, store_url, now, lambda: None)
+        assert report.failures == (
+            CheckResult(
+                "schema", f"database schema is at ['0001'], the code needs {sorted(heads)}"
+            ),
+        )
+    with write_tx(store.engine, "restoring") as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": current})
+    assert _node_readiness(store, store_url, now, lambda: None).ready
 
 
 def test_the_monitor_reports_changes_only(tmp_path: Path) -> None:
