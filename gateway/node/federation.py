@@ -26,6 +26,7 @@ from gateway.node.catalog_files import load_packaged_catalog
 from gateway.node.config import NodeConfig
 from gateway.node.exchange import FederationExchange
 from gateway.node.expiry import ExpirySweeper
+from gateway.node.forwards import ForwardRedactions
 from gateway.node.messages import MessageRouter
 from gateway.node.metrics import NodeMetrics
 from gateway.node.outbound import Outbound
@@ -199,7 +200,15 @@ def build_federation(
 
     node_id = config.node_id
     parent = parent_of(node_id) if config.parent is not None else None
-    outbound = Outbound(node_id=node_id, catalog=catalog, store=store, signer=signer, clock=now)
+    redactions = ForwardRedactions() if config.receive.workers else None
+    outbound = Outbound(
+        node_id=node_id,
+        catalog=catalog,
+        store=store,
+        signer=signer,
+        clock=now,
+        redactions=redactions,
+    )
     settings = config.federation
     push = PushWorker(
         node_id=node_id,
@@ -217,7 +226,7 @@ def build_federation(
     router = MessageRouter(
         node_id=node_id, signer=signer, store=store, clock=now, wake_sender=push.wake
     )
-    pool = _receive_pool(config, catalog, trust, parent)
+    pool = None if redactions is None else _receive_pool(config, catalog, trust, parent, redactions)
     receiver = FederationReceiver(
         node_id=node_id,
         parent=parent,
@@ -278,11 +287,13 @@ def build_federation(
 
 
 def _receive_pool(
-    config: NodeConfig, catalog: Catalog, trust: FederationTrust, parent: str | None
-) -> ReceivePool | None:
-    """The receive workers of ``[receive] workers``, not started; None for 0."""
-    if not config.receive.workers:
-        return None
+    config: NodeConfig,
+    catalog: Catalog,
+    trust: FederationTrust,
+    parent: str | None,
+    redactions: ForwardRedactions,
+) -> ReceivePool:
+    """The receive workers of ``[receive] workers``, not started."""
     check = RecordCheck(
         node_id=config.node_id,
         parent=parent,
@@ -299,4 +310,10 @@ def _receive_pool(
         limits=config.limits,
         clock_skew_s=config.limits.clock_skew_s,
     )
-    return ReceivePool(workers=config.receive.workers, setup=setup, trust=trust, local=check)
+    return ReceivePool(
+        workers=config.receive.workers,
+        setup=setup,
+        trust=trust,
+        local=check,
+        redactions=redactions,
+    )

@@ -15,15 +15,16 @@ from sqlalchemy import Connection
 
 from gateway.core.algorithms import Signer
 from gateway.core.audit import Decision, event_by_node, record_ref, record_refs
-from gateway.core.catalog import Catalog, Category
+from gateway.core.catalog import Catalog
 from gateway.core.errors import NotFoundError
 from gateway.core.hop import build_hop_batch, sign_hop_batch
 from gateway.core.identifiers import SubjectType
-from gateway.core.policy import Recipient, SharePlan, decide, node_relation, restrict_to_known
+from gateway.core.policy import SharePlan
 from gateway.core.record_status import RecordStatus, is_forwardable
 from gateway.core.records import redact_record
 from gateway.core.statements import STATUS_EFFECT, StatusKind
 from gateway.node.catalog_files import load_packaged_catalog
+from gateway.node.forwards import ForwardPlans, ForwardRedactions
 from gateway.node.routing import enqueue_held_statements
 from gateway.store import Store
 from gateway.store.outbox import DeliveryRow, OutboxItem, OutboxKind
@@ -86,15 +87,17 @@ class Outbound:
         signer: Signer,
         clock: Callable[[], int],
         catalog_of: Callable[[str], Catalog] = load_packaged_catalog,
+        redactions: ForwardRedactions | None = None,
     ) -> None:
         """Wire the outbound side.
 
         Args:
             catalog_of: node id -> that node's catalog (national base plus its
                 region's supplements), so nothing goes that the recipient does not list.
+            redactions: redactions the receive workers made ahead of the push.
         """
-        self._catalog_of = catalog_of
-        self._peer_catalogs: dict[str, Catalog] = {}
+        self._plans = ForwardPlans(node_id=node_id, catalog=catalog, catalog_of=catalog_of)
+        self._redactions = redactions
         self._node_id = node_id
         self._catalog = catalog
         self._store = store
@@ -136,12 +139,10 @@ class Outbound:
         dropped: list[tuple[OutboxItem, str]] = []
         messages: list[bytes] = []
         message_items: list[OutboxItem] = []
-        relation = node_relation(self._node_id, recipient)
-        # One query for the batch's records, one plan per (category, subject type).
+        # One query for the batch's records.
         stored = self._store.records.get_many(
             [(i.record_id, i.version) for i in items if i.kind not in _NOT_RECORDS]
         )
-        plans: dict[tuple[str, str], SharePlan] = {}
         for item in items:
             if item.kind == OutboxKind.MESSAGE.value:
                 try:
@@ -167,21 +168,13 @@ class Outbound:
             if record.sd_jwt is None or not is_forwardable(record.status) or record.exp <= now:
                 dropped.append((item, f"record is {record.status} or expired: never forwarded"))
                 continue
-            plan = plans.get((record.category, record.subject_type))
-            if plan is None:
-                plan = restrict_to_known(
-                    decide(
-                        self._catalog.category(record.category),
-                        Recipient(relation, node_id=recipient),
-                        SubjectType(record.subject_type),
-                    ),
-                    self._known_category(recipient, record.category),
-                )
-                plans[(record.category, record.subject_type)] = plan
+            plan = self._plans.plan(recipient, record.category, SubjectType(record.subject_type))
             if not plan.shared:
                 dropped.append((item, f"not shared with {recipient} (rule {plan.rule})"))
                 continue
-            records.append(redact_record(record.sd_jwt, plan) if redact else record.sd_jwt)
+            records.append(
+                self._redacted(record.sd_jwt, recipient, plan) if redact else record.sd_jwt
+            )
             record_items.append(item)
         return OutboundBatch(
             recipient=recipient,
@@ -196,12 +189,10 @@ class Outbound:
             dropped=tuple(dropped),
         )
 
-    def _known_category(self, recipient: str, code: str) -> Category | None:
-        """The recipient's own version of a category (its packaged catalog chain)."""
-        catalog = self._peer_catalogs.get(recipient)
-        if catalog is None:
-            catalog = self._peer_catalogs[recipient] = self._catalog_of(recipient)
-        return catalog.categories.get(code)
+    def _redacted(self, sd_jwt: str, recipient: str, plan: SharePlan) -> str:
+        """``sd_jwt`` redacted for ``recipient``: as a receive worker made it, or now."""
+        made = None if self._redactions is None else self._redactions.take(sd_jwt, recipient)
+        return made if made is not None else redact_record(sd_jwt, plan)
 
     def settle(self, batch: OutboundBatch, conn: Connection) -> None:
         """After the recipient acknowledged: mark delivered, fill the ledger, audit."""

@@ -18,6 +18,10 @@ the answer, sent only once the batch is durable.
 - A batch is cut into one run of consecutive records per worker and the
   answers are joined in order, so the first fault in record order that refuses
   the batch is the one raised, and the item faults are the same, as in process.
+- A worker also redacts each record it verified for the neighbours it goes to
+  next, while its parse is at hand; the redactions wait in the node process
+  (:class:`~gateway.node.forwards.ForwardRedactions`) for the push, which
+  otherwise parses the record again to redact it.
 - A worker that dies (killed, out of memory) breaks the pool: the runs it had
   are checked again in the node process, so nothing is lost, and a new pool
   replaces the broken one.
@@ -43,8 +47,12 @@ import structlog
 from cryptography import x509
 
 from gateway.core.catalog import Catalog
-from gateway.core.errors import ConfigurationError
+from gateway.core.errors import ConfigurationError, GatewayError
+from gateway.core.identifiers import SubjectType
 from gateway.core.limits import Limits
+from gateway.core.records import redact_record
+from gateway.core.routing import record_recipients
+from gateway.node.forwards import ForwardPlans, ForwardRedactions
 from gateway.node.record_check import CheckedRecords, RecordCheck, RecordChecker
 from gateway.node.trust import FederationTrust, SignedDirectoryFile
 
@@ -87,6 +95,13 @@ class _Job:
 
 
 @dataclass(frozen=True, slots=True)
+class _Answer:
+    checked: CheckedRecords
+    forwards: tuple[tuple[int, str, str], ...]
+    """(position in the run, recipient, redacted SD-JWT) for each onward neighbour."""
+
+
+@dataclass(frozen=True, slots=True)
 class _NeedDirectory:
     """A worker's answer: it holds no directory as recent as the job's."""
 
@@ -118,8 +133,12 @@ class _Worker:
             trust=self._trust,
             limits=setup.limits,
         )
+        self._node_id = setup.node_id
+        self._parent = setup.parent
+        self._catalog = catalog
+        self._plans = ForwardPlans(node_id=setup.node_id, catalog=catalog)
 
-    def run(self, job: _Job) -> CheckedRecords | _NeedDirectory:
+    def run(self, job: _Job) -> _Answer | _NeedDirectory:
         # The node's time for the batch: directory validity, key validity and
         # records are checked at it, as in the node process.
         self._now = job.now
@@ -128,7 +147,40 @@ class _Worker:
             if job.directory is None:
                 return _NEED_DIRECTORY
             self._trust.install(job.directory)
-        return self._check.check(job.records, sender=job.sender, now=job.now, alone=job.alone)
+        checked = self._check.check(job.records, sender=job.sender, now=job.now, alone=job.alone)
+        return _Answer(checked, self._forwards(checked, job.sender))
+
+    def _forwards(self, checked: CheckedRecords, sender: str) -> tuple[tuple[int, str, str], ...]:
+        """Each verified record redacted for the neighbours it goes to next (as the node's
+        routing and outbound side decide), while its parse is in this process's cache."""
+        try:
+            children = self._trust.directory().children_of(self._node_id)
+        except GatewayError:
+            children = ()
+        routes: dict[tuple[str, SubjectType], list[str]] = {}
+        made: list[tuple[int, str, str]] = []
+        for index, record in enumerate(checked):
+            if isinstance(record, GatewayError):
+                continue
+            key = (record.category, record.subject_type)
+            try:
+                recipients = routes.get(key)
+                if recipients is None:
+                    recipients = routes[key] = record_recipients(
+                        origin=sender,
+                        parent=self._parent,
+                        children=children,
+                        category=self._catalog.category(record.category),
+                        subject_type=record.subject_type,
+                    )
+                for recipient in recipients:
+                    plan = self._plans.plan(recipient, record.category, record.subject_type)
+                    if plan.shared:
+                        made.append((index, recipient, redact_record(record.sd_jwt, plan)))
+            except GatewayError:
+                # Not made here: the push redacts it itself, and says what fails.
+                continue
+        return tuple(made)
 
 
 _worker: _Worker | None = None
@@ -157,7 +209,7 @@ def _end_with_node(node: int) -> None:
     os._exit(0)
 
 
-def _run_job(job: _Job) -> CheckedRecords | _NeedDirectory:
+def _run_job(job: _Job) -> _Answer | _NeedDirectory:
     if _worker is None:
         raise RuntimeError("the receive worker was not started")
     return _worker.run(job)
@@ -190,14 +242,17 @@ class ReceivePool:
         setup: WorkerSetup,
         trust: FederationTrust,
         local: RecordChecker,
+        redactions: ForwardRedactions,
     ) -> None:
-        """``local`` checks in the node process what no worker can (see the module docstring)."""
+        """``local`` checks in the node process what no worker can (see the module docstring);
+        the workers' redactions for the forward go to ``redactions``."""
         if workers < 1:
             raise ValueError("a receive pool needs at least one worker")
         self._workers = workers
         self._setup = setup
         self._trust = trust
         self._local = local
+        self.redactions = redactions
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
         self._stopped = False
@@ -256,7 +311,7 @@ class ReceivePool:
         self,
         executor: ProcessPoolExecutor,
         job: _Job,
-        future: Future[CheckedRecords | _NeedDirectory] | None,
+        future: Future[_Answer | _NeedDirectory] | None,
     ) -> CheckedRecords:
         answer = self._result(executor, future)
         if isinstance(answer, _NeedDirectory):
@@ -265,11 +320,15 @@ class ReceivePool:
         if answer is None or isinstance(answer, _NeedDirectory):
             # The worker died with the run: checked here instead, nothing lost.
             return self._local.check(job.records, sender=job.sender, now=job.now, alone=job.alone)
-        return answer
+        self.redactions.put(
+            (job.records[index], recipient, redacted)
+            for index, recipient, redacted in answer.forwards
+        )
+        return answer.checked
 
     def _submit(
         self, executor: ProcessPoolExecutor, job: _Job
-    ) -> Future[CheckedRecords | _NeedDirectory] | None:
+    ) -> Future[_Answer | _NeedDirectory] | None:
         try:
             return executor.submit(_run_job, job)
         except BrokenProcessPool:
@@ -282,8 +341,8 @@ class ReceivePool:
     def _result(
         self,
         executor: ProcessPoolExecutor,
-        future: Future[CheckedRecords | _NeedDirectory] | None,
-    ) -> CheckedRecords | _NeedDirectory | None:
+        future: Future[_Answer | _NeedDirectory] | None,
+    ) -> _Answer | _NeedDirectory | None:
         if future is None:
             return None
         try:

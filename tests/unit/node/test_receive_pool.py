@@ -188,9 +188,12 @@ def test_a_hub_with_two_workers_stores_audits_and_forwards_what_one_without_does
     assert (plain.stored, plain.duplicates) == (9, 0)
     assert len(twins.pool.pids()) == 2
     _same_state(twins)
+    # The workers redacted each record for national ahead of the push, which takes them.
+    assert len(twins.pool.redactions) == 9
     forwarded = _forward(twins.plain, twins.now)
     assert len(forwarded) == 9
     assert _forward(twins.pooled, twins.now) == forwarded
+    assert len(twins.pool.redactions) == 0
     # Sent again: duplicates, answered and audited alike.
     plain_again, pooled_again = twins.push(twins.signed(list(batch.records)))
     assert isinstance(plain_again, ReceiveResult)
