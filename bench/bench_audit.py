@@ -94,7 +94,7 @@ def _indexed_proof(store: Store, index: int, size: int) -> list[bytes]:
 def _append_rates(config: BenchConfig, result: BenchResult, backend: str) -> None:
     reps = config.pick(5, 2)
     batches = config.pick(20, 2)
-    per_batch = config.pick(_APPEND_BATCH, 100)
+    per_batch = config.pick(_APPEND_BATCH, 50)
     plain_table = _plain_table()
     with database_url(config, backend, "append") as url:
         store = open_store(url)
@@ -221,7 +221,7 @@ def _fields_bytes(event: AuditEvent) -> bytes:
 def _serialisation(config: BenchConfig, result: BenchResult) -> None:
     """The profile's top hot spot in isolation: event serialisation, and a what-if."""
     reps = config.pick(5, 2)
-    events = [audit_event(i) for i in range(config.pick(20_000, 500))]
+    events = [audit_event(i) for i in range(config.pick(20_000, 200))]
     if any(e.to_bytes() != _fields_bytes(e) for e in events):
         raise RuntimeError("the direct serialisation differs from AuditEvent.to_bytes")
     ours: list[float] = []
@@ -253,7 +253,7 @@ def _serialisation(config: BenchConfig, result: BenchResult) -> None:
 
 def _sizes(config: BenchConfig, backend: str) -> list[int]:
     if config.smoke:
-        return [1_000, 10_000]
+        return [500, 2_000]
     # Building 10^6 events on PostgreSQL would take most of the run's budget;
     # the backend that scans (see the notes) is the one that needs the 10^6 point.
     return [10_000, 100_000, 1_000_000] if backend == "sqlite" else [10_000, 100_000]
@@ -448,7 +448,7 @@ def run(config: BenchConfig) -> BenchResult:
         title="Audit log (append, inclusion proofs at growing size, offline verification)",
         measured=(
             f"(1) events/s through `AuditLogRepository.append` in batches of "
-            f"{config.pick(_APPEND_BATCH, 100)} (one transaction each); (2) ms per "
+            f"{config.pick(_APPEND_BATCH, 50)} (one transaction each); (2) ms per "
             f"`inclusion_proof` at {sizes} events (SQLite; PostgreSQL up to 100,000), random "
             "leaves; (3) seconds to rebuild the root of the whole SQLite log from its event "
             "bytes with `MerkleTree` (the offline verifier's work) and compare it"

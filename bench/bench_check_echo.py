@@ -253,7 +253,7 @@ class _Samples:
 def _measure(config: BenchConfig, result: BenchResult, keystore: Keystore) -> None:
     """Every target served at once; each repetition calls them in turn (interleaved)."""
     reps = config.pick(5, 2)
-    total = config.pick(4_000, 160)
+    total = config.pick(4_000, 40)
     client = load_client_credentials(keystore.client(NODE, CLIENT))
     with ExitStack() as stack:
         calls: dict[str, tuple[Callable[[], object], int]] = {}
@@ -262,7 +262,7 @@ def _measure(config: BenchConfig, result: BenchResult, keystore: Keystore) -> No
             channel = open_client_channel(client, endpoint=served.endpoint)
             stack.callback(channel.close)
             calls[target.key] = (target.caller(channel), served.pid)
-            load_calls(calls[target.key][0], 1, config.pick(300, 20))  # warm-up: TLS, first streams
+            load_calls(calls[target.key][0], 1, config.pick(300, 5))  # warm-up: TLS, first streams
         samples = {(t.key, c): _Samples() for t in TARGETS for c in CALLERS}
         for callers in CALLERS:
             per_caller = max(total // callers, 10)
@@ -303,7 +303,7 @@ def _measure(config: BenchConfig, result: BenchResult, keystore: Keystore) -> No
 
 def run(config: BenchConfig) -> BenchResult:
     """Each target at 1, 8 and 16 callers; measured targets against the echo."""
-    total = config.pick(4_000, 160)
+    total = config.pick(4_000, 40)
     result = BenchResult(
         name=NAME,
         title="Check latency and throughput against a bare echo",

@@ -363,7 +363,7 @@ def _report(result: BenchResult, series: _Series) -> None:
 
 def run(config: BenchConfig) -> BenchResult:
     """Fan-out of one notice to three provinces and nine cities, against one bare round trip."""
-    reps = config.pick(30, 3)
+    reps = config.pick(30, 2)
     series = _measure(config, reps)
     sweep = statistics.median(series.sweep)
     result = BenchResult(

@@ -74,7 +74,7 @@ CATEGORY = "admin_penalty"
 BATCH = 500
 SIZES = (1_000, 10_000, 100_000)
 """Records per repetition in a full run: the scaling curve."""
-SMOKE_SIZES = (100, 1_000)
+SMOKE_SIZES = (50, 200)
 WORKER_COUNTS = (0, 1, 2)
 """``[receive] workers`` of the province and national in the federations timed side by side."""
 WORKER_SIZE = 10_000

@@ -140,7 +140,7 @@ def _measure_backend(
     config: BenchConfig, result: BenchResult, backend: str, signer: Ed25519Signer, shape: _Shape
 ) -> None:
     reps = config.pick(5, 2)
-    per_rep = config.pick(10_000, 200)
+    per_rep = config.pick(10_000, 50)
     catalog = load_packaged_catalog(NODE)
     with database_url(config, backend, "intake") as url:
         store = open_store(url)
@@ -205,7 +205,7 @@ def run(config: BenchConfig) -> BenchResult:
         measured=(
             f"records/s through `IntakeService.submit` on a migrated store, batches of {BATCH} "
             f"valid 双公示 penalty records of node {NODE}, "
-            f"{config.pick(10_000, 200):,} fresh records per repetition; validation, "
+            f"{config.pick(10_000, 50):,} fresh records per repetition; validation, "
             "SD-JWT issuance, record and audit inserts, commit"
         ),
         baseline=(
