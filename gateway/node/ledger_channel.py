@@ -134,6 +134,10 @@ class ChannelCheckLedger:
                     future.set_exception(StorageError(message, transient=transient))
         except (EOFError, OSError):
             pass
+        except Exception:  # an answer it cannot read (a node of another version): lost too
+            # Ending quietly would leave every waiting call hanging and the process alive,
+            # so the node would never replace it: the channel is lost, and said so.
+            log.exception("frontend.channel_unreadable")
         with self._lock:
             self._lost = True
             pending = list(self._pending.values())

@@ -38,7 +38,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import Final
@@ -349,6 +349,10 @@ class ReceivePool:
             return future.result()
         except BrokenProcessPool:
             self._replace(executor)
+            return None
+        except CancelledError:
+            # Still queued when another thread replaced the broken pool, or stop() ended it:
+            # never run, so checked here like the runs of a dead worker.
             return None
 
     def _current(self) -> ProcessPoolExecutor | None:

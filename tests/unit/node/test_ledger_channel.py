@@ -145,3 +145,28 @@ def test_when_the_node_is_gone_the_frontend_is_told_and_refuses(tmp_path: Path) 
     with pytest.raises(StorageError, match=r"^the node's writer is out of reach$") as refused:
         frontend.record(_write("c1"))
     assert refused.value.transient is True
+
+
+def test_an_unreadable_answer_loses_the_channel_and_refuses_the_waiting_call() -> None:
+    node_end, frontend_end = multiprocessing.Pipe()
+    lost = threading.Event()
+    frontend = ChannelCheckLedger(frontend_end, on_lost=lost.set)
+    refused: list[StorageError] = []
+
+    def call() -> None:
+        try:
+            frontend.record(_write("c1"))
+        except StorageError as exc:
+            refused.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    kind, call_id, _payload = node_end.recv()
+    # Not the (call id, ok, value) the channel speaks: a node of another version, say.
+    node_end.send(("unexpected", kind, call_id, "extra"))
+    caller.join(timeout=10)
+    assert not caller.is_alive()
+    assert lost.wait(10)
+    assert [(str(e), e.transient) for e in refused] == [("the node's writer is out of reach", True)]
+    node_end.close()
+    frontend_end.close()

@@ -349,3 +349,38 @@ def _record_id(sd_jwt: str) -> str:
     payload = sd_jwt.split("~", 1)[0].split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     return str(claims["rid"])
+
+
+def test_runs_still_queued_when_the_pool_stops_are_checked_in_the_node_process(
+    twins: _Twins,
+) -> None:
+    twins.pool.start()
+    records = list(
+        twins.city_batch([penalty_fields(i, decided=DECIDED) for i in range(120)]).records
+    )
+    expected = twins.pool.check(records, sender=HUZHOU, now=twins.now, alone=False)
+    assert len(expected) == 120
+    assert [r for r in expected if isinstance(r, Exception)] == []
+    callers = 4
+    ready = threading.Barrier(callers + 1)
+    answers: list[object] = []
+
+    def check() -> None:
+        ready.wait()
+        try:
+            answers.append(twins.pool.check(records, sender=HUZHOU, now=twins.now, alone=False))
+        except BaseException as exc:  # noqa: BLE001 - the test reports what escaped
+            answers.append(exc)
+
+    threads = [threading.Thread(target=check) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    # Four batches of two runs each on two workers: some runs are still queued, and
+    # stopping the pool cancels them; they are checked in the node process instead.
+    time.sleep(0.05)
+    twins.pool.stop()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert answers == [expected] * callers
