@@ -15,6 +15,8 @@ import functools
 import json
 import os
 import signal
+import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,6 +33,7 @@ from tests.support.federation import (
     Keystore,
     NodeProcess,
     client_channel,
+    gateway_command,
     init_node,
     make_keystore,
     run_gateway,
@@ -315,3 +318,27 @@ def test_no_frontend_outlives_the_node(keystore: Keystore, tmp_path: Path) -> No
         else:
             process.kill()
         _wait_for(functools.partial(_all_gone, pids), f"frontends gone ({stop})")
+
+
+def test_a_frontend_port_a_stranger_holds_fails_the_start_naming_the_port(
+    keystore: Keystore, tmp_path: Path
+) -> None:
+    # A stranger's listening socket that offers to share its port (SO_REUSEPORT), as one
+    # would to take a share of the checks: gRPC's default would bind beside it.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as stranger:
+        stranger.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        stranger.bind(("127.0.0.1", 0))
+        stranger.listen()
+        taken = f"127.0.0.1:{stranger.getsockname()[1]}"
+        config = init_node(keystore, NODE, tmp_path)
+        set_config_keys(config, "check", frontends=1, frontend_listen=[taken])
+        started = subprocess.run(
+            gateway_command("serve", "--config", str(config), "--log-json"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert started.returncode == 1, started.stdout + started.stderr
+    assert taken in started.stderr
+    assert "serving node" not in started.stdout
