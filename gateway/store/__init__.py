@@ -122,14 +122,15 @@ def open_store_reader(url: str) -> Store:
     For a node's child process (a check frontend): it reads the store and hands
     every write to the node's one writer. Its own writer is closed from the start,
     so a write through it is refused (StorageError) rather than made beside the
-    node's.
+    node's; and every connection is read-only at the database level (see
+    :func:`make_engine`), so a write through a repository is refused as well.
 
     Raises:
         ConfigurationError: unsupported URL or SQLite library.
         StorageError: a SQLite file cannot be written (a read may need the WAL's files).
     """
     check_files_writable(url)
-    store = _store(make_engine(url), max_batch=1)
+    store = _store(make_engine(url, read_only=True), max_batch=1)
     store.writer.close()
     return store
 

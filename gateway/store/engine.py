@@ -129,12 +129,15 @@ def dialect_insert(conn: Connection, table: Table) -> sqlite.Insert | postgresql
     return postgresql.insert(table)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """Create an engine for a SQLite file or a PostgreSQL database.
 
     Args:
         url: ``sqlite:///path/to/node.db`` or
             ``postgresql+psycopg://user@host:port/db[?options=...]``.
+        read_only: every connection refuses writes at the database level
+            (SQLite ``PRAGMA query_only``; PostgreSQL
+            ``default_transaction_read_only``), for a process that only reads.
 
     Returns:
         The engine. Its schema is not created here: call ``migrate(url)`` first.
@@ -160,17 +163,34 @@ def make_engine(url: str) -> Engine:
             pool_size=_SQLITE_POOL,
             max_overflow=_SQLITE_POOL,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, read_only=read_only)
         return engine
     if parsed.drivername != "postgresql+psycopg":
         raise ConfigurationError(
             f"unsupported database URL scheme {parsed.drivername!r}: "
             "use sqlite:/// or postgresql+psycopg://"
         )
-    return create_engine(parsed, pool_pre_ping=True)
+    engine = create_engine(parsed, pool_pre_ping=True)
+    if read_only:
+        _configure_postgres_read_only(engine)
+    return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_postgres_read_only(engine: Engine) -> None:
+    # Set on the session rather than in the URL's ``options``, which may carry a
+    # search_path already: every transaction of the connection is then read-only.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        finally:
+            dbapi_connection.autocommit = autocommit
+
+
+def _configure_sqlite(engine: Engine, *, read_only: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # The driver's implicit BEGIN does not understand SAVEPOINT; we begin ourselves.
@@ -181,6 +201,8 @@ def _configure_sqlite(engine: Engine) -> None:
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            if read_only:
+                cursor.execute("PRAGMA query_only=ON")
         finally:
             cursor.close()
 
