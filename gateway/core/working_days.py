@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 import chinese_calendar
@@ -28,6 +29,8 @@ __all__ = ["Lateness", "OfficialCalendar", "WorkingCalendar", "lateness", "repor
 # More than a year of days off in a row does not happen; a bound keeps a
 # corrupt calendar from looping for ever.
 _MAX_DAYS_SCANNED = 400
+# Days remembered: about eleven years of them, a few hundred kilobytes.
+_MEMO_DAYS = 4096
 
 
 class WorkingCalendar(Protocol):
@@ -42,22 +45,29 @@ class WorkingCalendar(Protocol):
         ...
 
 
+@lru_cache(maxsize=_MEMO_DAYS)
+def _official_day(day: dt.date) -> tuple[bool, bool]:
+    """Whether ``day`` is an official working day, and whether the package covers it.
+
+    A pure function of the date and the installed package, remembered per date:
+    the package validates its argument and looks the day up on every call, which
+    took more of an intake's time than signing the record did.
+    """
+    try:
+        return bool(chinese_calendar.is_workday(day)), True
+    except NotImplementedError:
+        # A year the package does not carry yet: weekdays, and covers() says so.
+        return day.weekday() < 5, False
+
+
 class OfficialCalendar:
     """The PRC official calendar (holidays and 调休), from ``chinesecalendar``."""
 
     def is_working_day(self, day: dt.date) -> bool:
-        try:
-            return bool(chinese_calendar.is_workday(day))
-        except NotImplementedError:
-            # A year the package does not carry yet: weekdays, and covers() says so.
-            return day.weekday() < 5
+        return _official_day(day)[0]
 
     def covers(self, day: dt.date) -> bool:
-        try:
-            chinese_calendar.is_workday(day)
-        except NotImplementedError:
-            return False
-        return True
+        return _official_day(day)[1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import chinese_calendar
 import pytest
 
 from gateway.core.working_days import (
@@ -71,3 +72,42 @@ def test_a_year_the_calendar_does_not_cover_falls_back_to_weekdays_marked_approx
 def test_a_deadline_of_no_working_days_is_refused() -> None:
     with pytest.raises(ValueError, match="a deadline of 0 working days is not a deadline"):
         reporting_deadline(D(2025, 1, 2), 0, CALENDAR)
+
+
+class _PackageCalendar:
+    """The package asked afresh on every call: what the official calendar must agree with."""
+
+    def is_working_day(self, day: dt.date) -> bool:
+        try:
+            return bool(chinese_calendar.is_workday(day))
+        except NotImplementedError:
+            return day.weekday() < 5
+
+    def covers(self, day: dt.date) -> bool:
+        try:
+            chinese_calendar.is_workday(day)
+        except NotImplementedError:
+            return False
+        return True
+
+
+def test_the_remembered_calendar_answers_as_the_package_over_years_of_holidays() -> None:
+    # 2025 to 2027: every Spring Festival, National Day and 调休 weekend the
+    # package carries, and the first uncovered year after them, asked twice
+    # (the second time from memory).
+    package = _PackageCalendar()
+    days = [D(2025, 1, 1) + dt.timedelta(days=n) for n in range(3 * 365)]
+    expected = [(package.is_working_day(d), package.covers(d)) for d in days]
+    decided = days[::5]
+    late = [lateness(d, d + dt.timedelta(days=20), 7, package) for d in decided]
+    for _ in range(2):
+        assert [(CALENDAR.is_working_day(d), CALENDAR.covers(d)) for d in days] == expected
+        assert [lateness(d, d + dt.timedelta(days=20), 7, CALENDAR) for d in decided] == late
+    # Holidays and make-up days are in the range, not only weekends.
+    assert (False, True) in {
+        (w, c) for (w, c), d in zip(expected, days, strict=True) if d.weekday() < 5
+    }
+    assert (True, True) in {
+        (w, c) for (w, c), d in zip(expected, days, strict=True) if d.weekday() >= 5
+    }
+    assert (True, False) in set(expected)
