@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,7 +82,15 @@ def check_files_writable(url: str | URL) -> None:
     Raises:
         StorageError: naming the first file (or folder) that cannot be written.
     """
-    files = sqlite_files(url)
+    _check_writable(sqlite_files(url))
+
+
+# The files of each engine's database, parsed from its URL once (write_tx checks them
+# before every write transaction; parsing the URL was most of that check's cost).
+_ENGINE_FILES: weakref.WeakKeyDictionary[Engine, tuple[Path, ...]] = weakref.WeakKeyDictionary()
+
+
+def _check_writable(files: tuple[Path, ...]) -> None:
     if not files:
         return
     folder = files[0].parent
@@ -227,7 +236,11 @@ def write_tx(engine: Engine, action: str) -> Iterator[Connection]:
             file cannot be written (see :func:`check_files_writable`).
     """
     if is_sqlite(engine):
-        check_files_writable(engine.url)
+        files = _ENGINE_FILES.get(engine)
+        if files is None:
+            files = _ENGINE_FILES[engine] = sqlite_files(engine.url)
+        # Every time: the files' permissions may change while the node runs.
+        _check_writable(files)
     with translating(action), engine.connect() as conn:
         conn.execution_options(**{_WRITE_OPTION: True})
         with conn.begin():

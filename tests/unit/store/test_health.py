@@ -56,6 +56,29 @@ def test_an_immutable_shm_file_is_refused_by_name(tmp_path: Path, immutable: lis
         open_store(url)
 
 
+def test_every_write_transaction_checks_the_files_again(
+    tmp_path: Path, immutable: list[Path]
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'node.db'}")
+    try:
+        with write_tx(store.engine, "writing once") as conn:
+            conn.execute(text("CREATE TABLE probe (x INTEGER)"))
+        shm = tmp_path / "node.db-shm"
+        _make_immutable(shm, immutable)
+        with (
+            pytest.raises(StorageError, match=f"^SQLite file {shm} is not writable$"),
+            write_tx(store.engine, "writing again") as conn,
+        ):
+            conn.execute(text("INSERT INTO probe VALUES (1)"))
+        subprocess.run(["chattr", "-i", str(shm)], check=True)
+        with write_tx(store.engine, "writing when it can") as conn:
+            conn.execute(text("INSERT INTO probe VALUES (2)"))
+        with write_tx(store.engine, "reading") as conn:
+            assert conn.execute(text("SELECT x FROM probe")).scalars().all() == [2]
+    finally:
+        store.close()
+
+
 def test_files_not_yet_created_need_a_writable_folder(tmp_path: Path) -> None:
     check_files_writable(f"sqlite:///{tmp_path / 'node.db'}")
     missing = tmp_path / "missing"
