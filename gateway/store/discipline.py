@@ -183,6 +183,11 @@ _NEW_HITS = Prepared(
 )
 
 
+def _store_hits(conn: Connection, hits: Sequence[HitRow]) -> None:
+    """The one way hits are stored; a hit already stored (same check and record) is kept."""
+    _NEW_HITS.execute_many(conn, [_values(hit) for hit in hits])
+
+
 def _check_limit(limit: int) -> None:
     if not 1 <= limit <= 10_000:
         raise InputError(f"limit must be between 1 and 10000, got {limit}")
@@ -221,15 +226,17 @@ class DisciplineRepository:
         with using(self._engine, conn, f"storing check {check.check_id}", write=True) as c:
             if _NEW_CHECK.execute(c, _values(check)).first() is None:
                 raise ConflictError(f"check {check.check_id} is already stored")
-            # A hit already stored (the same check and record) is left as it is.
-            _NEW_HITS.execute_many(c, [_values(hit) for hit in hits])
+            _store_hits(c, hits)
 
-    def add_hits(
-        self, hits: Sequence[HitRow], *, conn: Connection | None = None
-    ) -> builtins.list[tuple[str, str]]:
-        """Store hit reports; returns the (check id, record id) pairs that were new."""
-        new = self._insert_new(DISCIPLINE_HIT, ["check_id", "record_id"], hits, conn)
-        return [(str(a), str(b)) for a, b in new]
+    def add_hits(self, hits: Sequence[HitRow], *, conn: Connection | None = None) -> None:
+        """Store hit reports; a hit already stored (same check and record) is left as it is.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        if hits:
+            with using(self._engine, conn, f"storing {len(hits)} hits", write=True) as c:
+                _store_hits(c, hits)
 
     def add_check_once(
         self, check: CheckRow, hits: Sequence[HitRow], *, conn: Connection | None = None
@@ -259,7 +266,7 @@ class DisciplineRepository:
                 if stored is None:  # pragma: no cover - the conflict names a committed row
                     raise ConflictError(f"check request {check.request_id} conflicts")
                 return stored
-            self._insert_new(DISCIPLINE_HIT, ["check_id", "record_id"], hits, c)
+            _store_hits(c, hits)
         return check
 
     def check_for_request(
