@@ -161,26 +161,27 @@ def _load(cls: type[_T], mapping: RowMapping) -> _T:
 
 
 def _insert_new_statement(
-    table: Table, key: Sequence[str], *, returning: bool
+    table: Table, key: Sequence[str]
 ) -> Callable[[Connection], ClauseElement]:
-    """``INSERT ... ON CONFLICT (key) DO NOTHING``, returning the key of a new row or not."""
+    """``INSERT ... ON CONFLICT (key) DO NOTHING``: its row count says whether the row was new.
+
+    No ``RETURNING``: a statement without result rows spares SQLAlchemy building
+    the result's column metadata on every call.
+    """
 
     def build(conn: Connection) -> ClauseElement:
-        stmt = (
+        return (
             dialect_insert(conn, table)
             .values({column.name: bindparam(column.name) for column in table.c})
             .on_conflict_do_nothing(index_elements=list(key))
         )
-        return stmt.returning(*(table.c[k] for k in key)) if returning else stmt
 
     return build
 
 
 # Every check writes them: compiled once per backend (see gateway.store.prepared).
-_NEW_CHECK = Prepared(_insert_new_statement(DISCIPLINE_CHECK, ["check_id"], returning=True))
-_NEW_HITS = Prepared(
-    _insert_new_statement(DISCIPLINE_HIT, ["check_id", "record_id"], returning=False)
-)
+_NEW_CHECK = Prepared(_insert_new_statement(DISCIPLINE_CHECK, ["check_id"]))
+_NEW_HITS = Prepared(_insert_new_statement(DISCIPLINE_HIT, ["check_id", "record_id"]))
 
 
 def _store_hits(conn: Connection, hits: Sequence[HitRow]) -> None:
@@ -224,7 +225,7 @@ class DisciplineRepository:
             StorageError: the database failed.
         """
         with using(self._engine, conn, f"storing check {check.check_id}", write=True) as c:
-            if _NEW_CHECK.execute(c, _values(check)).first() is None:
+            if _NEW_CHECK.execute(c, _values(check)).rowcount == 0:
                 raise ConflictError(f"check {check.check_id} is already stored")
             _store_hits(c, hits)
 
