@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
-from sqlalchemy import Connection, Engine, TextClause, bindparam, func, select, text
+from sqlalchemy import Connection, Engine, bindparam, func, select, text
 
 from gateway.core.audit import AuditEvent
 from gateway.core.errors import StorageError
@@ -99,17 +99,18 @@ class AuditStage:
 
 
 @functools.lru_cache(maxsize=256)
-def _node_query(count: int) -> TextClause:
+def _node_query(count: int) -> Prepared:
     """Read ``count`` nodes by primary key, as one OR of key equalities.
 
     An OR of primary-key equalities, because SQLite scans the whole table for a
     row-value ``IN`` list. Written as text and kept per key count: building the
     same expression with SQLAlchemy's operators cost more than the query itself
-    (a check appends one event, and reads about log2(n) nodes to do it).
+    (a check appends one event, and reads about log2(n) nodes to do it); and
+    prepared (see :mod:`gateway.store.prepared`): compiled once per backend.
     """
     keys = " OR ".join(f"(level = :l{i} AND idx = :i{i})" for i in range(count))
     # Only a constant table name and numbered placeholders go into the text.
-    return text(f"SELECT level, idx, hash FROM {AUDIT_NODE.name} WHERE {keys}")  # noqa: S608
+    return Prepared(text(f"SELECT level, idx, hash FROM {AUDIT_NODE.name} WHERE {keys}"))  # noqa: S608
 
 
 # Every append runs them (a check appends once per group commit): compiled once per backend.
@@ -136,8 +137,11 @@ class _ConnNodes:
         for i, (level, idx) in enumerate(wanted):
             params[f"l{i}"] = level
             params[f"i{i}"] = idx
-        rows = self._conn.execute(_node_query(len(wanted)), params)
-        found = {(level, idx): bytes(h) for level, idx, h in rows}
+        rows = _node_query(len(wanted)).execute(self._conn, params)
+        found: dict[tuple[int, int], bytes] = {}
+        for row in rows:
+            level, idx, node = tuple(row)
+            found[level, idx] = bytes(node)
         missing = [k for k in keys if k not in found]
         if missing:
             raise StorageError(f"audit log node {missing[0]} is missing: the log is damaged")
