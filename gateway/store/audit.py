@@ -18,7 +18,7 @@ import builtins
 import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, text
 
@@ -69,6 +69,16 @@ class IndexedColumns:
             decision=event.decision.value,
             subject=event.subject[:64],
         )
+
+    def values(self) -> dict[str, int | str]:
+        """By column name (built field by field: ``dataclasses.asdict`` deep-copies)."""
+        return {
+            "time": self.time,
+            "actor": self.actor,
+            "action": self.action,
+            "decision": self.decision,
+            "subject": self.subject,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +222,7 @@ class AuditLogRepository:
             _INSERT_EVENTS.execute_many(
                 c,
                 [
-                    {"seq": size + i, **asdict(IndexedColumns.of(event)), "event": blob}
+                    {"seq": size + i, **IndexedColumns.of(event).values(), "event": blob}
                     for i, (event, blob) in enumerate(zip(events, blobs, strict=True))
                 ],
             )

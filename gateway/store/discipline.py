@@ -153,7 +153,15 @@ class RepairRow:
 
 
 def _values(row: Any) -> dict[str, Any]:
-    return {f.name: getattr(row, f.name) for f in fields(row)}
+    cls = type(row)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return {name: getattr(row, name) for name in names}
+
+
+# Per row class: dataclasses.fields builds a tuple of Field objects on every call.
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def _load(cls: type[_T], mapping: RowMapping) -> _T:
