@@ -72,27 +72,51 @@ class ForwardRedactions:
     """Redactions made ahead of the push, by (SD-JWT as received, recipient); bounded.
 
     Keyed by the exact text, so a redaction only ever stands for the record it was
-    made from. The oldest go first when full: the push then redacts itself.
+    made from. Bounded by count and by the characters held (keys and redactions:
+    a key keeps its record's text alive), so large records cannot grow it past
+    ``max_chars``; the oldest go first when full, and the push then redacts itself.
     """
 
-    def __init__(self, max_entries: int = 8_192) -> None:
+    def __init__(self, max_entries: int = 8_192, max_chars: int = 32 * 1024 * 1024) -> None:
         self._max = max_entries
+        self._max_chars = max_chars
         self._lock = threading.Lock()
         self._made: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._chars = 0
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._made)
 
+    @property
+    def chars(self) -> int:
+        """The characters held now: every key's texts and every redaction."""
+        with self._lock:
+            return self._chars
+
     def put(self, made: Iterable[tuple[str, str, str]]) -> None:
         """Keep ``(sd_jwt, recipient, redacted)`` triples."""
         with self._lock:
             for sd_jwt, recipient, redacted in made:
-                self._made[(sd_jwt, recipient)] = redacted
-            while len(self._made) > self._max:
-                self._made.popitem(last=False)
+                key = (sd_jwt, recipient)
+                old = self._made.pop(key, None)
+                if old is not None:
+                    self._chars -= _size(key, old)
+                self._made[key] = redacted
+                self._chars += _size(key, redacted)
+            while len(self._made) > self._max or self._chars > self._max_chars:
+                key, redacted = self._made.popitem(last=False)
+                self._chars -= _size(key, redacted)
 
     def take(self, sd_jwt: str, recipient: str) -> str | None:
         """The redaction of ``sd_jwt`` for ``recipient``, once; None if none was made."""
+        key = (sd_jwt, recipient)
         with self._lock:
-            return self._made.pop((sd_jwt, recipient), None)
+            redacted = self._made.pop(key, None)
+            if redacted is not None:
+                self._chars -= _size(key, redacted)
+            return redacted
+
+
+def _size(key: tuple[str, str], redacted: str) -> int:
+    return len(key[0]) + len(key[1]) + len(redacted)
