@@ -37,7 +37,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -50,7 +50,7 @@ from gateway.core.catalog import Catalog
 from gateway.core.errors import ConfigurationError, GatewayError
 from gateway.core.identifiers import SubjectType
 from gateway.core.limits import Limits
-from gateway.core.records import redact_record
+from gateway.core.records import SignedRecord, redact_record
 from gateway.core.routing import record_recipients
 from gateway.node.forwards import ForwardPlans, ForwardRedactions
 from gateway.node.record_check import CheckedRecords, RecordCheck, RecordChecker
@@ -94,11 +94,65 @@ class _Job:
     """Sent again with it when the worker held an older directory."""
 
 
+_Fields = tuple[
+    str, str, int, str, str, SubjectType, int, int, str, Mapping[str, str], Mapping[str, str], str
+]
+"""A verified record as it crosses back to the node: its fields but the SD-JWT, which the
+node already holds (it sent it), in :class:`SignedRecord`'s order with ``sd_jwt`` left out."""
+
+
+def _pack(record: SignedRecord) -> _Fields:
+    return (
+        record.issuer,
+        record.record_id,
+        record.version,
+        record.category,
+        record.catalog_version,
+        record.subject_type,
+        record.issued_at,
+        record.expires_at,
+        record.key_id,
+        record.clear,
+        record.masked,
+        record.not_public,
+    )
+
+
+def _unpack(fields: _Fields, sd_jwt: str) -> SignedRecord:
+    (issuer, record_id, version, category, catalog_version, subject_type) = fields[:6]
+    (issued_at, expires_at, key_id, clear, masked, not_public) = fields[6:]
+    return SignedRecord(
+        issuer=issuer,
+        record_id=record_id,
+        version=version,
+        category=category,
+        catalog_version=catalog_version,
+        subject_type=subject_type,
+        issued_at=issued_at,
+        expires_at=expires_at,
+        key_id=key_id,
+        clear=clear,
+        masked=masked,
+        sd_jwt=sd_jwt,
+        not_public=not_public,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Answer:
-    checked: CheckedRecords
+    """A run's outcome in a compact form: plain tuples pickle and unpickle fastest, and the
+    records' texts the node sent are not sent back."""
+
+    checked: tuple[_Fields | GatewayError, ...]
     forwards: tuple[tuple[int, str, str], ...]
     """(position in the run, recipient, redacted SD-JWT) for each onward neighbour."""
+
+    def records(self, sd_jwts: Sequence[str]) -> CheckedRecords:
+        """The run's outcomes, each verified record with its text from ``sd_jwts``."""
+        return [
+            outcome if isinstance(outcome, GatewayError) else _unpack(outcome, sd_jwt)
+            for outcome, sd_jwt in zip(self.checked, sd_jwts, strict=True)
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +202,10 @@ class _Worker:
                 return _NEED_DIRECTORY
             self._trust.install(job.directory)
         checked = self._check.check(job.records, sender=job.sender, now=job.now, alone=job.alone)
-        return _Answer(checked, self._forwards(checked, job.sender))
+        return _Answer(
+            tuple(r if isinstance(r, GatewayError) else _pack(r) for r in checked),
+            self._forwards(checked, job.sender),
+        )
 
     def _forwards(self, checked: CheckedRecords, sender: str) -> tuple[tuple[int, str, str], ...]:
         """Each verified record redacted for the neighbours it goes to next (as the node's
@@ -324,7 +381,7 @@ class ReceivePool:
             (job.records[index], recipient, redacted)
             for index, recipient, redacted in answer.forwards
         )
-        return answer.checked
+        return answer.records(job.records)
 
     def _submit(
         self, executor: ProcessPoolExecutor, job: _Job
