@@ -25,6 +25,8 @@ the answer, sent only once the batch is durable.
 - A worker that dies (killed, out of memory) breaks the pool: the runs it had
   are checked again in the node process, so nothing is lost, and a new pool
   replaces the broken one.
+- Each worker reports its pid as it starts (the node finds it among its live
+  children), so the node knows its workers without ProcessPoolExecutor's internals.
 - :meth:`ReceivePool.stop` ends the workers and waits for them: no process
   outlives the node. A node killed outright cannot stop them: each worker
   ends by itself within a second of its parent going.
@@ -41,6 +43,9 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
+from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue
+from queue import Empty
 from typing import Final
 
 import structlog
@@ -58,6 +63,8 @@ from gateway.node.trust import FederationTrust, SignedDirectoryFile
 
 __all__ = ["ReceivePool", "WorkerSetup"]
 
+_START_S = 30.0
+"""How long :meth:`ReceivePool.pids` waits for workers still starting to report."""
 _WATCH_S = 1.0
 """How often a worker looks whether the node process is still its parent."""
 
@@ -244,8 +251,9 @@ _worker: _Worker | None = None
 """This worker process's state (None in the node process)."""
 
 
-def _start_worker(setup: WorkerSetup) -> None:
+def _start_worker(setup: WorkerSetup, started: Queue[int]) -> None:
     global _worker  # noqa: PLW0603 - one state per worker process, set once as it starts
+    started.put(os.getpid())
     # Ctrl-C reaches the whole process group: the node stops its workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     node = os.getppid()
@@ -274,6 +282,64 @@ def _run_job(job: _Job) -> _Answer | _NeedDirectory:
 
 def _worker_pid() -> int:
     return os.getpid()
+
+
+class _Workers:
+    """One pool of worker processes: the executor and the processes it started.
+
+    Each worker reports its pid on ``started`` as it starts; the node finds its
+    process among its live children (multiprocessing's public view of them).
+    """
+
+    def __init__(self, count: int, setup: WorkerSetup) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._count = count
+        self._started: Queue[int] = context.Queue()
+        self._processes: dict[int, BaseProcess | None] = {}
+        """By pid; None: ended before the node looked (or never its child)."""
+        self._lock = threading.Lock()
+        self.executor = ProcessPoolExecutor(
+            max_workers=count,
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=(setup, self._started),
+        )
+        # The pool starts a process per job while none is idle: one job per worker
+        # starts them all now, rather than at the first batches.
+        for _ in range(count):
+            self.executor.submit(_worker_pid)
+
+    def alive(self, *, wait_s: float = 0.0) -> tuple[int, ...]:
+        """The pids of the workers running now, waiting up to ``wait_s`` for those still
+        starting to report."""
+        with self._lock:
+            self._look(wait_s)
+            known = list(self._processes.items())
+        return tuple(pid for pid, p in known if p is not None and p.is_alive())
+
+    def all_alive(self) -> bool:
+        """No worker that has reported has ended (a pool whose worker dies is broken)."""
+        with self._lock:
+            self._look(0.0)
+            known = list(self._processes.values())
+        return all(p is not None and p.is_alive() for p in known)
+
+    def _look(self, wait_s: float) -> None:
+        deadline = time.monotonic() + wait_s
+        while len(self._processes) < self._count:
+            try:
+                if wait_s > 0:
+                    pid = self._started.get(timeout=max(0.0, deadline - time.monotonic()))
+                else:
+                    pid = self._started.get_nowait()
+            except Empty:
+                return
+            children = {child.pid: child for child in multiprocessing.active_children()}
+            self._processes[pid] = children.get(pid)
+
+    def shutdown(self, *, wait: bool) -> None:
+        # ``started`` stays open: another thread may still be looking at this pool.
+        self.executor.shutdown(wait=wait, cancel_futures=True)
 
 
 def _runs(records: Sequence[str], count: int) -> list[tuple[str, ...]]:
@@ -311,7 +377,7 @@ class ReceivePool:
         self._local = local
         self.redactions = redactions
         self._lock = threading.Lock()
-        self._executor: ProcessPoolExecutor | None = None
+        self._pool: _Workers | None = None
         self._stopped = False
 
     def start(self) -> None:
@@ -320,11 +386,11 @@ class ReceivePool:
         Raises:
             ConfigurationError: a worker could not start (its error is logged).
         """
-        executor = self._current()
-        if executor is None:
+        pool = self._current()
+        if pool is None:
             return
         try:
-            for future in [executor.submit(_worker_pid) for _ in range(self._workers)]:
+            for future in [pool.executor.submit(_worker_pid) for _ in range(self._workers)]:
                 future.result()
         except BrokenProcessPool as exc:
             raise ConfigurationError(
@@ -335,45 +401,44 @@ class ReceivePool:
         """End the workers and wait for them; later batches are checked in the node process."""
         with self._lock:
             self._stopped = True
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     def pids(self) -> tuple[int, ...]:
-        """The process ids of the workers running now."""
+        """The process ids of the workers running now (those still starting: once started)."""
         with self._lock:
-            executor = self._executor
-        if executor is None:
+            pool = self._pool
+        if pool is None:
             return ()
-        # ProcessPoolExecutor keeps its processes by pid; it has no public accessor.
-        return tuple(pid for pid, p in executor._processes.items() if p.is_alive())
+        return pool.alive(wait_s=_START_S)
 
     def check(
         self, sd_jwts: Sequence[str], *, sender: str, now: int, alone: bool
     ) -> CheckedRecords:
         """See :meth:`RecordChecker.check`; the same answers as in the node process."""
         held = self._trust.held
-        executor = self._current()
-        if not sd_jwts or held is None or executor is None:
+        pool = self._current()
+        if not sd_jwts or held is None or pool is None:
             # No directory: the node process refuses the batch as it would without a pool.
             return self._local.check(sd_jwts, sender=sender, now=now, alone=alone)
         jobs = [_Job(run, sender, now, alone, held.serial) for run in _runs(sd_jwts, self._workers)]
-        pending = [(job, self._submit(executor, job)) for job in jobs]
+        pending = [(job, self._submit(pool, job)) for job in jobs]
         checked: list[CheckedRecords] = []
         for job, future in pending:
-            checked.append(self._collect(executor, job, future))
+            checked.append(self._collect(pool, job, future))
         return [outcome for run in checked for outcome in run]
 
     def _collect(
         self,
-        executor: ProcessPoolExecutor,
+        pool: _Workers,
         job: _Job,
         future: Future[_Answer | _NeedDirectory] | None,
     ) -> CheckedRecords:
-        answer = self._result(executor, future)
+        answer = self._result(pool, future)
         if isinstance(answer, _NeedDirectory):
             with_directory = replace(job, directory=self._trust.signed)
-            answer = self._result(executor, self._submit(executor, with_directory))
+            answer = self._result(pool, self._submit(pool, with_directory))
         if answer is None or isinstance(answer, _NeedDirectory):
             # The worker died with the run: checked here instead, nothing lost.
             return self._local.check(job.records, sender=job.sender, now=job.now, alone=job.alone)
@@ -383,13 +448,11 @@ class ReceivePool:
         )
         return answer.records(job.records)
 
-    def _submit(
-        self, executor: ProcessPoolExecutor, job: _Job
-    ) -> Future[_Answer | _NeedDirectory] | None:
+    def _submit(self, pool: _Workers, job: _Job) -> Future[_Answer | _NeedDirectory] | None:
         try:
-            return executor.submit(_run_job, job)
+            return pool.executor.submit(_run_job, job)
         except BrokenProcessPool:
-            self._replace(executor)
+            self._replace(pool)
             return None
         except RuntimeError:
             # Shut down by stop() meanwhile.
@@ -397,7 +460,7 @@ class ReceivePool:
 
     def _result(
         self,
-        executor: ProcessPoolExecutor,
+        pool: _Workers,
         future: Future[_Answer | _NeedDirectory] | None,
     ) -> _Answer | _NeedDirectory | None:
         if future is None:
@@ -405,31 +468,31 @@ class ReceivePool:
         try:
             return future.result()
         except BrokenProcessPool:
-            self._replace(executor)
+            self._replace(pool)
             return None
         except CancelledError:
             # Still queued when another thread replaced the broken pool, or stop() ended it:
             # never run, so checked here like the runs of a dead worker.
             return None
 
-    def _current(self) -> ProcessPoolExecutor | None:
+    def _current(self) -> _Workers | None:
         """The pool in use; a new one if a worker of the last one has ended."""
         with self._lock:
             if self._stopped:
                 return None
-            executor = self._executor
-            if executor is None:
-                executor = self._executor = self._new_executor()
-                return executor
-        if not all(p.is_alive() for p in list(executor._processes.values())):
-            self._replace(executor)
+            pool = self._pool
+            if pool is None:
+                pool = self._pool = _Workers(self._workers, self._setup)
+                return pool
+        if not pool.all_alive():
+            self._replace(pool)
             return self._current()
-        return executor
+        return pool
 
-    def _replace(self, broken: ProcessPoolExecutor) -> None:
+    def _replace(self, broken: _Workers) -> None:
         """A worker died: a new pool in place of ``broken`` (once, whoever notices first)."""
         with self._lock:
-            if self._executor is not broken or self._stopped:
+            if self._pool is not broken or self._stopped:
                 return
             log.warning(
                 "receive.worker_died",
@@ -437,18 +500,5 @@ class ReceivePool:
                 detail="a receive worker ended; its records are checked in the node process "
                 "and a new pool starts",
             )
-            self._executor = self._new_executor()
-        broken.shutdown(wait=False, cancel_futures=True)
-
-    def _new_executor(self) -> ProcessPoolExecutor:
-        executor = ProcessPoolExecutor(
-            max_workers=self._workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(self._setup,),
-        )
-        # The pool starts a process per job while none is idle: one job per worker
-        # starts them all now, rather than at the first batches.
-        for _ in range(self._workers):
-            executor.submit(_worker_pid)
-        return executor
+            self._pool = _Workers(self._workers, self._setup)
+        broken.shutdown(wait=False)
