@@ -30,7 +30,7 @@ __all__ = ["Child", "ChildSupervisor"]
 log = structlog.get_logger("gateway.children")
 
 READY_TIMEOUT_S = 60.0
-"""How long a child may take to start (a fresh interpreter importing the gateway)."""
+"""How long a child may take to start (a fresh interpreter importing the gateway), by default."""
 _WATCH_S = 0.5
 _MAX_BACKOFF_S = 30.0
 
@@ -46,7 +46,7 @@ class Child(Protocol):
         ...
 
     def await_ready(self, process: SpawnProcess, timeout_s: float) -> None:
-        """Wait until ``process`` serves.
+        """Wait until ``process`` serves; return (raising) as soon as it exits.
 
         Raises:
             ConfigurationError: it failed to start, saying why, or did not start in time.
@@ -57,8 +57,11 @@ class Child(Protocol):
 class ChildSupervisor:
     """Starts, watches, restarts and stops a node's child processes."""
 
-    def __init__(self, children: Sequence[Child], *, name: str) -> None:
+    def __init__(
+        self, children: Sequence[Child], *, name: str, ready_timeout_s: float = READY_TIMEOUT_S
+    ) -> None:
         self._children = list(children)
+        self._ready_timeout_s = ready_timeout_s
         self._name = name
         self._context = multiprocessing.get_context("spawn")
         self._processes: list[SpawnProcess] = []
@@ -76,7 +79,7 @@ class ChildSupervisor:
             self._processes = [child.launch(self._context) for child in self._children]
         try:
             for child, process in zip(self._children, self._processes, strict=True):
-                child.await_ready(process, READY_TIMEOUT_S)
+                child.await_ready(process, self._ready_timeout_s)
         except BaseException:
             self.stop(0.0)
             raise
@@ -105,7 +108,8 @@ class ChildSupervisor:
                 process.kill()
                 process.join(5.0)
         if self._watcher.is_alive():
-            self._watcher.join(READY_TIMEOUT_S)
+            # A replacement that was starting saw its process end and gave up.
+            self._watcher.join(self._ready_timeout_s)
 
     def _watch(self) -> None:
         failures = 0
@@ -127,29 +131,44 @@ class ChildSupervisor:
                     failures = 0
 
     def _replace_if_dead(self, index: int) -> bool:
+        # The lock guards the process table only: a launch and a readiness wait (up to
+        # the ready timeout) happen outside it, so stop() never waits behind them.
         with self._lock:
             dead = self._processes[index]
             if dead.exitcode is None or self._stopping.is_set():
                 return False
-            child = self._children[index]
-            log.warning(
-                "child.exited",
-                supervisor=self._name,
-                child=child.name,
-                pid=dead.pid,
-                exitcode=dead.exitcode,
-            )
-            # Launched before the dead one is let go: if launching fails, the next round
-            # finds the dead one again and tries again.
-            process = child.launch(self._context)
-            self._processes[index] = process
-            dead.close()
-            try:
-                child.await_ready(process, READY_TIMEOUT_S)
-            except ConfigurationError:
-                if process.exitcode is None:
-                    process.kill()
-                    process.join(5.0)
-                raise
+        child = self._children[index]
+        log.warning(
+            "child.exited",
+            supervisor=self._name,
+            child=child.name,
+            pid=dead.pid,
+            exitcode=dead.exitcode,
+        )
+        # If launching fails, the dead one stays in the table: the next round finds it
+        # and tries again.
+        process = child.launch(self._context)
+        with self._lock:
+            stopping = self._stopping.is_set()
+            if not stopping:
+                self._processes[index] = process
+                dead.close()
+        if stopping:
+            # stop() took its list of processes before this one was in it.
+            _end(process)
+            return False
+        try:
+            child.await_ready(process, self._ready_timeout_s)
+        except ConfigurationError:
+            _end(process)
+            if self._stopping.is_set():
+                return False  # stop() ended it while it started: not a failure
+            raise
         log.info("child.restarted", supervisor=self._name, child=child.name, pid=process.pid)
         return True
+
+
+def _end(process: SpawnProcess) -> None:
+    if process.exitcode is None:
+        process.kill()
+        process.join(5.0)

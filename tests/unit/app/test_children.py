@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
+from multiprocessing.connection import wait
 from multiprocessing.context import SpawnContext, SpawnProcess
 
 from gateway.app.children import ChildSupervisor
+from gateway.core.errors import ConfigurationError
 
 
 class _Sleeper:
@@ -57,3 +60,47 @@ def test_a_dead_child_is_started_again_after_a_failed_launch_and_stop_ends_it() 
     assert child.launches == 3
     assert replaced != first
     assert not _alive(replaced)
+
+
+class _NeverReadyAgain:
+    """A child ready at once the first time; a replacement never says it is ready."""
+
+    def __init__(self) -> None:
+        self.pids: list[int] = []
+        self.waiting = threading.Event()
+
+    @property
+    def name(self) -> str:
+        return "stuck"
+
+    def launch(self, context: SpawnContext) -> SpawnProcess:
+        process = context.Process(target=time.sleep, args=(120,), daemon=True)
+        process.start()
+        self.pids.append(process.pid or 0)
+        return process
+
+    def await_ready(self, process: SpawnProcess, timeout_s: float) -> None:
+        if len(self.pids) == 1:
+            return
+        self.waiting.set()
+        wait([process.sentinel], timeout_s)
+        raise ConfigurationError(f"{self.name} exited before serving")
+
+
+def test_a_stop_while_a_replacement_waits_to_be_ready_ends_it_without_waiting() -> None:
+    child = _NeverReadyAgain()
+    # Far longer than the test may take: a stop that waited for it would not return.
+    supervisor = ChildSupervisor([child], name="test", ready_timeout_s=3600.0)
+    supervisor.start()
+    stopper = threading.Thread(target=supervisor.stop, args=(1.0,), daemon=True)
+    try:
+        os.kill(child.pids[0], signal.SIGKILL)
+        assert child.waiting.wait(60)
+        stopper.start()
+        stopper.join(120)
+        assert not stopper.is_alive()
+    finally:
+        if stopper.ident is None:
+            supervisor.stop(1.0)
+    assert len(child.pids) == 2
+    assert [_alive(pid) for pid in child.pids] == [False, False]
