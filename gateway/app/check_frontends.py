@@ -35,7 +35,6 @@ import structlog
 
 from gateway.app.access import ACCESS, revocation_check
 from gateway.app.children import ChildSupervisor
-from gateway.core.algorithms import Ed25519Signer
 from gateway.core.errors import ConfigurationError, GatewayError
 from gateway.logging import configure_logging, logging_settings, route_native_stderr
 from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
@@ -43,13 +42,12 @@ from gateway.node.check_ledger import CheckWrite, StoreCheckLedger
 from gateway.node.config import NodeConfig, parse_endpoint
 from gateway.node.discipline import DisciplineService
 from gateway.node.ledger_channel import ChannelCheckLedger, await_ready, serve_channel
-from gateway.node.messages import MessageRouter
 from gateway.node.metrics import NodeMetrics
 from gateway.node.periodic import Periodic
 from gateway.node.readiness import ReadinessMonitor, node_readiness
 from gateway.node.revocations import Revocations
 from gateway.node.trust import FederationTrust, read_directory_file
-from gateway.pki import load_node_credentials, signing_kid
+from gateway.pki import load_serving_credentials
 from gateway.rpc.discipline import CheckServicer, check_service
 from gateway.rpc.identity import CertificateAuthenticator
 from gateway.rpc.interceptor import GatewayInterceptor
@@ -240,7 +238,8 @@ def _serve(config: NodeConfig, listen: str, ledger: ChannelCheckLedger) -> _Serv
     def now() -> int:
         return int(time.time())
 
-    creds = load_node_credentials(config.keys)
+    # The TLS key and certificates only: a frontend signs nothing.
+    creds = load_serving_credentials(config.keys)
     catalog = load_packaged_catalog(config.node_id)
     store = open_store_reader(config.database)
     trust = FederationTrust(
@@ -255,14 +254,8 @@ def _serve(config: NodeConfig, listen: str, ledger: ChannelCheckLedger) -> _Serv
         catalog=catalog,
         measures=load_packaged_measures(config.node_id),
         store=store,
-        # Checks send their hit reports through the ledger, never through this router.
-        router=MessageRouter(
-            node_id=config.node_id,
-            signer=Ed25519Signer(signing_kid(creds.signing_cert), creds.signing_key),
-            store=store,
-            clock=now,
-            wake_sender=lambda: None,
-        ),
+        # Checks send their hit reports through the ledger: no router, no signing key here.
+        router=None,
         clock=now,
         ledger=ledger,
     )

@@ -38,7 +38,13 @@ from gateway.core.discipline_messages import (
     FeedbackReport,
     HitReport,
 )
-from gateway.core.errors import AccessDeniedError, GatewayError, InputError, NotFoundError
+from gateway.core.errors import (
+    AccessDeniedError,
+    ConfigurationError,
+    GatewayError,
+    InputError,
+    NotFoundError,
+)
 from gateway.core.identifiers import SubjectType
 from gateway.core.measures import MeasuresList
 from gateway.core.policy import Recipient, decide
@@ -194,15 +200,20 @@ class DisciplineService:
         catalog: Catalog,
         measures: MeasuresList,
         store: Store,
-        router: MessageRouter,
+        router: MessageRouter | None,
         clock: Callable[[], int],
         metrics: NodeMetrics | None = None,
         ledger: CheckLedger | None = None,
     ) -> None:
         """``ledger`` commits checks (default: this store's writer, see
-        :mod:`gateway.node.check_ledger`); a check frontend passes its channel to the node's."""
+        :mod:`gateway.node.check_ledger`); a check frontend passes its channel to the node's,
+        and no ``router``: it sends no message and holds no signing key."""
         self._metrics = metrics if metrics is not None else NodeMetrics()
-        self._ledger = ledger if ledger is not None else StoreCheckLedger(store, router)
+        if ledger is None:
+            if router is None:
+                raise ConfigurationError("a discipline service without a ledger needs a router")
+            ledger = StoreCheckLedger(store, router)
+        self._ledger = ledger
         self._node_id = node_id
         self._catalog = catalog
         self._measures = measures
@@ -216,8 +227,9 @@ class DisciplineService:
         )
         self._router = router
         self._clock = clock
-        router.register(HIT_KIND, self._on_hit)
-        router.register(FEEDBACK_KIND, self._on_feedback)
+        if router is not None:
+            router.register(HIT_KIND, self._on_hit)
+            router.register(FEEDBACK_KIND, self._on_feedback)
 
     @property
     def repository(self) -> DisciplineRepository:
@@ -481,7 +493,11 @@ class DisciplineService:
             InputError: unknown action, or an over-long note.
             NotFoundError: no such check here, or the check did not find that record.
             AccessDeniedError: the check was made by another client.
+            ConfigurationError: this service sends no messages (a check frontend's).
         """
+        router = self._router
+        if router is None:
+            raise ConfigurationError("feedback is sent from the node, not a check frontend")
         try:
             chosen = FeedbackAction(action)
         except ValueError:
@@ -517,7 +533,7 @@ class DisciplineService:
         def job(conn: Connection) -> None:
             row = _feedback_row(report, issuer=hit.issuer, node=self._node_id, at=now, got=now)
             self._repo.add_feedback([row], conn=conn)
-            self._router.send(conn, target=hit.issuer, kind=FEEDBACK_KIND, body=report.to_body())
+            router.send(conn, target=hit.issuer, kind=FEEDBACK_KIND, body=report.to_body())
             event = event_by(
                 principal,
                 node=self._node_id,

@@ -11,8 +11,10 @@ from gateway.pki.keystore import (
     ClientPaths,
     NodeCredentials,
     NodePaths,
+    ServingCredentials,
     load_client_credentials,
     load_node_credentials,
+    load_serving_credentials,
 )
 from gateway.pki.names import (
     CLIENT_ROLES,
@@ -40,6 +42,7 @@ __all__ = [
     "NodeLevel",
     "NodePaths",
     "PeerIdentity",
+    "ServingCredentials",
     "check_node_credentials",
     "fingerprint",
     "init_federation",
@@ -47,6 +50,7 @@ __all__ = [
     "issue_node",
     "load_client_credentials",
     "load_node_credentials",
+    "load_serving_credentials",
     "node_level",
     "node_tls_name",
     "parent_of",

@@ -44,9 +44,11 @@ __all__ = [
     "NodePaths",
     "RetiredSigningCertificate",
     "RootPaths",
+    "ServingCredentials",
     "client_dir",
     "load_client_credentials",
     "load_node_credentials",
+    "load_serving_credentials",
     "node_dir",
     "read_signing_history",
     "retire_signing_certificate",
@@ -175,6 +177,33 @@ class RetiredSigningCertificate:
 
 
 @dataclass(frozen=True, slots=True)
+class ServingCredentials:
+    """What a process that only serves calls needs: the TLS key and the certificates.
+
+    No CA key and no signing key: a node's check frontends hold these only
+    (:func:`load_serving_credentials`). ``chain`` is node CA first, root excluded.
+    """
+
+    root: x509.Certificate
+    tls_cert: x509.Certificate
+    signing_cert: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    tls_key: EllipticCurvePrivateKey = field(repr=False)
+
+    def tls_certificate_chain_pem(self) -> bytes:
+        """TLS certificate followed by ``chain``, as a TLS server or client presents it."""
+        return _pem([self.tls_cert, *self.chain])
+
+    def tls_private_key_pem(self) -> bytes:
+        """The TLS private key as unencrypted PKCS#8 PEM, for the TLS library only."""
+        return _key_pem(self.tls_key)
+
+    def root_pem(self) -> bytes:
+        """The federation root, the only trust anchor for peers."""
+        return _pem([self.root])
+
+
+@dataclass(frozen=True, slots=True)
 class NodeCredentials:
     """A node's certificates and keys, loaded. ``chain`` is node CA first, root excluded."""
 
@@ -191,17 +220,27 @@ class NodeCredentials:
     retired_signing: tuple[RetiredSigningCertificate, ...] = ()
     """Signing certificates replaced by ``pki renew``: what they signed still verifies."""
 
+    def serving(self) -> ServingCredentials:
+        """The part of these a serving process needs (no CA or signing key)."""
+        return ServingCredentials(
+            root=self.root,
+            tls_cert=self.tls_cert,
+            signing_cert=self.signing_cert,
+            chain=self.chain,
+            tls_key=self.tls_key,
+        )
+
     def tls_certificate_chain_pem(self) -> bytes:
         """TLS certificate followed by ``chain``, as a TLS server or client presents it."""
-        return _pem([self.tls_cert, *self.chain])
+        return self.serving().tls_certificate_chain_pem()
 
     def tls_private_key_pem(self) -> bytes:
         """The TLS private key as unencrypted PKCS#8 PEM, for the TLS library only."""
-        return _key_pem(self.tls_key)
+        return self.serving().tls_private_key_pem()
 
     def root_pem(self) -> bytes:
         """The federation root, the only trust anchor for peers."""
-        return _pem([self.root])
+        return self.serving().root_pem()
 
     def certificates(self) -> tuple[tuple[str, x509.Certificate], ...]:
         """Every certificate the node depends on, by name: tls, signing, node-ca, root."""
@@ -408,6 +447,23 @@ def load_node_credentials(node_dir: Path) -> NodeCredentials:
         tls_key=read_ec_private_key(paths.tls_key),
         signing_key=read_ed25519_private_key(paths.signing_key),
         retired_signing=read_signing_history(paths.history),
+    )
+
+
+def load_serving_credentials(node_dir: Path) -> ServingCredentials:
+    """Load only what serving calls needs from ``DIR/nodes/<id>``: the TLS key and the
+    certificates. The CA and signing keys are not read (they may be unreadable here).
+
+    Raises:
+        ConfigurationError: naming the file that is missing or unusable.
+    """
+    paths = NodePaths.of(Path(node_dir))
+    return ServingCredentials(
+        root=read_certificate(paths.root),
+        tls_cert=read_certificate(paths.tls_cert),
+        signing_cert=read_certificate(paths.signing_cert),
+        chain=tuple(read_certificates(paths.chain)),
+        tls_key=read_ec_private_key(paths.tls_key),
     )
 
 

@@ -27,6 +27,7 @@ import pytest
 
 from gateway._proto.v1 import discipline_pb2, discipline_pb2_grpc, intake_pb2, intake_pb2_grpc
 from gateway.core.audit import AuditEvent
+from gateway.pki import NodePaths
 from gateway.store import AuditFilter, open_store_reader
 from gateway.store.discipline import CheckRow, DisciplineRepository
 from tests.support.federation import (
@@ -301,6 +302,33 @@ def test_a_killed_frontend_is_replaced_on_its_port_and_no_acknowledged_check_is_
         row, events = _stored(node, check_id)
         assert row.check_id == check_id
         assert len(events) == 1
+
+
+def test_a_frontend_starts_and_serves_without_the_nodes_signing_and_ca_keys(
+    keystore: Keystore, node: _Node
+) -> None:
+    # The node holds its keys in memory; a frontend started now finds neither the
+    # signing key nor the CA key on disk and must serve checks all the same.
+    port = node.frontends[1]
+    old_pid = _frontend_pids(node.process.log)[port]
+    paths = NodePaths.of(keystore.node(NODE))
+    hidden = [
+        (key, key.with_name(key.name + ".hidden")) for key in (paths.signing_key, paths.ca_key)
+    ]
+    for key, away in hidden:
+        key.rename(away)
+    try:
+        os.kill(old_pid, signal.SIGKILL)
+        _wait_for(
+            lambda: _frontend_pids(node.process.log)[port] != old_pid, "the frontend replaced"
+        )
+        reply = _check(keystore, CHECKER, node.endpoint(port))
+    finally:
+        for key, away in hidden:
+            away.rename(key)
+    assert reply.decision == "intercept"
+    row, events = _stored(node, reply.check_id)
+    assert (row.decision, len(events)) == ("intercept", 1)
 
 
 def test_no_frontend_outlives_the_node(keystore: Keystore, tmp_path: Path) -> None:
