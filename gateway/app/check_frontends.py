@@ -35,6 +35,7 @@ import structlog
 
 from gateway.app.access import ACCESS, revocation_check
 from gateway.app.children import ChildSupervisor
+from gateway.app.readiness import readiness_monitor
 from gateway.core.errors import ConfigurationError, GatewayError
 from gateway.logging import configure_logging, logging_settings, route_native_stderr
 from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
@@ -44,7 +45,6 @@ from gateway.node.discipline import DisciplineService
 from gateway.node.ledger_channel import ChannelCheckLedger, await_ready, serve_channel
 from gateway.node.metrics import NodeMetrics
 from gateway.node.periodic import Periodic
-from gateway.node.readiness import ReadinessMonitor, node_readiness
 from gateway.node.revocations import Revocations
 from gateway.node.trust import FederationTrust, read_directory_file
 from gateway.pki import load_serving_credentials
@@ -281,19 +281,13 @@ def _serve(config: NodeConfig, listen: str, ledger: ChannelCheckLedger) -> _Serv
         limits=config.limits,
         workers=config.server.workers,
     )
-    readiness = ReadinessMonitor(
-        node_readiness(
-            store=store,
-            database_url=config.database,
-            directory=trust.directory,
-            certificates=[
-                ("signing certificate", creds.signing_cert),
-                ("TLS certificate", creds.tls_cert),
-            ],
-            clock=time.time,
-        ),
+    readiness = readiness_monitor(
+        config,
+        store=store,
+        trust=trust,
+        credentials=creds,
+        clock=time.time,
         name=f"{config.node_id}-frontend",
-        interval_s=config.server.readiness_interval_s,
         on_change=health.apply,
     )
     server.start()

@@ -37,6 +37,7 @@ from gateway._proto.v1 import (
 )
 from gateway.app.access import ACCESS, revocation_check
 from gateway.app.check_frontends import CheckFrontends, start_check_frontends
+from gateway.app.readiness import readiness_monitor
 from gateway.core.algorithms import Ed25519Signer
 from gateway.core.audit import AuditEvent
 from gateway.core.errors import GatewayError
@@ -65,7 +66,7 @@ from gateway.node.periodic import Periodic
 from gateway.node.publication import PublicationFeed
 from gateway.node.quality_metrics import QualityCollector
 from gateway.node.queries import RecordQueries
-from gateway.node.readiness import ReadinessMonitor, node_readiness
+from gateway.node.readiness import ReadinessMonitor
 from gateway.node.record_reader import StoreRecordReader
 from gateway.node.remedies import RemedyService
 from gateway.node.revocations import Revocations
@@ -588,19 +589,13 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             ),
         )
         statistics = statistics_upkeep(config.node_id, store)
-        readiness = ReadinessMonitor(
-            node_readiness(
-                store=store,
-                database_url=config.database,
-                directory=trust.directory,
-                certificates=[
-                    ("signing certificate", creds.signing_cert),
-                    ("TLS certificate", creds.tls_cert),
-                ],
-                clock=clock,
-            ),
+        readiness = readiness_monitor(
+            config,
+            store=store,
+            trust=trust,
+            credentials=creds.serving(),
+            clock=clock,
             name=config.node_id,
-            interval_s=config.server.readiness_interval_s,
             on_change=health_servicer.apply,
         )
         certificates = _certificate_watch(config, creds, clock)
