@@ -187,12 +187,19 @@ class GatewayInterceptor(grpc.ServerInterceptor):
                     principal = self._admit(method, context)
                     token = principal_var.set(principal)
                     try:
-                        return behavior(request, context)
+                        response = behavior(request, context)
                     finally:
                         principal_var.reset(token)
                 except Exception as exc:  # noqa: BLE001 - mapped to a status below
                     outcome.append(public_status(exc).code.name)
                     self._abort(context, method, principal, exc)
+                if not context.is_active():
+                    # The work is done (and committed), but gRPC will not send the
+                    # answer: the caller cancelled, or its deadline passed, meanwhile.
+                    stopped = call_cancellation(context).stopped("after the answer")
+                    outcome.append(public_status(stopped).code.name)
+                    self._undelivered(principal, context, method, stopped)
+                return response
 
         return wrapped
 
@@ -298,6 +305,36 @@ class GatewayInterceptor(grpc.ServerInterceptor):
             detail=str(exc),
         )
         self._audit(replace(event, address=context.peer()))
+
+    def _undelivered(
+        self,
+        principal: Principal,
+        context: grpc.ServicerContext,
+        method: str,
+        exc: CallCancelledError,
+    ) -> None:
+        """Audit a unary call whose answer was computed (its writes committed) but not sent.
+
+        What the work wrote is audited already; this event tells an auditor that the
+        caller never received the answer, and why. It is seen when the call is no longer
+        active as the answer leaves the servicer. A cancel arriving after that, while
+        gRPC sends the answer, is not seen: the synchronous server gives no public
+        signal whether a sent answer reached the caller (a completed call and a
+        cancelled one end alike for ``add_callback``), and no transport can say whether
+        the caller read bytes that were sent.
+        """
+        rule = "call:deadline-exceeded" if isinstance(exc, CallDeadlineError) else "call:cancelled"
+        event = event_by(
+            principal,
+            node=self._node_id,
+            time=self._clock(),
+            action=method,
+            decision=Decision.ALLOWED,
+            rule=f"{rule}:answer-undelivered",
+            detail=f"{exc}: the work was done, the answer was not sent",
+        )
+        self._audit(replace(event, address=context.peer()))
+        log.info("rpc answer undelivered", detail=str(exc), code=public_status(exc).code.name)
 
     def _abort(
         self,
