@@ -65,15 +65,43 @@ def run_gateway(
 
     ``env`` adds to (or overrides) this process's environment, e.g. a fake clock.
     """
-    return subprocess.run(
+    return run_in_own_session(
         gateway_command(*args),
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
+        timeout_s=timeout_s,
         cwd=cwd,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
+
+
+def run_in_own_session(
+    argv: Sequence[str],
+    *,
+    timeout_s: float,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` to completion in a session of its own and capture its output.
+
+    When it outlives ``timeout_s`` (``subprocess.TimeoutExpired``) or the test is
+    stopped while it runs, its whole process group is killed: the nodes a
+    `gateway demo` started do not outlive it and load the machine for later tests.
+    """
+    process = subprocess.Popen(
+        list(argv),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=None if env is None else dict(env),
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 @dataclass
