@@ -294,17 +294,7 @@ class GatewayInterceptor(grpc.ServerInterceptor):
         if principal is None:
             # Refused before it was admitted: that refusal is audited already.
             return
-        rule = "call:deadline-exceeded" if isinstance(exc, CallDeadlineError) else "call:cancelled"
-        event = event_by(
-            principal,
-            node=self._node_id,
-            time=self._clock(),
-            action=method,
-            decision=Decision.ALLOWED,
-            rule=rule,
-            detail=str(exc),
-        )
-        self._audit(replace(event, address=context.peer()))
+        self._audit_stopped(principal, context, method, exc, rule_suffix="", detail=str(exc))
 
     def _undelivered(
         self,
@@ -323,6 +313,23 @@ class GatewayInterceptor(grpc.ServerInterceptor):
         cancelled one end alike for ``add_callback``), and no transport can say whether
         the caller read bytes that were sent.
         """
+        detail = f"{exc}: the work was done, the answer was not sent"
+        self._audit_stopped(
+            principal, context, method, exc, rule_suffix=":answer-undelivered", detail=detail
+        )
+        log.info("rpc answer undelivered", detail=str(exc), code=public_status(exc).code.name)
+
+    def _audit_stopped(
+        self,
+        principal: Principal,
+        context: grpc.ServicerContext,
+        method: str,
+        exc: CallCancelledError,
+        *,
+        rule_suffix: str,
+        detail: str,
+    ) -> None:
+        """The audit event of an allowed call its caller cancelled or let run past its deadline."""
         rule = "call:deadline-exceeded" if isinstance(exc, CallDeadlineError) else "call:cancelled"
         event = event_by(
             principal,
@@ -330,11 +337,10 @@ class GatewayInterceptor(grpc.ServerInterceptor):
             time=self._clock(),
             action=method,
             decision=Decision.ALLOWED,
-            rule=f"{rule}:answer-undelivered",
-            detail=f"{exc}: the work was done, the answer was not sent",
+            rule=rule + rule_suffix,
+            detail=detail,
         )
         self._audit(replace(event, address=context.peer()))
-        log.info("rpc answer undelivered", detail=str(exc), code=public_status(exc).code.name)
 
     def _abort(
         self,
