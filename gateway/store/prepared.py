@@ -74,6 +74,39 @@ class Prepared:
                 text, [tuple({**defaults, **row}[key] for key in order) for row in rows]
             )
 
+    def execute_rows(
+        self, conn: Connection, names: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> int:
+        """Run the statement once per row of ``rows``, each given as values in ``names`` order.
+
+        The driver's ``executemany`` of tuples, without a mapping per row where the
+        backend's parameters are positional in the same order (SQLite's, for an
+        ``INSERT`` of ``names`` as the table lists them).
+
+        Returns:
+            The number of rows the statement changed, summed over ``rows``.
+
+        Raises:
+            ConfigurationError: the statement has a parameter not in ``names``.
+            sqlalchemy.exc.SQLAlchemyError: the database failed.
+        """
+        if not rows:
+            return 0
+        text, order, defaults = self._compiled.get(conn.dialect.name) or self._compile(conn)
+        params: Sequence[Sequence[Any]] | list[dict[str, Any]]
+        if order is None:
+            params = [{**defaults, **dict(zip(names, row, strict=True))} for row in rows]
+        elif order == tuple(names):
+            params = rows if isinstance(rows, list) else list(rows)
+        else:
+            missing = [key for key in order if key not in names]
+            if missing:
+                raise ConfigurationError(f"no values given for parameters {missing}: {text}")
+            pick = [names.index(key) for key in order]
+            params = [tuple(row[i] for i in pick) for row in rows]
+        result = conn.exec_driver_sql(text, params)
+        return result.rowcount
+
     def _compile(self, conn: Connection) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
         with self._lock:
             statement = self._statement

@@ -11,8 +11,9 @@ from __future__ import annotations
 import builtins
 import functools
 import hashlib
+import operator
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -34,7 +35,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from gateway.core.catalog import PersonRole
-from gateway.core.errors import InputError, NotFoundError
+from gateway.core.errors import InputError, NotFoundError, StorageError
 from gateway.core.record_status import RecordStatus
 from gateway.core.related_persons import RelatedPerson
 from gateway.store.engine import dialect_insert, single_read, using
@@ -125,6 +126,8 @@ class RecordRow:
     digest: str = ""
     content_digest: str = ""
     persons: tuple[RelatedPerson, ...] = ()
+    digest_derived: bool = field(default=False, init=False, repr=False, compare=False)
+    """True when ``digest`` was computed here from ``sd_jwt`` (so the store need not check it)."""
 
     def __post_init__(self) -> None:
         # Checked here so that SQLite (which ignores VARCHAR lengths) and
@@ -140,6 +143,7 @@ class RecordRow:
                     f"record {self.record_id} v{self.version} has no sd_jwt and no digest"
                 )
             object.__setattr__(self, "digest", sd_jwt_digest(self.sd_jwt))
+            object.__setattr__(self, "digest_derived", True)
 
     @property
     def key(self) -> RecordKey:
@@ -152,7 +156,15 @@ class RecordRow:
         return self.sd_jwt is None
 
 
-_COLUMNS = tuple(f.name for f in fields(RecordRow) if f.name != "persons")
+_COLUMNS = tuple(f.name for f in fields(RecordRow) if f.name not in ("persons", "digest_derived"))
+# The record table's columns in its own order: an INSERT of them binds its values in it.
+_INSERT_NAMES = tuple(column.name for column in RECORD.columns)
+_insert_values = operator.attrgetter(*_INSERT_NAMES)
+_INSERT = Prepared(
+    lambda conn: dialect_insert(conn, RECORD).on_conflict_do_nothing(
+        index_elements=["record_id", "version"]
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,48 +254,57 @@ class RecordRepository:
             StorageError: the database failed.
         """
         for row in rows:
-            if row.sd_jwt is not None and sd_jwt_digest(row.sd_jwt) != row.digest:
+            if (
+                not row.digest_derived
+                and row.sd_jwt is not None
+                and sd_jwt_digest(row.sd_jwt) != row.digest
+            ):
                 raise InputError(
                     f"digest of record {row.record_id} v{row.version} does not match its sd_jwt"
                 )
         if not rows:
             return []
         with using(self._engine, conn, f"storing {len(rows)} records", write=True) as c:
-            inserted: set[RecordKey] = set()
-            for chunk in _chunks(rows):
-                stmt = (
-                    dialect_insert(c, RECORD)
-                    .on_conflict_do_nothing(index_elements=["record_id", "version"])
-                    .returning(RECORD.c.record_id, RECORD.c.version)
-                )
-                result = c.execute(stmt, [{n: getattr(r, n) for n in _COLUMNS} for r in chunk])
-                inserted.update((rid, ver) for rid, ver in result)
-            self._index_persons(c, [r for r in rows if r.key in inserted])
-            outcomes: builtins.list[PutOutcome | None] = []
-            settled: set[RecordKey] = set()
-            changes: builtins.list[dict[str, Any]] = []
+            # What the store holds of these keys, read inside the write transaction the
+            # insert runs in: a key held is a duplicate or a conflict by its digest, the
+            # first row of a key not held is inserted, a later row of it compares with that.
+            held = self._digests(c, [row.key for row in rows])
+            new: dict[RecordKey, RecordRow] = {}
+            outcomes: builtins.list[PutOutcome] = []
             for row in rows:
-                if row.key in inserted and row.key not in settled:
-                    outcomes.append(PutOutcome.INSERTED)
-                    settled.add(row.key)
-                    changes.append(
-                        _change(row.record_id, row.version, row.category, row.status, row.stored_at)
-                    )
-                else:
-                    outcomes.append(None)
-            if changes:
-                c.execute(insert(RECORD_CHANGE), changes)
-            stored = self._digests(
-                c, [r.key for r, o in zip(rows, outcomes, strict=True) if o is None]
+                stored = held.get(row.key)
+                if stored is None:
+                    first = new.get(row.key)
+                    if first is None:
+                        new[row.key] = row
+                        outcomes.append(PutOutcome.INSERTED)
+                        continue
+                    stored = first.digest
+                outcomes.append(
+                    PutOutcome.DUPLICATE if stored == row.digest else PutOutcome.CONFLICT
+                )
+            inserted = builtins.list(new.values())
+            changed = _INSERT.execute_rows(
+                c, _INSERT_NAMES, [_insert_values(row) for row in inserted]
             )
-        return [
-            outcome
-            if outcome is not None
-            else PutOutcome.DUPLICATE
-            if stored[row.key] == row.digest
-            else PutOutcome.CONFLICT
-            for row, outcome in zip(rows, outcomes, strict=True)
-        ]
+            if changed != len(inserted):
+                # Only a writer outside this node's store writer can get here (it inserted
+                # one of these keys between the read and the insert): nothing is claimed.
+                raise StorageError(
+                    f"storing {len(inserted)} new records inserted {changed}: "
+                    "another writer stored some of them meanwhile",
+                    transient=True,
+                )
+            self._index_persons(c, inserted)
+            if inserted:
+                c.execute(
+                    insert(RECORD_CHANGE),
+                    [
+                        _change(row.record_id, row.version, row.category, row.status, row.stored_at)
+                        for row in inserted
+                    ],
+                )
+        return outcomes
 
     @staticmethod
     def _index_persons(conn: Connection, rows: Sequence[RecordRow]) -> None:
