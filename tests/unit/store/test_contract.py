@@ -56,6 +56,88 @@ def test_put_many_reports_each_row_including_repeats_within_one_call(store: Stor
     ]
 
 
+def test_a_batch_of_held_versions_repeated_is_duplicates_and_a_conflict(store: Store) -> None:
+    held = [record_row("H1"), record_row("H2")]
+    store.records.put_many(held)
+    batch = [record_row("H1"), record_row("H1"), record_row("H2", body="x"), record_row("H2")]
+    assert store.records.put_many(batch) == [
+        PutOutcome.DUPLICATE,
+        PutOutcome.DUPLICATE,
+        PutOutcome.CONFLICT,
+        PutOutcome.DUPLICATE,
+    ]
+    assert store.records.count() == 2
+    assert [store.records.get(key, 1).digest for key in ("H1", "H2")] == [r.digest for r in held]
+    changes = store.changes.after(0, categories={"administrative_penalty"}, until=NOW + 1, limit=10)
+    assert [(c.record_id, c.version) for c in changes] == [("H1", 1), ("H2", 1)]
+
+
+def test_a_batch_mixing_new_and_held_versions_stores_only_the_new_ones_once(
+    store: Store,
+) -> None:
+    held = record_row("M1")
+    store.records.put_many([held])
+    person = RelatedPerson(key="330102199001011234", role=PersonRole.LEGAL_REPRESENTATIVE)
+    new = replace(record_row("M2"), persons=(person,))
+    batch = [
+        new,
+        record_row("M1"),
+        record_row("M3", 2),
+        record_row("M1", body="x"),
+        record_row("M2"),
+        record_row("M3", 2, body="x"),
+        record_row("M3", 1),
+    ]
+    assert store.records.put_many(batch) == [
+        PutOutcome.INSERTED,
+        PutOutcome.DUPLICATE,
+        PutOutcome.INSERTED,
+        PutOutcome.CONFLICT,
+        PutOutcome.DUPLICATE,
+        PutOutcome.CONFLICT,
+        PutOutcome.INSERTED,
+    ]
+    assert store.records.count() == 4
+    assert store.records.get("M1", 1).digest == held.digest
+    assert store.records.get("M3", 2).digest == record_row("M3", 2).digest
+    changes = store.changes.after(0, categories={"administrative_penalty"}, until=NOW + 1, limit=10)
+    assert [(c.record_id, c.version) for c in changes] == [
+        ("M1", 1),
+        ("M2", 1),
+        ("M3", 2),
+        ("M3", 1),
+    ]
+    named = store.records.list_by_person("330102199001011234", limit=10)
+    assert [(role, row.key) for role, row in named] == [
+        (PersonRole.LEGAL_REPRESENTATIVE, ("M2", 1))
+    ]
+
+
+def test_a_version_another_writer_stores_during_a_put_fails_the_put_whole(
+    store: Store, store_url: str
+) -> None:
+    """The put reads which keys are held, then inserts the rest: a second writer (not this
+    node's store writer) storing one of them in between is not counted as inserted here."""
+    if is_sqlite(store.engine):
+        pytest.skip("SQLite's write lock, taken at BEGIN IMMEDIATE, keeps a second writer out")
+    other = make_engine(store_url)
+    raced = record_row("W2", body="theirs")
+
+    def before(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if statement.startswith("INSERT INTO record ("):
+            RecordRepository(other).put_many([raced])
+
+    event.listen(store.engine, "before_cursor_execute", before)
+    try:
+        with pytest.raises(StorageError, match="another writer stored some of them meanwhile"):
+            store.records.put_many([record_row("W1"), record_row("W2")])
+    finally:
+        event.remove(store.engine, "before_cursor_execute", before)
+        other.dispose()
+    assert store.records.count() == 1
+    assert store.records.get("W2", 1).digest == raced.digest
+
+
 def test_bulk_put_spans_several_insert_batches(store: Store) -> None:
     rows = [record_row(f"R{i:05d}") for i in range(1_203)]
     assert set(store.records.put_many(rows)) == {PutOutcome.INSERTED}
