@@ -165,6 +165,17 @@ _INSERT = Prepared(
         index_elements=["record_id", "version"]
     )
 )
+_CHANGE_NAMES = ("record_id", "version", "category", "status", "changed_at")
+# The change log's seq is the database's.
+_INSERT_CHANGES = Prepared(insert(RECORD_CHANGE).values({n: bindparam(n) for n in _CHANGE_NAMES}))
+_PERSON_NAMES = ("person_key", "record_id", "version", "role")
+_INSERT_PERSONS = Prepared(
+    lambda conn: (
+        dialect_insert(conn, RECORD_PERSON)
+        .values({n: bindparam(n) for n in _PERSON_NAMES})
+        .on_conflict_do_nothing(index_elements=list(_PERSON_NAMES))
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,14 +307,14 @@ class RecordRepository:
                     transient=True,
                 )
             self._index_persons(c, inserted)
-            if inserted:
-                c.execute(
-                    insert(RECORD_CHANGE),
-                    [
-                        _change(row.record_id, row.version, row.category, row.status, row.stored_at)
-                        for row in inserted
-                    ],
-                )
+            _INSERT_CHANGES.execute_rows(
+                c,
+                _CHANGE_NAMES,
+                [
+                    (row.record_id, row.version, row.category, row.status, row.stored_at)
+                    for row in inserted
+                ],
+            )
         return outcomes
 
     @staticmethod
@@ -314,13 +325,7 @@ class RecordRepository:
             for row in rows
             for person in row.persons
         }
-        names = ("person_key", "record_id", "version", "role")
-        values = [dict(zip(names, entry, strict=True)) for entry in sorted(entries)]
-        for chunk in _chunks(values):
-            stmt = dialect_insert(conn, RECORD_PERSON).on_conflict_do_nothing(
-                index_elements=list(names)
-            )
-            conn.execute(stmt, chunk)
+        _INSERT_PERSONS.execute_rows(conn, _PERSON_NAMES, sorted(entries))
 
     @staticmethod
     def _digests(conn: Connection, keys: Sequence[RecordKey]) -> dict[RecordKey, str]:
