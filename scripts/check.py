@@ -28,7 +28,10 @@ def main() -> None:
         run("stubs", [sys.executable, "scripts/gen_protos.py", "--check"])
     # Both cores: most integration tests wait on processes they started. Whole files go to
     # one worker (--dist loadfile), so a module's federation is set up once.
-    parallel = ["-n", "2", "--dist", "loadfile"] if not sys.argv[1:] else []
+    # Files go out in the order tests/conftest.py collects them: the long ones first.
+    parallel = (
+        ["-n", "2", "--dist", "loadfile", "--no-loadscope-reorder"] if not sys.argv[1:] else []
+    )
     run("pytest", [sys.executable, "-m", "pytest", *parallel, *sys.argv[1:]])
 
 

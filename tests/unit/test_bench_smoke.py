@@ -1,5 +1,6 @@
 """The benchmarks still run: `python -m bench --smoke` end to end, tiny sizes.
 
+Every benchmark but hop here (hop: test_bench_smoke_hop.py, run beside this file).
 Nothing here looks at how fast anything is; it checks that every benchmark
 ran, produced positive figures, paired them with a baseline and a headline
 ratio, and that the report was written.
@@ -7,11 +8,6 @@ ratio, and that the report was written.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,82 +15,46 @@ import pytest
 
 from bench import bench_fanout
 from bench.__main__ import BENCHMARKS
+from tests.support.bench_smoke import (
+    PARTS,
+    TIMEOUT_S,
+    assert_baselines_and_headlines,
+    assert_positive_figures,
+    assert_report,
+    run_smoke,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-_TIMEOUT_S = 600
-"""Generous: the machine is shared, and a smoke run takes two to six minutes on it."""
-
-# The module's first test runs the whole smoke (the fixture): give it the bench's own limit.
-pytestmark = pytest.mark.timeout(_TIMEOUT_S + 60)
+# The module's first test runs the smoke (the fixture): give it the bench's own limit.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(TIMEOUT_S + 60)]
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("bench")
-    # GATEWAY_TEST_POSTGRES_URL passes through: when set, the PostgreSQL paths run too.
-    # The bench runs in a session of its own, so that on a timeout its node processes
-    # (its children and theirs) are ended with it rather than left running.
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench", "--smoke", "--out", str(out)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        _, stderr = process.communicate(timeout=_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        _, stderr = process.communicate()
-        pytest.fail(f"the smoke run took over {_TIMEOUT_S} s: {stderr[-4000:]}")
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    assert process.returncode == 0, stderr[-4000:]
-    return out, json.loads((out / "results.json").read_text(encoding="utf-8"))
+    return out, run_smoke(out, "rest")
+
+
+def test_the_smoke_parts_run_every_benchmark_once() -> None:
+    names = [name for part in PARTS.values() for name in part]
+    assert sorted(names) == sorted(BENCHMARKS)
 
 
 def test_every_benchmark_reports_positive_figures(
     smoke_run: tuple[Path, dict[str, Any]],
 ) -> None:
-    _, data = smoke_run
-    assert data["run"]["mode"] == "smoke"
-    assert set(data["benchmarks"]) == set(BENCHMARKS)
-    for name, bench in data["benchmarks"].items():
-        assert bench["figures"], name
-        for key, figure in bench["figures"].items():
-            assert figure["repetitions"] >= 2, (name, key)
-            assert figure["min"] > 0, (name, key)
-            assert figure["median"] > 0, (name, key)
-            assert all(sample > 0 for sample in figure["samples"]), (name, key)
+    assert_positive_figures(smoke_run[1], "rest")
 
 
 def test_every_benchmark_has_a_baseline_and_a_headline_ratio(
     smoke_run: tuple[Path, dict[str, Any]],
 ) -> None:
-    _, data = smoke_run
-    for name, bench in data["benchmarks"].items():
-        roles = {figure["role"] for figure in bench["figures"].values()}
-        assert "baseline" in roles, name
-        headline = bench["ratios"][bench["headline"]]
-        assert headline["value"] > 0, name
-        assert headline["denominator"] in bench["figures"], name
-        assert headline["numerator"] in bench["figures"], name
+    assert_baselines_and_headlines(smoke_run[1])
 
 
 def test_the_report_names_every_benchmark_and_the_machine(
     smoke_run: tuple[Path, dict[str, Any]],
 ) -> None:
-    out, data = smoke_run
-    report = (out / "REPORT.md").read_text(encoding="utf-8")
-    assert "smoke mode" in report
-    for bench in data["benchmarks"].values():
-        assert f"## {bench['title']}" in report
-    for fact in ("cpu", "cores", "python", "grpcio", "cryptography", "sqlite"):
-        assert data["machine"][fact], fact
-        assert f"| {fact} |" in report
+    assert_report(*smoke_run)
 
 
 def test_fanout_times_every_province_and_city_against_one_round_trip(
