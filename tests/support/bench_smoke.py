@@ -8,8 +8,6 @@ Nothing here looks at how fast anything is.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +17,7 @@ import pytest
 
 from bench import bench_hop
 from bench.__main__ import BENCHMARKS
+from tests.support.federation import run_in_own_session
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 600
@@ -34,29 +33,30 @@ PARTS: dict[str, tuple[str, ...]] = {
 def run_smoke(out: Path, part: str) -> dict[str, Any]:
     """Run the smoke of one part into ``out`` and return its results.json."""
     # GATEWAY_TEST_POSTGRES_URL passes through: when set, the PostgreSQL paths run too.
-    # The bench runs in a session of its own, so that on a timeout its node processes
-    # (its children and theirs) are ended with it rather than left running.
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench", "--smoke", "--only", *PARTS[part], "--out", str(out)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    # In a session of its own: on a timeout its node processes end with it.
+    argv = [sys.executable, "-m", "bench", "--smoke", "--only", *PARTS[part], "--out", str(out)]
     try:
-        _, stderr = process.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        _, stderr = process.communicate()
-        pytest.fail(f"the smoke run took over {TIMEOUT_S} s: {stderr[-4000:]}")
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    assert process.returncode == 0, stderr[-4000:]
+        result = run_in_own_session(argv, timeout_s=TIMEOUT_S, cwd=ROOT)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the smoke run took over {TIMEOUT_S} s: {str(exc.stderr)[-4000:]}")
+    assert result.returncode == 0, result.stderr[-4000:]
     data: dict[str, Any] = json.loads((out / "results.json").read_text(encoding="utf-8"))
     return data
+
+
+def smoke_fixture(part: str) -> Any:
+    """A module fixture that runs the smoke of ``part`` once: ``(out folder, results)``."""
+
+    @pytest.fixture(scope="module")
+    def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+        out = tmp_path_factory.mktemp("bench")
+        return out, run_smoke(out, part)
+
+    return smoke_run
+
+
+MARKS = [pytest.mark.slow, pytest.mark.timeout(TIMEOUT_S + 60)]
+"""A smoke file's marks: its first test runs the smoke (the fixture), within the bench's limit."""
 
 
 def assert_positive_figures(data: dict[str, Any], part: str) -> None:

@@ -11,27 +11,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bench import bench_fanout
 from bench.__main__ import BENCHMARKS
 from tests.support.bench_smoke import (
+    MARKS,
     PARTS,
-    TIMEOUT_S,
     assert_baselines_and_headlines,
     assert_positive_figures,
     assert_report,
-    run_smoke,
+    smoke_fixture,
 )
 
-# The module's first test runs the smoke (the fixture): give it the bench's own limit.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(TIMEOUT_S + 60)]
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    out = tmp_path_factory.mktemp("bench")
-    return out, run_smoke(out, "rest")
+pytestmark = MARKS
+smoke_run = smoke_fixture("rest")
 
 
 def test_the_smoke_parts_run_every_benchmark_once() -> None:

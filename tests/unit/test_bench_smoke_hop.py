@@ -9,24 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.support.bench_smoke import (
-    TIMEOUT_S,
+    MARKS,
     assert_baselines_and_headlines,
     assert_positive_figures,
     assert_report,
-    run_smoke,
+    smoke_fixture,
 )
 
-# The module's first test runs the smoke (the fixture): give it the bench's own limit.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(TIMEOUT_S + 60)]
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    out = tmp_path_factory.mktemp("bench")
-    return out, run_smoke(out, "hop")
+pytestmark = MARKS
+smoke_run = smoke_fixture("hop")
 
 
 def test_hop_reports_positive_figures(smoke_run: tuple[Path, dict[str, Any]]) -> None:
