@@ -1,4 +1,4 @@
-"""The project's one test command: lint, types, stub freshness, tests.
+"""The project's one test command: lint, formatting, types, stub freshness, tests.
 
 `make test` runs this; `.ci/run` runs `make test`. Each step's failure stops the run.
 """
@@ -23,6 +23,7 @@ def run(title: str, argv: list[str]) -> None:
 
 def main() -> None:
     run("ruff", [str(BIN / "ruff"), "check", "."])
+    run("ruff format", [str(BIN / "ruff"), "format", "--check", "."])
     run("mypy", [str(BIN / "mypy")])
     if (ROOT / "scripts" / "gen_protos.py").exists():
         run("stubs", [sys.executable, "scripts/gen_protos.py", "--check"])

@@ -319,6 +319,4 @@ def _directory_reload(config: NodeConfig, trust: FederationTrust) -> Periodic:
             log.warning("frontend.directory_unusable", path=str(path), error=str(exc))
 
     reload()
-    return Periodic(
-        f"directory-reload-{config.node_id}", reload, config.federation.sync_interval_s
-    )
+    return Periodic(f"directory-reload-{config.node_id}", reload, config.federation.sync_interval_s)

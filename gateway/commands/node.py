@@ -137,8 +137,7 @@ def serve(ctx: click.Context, *, config_path: Path, log_json: bool | None) -> No
         else ""
     )
     click.echo(
-        f"serving node {config.node_id} on port {running.port}{operations}{publication}"
-        f"{frontends}",
+        f"serving node {config.node_id} on port {running.port}{operations}{publication}{frontends}",
         err=False,
     )
     while not stop.wait(0.5):

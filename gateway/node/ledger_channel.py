@@ -192,9 +192,7 @@ def serve_channel(
         answers.put(None)
 
 
-def _count(
-    answered: Callable[[CheckWrite], None], write: CheckWrite, future: Future[Any]
-) -> None:
+def _count(answered: Callable[[CheckWrite], None], write: CheckWrite, future: Future[Any]) -> None:
     if future.exception() is None and future.result() is None:
         answered(write)
 

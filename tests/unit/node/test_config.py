@@ -237,6 +237,5 @@ def test_check_frontends_take_one_address_each_or_none(tmp_path: Path) -> None:
     assert load_config(write(tmp_path, NODE_TABLE)).check.frontends == 0
     wrong = NODE_TABLE + '\n[check]\nfrontends = 2\nfrontend_listen = ["0.0.0.0:7001"]\n'
     assert refusal(tmp_path, wrong) == (
-        "[check]: frontend_listen names 1 addresses for 2 frontends: give one per frontend, "
-        "or none"
+        "[check]: frontend_listen names 1 addresses for 2 frontends: give one per frontend, or none"
     )
