@@ -27,7 +27,7 @@ from gateway.commands._common import (
 )
 from gateway.core.catalog import PersonRole
 from gateway.core.records import CHINA_STANDARD_TIME
-from gateway.node.discipline import MAX_FEEDBACK_PAGE
+from gateway.node.hit_feedback import MAX_FEEDBACK_PAGE
 from gateway.pki import load_client_credentials
 from gateway.rpc.client import call_with_failover, client_endpoints
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy import Connection
 
-from gateway.core.audit import Decision, event_by, event_by_node, mark_audited
+from gateway.core.audit import Decision, event_by, mark_audited
 from gateway.core.catalog import Catalog, PersonRole, RecipientKind, Visibility
 from gateway.core.discipline import (
     CheckDecision,
@@ -34,14 +34,12 @@ from gateway.core.discipline import (
 )
 from gateway.core.discipline_messages import (
     FEEDBACK_KIND,
-    HIT_KIND,
     FeedbackReport,
     HitReport,
 )
 from gateway.core.errors import (
     AccessDeniedError,
     ConfigurationError,
-    GatewayError,
     InputError,
     NotFoundError,
 )
@@ -49,32 +47,31 @@ from gateway.core.identifiers import SubjectType
 from gateway.core.measures import MeasuresList
 from gateway.core.policy import Recipient, decide
 from gateway.core.principal import Principal, Role
-from gateway.core.record_status import RecordStatus, measure_end
 from gateway.core.records import display_fields, redact_record
 from gateway.core.remedies import FeedbackAction
 from gateway.node.check_ledger import CheckLedger, CheckWrite, HitReportTo, StoreCheckLedger
-from gateway.node.messages import DeliveredMessage, MessageRouter
+from gateway.node.discipline_inbox import DisciplineInbox
+from gateway.node.hit_feedback import (
+    MAX_FEEDBACK_PAGE,
+    AwaitingFeedbackPage,
+    HitsAndFeedback,
+    after_hit,
+    awaiting,
+    feedback_row,
+    hit_token,
+)
+from gateway.node.messages import MessageRouter
 from gateway.node.metrics import NodeMetrics
 from gateway.node.queries import display_subject, normalise_subject
 from gateway.store import RecordRow, Store
 from gateway.store.discipline import (
     CheckRow,
     DisciplineRepository,
-    FeedbackRow,
-    HitKey,
     HitRow,
-    OpenHitRow,
 )
 from gateway.store.records import RecordKey
 
-__all__ = [
-    "MAX_FEEDBACK_PAGE",
-    "AwaitingFeedback",
-    "AwaitingFeedbackPage",
-    "CheckOutcome",
-    "DisciplineService",
-    "HitsAndFeedback",
-]
+__all__ = ["MAX_REFERENCE_ROWS", "CheckOutcome", "DisciplineService"]
 
 log = structlog.get_logger("gateway.discipline")
 
@@ -85,8 +82,6 @@ _MAX_NOTE = 2000
 # penalties must not take the node down (issue 14 item 5). More than this makes
 # the answer at least REVIEW where the category is weighed (see decide_check).
 MAX_REFERENCE_ROWS = 50
-MAX_FEEDBACK_PAGE = 1000
-_MAX_HIT_TOKEN = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,79 +92,6 @@ class CheckOutcome:
     checked_at: int
     node: str
     result: CheckResult
-
-
-@dataclass(frozen=True, slots=True)
-class HitsAndFeedback:
-    record_id: str
-    hits: list[HitRow]
-    feedback: list[FeedbackRow]
-
-
-@dataclass(frozen=True, slots=True)
-class AwaitingFeedback:
-    """A hit of a check made here that still waits for its department's feedback.
-
-    Attributes:
-        hit: the hit as the check stored it.
-        status: the notice version's status here now.
-        answered: the department reported what it did (e.g. ``applied``) already.
-        lifted: why the notice's measures ended (revoked, repaired, expired), or None:
-            the department must now lift its measure and say so (feedback ``lifted``).
-        lifted_at: when they ended (the status change, or the signed ``exp``); 0 if not.
-    """
-
-    hit: HitRow
-    status: str
-    answered: bool
-    lifted: RecordStatus | None
-    lifted_at: int
-
-
-@dataclass(frozen=True, slots=True)
-class AwaitingFeedbackPage:
-    """One page of hits awaiting feedback, oldest first, and the next page's token.
-
-    A page reads ``limit`` hits of the department's and shows those still
-    waiting, so it may show fewer, even none: the list ends where
-    ``next_page_token`` is "", not at a short page.
-    """
-
-    hits: list[AwaitingFeedback]
-    next_page_token: str
-
-
-def _awaiting(row: OpenHitRow, now: int) -> AwaitingFeedback | None:
-    ended = measure_end(row.status, row.exp, now)
-    if ended is None and row.answered:
-        return None  # reported, and nothing to lift yet
-    lifted_at = 0
-    if ended is RecordStatus.EXPIRED:
-        lifted_at = row.exp  # the sweeper may mark it later, or not yet at all
-    elif ended is not None:
-        lifted_at = row.status_changed_at
-    return AwaitingFeedback(row.hit, row.status, row.answered, ended, lifted_at)
-
-
-def _hit_token(hit: HitRow) -> str:
-    return f"h:{hit.checked_at}:{hit.check_id}:{hit.record_id}"
-
-
-def _after_hit(token: str) -> HitKey | None:
-    if not token:
-        return None
-    kind, _, rest = token.partition(":")
-    checked_at, _, key = rest.partition(":")
-    check_id, _, record_id = key.partition(":")
-    if (
-        kind != "h"
-        or not checked_at.isdigit()
-        or not check_id
-        or not record_id
-        or len(token) > _MAX_HIT_TOKEN
-    ):
-        raise InputError("page_token is not one this node issued")
-    return int(checked_at), check_id, record_id
 
 
 def _department_domain(principal: Principal, asked: str) -> str:
@@ -228,8 +150,7 @@ class DisciplineService:
         self._router = router
         self._clock = clock
         if router is not None:
-            router.register(HIT_KIND, self._on_hit)
-            router.register(FEEDBACK_KIND, self._on_feedback)
+            DisciplineInbox(node_id=node_id, store=store, repository=self._repo).register(router)
 
     @property
     def repository(self) -> DisciplineRepository:
@@ -531,7 +452,7 @@ class DisciplineService:
         )
 
         def job(conn: Connection) -> None:
-            row = _feedback_row(report, issuer=hit.issuer, node=self._node_id, at=now, got=now)
+            row = feedback_row(report, issuer=hit.issuer, node=self._node_id, at=now, got=now)
             self._repo.add_feedback([row], conn=conn)
             router.send(conn, target=hit.issuer, kind=FEEDBACK_KIND, body=report.to_body())
             event = event_by(
@@ -598,7 +519,7 @@ class DisciplineService:
         if limit > MAX_FEEDBACK_PAGE:
             raise InputError(f"limit {limit} is over the maximum page of {MAX_FEEDBACK_PAGE}")
         limit = limit or MAX_FEEDBACK_PAGE
-        after = _after_hit(page_token)
+        after = after_hit(page_token)
         now = self._clock()
         actor = department
         if principal.role is Role.DEPARTMENT:
@@ -609,8 +530,8 @@ class DisciplineService:
                 )
             actor = principal.actor
         rows = self._repo.open_hits(node=self._node_id, actor=actor, limit=limit + 1, after=after)
-        next_token = _hit_token(rows[limit - 1].hit) if len(rows) > limit else ""
-        found = [w for w in (_awaiting(r, now) for r in rows[:limit]) if w is not None]
+        next_token = hit_token(rows[limit - 1].hit) if len(rows) > limit else ""
+        found = [w for w in (awaiting(r, now) for r in rows[:limit]) if w is not None]
         if lifted_only:
             found = [w for w in found if w.lifted is not None]
         lifted = sum(1 for w in found if w.lifted is not None)
@@ -627,87 +548,6 @@ class DisciplineService:
         self._store.audit.append([event])
         return AwaitingFeedbackPage(found, next_token)
 
-    # -- messages at the issuer --------------------------------------------------------
-
-    def _refuse_message(
-        self, conn: Connection, delivered: DeliveredMessage, exc: Exception
-    ) -> None:
-        # A bad message must not block the hop batch that carried it: refuse it, audited.
-        message = delivered.message
-        log.warning("message refused", kind=message.kind, origin=message.origin, error=str(exc))
-        event = event_by_node(
-            self._node_id,
-            time=delivered.received_at,
-            action=f"message.{message.kind}",
-            decision=Decision.DENIED,
-            rule="message:refused",
-            detail=f"message {message.message_id} from {message.origin}: {exc}",
-        )
-        self._store.audit.append([event], conn=conn)
-
-    def _own_record(self, conn: Connection, record_id: str, version: int) -> RecordRow:
-        row = self._store.records.get(record_id, version, conn=conn)
-        if row.issuer != self._node_id:
-            raise AccessDeniedError(
-                f"record {record_id} was issued by {row.issuer}, not here", rule="message:issuer"
-            )
-        return row
-
-    def _on_hit(self, conn: Connection, delivered: DeliveredMessage) -> None:
-        message = delivered.message
-        try:
-            report = HitReport.from_body(message.body)
-            row = self._own_record(conn, report.record_id, report.version)
-        except GatewayError as exc:
-            self._refuse_message(conn, delivered, exc)
-            return
-        hit = HitRow(
-            check_id=report.check_id,
-            record_id=report.record_id,
-            version=report.version,
-            issuer=row.issuer,
-            node=message.origin,
-            checked_at=report.checked_at,
-            actor=report.department,
-            domain=report.domain,
-            case_id=report.case_id,
-            decision=report.decision,
-            measures=",".join(report.measures),
-            received_at=delivered.received_at,
-        )
-        self._repo.add_hits([hit], conn=conn)
-
-    def _on_feedback(self, conn: Connection, delivered: DeliveredMessage) -> None:
-        message = delivered.message
-        try:
-            report = FeedbackReport.from_body(message.body)
-            row = self._own_record(conn, report.record_id, report.version)
-        except GatewayError as exc:
-            self._refuse_message(conn, delivered, exc)
-            return
-        self._repo.add_feedback(
-            [
-                _feedback_row(
-                    report,
-                    issuer=row.issuer,
-                    node=message.origin,
-                    at=message.created_at,
-                    got=delivered.received_at,
-                )
-            ],
-            conn=conn,
-        )
-        event = event_by_node(
-            self._node_id,
-            time=delivered.received_at,
-            action="discipline.feedback.receive",
-            decision=Decision.ALLOWED,
-            case_id=report.case_id,
-            records=(f"{report.record_id}@{report.version}",),
-            detail=f"from {message.origin} ({report.department}): {report.action}",
-        )
-        self._store.audit.append([event], conn=conn)
-
 
 def _audit_detail(check_id: str, result: CheckResult) -> str:
     notices = sum(1 for h in result.hits if not h.reference)
@@ -720,24 +560,3 @@ def _audit_detail(check_id: str, result: CheckResult) -> str:
     if result.minor:
         detail += ", minor (宽容审慎)"
     return detail
-
-
-def _feedback_row(
-    report: FeedbackReport, *, issuer: str, node: str, at: int, got: int
-) -> FeedbackRow:
-    return FeedbackRow(
-        feedback_id=report.feedback_id,
-        check_id=report.check_id,
-        record_id=report.record_id,
-        version=report.version,
-        issuer=issuer,
-        node=node,
-        actor=report.department,
-        domain=report.domain,
-        action=report.action,
-        note=report.note,
-        case_id=report.case_id,
-        checked_at=report.checked_at,
-        reported_at=at,
-        received_at=got,
-    )

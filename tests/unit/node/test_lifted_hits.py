@@ -18,7 +18,7 @@ import pytest
 from gateway.core.discipline import CheckDecision
 from gateway.core.errors import AccessDeniedError, InputError
 from gateway.core.statements import StatusKind
-from gateway.node.discipline import AwaitingFeedback, AwaitingFeedbackPage
+from gateway.node.hit_feedback import AwaitingFeedback, AwaitingFeedbackPage
 from gateway.store import AuditFilter
 from tests.support.discipline import (
     NODES,
