@@ -63,7 +63,16 @@ from tests.support.federation import (
 )
 from tests.support.records import penalty_fields
 
-__all__ = ["BATCH", "NAME", "NODES", "SIZES", "SMOKE_SIZES", "run"]
+__all__ = [
+    "BATCH",
+    "NAME",
+    "NODES",
+    "SIZES",
+    "SMOKE_SIZES",
+    "SMOKE_WORKER_COUNTS",
+    "WORKER_COUNTS",
+    "run",
+]
 
 NAME = "hop"
 NATIONAL, PROVINCE, CITY = "000000", "330000", "330500"
@@ -77,6 +86,9 @@ SIZES = (1_000, 10_000, 100_000)
 SMOKE_SIZES = (50, 200)
 WORKER_COUNTS = (0, 1, 2)
 """``[receive] workers`` of the province and national in the federations timed side by side."""
+SMOKE_WORKER_COUNTS = (0, 2)
+"""The same in a smoke run: without workers, and with a pool of more than one (each
+federation is three more node processes to start, the longest part of the test suite's smoke)."""
 WORKER_SIZE = 10_000
 """The size at which the federations with receive workers are timed in a full run (the
 largest of a smoke run): timing them at every size would triple the benchmark's time."""
@@ -360,6 +372,7 @@ def _measure(
     backend: str,
     plan: Sequence[tuple[int, int]],
     worker_size: int,
+    worker_counts: Sequence[int],
 ) -> dict[tuple[int, int], _Series]:
     """One federation per (backend, worker count); for each (size, repetitions) of ``plan``,
     the samples by (workers, size).
@@ -375,7 +388,7 @@ def _measure(
             workers: stack.enter_context(
                 _federation(config, keystore, backend, f"{backend}_w{workers}", workers)
             )
-            for workers in WORKER_COUNTS
+            for workers in worker_counts
         }
         sender = Ed25519PrivateKey.generate()
         issuer_keys: dict[str, Ed25519PublicKey] = {}
@@ -392,7 +405,7 @@ def _measure(
         stack.callback(root.close)
         # Warm-up: TLS sessions, statement caches, the first pages of the tables, the workers.
         warm = min(BATCH, plan[0][0])
-        already = dict.fromkeys(WORKER_COUNTS, warm)
+        already = dict.fromkeys(worker_counts, warm)
         for federation in federations.values():
             _hop(federation, 90_000_000, warm, 0)
         federation = federations[0]
@@ -401,7 +414,7 @@ def _measure(
             channel = open_peer_channel(load_node_credentials(keystore.node(CITY)), sink)
             stack.callback(channel.close)
             for size, reps in plan:
-                counts = [w for w in WORKER_COUNTS if w == 0 or size == worker_size]
+                counts = [w for w in worker_counts if w == 0 or size == worker_size]
                 for workers in counts:
                     measured[(workers, size)] = _new_series()
                 series = measured[(0, size)]
@@ -691,7 +704,13 @@ def run(config: BenchConfig) -> BenchResult:
     for backend in backends(config):
         worker_size = sizes[-1] if config.smoke else WORKER_SIZE
         for (workers, size), series in _measure(
-            config, keystore, public_key, backend, plan, worker_size
+            config,
+            keystore,
+            public_key,
+            backend,
+            plan,
+            worker_size,
+            SMOKE_WORKER_COUNTS if config.smoke else WORKER_COUNTS,
         ).items():
             if workers:
                 _report_workers(result, backend, size, workers, series)
@@ -706,9 +725,14 @@ def run(config: BenchConfig) -> BenchResult:
         "bench/NOTES.md (hand-written)."
     )
     result.notes.append(
-        "Receive workers: the province and national of a second and third federation check "
-        "received records in 1 and 2 worker processes ([receive] workers); each repetition "
-        "times the three federations in turn. A node's CPU counts every process of it: its "
+        "Receive workers: the province and national of "
+        + (
+            "a second federation check received records in 2 worker processes"
+            if config.smoke
+            else "a second and third federation check received records in 1 and 2 worker processes"
+        )
+        + " ([receive] workers); each repetition times the federations in turn. "
+        "A node's CPU counts every process of it: its "
         "own and its children (the workers and the multiprocessing resource tracker), from "
         "/proc. On paper, a hub on N cores: min(1 / own CPU per record, (N - 1) / the workers' "
         "CPU per record), assuming its node process is the serial bottleneck (one interpreter "
