@@ -23,7 +23,7 @@ import grpc
 from gateway.core.limits import DEFAULT_LIMITS
 from gateway.node.config import ServerSettings
 from gateway.pki import load_node_credentials
-from gateway.rpc.server import server_options
+from gateway.rpc.options import server_options
 
 __all__ = [
     "ECHO_METHOD",

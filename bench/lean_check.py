@@ -43,7 +43,7 @@ from gateway._proto.v1 import discipline_pb2
 from gateway.core.limits import DEFAULT_LIMITS
 from gateway.node.config import ServerSettings
 from gateway.pki import load_node_credentials
-from gateway.rpc.server import server_options
+from gateway.rpc.options import server_options
 
 __all__ = ["lean_check_server"]
 

@@ -2,7 +2,7 @@
 
 grpcio cannot hand one bound socket to several processes, and a port shared
 with ``SO_REUSEPORT`` could also be bound by a stranger (see
-:func:`gateway.rpc.server.server_options`). So each frontend binds its own
+:func:`gateway.rpc.options.server_options`). So each frontend binds its own
 address (``[check] frontends``, ``[check] frontend_listen``) and a balancer in
 front spreads the departments' checks over the node's port and the frontends'.
 

@@ -17,7 +17,7 @@ import grpc
 from gateway.core.errors import ConfigurationError
 from gateway.core.limits import DEFAULT_LIMITS, Limits
 from gateway.pki import ClientCredentials
-from gateway.rpc.server import channel_options
+from gateway.rpc.options import channel_options
 
 __all__ = ["call_with_failover", "client_endpoints", "open_client_channel"]
 

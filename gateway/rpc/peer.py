@@ -27,7 +27,7 @@ from gateway.node.peer_client import HolderView, HopBatch
 from gateway.node.trust import SignedDirectoryFile
 from gateway.pki import NodeCredentials, node_tls_name
 from gateway.rpc.federation import hop_batch_from_proto, hop_batch_to_proto, receipt_from_proto
-from gateway.rpc.server import channel_options
+from gateway.rpc.options import channel_options
 
 __all__ = ["TRANSIENT_CODES", "GrpcPeerClient", "PeerChannels", "open_peer_channel", "peer_error"]
 
