@@ -26,7 +26,7 @@ def check_gateway_command(argv: list[str]) -> click.Command:
     rest: list[str] = []
     for word in words:
         if isinstance(command, click.Group) and not word.startswith("-"):
-            sub = command.commands.get(word)
+            sub = command.get_command(click.Context(command), word)
             assert sub is not None, f"`gateway` has no subcommand {word!r} ({argv})"
             command = sub
         else:
