@@ -18,11 +18,12 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select, text, update
+from sqlalchemy import Engine, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from gateway.core.errors import InputError, NotFoundError
 from gateway.store.engine import dialect_insert, is_sqlite, using
+from gateway.store.prepared import Prepared
 from gateway.store.tables import DELIVERY, OUTBOX
 
 __all__ = [
@@ -37,6 +38,26 @@ __all__ = [
 # last_error is a VARCHAR(512); longer driver messages are cut, not refused.
 _MAX_ERROR_CHARS = 512
 _CHUNK = 500
+_ENQUEUE_NAMES = (
+    "recipient",
+    "kind",
+    "record_id",
+    "version",
+    "payload_ref",
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
+_ENQUEUE = Prepared(
+    lambda conn: (
+        dialect_insert(conn, OUTBOX)
+        .values({name: bindparam(name) for name in _ENQUEUE_NAMES})
+        .on_conflict_do_nothing(
+            index_elements=["recipient", "kind", "record_id", "version", "payload_ref"]
+        )
+    )
+)
 
 
 class OutboxKind(StrEnum):
@@ -47,6 +68,9 @@ class OutboxKind(StrEnum):
     NOTICE = "notice"
     MESSAGE = "message"
     """A routed message; ``payload_ref`` is its id, ``record_id`` empty, ``version`` 0."""
+
+
+_KINDS = frozenset(kind.value for kind in OutboxKind)
 
 
 class OutboxState(StrEnum):
@@ -72,7 +96,7 @@ class OutboxEntry:
     payload_ref: str = ""
 
     def __post_init__(self) -> None:
-        if self.kind not in {kind.value for kind in OutboxKind}:
+        if self.kind not in _KINDS:
             raise InputError(f"unknown outbox kind {self.kind!r}")
 
 
@@ -167,33 +191,18 @@ class OutboxRepository:
         """
         if not entries:
             return 0
-        added = 0
+        pending = OutboxState.PENDING.value
+        rows = [
+            (e.recipient, e.kind, e.record_id, e.version, e.payload_ref, pending, 0, now, now)
+            for e in entries
+        ]
         with using(self._engine, conn, f"enqueueing {len(entries)} deliveries", write=True) as c:
-            for start in range(0, len(entries), _CHUNK):
-                chunk = entries[start : start + _CHUNK]
-                stmt = (
-                    dialect_insert(c, OUTBOX)
-                    .on_conflict_do_nothing(
-                        index_elements=["recipient", "kind", "record_id", "version", "payload_ref"]
-                    )
-                    .returning(OUTBOX.c.id)
-                )
-                params = [
-                    {
-                        "recipient": e.recipient,
-                        "kind": e.kind,
-                        "record_id": e.record_id,
-                        "version": e.version,
-                        "payload_ref": e.payload_ref,
-                        "state": OutboxState.PENDING.value,
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                        "created_at": now,
-                    }
-                    for e in chunk
-                ]
-                added += len(c.execute(stmt, params).all())
-        return added
+            # One short statement run per row by the driver (executemany), not a multi-row
+            # INSERT ... RETURNING rendered per batch: psycopg parses such a text afresh on
+            # every call (too long for its cache), and SQLAlchemy builds a dict per row.
+            # ON CONFLICT DO NOTHING changes no row for an entry already queued, so the row
+            # count is the number of new entries, as RETURNING counted them.
+            return _ENQUEUE.execute_rows(c, _ENQUEUE_NAMES, rows)
 
     def claim(
         self,
