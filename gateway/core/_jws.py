@@ -13,11 +13,13 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from gateway.core import strict_json
 from gateway.core.algorithms import Signer, Verifier, check_jws_algorithm
 from gateway.core.errors import AlgorithmError, MalformedError, NotFoundError, SignatureError
+from gateway.core.recent import Recent
 from gateway.core.strict_json import JsonProblem, StrictJsonError
 
 __all__ = [
@@ -133,6 +135,27 @@ def _resolve(resolve_key: Callable[[str], Verifier], kid: str) -> Verifier:
     return verifier
 
 
+# Every token one key signs for one purpose carries the same header text: its parse
+# (base64url and strict JSON) is kept for the most recent texts, read-only. Every check of
+# its contents (alg, crit, typ, kid, the key) still runs on every token; only a text that
+# parsed to an object is kept, so every parse error is raised afresh.
+_HEADERS: Recent[str, Mapping[str, Any]] = Recent(64)
+_MAX_KEPT_HEADER_CHARS = 1024
+
+
+def _read_header(encoded: str, what: str) -> Mapping[str, Any]:
+    header = _HEADERS.get(encoded)
+    if header is not None:
+        return header
+    parsed = loads_strict(b64url_decode(encoded, what=f"{what} header"), what=f"{what} header")
+    if not isinstance(parsed, dict):
+        raise MalformedError(f"{what} header is not a JSON object")
+    header = MappingProxyType(parsed)
+    if len(encoded) <= _MAX_KEPT_HEADER_CHARS:
+        _HEADERS.put(encoded, header)
+    return header
+
+
 def verify_compact(
     token: str,
     *,
@@ -156,11 +179,7 @@ def verify_compact(
     if len(segments) != 3:
         raise MalformedError(f"{what} has {len(segments)} segments, expected 3")
     encoded_header, encoded_payload, encoded_signature = segments
-    header = loads_strict(
-        b64url_decode(encoded_header, what=f"{what} header"), what=f"{what} header"
-    )
-    if not isinstance(header, dict):
-        raise MalformedError(f"{what} header is not a JSON object")
+    header = _read_header(encoded_header, what)
     alg = check_jws_algorithm(header.get("alg"))
     if "crit" in header:
         raise MalformedError(f"{what} header parameter 'crit' is not supported")

@@ -147,8 +147,14 @@ def remember(disclosure: Disclosure) -> None:
     _DECODED.put(disclosure.encoded, disclosure)
 
 
-def decode_many(encoded: Sequence[str]) -> tuple[Disclosure, ...]:
+def decode_many(encoded: Sequence[str], *, keep: bool = True) -> tuple[Disclosure, ...]:
     """Decode and check the Disclosures of one SD-JWT, in order, as :meth:`Disclosure.decode`.
+
+    Args:
+        encoded: the Disclosures as received.
+        keep: put the ones decoded here in the memo. A caller that keeps the whole
+            record's parts itself (verification) passes False: the memo would only
+            drop older entries for Disclosures nobody asks for one by one.
 
     Raises:
         MalformedError, DisclosureError: as :meth:`Disclosure.decode`, the message
@@ -163,7 +169,8 @@ def decode_many(encoded: Sequence[str]) -> tuple[Disclosure, ...]:
                 disclosure = _decode(text)
             except (MalformedError, DisclosureError) as exc:
                 raise type(exc)(f"disclosure {position}: {exc}") from exc
-            _DECODED.put(text, disclosure)
+            if keep:
+                _DECODED.put(text, disclosure)
         decoded.append(disclosure)
     return tuple(decoded)
 

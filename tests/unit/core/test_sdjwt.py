@@ -478,6 +478,53 @@ def test_resolver_signature_error_passes_through() -> None:
         verify(record(FIELDS), resolve_key=revoked)
 
 
+def test_a_header_seen_before_is_checked_again_on_every_token() -> None:
+    # The same header text verifies once, then every check of it runs again: the key is
+    # resolved anew, the expected typ is compared anew, the signature is the token's own.
+    text = record(FIELDS)
+    assert verify(text).header["kid"] == SIGNER.key_id
+
+    def revoked(kid: str) -> Verifier:
+        raise SignatureError(f"certificate {kid} is revoked")
+
+    with pytest.raises(SignatureError, match="certificate node-330500-sign-1 is revoked"):
+        verify(text, resolve_key=revoked)
+    with pytest.raises(
+        MalformedError, match=re.escape(f"header typ {DEFAULT_TYP!r} is not the expected 'other'")
+    ):
+        verify(text, expected_typ="other")
+    with pytest.raises(SignatureError, match="does not verify"):
+        verify(text, resolve_key=lambda kid: OTHER.verifier())
+    forged = text.split(".", 2)
+    forged[1] = b64(json.dumps(CLAIMS | {"rid": "r-2"}).encode())
+    with pytest.raises(SignatureError, match="does not verify"):
+        verify(".".join(forged))
+
+
+def test_a_header_that_is_not_an_object_is_refused_every_time() -> None:
+    text = sd(CLAIMS, header=["EdDSA"])
+    for _ in range(2):
+        with pytest.raises(MalformedError, match="issuer-signed JWT header is not a JSON object"):
+            verify(text)
+
+
+def test_verifying_leaves_the_disclosure_memo_as_it_was_and_redaction_finds_the_parts() -> None:
+    # Verification keeps a record's parts whole for the redaction that follows; putting each
+    # of its Disclosures in the Disclosure memo too would only push older entries out.
+    from gateway.core import disclosure
+
+    text = issue_sd_jwt(
+        signer=SIGNER, claims=CLAIMS, disclosable=[("XDR_MC", {"nested": "value"})], sd_size=2
+    )
+    encoded = text.split("~")[1]
+    assert disclosure._DECODED.get(encoded) is None  # issuing keeps only text values
+    verified = verify(text)
+    assert disclosure._DECODED.get(encoded) is None
+    assert verified.disclosed == {"XDR_MC": {"nested": "value"}}
+    assert redact(text, lambda d: False) == text.split("~", 1)[0] + "~"
+    assert redact(text, lambda d: True) == text
+
+
 def test_resolver_returning_another_key_is_refused() -> None:
     other = Ed25519Verifier("node-000000", SIGNER.private_key.public_key())
     with pytest.raises(SignatureError, match="returned key 'node-000000' for kid"):
