@@ -157,6 +157,8 @@ class RecordRow:
 
 
 _COLUMNS = tuple(f.name for f in fields(RecordRow) if f.name not in ("persons", "digest_derived"))
+# RecordRow's stored fields lead its field list, so a row of these columns is its arguments.
+_ROW_COLUMNS = tuple(RECORD.c[name] for name in _COLUMNS)
 # The record table's columns in its own order: an INSERT of them binds its values in it.
 _INSERT_NAMES = tuple(column.name for column in RECORD.columns)
 _insert_values = operator.attrgetter(*_INSERT_NAMES)
@@ -201,7 +203,7 @@ def _about_subject(every: int, first: int) -> Prepared:
     which (0 for ``every``, k + 1 for the k-th ``first`` category), as a category
     may be asked for in both.
     """
-    columns = [RECORD.c[name] for name in _COLUMNS]
+    columns = _ROW_COLUMNS
     subject = RECORD.c.subject_key == bindparam("subject")
     parts = []
     if every:
@@ -386,11 +388,13 @@ class RecordRepository:
         with using(self._engine, conn, f"reading {len(unique)} records", write=False) as c:
             wanted = set(unique)
             for chunk in _chunks(unique):
-                query = select(RECORD).where(_by_record_id(chunk))
-                for mapping in c.execute(query).mappings():
-                    key = (mapping["record_id"], mapping["version"])
+                # The row's fields in RecordRow's own order, built positionally: no mapping
+                # per row (the push worker reads every record it forwards through here).
+                query = select(*_ROW_COLUMNS).where(_by_record_id(chunk))
+                for values in c.execute(query):
+                    key = (values[0], values[1])
                     if key in wanted:
-                        found[key] = _row(mapping)
+                        found[key] = RecordRow(*values)
         return found
 
     def latest_version(self, record_id: str, *, conn: Connection | None = None) -> int | None:
