@@ -11,11 +11,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import signal
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import NoReturn
 
 from bench import (
     bench_audit,
@@ -59,8 +62,17 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _end_on_sigterm(signum: int, _frame: FrameType | None) -> NoReturn:
+    """End the run as an interrupt would: the node processes, servers and scratch folders
+    it started are stopped and removed by the ``finally`` blocks and context managers
+    that started them. A second signal during that cleanup is ignored, not obeyed."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
+    signal.signal(signal.SIGTERM, _end_on_sigterm)
     names = [name for name in BENCHMARKS if not args.only or name in args.only]
     postgres_url = os.environ.get(POSTGRES_ENV, "")
     started = dt.datetime.now(dt.UTC)
