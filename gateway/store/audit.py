@@ -205,7 +205,10 @@ class AuditLogRepository:
         try:
             yield stage
         finally:
-            del conn.info[_STAGE_KEY]
+            # A lost connection's info goes with it (cleared when the pool reconnects);
+            # asking for it would raise instead of the error that lost it.
+            if not conn.invalidated:
+                del conn.info[_STAGE_KEY]
         if stage.events:
             self._append_now(stage.events, conn)
 

@@ -6,7 +6,8 @@ path that cost several times the indexed lookup itself. A :class:`Prepared`
 statement is written with the same Core constructs as every other query (so
 it is quoted and typed as they are, on both backends), compiled to the
 backend's own text on first use, and from then on handed to the driver
-directly with ``exec_driver_sql``: errors still come as SQLAlchemy's, and are
+directly (:mod:`gateway.store.driver`: the connection's DBAPI cursor, without
+SQLAlchemy's execution context): errors still come as SQLAlchemy's, and are
 translated by :func:`gateway.store.engine.translating` as every other.
 
 Only statements whose columns need no type conversion (text, integers, bytes)
@@ -19,12 +20,12 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import CursorResult
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.sql.elements import ClauseElement
 
 from gateway.core.errors import ConfigurationError
+from gateway.store.driver import Rows, send, send_many
 
 __all__ = ["Prepared"]
 
@@ -45,7 +46,7 @@ class Prepared:
         # Backend name -> (driver text, parameter names in order or None for named, defaults).
         self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
 
-    def execute(self, conn: Connection, params: Mapping[str, Any]) -> CursorResult[Any]:
+    def execute(self, conn: Connection, params: Mapping[str, Any]) -> Rows:
         """Run the statement on ``conn`` with ``params`` (by name).
 
         Raises:
@@ -55,8 +56,8 @@ class Prepared:
         text, order, defaults = self._compiled.get(conn.dialect.name) or self._compile(conn)
         values = {**defaults, **params} if defaults else params
         if order is None:
-            return conn.exec_driver_sql(text, dict(values))
-        return conn.exec_driver_sql(text, tuple(values[key] for key in order))
+            return send(conn, text, dict(values))
+        return send(conn, text, tuple(values[key] for key in order))
 
     def execute_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run the statement once per row of ``rows`` (the driver's ``executemany``).
@@ -68,10 +69,10 @@ class Prepared:
             return
         text, order, defaults = self._compiled.get(conn.dialect.name) or self._compile(conn)
         if order is None:
-            conn.exec_driver_sql(text, [{**defaults, **row} for row in rows])
+            send_many(conn, text, [{**defaults, **row} for row in rows])
         else:
-            conn.exec_driver_sql(
-                text, [tuple({**defaults, **row}[key] for key in order) for row in rows]
+            send_many(
+                conn, text, [tuple({**defaults, **row}[key] for key in order) for row in rows]
             )
 
     def execute_rows(
@@ -104,8 +105,7 @@ class Prepared:
                 raise ConfigurationError(f"no values given for parameters {missing}: {text}")
             pick = [names.index(key) for key in order]
             params = [tuple(row[i] for i in pick) for row in rows]
-        result = conn.exec_driver_sql(text, params)
-        return result.rowcount
+        return send_many(conn, text, params).rowcount
 
     def _compile(self, conn: Connection) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
         with self._lock:

@@ -1,0 +1,178 @@
+"""Driver text on the connection's own cursor: SQLAlchemy's errors, disconnects, listeners."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, create_engine, event, exc, text
+from sqlalchemy.engine import Connection
+
+from gateway.core.audit import AuditEvent, Decision
+from gateway.core.errors import StorageError
+from gateway.store import Store
+from gateway.store.engine import is_sqlite, translating, write_tx
+from gateway.store.prepared import Prepared
+from gateway.store.tables import AUDIT_NODE
+
+_NODE = Prepared(AUDIT_NODE.insert().values({c.name: bindparam(c.name) for c in AUDIT_NODE.c}))
+_DUPLICATE = {
+    "sqlite": "UNIQUE constraint failed: audit_node.level, audit_node.idx",
+    "postgresql": 'duplicate key value violates unique constraint "audit_node_pkey"',
+}
+
+
+@contextmanager
+def _statements_seen(store: Store) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def before(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        seen.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine, "before_cursor_execute", before)
+
+
+def _duplicate_node_error(store: Store, *, many: bool) -> tuple[StorageError, BaseException]:
+    row = {"level": 0, "idx": 7, "hash": b"\x01" * 32}
+    with write_tx(store.engine, "storing a node") as conn:
+        _NODE.execute(conn, row)
+
+    def again() -> None:
+        with write_tx(store.engine, "storing a node") as conn:
+            if many:
+                _NODE.execute_many(conn, [{**row, "idx": 8}, row])
+            else:
+                _NODE.execute(conn, row)
+
+    with pytest.raises(StorageError) as caught:
+        again()
+    assert caught.value.__cause__ is not None
+    return caught.value, caught.value.__cause__
+
+
+@pytest.mark.parametrize("many", [False, True], ids=["execute", "executemany"])
+def test_a_prepared_statement_breaking_a_constraint_fails_as_through_sqlalchemy(
+    store: Store, many: bool
+) -> None:
+    direct, direct_cause = _duplicate_node_error(store, many=many)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM audit_node")
+    with _statements_seen(store) as seen:
+        observed, observed_cause = _duplicate_node_error(store, many=many)
+    assert any(s.startswith("INSERT INTO audit_node") for s in seen)
+
+    expected = f"storing a node failed: {_DUPLICATE[store.engine.dialect.name]}"
+    assert str(direct).startswith(expected)
+    assert (str(direct), direct.transient) == (str(observed), observed.transient)
+    assert direct.transient is False
+    assert type(direct_cause) is type(observed_cause) is exc.IntegrityError
+    assert isinstance(direct_cause, exc.DBAPIError)
+    assert direct_cause.connection_invalidated is False
+    # Nothing of the failed transaction stayed: only the first row is stored.
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT level, idx FROM audit_node").all()
+    assert [tuple(r) for r in rows] == [(0, 7)]
+
+
+def test_a_listener_sees_every_statement_of_a_writer_group(store: Store) -> None:
+    release = _gate(store)
+    with _statements_seen(store) as seen:
+        futures = [store.writer.submit(_audit_job(store, f"L{i}")) for i in range(3)]
+        release.set()
+        assert [f.result(timeout=10) for f in futures] == [None, None, None]
+    assert seen.count("SAVEPOINT store_job") == 3
+    assert seen.count("RELEASE SAVEPOINT store_job") == 3
+    assert sum(s.startswith("INSERT INTO audit_event") for s in seen) == 1
+    assert sum(s.startswith("INSERT INTO audit_node") for s in seen) == 1
+
+
+def _gate(store: Store) -> threading.Event:
+    """Occupy the writer (its job running) until the returned event is set."""
+    running, release = threading.Event(), threading.Event()
+
+    def occupy(_conn: Connection) -> bool:
+        running.set()
+        return release.wait(10)
+
+    store.writer.submit(occupy)
+    assert running.wait(10)
+    return release
+
+
+def _audit_job(store: Store, subject: str) -> Callable[[Connection], None]:
+    event_ = AuditEvent(
+        time=1_790_000_000,
+        node="330500",
+        actor="department:330500/intake-office",
+        action="records.put",
+        decision=Decision.ALLOWED,
+        subject=subject,
+    )
+    return lambda conn: store.audit.append([event_], conn=conn)
+
+
+def _terminate_own_backend(store_url: str) -> Callable[[Connection], Any]:
+    """A job that has its connection's server process ended, then sends a prepared statement."""
+
+    def job(conn: Connection) -> Any:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        other = create_engine(store_url, isolation_level="AUTOCOMMIT")
+        try:
+            with other.connect() as admin:
+                admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                # It only signals the process: wait (bounded) until it is gone.
+                for _ in range(1000):
+                    gone = admin.execute(
+                        text("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = :pid)"),
+                        {"pid": pid},
+                    ).scalar_one()
+                    if gone:
+                        break
+                    time.sleep(0.01)
+        finally:
+            other.dispose()
+        return _NODE.execute(conn, {"level": 0, "idx": 0, "hash": b"\x02" * 32})
+
+    return job
+
+
+@pytest.mark.parametrize("group", [1, 4], ids=["alone", "in-a-group"])
+def test_a_connection_lost_in_a_writer_group_fails_it_transient_and_the_next_group_works(
+    store: Store, store_url: str, group: int
+) -> None:
+    if is_sqlite(store.engine):
+        pytest.skip("a SQLite connection is a file handle: there is no server to lose")
+    release = _gate(store)
+    futures: list[Future[Any]] = [store.writer.submit(_terminate_own_backend(store_url))]
+    futures += [store.writer.submit(_audit_job(store, f"G{i}")) for i in range(group - 1)]
+    release.set()
+    for future in futures:
+        with pytest.raises(StorageError, match=r"^store write job failed: ") as caught:
+            future.result(timeout=30)
+        assert caught.value.transient is True
+        cause = caught.value.__cause__
+        assert isinstance(cause, exc.OperationalError)
+        assert cause.connection_invalidated is True
+    # Nothing of the lost group was kept, and the next group runs on a new connection.
+    assert store.writer.submit(_audit_job(store, "AFTER")).result(timeout=30) is None
+    assert [e.event.subject for e in store.audit.events()] == ["AFTER"]
+
+
+def test_a_statement_outside_a_transaction_begins_one_as_sqlalchemy_does(store: Store) -> None:
+    with store.engine.connect() as conn:
+        assert not conn.in_transaction()
+        with translating("reading"):
+            found = Prepared(text("SELECT 1 AS one")).execute(conn, {})
+        assert conn.in_transaction()
+        assert [tuple(r) for r in found] == [(1,)]
+        assert found.first() == found.all()[0]
+        assert found.scalar_one() == 1
