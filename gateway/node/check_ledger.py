@@ -87,7 +87,10 @@ class StoreCheckLedger:
         Raises:
             StorageError: the writer is closed.
         """
-        return self._store.writer.submit(lambda conn: self._write(write, conn))
+        # Replayable: _write does nothing outside the connection but wake the outbox's
+        # sender (a report goes to another issuer, never handled here), which a second
+        # run after a rollback only repeats harmlessly.
+        return self._store.writer.submit(lambda conn: self._write(write, conn), replayable=True)
 
     def submit_audit(self, event: AuditEvent) -> Future[None]:
         """Queue one audit event on the writer (see :meth:`submit`).
@@ -95,7 +98,9 @@ class StoreCheckLedger:
         Raises:
             StorageError: the writer is closed.
         """
-        return self._store.writer.submit(lambda conn: self._store.audit.append([event], conn=conn))
+        return self._store.writer.submit(
+            lambda conn: self._store.audit.append([event], conn=conn), replayable=True
+        )
 
     def record(self, write: CheckWrite) -> CheckRow | None:
         return self.submit(write).result()

@@ -15,6 +15,13 @@ the group still commit. A group of one job needs no savepoint: if it raises,
 its transaction is rolled back. PostgreSQL works the same way (there the
 writer is optional).
 
+A group made only of *replayable* jobs (``submit(fn, replayable=True)``: the
+check path's) runs without savepoints: they cost two statements per job, and
+such jobs rarely fail. If one raises, the group's transaction is rolled back
+and the group is run again as any other, each job in its savepoint, so every
+job's future gets what it would have got from that run alone: the jobs before
+the failing one run twice, their first run rolled back.
+
 Audit events the jobs append on their connection are staged and appended as
 one batch just before the commit (:meth:`AuditLogRepository.deferred`), with
 the events of a rolled-back job left out: one Merkle append per group.
@@ -46,8 +53,13 @@ _T = TypeVar("_T")
 class _Job:
     fn: Callable[[Connection], Any]
     future: Future[Any]
+    replayable: bool = False
     result: Any = None
     error: BaseException | None = None
+
+
+class _Replay(Exception):  # noqa: N818  # not an error: the group is run again
+    """A job of a group without savepoints raised: roll the group back and run it again."""
 
 
 _SAVEPOINT = "SAVEPOINT store_job"
@@ -96,11 +108,18 @@ class StoreWriter:
         """Transactions committed so far (a group of jobs counts once)."""
         return self._commits
 
-    def submit(self, fn: Callable[[Connection], _T]) -> Future[_T]:
+    def submit(self, fn: Callable[[Connection], _T], *, replayable: bool = False) -> Future[_T]:
         """Queue a write job; it runs on the writer thread inside a transaction.
 
         ``fn`` receives the connection and must do all its work through it
         (repository methods take it as ``conn=``). It must not commit.
+
+        Args:
+            fn: the job.
+            replayable: ``fn`` may run again after its first run was rolled back
+                (when another job of its group raised), and does nothing outside
+                the connection that a second run would repeat visibly. A group
+                made only of such jobs runs without a savepoint per job.
 
         Returns:
             A future resolved with ``fn``'s result once its transaction committed,
@@ -113,7 +132,7 @@ class StoreWriter:
         with self._lock:
             if self._closed:
                 raise StorageError("the store writer is closed")
-            self._queue.put(_Job(fn, future))
+            self._queue.put(_Job(fn, future, replayable))
         return future
 
     def close(self, timeout_s: float | None = None) -> None:
@@ -151,19 +170,17 @@ class StoreWriter:
                 self._commit(batch)
 
     def _commit(self, batch: list[_Job]) -> None:
-        alone = len(batch) == 1
         try:
-            with (
-                write_tx(self._engine, f"committing {len(batch)} store jobs") as conn,
-                self._audit.deferred(conn) as stage,
-            ):
-                for job in batch:
-                    if alone:
-                        # Its error rolls the transaction back and reaches its future below.
-                        with translating("store write job"):
-                            job.result = job.fn(conn)
-                    else:
-                        self._run_in_savepoint(job, conn, stage)
+            if len(batch) > 1 and all(job.replayable for job in batch):
+                try:
+                    self._run_group(batch, savepoints=False)
+                except _Replay:
+                    # Nothing of the first run was kept: run it again, a savepoint per job.
+                    for job in batch:
+                        job.result = None
+                    self._run_group(batch, savepoints=True)
+            else:
+                self._run_group(batch, savepoints=len(batch) > 1)
         # The job of a group of one, or the commit itself, failed: no job is durable.
         except BaseException as error:  # noqa: BLE001
             for job in batch:
@@ -175,6 +192,23 @@ class StoreWriter:
                 job.future.set_exception(job.error)
             else:
                 job.future.set_result(job.result)
+
+    def _run_group(self, batch: list[_Job], *, savepoints: bool) -> None:
+        with (
+            write_tx(self._engine, f"committing {len(batch)} store jobs") as conn,
+            self._audit.deferred(conn) as stage,
+        ):
+            for job in batch:
+                if savepoints:
+                    self._run_in_savepoint(job, conn, stage)
+                    continue
+                try:
+                    with translating("store write job"):
+                        job.result = job.fn(conn)
+                except BaseException as error:
+                    if len(batch) == 1 or conn.invalidated:
+                        raise  # its transaction is rolled back; the error reaches every job
+                    raise _Replay from error
 
     @staticmethod
     def _run_in_savepoint(job: _Job, conn: Connection, stage: AuditStage) -> None:

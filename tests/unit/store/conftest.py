@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 
 from gateway.store import RecordRow, Store, open_store
 
@@ -90,3 +91,20 @@ def record_row(
         stored_at=NOW,
         status_changed_at=NOW,
     )
+
+
+def occupy_writer(store: Store) -> threading.Event:
+    """Occupy the writer until the returned event is set, so later jobs queue up.
+
+    Returns once the occupying job runs: the jobs submitted after it form a group
+    of their own (else it could share a group with them).
+    """
+    running, release = threading.Event(), threading.Event()
+
+    def occupy(_conn: Connection) -> bool:
+        running.set()
+        return release.wait(10)
+
+    store.writer.submit(occupy)
+    assert running.wait(10), "the writer did not start the occupying job"
+    return release

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -19,6 +18,7 @@ from gateway.store import Store
 from gateway.store.engine import is_sqlite, translating, write_tx
 from gateway.store.prepared import Prepared
 from gateway.store.tables import AUDIT_NODE
+from tests.unit.store.conftest import occupy_writer
 
 _NODE = Prepared(AUDIT_NODE.insert().values({c.name: bindparam(c.name) for c in AUDIT_NODE.c}))
 _DUPLICATE = {
@@ -84,7 +84,7 @@ def test_a_prepared_statement_breaking_a_constraint_fails_as_through_sqlalchemy(
 
 
 def test_a_listener_sees_every_statement_of_a_writer_group(store: Store) -> None:
-    release = _gate(store)
+    release = occupy_writer(store)
     with _statements_seen(store) as seen:
         futures = [store.writer.submit(_audit_job(store, f"L{i}")) for i in range(3)]
         release.set()
@@ -93,19 +93,6 @@ def test_a_listener_sees_every_statement_of_a_writer_group(store: Store) -> None
     assert seen.count("RELEASE SAVEPOINT store_job") == 3
     assert sum(s.startswith("INSERT INTO audit_event") for s in seen) == 1
     assert sum(s.startswith("INSERT INTO audit_node") for s in seen) == 1
-
-
-def _gate(store: Store) -> threading.Event:
-    """Occupy the writer (its job running) until the returned event is set."""
-    running, release = threading.Event(), threading.Event()
-
-    def occupy(_conn: Connection) -> bool:
-        running.set()
-        return release.wait(10)
-
-    store.writer.submit(occupy)
-    assert running.wait(10)
-    return release
 
 
 def _audit_job(store: Store, subject: str) -> Callable[[Connection], None]:
@@ -151,7 +138,7 @@ def test_a_connection_lost_in_a_writer_group_fails_it_transient_and_the_next_gro
 ) -> None:
     if is_sqlite(store.engine):
         pytest.skip("a SQLite connection is a file handle: there is no server to lose")
-    release = _gate(store)
+    release = occupy_writer(store)
     futures: list[Future[Any]] = [store.writer.submit(_terminate_own_backend(store_url))]
     futures += [store.writer.submit(_audit_job(store, f"G{i}")) for i in range(group - 1)]
     release.set()

@@ -8,12 +8,13 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, wait
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 
 import gateway
@@ -21,7 +22,7 @@ from gateway.core.audit import AuditEvent, Decision
 from gateway.core.errors import ConfigurationError, InputError, StorageError
 from gateway.core.merkle import MerkleTree
 from gateway.store import PutOutcome, Store, StoreWriter, open_store, sd_jwt_digest
-from tests.unit.store.conftest import record_row
+from tests.unit.store.conftest import occupy_writer, record_row
 
 
 def _put_job(store: Store, *record_ids: str) -> Callable[[Connection], list[PutOutcome]]:
@@ -31,13 +32,6 @@ def _put_job(store: Store, *record_ids: str) -> Callable[[Connection], list[PutO
         return store.records.put_many(rows, conn=conn)
 
     return job
-
-
-def _gate(store: Store) -> threading.Event:
-    """Occupy the writer until the returned event is set, so later jobs queue up."""
-    release = threading.Event()
-    store.writer.submit(lambda _conn: release.wait(10))
-    return release
 
 
 def test_concurrent_submits_all_land_in_far_fewer_commits(store: Store) -> None:
@@ -65,7 +59,7 @@ def test_concurrent_submits_all_land_in_far_fewer_commits(store: Store) -> None:
 
 
 def test_a_failing_job_is_rolled_back_alone(store: Store) -> None:
-    release = _gate(store)
+    release = occupy_writer(store)
     commits_before = store.writer.commits
 
     def put(record_id: str) -> Future[list[PutOutcome]]:
@@ -119,7 +113,7 @@ def _audited_put(
 def test_a_group_appends_its_audit_events_in_job_order_without_the_failed_jobs(
     store: Store,
 ) -> None:
-    release = _gate(store)
+    release = occupy_writer(store)
     commits_before = store.writer.commits
     ids = [f"A{i}" for i in range(12)]
     futures = [store.writer.submit(_audited_put(store, i, fail=i in {"A3", "A7"})) for i in ids]
@@ -148,7 +142,7 @@ def test_a_group_appends_its_audit_events_in_job_order_without_the_failed_jobs(
 def test_jobs_with_savepoints_of_their_own_fail_alone_and_the_rest_commit_once(
     store: Store,
 ) -> None:
-    release = _gate(store)
+    release = occupy_writer(store)
     commits_before = store.writer.commits
 
     def own_savepoint(record_id: str, *, fail: bool) -> Callable[[Connection], str]:
@@ -184,6 +178,95 @@ def test_jobs_with_savepoints_of_their_own_fail_alone_and_the_rest_commit_once(
     assert store.audit.size() == 3
 
 
+@contextmanager
+def _statements(store: Store) -> Iterator[list[str]]:
+    """Every statement sent on the store's engine inside the block."""
+    seen: list[str] = []
+
+    def before(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        seen.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine, "before_cursor_execute", before)
+
+
+def test_replayable_jobs_share_a_group_without_savepoints(store: Store) -> None:
+    ids = [f"R{i}" for i in range(6)]
+    release = occupy_writer(store)
+    commits_before = store.writer.commits
+    with _statements(store) as seen:
+        futures = [store.writer.submit(_audited_put(store, i), replayable=True) for i in ids]
+        release.set()
+        assert [f.result(timeout=10) for f in futures] == [None] * 6
+    assert [s for s in seen if "SAVEPOINT" in s] == []
+    # The occupying job's commit, and one for the six.
+    assert store.writer.commits - commits_before == 2
+    stored = store.audit.events()
+    assert [e.event.subject for e in stored] == ids
+    assert [e.seq for e in stored] == list(range(6))
+    assert store.audit.root(6) == MerkleTree(e.data for e in stored).root()
+    assert [r.record_id for r in store.records.list()] == ids
+
+
+def test_a_group_of_replayable_jobs_with_failures_is_replayed_and_the_rest_commit_once(
+    store: Store,
+) -> None:
+    runs: dict[str, int] = {}
+
+    def counted(record_id: str, job: Callable[[Connection], None]) -> Callable[[Connection], str]:
+        def run(conn: Connection) -> str:
+            runs[record_id] = runs.get(record_id, 0) + 1
+            job(conn)
+            return record_id
+
+        return run
+
+    def breaks_sql(conn: Connection) -> None:
+        _audited_put(store, "F3")(conn)
+        conn.execute(text("INSERT INTO no_such_table VALUES (1)"))
+
+    jobs = {
+        "F0": _audited_put(store, "F0"),
+        "F1": _audited_put(store, "F1", fail=True),
+        "F2": _audited_put(store, "F2"),
+        "F3": breaks_sql,
+        "F4": _audited_put(store, "F4"),
+    }
+    release = occupy_writer(store)
+    commits_before = store.writer.commits
+    with _statements(store) as seen:
+        futures = {
+            name: store.writer.submit(counted(name, job), replayable=True)
+            for name, job in jobs.items()
+        }
+        release.set()
+        with pytest.raises(InputError, match=r"^refused F1 after auditing it$"):
+            futures["F1"].result(timeout=10)
+        with pytest.raises(StorageError, match=r"^store write job failed: .*no_such_table"):
+            futures["F3"].result(timeout=10)
+        assert [futures[n].result(timeout=10) for n in ("F0", "F2", "F4")] == ["F0", "F2", "F4"]
+    # F1 failed the first run: F0 and F1 ran again, then every job once, in its savepoint.
+    assert runs == {"F0": 2, "F1": 2, "F2": 1, "F3": 1, "F4": 1}
+    assert seen.count("SAVEPOINT store_job") == 5
+    assert store.writer.commits - commits_before == 2
+    kept = ["F0", "F2", "F4"]
+    stored = store.audit.events()
+    assert [e.event.subject for e in stored] == kept
+    assert [e.seq for e in stored] == [0, 1, 2]
+    assert store.audit.root(3) == MerkleTree(e.data for e in stored).root()
+    assert [r.record_id for r in store.records.list()] == kept
+
+
+def test_a_replayable_job_alone_fails_alone(store: Store) -> None:
+    with pytest.raises(InputError, match=r"^refused GONE after auditing it$"):
+        store.writer.submit(_audited_put(store, "GONE", fail=True), replayable=True).result(10)
+    assert store.writer.submit(_audited_put(store, "KEPT"), replayable=True).result(10) is None
+    assert [e.event.subject for e in store.audit.events()] == ["KEPT"]
+
+
 def test_a_lone_failing_job_leaves_neither_its_rows_nor_its_event(store: Store) -> None:
     store.writer.submit(_audited_put(store, "KEPT")).result(timeout=10)
     with pytest.raises(InputError, match="refused GONE after auditing it"):
@@ -205,7 +288,7 @@ def test_audit_appends_cannot_be_deferred_twice_on_one_connection(store: Store) 
 def test_close_finishes_queued_work_then_refuses_more(store_url: str) -> None:
     store = open_store(store_url)
     try:
-        release = _gate(store)
+        release = occupy_writer(store)
         futures = [store.writer.submit(_put_job(store, f"Q{i}")) for i in range(50)]
         cancelled = store.writer.submit(lambda _conn: "never")
         assert cancelled.cancel()
