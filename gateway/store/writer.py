@@ -5,7 +5,8 @@ write transaction would queue on the file lock, and every one of them would
 pay for its own fsync. Instead, every write of a node is a *job* submitted to
 one :class:`StoreWriter`: its thread takes whatever jobs are queued (up to
 ``max_batch``), runs them in ONE transaction and commits once (group commit),
-then resolves each job's future. A future resolves only after the commit that
+then resolves each job's future. It keeps one connection from group to group
+(:class:`gateway.store.engine.KeptWriteConnection`). A future resolves only after the commit that
 made its job durable, so a caller that was told "done" can rely on it after a
 crash.
 
@@ -42,7 +43,7 @@ from sqlalchemy.engine import Connection
 from gateway.core.errors import ConfigurationError, StorageError
 from gateway.store.audit import AuditLogRepository, AuditStage
 from gateway.store.driver import send
-from gateway.store.engine import translating, write_tx
+from gateway.store.engine import KeptWriteConnection, translating
 
 __all__ = ["StoreWriter"]
 
@@ -93,7 +94,7 @@ class StoreWriter:
     ) -> None:
         if max_batch < 1:
             raise ConfigurationError(f"max_batch must be positive, got {max_batch}")
-        self._engine = engine
+        self._connection = KeptWriteConnection(engine)
         self._audit = audit
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
@@ -168,6 +169,7 @@ class StoreWriter:
                     break
             if batch:
                 self._commit(batch)
+        self._connection.close()
 
     def _commit(self, batch: list[_Job]) -> None:
         try:
@@ -195,7 +197,7 @@ class StoreWriter:
 
     def _run_group(self, batch: list[_Job], *, savepoints: bool) -> None:
         with (
-            write_tx(self._engine, f"committing {len(batch)} store jobs") as conn,
+            self._connection.transaction(f"committing {len(batch)} store jobs") as conn,
             self._audit.deferred(conn) as stage,
         ):
             for job in batch:

@@ -1,4 +1,4 @@
-"""Driver text on the connection's own cursor: SQLAlchemy's errors, disconnects, listeners."""
+"""A connection's own cursor and the writer's kept connection: errors, disconnects, listeners."""
 
 from __future__ import annotations
 
@@ -107,26 +107,34 @@ def _audit_job(store: Store, subject: str) -> Callable[[Connection], None]:
     return lambda conn: store.audit.append([event_], conn=conn)
 
 
+def _terminate(store_url: str, pid: int) -> None:
+    """End PostgreSQL server process ``pid`` from a connection of another engine."""
+    other = create_engine(store_url, isolation_level="AUTOCOMMIT")
+    try:
+        with other.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            # It only signals the process: wait (bounded) until it is gone.
+            for _ in range(1000):
+                gone = admin.execute(
+                    text("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = :pid)"),
+                    {"pid": pid},
+                ).scalar_one()
+                if gone:
+                    break
+                time.sleep(0.01)
+    finally:
+        other.dispose()
+
+
+def _backend_pid(conn: Connection) -> int:
+    return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+
 def _terminate_own_backend(store_url: str) -> Callable[[Connection], Any]:
     """A job that has its connection's server process ended, then sends a prepared statement."""
 
     def job(conn: Connection) -> Any:
-        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
-        other = create_engine(store_url, isolation_level="AUTOCOMMIT")
-        try:
-            with other.connect() as admin:
-                admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-                # It only signals the process: wait (bounded) until it is gone.
-                for _ in range(1000):
-                    gone = admin.execute(
-                        text("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = :pid)"),
-                        {"pid": pid},
-                    ).scalar_one()
-                    if gone:
-                        break
-                    time.sleep(0.01)
-        finally:
-            other.dispose()
+        _terminate(store_url, _backend_pid(conn))
         return _NODE.execute(conn, {"level": 0, "idx": 0, "hash": b"\x02" * 32})
 
     return job
@@ -163,3 +171,24 @@ def test_a_statement_outside_a_transaction_begins_one_as_sqlalchemy_does(store: 
         assert [tuple(r) for r in found] == [(1,)]
         assert found.first() == found.all()[0]
         assert found.scalar_one() == 1
+
+
+def test_the_writer_keeps_one_connection_from_group_to_group(store: Store) -> None:
+    def connection_id(conn: Connection) -> int:
+        return id(conn.connection.dbapi_connection)
+
+    seen = {store.writer.submit(connection_id).result(timeout=10) for _ in range(3)}
+    assert len(seen) == 1
+
+
+def test_a_kept_connection_the_server_dropped_is_replaced_before_the_next_group(
+    store: Store, store_url: str
+) -> None:
+    if is_sqlite(store.engine):
+        pytest.skip("a SQLite connection is a file handle: there is no server to lose")
+    first = store.writer.submit(_backend_pid).result(timeout=10)
+    _terminate(store_url, first)
+    # Dropped while the writer was idle: the next group pings, reconnects and commits.
+    assert store.writer.submit(_audit_job(store, "AFTER")).result(timeout=30) is None
+    assert store.writer.submit(_backend_pid).result(timeout=10) != first
+    assert [e.event.subject for e in store.audit.events()] == ["AFTER"]

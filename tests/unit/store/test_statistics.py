@@ -36,7 +36,9 @@ def _batch_lookup_plan(store: Store, ids: list[str]) -> str:
 def test_changed_tables_are_analysed_once_and_batch_lookups_use_the_index(store: Store) -> None:
     ids = _fill(store)
     # PostgreSQL's backends report their row counts lazily (at the latest when they exit):
-    # closing the pooled connections makes the counts of the inserts above visible now.
+    # closing the writer (it keeps its connection from group to group) and the pooled
+    # connections makes the counts of the inserts above visible now.
+    store.writer.close()
     store.engine.dispose()
     analysed = refresh_statistics(store.engine)
     if is_sqlite(store.engine):
