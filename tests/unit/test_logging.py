@@ -88,7 +88,10 @@ SPY = textwrap.dedent(
                 seen.append(os.environ.get("GRPC_VERBOSITY"))
 
     sys.meta_path.insert(0, Spy())
-    import gateway.cli
+    import click
+    from gateway.cli import cli
+    # A subcommand's module (and grpc with it) is imported when the subcommand is looked up.
+    cli.get_command(click.Context(cli), "records")
     print(seen[0])
     """
 )
