@@ -15,7 +15,8 @@ What SQLAlchemy does around a statement is kept where anything depends on it:
   ``transient`` flag; on a lost connection the ``Connection`` is invalidated,
   as SQLAlchemy does, and its pool gives a new one to the next checkout;
 - a connection outside a transaction begins one first (SQLAlchemy's
-  autobegin; on SQLite the engine's begin event decides what to send);
+  autobegin; on SQLite the engine's begin event decides what to send, and
+  sends it with :func:`send_begin`, which does not begin one);
 - while the engine has ``before_cursor_execute``, ``after_cursor_execute`` or
   ``handle_error`` listeners (tests that count or look at statements), the
   text goes through ``exec_driver_sql`` as before, so they see every statement.
@@ -31,7 +32,7 @@ from typing import Any
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection
 
-__all__ = ["Params", "Rows", "send", "send_many"]
+__all__ = ["Params", "Rows", "send", "send_begin", "send_many"]
 
 Params = Sequence[Any] | Mapping[str, Any]
 """One statement's parameters: positional or by name, as the backend's paramstyle wants."""
@@ -84,7 +85,24 @@ def send(conn: Connection, text: str, params: Params | None = None) -> Rows:
     """
     if _observed(conn):
         return _rows(conn.exec_driver_sql(text, params))
-    return _on_cursor(conn, text, params, many=False)
+    return _on_cursor(conn, text, params, many=False, begun=False)
+
+
+def send_begin(conn: Connection, text: str) -> None:
+    """Send the statement that begins ``conn``'s transaction (``BEGIN IMMEDIATE``).
+
+    For the engine's ``begin`` event only: SQLAlchemy runs it before it counts
+    the connection as in a transaction, so :func:`send` would begin one again
+    (and run the event again). The statement goes to the driver as :func:`send`'s,
+    with the same errors.
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: the database failed.
+    """
+    if _observed(conn):
+        conn.exec_driver_sql(text)
+    else:
+        _on_cursor(conn, text, None, many=False, begun=True)
 
 
 def send_many(conn: Connection, text: str, rows: Sequence[Params]) -> Rows:
@@ -95,7 +113,7 @@ def send_many(conn: Connection, text: str, rows: Sequence[Params]) -> Rows:
     """
     if _observed(conn):
         return _rows(conn.exec_driver_sql(text, rows))
-    return _on_cursor(conn, text, rows, many=True)
+    return _on_cursor(conn, text, rows, many=True, begun=False)
 
 
 def _observed(conn: Connection) -> bool:
@@ -112,8 +130,8 @@ def _rows(result: Any) -> Rows:
     return Rows(list(result.all()) if result.returns_rows else [], result.rowcount)
 
 
-def _on_cursor(conn: Connection, text: str, params: Any, *, many: bool) -> Rows:
-    if not conn.in_transaction():
+def _on_cursor(conn: Connection, text: str, params: Any, *, many: bool, begun: bool) -> Rows:
+    if not begun and not conn.in_transaction():
         conn.begin()  # as exec_driver_sql's autobegin: the connection's close rolls it back
     dbapi_conn = conn.connection.dbapi_connection
     assert dbapi_conn is not None  # conn.connection reconnects or raises

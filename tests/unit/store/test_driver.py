@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import bindparam, create_engine, event, exc, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 
 from gateway.core.audit import AuditEvent, Decision
 from gateway.core.errors import StorageError
@@ -192,3 +193,41 @@ def test_a_kept_connection_the_server_dropped_is_replaced_before_the_next_group(
     assert store.writer.submit(_audit_job(store, "AFTER")).result(timeout=30) is None
     assert store.writer.submit(_backend_pid).result(timeout=10) != first
     assert [e.event.subject for e in store.audit.events()] == ["AFTER"]
+
+
+def _locked_write_error(store: Store, store_url: str) -> StorageError:
+    """A write transaction begun while another SQLite connection holds the write lock."""
+    holder = sqlite3.connect(str(make_url(store_url).database), isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StorageError) as caught, write_tx(store.engine, "writing x"):
+            pytest.fail("the write transaction began under another writer's lock")
+        holder.execute("ROLLBACK")
+    finally:
+        holder.close()
+    return caught.value
+
+
+def test_a_begin_immediate_that_cannot_take_the_lock_fails_as_through_sqlalchemy(
+    store: Store, store_url: str
+) -> None:
+    if not is_sqlite(store.engine):
+        pytest.skip("PostgreSQL has no BEGIN IMMEDIATE: its writes lock rows, not the database")
+
+    @event.listens_for(store.engine, "connect")
+    def _no_wait(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA busy_timeout=0")  # fail at once, not after 10 s
+
+    store.engine.dispose()  # the pooled connections were made with the 10 s timeout
+    direct = _locked_write_error(store, store_url)
+    with _statements_seen(store) as seen:
+        observed = _locked_write_error(store, store_url)
+    assert "BEGIN IMMEDIATE" in seen
+
+    assert str(direct) == "writing x failed: database is locked"
+    assert (str(direct), direct.transient) == (str(observed), observed.transient)
+    assert direct.transient is True
+    assert type(direct.__cause__) is type(observed.__cause__) is exc.OperationalError
+    # The lock released, the same pool's connections write again.
+    with write_tx(store.engine, "writing x") as conn:
+        conn.exec_driver_sql("DELETE FROM audit_node")
