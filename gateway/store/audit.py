@@ -70,16 +70,6 @@ class IndexedColumns:
             subject=event.subject[:64],
         )
 
-    def values(self) -> dict[str, int | str]:
-        """By column name (built field by field: ``dataclasses.asdict`` deep-copies)."""
-        return {
-            "time": self.time,
-            "actor": self.actor,
-            "action": self.action,
-            "decision": self.decision,
-            "subject": self.subject,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class AuditFilter:
@@ -131,6 +121,9 @@ _INSERT_EVENTS = Prepared(
 _INSERT_NODES = Prepared(
     AUDIT_NODE.insert().values({c.name: bindparam(c.name) for c in AUDIT_NODE.c})
 )
+_EVENT_COLUMNS = ("seq", "time", "actor", "action", "decision", "subject", "event")
+_NODE_COLUMNS = ("level", "idx", "hash")
+_LOCK_APPENDS = Prepared(text("SELECT pg_advisory_xact_lock(:key)"))  # PostgreSQL only
 
 
 class _ConnNodes:
@@ -218,20 +211,29 @@ class AuditLogRepository:
                 # Appends read the size, then insert at it: serialise them across every
                 # transaction (and every replica) until commit. SQLite's single writer
                 # (BEGIN IMMEDIATE) already does.
-                c.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
-            size = self.size(conn=c)
-            blobs = [event.to_bytes() for event in events]
-            nodes = append_many(size, [leaf_hash(b) for b in blobs], _ConnNodes(c))
-            _INSERT_EVENTS.execute_many(
-                c,
-                [
-                    {"seq": size + i, **IndexedColumns.of(event).values(), "event": blob}
-                    for i, (event, blob) in enumerate(zip(events, blobs, strict=True))
-                ],
-            )
-            _INSERT_NODES.execute_many(
-                c, [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in nodes]
-            )
+                _LOCK_APPENDS.execute(c, {"key": _APPEND_LOCK})
+            # Read in this transaction, every time: nothing of the log is kept between
+            # groups, which another writer (a backup, a replica) or a rollback would outdate.
+            last = _SIZE.execute(c, {}).scalar_one()
+            size = 0 if last is None else int(last) + 1
+            rows = []
+            for seq, event in enumerate(events, start=size):
+                columns = IndexedColumns.of(event)
+                rows.append(
+                    (
+                        seq,
+                        columns.time,
+                        columns.actor,
+                        columns.action,
+                        columns.decision,
+                        columns.subject,
+                        event.to_bytes(),
+                    )
+                )
+            nodes = append_many(size, [leaf_hash(row[-1]) for row in rows], _ConnNodes(c))
+            # Rows as tuples in the tables' column order: no mapping per event and per node.
+            _INSERT_EVENTS.execute_rows(c, _EVENT_COLUMNS, rows)
+            _INSERT_NODES.execute_rows(c, _NODE_COLUMNS, nodes)
 
     def root(self, size: int, *, conn: Connection | None = None) -> bytes:
         with using(self._engine, conn, "computing an audit log root", write=False) as c:
