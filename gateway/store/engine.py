@@ -87,19 +87,37 @@ def check_files_writable(url: str | URL) -> None:
     _check_writable(sqlite_files(url))
 
 
-# The files of each engine's database, parsed from its URL once (write_tx checks them
-# before every write transaction; parsing the URL was most of that check's cost).
-_ENGINE_FILES: weakref.WeakKeyDictionary[Engine, tuple[Path, ...]] = weakref.WeakKeyDictionary()
+# The folder and files of each engine's database as strings, parsed from its URL once
+# (write_tx checks them before every write transaction; parsing the URL, then pathlib's
+# conversions, were most of that check's cost).
+_ENGINE_FILES: weakref.WeakKeyDictionary[Engine, tuple[str, ...]] = weakref.WeakKeyDictionary()
 
 
 def _check_writable(files: tuple[Path, ...]) -> None:
-    if not files:
-        return
-    folder = files[0].parent
+    names = _names(files)
+    if names:
+        _check_writable_names(names)
+
+
+def _names(files: tuple[Path, ...]) -> tuple[str, ...]:
+    """The folder of ``files``, then the files, as strings (nothing for no files)."""
+    return (str(files[0].parent), *map(str, files)) if files else ()
+
+
+def _check_writable_names(names: tuple[str, ...]) -> None:
+    # names: the folder, then the database file and its companions.
+    folder, *paths = names
     if not os.access(folder, os.W_OK | os.X_OK):
         raise StorageError(f"SQLite folder {folder} is not writable", transient=False)
-    for path in files:
-        if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+    for path in paths:
+        # Access asked first, as one call: a file that exists is writable almost always.
+        # Refused only if it exists and is still refused then: SQLite creates and removes
+        # the companions as connections open and close, between any two of these calls.
+        if (
+            not os.access(path, os.R_OK | os.W_OK)
+            and Path(path).exists()
+            and not os.access(path, os.R_OK | os.W_OK)
+        ):
             raise StorageError(f"SQLite file {path} is not writable", transient=False)
 
 
@@ -248,11 +266,12 @@ def write_tx(engine: Engine, action: str) -> Iterator[Connection]:
 
 def _check_engine_files(engine: Engine) -> None:
     if is_sqlite(engine):
-        files = _ENGINE_FILES.get(engine)
-        if files is None:
-            files = _ENGINE_FILES[engine] = sqlite_files(engine.url)
+        names = _ENGINE_FILES.get(engine)
+        if names is None:
+            names = _ENGINE_FILES[engine] = _names(sqlite_files(engine.url))
         # Every time: the files' permissions may change while the node runs.
-        _check_writable(files)
+        if names:
+            _check_writable_names(names)
 
 
 class KeptWriteConnection:
