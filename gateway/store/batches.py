@@ -9,14 +9,16 @@ stored.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
-from sqlalchemy import Engine, exc, insert, select, update
+from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from gateway.core.errors import NotFoundError, ReplayError
 from gateway.store.engine import dialect_insert, using
+from gateway.store.prepared import Prepared
 from gateway.store.records import PutOutcome, RecordRepository, RecordRow
 from gateway.store.tables import BATCH, CURSOR, STATEMENT
 
@@ -51,6 +53,22 @@ class StatementRow:
 
 
 _STATEMENT_COLUMNS = tuple(f.name for f in fields(StatementRow))
+_statement_values = operator.attrgetter(*_STATEMENT_COLUMNS)
+_INSERT_STATEMENTS = Prepared(
+    lambda conn: (
+        dialect_insert(conn, STATEMENT)
+        .values({name: bindparam(name) for name in _STATEMENT_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["statement_id"])
+    )
+)
+_BATCH_NAMES = tuple(f.name for f in fields(HopBatchRow))
+_INSERT_BATCH = Prepared(
+    lambda conn: (
+        dialect_insert(conn, BATCH)
+        .values({name: bindparam(name) for name in _BATCH_NAMES})
+        .on_conflict_do_nothing(index_elements=["batch_id"])
+    )
+)
 
 
 class BatchRepository:
@@ -93,31 +111,17 @@ class BatchRepository:
             InputError: a record row's digest does not match its sd_jwt.
             StorageError: the database failed.
         """
-        evidence = {
-            "batch_id": batch_id,
-            "sender": sender,
-            "received_at": received_at,
-            "item_count": len(record_rows) + len(statement_rows),
-            "envelope": envelope,
-        }
+        evidence = (batch_id, sender, received_at, len(record_rows) + len(statement_rows), envelope)
         with using(self._engine, conn, f"accepting hop batch {batch_id}", write=True) as c:
-            # First statement of the transaction, so the only constraint it can break is the
-            # batch id's primary key; the failed transaction (or savepoint) is rolled back whole.
-            try:
-                with c.begin_nested():
-                    c.execute(insert(BATCH), evidence)
-            except exc.IntegrityError as error:
-                raise ReplayError(
-                    f"hop batch {batch_id} from {sender} was already received"
-                ) from error
+            # First statement of the transaction. The batch id is the primary key: a replay
+            # (committed, or committing meanwhile on another connection, which this waits for)
+            # inserts no row, and nothing else is stored.
+            if not _INSERT_BATCH.execute_rows(c, _BATCH_NAMES, [evidence]):
+                raise ReplayError(f"hop batch {batch_id} from {sender} was already received")
             outcomes = self._records.put_many(record_rows, conn=c)
-            if statement_rows:
-                stmt = dialect_insert(c, STATEMENT).on_conflict_do_nothing(
-                    index_elements=["statement_id"]
-                )
-                c.execute(
-                    stmt, [{n: getattr(s, n) for n in _STATEMENT_COLUMNS} for s in statement_rows]
-                )
+            _INSERT_STATEMENTS.execute_rows(
+                c, _STATEMENT_COLUMNS, [_statement_values(s) for s in statement_rows]
+            )
         return outcomes
 
     def get(self, batch_id: str) -> HopBatchRow:
@@ -180,10 +184,9 @@ class BatchRepository:
         if not rows:
             return
         with using(self._engine, conn, f"storing {len(rows)} statements", write=True) as c:
-            stmt = dialect_insert(c, STATEMENT).on_conflict_do_nothing(
-                index_elements=["statement_id"]
+            _INSERT_STATEMENTS.execute_rows(
+                c, _STATEMENT_COLUMNS, [_statement_values(s) for s in rows]
             )
-            c.execute(stmt, [{n: getattr(s, n) for n in _STATEMENT_COLUMNS} for s in rows])
 
     def mark_applied(
         self, statement_ids: Sequence[str], at: int, *, conn: Connection | None = None

@@ -13,6 +13,7 @@ confirmed it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from enum import StrEnum
@@ -20,10 +21,11 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.sql.elements import ClauseElement
 
 from gateway.core.errors import InputError, NotFoundError
 from gateway.store.engine import dialect_insert, is_sqlite, using
-from gateway.store.prepared import Prepared
+from gateway.store.prepared import Prepared, PreparedIn
 from gateway.store.tables import DELIVERY, OUTBOX
 
 __all__ = [
@@ -58,6 +60,36 @@ _ENQUEUE = Prepared(
         )
     )
 )
+
+
+_DELIVERY_NAMES = ("record_id", "version", "node", "delivered_at", "status_sent")
+
+
+def _record_delivery(conn: Connection) -> ClauseElement:
+    insert = dialect_insert(conn, DELIVERY).values({n: bindparam(n) for n in _DELIVERY_NAMES})
+    return insert.on_conflict_do_update(
+        index_elements=["record_id", "version", "node"],
+        set_={
+            "delivered_at": insert.excluded.delivered_at,
+            "status_sent": insert.excluded.status_sent,
+        },
+    )
+
+
+_RECORD_DELIVERY = Prepared(_record_delivery)
+
+
+@functools.lru_cache(maxsize=8)
+def _update_by_id(names: tuple[str, ...]) -> PreparedIn:
+    """``UPDATE outbox SET`` the columns ``names`` ``WHERE id IN (...)``."""
+    return PreparedIn(
+        lambda ids: (
+            update(OUTBOX)
+            .where(OUTBOX.c.id.in_(ids))
+            .values({name: bindparam(name) for name in names})
+        ),
+        largest=_CHUNK,
+    )
 
 
 class OutboxKind(StrEnum):
@@ -349,9 +381,7 @@ class OutboxRepository:
         if not ids:
             return
         with using(self._engine, conn, f"updating {len(ids)} outbox items", write=True) as c:
-            for start in range(0, len(ids), _CHUNK):
-                chunk = list(ids[start : start + _CHUNK])
-                c.execute(update(OUTBOX).where(OUTBOX.c.id.in_(chunk)).values(values))
+            _update_by_id(tuple(sorted(values))).execute(c, ids, values)
 
     def get(self, item_id: int) -> OutboxItem:
         """One outbox row by id.
@@ -500,27 +530,9 @@ class OutboxRepository:
         """
         if not entries:
             return
+        rows = [(e.record_id, e.version, e.node, e.delivered_at, e.status_sent) for e in entries]
         with using(self._engine, conn, f"recording {len(entries)} deliveries", write=True) as c:
-            for start in range(0, len(entries), _CHUNK):
-                insert = dialect_insert(c, DELIVERY)
-                stmt = insert.on_conflict_do_update(
-                    index_elements=["record_id", "version", "node"],
-                    set_={
-                        "delivered_at": insert.excluded.delivered_at,
-                        "status_sent": insert.excluded.status_sent,
-                    },
-                )
-                params = [
-                    {
-                        "record_id": e.record_id,
-                        "version": e.version,
-                        "node": e.node,
-                        "delivered_at": e.delivered_at,
-                        "status_sent": e.status_sent,
-                    }
-                    for e in entries[start : start + _CHUNK]
-                ]
-                c.execute(stmt, params)
+            _RECORD_DELIVERY.execute_rows(c, _DELIVERY_NAMES, rows)
 
     def confirm(
         self,

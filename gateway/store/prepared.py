@@ -16,18 +16,20 @@ belong here: the driver's values are returned as they are.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.compiler import Compiled
-from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.elements import BindParameter, ClauseElement
 
 from gateway.core.errors import ConfigurationError
 from gateway.store.driver import Rows, send, send_many
 
-__all__ = ["Prepared"]
+__all__ = ["Prepared", "PreparedIn"]
 
 
 class Prepared:
@@ -123,3 +125,73 @@ class Prepared:
             found = (text, tuple(order) if order is not None else None, defaults)
             self._compiled[conn.dialect.name] = found
             return found
+
+
+class PreparedIn:
+    """A Core statement with one ``IN`` list of values, compiled once per list size.
+
+    An expanding ``IN`` makes SQLAlchemy render the statement afresh on every
+    call. Here the list is cut into chunks of at most ``largest`` values, each
+    chunk padded with its last value up to the next power of two (or to
+    ``largest``): a value repeated in an ``IN`` list changes nothing, and a few
+    sizes cover every list, each a :class:`Prepared` statement.
+
+    Args:
+        build: builds the statement from the list's parameters (put them in an ``in_``).
+        largest: the most values in one statement (under both backends' bound-parameter limits).
+    """
+
+    def __init__(
+        self, build: Callable[[list[BindParameter[Any]]], ClauseElement], *, largest: int
+    ) -> None:
+        self._build = build
+        self._largest = largest
+        self._sizes: dict[int, Prepared] = {}
+        self._lock = threading.Lock()
+
+    def execute(
+        self, conn: Connection, values: Sequence[Any], params: Mapping[str, Any] | None = None
+    ) -> Rows:
+        """Run the statement for ``values`` (in chunks), with the other ``params`` by name.
+
+        Returns:
+            Every chunk's rows, in chunk order, and their row counts summed.
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the database failed.
+        """
+        found: list[Sequence[Any]] = []
+        count = 0
+        for start in range(0, len(values), self._largest):
+            chunk = list(values[start : start + self._largest])
+            size = self._size(len(chunk))
+            chunk.extend([chunk[-1]] * (size - len(chunk)))
+            named = dict(params) if params else {}
+            named.update(zip(_in_names(size), chunk, strict=True))
+            rows = self._statement(size).execute(conn, named)
+            found.extend(rows.rows)
+            count += rows.rowcount
+        return Rows(found, count)
+
+    def _size(self, count: int) -> int:
+        size = 1
+        while size < count:
+            size *= 2
+        return min(size, self._largest)
+
+    def _statement(self, size: int) -> Prepared:
+        found = self._sizes.get(size)
+        if found is None:
+            with self._lock:
+                found = self._sizes.get(size)
+                if found is None:
+                    parameters: list[BindParameter[Any]] = [
+                        bindparam(name) for name in _in_names(size)
+                    ]
+                    found = self._sizes[size] = Prepared(self._build(parameters))
+        return found
+
+
+@functools.lru_cache(maxsize=64)
+def _in_names(size: int) -> tuple[str, ...]:
+    return tuple(f"in_{i}" for i in range(size))

@@ -39,7 +39,7 @@ from gateway.core.errors import InputError, NotFoundError, StorageError
 from gateway.core.record_status import RecordStatus
 from gateway.core.related_persons import RelatedPerson
 from gateway.store.engine import dialect_insert, single_read, using
-from gateway.store.prepared import Prepared
+from gateway.store.prepared import Prepared, PreparedIn
 from gateway.store.tables import RECORD, RECORD_CHANGE, RECORD_PERSON
 
 __all__ = [
@@ -229,14 +229,20 @@ def _row(mapping: RowMapping) -> RecordRow:
     return RecordRow(**{name: mapping[name] for name in _COLUMNS})
 
 
-def _by_record_id(keys: Sequence[RecordKey]) -> ColumnElement[bool]:
-    """``record_id IN (...)`` for the ids of ``keys``; callers keep the wanted versions.
+def _by_record_id(columns: Sequence[ColumnElement[Any]]) -> PreparedIn:
+    """``SELECT columns FROM record WHERE record_id IN (...)``; callers keep the wanted versions.
 
     A row-value ``(record_id, version) IN (VALUES ...)`` would say exactly which
     rows, but SQLite plans it as a scan of the whole table (it would make every
     batch cost O(records stored)); the id list is an index search on both backends.
     """
-    return RECORD.c.record_id.in_(sorted({record_id for record_id, _version in keys}))
+    return PreparedIn(
+        lambda ids: select(*columns).where(RECORD.c.record_id.in_(ids)), largest=_CHUNK
+    )
+
+
+_DIGESTS_BY_ID = _by_record_id((RECORD.c.record_id, RECORD.c.version, RECORD.c.digest))
+_ROWS_BY_ID = _by_record_id(_ROW_COLUMNS)
 
 
 def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterator[Sequence[_T]]:
@@ -331,19 +337,13 @@ class RecordRepository:
 
     @staticmethod
     def _digests(conn: Connection, keys: Sequence[RecordKey]) -> dict[RecordKey, str]:
-        found: dict[RecordKey, str] = {}
-        unique = sorted(set(keys))
-        wanted = set(unique)
-        for chunk in _chunks(unique):
-            query = select(RECORD.c.record_id, RECORD.c.version, RECORD.c.digest).where(
-                _by_record_id(chunk)
-            )
-            found.update(
-                ((rid, ver), digest)
-                for rid, ver, digest in conn.execute(query)
-                if (rid, ver) in wanted
-            )
-        return found
+        wanted = set(keys)
+        ids = sorted({record_id for record_id, _version in wanted})
+        return {
+            (rid, ver): digest
+            for rid, ver, digest in _DIGESTS_BY_ID.execute(conn, ids)
+            if (rid, ver) in wanted
+        }
 
     def get(
         self, record_id: str, version: int | None = None, *, conn: Connection | None = None
@@ -385,16 +385,15 @@ class RecordRepository:
         found: dict[RecordKey, RecordRow] = {}
         if not unique:
             return found
+        wanted = set(unique)
+        ids = sorted({record_id for record_id, _version in unique})
         with using(self._engine, conn, f"reading {len(unique)} records", write=False) as c:
-            wanted = set(unique)
-            for chunk in _chunks(unique):
-                # The row's fields in RecordRow's own order, built positionally: no mapping
-                # per row (the push worker reads every record it forwards through here).
-                query = select(*_ROW_COLUMNS).where(_by_record_id(chunk))
-                for values in c.execute(query):
-                    key = (values[0], values[1])
-                    if key in wanted:
-                        found[key] = RecordRow(*values)
+            # The row's fields in RecordRow's own order, built positionally: no mapping
+            # per row (the push worker reads every record it forwards through here).
+            for values in _ROWS_BY_ID.execute(c, ids):
+                key = (values[0], values[1])
+                if key in wanted:
+                    found[key] = RecordRow(*values)
         return found
 
     def latest_version(self, record_id: str, *, conn: Connection | None = None) -> int | None:

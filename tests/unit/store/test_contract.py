@@ -198,6 +198,34 @@ def test_get_many_returns_only_the_versions_asked_for(store: Store) -> None:
     ]
 
 
+def test_batch_reads_of_any_size_find_every_version_with_a_few_statement_texts(
+    store: Store,
+) -> None:
+    rows = [record_row(f"K{i:04d}", version) for i in range(1, 1101) for version in (1, 2)]
+    assert set(store.records.put_many(rows)) == {PutOutcome.INSERTED}
+    texts: set[str] = set()
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def seen(_conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT"):
+            texts.add(statement)
+
+    try:
+        for count in (1, 2, 3, 5, 9, 17, 33, 100, 255, 256, 257, 499, 500, 501, 777, 1100):
+            keys = [(f"K{i:04d}", 1) for i in range(1, count + 1)] + [("K9999", 1)]
+            found = store.records.get_many(keys)
+            assert sorted(found) == sorted(keys[:-1])
+            assert all(found[key].digest == record_row(*key).digest for key in keys[:-1])
+            again = [record_row(f"K{i:04d}", 2) for i in range(1, count + 1)]
+            assert set(store.records.put_many(again)) == {PutOutcome.DUPLICATE}
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    # Ids padded to the next power of two up to 500: 1, 2, 4, ..., 256 and 500, for the
+    # digest read and the row read each, not one text per list length (16 lengths here).
+    assert len(texts) <= 2 * 10
+    assert store.records.count() == 2200
+
+
 def test_list_by_subject_pages_by_key(store: Store) -> None:
     mine = [record_row(f"M{i}", subject_key="91330500MA2B3C4D5E") for i in range(4)]
     mine.append(record_row("M1", 2, subject_key="91330500MA2B3C4D5E"))
@@ -518,6 +546,32 @@ def test_retry_failure_and_delivery_states(store: Store) -> None:
         store.outbox.get(999_999)
 
 
+def test_settling_more_than_one_statement_of_ids_marks_exactly_those(store: Store) -> None:
+    store.outbox.enqueue_many(_entries(1203), now=NOW)
+    claimed = store.outbox.claim("330000", worker="a", limit=1203, now=NOW, lease_s=30)
+    ids = [item.id for item in claimed]
+    store.outbox.mark_delivered(ids[:1001], NOW + 5)
+    store.outbox.mark_retry(ids[1001:1202], "peer 330000 unavailable", NOW + 60)
+
+    assert store.outbox.pending_count() == 202
+    first, last_delivered = store.outbox.get(ids[0]), store.outbox.get(ids[1000])
+    for delivered in (first, last_delivered):
+        assert (delivered.state, delivered.next_attempt_at) == ("delivered", NOW + 5)
+        assert (delivered.claimed_by, delivered.claimed_until, delivered.last_error) == (
+            None,
+            None,
+            None,
+        )
+    retried = store.outbox.get(ids[1201])
+    assert (retried.state, retried.next_attempt_at, retried.claimed_by) == (
+        "pending",
+        NOW + 60,
+        None,
+    )
+    untouched = store.outbox.get(ids[1202])
+    assert (untouched.state, untouched.claimed_by, untouched.attempts) == ("pending", "a", 1)
+
+
 # ---------------------------------------------------------------- ledger
 
 
@@ -610,6 +664,39 @@ def test_replayed_batch_is_refused_and_stores_nothing(store: Store) -> None:
     assert store.records.count() == 1
     assert store.batches.statements("R2") == []
     assert store.batches.get("b-0001").envelope == b"{}"
+
+
+def test_a_batch_replayed_in_a_callers_transaction_stores_nothing_and_leaves_it_usable(
+    store: Store,
+) -> None:
+    store.batches.accept_batch("b-0001", "330500", b"{}", [record_row("R1")], received_at=NOW)
+    with store.engine.begin() as conn:
+        store.records.put_many([record_row("R7")], conn=conn)
+        with pytest.raises(ReplayError, match="hop batch b-0001 from 330500 was already received"):
+            store.batches.accept_batch(
+                "b-0001",
+                "330500",
+                b'{"other":1}',
+                [record_row("R2")],
+                [_statement("S9", "R2")],
+                received_at=NOW + 1,
+                conn=conn,
+            )
+        outcomes = store.batches.accept_batch(
+            "b-0002",
+            "330500",
+            b"{}",
+            [record_row("R3")],
+            [_statement("S3", "R3")],
+            received_at=NOW,
+            conn=conn,
+        )
+    assert outcomes == [PutOutcome.INSERTED]
+    assert sorted(r.record_id for r in store.records.list()) == ["R1", "R3", "R7"]
+    assert store.batches.statements("R2") == []
+    assert [s.statement_id for s in store.batches.statements("R3")] == ["S3"]
+    assert store.batches.get("b-0001").envelope == b"{}"
+    assert store.batches.get("b-0002").item_count == 2
 
 
 def test_a_failing_batch_leaves_no_evidence_behind(store: Store) -> None:
