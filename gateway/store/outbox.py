@@ -164,6 +164,37 @@ class DeliveryRow:
     confirmed_at: int | None = None
 
 
+# Due for a claim: pending, its next attempt come, and unclaimed or its lease run out.
+_DUE = (
+    select(OUTBOX.c.id)
+    .where(
+        OUTBOX.c.recipient == bindparam("recipient"),
+        OUTBOX.c.state == bindparam("pending"),
+        OUTBOX.c.next_attempt_at <= bindparam("now"),
+        or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until <= bindparam("now")),
+    )
+    .order_by(OUTBOX.c.id)
+    .limit(bindparam("limit"))
+)
+_LEASE = {
+    "claimed_by": bindparam("worker"),
+    "claimed_until": bindparam("until"),
+    "attempts": OUTBOX.c.attempts + 1,
+}
+_ITEM_COLUMNS = tuple(OUTBOX.c[f.name] for f in fields(OutboxItem))
+_CLAIM_DUE = Prepared(
+    update(OUTBOX)
+    .where(OUTBOX.c.id.in_(_DUE.scalar_subquery()))
+    .values(_LEASE)
+    .returning(*_ITEM_COLUMNS)
+)
+_DUE_LOCKED = Prepared(_DUE.with_for_update(skip_locked=True))
+_CLAIM_IDS = PreparedIn(
+    lambda ids: update(OUTBOX).where(OUTBOX.c.id.in_(ids)).values(_LEASE).returning(*_ITEM_COLUMNS),
+    largest=_CHUNK,
+)
+
+
 def _item(mapping: RowMapping) -> OutboxItem:
     return OutboxItem(**{f.name: mapping[f.name] for f in fields(OutboxItem)})
 
@@ -257,35 +288,24 @@ class OutboxRepository:
         """
         if limit < 1 or lease_s < 1:
             raise InputError(f"claim needs a positive limit and lease, got {limit} and {lease_s}s")
-        due = (
-            select(OUTBOX.c.id)
-            .where(
-                OUTBOX.c.recipient == recipient,
-                OUTBOX.c.state == OutboxState.PENDING.value,
-                OUTBOX.c.next_attempt_at <= now,
-                or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until <= now),
-            )
-            .order_by(OUTBOX.c.id)
-            .limit(limit)
-        )
-        lease = {
-            "claimed_by": worker,
-            "claimed_until": now + lease_s,
-            "attempts": OUTBOX.c.attempts + 1,
+        params = {
+            "recipient": recipient,
+            "pending": OutboxState.PENDING.value,
+            "now": now,
+            "limit": limit,
+            "worker": worker,
+            "until": now + lease_s,
         }
         with using(self._engine, conn, f"claiming outbox items for {recipient}", write=True) as c:
             if is_sqlite(c):
                 # One statement under SQLite's single write lock: no window between pick and mark.
-                stmt = update(OUTBOX).where(OUTBOX.c.id.in_(due.scalar_subquery())).values(lease)
+                claimed = _CLAIM_DUE.execute(c, params).rows
             else:
                 # Rows another replica is claiming right now are skipped, not waited for.
-                ids = c.execute(due.with_for_update(skip_locked=True)).scalars().all()
-                if not ids:
-                    return []
-                stmt = update(OUTBOX).where(OUTBOX.c.id.in_(ids)).values(lease)
-            claimed = [_item(m) for m in c.execute(stmt.returning(*OUTBOX.c)).mappings()]
+                ids = [row[0] for row in _DUE_LOCKED.execute(c, params).rows]
+                claimed = _CLAIM_IDS.execute(c, ids, params).rows
         # RETURNING gives no order guarantee.
-        return sorted(claimed, key=lambda item: item.id)
+        return sorted((OutboxItem(*row) for row in claimed), key=lambda item: item.id)
 
     def mark_delivered(
         self, ids: Sequence[int], at: int, *, conn: Connection | None = None

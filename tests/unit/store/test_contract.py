@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -488,9 +489,15 @@ def test_claims_are_exclusive_until_the_lease_runs_out(store: Store) -> None:
 def test_concurrent_workers_never_claim_the_same_item(store: Store) -> None:
     store.outbox.enqueue_many(_entries(200), now=NOW)
 
+    # Every worker claims once before any claims again: a claim is quick enough that one
+    # thread could otherwise drain the outbox before the others have started.
+    started = threading.Barrier(8)
+
     def work(worker: str) -> list[int]:
         mine: list[int] = []
         while batch := store.outbox.claim("330000", worker=worker, limit=7, now=NOW, lease_s=60):
+            if not mine:
+                started.wait(timeout=30)
             mine += [i.id for i in batch]
         return mine
 
