@@ -31,6 +31,15 @@ START_TIMEOUT_S = 60.0
 DIRECTORY_VALID_S = 7 * 86_400
 
 
+def _tail(path: Path, lines: int = 15) -> str:
+    """The last lines of a node's log, for an error that would otherwise only name it."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        return f"(its log cannot be read: {exc})"
+    return "\n".join(text.splitlines()[-lines:]) or "(its log is empty)"
+
+
 def free_port() -> int:
     """A loopback port that is free now (the node binds it moments later)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -176,7 +185,12 @@ class LocalFederation:
             if not line and process.poll() is not None:
                 break
         process.kill()
-        raise ConfigurationError(f"node {node} did not start; see {self.log(node)}")
+        process.wait()
+        log.close()
+        raise ConfigurationError(
+            f"node {node} did not start; see {self.log(node)}; it ends with:\n"
+            + _tail(self.log(node))
+        )
 
     def start_all(self) -> None:
         for node in self.nodes:
