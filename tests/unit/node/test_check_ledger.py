@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import event
 
 from gateway.core.algorithms import Ed25519Signer
 from gateway.core.audit import AuditEvent, Decision
@@ -16,6 +12,7 @@ from gateway.node.check_ledger import CheckWrite, HitReportTo, StoreCheckLedger
 from gateway.node.messages import MessageRouter
 from gateway.store import Store
 from gateway.store.discipline import CheckRow
+from tests.support.statements import statements_sent
 from tests.unit.store.conftest import occupy_writer
 
 NODE = "330500"
@@ -54,21 +51,6 @@ def _write(check_id: str, *, report: bool = False) -> CheckWrite:
     return CheckWrite(check, (), reports, _event(f"check {check_id}"))
 
 
-@contextmanager
-def _savepoints(store: Store) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def before(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        if "SAVEPOINT" in statement:
-            seen.append(statement)
-
-    event.listen(store.engine, "before_cursor_execute", before)
-    try:
-        yield seen
-    finally:
-        event.remove(store.engine, "before_cursor_execute", before)
-
-
 def _details(store: Store) -> list[str]:
     return [e.event.detail for e in store.audit.events()]
 
@@ -78,7 +60,7 @@ def test_checks_and_refusals_share_a_group_without_savepoints(store: Store) -> N
     ledger = _ledger(store, wakes)
     release = occupy_writer(store)
     commits_before = store.writer.commits
-    with _savepoints(store) as savepoints:
+    with statements_sent(store.engine, lambda s: "SAVEPOINT" in s) as savepoints:
         futures = [ledger.submit(_write(f"c{i}", report=i == 1)) for i in range(3)]
         refusal = ledger.submit_audit(_event("refused"))
         release.set()
@@ -97,7 +79,7 @@ def test_a_check_stored_already_fails_alone_and_the_group_is_replayed(store: Sto
     ledger = _ledger(store, wakes)
     assert ledger.record(_write("c0")) is None
     release = occupy_writer(store)
-    with _savepoints(store) as savepoints:
+    with statements_sent(store.engine, lambda s: "SAVEPOINT" in s) as savepoints:
         first = ledger.submit(_write("c1", report=True))
         again = ledger.submit(_write("c0"))
         last = ledger.submit(_write("c2"))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from gateway.store import Store
 from gateway.store.engine import is_sqlite, translating, write_tx
 from gateway.store.prepared import Prepared
 from gateway.store.tables import AUDIT_NODE
+from tests.support.statements import statements_sent
 from tests.unit.store.conftest import occupy_writer
 
 _NODE = Prepared(AUDIT_NODE.insert().values({c.name: bindparam(c.name) for c in AUDIT_NODE.c}))
@@ -26,20 +26,6 @@ _DUPLICATE = {
     "sqlite": "UNIQUE constraint failed: audit_node.level, audit_node.idx",
     "postgresql": 'duplicate key value violates unique constraint "audit_node_pkey"',
 }
-
-
-@contextmanager
-def _statements_seen(store: Store) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def before(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        seen.append(statement)
-
-    event.listen(store.engine, "before_cursor_execute", before)
-    try:
-        yield seen
-    finally:
-        event.remove(store.engine, "before_cursor_execute", before)
 
 
 def _duplicate_node_error(store: Store, *, many: bool) -> tuple[StorageError, BaseException]:
@@ -67,7 +53,7 @@ def test_a_prepared_statement_breaking_a_constraint_fails_as_through_sqlalchemy(
     direct, direct_cause = _duplicate_node_error(store, many=many)
     with store.engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM audit_node")
-    with _statements_seen(store) as seen:
+    with statements_sent(store.engine) as seen:
         observed, observed_cause = _duplicate_node_error(store, many=many)
     assert any(s.startswith("INSERT INTO audit_node") for s in seen)
 
@@ -86,7 +72,7 @@ def test_a_prepared_statement_breaking_a_constraint_fails_as_through_sqlalchemy(
 
 def test_a_listener_sees_every_statement_of_a_writer_group(store: Store) -> None:
     release = occupy_writer(store)
-    with _statements_seen(store) as seen:
+    with statements_sent(store.engine) as seen:
         futures = [store.writer.submit(_audit_job(store, f"L{i}")) for i in range(3)]
         release.set()
         assert [f.result(timeout=10) for f in futures] == [None, None, None]
@@ -220,7 +206,7 @@ def test_a_begin_immediate_that_cannot_take_the_lock_fails_as_through_sqlalchemy
 
     store.engine.dispose()  # the pooled connections were made with the 10 s timeout
     direct = _locked_write_error(store, store_url)
-    with _statements_seen(store) as seen:
+    with statements_sent(store.engine) as seen:
         observed = _locked_write_error(store, store_url)
     assert "BEGIN IMMEDIATE" in seen
 

@@ -8,13 +8,12 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, wait
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 import gateway
@@ -22,6 +21,7 @@ from gateway.core.audit import AuditEvent, Decision
 from gateway.core.errors import ConfigurationError, InputError, StorageError
 from gateway.core.merkle import MerkleTree
 from gateway.store import PutOutcome, Store, StoreWriter, open_store, sd_jwt_digest
+from tests.support.statements import statements_sent
 from tests.unit.store.conftest import occupy_writer, record_row
 
 
@@ -178,26 +178,11 @@ def test_jobs_with_savepoints_of_their_own_fail_alone_and_the_rest_commit_once(
     assert store.audit.size() == 3
 
 
-@contextmanager
-def _statements(store: Store) -> Iterator[list[str]]:
-    """Every statement sent on the store's engine inside the block."""
-    seen: list[str] = []
-
-    def before(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        seen.append(statement)
-
-    event.listen(store.engine, "before_cursor_execute", before)
-    try:
-        yield seen
-    finally:
-        event.remove(store.engine, "before_cursor_execute", before)
-
-
 def test_replayable_jobs_share_a_group_without_savepoints(store: Store) -> None:
     ids = [f"R{i}" for i in range(6)]
     release = occupy_writer(store)
     commits_before = store.writer.commits
-    with _statements(store) as seen:
+    with statements_sent(store.engine) as seen:
         futures = [store.writer.submit(_audited_put(store, i), replayable=True) for i in ids]
         release.set()
         assert [f.result(timeout=10) for f in futures] == [None] * 6
@@ -237,7 +222,7 @@ def test_a_group_of_replayable_jobs_with_failures_is_replayed_and_the_rest_commi
     }
     release = occupy_writer(store)
     commits_before = store.writer.commits
-    with _statements(store) as seen:
+    with statements_sent(store.engine) as seen:
         futures = {
             name: store.writer.submit(counted(name, job), replayable=True)
             for name, job in jobs.items()
