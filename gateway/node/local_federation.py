@@ -7,6 +7,7 @@ process on loopback with its own SQLite file, all under one folder.
 from __future__ import annotations
 
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -29,6 +30,12 @@ _PORT_LINE = re.compile(r"serving node (\d{6}) on port (\d+)")
 _PUBLICATION = re.compile(r"publication on (http://\S+)")
 START_TIMEOUT_S = 60.0
 DIRECTORY_VALID_S = 7 * 86_400
+_PORTS_FROM = 20_000
+"""Above the usual services' ports (PostgreSQL's 5432 and the like); a port that is
+taken all the same fails the bind test, and another is drawn."""
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_EPHEMERAL_DEFAULT = 32_768
+_PORT_TRIES = 64
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -40,12 +47,42 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(its log is empty)"
 
 
+def _outgoing_ports_from() -> int:
+    """The lowest port the kernel gives outgoing connections (Linux's default if unknown)."""
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return _EPHEMERAL_DEFAULT
+
+
 def free_port() -> int:
-    """A loopback port that is free now (the node binds it moments later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port that is free now; the node binds it moments later.
+
+    Picked at random below the kernel's range for outgoing connections: a port the
+    kernel chose itself (``bind`` to port 0) comes from that range, where every
+    outgoing connection of every process on the machine (the gRPC channels of other
+    tests and nodes) can take it as its own local port before the node binds it.
+
+    Raises:
+        ConfigurationError: no port in the range could be bound.
+    """
+    high = _outgoing_ports_from()
+    if high - _PORTS_FROM < _PORT_TRIES:
+        raise ConfigurationError(
+            f"the kernel gives outgoing connections ports from {high}: no room below it"
+            f" above {_PORTS_FROM} for a node's port"
+        )
+    for _ in range(_PORT_TRIES):
+        port = _PORTS_FROM + secrets.randbelow(high - _PORTS_FROM)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise ConfigurationError(
+        f"no free loopback port between {_PORTS_FROM} and {high} after {_PORT_TRIES} tries"
+    )
 
 
 @dataclass(frozen=True, slots=True)
