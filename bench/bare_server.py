@@ -10,6 +10,7 @@ options, so a baseline pays for the same transport as the node and nothing else:
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ ECHO_METHOD = "/bench.Echo/Echo"
 SINK_METHOD = "/bench.Sink/Push"
 BareKind = Literal["echo", "sink"]
 _START_TIMEOUT_S = 60.0
+_STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 def _echo(request: bytes, _context: grpc.ServicerContext) -> bytes:
@@ -93,6 +95,13 @@ class Served:
     pid: int
 
 
+def _unblocked(target: Callable[..., None], *args: object) -> None:
+    """Child-process body: the stop signals its parent held back during the start (a
+    blocked mask outlives ``exec``) are let through again, then ``target`` runs."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    target(*args)
+
+
 @contextmanager
 def spawned(target: Callable[..., None], *args: object) -> Iterator[Served]:
     """Run ``target(*args, ports, stop)`` in a spawned process until the block ends.
@@ -103,19 +112,28 @@ def spawned(target: Callable[..., None], *args: object) -> Iterator[Served]:
     context = multiprocessing.get_context("spawn")
     ports = context.Queue()
     stop = context.Event()
-    process = context.Process(target=target, args=(*args, ports, stop), daemon=True)
-    process.start()
+    process = context.Process(target=_unblocked, args=(target, *args, ports, stop), daemon=True)
+    # A stop signal obeyed between the child's exec and the parent's writing of its
+    # instructions would leave the child reading a closed pipe ("EOFError: Ran out of
+    # input"): the signal waits until the start is done, as the stdlib's resource tracker
+    # does it, and is then obeyed inside the ``try`` that stops the child.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         port = ports.get(timeout=_START_TIMEOUT_S)
         if process.pid is None:
             raise RuntimeError("the server process has no pid")
         yield Served(f"127.0.0.1:{port}", process.pid)
     finally:
-        stop.set()
-        process.join(timeout=10)
-        if process.is_alive():
-            process.kill()
-            process.join()
+        if process.pid is not None:
+            stop.set()
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+                process.join()
 
 
 @contextmanager

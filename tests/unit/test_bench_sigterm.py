@@ -14,6 +14,7 @@ import sys
 import time
 from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,52 @@ def test_a_bench_stopped_with_sigterm_ends_every_process_it_started(tmp_path: Pa
             if _running(pid):
                 with suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
+
+
+def wait_for_stop(ports: Any, stop: Any) -> None:
+    """A spawned server's body for the test below: it serves nothing, only says so."""
+    ports.put(0)
+    stop.wait(30)
+
+
+_STOP_DURING_START = """
+import os, signal, sys
+from multiprocessing import util
+from bench.__main__ import _end_on_sigterm
+from bench.bare_server import spawned
+from tests.unit.test_bench_sigterm import wait_for_stop
+
+signal.signal(signal.SIGTERM, _end_on_sigterm)
+spawn = util.spawnv_passfds
+
+def spawn_then_stop(path, args, passfds):
+    pid = spawn(path, args, passfds)
+    if "--multiprocessing-fork" in args:  # the server, not the resource tracker
+        print(pid, flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+    return pid
+
+util.spawnv_passfds = spawn_then_stop
+with spawned(wait_for_stop):
+    print("served", flush=True)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_sigterm_between_a_servers_exec_and_its_instructions_stops_it_cleanly() -> None:
+    """The CI run of 2026-12-06 lost this race: SIGTERM came after the bare server's
+    exec and before the bench wrote its instructions, and the child died reading a
+    closed pipe ("EOFError: Ran out of input"). Built here exactly at that moment."""
+    ended = subprocess.run(
+        [sys.executable, "-c", _STOP_DURING_START],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    child = int(ended.stdout.split()[0])
+    assert ended.returncode == 128 + signal.SIGTERM, ended.stderr
+    assert ended.stdout.split()[1:] == []
+    assert "Traceback" not in ended.stderr, ended.stderr
+    assert not _running(child)
