@@ -30,8 +30,11 @@ def main() -> None:
     # Both cores: most integration tests wait on processes they started. Whole files go to
     # one worker (--dist loadfile), so a module's federation is set up once.
     # Files go out in the order tests/conftest.py collects them: the long ones first.
+    # The slowest tests are listed at the end, so each run's log says where its time went.
     parallel = (
-        ["-n", "2", "--dist", "loadfile", "--no-loadscope-reorder"] if not sys.argv[1:] else []
+        ["-n", "2", "--dist", "loadfile", "--no-loadscope-reorder", "--durations=25"]
+        if not sys.argv[1:]
+        else []
     )
     run("pytest", [sys.executable, "-m", "pytest", *parallel, *sys.argv[1:]])
 
