@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Table, create_engine, event, exc
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,12 +37,13 @@ from gateway.store.driver import send_begin
 
 __all__ = [
     "KeptWriteConnection",
+    "SingleReads",
     "check_files_writable",
     "dialect_insert",
     "is_sqlite",
     "make_engine",
     "read_tx",
-    "single_read",
+    "single_reads",
     "sqlite_files",
     "translating",
     "using",
@@ -55,6 +57,8 @@ _SINGLE_OPTION = "gateway_single_read"
 _MIN_SQLITE = (3, 35, 0)
 # Pooled SQLite connections kept open (gRPC workers, the writer, background threads).
 _SQLITE_POOL = 24
+
+_T = TypeVar("_T")
 
 
 # SQLite keeps these beside the database file in WAL mode.
@@ -239,7 +243,7 @@ def _configure_sqlite(engine: Engine, *, read_only: bool) -> None:
     def _on_begin(conn: Connection) -> None:
         options = conn.get_execution_options()
         if options.get(_SINGLE_OPTION, False):
-            return  # one statement in autocommit: see single_read
+            return  # one statement in autocommit: see SingleReads
         # On the driver's cursor: exec_driver_sql's execution context was about 4 % of
         # the node's Python on the check path (one BEGIN per writer group).
         send_begin(conn, "BEGIN IMMEDIATE" if options.get(_WRITE_OPTION, False) else "BEGIN")
@@ -356,22 +360,166 @@ def read_tx(engine: Engine, action: str) -> Iterator[Connection]:
         yield conn
 
 
-@contextmanager
-def single_read(engine: Engine, action: str) -> Iterator[Connection]:
-    """A connection for ONE read statement, which reads one snapshot by itself.
+class SingleReads:
+    """Connections kept per thread for reads of ONE statement each (the check path's).
 
-    On SQLite the statement runs in autocommit, with no ``BEGIN`` and ``COMMIT``
-    around it: two fewer driver calls on every call of the check path, each of
-    which gives up and takes back the GIL. On PostgreSQL it runs in the
-    driver's own transaction, as any read. Use :func:`read_tx` for anything
-    that sends more than one statement.
+    A read of one statement reads one snapshot by itself. On SQLite it runs in
+    autocommit, with no ``BEGIN`` and ``COMMIT`` around it (each driver call
+    gives up and takes back the GIL); on PostgreSQL the kept connection is in
+    autocommit, so the statement is its own transaction. Either way no
+    transaction is left open between reads: every read sees what was committed
+    before it began (a revocation takes effect at the next call).
 
-    Raises:
-        StorageError: the database failed (see :func:`translating`).
+    Each thread keeps one connection from read to read instead of a pool
+    checkout, a ``Connection``, its options, a transaction and a checkin per
+    read (7-12 % of the node's Python on the check path). What the pool did
+    for it is done here: a connection lost under a read (SQLAlchemy
+    invalidated it) is dropped; if it was kept from an earlier read (the server
+    ended it in between, which the pool's pre-ping found at checkout), the read
+    is sent once more on a new connection, otherwise its error is raised. At
+    most as many connections are kept as the pool holds (``pool.size()``), so
+    the writer and every other user still find one; a thread beyond that reads
+    through a checkout of its own, as before, and the connections of threads that
+    ended are closed when room is needed. The engine's ``dispose()`` closes
+    every kept connection.
+
+    Get the one of an engine with :func:`single_reads`.
+
+    Args:
+        engine: from :func:`make_engine`.
     """
-    with translating(action), engine.connect() as conn:
-        conn.execution_options(**{_SINGLE_OPTION: True})
-        yield conn
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        size = getattr(engine.pool, "size", None)
+        self._most = int(size()) if callable(size) else 0
+        self._options: dict[str, Any] = {_SINGLE_OPTION: True}
+        if not is_sqlite(engine):
+            # SQLite's driver is in autocommit already (see _configure_sqlite), and
+            # SQLAlchemy's AUTOCOMMIT there would reset it at checkin.
+            self._options["isolation_level"] = "AUTOCOMMIT"
+        self._local = _KeptRead()
+        self._lock = threading.Lock()
+        # Thread ident -> (that thread, its connection), for dispose() and room.
+        self._kept: dict[int, tuple[threading.Thread, Connection]] = {}
+        self._pid = os.getpid()
+
+    def run(self, action: str, read: Callable[[Connection], _T]) -> _T:
+        """Call ``read`` with a connection and return what it returns.
+
+        ``read`` sends ONE statement (use :func:`read_tx` for more) and may be
+        called twice: again on a new connection if the kept one was lost before it.
+
+        Raises:
+            StorageError: the database failed (see :func:`translating`).
+        """
+        with translating(action):
+            conn = self._local.conn
+            if conn is not None and not conn.closed:
+                try:
+                    return read(conn)
+                except exc.DBAPIError as error:
+                    if not conn.invalidated:
+                        raise
+                    self._drop(conn)
+                    if not error.connection_invalidated:
+                        raise
+                    # Lost since its last read: read again, as the pool's pre-ping would.
+            conn = self._keep()
+            if conn is None:  # as many kept as the pool holds: a checkout of its own
+                with self._engine.connect() as own:
+                    own.execution_options(**{_SINGLE_OPTION: True})
+                    return read(own)
+            try:
+                return read(conn)
+            finally:
+                if conn.invalidated:
+                    self._drop(conn)
+
+    def close(self) -> None:
+        """Close every kept connection (each thread connects anew at its next read).
+
+        For the engine's ``dispose()``, once nothing reads any more: a thread
+        reading on its connection meanwhile would lose it under the read.
+        """
+        with self._lock:
+            kept = [conn for _thread, conn in self._kept.values()]
+            self._kept.clear()
+            if os.getpid() != self._pid:
+                return  # a child's dispose(close=False): the parent's connections
+        for conn in kept:
+            with suppress(Exception):
+                # Closed, not given back: the pool they came from is disposed already.
+                conn.invalidate()
+                conn.close()
+
+    def _keep(self) -> Connection | None:
+        thread = threading.current_thread()
+        with self._lock:
+            ident = threading.get_ident()
+            stale = self._kept.pop(ident, None)  # an ended thread's, its ident reused
+            if len(self._kept) >= self._most:
+                ended = [i for i, (t, _c) in self._kept.items() if not t.is_alive()]
+                stale_conns = [self._kept.pop(i)[1] for i in ended]
+            else:
+                stale_conns = []
+            if stale is not None:
+                stale_conns.append(stale[1])
+            for old in stale_conns:
+                with suppress(Exception):
+                    old.close()
+            if len(self._kept) >= self._most:
+                return None
+            conn = self._engine.connect()
+            try:
+                conn.execution_options(**self._options)
+            except BaseException:
+                conn.close()
+                raise
+            self._kept[ident] = (thread, conn)
+        self._local.conn = conn
+        return conn
+
+    def _drop(self, conn: Connection) -> None:
+        self._local.conn = None
+        with self._lock:
+            ident = threading.get_ident()
+            if ident in self._kept and self._kept[ident][1] is conn:
+                del self._kept[ident]
+        with suppress(Exception):
+            conn.close()
+
+
+class _KeptRead(threading.local):
+    conn: Connection | None = None
+
+
+# Each engine's SingleReads, found without keeping either alive: the SingleReads is
+# held by the engine's dispose listener, and its connections hold the engine.
+_SINGLE_READS: weakref.WeakKeyDictionary[Engine, weakref.ref[SingleReads]] = (
+    weakref.WeakKeyDictionary()
+)
+_SINGLE_READS_LOCK = threading.Lock()
+
+
+def single_reads(engine: Engine) -> SingleReads:
+    """The :class:`SingleReads` of ``engine`` (one per engine, made at first use).
+
+    Repositories take it once, in their constructor.
+    """
+    with _SINGLE_READS_LOCK:
+        found = _SINGLE_READS.get(engine)
+        reads = found() if found is not None else None
+        if reads is None:
+            reads = SingleReads(engine)
+            kept = reads
+
+            def _on_dispose(_engine: Engine) -> None:
+                kept.close()
+
+            event.listen(engine, "engine_disposed", _on_dispose)
+            _SINGLE_READS[engine] = weakref.ref(reads)
+        return reads
 
 
 @contextmanager

@@ -38,7 +38,7 @@ from gateway.core.catalog import PersonRole
 from gateway.core.errors import InputError, NotFoundError, StorageError
 from gateway.core.record_status import RecordStatus
 from gateway.core.related_persons import RelatedPerson
-from gateway.store.engine import dialect_insert, single_read, using
+from gateway.store.engine import dialect_insert, single_reads, using
 from gateway.store.prepared import Prepared, PreparedIn
 from gateway.store.tables import RECORD, RECORD_CHANGE, RECORD_PERSON
 
@@ -255,6 +255,7 @@ class RecordRepository:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._reads = single_reads(engine)
 
     def put_many(
         self, rows: Sequence[RecordRow], *, conn: Connection | None = None
@@ -499,8 +500,9 @@ class RecordRepository:
         params.update((f"e{i}", category) for i, category in enumerate(every))
         params.update((f"f{k}", category) for k, category in enumerate(first))
         statement = _about_subject(len(every), len(first))
-        with single_read(self._engine, "reading the records about a subject") as c:
-            rows = statement.execute(c, params).all()
+        rows = self._reads.run(
+            "reading the records about a subject", lambda c: statement.execute(c, params).all()
+        )
         for row in rows:
             values: tuple[Any, ...] = tuple(row)
             parts[values[-1]].append(RecordRow(*values[:-1]))

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, select
 
-from gateway.store.engine import dialect_insert, single_read, using
+from gateway.store.engine import dialect_insert, single_reads, using
 from gateway.store.prepared import Prepared
 from gateway.store.tables import REVOKED_CERTIFICATE
 
@@ -36,6 +36,7 @@ class RevocationRepository:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._reads = single_reads(engine)
 
     def add(self, row: RevokedRow, *, conn: Connection | None = None) -> bool:
         """Note a revocation; False when the certificate was revoked already (kept as it was).
@@ -64,8 +65,8 @@ class RevocationRepository:
         Raises:
             StorageError: the database failed.
         """
-        with single_read(self._engine, "reading a revocation") as c:
-            found = _GET.execute(c, {"fingerprint": fingerprint}).first()
+        params = {"fingerprint": fingerprint}
+        found = self._reads.run("reading a revocation", lambda c: _GET.execute(c, params).first())
         if found is None:
             return None
         values: tuple[Any, ...] = tuple(found)
