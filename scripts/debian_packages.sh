@@ -7,9 +7,11 @@
 #   systemd     systemd-analyze verifies deploy/systemd (tests/integration/test_deploy_systemd.py)
 #   fonts-noto-cjk  the Chinese font of credit report PDFs (`gateway report subject`, the demo)
 #   poppler-utils   pdftotext reads those PDFs back (tests/integration/test_credit_report.py)
+#   libharfbuzz-subset0  WeasyPrint subsets the PDFs' fonts with it (0.2 s); without it,
+#                   with fontTools (12 s per CJK font) (tests/unit/commands/test_report_pdf.py)
 set -euo pipefail
 
-PACKAGES=(datefudge e2fsprogs prometheus systemd fonts-noto-cjk poppler-utils)
+PACKAGES=(datefudge e2fsprogs prometheus systemd fonts-noto-cjk poppler-utils libharfbuzz-subset0)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

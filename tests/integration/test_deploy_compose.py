@@ -250,8 +250,16 @@ def test_the_image_is_multi_stage_non_root_and_installs_the_package_from_the_rep
     copies = [a for i, a in runtime if i == "COPY"]
     assert copies == ["--from=build /opt/credit-gateway /opt/credit-gateway"]
     runs = " ".join(a for i, a in runtime if i == "RUN")
-    for tool in ("apt-get", "gcc", "build-essential", "pip "):
+    for tool in ("gcc", "build-essential", "pip "):
         assert tool not in runs, f"the final stage runs {tool}"
+    # Its only packages are what a credit report's PDF needs (WeasyPrint's Pango, HarfBuzz's
+    # subsetter, the CJK font), without recommends, and apt's lists do not stay in the image.
+    installs = re.findall(r"apt-get install -y --no-install-recommends ([^&]+)", runs)
+    assert [set(found.split()) for found in installs] == [
+        {"libpango-1.0-0", "libpangoft2-1.0-0", "libharfbuzz-subset0", "fonts-noto-cjk"}
+    ]
+    assert runs.count("apt-get") == 2
+    assert "rm -rf /var/lib/apt/lists/*" in runs
     (user,) = [a for i, a in runtime if i == "USER"]
     assert user.split(":")[0] not in {"0", "root"}
     assert "useradd --system --uid 10001" in runs

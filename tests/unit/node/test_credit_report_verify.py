@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,10 +16,7 @@ from gateway.core.algorithms import Ed25519Signer
 from gateway.core.credit_report import (
     CREDIT_REPORT_TYPE,
     CreditReport,
-    ReportEntry,
     ReportFile,
-    ReportMeasure,
-    ReportProcedure,
 )
 from gateway.core.dsse import sign_envelope
 from gateway.core.errors import ExpiredError, MalformedError, SignatureError
@@ -28,44 +24,11 @@ from gateway.node.credit_reports import verify_report_file
 from gateway.pki import NodeCredentials, load_node_credentials
 from gateway.pki.names import signing_kid
 from gateway.rpc.audit import signing_chain_pem
+from tests.support.credit_report import REPORT
 from tests.support.federation import Keystore
 from tests.support.harness import keystore_for
 
 NATIONAL, ZHEJIANG, HUZHOU, LISHUI = "000000", "330000", "330500", "331100"
-# Inside the validity of the keystore's certificates, which are issued as the tests start.
-NOW = int(time.time())
-
-REPORT = CreditReport(
-    report_id="0" * 32,
-    node=HUZHOU,
-    generated_at=NOW,
-    requested_by="department:330500/tax-office",
-    domain="tax",
-    purpose="审批前核查",
-    subject_type="legal_person",
-    subject="91330500MA2B3C4D5E",
-    names=("湖州测试企业有限公司",),
-    lists=(
-        ReportEntry(
-            record_id="330500-" + "a" * 32,
-            version=1,
-            issuer=HUZHOU,
-            category="dishonest_debtor",
-            label="失信被执行人",
-            status="active",
-            issued_at=NOW - 100,
-            expires_at=NOW + 100_000,
-            fields={"XDR_MC": "湖州测试企业有限公司", "FR_ZJHM#masked": "3305**********1234"},
-            measures=(
-                ReportMeasure(
-                    "M-PROC-01", "限制参加政府采购活动", "prohibit", ("procurement",), "x"
-                ),
-            ),
-        ),
-    ),
-    records=(),
-    procedures=(ReportProcedure("objection", "o1", "330500-" + "a" * 32, "filed", NOW - 50, None),),
-)
 
 
 @pytest.fixture(scope="module")
