@@ -194,23 +194,50 @@ class LocalFederation:
         Raises:
             ConfigurationError: the node exited or did not listen in time.
         """
-        log = self.log(node).open("ab")
-        process = subprocess.Popen(  # noqa: S603 - this interpreter's own gateway, fixed arguments
-            [
-                sys.executable,
-                "-m",
-                "gateway",
-                "serve",
-                "--config",
-                str(self.config(node)),
-                "--log-json",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        )
-        assert process.stdout is not None
+        self._await_listening(node, self._spawn(node), time.monotonic() + START_TIMEOUT_S)
+
+    def start_all(self) -> None:
+        """Start every node at once, then wait (bounded) until each listens.
+
+        A child that is up before its parent retries its upstream with the federation's
+        backoff, as after any outage of the parent. If one node does not start, the others
+        of this call are stopped too.
+
+        Raises:
+            ConfigurationError: a node exited or did not listen in time.
+        """
+        spawned = {node: self._spawn(node) for node in self.nodes}
         deadline = time.monotonic() + START_TIMEOUT_S
+        try:
+            for node, process in spawned.items():
+                self._await_listening(node, process, deadline)
+        except BaseException:
+            for node, process in spawned.items():
+                self.processes.pop(node, None)
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+            raise
+
+    def _spawn(self, node: str) -> subprocess.Popen[str]:
+        with self.log(node).open("ab") as log:
+            return subprocess.Popen(  # noqa: S603 - this interpreter's own gateway, fixed arguments
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway",
+                    "serve",
+                    "--config",
+                    str(self.config(node)),
+                    "--log-json",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
+
+    def _await_listening(self, node: str, process: subprocess.Popen[str], deadline: float) -> None:
+        assert process.stdout is not None
         while time.monotonic() < deadline:
             line = process.stdout.readline()
             if _PORT_LINE.search(line):
@@ -223,15 +250,10 @@ class LocalFederation:
                 break
         process.kill()
         process.wait()
-        log.close()
         raise ConfigurationError(
             f"node {node} did not start; see {self.log(node)}; it ends with:\n"
             + _tail(self.log(node))
         )
-
-    def start_all(self) -> None:
-        for node in self.nodes:
-            self.start(node)
 
     def stop(self, node: str, timeout_s: float = 30.0) -> None:
         """SIGTERM: graceful shutdown."""

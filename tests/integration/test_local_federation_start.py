@@ -70,3 +70,45 @@ def test_no_room_below_the_outgoing_ports_is_a_clear_error(
         "the kernel gives outgoing connections ports from 20010: no room below it"
         " above 20000 for a node's port"
     )
+
+
+def _serving(root: Path) -> list[str]:
+    """The command lines of this machine's `gateway serve` processes with a config under root."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if " serve --config " in command and str(root) in command:
+                found.append(command)
+    return found
+
+
+def test_start_all_starts_every_node_at_once_and_each_listens(tmp_path: Path) -> None:
+    nodes = ["000000", "330000", "330500"]
+    federation = LocalFederation.create(tmp_path, nodes, [])
+    try:
+        federation.start_all()
+        assert sorted(federation.pids()) == sorted(nodes)
+        for node in nodes:
+            host, port = federation.endpoint(node).rsplit(":", 1)
+            with socket.create_connection((host, int(port)), timeout=5):
+                pass
+    finally:
+        federation.stop_all()
+    assert _serving(tmp_path) == []
+
+
+def test_a_node_that_cannot_start_stops_the_others_of_start_all(tmp_path: Path) -> None:
+    federation = LocalFederation.create(tmp_path, ["000000", "330000", "330500"], [])
+    host, port = federation.endpoint("330000").rsplit(":", 1)
+    with socket.socket() as taken:
+        taken.bind((host, int(port)))
+        taken.listen()
+        with pytest.raises(ConfigurationError) as refused:
+            federation.start_all()
+    assert str(refused.value).startswith("node 330000 did not start; see ")
+    assert federation.pids() == {}
+    assert _serving(tmp_path) == []
