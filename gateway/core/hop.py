@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gateway.core.algorithms import Signer, Verifier
+from gateway.core.digested import sha256_hex
 from gateway.core.dsse import (
     Envelope,
     canonical_json,
@@ -48,9 +49,11 @@ _KEYS = frozenset({"sender", "audience", "batch_id", "sent_at", "item_digests"})
 
 
 def item_digest(item: bytes | str) -> str:
-    """Lowercase hex SHA-256 of one item as sent; a string is hashed as UTF-8."""
-    data = item.encode("utf-8") if isinstance(item, str) else item
-    return hashlib.sha256(data).hexdigest()
+    """Lowercase hex SHA-256 of one item as sent; a string is hashed as UTF-8 (a
+    :class:`~gateway.core.digested.DigestedText` gives the digest it took of itself)."""
+    if isinstance(item, str):
+        return sha256_hex(item)
+    return hashlib.sha256(item).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ from gateway.core.audit import (
 )
 from gateway.core.batch_items import ItemOutcome, ItemResult, ReceiveResult, refused_item
 from gateway.core.catalog import Catalog
+from gateway.core.digested import DigestedText
 from gateway.core.dsse import Envelope
 from gateway.core.errors import (
     AccessDeniedError,
@@ -211,6 +212,9 @@ class FederationReceiver:
             self._limits.max_batch_records,
         )
         envelope = Envelope.from_json(envelope_json, limits=self._limits)
+        # Each record is hashed once: the hop batch's item digest is checked with the digest
+        # taken here, and the same digest is the one the record is stored under.
+        records = [DigestedText(text) for text in records]
         batch = verify_hop_batch(
             envelope,
             resolve_key=self._hop_keys_of(sender),

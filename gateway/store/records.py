@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import builtins
 import functools
-import hashlib
 import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
@@ -35,6 +34,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from gateway.core.catalog import PersonRole
+from gateway.core.digested import sha256_hex
 from gateway.core.errors import InputError, NotFoundError, StorageError
 from gateway.core.record_status import RecordStatus
 from gateway.core.related_persons import RelatedPerson
@@ -70,8 +70,9 @@ class PutOutcome(StrEnum):
 
 
 def sd_jwt_digest(sd_jwt: str) -> str:
-    """Hex SHA-256 of an SD-JWT's compact text, as stored in ``record.digest``."""
-    return hashlib.sha256(sd_jwt.encode("utf-8")).hexdigest()
+    """Hex SHA-256 of an SD-JWT's compact text, as stored in ``record.digest`` (a
+    :class:`~gateway.core.digested.DigestedText` gives the digest it took of itself)."""
+    return sha256_hex(sd_jwt)
 
 
 _MAX_CHARS = {
@@ -144,6 +145,10 @@ class RecordRow:
                 )
             object.__setattr__(self, "digest", sd_jwt_digest(self.sd_jwt))
             object.__setattr__(self, "digest_derived", True)
+        if self.sd_jwt is not None and type(self.sd_jwt) is not str:
+            # A DigestedText (or other str subclass) is stored as the plain text it is,
+            # so the drivers bind it as any other string.
+            object.__setattr__(self, "sd_jwt", str(self.sd_jwt))
 
     @property
     def key(self) -> RecordKey:

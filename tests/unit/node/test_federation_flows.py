@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -378,6 +379,30 @@ def test_a_record_changed_after_signing_the_hop_is_refused(fed: InProcessFederat
     assert "digest" in str(refused.value)
     [(_actor, rule, _detail)] = events(fed[ZHEJIANG].store, "push.receive", "denied")
     assert rule == "SignatureError"
+
+
+def test_a_received_record_is_hashed_once_for_its_hop_digest_and_its_stored_digest(
+    fed: InProcessFederation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    city = fed[HUZHOU]
+    [record_id] = accepted(city.submit([penalty(13)]))
+    items = city.store.outbox.claim(ZHEJIANG, worker="t", limit=10, now=int(fed.clock()), lease_s=5)
+    [record] = city.federation.outbound.build(ZHEJIANG, items).records
+    batch = _signed_hop(fed, HUZHOU, ZHEJIANG, [record])
+    hashed: list[bytes] = []
+    sha256 = hashlib.sha256
+
+    def counting(data: bytes = b"", **kwargs: bool) -> hashlib._Hash:
+        hashed.append(bytes(data))
+        return sha256(data, **kwargs)
+
+    monkeypatch.setattr(hashlib, "sha256", counting)
+    city.peers.push(ZHEJIANG, batch, timeout_s=1)
+    monkeypatch.undo()
+
+    assert hashed.count(record.encode("utf-8")) == 1
+    stored = fed[ZHEJIANG].store.records.get(record_id, 1)
+    assert (stored.sd_jwt, stored.digest) == (record, sha256(record.encode("utf-8")).hexdigest())
 
 
 def _publisher(fed: InProcessFederation, node: str, parent: str) -> CheckpointPublisher:

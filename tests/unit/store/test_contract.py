@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event, exc, text
 
 from gateway.core.catalog import PersonRole
+from gateway.core.digested import DigestedText
 from gateway.core.errors import (
     ConfigurationError,
     InputError,
@@ -151,6 +152,22 @@ def test_put_refuses_a_digest_that_does_not_match_the_sd_jwt(store: Store) -> No
     with pytest.raises(InputError, match="digest of record R1 v1 does not match its sd_jwt"):
         store.records.put_many([wrong])
     assert store.records.count() == 0
+
+
+def test_a_digested_text_under_another_records_digest_is_refused(store: Store) -> None:
+    row = record_row("R1")
+    assert row.sd_jwt is not None
+    wrong = replace(row, sd_jwt=DigestedText(row.sd_jwt), digest=record_row("R2").digest)
+    with pytest.raises(InputError, match="digest of record R1 v1 does not match its sd_jwt"):
+        store.records.put_many([wrong])
+    assert store.records.count() == 0
+
+    # Given no digest, it is stored under its own, and as the plain text it is.
+    digested = replace(row, sd_jwt=DigestedText(row.sd_jwt), digest="")
+    assert type(digested.sd_jwt) is str
+    assert store.records.put_many([digested]) == [PutOutcome.INSERTED]
+    stored = store.records.get("R1", 1)
+    assert (stored.digest, stored.sd_jwt) == (row.digest, row.sd_jwt)
 
 
 def test_rows_refuse_overlong_fields_and_unknown_status() -> None:
