@@ -118,6 +118,25 @@ class Disclosure:
         return _decode_cached(encoded)
 
 
+# A received record's Disclosures are made here, about 19 per record: the frozen
+# dataclass's __init__ sets each field through object.__setattr__, this sets the slots
+# directly (same class, same fields, same values) in about half the time.
+_NEW = object.__new__
+_SET_SALT, _SET_NAME, _SET_VALUE, _SET_ENCODED, _SET_DIGEST = (
+    vars(Disclosure)[name].__set__ for name in ("salt", "name", "value", "encoded", "digest")
+)
+
+
+def _made(salt: str, name: str | None, value: Any, encoded: str, digest: str) -> Disclosure:
+    disclosure: Disclosure = _NEW(Disclosure)
+    _SET_SALT(disclosure, salt)
+    _SET_NAME(disclosure, name)
+    _SET_VALUE(disclosure, value)
+    _SET_ENCODED(disclosure, encoded)
+    _SET_DIGEST(disclosure, digest)
+    return disclosure
+
+
 def _decode(encoded: str) -> Disclosure:
     array = loads_strict(b64url_decode(encoded, what="disclosure"), what="disclosure")
     if not isinstance(array, list) or len(array) not in (2, 3):
@@ -128,8 +147,7 @@ def _decode(encoded: str) -> Disclosure:
     if len(array) == 3:
         _check_name(array[1])
         name = array[1]
-    # Positional: a record's Disclosures are decoded by the score, keywords cost more.
-    return Disclosure(array[0], name, array[-1], encoded, _digest(encoded))
+    return _made(array[0], name, array[-1], encoded, _digest(encoded))
 
 
 # A node decodes the same Disclosures more than once: the issuer when it

@@ -8,6 +8,7 @@ the expected digests do not come from the code under test.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import re
@@ -22,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.core.algorithms import Ed25519Signer, Ed25519Verifier, Verifier
+from gateway.core.disclosure import decode_many
 from gateway.core.errors import (
     AlgorithmError,
     ClockSkewError,
@@ -146,6 +148,26 @@ def test_decode_keeps_the_received_encoding() -> None:
     encoded = b64(b'[ "salt" ,\n "n", 1 ]')
     d = Disclosure.decode(encoded)
     assert (d.salt, d.name, d.value, d.encoded, d.digest) == ("salt", "n", 1, encoded, dig(encoded))
+
+
+def test_a_decoded_disclosure_is_the_one_its_constructor_makes_and_frozen() -> None:
+    # The decoder sets these slots itself: a field added to Disclosure must be added there.
+    assert [f.name for f in dataclasses.fields(Disclosure)] == [
+        "salt",
+        "name",
+        "value",
+        "encoded",
+        "digest",
+    ]
+    for made in (Disclosure.create("XDR_MC", "某某公司"), Disclosure.create(None, 7)):
+        [decoded] = decode_many([made.encoded], keep=False)
+
+        assert decoded is not made
+        assert type(decoded) is Disclosure
+        assert decoded == made
+        assert (repr(decoded), hash(decoded)) == (repr(made), hash(made))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            decoded.value = "changed"  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
