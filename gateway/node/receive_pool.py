@@ -251,12 +251,17 @@ _worker: _Worker | None = None
 """This worker process's state (None in the node process)."""
 
 
-def _start_worker(setup: WorkerSetup, started: Queue[int]) -> None:
+def _start_worker(setup: WorkerSetup, started: Queue[int], node: int) -> None:
+    """Worker-process start: ``node`` is the pid of the node process that made the pool.
+
+    It is handed over, not read here as the worker's parent: a node killed while this
+    worker was still starting has left it to another parent already, which the watch
+    would take for its node and never see go.
+    """
     global _worker  # noqa: PLW0603 - one state per worker process, set once as it starts
     started.put(os.getpid())
     # Ctrl-C reaches the whole process group: the node stops its workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    node = os.getppid()
     threading.Thread(
         target=_end_with_node, args=(node,), name="receive-worker-watch", daemon=True
     ).start()
@@ -302,7 +307,7 @@ class _Workers:
             max_workers=count,
             mp_context=context,
             initializer=_start_worker,
-            initargs=(setup, self._started),
+            initargs=(setup, self._started, os.getpid()),
         )
         # The pool starts a process per job while none is idle: one job per worker
         # starts them all now, rather than at the first batches.

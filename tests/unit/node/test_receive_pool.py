@@ -12,12 +12,18 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import multiprocessing
 import os
 import signal
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+from multiprocessing.queues import Queue
 from pathlib import Path
 
 import pytest
@@ -28,12 +34,14 @@ from gateway.core.batch_items import ItemOutcome, ReceiveResult
 from gateway.core.errors import PeerError
 from gateway.core.hop import build_hop_batch, sign_hop_batch
 from gateway.core.limits import Limits
+from gateway.node import receive_pool
+from gateway.node.catalog_files import load_packaged_catalog
 from gateway.node.config import FederationSettings
 from gateway.node.directory_file import build_directory, sign_directory_file
 from gateway.node.intake import IntakeOutcome, Submission
 from gateway.node.peer_client import HopBatch
-from gateway.node.receive_pool import ReceivePool
-from gateway.pki import signing_kid
+from gateway.node.receive_pool import ReceivePool, WorkerSetup
+from gateway.pki import load_node_credentials, signing_kid
 from gateway.store import AuditFilter, Store
 from tests.support.federation import Keystore
 from tests.support.harness import Clock, InProcessFederation, keystore_for, migrated_template
@@ -384,3 +392,36 @@ def test_runs_still_queued_when_the_pool_stops_are_checked_in_the_node_process(
         thread.join(timeout=120)
 
     assert answers == [expected] * callers
+
+
+def test_a_worker_whose_node_was_killed_while_it_started_ends_by_itself(keystore: Keystore) -> None:
+    """A province killed right after it listened had workers still starting: each took its
+    new parent for its node and waited for jobs forever. The worker is handed the node's
+    pid; here that node is already gone when the worker starts."""
+    catalog = load_packaged_catalog(ZHEJIANG)
+    setup = WorkerSetup(
+        node_id=ZHEJIANG,
+        parent=NATIONAL,
+        root_pem=load_node_credentials(keystore.node(ZHEJIANG)).root_pem(),
+        load_catalog=partial(load_packaged_catalog, ZHEJIANG),
+        catalog_version=catalog.version,
+        limits=Limits(),
+        clock_skew_s=Limits().clock_skew_s,
+    )
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    context = multiprocessing.get_context("spawn")
+    started: Queue[int] = context.Queue()
+    executor = ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=context,
+        initializer=receive_pool._start_worker,
+        initargs=(setup, started, gone.pid),
+    )
+    try:
+        # The worker ends before it takes a job: the pool breaks. (Watching its new parent
+        # instead, it would answer with its pid and wait for the next job forever.)
+        with pytest.raises(BrokenProcessPool):
+            executor.submit(os.getpid).result(timeout=60)
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
