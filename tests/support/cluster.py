@@ -19,8 +19,10 @@ from tests.support.federation import (
     NodeProcess,
     client_channel,
     init_node,
+    listening,
     make_keystore,
     run_gateway,
+    spawn_node,
     start_node,
 )
 
@@ -150,16 +152,25 @@ def make_cluster(
 
 @contextmanager
 def running(cluster: Cluster, nodes: Sequence[str]) -> Iterator[Cluster]:
-    """Start ``nodes`` (parents first) and stop every node still running afterwards."""
+    """Start ``nodes`` at once, wait until each listens, and stop every node still running
+    afterwards (a child up before its parent retries upstream with the federation's
+    backoff, as after any outage of its parent)."""
+    spawned = [
+        spawn_node(cluster.configs[node], node, log=cluster.root / f"{node}.log") for node in nodes
+    ]
     try:
-        for node in nodes:
-            cluster.start(node)
+        for started in spawned:
+            cluster.processes[started.node_id] = listening(started)
         yield cluster
     finally:
         for node in list(cluster.processes):
             process = cluster.processes.pop(node)
             if process.process.poll() is None:
                 process.terminate()
+        for started in spawned:
+            if started.process.poll() is None:
+                started.process.kill()
+                started.process.wait()
 
 
 def submit(

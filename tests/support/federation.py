@@ -187,13 +187,41 @@ def start_node(
     ``options`` go before ``serve``: the ``gateway`` command's own (``--log-level``).
     ``env`` adds variables to this process's environment (e.g. a shifted clock).
     """
-    handle = log.open("ab")
-    process = subprocess.Popen(
-        gateway_command(*options, "serve", "--config", str(config), "--log-json"),
-        stdout=subprocess.PIPE,
-        stderr=handle,
-        env={**os.environ, **(env or {})},
-    )
+    return listening(spawn_node(config, node_id, log=log, options=options, env=env))
+
+
+@dataclass
+class Spawned:
+    """A `gateway serve` process started, its port line not read yet."""
+
+    node_id: str
+    config: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def spawn_node(
+    config: Path,
+    node_id: str,
+    *,
+    log: Path,
+    options: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> Spawned:
+    """Start `gateway serve` without waiting: several nodes start at once this way."""
+    with log.open("ab") as handle:
+        process = subprocess.Popen(
+            gateway_command(*options, "serve", "--config", str(config), "--log-json"),
+            stdout=subprocess.PIPE,
+            stderr=handle,
+            env={**os.environ, **(env or {})},
+        )
+    return Spawned(node_id, config, process, log)
+
+
+def listening(spawned: Spawned) -> NodeProcess:
+    """Wait (bounded) for a spawned node's port line; kill it if none comes."""
+    process = spawned.process
     assert process.stdout is not None
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -202,9 +230,14 @@ def start_node(
             break
         match = PORT_LINE.search(line)
         if match:
-            return NodeProcess(node_id, config, process, int(match.group(2)), log)
+            return NodeProcess(
+                spawned.node_id, spawned.config, process, int(match.group(2)), spawned.log
+            )
     process.kill()
-    raise AssertionError(f"node {node_id} did not start: {log.read_text(errors='replace')[-3000:]}")
+    process.wait()
+    raise AssertionError(
+        f"node {spawned.node_id} did not start: {spawned.log.read_text(errors='replace')[-3000:]}"
+    )
 
 
 @contextmanager
