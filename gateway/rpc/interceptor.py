@@ -127,6 +127,9 @@ class GatewayInterceptor(grpc.ServerInterceptor):
         self._audit = audit
         self._clock = clock
         self._observe = observe
+        # Method -> (the handler gRPC gave, its wrapped handler): gRPC asks the
+        # interceptor on every call, and the wrapping depends only on the handler.
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
     def intercept_service(
         self,
@@ -137,6 +140,16 @@ class GatewayInterceptor(grpc.ServerInterceptor):
         if handler is None:
             return None
         method: str = handler_call_details.method
+        kept = self._wrapped.get(method)
+        if kept is not None and kept[0] is handler:
+            return kept[1]
+        wrapped = self._wrap(handler, method)
+        if wrapped is not None:
+            self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, handler: Handler, method: str) -> Handler | None:
+        """``handler`` with every call passing through the interceptor."""
         codec: dict[str, Any] = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
@@ -175,13 +188,17 @@ class GatewayInterceptor(grpc.ServerInterceptor):
         return principal
 
     def _wrap_unary(self, behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
+        # What _observed and structlog's bound_contextvars do, written out: two
+        # generator context managers per call were ~4 % of a check's samples.
+        observe = self._observe
+
         def wrapped(request: Any, context: grpc.ServicerContext) -> Any:
+            started = time.perf_counter()
+            code = "OK"
             # Each call starts from a clean log context (threads are reused by the pool).
             structlog.contextvars.clear_contextvars()
-            with (
-                structlog.contextvars.bound_contextvars(rpc=method, peer=context.peer()),
-                self._observed(method) as outcome,
-            ):
+            bound = structlog.contextvars.bind_contextvars(rpc=method, peer=context.peer())
+            try:
                 principal: Principal | None = None
                 try:
                     principal = self._admit(method, context)
@@ -191,15 +208,21 @@ class GatewayInterceptor(grpc.ServerInterceptor):
                     finally:
                         principal_var.reset(token)
                 except Exception as exc:  # noqa: BLE001 - mapped to a status below
-                    outcome.append(public_status(exc).code.name)
+                    code = public_status(exc).code.name
                     self._abort(context, method, principal, exc)
                 if not context.is_active():
                     # The work is done (and committed), but gRPC will not send the
                     # answer: the caller cancelled, or its deadline passed, meanwhile.
                     stopped = call_cancellation(context).stopped("after the answer")
-                    outcome.append(public_status(stopped).code.name)
+                    code = public_status(stopped).code.name
                     self._undelivered(principal, context, method, stopped)
                 return response
+            finally:
+                try:
+                    if observe is not None:
+                        observe(method, code, time.perf_counter() - started)
+                finally:
+                    structlog.contextvars.reset_contextvars(**bound)
 
         return wrapped
 
