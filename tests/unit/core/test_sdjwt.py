@@ -395,6 +395,25 @@ def test_disclosure_count_limit_is_checked_before_parsing() -> None:
         verify(garbage, limits=Limits(max_disclosures_per_record=3))
 
 
+@pytest.mark.parametrize(
+    "text", ["", "x", "x~", "x~~", "~~~", "x~a~b~", "x~a~b", "é~a~b~c~", "~" * 9, "x~!~!~!~!~"]
+)
+def test_the_disclosure_count_is_the_tildes_less_one_and_is_checked_before_the_text(
+    text: str,
+) -> None:
+    # The count is taken from the split parts (one scan): it must be the figure the raw text
+    # gives, and still be refused before the text's other faults (non-ASCII, the shape).
+    count = max(text.count("~") - 1, 0)
+    if count:
+        with pytest.raises(LimitExceededError, match=f"disclosures in SD-JWT: {count} is over"):
+            parse_sd_jwt(text, limits=Limits(max_disclosures_per_record=count - 1))
+        with pytest.raises(LimitExceededError, match=f"disclosures in SD-JWT: {count} is over"):
+            verify(text, limits=Limits(max_disclosures_per_record=count - 1))
+    with pytest.raises(VerificationError) as refused:
+        verify(text, limits=Limits(max_disclosures_per_record=count))
+    assert not isinstance(refused.value, LimitExceededError)
+
+
 def test_digest_count_limit() -> None:
     text = record(FIELDS, sd_size=6)
     with pytest.raises(LimitExceededError, match="digests in SD-JWT: 6 is over the limit of 5"):
@@ -545,6 +564,27 @@ def test_verifying_leaves_the_disclosure_memo_as_it_was_and_redaction_finds_the_
     assert verified.disclosed == {"XDR_MC": {"nested": "value"}}
     assert redact(text, lambda d: False) == text.split("~", 1)[0] + "~"
     assert redact(text, lambda d: True) == text
+
+
+def test_verifying_decodes_every_disclosure_from_the_text_received_not_the_memo() -> None:
+    # A hub verifies records it never saw: verification decodes each Disclosure from the
+    # received text and never reads the Disclosure memo, so no entry kept there (right or
+    # wrong) can stand in for what arrived.
+    from gateway.core import disclosure
+
+    text = record(FIELDS)
+    encoded = text.split("~")[1]
+    real = Disclosure.decode(encoded)
+    planted = Disclosure(real.salt, real.name, "planted", encoded, real.digest)
+    disclosure._DECODED.put(encoded, planted)
+    try:
+        verified = verify(text)
+    finally:
+        disclosure._DECODED.clear()
+    assert real.name is not None
+    assert verified.disclosed[real.name] == real.value != "planted"
+    assert verified.disclosures[0] == real
+    assert verified.disclosures[0] is not planted
 
 
 def test_resolver_returning_another_key_is_refused() -> None:
