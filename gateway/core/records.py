@@ -16,10 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import cast
 
 from gateway.core._jws import b64url_decode, loads_strict
 from gateway.core.algorithms import Signer, Verifier
@@ -187,18 +186,28 @@ def read_record(
             f"record claim 'sbt' has unknown subject type {subject_type!r}"
         ) from exc
     disclosed = verified.disclosed
-    if not _plain_texts(disclosed, limits.max_field_chars):
-        for name, value in disclosed.items():
-            if not isinstance(value, str):
-                raise MalformedError(f"disclosure {name!r} is not a string")
-            _check_text(f"disclosure {name!r}", value, limits.max_field_chars, limits)
     clear: dict[str, str] = {}
     masked: dict[str, str] = {}
+    max_chars = limits.max_field_chars
+    plain = True
+    # One pass sorts the Disclosures and checks each is text within the bound; a lone
+    # surrogate is looked for once in all of them joined (Python keeps surrogates as
+    # separate code points, so joining cannot pair two lone halves: the joined text has a
+    # UTF-8 form exactly when every value has one). Where any of it fails, the checks run
+    # value by value, in order, for the precise error.
     for name, value in disclosed.items():
+        if not isinstance(value, str) or len(value) > max_chars:
+            plain = False
+            break
         if name.endswith(MASKED_SUFFIX):
             masked[name.removesuffix(MASKED_SUFFIX)] = value
         else:
             clear[name] = value
+    if not plain or not is_unicode("".join(disclosed.values())):
+        for name, value in disclosed.items():
+            if not isinstance(value, str):
+                raise MalformedError(f"disclosure {name!r} is not a string")
+            _check_text(f"disclosure {name!r}", value, max_chars, limits)
     version = int(str(_claim(payload, "ver", int)))
     issued_at = int(str(_claim(payload, "iat", int)))
     expires_at = int(str(_claim(payload, "exp", int)))
@@ -233,20 +242,6 @@ def read_record(
         sd_jwt=sd_jwt,
         not_public=not_public,
     )
-
-
-def _plain_texts(values: Mapping[str, object], max_chars: int) -> bool:
-    """True if every value is text of at most ``max_chars`` with no lone surrogate.
-
-    One pass for a record's Disclosures, the shape of every record; where it is
-    False, the checks are run value by value, in order, for the precise error.
-    """
-    texts = values.values()
-    if not all(isinstance(text, str) and len(text) <= max_chars for text in texts):
-        return False
-    # Python keeps surrogates as separate code points, so joining cannot pair two lone
-    # halves: the joined text has a UTF-8 form exactly when every value has one.
-    return is_unicode("".join(cast("Iterable[str]", texts)))
 
 
 def _check_text(what: str, text: str, max_chars: int, limits: Limits) -> None:
