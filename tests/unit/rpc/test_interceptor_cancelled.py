@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 import grpc
 import pytest
@@ -13,43 +12,17 @@ from gateway.core.audit import AuditEvent, Decision
 from gateway.core.errors import CallCancelledError, CallDeadlineError
 from gateway.core.principal import Principal, Role
 from gateway.rpc.interceptor import GatewayInterceptor
+from tests.support.call_context import AbortedError, CallDetails, FakeContext
 
 EXPORT = "/gateway.v1.Records/Export"
 AUDITOR = Principal(Role.AUDITOR, "330500", "audit-office", None, "ab" * 32)
-
-
-class _AbortedError(Exception):
-    pass
-
-
-class _Context:
-    def __init__(self) -> None:
-        self.aborted: tuple[grpc.StatusCode, str] | None = None
-
-    def peer(self) -> str:
-        return "ipv4:127.0.0.1:5000"
-
-    def is_active(self) -> bool:
-        return self.aborted is None
-
-    def time_remaining(self) -> float | None:
-        return None
-
-    def abort(self, code: grpc.StatusCode, details: str) -> NoReturn:
-        self.aborted = (code, details)
-        raise _AbortedError(details)
-
-
-@dataclass(frozen=True)
-class _Details:
-    method: str
 
 
 def _wrap(interceptor: GatewayInterceptor, handler: grpc.RpcMethodHandler[Any, Any]) -> Any:
     def continuation(details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any]:
         return handler
 
-    return interceptor.intercept_service(continuation, _Details(EXPORT))  # type: ignore[arg-type]
+    return interceptor.intercept_service(continuation, CallDetails(EXPORT))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -86,11 +59,11 @@ def test_a_stopped_stream_is_audited_once_with_how_far_it_went(
         raise error
 
     wrapped = _wrap(interceptor, grpc.unary_stream_rpc_method_handler(export))
-    context = _Context()
+    context = FakeContext()
     stream = wrapped.unary_stream("request", context)
 
     assert next(stream) == "first"
-    with pytest.raises(_AbortedError):
+    with pytest.raises(AbortedError):
         next(stream)
 
     assert context.aborted == (code, str(error))
@@ -123,7 +96,7 @@ def test_a_stream_grpc_stops_taking_is_audited_with_the_responses_taken() -> Non
             closed.append(True)
 
     stream = _wrap(interceptor, grpc.unary_stream_rpc_method_handler(export)).unary_stream(
-        "request", _Context()
+        "request", FakeContext()
     )
     assert [next(stream), next(stream), next(stream)] == [0, 1, 2]
     stream.close()  # what gRPC does once the caller has cancelled

@@ -4,8 +4,7 @@ context managers)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 import grpc
 import pytest
@@ -15,35 +14,11 @@ from gateway.core.errors import NotFoundError
 from gateway.core.principal import Principal, Role
 from gateway.rpc.context import principal_var
 from gateway.rpc.interceptor import GatewayInterceptor
+from tests.support.call_context import PEER, AbortedError, CallDetails, FakeContext
 
 HERE = "330500"
 METHOD = "/gateway.v1.Records/Get"
-ADDRESS = "ipv4:127.0.0.1:5000"
 ADMIN = Principal(Role.ADMIN, HERE, "ops", None, "ab" * 32)
-
-
-class _AbortedError(Exception):
-    pass
-
-
-class _Context:
-    def __init__(self) -> None:
-        self.aborted: tuple[grpc.StatusCode, str] | None = None
-
-    def peer(self) -> str:
-        return ADDRESS
-
-    def is_active(self) -> bool:
-        return self.aborted is None
-
-    def abort(self, code: grpc.StatusCode, details: str) -> NoReturn:
-        self.aborted = (code, details)
-        raise _AbortedError(details)
-
-
-@dataclass(frozen=True)
-class _Details:
-    method: str
 
 
 def _interceptor(
@@ -87,15 +62,15 @@ def test_a_methods_handler_is_wrapped_once_and_every_call_is_still_admitted() ->
     handler: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(
         lambda request, context: (request, principal_var.get())
     )
-    first: Any = interceptor.intercept_service(lambda d: handler, _Details(METHOD))  # type: ignore[arg-type]
-    second: Any = interceptor.intercept_service(lambda d: handler, _Details(METHOD))  # type: ignore[arg-type]
+    first: Any = interceptor.intercept_service(lambda d: handler, CallDetails(METHOD))  # type: ignore[arg-type]
+    second: Any = interceptor.intercept_service(lambda d: handler, CallDetails(METHOD))  # type: ignore[arg-type]
     assert second is first
-    assert first.unary_unary("a", _Context()) == ("a", ADMIN)
-    assert second.unary_unary("b", _Context()) == ("b", ADMIN)
+    assert first.unary_unary("a", FakeContext()) == ("a", ADMIN)
+    assert second.unary_unary("b", FakeContext()) == ("b", ADMIN)
     assert len(admitted) == 2
     roles["now"] = set()
-    refused = _Context()
-    with pytest.raises(_AbortedError):
+    refused = FakeContext()
+    with pytest.raises(AbortedError):
         second.unary_unary("c", refused)
     assert refused.aborted is not None
     assert refused.aborted[0] is grpc.StatusCode.PERMISSION_DENIED
@@ -110,11 +85,11 @@ def test_another_handler_for_the_same_method_is_wrapped_anew() -> None:
     two: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(
         lambda request, context: "two"
     )
-    first: Any = interceptor.intercept_service(lambda d: one, _Details(METHOD))  # type: ignore[arg-type]
-    other: Any = interceptor.intercept_service(lambda d: two, _Details(METHOD))  # type: ignore[arg-type]
-    assert first.unary_unary("x", _Context()) == "one"
-    assert other.unary_unary("x", _Context()) == "two"
-    assert interceptor.intercept_service(lambda d: None, _Details(METHOD)) is None  # type: ignore[arg-type]
+    first: Any = interceptor.intercept_service(lambda d: one, CallDetails(METHOD))  # type: ignore[arg-type]
+    other: Any = interceptor.intercept_service(lambda d: two, CallDetails(METHOD))  # type: ignore[arg-type]
+    assert first.unary_unary("x", FakeContext()) == "one"
+    assert other.unary_unary("x", FakeContext()) == "two"
+    assert interceptor.intercept_service(lambda d: None, CallDetails(METHOD)) is None  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("fails", [False, True], ids=["answered", "refused"])
@@ -130,18 +105,18 @@ def test_a_calls_log_context_is_its_own_during_it_and_clean_after(fails: bool) -
 
     interceptor = _interceptor([], {"now": {Role.ADMIN}}, observed)
     handler: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(behavior)
-    wrapped: Any = interceptor.intercept_service(lambda d: handler, _Details(METHOD))  # type: ignore[arg-type]
+    wrapped: Any = interceptor.intercept_service(lambda d: handler, CallDetails(METHOD))  # type: ignore[arg-type]
     # Left by an earlier call on this pool thread: not part of this call's context.
     structlog.contextvars.bind_contextvars(record_id="R0")
     try:
         if fails:
-            with pytest.raises(_AbortedError):
-                wrapped.unary_unary("R1", _Context())
+            with pytest.raises(AbortedError):
+                wrapped.unary_unary("R1", FakeContext())
         else:
-            assert wrapped.unary_unary("R1", _Context()) == "R1"
-        assert seen == [{"rpc": METHOD, "peer": ADDRESS}]
+            assert wrapped.unary_unary("R1", FakeContext()) == "R1"
+        assert seen == [{"rpc": METHOD, "peer": PEER}]
         code = "NOT_FOUND" if fails else "OK"
-        assert observed == [(METHOD, code, {"rpc": METHOD, "peer": ADDRESS})]
+        assert observed == [(METHOD, code, {"rpc": METHOD, "peer": PEER})]
         assert structlog.contextvars.get_contextvars() == {}
     finally:
         structlog.contextvars.clear_contextvars()

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 import grpc
 import pytest
@@ -12,39 +11,11 @@ import pytest
 from gateway.core.errors import NotFoundError
 from gateway.core.principal import Principal, Role
 from gateway.rpc.interceptor import GatewayInterceptor
+from tests.support.call_context import AbortedError, CallDetails, FakeContext
 
 METHOD = "/gateway.v1.Records/Get"
 STREAM = "/gateway.v1.Records/List"
 ADMIN = Principal(Role.ADMIN, "330500", "ops", None, "ab" * 32)
-
-
-class _AbortedError(Exception):
-    pass
-
-
-class _Context:
-    """What the interceptor asks of a call's context."""
-
-    def __init__(self) -> None:
-        self.aborted: tuple[grpc.StatusCode, str] | None = None
-
-    def peer(self) -> str:
-        return "ipv4:127.0.0.1:5000"
-
-    def is_active(self) -> bool:
-        return self.aborted is None
-
-    def time_remaining(self) -> float | None:
-        return None
-
-    def abort(self, code: grpc.StatusCode, details: str) -> NoReturn:
-        self.aborted = (code, details)
-        raise _AbortedError(details)
-
-
-@dataclass(frozen=True)
-class _Details:
-    method: str
 
 
 def _intercept(
@@ -66,13 +37,13 @@ def _intercept(
     def continuation(details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any]:
         return handler
 
-    return interceptor.intercept_service(continuation, _Details(method))  # type: ignore[arg-type]
+    return interceptor.intercept_service(continuation, CallDetails(method))  # type: ignore[arg-type]
 
 
 def test_an_answered_call_is_observed_as_ok() -> None:
     observed: list[tuple[str, str, float]] = []
     wrapped = _intercept(observed, grpc.unary_unary_rpc_method_handler(lambda r, c: r), METHOD)
-    assert wrapped.unary_unary("ping", _Context()) == "ping"
+    assert wrapped.unary_unary("ping", FakeContext()) == "ping"
     ((method, code, seconds),) = observed
     assert (method, code) == (METHOD, "OK")
     assert seconds >= 0
@@ -84,8 +55,8 @@ def test_a_refused_call_is_observed_with_its_public_status() -> None:
 
     observed: list[tuple[str, str, float]] = []
     wrapped = _intercept(observed, grpc.unary_unary_rpc_method_handler(missing), METHOD)
-    context = _Context()
-    with pytest.raises(_AbortedError):
+    context = FakeContext()
+    with pytest.raises(AbortedError):
         wrapped.unary_unary("R1", context)
     assert context.aborted is not None
     assert context.aborted[0] is grpc.StatusCode.NOT_FOUND
@@ -97,8 +68,8 @@ def test_a_call_the_access_table_refuses_is_observed_as_permission_denied() -> N
     wrapped = _intercept(
         observed, grpc.unary_unary_rpc_method_handler(lambda r, c: r), METHOD, role=Role.AUDITOR
     )
-    with pytest.raises(_AbortedError):
-        wrapped.unary_unary("ping", _Context())
+    with pytest.raises(AbortedError):
+        wrapped.unary_unary("ping", FakeContext())
     assert [(m, c) for m, c, _ in observed] == [(METHOD, "PERMISSION_DENIED")]
 
 
@@ -108,9 +79,9 @@ def test_a_stream_the_client_leaves_early_is_observed_as_cancelled() -> None:
 
     observed: list[tuple[str, str, float]] = []
     wrapped = _intercept(observed, grpc.unary_stream_rpc_method_handler(numbers), STREAM)
-    stream = wrapped.unary_stream(10, _Context())
+    stream = wrapped.unary_stream(10, FakeContext())
     assert [next(stream), next(stream)] == [0, 1]
     stream.close()
-    finished = wrapped.unary_stream(3, _Context())
+    finished = wrapped.unary_stream(3, FakeContext())
     assert list(finished) == [0, 1, 2]
     assert [(m, c) for m, c, _ in observed] == [(STREAM, "CANCELLED"), (STREAM, "OK")]

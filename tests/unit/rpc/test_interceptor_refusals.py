@@ -7,8 +7,7 @@ rules in process.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 import grpc
 import pytest
@@ -17,36 +16,15 @@ from gateway.core.audit import AuditEvent, Decision, mark_audited
 from gateway.core.errors import AccessDeniedError, MalformedError, NotFoundError
 from gateway.core.principal import Principal, Role
 from gateway.rpc.interceptor import GatewayInterceptor
+from tests.support.call_context import PEER, AbortedError, CallDetails, FakeContext
 
 HERE = "330500"
 METHOD = "/gateway.v1.Records/Get"
 NOW = 1_760_000_000
-ADDRESS = "ipv4:127.0.0.1:5000"
 DEPARTMENT = Principal(Role.DEPARTMENT, HERE, "procurement-office", "procurement", "ab" * 32)
 
 
-class _AbortedError(Exception):
-    pass
-
-
-class _Context:
-    def __init__(self) -> None:
-        self.aborted: tuple[grpc.StatusCode, str] | None = None
-
-    def peer(self) -> str:
-        return ADDRESS
-
-    def abort(self, code: grpc.StatusCode, details: str) -> NoReturn:
-        self.aborted = (code, details)
-        raise _AbortedError(details)
-
-
-@dataclass(frozen=True)
-class _Details:
-    method: str
-
-
-def _call(principal: Principal, behavior: Any) -> tuple[_Context, list[AuditEvent]]:
+def _call(principal: Principal, behavior: Any) -> tuple[FakeContext, list[AuditEvent]]:
     events: list[AuditEvent] = []
     interceptor = GatewayInterceptor(
         node_id=HERE,
@@ -58,10 +36,10 @@ def _call(principal: Principal, behavior: Any) -> tuple[_Context, list[AuditEven
     handler: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(behavior)
     wrapped: Any = interceptor.intercept_service(
         lambda details: handler,
-        _Details(METHOD),  # type: ignore[arg-type]
+        CallDetails(METHOD),  # type: ignore[arg-type]
     )
-    context = _Context()
-    with pytest.raises(_AbortedError):
+    context = FakeContext()
+    with pytest.raises(AbortedError):
         wrapped.unary_unary("request", context)
     return context, events
 
@@ -72,7 +50,7 @@ def _denial(principal: Principal, rule: str, detail: str) -> AuditEvent:
         node=HERE,
         actor=principal.actor,
         fingerprint=principal.fingerprint,
-        address=ADDRESS,
+        address=PEER,
         action=METHOD,
         decision=Decision.DENIED,
         rule=rule,

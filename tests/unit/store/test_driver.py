@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, create_engine, event, exc, text
+from sqlalchemy import bindparam, event, exc, text
 from sqlalchemy.engine import Connection, make_url
 
 from gateway.core.audit import AuditEvent, Decision
@@ -18,6 +17,7 @@ from gateway.store import Store
 from gateway.store.engine import is_sqlite, translating, write_tx
 from gateway.store.prepared import Prepared
 from gateway.store.tables import AUDIT_NODE
+from tests.support.postgres import terminate_backend
 from tests.support.statements import statements_sent
 from tests.unit.store.conftest import occupy_writer
 
@@ -94,25 +94,6 @@ def _audit_job(store: Store, subject: str) -> Callable[[Connection], None]:
     return lambda conn: store.audit.append([event_], conn=conn)
 
 
-def _terminate(store_url: str, pid: int) -> None:
-    """End PostgreSQL server process ``pid`` from a connection of another engine."""
-    other = create_engine(store_url, isolation_level="AUTOCOMMIT")
-    try:
-        with other.connect() as admin:
-            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-            # It only signals the process: wait (bounded) until it is gone.
-            for _ in range(1000):
-                gone = admin.execute(
-                    text("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = :pid)"),
-                    {"pid": pid},
-                ).scalar_one()
-                if gone:
-                    break
-                time.sleep(0.01)
-    finally:
-        other.dispose()
-
-
 def _backend_pid(conn: Connection) -> int:
     return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
 
@@ -121,7 +102,7 @@ def _terminate_own_backend(store_url: str) -> Callable[[Connection], Any]:
     """A job that has its connection's server process ended, then sends a prepared statement."""
 
     def job(conn: Connection) -> Any:
-        _terminate(store_url, _backend_pid(conn))
+        terminate_backend(store_url, _backend_pid(conn))
         return _NODE.execute(conn, {"level": 0, "idx": 0, "hash": b"\x02" * 32})
 
     return job
@@ -174,7 +155,7 @@ def test_a_kept_connection_the_server_dropped_is_replaced_before_the_next_group(
     if is_sqlite(store.engine):
         pytest.skip("a SQLite connection is a file handle: there is no server to lose")
     first = store.writer.submit(_backend_pid).result(timeout=10)
-    _terminate(store_url, first)
+    terminate_backend(store_url, first)
     # Dropped while the writer was idle: the next group pings, reconnects and commits.
     assert store.writer.submit(_audit_job(store, "AFTER")).result(timeout=30) is None
     assert store.writer.submit(_backend_pid).result(timeout=10) != first

@@ -11,19 +11,19 @@ closing the store closes every one of them.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, event, exc, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import Connection
 
 from gateway.core.errors import StorageError
 from gateway.store import RevokedRow, Store, open_store
 from gateway.store.engine import is_sqlite, single_reads
 from gateway.store.prepared import Prepared
+from tests.support.postgres import terminate_backend
 from tests.unit.store.conftest import NOW
 
 _FINGERPRINT = "ab" * 32
@@ -105,25 +105,6 @@ def test_a_revocation_the_writer_commits_is_seen_by_the_next_read_on_the_same_th
     assert mine == [kept[1]], "a read was not on the kept connection"
 
 
-def _terminate(store: Store, pid: int) -> None:
-    """End PostgreSQL server process ``pid`` from a connection of another engine."""
-    other = create_engine(store.engine.url, isolation_level="AUTOCOMMIT")
-    try:
-        with other.connect() as admin:
-            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-            # It only signals the process: wait (bounded) until it is gone.
-            for _ in range(1000):
-                gone = admin.execute(
-                    text("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = :pid)"),
-                    {"pid": pid},
-                ).scalar_one()
-                if gone:
-                    break
-                time.sleep(0.01)
-    finally:
-        other.dispose()
-
-
 def _pid(conn: Connection) -> int:
     return int(_PID.execute(conn, {}).scalar_one())
 
@@ -135,7 +116,7 @@ def test_a_read_connection_the_server_dropped_is_replaced_and_the_read_succeeds(
         pytest.skip("a SQLite connection is a file handle: there is no server to lose")
     reads = single_reads(store.engine)
     first = reads.run("reading a pid", _pid)
-    _terminate(store, first)
+    terminate_backend(store.engine.url, first)
     # Dropped while the thread was not reading: the read is sent again on a new connection.
     assert store.revocations.get(_FINGERPRINT) is None
     second = reads.run("reading a pid", _pid)
@@ -154,7 +135,7 @@ def test_a_read_connection_lost_under_the_read_fails_it_transient_and_the_next_r
 
     def lose_own(conn: Connection) -> Any:
         tries.append(_pid(conn))
-        _terminate(store, tries[-1])
+        terminate_backend(store.engine.url, tries[-1])
         return _pid(conn)
 
     with pytest.raises(StorageError, match=r"^reading after a loss failed: ") as caught:
