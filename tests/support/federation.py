@@ -18,6 +18,7 @@ from grpc_health.v1 import health_pb2
 
 from gateway.pki import init_federation, issue_client, issue_node, load_client_credentials
 from gateway.rpc.client import open_client_channel
+from tests.support.command_server import forked_command, needs_exec
 
 PORT_LINE = re.compile(rb"serving node (\d{6}) on port (\d+)")
 START_TIMEOUT_S = 60.0
@@ -65,12 +66,11 @@ def run_gateway(
 
     ``env`` adds to (or overrides) this process's environment, e.g. a fake clock.
     """
-    return run_in_own_session(
-        gateway_command(*args),
-        timeout_s=timeout_s,
-        cwd=cwd,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-    )
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    if needs_exec(full_env):
+        argv = gateway_command(*args)
+        return run_in_own_session(argv, timeout_s=timeout_s, cwd=cwd, env=full_env)
+    return forked_command(args, env=full_env, cwd=cwd, timeout_s=timeout_s)
 
 
 def run_in_own_session(
