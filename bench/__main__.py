@@ -30,7 +30,7 @@ from bench import (
     bench_merkle,
     bench_sdjwt,
 )
-from bench.harness import BenchConfig, BenchResult, machine_facts, peak_rss_mb
+from bench.harness import BenchConfig, BenchResult, exec_nodes, machine_facts, peak_rss_mb
 from bench.report import write_report
 
 POSTGRES_ENV = "GATEWAY_TEST_POSTGRES_URL"
@@ -71,6 +71,7 @@ def _end_on_sigterm(signum: int, _frame: FrameType | None) -> NoReturn:
 
 
 def main(argv: list[str] | None = None) -> int:
+    exec_nodes()
     args = _arguments(argv)
     signal.signal(signal.SIGTERM, _end_on_sigterm)
     names = [name for name in BENCHMARKS if not args.only or name in args.only]

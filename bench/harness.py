@@ -25,6 +25,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
+from tests.support.command_server import EXEC_VARIABLE
+
 __all__ = [
     "BenchConfig",
     "BenchResult",
@@ -34,6 +36,7 @@ __all__ = [
     "ThreadProfiles",
     "backends",
     "database_url",
+    "exec_nodes",
     "machine_facts",
     "peak_rss_mb",
     "percentile",
@@ -396,3 +399,13 @@ class ThreadProfiles:
         work = sum(totals.values())
         ranked = sorted(totals.items(), key=lambda item: item[1], reverse=True)[:top]
         return [(where, seconds, seconds / work if work else 0.0) for where, seconds in ranked]
+
+
+def exec_nodes() -> None:
+    """Start every `gateway` process of this run by exec, never forked from a command server.
+
+    The bench measures nodes as deployed: a `gateway serve` that holds only what it
+    imports (its peak RSS is reported), not a copy of the tests' command server
+    (:mod:`tests.support.command_server`), which imported every subcommand.
+    """
+    os.environ[EXEC_VARIABLE] = "1"

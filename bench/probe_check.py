@@ -46,6 +46,7 @@ from bench.bench_check_echo import (
     serve_echo,
     serve_lean,
 )
+from bench.harness import exec_nodes
 from gateway.pki import load_client_credentials
 from gateway.rpc.client import open_client_channel
 from tests.support.federation import Keystore, init_node, make_keystore, start_node
@@ -192,6 +193,7 @@ def profile(tree: str, out: str, seconds: int, py_spy: str) -> None:
 
 
 def main() -> None:
+    exec_nodes()
     parser = argparse.ArgumentParser(description="Interleaved probe of the check path.")
     modes = parser.add_subparsers(dest="mode", required=True)
     compared = modes.add_parser("compare")

@@ -49,6 +49,7 @@ from pathlib import Path
 
 import grpc
 
+from bench.harness import exec_nodes
 from gateway._proto.v1 import discipline_pb2, discipline_pb2_grpc, intake_pb2, intake_pb2_grpc
 from gateway.node.local_federation import free_port
 from tests.support.cluster import FEDERATION_SETTINGS
@@ -505,6 +506,7 @@ def _table(result: SoakResult) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    exec_nodes()
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
     parser.add_argument("--minutes", type=float, default=10.0, help="how long the load runs")
     parser.add_argument("--records-per-s", type=float, default=40.0)

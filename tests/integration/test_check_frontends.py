@@ -42,6 +42,7 @@ from tests.support.federation import (
 )
 from tests.support.node_config import set_config_keys
 from tests.support.operations import scrape
+from tests.support.processes import process_running
 from tests.support.records import company_code, notice_fields
 
 NODE = "330500"
@@ -72,14 +73,6 @@ def _frontend_pids(log: Path) -> dict[int, int]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def _wait_for(predicate: Callable[[], bool], what: str, timeout_s: float = 90.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -90,7 +83,7 @@ def _wait_for(predicate: Callable[[], bool], what: str, timeout_s: float = 90.0)
 
 
 def _all_gone(pids: list[int]) -> bool:
-    return not any(_alive(pid) for pid in pids)
+    return not any(process_running(pid) for pid in pids)
 
 
 class _Node:
@@ -296,8 +289,8 @@ def test_a_killed_frontend_is_replaced_on_its_port_and_no_acknowledged_check_is_
     assert list(acknowledged) == request_ids
     new_pid = _frontend_pids(node.process.log)[port]
     assert new_pid != old_pid
-    assert not _alive(old_pid)
-    assert _alive(new_pid)
+    assert not process_running(old_pid)
+    assert process_running(new_pid)
     for check_id in acknowledged.values():
         row, events = _stored(node, check_id)
         assert row.check_id == check_id
@@ -340,7 +333,7 @@ def test_no_frontend_outlives_the_node(keystore: Keystore, tmp_path: Path) -> No
         process = start_node(config, NODE, log=workdir / "node.log")
         pids = list(_frontend_pids(process.log).values())
         assert len(pids) == 2
-        assert all(_alive(pid) for pid in pids)
+        assert all(process_running(pid) for pid in pids)
         if stop == "terminate":
             assert process.terminate() == 0
         else:

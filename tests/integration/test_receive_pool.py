@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cluster import Cluster, listed, make_cluster, running, submit, wait_for
+from tests.support.processes import process_running
 from tests.support.records import penalty_fields
 
 NATIONAL, ZHEJIANG, HUZHOU = "000000", "330000", "330500"
@@ -47,14 +48,6 @@ def _command(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
 
 
-def _running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def test_a_province_with_two_workers_passes_records_on_and_leaves_no_process_behind(
     cluster: Cluster,
 ) -> None:
@@ -82,11 +75,11 @@ def test_a_province_with_two_workers_passes_records_on_and_leaves_no_process_beh
     cluster.stop(ZHEJIANG)
 
     # The node joined its workers before it exited.
-    assert [pid for pid in workers if _running(pid)] == []
+    assert [pid for pid in workers if process_running(pid)] == []
     # multiprocessing's resource tracker ends by itself once the node's end of its pipe closed.
     wait_for(
         "every child of the province to end",
-        lambda: True if not any(_running(pid) for pid in children) else None,
+        lambda: True if not any(process_running(pid) for pid in children) else None,
         timeout_s=30,
     )
 
@@ -100,6 +93,6 @@ def test_the_workers_of_a_province_killed_outright_end_by_themselves(cluster: Cl
 
     wait_for(
         "the workers to end",
-        lambda: True if not any(_running(pid) for pid in workers) else None,
+        lambda: True if not any(process_running(pid) for pid in workers) else None,
         timeout_s=30,
     )

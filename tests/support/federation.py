@@ -18,7 +18,10 @@ from grpc_health.v1 import health_pb2
 
 from gateway.pki import init_federation, issue_client, issue_node, load_client_credentials
 from gateway.rpc.client import open_client_channel
-from tests.support.command_server import forked_command, needs_exec
+from tests.support.command_server import ForkedProcess, forked_command, needs_exec, spawn_forked
+
+NodeChild = subprocess.Popen[bytes] | ForkedProcess
+"""A `gateway serve` process: exec'd, or forked from the command server."""
 
 PORT_LINE = re.compile(rb"serving node (\d{6}) on port (\d+)")
 START_TIMEOUT_S = 60.0
@@ -110,7 +113,7 @@ class NodeProcess:
 
     node_id: str
     config: Path
-    process: subprocess.Popen[bytes]
+    process: NodeChild
     port: int
     log: Path
 
@@ -196,7 +199,7 @@ class Spawned:
 
     node_id: str
     config: Path
-    process: subprocess.Popen[bytes]
+    process: NodeChild
     log: Path
 
 
@@ -208,14 +211,21 @@ def spawn_node(
     options: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
 ) -> Spawned:
-    """Start `gateway serve` without waiting: several nodes start at once this way."""
+    """Start `gateway serve` without waiting: several nodes start at once this way.
+
+    Forked from the command server unless its environment must be exec'd
+    (:mod:`tests.support.command_server`).
+    """
+    args = (*options, "serve", "--config", str(config), "--log-json")
+    full_env = {**os.environ, **(env or {})}
+    process: NodeChild
     with log.open("ab") as handle:
-        process = subprocess.Popen(
-            gateway_command(*options, "serve", "--config", str(config), "--log-json"),
-            stdout=subprocess.PIPE,
-            stderr=handle,
-            env={**os.environ, **(env or {})},
-        )
+        if needs_exec(full_env):
+            process = subprocess.Popen(
+                gateway_command(*args), stdout=subprocess.PIPE, stderr=handle, env=full_env
+            )
+        else:
+            process = spawn_forked(args, env=full_env, stderr=handle.fileno())
     return Spawned(node_id, config, process, log)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from bench import bench_check_echo
+from tests.support.processes import process_running
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 180
@@ -55,16 +56,6 @@ def _command(pid: int) -> str:
     return ""
 
 
-def _running(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie (a child exited but not yet reaped by
-    whoever adopted it is gone as far as the machine's CPU and ports are concerned)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(START_TIMEOUT_S + 120)
 def test_a_bench_stopped_with_sigterm_ends_every_process_it_started(tmp_path: Path) -> None:
@@ -83,7 +74,7 @@ def test_a_bench_stopped_with_sigterm_ends_every_process_it_started(tmp_path: Pa
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             started |= _descendants(bench.pid)
-            commands = [_command(pid) for pid in started if _running(pid)]
+            commands = [_command(pid) for pid in started if process_running(pid)]
             bare_server = any("multiprocessing.spawn" in command for command in commands)
             tracker = any("resource_tracker" in command for command in commands)
             if bare_server and tracker:
@@ -95,9 +86,9 @@ def test_a_bench_stopped_with_sigterm_ends_every_process_it_started(tmp_path: Pa
         os.kill(bench.pid, signal.SIGTERM)
         ended = bench.wait(timeout=60)
         deadline = time.monotonic() + 20
-        while any(_running(pid) for pid in started) and time.monotonic() < deadline:
+        while any(process_running(pid) for pid in started) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert {pid: _command(pid) for pid in started if _running(pid)} == {}
+        assert {pid: _command(pid) for pid in started if process_running(pid)} == {}
         assert ended == 128 + signal.SIGTERM
         assert "Traceback" not in errors.read_text(errors="replace")
     finally:
@@ -105,7 +96,7 @@ def test_a_bench_stopped_with_sigterm_ends_every_process_it_started(tmp_path: Pa
             os.killpg(bench.pid, signal.SIGKILL)
             bench.wait()
         for pid in started:
-            if _running(pid):
+            if process_running(pid):
                 with suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
 
@@ -156,4 +147,4 @@ def test_a_sigterm_between_a_servers_exec_and_its_instructions_stops_it_cleanly(
     assert ended.returncode == 128 + signal.SIGTERM, ended.stderr
     assert ended.stdout.split()[1:] == []
     assert "Traceback" not in ended.stderr, ended.stderr
-    assert not _running(child)
+    assert not process_running(child)

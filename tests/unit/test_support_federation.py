@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.federation import run_in_own_session
+from tests.support.processes import process_running
 
 # A parent that starts a child which would sleep for a minute, writes the child's pid,
 # then waits for it: like `gateway demo` waiting on the nodes it started.
@@ -22,14 +22,6 @@ child.wait()
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-
-
 def test_a_command_past_its_timeout_is_killed_with_every_process_it_started(
     tmp_path: Path,
 ) -> None:
@@ -38,10 +30,10 @@ def test_a_command_past_its_timeout_is_killed_with_every_process_it_started(
         run_in_own_session([sys.executable, "-c", _PARENT, str(pid_file)], timeout_s=3.0)
     child = int(pid_file.read_text())
     for _ in range(100):  # reaped by init once its group is killed
-        if not _alive(child):
+        if not process_running(child):
             break
         time.sleep(0.05)
-    assert not _alive(child)
+    assert not process_running(child)
 
 
 def test_a_command_that_ends_gives_its_exit_code_and_output(tmp_path: Path) -> None:

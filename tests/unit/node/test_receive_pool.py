@@ -45,6 +45,7 @@ from gateway.pki import load_node_credentials, signing_kid
 from gateway.store import AuditFilter, Store
 from tests.support.federation import Keystore
 from tests.support.harness import Clock, InProcessFederation, keystore_for, migrated_template
+from tests.support.processes import process_running
 from tests.support.records import penalty_fields
 
 NATIONAL, ZHEJIANG, HUZHOU = "000000", "330000", "330500"
@@ -248,15 +249,6 @@ def test_a_forged_record_refuses_the_batch_with_the_same_reason_and_audit_event(
     _same_state(twins)
 
 
-def _running(pid: int) -> bool:
-    """``pid`` is a live process (not gone, not a zombie waiting for its parent)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def test_a_worker_killed_mid_batch_loses_nothing_and_is_replaced(twins: _Twins) -> None:
     twins.pool.start()
     before = twins.pool.pids()
@@ -277,10 +269,10 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_is_replaced(twins: _Twins) 
     assert pooled_first == plain_first
     assert pooled_first.stored == 60
     for _ in range(200):
-        if not _running(before[0]):
+        if not process_running(before[0]):
             break
         time.sleep(0.05)
-    assert not _running(before[0])
+    assert not process_running(before[0])
 
     plain, pooled = twins.push(
         twins.city_batch([penalty_fields(i, decided=DECIDED) for i in range(100, 110)])
@@ -297,11 +289,11 @@ def test_no_worker_outlives_the_node(twins: _Twins) -> None:
     twins.pool.start()
     pids = twins.pool.pids()
     assert len(pids) == 2
-    assert [_running(pid) for pid in pids] == [True, True]
+    assert [process_running(pid) for pid in pids] == [True, True]
 
     twins.pooled[ZHEJIANG].federation.stop()
 
-    assert [_running(pid) for pid in pids] == [False, False]
+    assert [process_running(pid) for pid in pids] == [False, False]
     assert twins.pool.pids() == ()
 
 
