@@ -302,6 +302,12 @@ def serve(path: str) -> None:  # pragma: no cover - runs in the server process
 
     for target in _SUBCOMMANDS.values():
         importlib.import_module(target.partition(":")[0])
+    # Everything they import stays; the subcommands' own modules are imported again by
+    # each command, after its environment is in place: a rich Console reads COLUMNS,
+    # NO_COLOR and the like when it is made, and gateway.commands makes its at import.
+    commands = [name for name in sys.modules if f"{name}.".startswith("gateway.commands.")]
+    for name in commands:
+        del sys.modules[name]
     parent = os.getppid()
     # A child's end wakes the loop: SIGCHLD writes to this pipe.
     wake_r, wake_w = os.pipe()
