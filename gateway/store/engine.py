@@ -5,7 +5,9 @@ and PostgreSQL through psycopg 3. :func:`make_engine` gives each its settings:
 
 - SQLite: WAL journal (readers never block the writer), ``synchronous=FULL``
   (a commit survives power loss, not only a process crash), foreign keys on,
-  and a busy timeout so a second writer waits instead of failing at once.
+  a busy timeout so a second writer waits instead of failing at once, and a
+  checkpoint every 40,000 WAL pages rather than 1,000 (see
+  ``_WAL_AUTOCHECKPOINT_PAGES``).
   The stdlib driver's own transaction handling is switched off because it
   silently breaks SAVEPOINT; transactions are begun explicitly instead, as
   ``BEGIN IMMEDIATE`` for writes so that a writer takes the lock up front
@@ -51,6 +53,20 @@ __all__ = [
 ]
 
 _BUSY_TIMEOUT_MS = 10_000
+# A checkpoint copies each page's newest frame from the WAL into the database file, and
+# syncs both. Each received record dirties a leaf of about seven B-trees with random keys
+# (the record's key and subject indexes, its person index, the outbox's and the delivery
+# ledger's keys), so a hub's commits write thousands of pages, a different leaf each once
+# the store is large. SQLite's default (1,000 pages) checkpointed after every such commit;
+# 40,000 pages (about 160 MiB of WAL beside the database) lets a page dirtied again by the
+# next commits be copied once. Commits still sync the WAL (synchronous=FULL): only the
+# copy into the database file waits. bench/probe_store.py: hub CPU per record at 10^5 records
+# 210 -> 172 us with the writer's cache below, 10^4 unchanged (bench/NOTES.md, session 10).
+_WAL_AUTOCHECKPOINT_PAGES = 40_000
+# The store writer's connection alone keeps a large page cache (KiB): its transactions find
+# the index pages they change in memory (a pooled reader's cache is emptied by every commit
+# of the writer anyway, and a pool of them with this cache each would hold gigabytes).
+_WRITER_CACHE_KIB = 65_536
 _WRITE_OPTION = "gateway_write"
 _SINGLE_OPTION = "gateway_single_read"
 # UPDATE ... RETURNING, used to claim outbox rows in one statement.
@@ -234,6 +250,7 @@ def _configure_sqlite(engine: Engine, *, read_only: bool) -> None:
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT_PAGES}")
             if read_only:
                 cursor.execute("PRAGMA query_only=ON")
         finally:
@@ -289,7 +306,9 @@ class KeptWriteConnection:
     transaction connects anew; on PostgreSQL the kept connection is pinged
     before every transaction, as the engine's ``pool_pre_ping`` pings at
     checkout, and replaced if the server dropped it in between. SQLite's files
-    are checked before every transaction as by :func:`write_tx`.
+    are checked before every transaction as by :func:`write_tx`. On SQLite the
+    kept connection has a page cache of its own, larger than a reader's
+    (``_WRITER_CACHE_KIB``), and is closed when let go, not pooled.
 
     Not thread-safe: one thread uses it.
 
@@ -300,7 +319,8 @@ class KeptWriteConnection:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._conn: Connection | None = None
-        self._ping = not is_sqlite(engine)
+        self._sqlite = is_sqlite(engine)
+        self._ping = not self._sqlite
 
     @contextmanager
     def transaction(self, action: str) -> Iterator[Connection]:
@@ -321,9 +341,15 @@ class KeptWriteConnection:
                     self.close()
 
     def close(self) -> None:
-        """Give the connection back to the pool (the next transaction takes one again)."""
+        """Let the connection go (the next transaction takes one again).
+
+        On SQLite it is closed rather than given back to the pool: a pooled reader
+        would keep the writer's page cache (see :meth:`_connection`).
+        """
         conn, self._conn = self._conn, None
         if conn is not None:
+            if self._sqlite and not conn.invalidated:
+                conn.invalidate()
             conn.close()
 
     def _connection(self) -> Connection:
@@ -333,6 +359,11 @@ class KeptWriteConnection:
             conn = None
         if conn is None:
             conn = self._engine.connect()
+            if self._sqlite:
+                # SQLite: the pages the writer changes stay cached from one transaction
+                # to the next (no other connection writes), if the cache holds them.
+                conn.exec_driver_sql(f"PRAGMA cache_size=-{_WRITER_CACHE_KIB}")
+                conn.commit()
             conn.execution_options(**{_WRITE_OPTION: True})
             self._conn = conn
         return conn

@@ -32,7 +32,7 @@ from gateway.store import (
     make_engine,
     sd_jwt_digest,
 )
-from gateway.store.engine import is_sqlite, translating
+from gateway.store.engine import KeptWriteConnection, is_sqlite, translating
 from tests.unit.store.conftest import NOW, record_row
 
 # ---------------------------------------------------------------- records
@@ -756,14 +756,52 @@ def test_sqlite_connections_get_durability_settings(store: Store) -> None:
     with store.engine.connect() as conn:
         settings = {
             name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
-            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+            for name in (
+                "journal_mode",
+                "synchronous",
+                "foreign_keys",
+                "busy_timeout",
+                "wal_autocheckpoint",
+            )
         }
     assert settings == {
         "journal_mode": "wal",
         "synchronous": 2,
         "foreign_keys": 1,
         "busy_timeout": 10_000,
+        "wal_autocheckpoint": 40_000,
     }
+
+
+def test_the_sqlite_writers_connection_alone_has_the_large_page_cache(store: Store) -> None:
+    if not is_sqlite(store.engine):
+        pytest.skip("SQLite page cache")
+    writers = store.writer.submit(
+        lambda conn: conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    ).result()
+    with store.engine.connect() as conn:
+        readers = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    # Negative: KiB. The reader's is SQLite's default (2,000 KiB in the builds we use).
+    assert (writers, readers) == (-65_536, -2_000)
+
+
+def test_the_sqlite_writers_connection_is_not_pooled_when_let_go(store_url: str) -> None:
+    if not store_url.startswith("sqlite"):
+        pytest.skip("SQLite page cache")
+    engine = make_engine(store_url)
+    try:
+        kept = KeptWriteConnection(engine)
+        with kept.transaction("writing") as conn:
+            writers = conn.connection.dbapi_connection
+        kept.close()
+        # The pool holds one connection at most now: the writer's, if it was given back.
+        with engine.connect() as conn:
+            after = conn.connection.dbapi_connection
+            size = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    finally:
+        engine.dispose()
+    assert after is not writers
+    assert size == -2_000
 
 
 def test_unreachable_database_is_a_transient_storage_error() -> None:
