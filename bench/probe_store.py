@@ -112,8 +112,8 @@ VARIANTS: dict[str, Variant] = {
     "writer_cache2m": Variant(
         job_pragmas=("PRAGMA cache_size=-2000",), note="the writer's cache at 2 MiB"
     ),
-    "checkpoint20k": Variant(
-        ("PRAGMA wal_autocheckpoint=20000",), note="checkpoint every 20,000 WAL pages"
+    "checkpoint40k": Variant(
+        ("PRAGMA wal_autocheckpoint=40000",), note="checkpoint every 40,000 WAL pages"
     ),
     "checkpoint100k": Variant(
         ("PRAGMA wal_autocheckpoint=100000",), note="checkpoint every 100,000 WAL pages"

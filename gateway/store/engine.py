@@ -6,7 +6,7 @@ and PostgreSQL through psycopg 3. :func:`make_engine` gives each its settings:
 - SQLite: WAL journal (readers never block the writer), ``synchronous=FULL``
   (a commit survives power loss, not only a process crash), foreign keys on,
   a busy timeout so a second writer waits instead of failing at once, and a
-  checkpoint every 40,000 WAL pages rather than 1,000 (see
+  checkpoint every 20,000 WAL pages rather than 1,000 (see
   ``_WAL_AUTOCHECKPOINT_PAGES``).
   The stdlib driver's own transaction handling is switched off because it
   silently breaks SAVEPOINT; transactions are begun explicitly instead, as
@@ -58,11 +58,13 @@ _BUSY_TIMEOUT_MS = 10_000
 # (the record's key and subject indexes, its person index, the outbox's and the delivery
 # ledger's keys), so a hub's commits write thousands of pages, a different leaf each once
 # the store is large. SQLite's default (1,000 pages) checkpointed after every such commit;
-# 40,000 pages (about 160 MiB of WAL beside the database) lets a page dirtied again by the
+# 20,000 pages (about 80 MiB of WAL beside the database) lets a page dirtied again by the
 # next commits be copied once. Commits still sync the WAL (synchronous=FULL): only the
-# copy into the database file waits. bench/probe_store.py: hub CPU per record at 10^5 records
-# 210 -> 172 us with the writer's cache below, 10^4 unchanged (bench/NOTES.md, session 10).
-_WAL_AUTOCHECKPOINT_PAGES = 40_000
+# copy into the database file waits. With the writer's cache below, bench/probe_store.py's
+# hub CPU per record at 10^5 records: 210 -> 177 us, 10^4 unchanged (bench/NOTES.md, session 10).
+# The price: the commit that runs a checkpoint waits for a larger one (the probe's slowest
+# writer job at 10^4 records, about 170 -> 300 ms).
+_WAL_AUTOCHECKPOINT_PAGES = 20_000
 # The store writer's connection alone keeps a large page cache (KiB): its transactions find
 # the index pages they change in memory (a pooled reader's cache is emptied by every commit
 # of the writer anyway, and a pool of them with this cache each would hold gigabytes).

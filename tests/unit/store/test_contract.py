@@ -769,7 +769,7 @@ def test_sqlite_connections_get_durability_settings(store: Store) -> None:
         "synchronous": 2,
         "foreign_keys": 1,
         "busy_timeout": 10_000,
-        "wal_autocheckpoint": 40_000,
+        "wal_autocheckpoint": 20_000,
     }
 
 
