@@ -30,11 +30,11 @@ from gateway.core.audit import AuditEvent
 from gateway.pki import NodePaths
 from gateway.store import AuditFilter, open_store_reader
 from gateway.store.discipline import CheckRow, DisciplineRepository
+from tests.support.command_server import gateway_command
 from tests.support.federation import (
     Keystore,
     NodeProcess,
     client_channel,
-    gateway_command,
     init_node,
     make_keystore,
     run_gateway,

@@ -23,11 +23,11 @@ from gateway._proto.v1 import intake_pb2, intake_pb2_grpc
 from gateway.node.local_federation import free_port
 from tests.integration.conftest import CITY
 from tests.support.cluster import wait_for
+from tests.support.command_server import gateway_command
 from tests.support.federation import (
     Keystore,
     NodeProcess,
     client_channel,
-    gateway_command,
     health_check,
     init_node,
     running_node,

@@ -45,7 +45,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-__all__ = ["EXEC_VARIABLE", "ForkedProcess", "forked_command", "needs_exec", "spawn_forked"]
+__all__ = [
+    "EXEC_VARIABLE",
+    "ForkedProcess",
+    "forked_command",
+    "gateway_command",
+    "needs_exec",
+    "spawn_forked",
+]
 
 EXEC_VARIABLE = "GATEWAY_TEST_EXEC"
 """Set to ``1`` to exec every `gateway` command, as before the server."""
@@ -55,6 +62,11 @@ _LENGTH = struct.Struct("!I")
 _STARTUP_PREFIXES = ("PYTHON", "LD_", "GRPC_")
 _START_TIMEOUT_S = 60.0
 _PARENT_POLL_S = 0.5
+
+
+def gateway_command(*args: str) -> list[str]:
+    """argv running the `gateway` command with this interpreter (a forked one reports it)."""
+    return [sys.executable, "-m", "gateway", *args]
 
 
 def needs_exec(env: Mapping[str, str]) -> bool:
@@ -200,6 +212,9 @@ class ForkedProcess:
                 raise RuntimeError(f"the command server ended before `{' '.join(self.args[3:])}`")
             self._answer += data
         self.returncode = os.waitstatus_to_exitcode(int(self._answer.split(b"\n")[0]))
+        # The server has said all it will: its socket is not kept open until the
+        # object is collected (a test's node is, for the rest of the test).
+        self._conn.close()
         return self.returncode
 
 
@@ -251,7 +266,7 @@ class _Server:
     ) -> ForkedProcess:
         request = json.dumps({"args": args, "env": dict(env), "cwd": str(cwd or Path.cwd())})
         data = request.encode()
-        argv = [sys.executable, "-m", "gateway", *args]
+        argv = gateway_command(*args)
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             conn.connect(str(self.path))

@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -18,7 +17,13 @@ from grpc_health.v1 import health_pb2
 
 from gateway.pki import init_federation, issue_client, issue_node, load_client_credentials
 from gateway.rpc.client import open_client_channel
-from tests.support.command_server import ForkedProcess, forked_command, needs_exec, spawn_forked
+from tests.support.command_server import (
+    ForkedProcess,
+    forked_command,
+    gateway_command,
+    needs_exec,
+    spawn_forked,
+)
 
 NodeChild = subprocess.Popen[bytes] | ForkedProcess
 """A `gateway serve` process: exec'd, or forked from the command server."""
@@ -52,11 +57,6 @@ def make_keystore(
     for node_id, name, role, domain in clients:
         issue_client(directory, node_id=node_id, name=name, role=role, domain=domain)
     return Keystore(directory)
-
-
-def gateway_command(*args: str) -> list[str]:
-    """argv running the `gateway` command with this interpreter."""
-    return [sys.executable, "-m", "gateway", *args]
 
 
 def run_gateway(

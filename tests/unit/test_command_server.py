@@ -18,10 +18,10 @@ from tests.support.command_server import (
     EXEC_VARIABLE,
     ForkedProcess,
     forked_command,
+    gateway_command,
     needs_exec,
 )
 from tests.support.federation import (
-    gateway_command,
     init_node,
     listening,
     make_keystore,
