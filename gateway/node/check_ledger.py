@@ -12,7 +12,6 @@ and still no answer before the commit.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,7 +20,7 @@ from sqlalchemy import Connection
 from gateway.core.audit import AuditEvent
 from gateway.core.discipline_messages import HIT_KIND
 from gateway.node.messages import MessageRouter
-from gateway.store import Store
+from gateway.store import Completion, Store
 from gateway.store.discipline import CheckRow, DisciplineRepository, HitRow
 
 __all__ = ["CheckLedger", "CheckWrite", "HitReportTo", "StoreCheckLedger"]
@@ -81,8 +80,8 @@ class StoreCheckLedger:
         self._repo = DisciplineRepository(store.engine)
         self._router = router
 
-    def submit(self, write: CheckWrite) -> Future[CheckRow | None]:
-        """Queue ``write`` on the writer; the future resolves once its group committed.
+    def submit(self, write: CheckWrite) -> Completion[CheckRow | None]:
+        """Queue ``write`` on the writer; it completes once its group committed.
 
         Raises:
             StorageError: the writer is closed.
@@ -92,7 +91,7 @@ class StoreCheckLedger:
         # run after a rollback only repeats harmlessly.
         return self._store.writer.submit(lambda conn: self._write(write, conn), replayable=True)
 
-    def submit_audit(self, event: AuditEvent) -> Future[None]:
+    def submit_audit(self, event: AuditEvent) -> Completion[None]:
         """Queue one audit event on the writer (see :meth:`submit`).
 
         Raises:

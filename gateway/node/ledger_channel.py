@@ -24,7 +24,6 @@ import itertools
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -33,6 +32,7 @@ import structlog
 from gateway.core.audit import AuditEvent
 from gateway.core.errors import ConfigurationError, StorageError
 from gateway.node.check_ledger import CheckWrite, StoreCheckLedger
+from gateway.store import Completion
 from gateway.store.discipline import CheckRow
 
 __all__ = ["ChannelCheckLedger", "await_ready", "serve_channel"]
@@ -80,7 +80,7 @@ class ChannelCheckLedger:
         self._conn = conn
         self._on_lost = on_lost
         self._lock = threading.Lock()
-        self._pending: dict[int, Future[Any]] = {}
+        self._pending: dict[int, Completion[Any]] = {}
         self._ids = itertools.count()
         self._lost = False
         self._reader = threading.Thread(target=self._read, name="ledger-channel", daemon=True)
@@ -104,7 +104,7 @@ class ChannelCheckLedger:
         self._call(_AUDIT, event)
 
     def _call(self, kind: str, payload: object) -> object:
-        future: Future[Any] = Future()
+        future: Completion[Any] = Completion()
         with self._lock:
             if self._lost:
                 raise StorageError("the node's writer is out of reach", transient=True)
@@ -171,7 +171,7 @@ def serve_channel(
     )
     sender.start()
 
-    def answer(call_id: int, future: Future[Any]) -> None:
+    def answer(call_id: int, future: Completion[Any]) -> None:
         error = future.exception()
         if error is None:
             answers.put((call_id, True, future.result()))
@@ -192,12 +192,14 @@ def serve_channel(
         answers.put(None)
 
 
-def _count(answered: Callable[[CheckWrite], None], write: CheckWrite, future: Future[Any]) -> None:
+def _count(
+    answered: Callable[[CheckWrite], None], write: CheckWrite, future: Completion[Any]
+) -> None:
     if future.exception() is None and future.result() is None:
         answered(write)
 
 
-def _queued(ledger: StoreCheckLedger, kind: object, payload: object) -> Future[Any]:
+def _queued(ledger: StoreCheckLedger, kind: object, payload: object) -> Completion[Any]:
     """The request on the node's writer, or a future holding why it could not be queued."""
     try:
         if kind == _CHECK and isinstance(payload, CheckWrite):
@@ -207,7 +209,7 @@ def _queued(ledger: StoreCheckLedger, kind: object, payload: object) -> Future[A
         error = StorageError(f"unknown ledger request {kind!r}")
     except StorageError as exc:
         error = exc
-    refused: Future[Any] = Future()
+    refused: Completion[Any] = Completion()
     refused.set_exception(error)
     return refused
 

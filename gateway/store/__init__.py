@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from gateway.store.audit import AuditFilter, AuditLogRepository, StoredEvent
 from gateway.store.batches import BatchRepository, CursorRepository, HopBatchRow, StatementRow
 from gateway.store.changes import RecordChange, RecordChangeRepository
+from gateway.store.completion import Completion
 from gateway.store.engine import make_engine
 from gateway.store.filings import DepartmentFilings, FiledRecord, Filing, FilingRepository
 from gateway.store.health import check_files_writable
@@ -52,6 +53,7 @@ __all__ = [
     "AuditFilter",
     "AuditLogRepository",
     "BatchRepository",
+    "Completion",
     "CursorRepository",
     "DeliveryRow",
     "DepartmentFilings",

@@ -5,10 +5,11 @@ write transaction would queue on the file lock, and every one of them would
 pay for its own fsync. Instead, every write of a node is a *job* submitted to
 one :class:`StoreWriter`: its thread takes whatever jobs are queued (up to
 ``max_batch``), runs them in ONE transaction and commits once (group commit),
-then resolves each job's future. It keeps one connection from group to group
-(:class:`gateway.store.engine.KeptWriteConnection`). A future resolves only after the commit that
-made its job durable, so a caller that was told "done" can rely on it after a
-crash.
+then completes each job (a :class:`gateway.store.completion.Completion`). It
+keeps one connection from group to group
+(:class:`gateway.store.engine.KeptWriteConnection`). A job completes only after
+the commit that made it durable, so a caller that was told "done" can rely on it
+after a crash.
 
 Each job of a group runs inside its own savepoint: a job that raises is
 rolled back alone and its future gets the exception, while the other jobs of
@@ -33,7 +34,6 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -42,6 +42,7 @@ from sqlalchemy.engine import Connection
 
 from gateway.core.errors import ConfigurationError, StorageError
 from gateway.store.audit import AuditLogRepository, AuditStage
+from gateway.store.completion import Completion
 from gateway.store.driver import send
 from gateway.store.engine import KeptWriteConnection, translating
 
@@ -53,7 +54,7 @@ _T = TypeVar("_T")
 @dataclass(slots=True)
 class _Job:
     fn: Callable[[Connection], Any]
-    future: Future[Any]
+    future: Completion[Any]
     replayable: bool = False
     result: Any = None
     error: BaseException | None = None
@@ -109,7 +110,7 @@ class StoreWriter:
         """Transactions committed so far (a group of jobs counts once)."""
         return self._commits
 
-    def submit(self, fn: Callable[[Connection], _T], *, replayable: bool = False) -> Future[_T]:
+    def submit(self, fn: Callable[[Connection], _T], *, replayable: bool = False) -> Completion[_T]:
         """Queue a write job; it runs on the writer thread inside a transaction.
 
         ``fn`` receives the connection and must do all its work through it
@@ -123,13 +124,13 @@ class StoreWriter:
                 made only of such jobs runs without a savepoint per job.
 
         Returns:
-            A future resolved with ``fn``'s result once its transaction committed,
-            or with the exception ``fn`` raised (database errors as StorageError).
+            The job's completion: ``fn``'s result once its transaction committed,
+            or the exception ``fn`` raised (database errors as StorageError).
 
         Raises:
             StorageError: the writer is closed.
         """
-        future: Future[_T] = Future()
+        future: Completion[_T] = Completion()
         with self._lock:
             if self._closed:
                 raise StorageError("the store writer is closed")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from sqlalchemy.engine import Connection, make_url
 
 from gateway.core.audit import AuditEvent, Decision
 from gateway.core.errors import StorageError
-from gateway.store import Store
+from gateway.store import Completion, Store
 from gateway.store.engine import is_sqlite, translating, write_tx
 from gateway.store.prepared import Prepared
 from gateway.store.tables import AUDIT_NODE
@@ -115,7 +114,7 @@ def test_a_connection_lost_in_a_writer_group_fails_it_transient_and_the_next_gro
     if is_sqlite(store.engine):
         pytest.skip("a SQLite connection is a file handle: there is no server to lose")
     release = occupy_writer(store)
-    futures: list[Future[Any]] = [store.writer.submit(_terminate_own_backend(store_url))]
+    futures: list[Completion[Any]] = [store.writer.submit(_terminate_own_backend(store_url))]
     futures += [store.writer.submit(_audit_job(store, f"G{i}")) for i in range(group - 1)]
     release.set()
     for future in futures:

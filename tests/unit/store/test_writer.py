@@ -9,7 +9,6 @@ import sys
 import textwrap
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, wait
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ import gateway
 from gateway.core.audit import AuditEvent, Decision
 from gateway.core.errors import ConfigurationError, InputError, StorageError
 from gateway.core.merkle import MerkleTree
-from gateway.store import PutOutcome, Store, StoreWriter, open_store, sd_jwt_digest
+from gateway.store import Completion, PutOutcome, Store, StoreWriter, open_store, sd_jwt_digest
 from tests.support.statements import statements_sent
 from tests.unit.store.conftest import occupy_writer, record_row
 
@@ -35,7 +34,7 @@ def _put_job(store: Store, *record_ids: str) -> Callable[[Connection], list[PutO
 
 
 def test_concurrent_submits_all_land_in_far_fewer_commits(store: Store) -> None:
-    futures: list[Future[list[PutOutcome]]] = []
+    futures: list[Completion[list[PutOutcome]]] = []
     lock = threading.Lock()
 
     def submitter(thread_no: int) -> None:
@@ -50,9 +49,7 @@ def test_concurrent_submits_all_land_in_far_fewer_commits(store: Store) -> None:
         t.start()
     for t in threads:
         t.join()
-    done, not_done = wait(futures, timeout=60)
-    assert not not_done
-    assert [f.result() for f in done] == [[PutOutcome.INSERTED]] * 2_000
+    assert [f.result(timeout=60) for f in futures] == [[PutOutcome.INSERTED]] * 2_000
     assert store.records.count() == 2_000
     commits = store.writer.commits - commits_before
     assert 0 < commits <= 2_000 // 4, f"{commits} commits for 2000 jobs"
@@ -62,7 +59,7 @@ def test_a_failing_job_is_rolled_back_alone(store: Store) -> None:
     release = occupy_writer(store)
     commits_before = store.writer.commits
 
-    def put(record_id: str) -> Future[list[PutOutcome]]:
+    def put(record_id: str) -> Completion[list[PutOutcome]]:
         return store.writer.submit(_put_job(store, record_id))
 
     def writes_then_raises(conn: Connection) -> None:
