@@ -11,6 +11,7 @@ compare-and-set on the state, so two admins deciding at once cannot both win.
 from __future__ import annotations
 
 import builtins
+import operator
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
@@ -190,11 +191,17 @@ def _insert_new_statement(
 # Every check writes them: compiled once per backend (see gateway.store.prepared).
 _NEW_CHECK = Prepared(_insert_new_statement(DISCIPLINE_CHECK, ["check_id"]))
 _NEW_HITS = Prepared(_insert_new_statement(DISCIPLINE_HIT, ["check_id", "record_id"]))
+# A check's and a hit's values as a tuple in field order, which is their table's column
+# order: the rows go to the driver as they are, with no mapping per row on every check.
+_CHECK_NAMES = tuple(f.name for f in fields(CheckRow))
+_check_values = operator.attrgetter(*_CHECK_NAMES)
+_HIT_NAMES = tuple(f.name for f in fields(HitRow))
+_hit_values = operator.attrgetter(*_HIT_NAMES)
 
 
 def _store_hits(conn: Connection, hits: Sequence[HitRow]) -> None:
     """The one way hits are stored; a hit already stored (same check and record) is kept."""
-    _NEW_HITS.execute_many(conn, [_values(hit) for hit in hits])
+    _NEW_HITS.execute_rows(conn, _HIT_NAMES, [_hit_values(hit) for hit in hits])
 
 
 def _check_limit(limit: int) -> None:
@@ -233,7 +240,7 @@ class DisciplineRepository:
             StorageError: the database failed.
         """
         with using(self._engine, conn, f"storing check {check.check_id}", write=True) as c:
-            if _NEW_CHECK.execute(c, _values(check)).rowcount == 0:
+            if _NEW_CHECK.execute_rows(c, _CHECK_NAMES, [_check_values(check)]) == 0:
                 raise ConflictError(f"check {check.check_id} is already stored")
             _store_hits(c, hits)
 
