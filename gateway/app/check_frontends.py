@@ -35,6 +35,7 @@ import structlog
 
 from gateway.app.access import ACCESS, revocation_check
 from gateway.app.children import ChildSupervisor
+from gateway.app.heap import freeze_startup_heap
 from gateway.app.readiness import readiness_monitor
 from gateway.core.errors import ConfigurationError, GatewayError
 from gateway.logging import configure_logging, logging_settings, route_native_stderr
@@ -214,6 +215,7 @@ def run_frontend(
     except (GatewayError, ConfigurationError, OSError) as exc:
         ledger.failed(f"{type(exc).__name__}: {exc}")
         sys.exit(1)
+    freeze_startup_heap()
     ledger.ready(served.port)
     while not stop.wait(1.0):
         pass
