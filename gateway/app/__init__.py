@@ -8,7 +8,6 @@ the gRPC adapters.
 """
 
 from gateway.app.access import ACCESS
-from gateway.app.heap import freeze_startup_heap
 from gateway.app.node import RunningNode, start_node
 
-__all__ = ["ACCESS", "RunningNode", "freeze_startup_heap", "start_node"]
+__all__ = ["ACCESS", "RunningNode", "start_node"]

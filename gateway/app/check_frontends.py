@@ -35,12 +35,12 @@ import structlog
 
 from gateway.app.access import ACCESS, revocation_check
 from gateway.app.children import ChildSupervisor
-from gateway.app.heap import freeze_startup_heap
 from gateway.app.readiness import readiness_monitor
 from gateway.core.errors import ConfigurationError, GatewayError
 from gateway.logging import configure_logging, logging_settings, route_native_stderr
 from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
 from gateway.node.check_ledger import CheckWrite, StoreCheckLedger
+from gateway.node.collector import freeze_startup_heap
 from gateway.node.config import NodeConfig, parse_endpoint
 from gateway.node.discipline import DisciplineService
 from gateway.node.ledger_channel import ChannelCheckLedger, await_ready, serve_channel

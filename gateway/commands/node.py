@@ -108,7 +108,8 @@ def node_init(
 @handle_errors
 def serve(ctx: click.Context, *, config_path: Path, log_json: bool | None) -> None:
     """Run a node: gRPC over mutual TLS, health, reflection. SIGTERM stops it gracefully."""
-    from gateway.app import freeze_startup_heap, start_node
+    from gateway.app import start_node
+    from gateway.node.collector import freeze_startup_heap, pace_collector_for_serving
 
     config = load_config(config_path)
     use_json = (not sys.stderr.isatty()) if log_json is None else log_json
@@ -120,6 +121,7 @@ def serve(ctx: click.Context, *, config_path: Path, log_json: bool | None) -> No
     # A fault in native code (SIGBUS from a mapped SQLite file, SIGSEGV) leaves its
     # reason and the threads' stacks in the log instead of a silent death.
     faulthandler.enable(file=sys.stderr)
+    pace_collector_for_serving()
     running = start_node(config)
     freeze_startup_heap()
     stop = threading.Event()

@@ -57,6 +57,7 @@ from gateway.core.identifiers import SubjectType
 from gateway.core.limits import Limits
 from gateway.core.records import SignedRecord, redact_record
 from gateway.core.routing import record_recipients
+from gateway.node.collector import pace_collector_for_serving
 from gateway.node.forwards import ForwardPlans, ForwardRedactions
 from gateway.node.record_check import CheckedRecords, RecordCheck, RecordChecker
 from gateway.node.trust import FederationTrust, SignedDirectoryFile
@@ -262,6 +263,8 @@ def _start_worker(setup: WorkerSetup, started: Queue[int], node: int) -> None:
     started.put(os.getpid())
     # Ctrl-C reaches the whole process group: the node stops its workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Verification is this process's whole work: the collector paced as the node's.
+    pace_collector_for_serving()
     threading.Thread(
         target=_end_with_node, args=(node,), name="receive-worker-watch", daemon=True
     ).start()

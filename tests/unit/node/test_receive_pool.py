@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import gc
 import json
 import multiprocessing
 import os
@@ -36,6 +37,7 @@ from gateway.core.hop import build_hop_batch, sign_hop_batch
 from gateway.core.limits import Limits
 from gateway.node import receive_pool
 from gateway.node.catalog_files import load_packaged_catalog
+from gateway.node.collector import SERVING_THRESHOLDS
 from gateway.node.config import FederationSettings
 from gateway.node.directory_file import build_directory, sign_directory_file
 from gateway.node.intake import IntakeOutcome, Submission
@@ -386,12 +388,9 @@ def test_runs_still_queued_when_the_pool_stops_are_checked_in_the_node_process(
     assert answers == [expected] * callers
 
 
-def test_a_worker_whose_node_was_killed_while_it_started_ends_by_itself(keystore: Keystore) -> None:
-    """A province killed right after it listened had workers still starting: each took its
-    new parent for its node and waited for jobs forever. The worker is handed the node's
-    pid; here that node is already gone when the worker starts."""
+def _worker_setup(keystore: Keystore) -> WorkerSetup:
     catalog = load_packaged_catalog(ZHEJIANG)
-    setup = WorkerSetup(
+    return WorkerSetup(
         node_id=ZHEJIANG,
         parent=NATIONAL,
         root_pem=load_node_credentials(keystore.node(ZHEJIANG)).root_pem(),
@@ -400,16 +399,35 @@ def test_a_worker_whose_node_was_killed_while_it_started_ends_by_itself(keystore
         limits=Limits(),
         clock_skew_s=Limits().clock_skew_s,
     )
-    gone = subprocess.Popen(["true"])
-    gone.wait()
+
+
+def _one_worker(keystore: Keystore, node: int) -> ProcessPoolExecutor:
+    """One receive worker started as the pool starts its own, for node process ``node``."""
     context = multiprocessing.get_context("spawn")
     started: Queue[int] = context.Queue()
-    executor = ProcessPoolExecutor(
+    return ProcessPoolExecutor(
         max_workers=1,
         mp_context=context,
         initializer=receive_pool._start_worker,
-        initargs=(setup, started, gone.pid),
+        initargs=(_worker_setup(keystore), started, node),
     )
+
+
+def test_a_worker_paces_its_collector_as_a_serving_node_does(keystore: Keystore) -> None:
+    executor = _one_worker(keystore, os.getpid())
+    try:
+        assert executor.submit(gc.get_threshold).result(timeout=60) == SERVING_THRESHOLDS
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+def test_a_worker_whose_node_was_killed_while_it_started_ends_by_itself(keystore: Keystore) -> None:
+    """A province killed right after it listened had workers still starting: each took its
+    new parent for its node and waited for jobs forever. The worker is handed the node's
+    pid; here that node is already gone when the worker starts."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    executor = _one_worker(keystore, gone.pid)
     try:
         # The worker ends before it takes a job: the pool breaks. (Watching its new parent
         # instead, it would answer with its pid and wait for the next job forever.)
