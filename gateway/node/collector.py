@@ -12,10 +12,10 @@ one, thousands of them, still alive, and hands them to the older generations to 
 again. Almost none is garbage: the node's objects are freed by their reference counts, not
 by the collector. In process (``bench/probe_verify.py --check``), collecting at 700 cost
 about a tenth of a hub's check of each record, and at 10,000 about as little as no
-collector at all; over the hop (bench_hop's ``_measure``), the province spends 7-9 % less
-CPU per record. Young collections still run, every 10,000 net new objects: a cycle that
-becomes garbage is still found, only later (the garbage of at most 10,000 objects, not
-700, waits for it).
+collector at all; over the hop (bench_hop's ``_measure``), the province spent 7-9 % less
+CPU per record before the start's heap was frozen (below), and 3-4 % less with it. Young
+collections still run, every 10,000 net new objects: a cycle that becomes garbage is still
+found, only later (the garbage of at most 10,000 objects, not 700, waits for it).
 
 **The start's heap.** A started node holds hundreds of thousands of objects for as long as
 it runs (the imported modules, SQLAlchemy's tables and compiled statements, gRPC's stubs,
