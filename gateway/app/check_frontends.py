@@ -40,7 +40,7 @@ from gateway.core.errors import ConfigurationError, GatewayError
 from gateway.logging import configure_logging, logging_settings, route_native_stderr
 from gateway.node.catalog_files import load_packaged_catalog, load_packaged_measures
 from gateway.node.check_ledger import CheckWrite, StoreCheckLedger
-from gateway.node.collector import freeze_startup_heap
+from gateway.node.collector import freeze_startup_heap, pace_collector_for_serving
 from gateway.node.config import NodeConfig, parse_endpoint
 from gateway.node.discipline import DisciplineService
 from gateway.node.ledger_channel import ChannelCheckLedger, await_ready, serve_channel
@@ -215,6 +215,8 @@ def run_frontend(
     except (GatewayError, ConfigurationError, OSError) as exc:
         ledger.failed(f"{type(exc).__name__}: {exc}")
         sys.exit(1)
+    # A frontend serves checks as the node does: its collector set as the node's.
+    pace_collector_for_serving()
     freeze_startup_heap()
     ledger.ready(served.port)
     while not stop.wait(1.0):

@@ -57,7 +57,7 @@ from gateway.core.identifiers import SubjectType
 from gateway.core.limits import Limits
 from gateway.core.records import SignedRecord, redact_record
 from gateway.core.routing import record_recipients
-from gateway.node.collector import pace_collector_for_serving
+from gateway.node.collector import freeze_startup_heap, pace_collector_for_serving
 from gateway.node.forwards import ForwardPlans, ForwardRedactions
 from gateway.node.record_check import CheckedRecords, RecordCheck, RecordChecker
 from gateway.node.trust import FederationTrust, SignedDirectoryFile
@@ -269,6 +269,9 @@ def _start_worker(setup: WorkerSetup, started: Queue[int], node: int) -> None:
         target=_end_with_node, args=(node,), name="receive-worker-watch", daemon=True
     ).start()
     _worker = _Worker(setup)
+    # What the worker holds from here on (modules, the catalog, the keys) is left out of
+    # every later full collection, as the node's own start is.
+    freeze_startup_heap()
 
 
 def _end_with_node(node: int) -> None:

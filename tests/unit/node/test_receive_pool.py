@@ -413,10 +413,12 @@ def _one_worker(keystore: Keystore, node: int) -> ProcessPoolExecutor:
     )
 
 
-def test_a_worker_paces_its_collector_as_a_serving_node_does(keystore: Keystore) -> None:
+def test_a_worker_sets_its_collector_as_a_serving_node_does(keystore: Keystore) -> None:
     executor = _one_worker(keystore, os.getpid())
     try:
         assert executor.submit(gc.get_threshold).result(timeout=60) == SERVING_THRESHOLDS
+        # Its start's heap is frozen too (a fresh interpreter freezes nothing by itself).
+        assert executor.submit(gc.get_freeze_count).result(timeout=60) > 0
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
 
