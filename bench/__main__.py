@@ -1,7 +1,7 @@
 """``python -m bench [--smoke] [--only NAME ...] [--out DIR] [--no-profile]``.
 
 Runs the benchmarks in order and writes ``REPORT.md`` and ``results.json``
-into ``--out`` (default: this folder). A full run takes about 45-50 minutes on a
+into ``--out`` (default: this folder). A full run takes 20-45 minutes on a
 two-core machine; ``--smoke`` runs tiny sizes in about a minute, only to keep the code
 working. PostgreSQL is measured too when ``GATEWAY_TEST_POSTGRES_URL`` is set.
 """
