@@ -674,6 +674,20 @@ def test_statements_about_record_versions_come_in_issue_order(store: Store) -> N
     assert store.batches.statements_about([]) == []
 
 
+def test_statements_about_more_records_than_one_query_lists_come_whole(store: Store) -> None:
+    # 1,100 record ids: two full IN lists of 500 and a last one of 100 (padded to 128).
+    held = [
+        StatementRow(f"S{i:04d}", f"R{i:04d}", 1 + i % 2, "suspension", "330500", NOW - i, b"{}")
+        for i in range(1_100)
+    ]
+    store.batches.add_statements(held)
+
+    asked = [(s.record_id, s.version) for s in held[::-1]] + [("R9999", 1), ("R0000", 2)]
+    about = store.batches.statements_about(asked)
+
+    assert about == held[::-1]
+
+
 def test_replayed_batch_is_refused_and_stores_nothing(store: Store) -> None:
     store.batches.accept_batch("b-0001", "330500", b"{}", [record_row("R1")], received_at=NOW)
     with pytest.raises(ReplayError, match="hop batch b-0001 from 330500 was already received"):
