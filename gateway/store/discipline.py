@@ -153,12 +153,16 @@ class RepairRow:
     statement_id: str | None = None
 
 
-def _values(row: Any) -> dict[str, Any]:
-    cls = type(row)
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A row class's field names, which are its table's columns in order."""
     names = _FIELD_NAMES.get(cls)
     if names is None:
         names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
-    return {name: getattr(row, name) for name in names}
+    return names
+
+
+def _values(row: Any) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in _field_names(type(row))}
 
 
 # Per row class: dataclasses.fields builds a tuple of Field objects on every call.
@@ -193,9 +197,9 @@ _NEW_CHECK = Prepared(_insert_new_statement(DISCIPLINE_CHECK, ["check_id"]))
 _NEW_HITS = Prepared(_insert_new_statement(DISCIPLINE_HIT, ["check_id", "record_id"]))
 # A check's and a hit's values as a tuple in field order, which is their table's column
 # order: the rows go to the driver as they are, with no mapping per row on every check.
-_CHECK_NAMES = tuple(f.name for f in fields(CheckRow))
+_CHECK_NAMES = _field_names(CheckRow)
 _check_values = operator.attrgetter(*_CHECK_NAMES)
-_HIT_NAMES = tuple(f.name for f in fields(HitRow))
+_HIT_NAMES = _field_names(HitRow)
 _hit_values = operator.attrgetter(*_HIT_NAMES)
 
 
