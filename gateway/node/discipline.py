@@ -45,11 +45,11 @@ from gateway.core.errors import (
 )
 from gateway.core.identifiers import SubjectType
 from gateway.core.measures import MeasuresList
-from gateway.core.policy import Recipient, decide
+from gateway.core.policy import Recipient
 from gateway.core.principal import Principal, Role
-from gateway.core.records import display_fields, redact_record
 from gateway.core.remedies import FeedbackAction
 from gateway.node.check_ledger import CheckLedger, CheckWrite, HitReportTo, StoreCheckLedger
+from gateway.node.check_views import CheckViews
 from gateway.node.discipline_inbox import DisciplineInbox
 from gateway.node.hit_feedback import (
     MAX_FEEDBACK_PAGE,
@@ -138,6 +138,7 @@ class DisciplineService:
         self._ledger = ledger
         self._node_id = node_id
         self._catalog = catalog
+        self._views = CheckViews(catalog)
         self._measures = measures
         self._store = store
         self._repo = DisciplineRepository(store.engine)
@@ -373,7 +374,8 @@ class DisciplineService:
         category = self._catalog.category(row.category)
         if not category.kind.is_list and not category.check_reference:
             return None
-        plan = decide(category, recipient, SubjectType(row.subject_type))
+        subject_type = SubjectType(row.subject_type)
+        plan = self._views.plan(row.category, recipient, subject_type)
         if not plan.shared:
             # Not the department's to see: a notice then carries no measure of its
             # domain either (the catalog and measures list are checked to fit at
@@ -395,7 +397,14 @@ class DisciplineService:
             exp=row.exp,
             # Redacted for the department: the answer shows, and is decided
             # from, only what its scope lets it see.
-            fields=display_fields(redact_record(row.sd_jwt, plan)),
+            fields=self._views.fields(
+                row.record_id,
+                row.version,
+                row.sd_jwt,
+                category=row.category,
+                recipient=recipient,
+                subject_type=subject_type,
+            ),
             person=person,
             listed_subject=row.subject_key if person is not None else "",
         )

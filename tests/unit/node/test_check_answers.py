@@ -12,17 +12,22 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from gateway.core.catalog import RecipientKind
 from gateway.core.discipline import CheckDecision
-from gateway.core.identifiers import compute_citizen_check
+from gateway.core.identifiers import SubjectType, compute_citizen_check
+from gateway.core.policy import Recipient, decide
 from gateway.core.principal import Principal
-from gateway.core.records import CHINA_STANDARD_TIME
+from gateway.core.records import CHINA_STANDARD_TIME, display_fields, redact_record
+from gateway.node.catalog_files import load_packaged_catalog
+from gateway.node.check_views import CheckViews
 from gateway.node.config import FederationSettings
 from gateway.node.discipline import CheckOutcome
 from gateway.node.intake import IntakeOutcome, Submission
-from gateway.store import AuditFilter
+from gateway.store import AuditFilter, RecordRow
 from tests.support.federation import Keystore
 from tests.support.harness import (
     InProcessFederation,
@@ -206,3 +211,102 @@ def test_a_minor_is_flagged_and_the_audit_event_says_so(fed: InProcessFederation
     )
     adult = check(fed, citizen_number(7))
     assert adult.result.minor is False
+
+
+def _masked_number(number: str) -> str:
+    return f"{number[:4]}{'*' * 10}{number[-4:]}"
+
+
+def test_each_department_sees_a_notice_redacted_by_its_own_scope_check_after_check(
+    fed: InProcessFederation,
+) -> None:
+    # Plans and the fields they show are kept between checks (gateway.node.check_views):
+    # procurement's masked view must not reach licensing, nor licensing's clear one
+    # procurement, whichever checks first.
+    decided = today(fed) - dt.timedelta(days=20)
+    fields = notice_fields(7, decided=decided)
+    file(fed, NATIONAL, "serious_dishonesty", fields, department(NATIONAL))
+    fed.deliver()
+    procurement = {**fields, "FRDB": "李*", "FR_ZJHM": _masked_number(fields["FR_ZJHM"])}
+    licensing = {**fields, "FRDB": "李*"}
+    seen = [
+        check(fed, company_code(100_007), by).result.hits[0].fields
+        for by in (PROCUREMENT, LICENSING, PROCUREMENT, LICENSING)
+    ]
+    assert seen == [procurement, licensing, procurement, licensing]
+
+
+def test_a_new_version_of_a_record_is_shown_as_it_now_reads(fed: InProcessFederation) -> None:
+    decided = today(fed) - dt.timedelta(days=20)
+    fields = penalty_fields(8, decided=decided, severity="serious")
+    record_id = file(fed, HUZHOU, "admin_penalty", fields, PROCUREMENT)
+    personal = ("FRDB", "FR_ZJHM")
+    (first,) = check(fed, company_code(8)).result.hits
+    assert (first.version, first.fields["CF_NR_FK"]) == (1, fields["CF_NR_FK"])
+    changed = {**fields, "CF_NR_FK": "9.99"}
+    (again,) = fed[HUZHOU].submit([Submission("2", "admin_penalty", changed)], PROCUREMENT)
+    assert (again.outcome, again.record_id, again.version) == (
+        IntakeOutcome.NEW_VERSION,
+        record_id,
+        2,
+    )
+    (hit,) = check(fed, company_code(8)).result.hits
+    assert (hit.record_id, hit.version) == (record_id, 2)
+    assert hit.fields == {code: value for code, value in changed.items() if code not in personal}
+
+
+def _penalties(fed: InProcessFederation, *numbers: int) -> list[RecordRow]:
+    decided = today(fed) - dt.timedelta(days=20)
+    for i in numbers:
+        file(fed, HUZHOU, "admin_penalty", penalty_fields(i, decided=decided), PROCUREMENT)
+    return [fed[HUZHOU].store.records.list_by_subject(company_code(i))[0] for i in numbers]
+
+
+_PROCUREMENT = Recipient(RecipientKind.DEPARTMENT, domain="procurement", role="department")
+
+
+def _redacted(row: RecordRow) -> dict[str, str]:
+    """What procurement may see of ``row``, redacted without anything kept."""
+    category = load_packaged_catalog(HUZHOU).category(row.category)
+    plan = decide(category, _PROCUREMENT, SubjectType(row.subject_type))
+    return display_fields(redact_record(row.sd_jwt or "", plan))
+
+
+def _plan_of(row: RecordRow) -> dict[str, Any]:
+    return {
+        "category": row.category,
+        "recipient": _PROCUREMENT,
+        "subject_type": SubjectType(row.subject_type),
+    }
+
+
+def test_kept_fields_serve_only_the_sd_jwt_they_were_redacted_from(
+    fed: InProcessFederation,
+) -> None:
+    rows = _penalties(fed, 9, 10)
+    expected = [_redacted(row) for row in rows]
+    assert expected[0] != expected[1]
+    views = CheckViews(load_packaged_catalog(HUZHOU))
+    first = rows[0]
+    shown = [
+        # Always the first record's id and version; the second's SD-JWT is redacted anew.
+        views.fields(first.record_id, first.version, row.sd_jwt or "", **_plan_of(row))
+        for row in (rows[0], rows[1], rows[1], rows[0])
+    ]
+    assert shown == [expected[0], expected[1], expected[1], expected[0]]
+    with pytest.raises(TypeError):
+        shown[0]["CF_NR_FK"] = "0"  # type: ignore[index]
+    assert views.fields(first.record_id, 1, first.sd_jwt or "", **_plan_of(first)) == expected[0]
+
+
+def test_full_check_views_are_emptied_and_still_answer(fed: InProcessFederation) -> None:
+    rows = _penalties(fed, 11, 12)
+    views = CheckViews(load_packaged_catalog(HUZHOU), most_plans=1, most_fields=1)
+    licensing = Recipient(RecipientKind.DEPARTMENT, domain="licensing", role="department")
+    company = SubjectType.LEGAL_PERSON
+    for _ in range(2):
+        for row in rows:
+            fields = views.fields(row.record_id, row.version, row.sd_jwt or "", **_plan_of(row))
+            assert fields == _redacted(row)
+        assert views.plan("admin_penalty", licensing, company).recipient == licensing
+        assert views.plan("admin_penalty", _PROCUREMENT, company).recipient == _PROCUREMENT
