@@ -51,6 +51,10 @@ UNAUTHENTICATED = "unauthenticated"
 
 _AUDITED_NOTE = "refusal already written to the audit log"
 
+# What json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")) uses,
+# made once: dumps builds a new encoder for every call with arguments.
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
 
 class Decision(StrEnum):
     ALLOWED = "allowed"
@@ -109,7 +113,7 @@ class AuditEvent:
             "subject": self.subject,
             "time": self.time,
         }
-        return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+        return _CANONICAL.encode(doc).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> AuditEvent:
