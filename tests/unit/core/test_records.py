@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gateway.core._jws import b64url_encode, sign_compact
 from gateway.core.algorithms import Ed25519Signer, Verifier
 from gateway.core.errors import GatewayError, OutOfRangeError
+from gateway.core.identifiers import SubjectType
 from gateway.core.records import RECORD_TYP, SignedRecord, not_public_reason, verify_record
 from gateway.core.sdjwt import digest_of, issue_sd_jwt, redact
 
@@ -152,3 +153,88 @@ def test_raw_disclosures_that_are_plain_text_are_read() -> None:
     record = _verify_raw([("A", '"\\u4e3d\\u6c34"'), ("B#masked", '"33**"')])
     assert isinstance(record, SignedRecord)
     assert (dict(record.clear), dict(record.masked)) == ({"A": "丽水"}, {"B": "33**"})
+
+
+def _verify_claims(claims: dict[str, object]) -> object:
+    """A record with one Disclosure whose claims are ``CLAIMS`` changed by ``claims`` (``None``
+    removes one), written with JSON escapes, so a claim can hold a lone surrogate."""
+    encoded = b64url_encode(b'["c2FsdHNhbHRzYWx0c2FsdA","XDR_MC","x"]')
+    payload = {**CLAIMS, **claims, "_sd": [digest_of(encoded)], "_sd_alg": "sha-256"}
+    payload = {name: value for name, value in payload.items() if value is not None}
+    header = {"alg": "EdDSA", "kid": SIGNER.key_id, "typ": RECORD_TYP}
+    jwt = sign_compact(SIGNER, header, json.dumps(payload).encode())
+    return verify_record(
+        f"{jwt}~{encoded}~",
+        resolve_key=lambda kid: SIGNER.verifier(),
+        key_owner=lambda kid: "331100",
+        now=NOW,
+    )
+
+
+@pytest.mark.parametrize(
+    ("claims", "message"),
+    [
+        ({"sbt": "robot"}, "record claim 'sbt' has unknown subject type 'robot'"),
+        ({"sbt": 5, "ver": 0}, "record claim 'sbt' is missing or not a str"),
+        ({"ver": True}, "record claim 'ver' is missing or not a int"),
+        ({"iat": None, "ver": 0}, "record claim 'iat' is missing or not a int"),
+        ({"ver": 0, "rid": "R" * 41}, "record claim 'ver' is 0, outside 1..1000000"),
+        ({"exp": 2**70, "iat": -1}, "record claim 'iat' is -1, outside 0..253402300799"),
+        ({"exp": 2**70, "rid": None}, f"record claim 'exp' is {2**70}, outside 0..253402300799"),
+        ({"rid": None, "iss": 7}, "record claim 'rid' is missing or not a str"),
+        (
+            {"rid": "331100-\ud800", "iss": 7},
+            "record claim 'rid' is not valid Unicode text (a lone surrogate)",
+        ),
+        ({"rid": "R" * 41, "cv": None}, "record claim 'rid' length is 41, outside 0..40"),
+        ({"iss": "33\ud800", "cat": 7}, "record claim 'cat' is missing or not a str"),
+        (
+            {"iss": "33\ud800", "cat": "x" * 257},
+            "record claim 'iss' is not valid Unicode text (a lone surrogate)",
+        ),
+        ({"cat": "x" * 257, "cv": "\udc00"}, "record claim 'cat' length is 257, outside 0..256"),
+        (
+            {"cv": "\udc00", "npr": 7},
+            "record claim 'cv' is not valid Unicode text (a lone surrogate)",
+        ),
+        ({"npr": "\ud800"}, "record claim 'npr' is not valid Unicode text (a lone surrogate)"),
+    ],
+)
+def test_the_first_faulty_claim_in_reading_order_is_the_one_refused(
+    claims: dict[str, object], message: str
+) -> None:
+    with pytest.raises(GatewayError) as caught:
+        _verify_claims(claims)
+    assert str(caught.value) == message
+
+
+def test_claims_at_their_bounds_are_read_as_given() -> None:
+    record = _verify_claims(
+        {"ver": 1_000_000, "iat": 0, "exp": 253_402_300_799, "npr": "", "sbt": "natural_person"}
+    )
+    assert isinstance(record, SignedRecord)
+    assert (
+        record.version,
+        record.issued_at,
+        record.expires_at,
+        record.not_public,
+        record.subject_type,
+        record.issuer,
+        record.record_id,
+        record.category,
+        record.catalog_version,
+        type(record.issuer),
+        type(record.version),
+    ) == (
+        1_000_000,
+        0,
+        253_402_300_799,
+        "",
+        SubjectType.NATURAL_PERSON,
+        "331100",
+        "331100-R0123456789abcdef",
+        "admin_penalty",
+        "2025.1",
+        str,
+        int,
+    )
