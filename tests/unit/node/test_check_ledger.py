@@ -7,11 +7,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.core.algorithms import Ed25519Signer
 from gateway.core.audit import AuditEvent, Decision
-from gateway.core.errors import ConflictError
+from gateway.core.errors import ConflictError, NotFoundError
 from gateway.node.check_ledger import CheckWrite, HitReportTo, StoreCheckLedger
 from gateway.node.messages import MessageRouter
 from gateway.store import Store
-from gateway.store.discipline import CheckRow
+from gateway.store.discipline import CheckRow, DisciplineRepository, HitRow
 from tests.support.statements import statements_sent
 from tests.unit.store.conftest import occupy_writer
 
@@ -43,12 +43,22 @@ def _event(detail: str) -> AuditEvent:
     )
 
 
-def _write(check_id: str, *, report: bool = False) -> CheckWrite:
+def _hit(check_id: str, record_id: str) -> HitRow:
+    return HitRow(
+        check_id, record_id, 1, ISSUER, NODE, 1_700_000_000, ACTOR, "procurement", "C-1",
+        "hit", "bar", 1_699_999_000,
+    )  # fmt: skip
+
+
+def _write(
+    check_id: str, *, report: bool = False, request_id: str = "", hits: tuple[str, ...] = ()
+) -> CheckWrite:
     check = CheckRow(
-        check_id, 1_700_000_000, ACTOR, "procurement", "bid", "C-1", "91***", "clear", ""
+        check_id, 1_700_000_000, ACTOR, "procurement", "bid", "C-1", "91***", "clear", request_id
     )
     reports = (HitReportTo(ISSUER, {"check_id": check_id}),) if report else ()
-    return CheckWrite(check, (), reports, _event(f"check {check_id}"))
+    found = tuple(_hit(check_id, record_id) for record_id in hits)
+    return CheckWrite(check, found, reports, _event(f"check {check_id}"))
 
 
 def _details(store: Store) -> list[str]:
@@ -80,9 +90,9 @@ def test_a_check_stored_already_fails_alone_and_the_group_is_replayed(store: Sto
     assert ledger.record(_write("c0")) is None
     release = occupy_writer(store)
     with statements_sent(store.engine, lambda s: "SAVEPOINT" in s) as savepoints:
-        first = ledger.submit(_write("c1", report=True))
-        again = ledger.submit(_write("c0"))
-        last = ledger.submit(_write("c2"))
+        first = ledger.submit(_write("c1", report=True, hits=("N1",)))
+        again = ledger.submit(_write("c0", hits=("N9",)))
+        last = ledger.submit(_write("c2", hits=("N2", "N3")))
         release.set()
         assert first.result(timeout=10) is None
         with pytest.raises(ConflictError, match=r"^check c0 is already stored$"):
@@ -91,7 +101,56 @@ def test_a_check_stored_already_fails_alone_and_the_group_is_replayed(store: Sto
     # The first run stopped at c0 and was rolled back; the replay took a savepoint per job.
     assert savepoints.count("SAVEPOINT store_job") == 3
     assert _details(store) == ["check c0", "check c1", "check c2"]
+    repo = DisciplineRepository(store.engine)
+    assert repo.hits_of_check("c0") == []
+    assert repo.hits_of_check("c1") == [_hit("c1", "N1")]
+    assert repo.hits_of_check("c2") == [_hit("c2", "N2"), _hit("c2", "N3")]
     # c1's report was queued once (its first run's row was rolled back); the sender was
     # woken by both runs, which is all a replay repeats outside the connection.
     assert store.outbox.pending_count() == 1
     assert wakes == [1, 1]
+
+
+def test_a_check_twice_in_one_group_is_stored_once_and_refused_once(store: Store) -> None:
+    ledger = _ledger(store, [])
+    release = occupy_writer(store)
+    first = ledger.submit(_write("c0", hits=("N1",)))
+    twice = ledger.submit(_write("c0", hits=("N2",)))
+    other = ledger.submit(_write("c1"))
+    release.set()
+    assert first.result(timeout=10) is None
+    with pytest.raises(ConflictError, match=r"^check c0 is already stored$"):
+        twice.result(timeout=10)
+    assert other.result(timeout=10) is None
+    assert _details(store) == ["check c0", "check c1"]
+    assert DisciplineRepository(store.engine).hits_of_check("c0") == [_hit("c0", "N1")]
+
+
+def test_a_group_mixing_request_ids_a_retry_and_a_refusal_gives_each_its_outcome(
+    store: Store,
+) -> None:
+    ledger = _ledger(store, [])
+    assert ledger.record(_write("r0", request_id="req-0", hits=("N1",))) is None
+    release = occupy_writer(store)
+    with statements_sent(store.engine, lambda s: "SAVEPOINT" in s) as savepoints:
+        plain = ledger.submit(_write("c0", hits=("N1",)))
+        retry = ledger.submit(_write("r9", request_id="req-0", hits=("N2",)))
+        new = ledger.submit(_write("r1", request_id="req-1"))
+        refusal = ledger.submit_audit(_event("refused"))
+        last = ledger.submit(_write("c1"))
+        release.set()
+        assert plain.result(timeout=10) is None
+        # A retry is answered with the check stored first, and neither stored nor audited.
+        assert retry.result(timeout=10) == _write("r0", request_id="req-0").check
+        assert new.result(timeout=10) is None
+        assert refusal.result(timeout=10) is None
+        assert last.result(timeout=10) is None
+    assert savepoints == []
+    assert _details(store) == ["check r0", "check c0", "check r1", "refused", "check c1"]
+    repo = DisciplineRepository(store.engine)
+    assert repo.check_for_request(ACTOR, "req-1") == _write("r1", request_id="req-1").check
+    assert repo.hits_of_check("c0") == [_hit("c0", "N1")]
+    assert repo.hits_of_check("r0") == [_hit("r0", "N1")]
+    assert repo.hits_of_check("r9") == []
+    with pytest.raises(NotFoundError):
+        repo.get_check("r9")
