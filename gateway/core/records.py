@@ -19,17 +19,28 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 from gateway.core._jws import b64url_decode, loads_strict
 from gateway.core.algorithms import Signer, Verifier
 from gateway.core.catalog import Category
+from gateway.core.disclosure import ELLIPSIS_KEY, SD_ALG, SD_ALG_KEY, SD_KEY, Disclosure
 from gateway.core.errors import MalformedError, SignatureError
 from gateway.core.identifiers import SubjectType
 from gateway.core.limits import DEFAULT_LIMITS, Limits
 from gateway.core.masking import apply_mask
 from gateway.core.policy import MASKED_SUFFIX, SharePlan, disclosure_names
 from gateway.core.record_fields import ValidatedRecord, check_record_issuer
-from gateway.core.sdjwt import VerifiedSdJwt, issue_sd_jwt, parse_sd_jwt, redact, verify_sd_jwt
+from gateway.core.sdjwt import (
+    SignedSdJwt,
+    VerifiedSdJwt,
+    issue_sd_jwt,
+    parse_sd_jwt,
+    process_signed,
+    redact,
+    remember_flat,
+    verify_signed,
+)
 from gateway.core.strict_json import is_unicode
 
 __all__ = [
@@ -250,6 +261,133 @@ def _check_text(what: str, text: str, max_chars: int, limits: Limits) -> None:
     limits.check_range(f"{what} length", len(text), 0, max_chars, rule="limits:text")
 
 
+_SUBJECT_TYPES = {kind.value: kind for kind in SubjectType}
+_TIME_CLAIMS = frozenset({"exp", "nbf", "iat"})
+
+
+def _flat_digests(
+    payload: dict[str, Any], disclosures: tuple[Disclosure, ...], limits: Limits
+) -> list[str] | None:
+    """The top-level digests of a flat payload naming each Disclosure once, or None."""
+    sd = payload.get(SD_KEY)
+    if (
+        type(sd) is not list
+        or payload.get(SD_ALG_KEY, SD_ALG) != SD_ALG
+        or len(sd) > limits.max_sd_digests_per_record
+        or ELLIPSIS_KEY in payload
+    ):
+        return None
+    for key, value in payload.items():
+        if isinstance(value, (dict, list)) and key != SD_KEY:
+            return None
+    top_level = set(sd)
+    if (
+        len(top_level) != len(sd)
+        or not all(type(digest) is str for digest in sd)
+        or not top_level.issuperset(d.digest for d in disclosures)
+        or len({d.digest for d in disclosures}) != len(disclosures)
+    ):
+        return None
+    return sd
+
+
+def _flat_fields(
+    payload: dict[str, Any], disclosures: tuple[Disclosure, ...], limits: Limits
+) -> tuple[dict[str, str], dict[str, str], list[str]] | None:
+    """The clear and masked fields of plain text Disclosures with fresh names, and the texts."""
+    max_chars = limits.max_field_chars
+    clear: dict[str, str] = {}
+    masked: dict[str, str] = {}
+    texts: list[str] = []
+    for disclosure in disclosures:
+        name, value = disclosure.name, disclosure.value
+        if (
+            name is None
+            or type(value) is not str
+            or len(value) > max_chars
+            or name in payload
+            or name in _TIME_CLAIMS
+        ):
+            return None
+        if name.endswith(MASKED_SUFFIX):
+            masked[name.removesuffix(MASKED_SUFFIX)] = value
+        else:
+            clear[name] = value
+        texts.append(value)
+    if len(clear) + len(masked) != len(disclosures):
+        return None  # a name disclosed twice
+    return clear, masked, texts
+
+
+def _read_flat(signed: SignedSdJwt, now: int, limits: Limits) -> SignedRecord | None:
+    """The record of a flat SD-JWT every check passes, in one pass; else None.
+
+    What :func:`~gateway.core.sdjwt.process_signed` then :func:`read_record` make
+    of the same record, the parts kept as they keep them. Only the accepting path
+    is taken here: at anything that is not plainly valid (anything nested, an
+    ``_sd_alg`` other than sha-256, too many digests, a repeated digest, a
+    duplicate or unreferenced Disclosure, a name collision or a Disclosure named
+    after a time claim, an ``nbf``, an expired or future record, any claim or
+    Disclosure that :func:`read_record` would refuse) it returns None, and the
+    caller runs those two, which raise the precise error in their order.
+    """
+    payload = signed.payload
+    sd = _flat_digests(payload, signed.disclosures, limits)
+    if sd is None:
+        return None
+    fields = _flat_fields(payload, signed.disclosures, limits)
+    if fields is None:
+        return None
+    clear, masked, texts = fields
+    sbt = payload.get("sbt")
+    subject_type = _SUBJECT_TYPES.get(sbt) if type(sbt) is str else None
+    version, issued_at, expires_at = payload.get("ver"), payload.get("iat"), payload.get("exp")
+    record_id, issuer = payload.get("rid"), payload.get("iss")
+    category, catalog_version = payload.get("cat"), payload.get("cv")
+    not_public = payload.get(NOT_PUBLIC_CLAIM, "")
+    max_time, leeway = limits.max_unix_time_s, limits.clock_skew_s
+    if (
+        subject_type is None
+        or "nbf" in payload
+        or type(version) is not int
+        or type(issued_at) is not int
+        or type(expires_at) is not int
+        or not 1 <= version <= limits.max_record_version
+        or not 0 <= issued_at <= max_time
+        or not 0 <= expires_at <= max_time
+        or now >= expires_at + leeway
+        or now + leeway < issued_at
+        or type(record_id) is not str
+        or len(record_id) > limits.max_record_id_chars
+        or type(issuer) is not str
+        or type(category) is not str
+        or type(catalog_version) is not str
+        or max(len(issuer), len(category), len(catalog_version)) > limits.max_string_chars
+        or type(not_public) is not str
+        or len(not_public) > limits.max_text_chars
+    ):
+        return None
+    texts += (record_id, issuer, category, catalog_version, not_public)
+    if not is_unicode("".join(texts)):
+        return None
+    remember_flat(signed, sd)
+    return SignedRecord(
+        issuer=issuer,
+        record_id=record_id,
+        version=version,
+        category=category,
+        catalog_version=catalog_version,
+        subject_type=subject_type,
+        issued_at=issued_at,
+        expires_at=expires_at,
+        key_id=str(signed.header.get("kid", "")),
+        clear=clear,
+        masked=masked,
+        sd_jwt=signed.text,
+        not_public=not_public,
+    )
+
+
 def verify_record(
     sd_jwt: str,
     *,
@@ -270,15 +408,11 @@ def verify_record(
         AccessDeniedError: the record id is not one of its issuer's (a node
             publishing a record, or a version of one, of another node's).
     """
-    verified = verify_sd_jwt(
-        sd_jwt,
-        resolve_key=resolve_key,
-        now=now,
-        limits=limits,
-        expected_typ=RECORD_TYP,
-        leeway_s=limits.clock_skew_s,
-    )
-    record = read_record(verified, sd_jwt, limits=limits)
+    signed = verify_signed(sd_jwt, resolve_key=resolve_key, limits=limits, expected_typ=RECORD_TYP)
+    record = _read_flat(signed, now, limits)
+    if record is None:
+        verified = process_signed(signed, now=now, limits=limits, leeway_s=limits.clock_skew_s)
+        record = read_record(verified, sd_jwt, limits=limits)
     owner = key_owner(record.key_id)
     if owner != record.issuer:
         raise SignatureError(

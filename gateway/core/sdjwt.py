@@ -57,12 +57,16 @@ __all__ = [
     "SD_ALG",
     "Disclosure",
     "ParsedSdJwt",
+    "SignedSdJwt",
     "VerifiedSdJwt",
     "digest_of",
     "issue_sd_jwt",
     "parse_sd_jwt",
+    "process_signed",
     "redact",
+    "remember_flat",
     "verify_sd_jwt",
+    "verify_signed",
 ]
 
 DEFAULT_TYP = "vnd.credit-gateway.record+sd-jwt"
@@ -100,6 +104,25 @@ class VerifiedSdJwt:
     disclosed: Mapping[str, Any]
     disclosures: tuple[Disclosure, ...]
     issuer_jwt: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignedSdJwt:
+    """An SD-JWT whose Issuer-signed JWT verified; its Disclosures decoded, not yet processed.
+
+    Attributes:
+        text: the SD-JWT exactly as received.
+        issuer_jwt: its Issuer-signed JWT exactly as received.
+        header: the JOSE header of the Issuer-signed JWT.
+        payload: the signed payload as decoded (``_sd`` and ``_sd_alg`` still in it).
+        disclosures: the Disclosures in received order.
+    """
+
+    text: str
+    issuer_jwt: str
+    header: Mapping[str, Any]
+    payload: dict[str, Any]
+    disclosures: tuple[Disclosure, ...]
 
 
 def _reject_reserved(value: Any, where: str) -> None:
@@ -505,6 +528,7 @@ def verify_sd_jwt(
 
     ``resolve_key`` maps a ``kid`` to a verifier; for an unknown ``kid`` it raises
     :class:`SignatureError` (``LookupError`` and ``NotFoundError`` are translated).
+    The two stages, :func:`verify_signed` then :func:`process_signed`.
 
     Raises:
         LimitExceededError: size, Disclosure count or digest count over ``limits``.
@@ -519,6 +543,27 @@ def verify_sd_jwt(
         ExpiredError: past ``exp`` (after leeway).
         ClockSkewError: ``nbf`` / ``iat`` in the future (after leeway).
     """
+    signed = verify_signed(text, resolve_key=resolve_key, limits=limits, expected_typ=expected_typ)
+    return process_signed(signed, now=now, limits=limits, leeway_s=leeway_s)
+
+
+def verify_signed(
+    text: str,
+    *,
+    resolve_key: Callable[[str], Verifier],
+    limits: Limits = DEFAULT_LIMITS,
+    expected_typ: str | None = DEFAULT_TYP,
+) -> SignedSdJwt:
+    """The first stage of :func:`verify_sd_jwt`: sizes, signature, payload, Disclosures.
+
+    Nothing of RFC 9901 §7.1 step 3 onwards is checked yet: only
+    :func:`process_signed` (or a reader that accepts exactly what it accepts)
+    makes the result a verified SD-JWT.
+
+    Raises:
+        LimitExceededError, AlgorithmError, SignatureError, MalformedError,
+        DisclosureError: as :func:`verify_sd_jwt`, for what this stage checks.
+    """
     issuer_jwt, encoded = _split(text, limits)
     jws = verify_compact(
         issuer_jwt, resolve_key=resolve_key, expected_typ=expected_typ, what="issuer-signed JWT"
@@ -526,10 +571,23 @@ def verify_sd_jwt(
     payload = loads_strict(jws.payload, what="issuer-signed JWT payload")
     if not isinstance(payload, dict):
         raise MalformedError("issuer-signed JWT payload is not a JSON object")
-    # The parts are kept whole below (_PARSED), which is where the redaction for the next
-    # hop finds them; keeping each Disclosure as well only churned the Disclosure memo
-    # (a third of decoding a received record's Disclosures went to its insertions).
+    # The parts are kept whole (_PARSED), which is where the redaction for the next hop
+    # finds them; keeping each Disclosure as well only churned the Disclosure memo (a
+    # third of decoding a received record's Disclosures went to its insertions).
     disclosures = decode_many(encoded, keep=False)
+    return SignedSdJwt(text, issuer_jwt, jws.header, payload, disclosures)
+
+
+def process_signed(
+    signed: SignedSdJwt, *, now: int, limits: Limits = DEFAULT_LIMITS, leeway_s: int = 0
+) -> VerifiedSdJwt:
+    """The second stage of :func:`verify_sd_jwt`: the Disclosures processed, the times checked.
+
+    Raises:
+        LimitExceededError, AlgorithmError, MalformedError, DisclosureError,
+        ExpiredError, ClockSkewError: as :func:`verify_sd_jwt`, for what this stage checks.
+    """
+    payload, disclosures = signed.payload, signed.disclosures
     flat = process_flat(payload, disclosures, limits)
     if flat is None:
         count = _digest_count(payload, disclosures)
@@ -543,12 +601,22 @@ def verify_sd_jwt(
         count = len(embedded)
     _check_validity(claims, now, leeway_s)
     # Redacting this record for the next hop need not parse it again.
-    _PARSED.put(text, _Parts(issuer_jwt, disclosures, embedded, count))
+    _PARSED.put(signed.text, _Parts(signed.issuer_jwt, disclosures, embedded, count))
     return VerifiedSdJwt(
-        header=MappingProxyType(dict(jws.header)),
+        header=MappingProxyType(dict(signed.header)),
         payload=MappingProxyType(visible),
         claims=MappingProxyType(claims),
         disclosed=MappingProxyType(disclosed),
         disclosures=disclosures,
-        issuer_jwt=issuer_jwt,
+        issuer_jwt=signed.issuer_jwt,
     )
+
+
+def remember_flat(signed: SignedSdJwt, sd: list[str]) -> None:
+    """Keep the parts of a flat SD-JWT accepted without :func:`process_signed`, as it keeps them.
+
+    For a reader that accepted ``signed`` (its top-level digests ``sd``) as
+    :func:`process_signed` would: the redaction for the next hop then finds the
+    parts as after :func:`verify_sd_jwt`.
+    """
+    _PARSED.put(signed.text, _Parts(signed.issuer_jwt, signed.disclosures, tuple(sd), len(sd)))
