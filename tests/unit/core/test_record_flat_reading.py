@@ -12,28 +12,16 @@ import json
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.core._jws import b64url_encode, sign_compact
-from gateway.core.algorithms import Ed25519Signer, Verifier
+from gateway.core.algorithms import Verifier
 from gateway.core.errors import GatewayError
 from gateway.core.limits import DEFAULT_LIMITS
 from gateway.core.records import RECORD_TYP, SignedRecord, read_record, verify_record
 from gateway.core.sdjwt import digest_of, redact, verify_sd_jwt
+from tests.unit.core.test_records import CLAIMS, NOW, SIGNER
 
-NOW = 1_760_000_000
 SKEW = DEFAULT_LIMITS.clock_skew_s
-SIGNER = Ed25519Signer("node-331100-sign", Ed25519PrivateKey.from_private_bytes(b"\x07" * 32))
-CLAIMS: dict[str, Any] = {
-    "iss": "331100",
-    "rid": "331100-R0123456789abcdef",
-    "ver": 1,
-    "cat": "admin_penalty",
-    "cv": "2025.1",
-    "sbt": "legal_person",
-    "iat": NOW - 60,
-    "exp": NOW + 86_400,
-}
 FIELDS = [("XDR_MC", '"丽水测试企业有限公司"'), ("FR_ZJHM#masked", '"3311**"'), ("CF_JE", '"12.5"')]
 DECOYS = [digest_of(b64url_encode(f"decoy-{n}".encode())) for n in range(3)]
 
