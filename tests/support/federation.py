@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +107,10 @@ def run_in_own_session(
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
+# How much of a stuck node's log its error quotes: the stacks of a few dozen threads.
+_STACKS_CHARS = 12_000
+
+
 @dataclass
 class NodeProcess:
     """A `gateway serve` child process."""
@@ -122,10 +126,23 @@ class NodeProcess:
         return f"127.0.0.1:{self.port}"
 
     def terminate(self, timeout_s: float = 30.0) -> int:
-        """SIGTERM and wait: the graceful path."""
+        """SIGTERM and wait: the graceful path.
+
+        A node still running ``timeout_s`` after SIGTERM is sent SIGABRT: `gateway
+        serve`'s fault handler writes every thread's stack into its log, and the
+        ``subprocess.TimeoutExpired`` raised carries that log's end as a note.
+        """
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout_s)
+        try:
+            return self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired as stuck:
+            self.process.send_signal(signal.SIGABRT)
+            with suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=10)
+            end = self.log.read_text(encoding="utf-8", errors="replace")[-_STACKS_CHARS:]
+            stuck.add_note(f"node {self.node_id} after SIGTERM, then SIGABRT; its log ends:\n{end}")
+            raise
 
     def kill(self) -> None:
         """SIGKILL: the crash path."""
