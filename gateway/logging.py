@@ -42,6 +42,15 @@ _native_routed = False
 _settings: tuple[bool, str] | None = None
 
 
+# What Alembic logs at info each time a migration context is made: the readiness
+# check makes one every few seconds to read the schema's revision.
+_ALEMBIC_CONTEXT_LINES = frozenset({"Context impl %s.", "Will assume %s DDL."})
+
+
+def _not_alembic_context_line(record: logging.LogRecord) -> bool:
+    return not (isinstance(record.msg, str) and record.msg in _ALEMBIC_CONTEXT_LINES)
+
+
 def _shared_processors() -> list[structlog.types.Processor]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -93,6 +102,9 @@ def configure_logging(*, json: bool | None = None, level: str = "info") -> None:
     root.handlers = [handler]
     root.setLevel(number)
     logging.captureWarnings(True)
+    # Two lines per readiness check (every 5 s by default) that say nothing: the
+    # migrations' own lines ("Running upgrade ...") still come through.
+    logging.getLogger("alembic.runtime.migration").addFilter(_not_alembic_context_line)
     if use_json:
         sys.excepthook = _log_uncaught
         threading.excepthook = _log_thread_crash

@@ -17,6 +17,8 @@ CHILD = textwrap.dedent(
     """
     import logging, os, threading, warnings
     import structlog
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
     from gateway.logging import configure_logging, route_native_stderr
 
     route_native_stderr()
@@ -24,6 +26,9 @@ CHILD = textwrap.dedent(
     os.write(2, b"E1205 18:10:50.299963    4022 add_port.cc:83] Failed to add port\\n")
     os.write(2, b"WARNING: All log messages before absl::InitializeLog() are on STDERR\\n")
     logging.getLogger("alembic.runtime.migration").info("Running upgrade 0001")
+    # What a readiness check makes every few seconds: its two context lines are not logged.
+    with create_engine("sqlite://").connect() as conn:
+        assert MigrationContext.configure(conn).get_current_heads() == ()
     warnings.warn("an old call", DeprecationWarning, stacklevel=1)
     structlog.get_logger().debug("below the level")
     structlog.get_logger().info("node.ready", node="330000")
@@ -59,7 +64,7 @@ def test_native_library_and_python_lines_all_come_out_as_json() -> None:
     lines = run_child()
     # The relay thread's lines may come before or after Python's own.
     assert sorted((line["event"], line["level"]) for line in lines) == [
-        ("<string>:11: DeprecationWarning: an old call\n", "warning"),
+        ("<string>:16: DeprecationWarning: an old call\n", "warning"),
         ("Running upgrade 0001", "info"),
         ("grpc.native", "error"),
         ("grpc.native", "warning"),
