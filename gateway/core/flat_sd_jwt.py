@@ -14,23 +14,38 @@ from typing import Any
 from gateway.core.disclosure import ELLIPSIS_KEY, SD_ALG, SD_ALG_KEY, SD_KEY, Disclosure
 from gateway.core.limits import Limits
 
-__all__ = ["process_flat"]
+__all__ = ["flat_digests", "process_flat"]
 
 
-def _visible(payload: dict[str, Any], sd: Any) -> dict[str, Any] | None:
-    """The visible claims of a flat payload with a plain ``_sd`` and ``_sd_alg``, or None."""
+def flat_digests(
+    payload: dict[str, Any], disclosures: Sequence[Disclosure], limits: Limits
+) -> list[str] | None:
+    """The top-level digests of a flat payload that names each Disclosure once, or None.
+
+    Flat and plain: ``_sd`` a list of strings (none when absent), the default
+    ``_sd_alg``, no ``...`` key and no other claim an object or an array; each
+    digest listed once; each Disclosure received once and named by one of the
+    digests. At anything else None: the general processor raises the precise error.
+
+    Raises:
+        LimitExceededError: more digests than ``limits`` allow (counted as
+            the general processor counts them for a flat record).
+    """
+    sd = payload.get(SD_KEY, [])
     if type(sd) is not list or payload.get(SD_ALG_KEY, SD_ALG) != SD_ALG:
         return None
-    visible: dict[str, Any] = {}
     for key, value in payload.items():
-        if key in (SD_KEY, SD_ALG_KEY):
-            continue
-        if key == ELLIPSIS_KEY or isinstance(value, dict | list):
+        if key == ELLIPSIS_KEY or (key != SD_KEY and isinstance(value, dict | list)):
             return None
-        visible[key] = value
+    # Strings first: a set of the digests is made only of what can be hashed.
     if not all(type(digest) is str for digest in sd):
         return None
-    return visible
+    limits.check_count("digests in SD-JWT", len(sd), limits.max_sd_digests_per_record)
+    listed = set(sd)
+    named = {disclosure.digest for disclosure in disclosures}
+    if len(listed) != len(sd) or len(named) != len(disclosures) or not named <= listed:
+        return None
+    return sd
 
 
 def process_flat(
@@ -52,16 +67,12 @@ def process_flat(
         LimitExceededError: more digests than ``limits`` allow (counted as
             the general processor counts them for a flat record).
     """
-    sd = payload.get(SD_KEY, [])
-    visible = _visible(payload, sd)
-    if visible is None:
+    sd = flat_digests(payload, disclosures, limits)
+    if sd is None:
         return None
-    limits.check_count("digests in SD-JWT", len(sd), limits.max_sd_digests_per_record)
-    by_digest = {d.digest: d for d in disclosures}
-    if len(by_digest) != len(disclosures) or len(set(sd)) != len(sd):
-        return None
+    visible = {k: v for k, v in payload.items() if k not in (SD_KEY, SD_ALG_KEY)}
     claims = dict(visible)
-    referenced = 0
+    by_digest = {d.digest: d for d in disclosures}
     for digest in sd:
         disclosure = by_digest.get(digest)
         if disclosure is None:
@@ -70,9 +81,6 @@ def process_flat(
         if name is None or name in claims or isinstance(disclosure.value, dict | list):
             return None
         claims[name] = disclosure.value
-        referenced += 1
-    if referenced != len(disclosures):
-        return None
     # Every Disclosure is a top-level claim: disclosed in received order, as the general processor.
     disclosed = {d.name: d.value for d in disclosures if d.name is not None}
     return claims, disclosed, visible

@@ -24,8 +24,9 @@ from typing import Any
 from gateway.core._jws import b64url_decode, loads_strict
 from gateway.core.algorithms import Signer, Verifier
 from gateway.core.catalog import Category
-from gateway.core.disclosure import ELLIPSIS_KEY, SD_ALG, SD_ALG_KEY, SD_KEY, Disclosure
+from gateway.core.disclosure import Disclosure
 from gateway.core.errors import MalformedError, SignatureError
+from gateway.core.flat_sd_jwt import flat_digests
 from gateway.core.identifiers import SubjectType
 from gateway.core.limits import DEFAULT_LIMITS, Limits
 from gateway.core.masking import apply_mask
@@ -265,32 +266,6 @@ _SUBJECT_TYPES = {kind.value: kind for kind in SubjectType}
 _TIME_CLAIMS = frozenset({"exp", "nbf", "iat"})
 
 
-def _flat_digests(
-    payload: dict[str, Any], disclosures: tuple[Disclosure, ...], limits: Limits
-) -> list[str] | None:
-    """The top-level digests of a flat payload naming each Disclosure once, or None."""
-    sd = payload.get(SD_KEY)
-    if (
-        type(sd) is not list
-        or payload.get(SD_ALG_KEY, SD_ALG) != SD_ALG
-        or len(sd) > limits.max_sd_digests_per_record
-        or ELLIPSIS_KEY in payload
-    ):
-        return None
-    for key, value in payload.items():
-        if isinstance(value, (dict, list)) and key != SD_KEY:
-            return None
-    top_level = set(sd)
-    if (
-        len(top_level) != len(sd)
-        or not all(type(digest) is str for digest in sd)
-        or not top_level.issuperset(d.digest for d in disclosures)
-        or len({d.digest for d in disclosures}) != len(disclosures)
-    ):
-        return None
-    return sd
-
-
 def _flat_fields(
     payload: dict[str, Any], disclosures: tuple[Disclosure, ...], limits: Limits
 ) -> tuple[dict[str, str], dict[str, str], list[str]] | None:
@@ -332,7 +307,7 @@ def _read_flat(signed: SignedSdJwt, now: int, limits: Limits) -> SignedRecord | 
     caller runs those two, which raise the precise error in their order.
     """
     payload = signed.payload
-    sd = _flat_digests(payload, signed.disclosures, limits)
+    sd = flat_digests(payload, signed.disclosures, limits)
     if sd is None:
         return None
     fields = _flat_fields(payload, signed.disclosures, limits)

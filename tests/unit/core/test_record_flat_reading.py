@@ -93,6 +93,9 @@ RECORDS: dict[str, str] = {
     "_sd_alg sha-512": _sd_jwt(claims={"_sd_alg": "sha-512"}),
     "_sd not an array": _sd_jwt(fields=[], sd="x"),
     "_sd holding a number": _sd_jwt(fields=[], sd=[1]),
+    # Not hashable: a set of these digests would raise TypeError, not the refusal.
+    "_sd holding an object": _sd_jwt(fields=[], sd=[{"a": 1}]),
+    "_sd holding an array": _sd_jwt(fields=[("A", '"a"')], sd=[["x"], digest_of(A)]),
     "a digest twice": _sd_jwt(fields=[("A", '"a"')], sd=[digest_of(A), digest_of(A)]),
     "too many digests": _sd_jwt(sd=[digest_of(str(n)) for n in range(257)]),
     "a Disclosure twice": _sd_jwt(fields=[("A", '"a"')], extra=[A]),
