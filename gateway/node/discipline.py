@@ -69,7 +69,7 @@ from gateway.store.discipline import (
     DisciplineRepository,
     HitRow,
 )
-from gateway.store.records import RecordKey
+from gateway.store.record_rows import RecordKey
 
 __all__ = ["MAX_REFERENCE_ROWS", "CheckOutcome", "DisciplineService"]
 

@@ -34,12 +34,13 @@ from gateway.core.errors import (
 from gateway.core.filing import check_category_filer, check_new_version
 from gateway.core.principal import Principal
 from gateway.core.record_fields import ValidatedRecord, record_key, validate_record
+from gateway.core.record_status import RecordStatus
 from gateway.core.records import CHINA_STANDARD_TIME, content_digest, expires_at, issue_record
 from gateway.core.related_persons import related_persons
 from gateway.core.working_days import Lateness, OfficialCalendar, WorkingCalendar, lateness
 from gateway.node.metrics import NodeMetrics
 from gateway.store import Filing, Refusal, Store
-from gateway.store.records import RecordRow, RecordStatus
+from gateway.store.record_rows import RecordRow
 
 __all__ = ["IntakeOutcome", "IntakeResult", "IntakeService", "Submission"]
 

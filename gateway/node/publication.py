@@ -45,7 +45,7 @@ from gateway.core.record_status import RecordStatus
 from gateway.core.records import not_public_reason, redact_record
 from gateway.core.statements import STATUS_EFFECT
 from gateway.store import RecordChange, RecordRow, StatementRow, Store
-from gateway.store.records import RecordKey
+from gateway.store.record_rows import RecordKey
 
 __all__ = ["MAX_FEED_PAGE", "PublicationFeed"]
 

@@ -23,7 +23,7 @@ from gateway.core.principal import Principal, Role
 from gateway.core.record_status import is_forwardable
 from gateway.core.records import display_fields, redact_record
 from gateway.node.cancellation import NEVER_CANCELLED, Cancellation
-from gateway.store.records import RecordRow
+from gateway.store.record_rows import RecordRow
 
 __all__ = [
     "RecordQueries",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gateway.core.errors import InputError
-from gateway.store.records import RecordKey, RecordRepository, RecordRow
+from gateway.store.record_rows import RecordKey, RecordRow
+from gateway.store.records import RecordRepository
 
 __all__ = ["StoreRecordReader"]
 

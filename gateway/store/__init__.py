@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from gateway.core.record_status import RecordStatus
 from gateway.store.audit import AuditFilter, AuditLogRepository, StoredEvent
 from gateway.store.batches import BatchRepository, CursorRepository, HopBatchRow, StatementRow
 from gateway.store.changes import RecordChange, RecordChangeRepository
@@ -37,14 +38,8 @@ from gateway.store.outbox import (
     OutboxRepository,
     OutboxState,
 )
-from gateway.store.records import (
-    PutOutcome,
-    RecordKey,
-    RecordRepository,
-    RecordRow,
-    RecordStatus,
-    sd_jwt_digest,
-)
+from gateway.store.record_rows import PutOutcome, RecordKey, RecordRow, sd_jwt_digest
+from gateway.store.records import RecordRepository
 from gateway.store.refusals import Refusal, RefusalCount, RefusalRepository
 from gateway.store.revocations import RevocationRepository, RevokedRow
 from gateway.store.writer import StoreWriter

@@ -19,7 +19,8 @@ from sqlalchemy.engine import Connection, RowMapping
 from gateway.core.errors import NotFoundError, ReplayError
 from gateway.store.engine import dialect_insert, using
 from gateway.store.prepared import Prepared
-from gateway.store.records import PutOutcome, RecordRepository, RecordRow
+from gateway.store.record_rows import PutOutcome, RecordRow
+from gateway.store.records import RecordRepository
 from gateway.store.tables import BATCH, CURSOR, STATEMENT
 
 _CHUNK = 500
