@@ -8,19 +8,67 @@ anything else is left to the general processor, which raises the precise error.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from gateway.core.disclosure import ELLIPSIS_KEY, SD_ALG, SD_ALG_KEY, SD_KEY, Disclosure
+from gateway.core._jws import b64url_decode, b64url_encode, loads_strict
+from gateway.core.disclosure import (
+    ELLIPSIS_KEY,
+    RESERVED_NAMES,
+    SD_ALG,
+    SD_ALG_KEY,
+    SD_KEY,
+    Disclosure,
+)
+from gateway.core.errors import DisclosureError, MalformedError
 from gateway.core.limits import Limits
 
-__all__ = ["flat_digests", "process_flat"]
+__all__ = ["decode_flat", "flat_digests", "process_flat"]
+
+_SHA256 = hashlib.sha256
+
+
+def decode_flat(encoded: Sequence[str]) -> tuple[list[str], list[str], list[str]] | None:
+    """The names, text values and digests of Disclosures that are each ``[salt, name, text]``.
+
+    What :func:`~gateway.core.disclosure.decode_many` reads of them, without making
+    :class:`~gateway.core.disclosure.Disclosure` objects. At the first Disclosure
+    that is not a well-formed named one with a text value (malformed, an array
+    element's, a reserved name, any other value) None: ``decode_many`` then raises
+    the precise error, or decodes it for the general processor.
+    """
+    names: list[str] = []
+    values: list[str] = []
+    digests: list[str] = []
+    try:
+        for text in encoded:
+            array = loads_strict(b64url_decode(text, what="disclosure"), what="disclosure")
+            if type(array) is not list or len(array) != 3:
+                return None
+            salt, name, value = array
+            if (
+                type(salt) is not str
+                or type(name) is not str
+                or type(value) is not str
+                or name in RESERVED_NAMES
+            ):
+                return None
+            names.append(name)
+            values.append(value)
+            # The text decoded as base64url, so it is ASCII (the digest is decode_many's).
+            digests.append(b64url_encode(_SHA256(text.encode("ascii")).digest()))
+    except (MalformedError, DisclosureError):
+        return None
+    return names, values, digests
 
 
 def flat_digests(
-    payload: dict[str, Any], disclosures: Sequence[Disclosure], limits: Limits
+    payload: dict[str, Any], digests: Collection[str], limits: Limits
 ) -> list[str] | None:
     """The top-level digests of a flat payload that names each Disclosure once, or None.
+
+    ``digests``: the digests of the Disclosures received.
 
     Flat and plain: ``_sd`` a list of strings (none when absent), the default
     ``_sd_alg``, no ``...`` key and no other claim an object or an array; each
@@ -42,8 +90,8 @@ def flat_digests(
         return None
     limits.check_count("digests in SD-JWT", len(sd), limits.max_sd_digests_per_record)
     listed = set(sd)
-    named = {disclosure.digest for disclosure in disclosures}
-    if len(listed) != len(sd) or len(named) != len(disclosures) or not named <= listed:
+    named = set(digests)
+    if len(listed) != len(sd) or len(named) != len(digests) or not named <= listed:
         return None
     return sd
 
@@ -67,7 +115,7 @@ def process_flat(
         LimitExceededError: more digests than ``limits`` allow (counted as
             the general processor counts them for a flat record).
     """
-    sd = flat_digests(payload, disclosures, limits)
+    sd = flat_digests(payload, [d.digest for d in disclosures], limits)
     if sd is None:
         return None
     visible = {k: v for k, v in payload.items() if k not in (SD_KEY, SD_ALG_KEY)}

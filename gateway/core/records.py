@@ -17,30 +17,30 @@ import hashlib
 import json
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from gateway.core._jws import b64url_decode, loads_strict
 from gateway.core.algorithms import Signer, Verifier
 from gateway.core.catalog import Category
-from gateway.core.disclosure import Disclosure
 from gateway.core.errors import MalformedError, SignatureError
-from gateway.core.flat_sd_jwt import flat_digests
+from gateway.core.flat_sd_jwt import decode_flat, flat_digests
 from gateway.core.identifiers import SubjectType
 from gateway.core.limits import DEFAULT_LIMITS, Limits
 from gateway.core.masking import apply_mask
 from gateway.core.policy import MASKED_SUFFIX, SharePlan, disclosure_names
 from gateway.core.record_fields import ValidatedRecord, check_record_issuer
 from gateway.core.sdjwt import (
-    SignedSdJwt,
+    FlatParts,
+    SignedJwt,
     VerifiedSdJwt,
     issue_sd_jwt,
     parse_sd_jwt,
     process_signed,
     redact,
-    remember_flat,
-    verify_signed,
+    redact_flat,
+    verify_issuer_jwt,
 )
 from gateway.core.strict_json import is_unicode
 
@@ -56,6 +56,7 @@ __all__ = [
     "not_public_reason",
     "read_record",
     "redact_record",
+    "redact_verified",
     "verify_record",
 ]
 
@@ -89,6 +90,9 @@ class SignedRecord:
     sd_jwt: str
     not_public: str = ""
     """The issuer's reason why the record is never published (不宜公开); "" if none."""
+    flat: FlatParts | None = field(default=None, compare=False, repr=False)
+    """What redacting ``sd_jwt`` reads, kept by :func:`verify_record` when it read the
+    record flat (:func:`redact_verified`); None otherwise. Not part of the record."""
 
     def display_fields(self) -> dict[str, str]:
         """Clear values, and masked ones where only the mask was disclosed."""
@@ -267,53 +271,51 @@ _TIME_CLAIMS = frozenset({"exp", "nbf", "iat"})
 
 
 def _flat_fields(
-    payload: dict[str, Any], disclosures: tuple[Disclosure, ...], limits: Limits
-) -> tuple[dict[str, str], dict[str, str], list[str]] | None:
-    """The clear and masked fields of plain text Disclosures with fresh names, and the texts."""
+    payload: dict[str, Any], names: list[str], values: list[str], limits: Limits
+) -> tuple[dict[str, str], dict[str, str]] | None:
+    """The clear and masked fields of text Disclosures within the bound with fresh names."""
     max_chars = limits.max_field_chars
     clear: dict[str, str] = {}
     masked: dict[str, str] = {}
-    texts: list[str] = []
-    for disclosure in disclosures:
-        name, value = disclosure.name, disclosure.value
-        if (
-            name is None
-            or type(value) is not str
-            or len(value) > max_chars
-            or name in payload
-            or name in _TIME_CLAIMS
-        ):
+    for name, value in zip(names, values, strict=True):
+        if len(value) > max_chars or name in payload or name in _TIME_CLAIMS:
             return None
         if name.endswith(MASKED_SUFFIX):
             masked[name.removesuffix(MASKED_SUFFIX)] = value
         else:
             clear[name] = value
-        texts.append(value)
-    if len(clear) + len(masked) != len(disclosures):
+    if len(clear) + len(masked) != len(names):
         return None  # a name disclosed twice
-    return clear, masked, texts
+    return clear, masked
 
 
-def _read_flat(signed: SignedSdJwt, now: int, limits: Limits) -> SignedRecord | None:
+def _read_flat(signed: SignedJwt, now: int, limits: Limits) -> SignedRecord | None:
     """The record of a flat SD-JWT every check passes, in one pass; else None.
 
-    What :func:`~gateway.core.sdjwt.process_signed` then :func:`read_record` make
-    of the same record, the parts kept as they keep them. Only the accepting path
-    is taken here: at anything that is not plainly valid (anything nested, an
-    ``_sd_alg`` other than sha-256, too many digests, a repeated digest, a
-    duplicate or unreferenced Disclosure, a name collision or a Disclosure named
-    after a time claim, an ``nbf``, an expired or future record, any claim or
-    Disclosure that :func:`read_record` would refuse) it returns None, and the
-    caller runs those two, which raise the precise error in their order.
+    What :meth:`~gateway.core.sdjwt.SignedJwt.decoded`,
+    :func:`~gateway.core.sdjwt.process_signed` then :func:`read_record` make of the
+    same record, with what its redaction reads (:attr:`SignedRecord.flat`) instead
+    of the parts :func:`~gateway.core.sdjwt.process_signed` keeps. Only the
+    accepting path is taken here: at anything that is not plainly valid (a
+    Disclosure that is not a named text, anything nested, an ``_sd_alg`` other than
+    sha-256, too many digests, a repeated digest, a duplicate or unreferenced
+    Disclosure, a name collision or a Disclosure named after a time claim, an
+    ``nbf``, an expired or future record, any claim or Disclosure that
+    :func:`read_record` would refuse) it returns None, and the caller runs those
+    three, which raise the precise error in their order.
     """
+    decoded = decode_flat(signed.encoded)
+    if decoded is None:
+        return None
+    names, texts, digests = decoded
     payload = signed.payload
-    sd = flat_digests(payload, signed.disclosures, limits)
+    sd = flat_digests(payload, digests, limits)
     if sd is None:
         return None
-    fields = _flat_fields(payload, signed.disclosures, limits)
+    fields = _flat_fields(payload, names, texts, limits)
     if fields is None:
         return None
-    clear, masked, texts = fields
+    clear, masked = fields
     sbt = payload.get("sbt")
     subject_type = _SUBJECT_TYPES.get(sbt) if type(sbt) is str else None
     version, issued_at, expires_at = payload.get("ver"), payload.get("iat"), payload.get("exp")
@@ -345,7 +347,6 @@ def _read_flat(signed: SignedSdJwt, now: int, limits: Limits) -> SignedRecord | 
     texts += (record_id, issuer, category, catalog_version, not_public)
     if not is_unicode("".join(texts)):
         return None
-    remember_flat(signed, sd)
     return SignedRecord(
         issuer=issuer,
         record_id=record_id,
@@ -360,6 +361,7 @@ def _read_flat(signed: SignedSdJwt, now: int, limits: Limits) -> SignedRecord | 
         masked=masked,
         sd_jwt=signed.text,
         not_public=not_public,
+        flat=FlatParts(signed.issuer_jwt, tuple(zip(names, signed.encoded, strict=True)), len(sd)),
     )
 
 
@@ -383,10 +385,14 @@ def verify_record(
         AccessDeniedError: the record id is not one of its issuer's (a node
             publishing a record, or a version of one, of another node's).
     """
-    signed = verify_signed(sd_jwt, resolve_key=resolve_key, limits=limits, expected_typ=RECORD_TYP)
+    signed = verify_issuer_jwt(
+        sd_jwt, resolve_key=resolve_key, limits=limits, expected_typ=RECORD_TYP
+    )
     record = _read_flat(signed, now, limits)
     if record is None:
-        verified = process_signed(signed, now=now, limits=limits, leeway_s=limits.clock_skew_s)
+        verified = process_signed(
+            signed.decoded(), now=now, limits=limits, leeway_s=limits.clock_skew_s
+        )
         record = read_record(verified, sd_jwt, limits=limits)
     owner = key_owner(record.key_id)
     if owner != record.issuer:
@@ -440,3 +446,17 @@ def redact_record(sd_jwt: str, plan: SharePlan) -> str:
     """Keep only the disclosures ``plan`` allows; the issuer JWT is untouched."""
     keep = disclosure_names(plan)
     return redact(sd_jwt, lambda disclosure: disclosure.name in keep)
+
+
+def redact_verified(record: SignedRecord, plan: SharePlan) -> str:
+    """``redact_record(record.sd_jwt, plan)`` for a record :func:`verify_record` returned.
+
+    A record read flat is redacted from what its reading kept (nothing parsed
+    again); any other from its text, as :func:`redact_record`.
+
+    Raises:
+        LimitExceededError, MalformedError, DisclosureError: as :func:`redact_record`.
+    """
+    if record.flat is None:
+        return redact_record(record.sd_jwt, plan)
+    return redact_flat(record.sd_jwt, record.flat, disclosure_names(plan))

@@ -56,7 +56,9 @@ __all__ = [
     "DEFAULT_TYP",
     "SD_ALG",
     "Disclosure",
+    "FlatParts",
     "ParsedSdJwt",
+    "SignedJwt",
     "SignedSdJwt",
     "VerifiedSdJwt",
     "digest_of",
@@ -64,7 +66,8 @@ __all__ = [
     "parse_sd_jwt",
     "process_signed",
     "redact",
-    "remember_flat",
+    "redact_flat",
+    "verify_issuer_jwt",
     "verify_sd_jwt",
     "verify_signed",
 ]
@@ -104,6 +107,56 @@ class VerifiedSdJwt:
     disclosed: Mapping[str, Any]
     disclosures: tuple[Disclosure, ...]
     issuer_jwt: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignedJwt:
+    """An SD-JWT whose Issuer-signed JWT verified; its Disclosures not decoded yet.
+
+    Attributes:
+        text: the SD-JWT exactly as received.
+        issuer_jwt: its Issuer-signed JWT exactly as received.
+        header: the JOSE header of the Issuer-signed JWT.
+        payload: the signed payload as decoded (``_sd`` and ``_sd_alg`` still in it).
+        encoded: the Disclosures as received, in order (each non-empty).
+    """
+
+    text: str
+    issuer_jwt: str
+    header: Mapping[str, Any]
+    payload: dict[str, Any]
+    encoded: list[str]
+
+    def decoded(self) -> SignedSdJwt:
+        """The Disclosures decoded (as :func:`verify_signed` decodes them).
+
+        Raises:
+            MalformedError, DisclosureError: naming the first Disclosure that is not one.
+        """
+        # The record is redacted from what is kept of it whole (_PARSED, after
+        # process_signed); keeping each Disclosure as well only churned the Disclosure
+        # memo (a third of decoding a received record's Disclosures went to its insertions).
+        disclosures = decode_many(self.encoded, keep=False)
+        return SignedSdJwt(self.text, self.issuer_jwt, self.header, self.payload, disclosures)
+
+
+@dataclass(frozen=True, slots=True)
+class FlatParts:
+    """What redacting a flat SD-JWT reads, kept from the reading that accepted it.
+
+    Flat (:mod:`gateway.core.flat_sd_jwt`): every digest is top-level, so every
+    Disclosure is embedded by the Issuer-signed JWT itself and no Disclosure kept
+    can lose the one embedding it.
+
+    Attributes:
+        issuer_jwt: the Issuer-signed JWT as received.
+        disclosures: each Disclosure's claim name and encoded text, in received order.
+        digest_count: the digests the payload embeds (its ``_sd``).
+    """
+
+    issuer_jwt: str
+    disclosures: tuple[tuple[str, str], ...]
+    digest_count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,19 +351,17 @@ class _Parts:
 _PARSED: Recent[str, _Parts] = Recent(2_048)
 
 
-def _recheck(text: str, parts: _Parts, limits: Limits) -> None:
+def _recheck(text: str, disclosures: int, digests: int, limits: Limits) -> None:
     # A text that parsed is ASCII, so its length is its size in bytes.
     limits.check_bytes("SD-JWT", len(text), limits.max_record_bytes)
-    limits.check_count(
-        "disclosures in SD-JWT", len(parts.disclosures), limits.max_disclosures_per_record
-    )
-    limits.check_count("digests in SD-JWT", parts.digest_count, limits.max_sd_digests_per_record)
+    limits.check_count("disclosures in SD-JWT", disclosures, limits.max_disclosures_per_record)
+    limits.check_count("digests in SD-JWT", digests, limits.max_sd_digests_per_record)
 
 
 def _parts(text: str, limits: Limits) -> _Parts:
     parts = _PARSED.get(text)
     if parts is not None:
-        _recheck(text, parts, limits)
+        _recheck(text, len(parts.disclosures), parts.digest_count, limits)
         return parts
     issuer_jwt, encoded = _split(text, limits)
     disclosures = decode_many(encoded)
@@ -361,6 +412,22 @@ def redact(sd_jwt: str, keep: Callable[[Disclosure], bool]) -> str:
                 f"disclosure {position} is kept but the disclosure embedding it is removed"
             )
     return "".join([parts.issuer_jwt, "~", *(f"{d.encoded}~" for _, d in kept)])
+
+
+def redact_flat(sd_jwt: str, parts: FlatParts, keep: frozenset[str]) -> str:
+    """What ``redact(sd_jwt, lambda d: d.name in keep)`` makes of a flat SD-JWT read as ``parts``.
+
+    ``parts`` must be what the reading that accepted exactly ``sd_jwt`` kept. Nothing
+    is parsed: the limits are checked on the same figures, in the same order, as a
+    redaction of a parsed text checks them, and every kept Disclosure is embedded
+    by the Issuer-signed JWT (flat), so none loses the one embedding it.
+
+    Raises:
+        LimitExceededError: as :func:`redact`.
+    """
+    _recheck(sd_jwt, len(parts.disclosures), parts.digest_count, DEFAULT_LIMITS)
+    kept = [f"{encoded}~" for name, encoded in parts.disclosures if name in keep]
+    return "".join([parts.issuer_jwt, "~", *kept])
 
 
 @dataclass
@@ -564,6 +631,25 @@ def verify_signed(
         LimitExceededError, AlgorithmError, SignatureError, MalformedError,
         DisclosureError: as :func:`verify_sd_jwt`, for what this stage checks.
     """
+    signed = verify_issuer_jwt(
+        text, resolve_key=resolve_key, limits=limits, expected_typ=expected_typ
+    )
+    return signed.decoded()
+
+
+def verify_issuer_jwt(
+    text: str,
+    *,
+    resolve_key: Callable[[str], Verifier],
+    limits: Limits = DEFAULT_LIMITS,
+    expected_typ: str | None = DEFAULT_TYP,
+) -> SignedJwt:
+    """:func:`verify_signed` up to its Disclosures, which are left encoded.
+
+    Raises:
+        LimitExceededError, AlgorithmError, SignatureError, MalformedError: as
+            :func:`verify_sd_jwt`, for what this part checks.
+    """
     issuer_jwt, encoded = _split(text, limits)
     jws = verify_compact(
         issuer_jwt, resolve_key=resolve_key, expected_typ=expected_typ, what="issuer-signed JWT"
@@ -571,11 +657,7 @@ def verify_signed(
     payload = loads_strict(jws.payload, what="issuer-signed JWT payload")
     if not isinstance(payload, dict):
         raise MalformedError("issuer-signed JWT payload is not a JSON object")
-    # The parts are kept whole (_PARSED), which is where the redaction for the next hop
-    # finds them; keeping each Disclosure as well only churned the Disclosure memo (a
-    # third of decoding a received record's Disclosures went to its insertions).
-    disclosures = decode_many(encoded, keep=False)
-    return SignedSdJwt(text, issuer_jwt, jws.header, payload, disclosures)
+    return SignedJwt(text, issuer_jwt, jws.header, payload, encoded)
 
 
 def process_signed(
@@ -610,13 +692,3 @@ def process_signed(
         disclosures=disclosures,
         issuer_jwt=signed.issuer_jwt,
     )
-
-
-def remember_flat(signed: SignedSdJwt, sd: list[str]) -> None:
-    """Keep the parts of a flat SD-JWT accepted without :func:`process_signed`, as it keeps them.
-
-    For a reader that accepted ``signed`` (its top-level digests ``sd``) as
-    :func:`process_signed` would: the redaction for the next hop then finds the
-    parts as after :func:`verify_sd_jwt`.
-    """
-    _PARSED.put(signed.text, _Parts(signed.issuer_jwt, signed.disclosures, tuple(sd), len(sd)))

@@ -26,7 +26,7 @@ from gateway.node.catalog_files import load_packaged_catalog
 from gateway.node.config import NodeConfig
 from gateway.node.exchange import FederationExchange
 from gateway.node.expiry import ExpirySweeper
-from gateway.node.forwards import ForwardRedactions
+from gateway.node.forwards import ForwardRedactions, OnwardRedactions, RedactingCheck
 from gateway.node.messages import MessageRouter
 from gateway.node.metrics import NodeMetrics
 from gateway.node.outbound import Outbound
@@ -200,7 +200,9 @@ def build_federation(
 
     node_id = config.node_id
     parent = parent_of(node_id) if config.parent is not None else None
-    redactions = ForwardRedactions() if config.receive.workers else None
+    # The receive side redacts each record it verified for the next hops while its
+    # reading is at hand (in the workers, or here); the push takes those redactions.
+    redactions = ForwardRedactions()
     outbound = Outbound(
         node_id=node_id,
         catalog=catalog,
@@ -226,7 +228,12 @@ def build_federation(
     router = MessageRouter(
         node_id=node_id, signer=signer, store=store, clock=now, wake_sender=push.wake
     )
-    pool = None if redactions is None else _receive_pool(config, catalog, trust, parent, redactions)
+    local = _local_check(config, catalog, trust, parent, redactions)
+    pool = (
+        _receive_pool(config, catalog, trust, parent, local=local, redactions=redactions)
+        if config.receive.workers
+        else None
+    )
     receiver = FederationReceiver(
         node_id=node_id,
         parent=parent,
@@ -238,7 +245,7 @@ def build_federation(
         wake_sender=push.wake,
         router=router,
         metrics=metrics,
-        records=pool,
+        records=local if pool is None else pool,
     )
     upkeep = PeerMaintenance(
         node_id=node_id,
@@ -286,14 +293,14 @@ def build_federation(
     )
 
 
-def _receive_pool(
+def _local_check(
     config: NodeConfig,
     catalog: Catalog,
     trust: FederationTrust,
     parent: str | None,
     redactions: ForwardRedactions,
-) -> ReceivePool:
-    """The receive workers of ``[receive] workers``, not started."""
+) -> RedactingCheck:
+    """The records' check in the node process, its redactions for the forward to ``redactions``."""
     check = RecordCheck(
         node_id=config.node_id,
         parent=parent,
@@ -301,6 +308,20 @@ def _receive_pool(
         trust=trust,
         limits=config.limits,
     )
+    onward = OnwardRedactions(node_id=config.node_id, parent=parent, catalog=catalog, trust=trust)
+    return RedactingCheck(check, onward, redactions)
+
+
+def _receive_pool(
+    config: NodeConfig,
+    catalog: Catalog,
+    trust: FederationTrust,
+    parent: str | None,
+    *,
+    local: RedactingCheck,
+    redactions: ForwardRedactions,
+) -> ReceivePool:
+    """The receive workers of ``[receive] workers``, not started."""
     setup = WorkerSetup(
         node_id=config.node_id,
         parent=parent,
@@ -314,6 +335,6 @@ def _receive_pool(
         workers=config.receive.workers,
         setup=setup,
         trust=trust,
-        local=check,
+        local=local,
         redactions=redactions,
     )

@@ -3,24 +3,31 @@
 :class:`ForwardPlans` is the one definition of what a record keeps when it goes
 to a neighbour (the policy's decision for the recipient's place in the tree,
 restricted to what the recipient's own catalog lists); the outbound side uses
-it, and so do the receive workers (:mod:`gateway.node.receive_pool`), which
-redact each record they verified for the neighbours it goes to next while its
-parse is at hand. Their redactions wait in :class:`ForwardRedactions` until the
-push takes them; one that is not there (evicted, never made) is made then.
+it, and so does the receive side: :class:`OnwardRedactions` redacts each record
+it verified for the neighbours it goes to next while its reading is at hand (in
+the receive workers of :mod:`gateway.node.receive_pool`, or in the node process
+through :class:`RedactingCheck`). Those redactions wait in
+:class:`ForwardRedactions` until the push takes them; one that is not there
+(evicted, never made) is made then.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from gateway.core.catalog import Catalog, Category
+from gateway.core.errors import GatewayError
 from gateway.core.identifiers import SubjectType
 from gateway.core.policy import Recipient, SharePlan, decide, node_relation, restrict_to_known
+from gateway.core.records import redact_verified
+from gateway.core.routing import record_recipients
 from gateway.node.catalog_files import load_packaged_catalog
+from gateway.node.record_check import CheckedRecords, RecordChecker
+from gateway.node.trust import FederationTrust
 
-__all__ = ["ForwardPlans", "ForwardRedactions"]
+__all__ = ["ForwardPlans", "ForwardRedactions", "OnwardRedactions", "RedactingCheck"]
 
 
 class ForwardPlans:
@@ -116,6 +123,87 @@ class ForwardRedactions:
             if redacted is not None:
                 self._chars -= _size(key, redacted)
             return redacted
+
+
+class OnwardRedactions:
+    """Each verified record of a batch redacted for the neighbours it goes to next.
+
+    As the node's routing and outbound side decide: the recipients of
+    :func:`~gateway.core.routing.record_recipients`, each record's plan from
+    :class:`ForwardPlans`, redacted by :func:`~gateway.core.records.redact_verified`.
+    """
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        parent: str | None,
+        catalog: Catalog,
+        trust: FederationTrust,
+        catalog_of: Callable[[str], Catalog] = load_packaged_catalog,
+    ) -> None:
+        self._node_id = node_id
+        self._parent = parent
+        self._catalog = catalog
+        self._trust = trust
+        self._plans = ForwardPlans(node_id=node_id, catalog=catalog, catalog_of=catalog_of)
+
+    def made(self, checked: CheckedRecords, sender: str) -> tuple[tuple[int, str, str], ...]:
+        """(position in ``checked``, recipient, redacted SD-JWT) for each onward neighbour
+        of each verified record; none for a record that failed its check."""
+        try:
+            children = self._trust.directory().children_of(self._node_id)
+        except GatewayError:
+            children = ()
+        routes: dict[tuple[str, SubjectType], list[str]] = {}
+        made: list[tuple[int, str, str]] = []
+        for index, record in enumerate(checked):
+            if isinstance(record, GatewayError):
+                continue
+            key = (record.category, record.subject_type)
+            try:
+                recipients = routes.get(key)
+                if recipients is None:
+                    recipients = routes[key] = record_recipients(
+                        origin=sender,
+                        parent=self._parent,
+                        children=children,
+                        category=self._catalog.category(record.category),
+                        subject_type=record.subject_type,
+                    )
+                for recipient in recipients:
+                    plan = self._plans.plan(recipient, record.category, record.subject_type)
+                    if plan.shared:
+                        made.append((index, recipient, redact_verified(record, plan)))
+            except GatewayError:
+                # Not made here: the push redacts it itself, and says what fails.
+                continue
+        return tuple(made)
+
+
+class RedactingCheck:
+    """A :class:`~gateway.node.record_check.RecordChecker` in this process whose verified
+    records are also redacted for the forward (:class:`OnwardRedactions`), into
+    ``redactions``."""
+
+    def __init__(
+        self, check: RecordChecker, onward: OnwardRedactions, redactions: ForwardRedactions
+    ) -> None:
+        self._check = check
+        self._onward = onward
+        self._redactions = redactions
+
+    def check(
+        self, sd_jwts: Sequence[str], *, sender: str, now: int, alone: bool
+    ) -> CheckedRecords:
+        """See :meth:`~gateway.node.record_check.RecordChecker.check`."""
+        checked = self._check.check(sd_jwts, sender=sender, now=now, alone=alone)
+        made = self._onward.made(checked, sender)
+        if made:
+            self._redactions.put(
+                (sd_jwts[index], recipient, redacted) for index, recipient, redacted in made
+            )
+        return checked
 
 
 def _size(key: tuple[str, str], redacted: str) -> int:

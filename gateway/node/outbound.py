@@ -104,6 +104,11 @@ class Outbound:
         self._signer = signer
         self._clock = clock
 
+    @property
+    def redactions(self) -> ForwardRedactions | None:
+        """The redactions the receive side made ahead of the push (None: none are made)."""
+        return self._redactions
+
     def build(self, recipient: str, items: Sequence[OutboxItem]) -> OutboundBatch:
         """Redact, collect and sign the items for ``recipient``."""
         now = self._clock()

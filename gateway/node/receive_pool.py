@@ -19,7 +19,8 @@ the answer, sent only once the batch is durable.
   answers are joined in order, so the first fault in record order that refuses
   the batch is the one raised, and the item faults are the same, as in process.
 - A worker also redacts each record it verified for the neighbours it goes to
-  next, while its parse is at hand; the redactions wait in the node process
+  next, while its reading is at hand (:class:`~gateway.node.forwards.OnwardRedactions`);
+  the redactions wait in the node process
   (:class:`~gateway.node.forwards.ForwardRedactions`) for the push, which
   otherwise parses the record again to redact it.
 - A worker that dies (killed, out of memory) breaks the pool: the runs it had
@@ -55,10 +56,9 @@ from gateway.core.catalog import Catalog
 from gateway.core.errors import ConfigurationError, GatewayError
 from gateway.core.identifiers import SubjectType
 from gateway.core.limits import Limits
-from gateway.core.records import SignedRecord, redact_record
-from gateway.core.routing import record_recipients
+from gateway.core.records import SignedRecord
 from gateway.node.collector import freeze_startup_heap, pace_collector_for_serving
-from gateway.node.forwards import ForwardPlans, ForwardRedactions
+from gateway.node.forwards import ForwardRedactions, OnwardRedactions
 from gateway.node.record_check import CheckedRecords, RecordCheck, RecordChecker
 from gateway.node.trust import FederationTrust, SignedDirectoryFile
 
@@ -195,10 +195,9 @@ class _Worker:
             trust=self._trust,
             limits=setup.limits,
         )
-        self._node_id = setup.node_id
-        self._parent = setup.parent
-        self._catalog = catalog
-        self._plans = ForwardPlans(node_id=setup.node_id, catalog=catalog)
+        self._onward = OnwardRedactions(
+            node_id=setup.node_id, parent=setup.parent, catalog=catalog, trust=self._trust
+        )
 
     def run(self, job: _Job) -> _Answer | _NeedDirectory:
         # The node's time for the batch: directory validity, key validity and
@@ -212,40 +211,8 @@ class _Worker:
         checked = self._check.check(job.records, sender=job.sender, now=job.now, alone=job.alone)
         return _Answer(
             tuple(r if isinstance(r, GatewayError) else _pack(r) for r in checked),
-            self._forwards(checked, job.sender),
+            self._onward.made(checked, job.sender),
         )
-
-    def _forwards(self, checked: CheckedRecords, sender: str) -> tuple[tuple[int, str, str], ...]:
-        """Each verified record redacted for the neighbours it goes to next (as the node's
-        routing and outbound side decide), while its parse is in this process's cache."""
-        try:
-            children = self._trust.directory().children_of(self._node_id)
-        except GatewayError:
-            children = ()
-        routes: dict[tuple[str, SubjectType], list[str]] = {}
-        made: list[tuple[int, str, str]] = []
-        for index, record in enumerate(checked):
-            if isinstance(record, GatewayError):
-                continue
-            key = (record.category, record.subject_type)
-            try:
-                recipients = routes.get(key)
-                if recipients is None:
-                    recipients = routes[key] = record_recipients(
-                        origin=sender,
-                        parent=self._parent,
-                        children=children,
-                        category=self._catalog.category(record.category),
-                        subject_type=record.subject_type,
-                    )
-                for recipient in recipients:
-                    plan = self._plans.plan(recipient, record.category, record.subject_type)
-                    if plan.shared:
-                        made.append((index, recipient, redact_record(record.sd_jwt, plan)))
-            except GatewayError:
-                # Not made here: the push redacts it itself, and says what fails.
-                continue
-        return tuple(made)
 
 
 _worker: _Worker | None = None

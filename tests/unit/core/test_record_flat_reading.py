@@ -3,22 +3,34 @@
 For every record below (well-formed, at a bound, or faulty in one way), ``verify_record``
 must give exactly what the general path gives: ``verify_sd_jwt`` (RFC 9901 processing,
 the validity times) then ``read_record``: the same record, or the same error, with the
-same message. The redaction for the next hop must find the same parts after both.
+same message. The redaction for the next hop, made from what the one-pass reading kept
+(``redact_verified``), must be exactly ``redact``'s of the same text, for every set of
+names kept.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from gateway.core._jws import b64url_encode, sign_compact
 from gateway.core.algorithms import Verifier
-from gateway.core.errors import GatewayError
+from gateway.core.catalog import RecipientKind, Visibility
+from gateway.core.errors import GatewayError, LimitExceededError
 from gateway.core.limits import DEFAULT_LIMITS
-from gateway.core.records import RECORD_TYP, SignedRecord, read_record, verify_record
-from gateway.core.sdjwt import digest_of, redact, verify_sd_jwt
+from gateway.core.policy import Recipient, SharePlan
+from gateway.core.records import (
+    RECORD_TYP,
+    SignedRecord,
+    read_record,
+    redact_verified,
+    verify_record,
+)
+from gateway.core.sdjwt import digest_of, redact, redact_flat, verify_sd_jwt
 from tests.unit.core.test_records import CLAIMS, NOW, SIGNER
 
 SKEW = DEFAULT_LIMITS.clock_skew_s
@@ -54,7 +66,36 @@ def _resolve(kid: str) -> Verifier:
     return SIGNER.verifier()
 
 
-def _outcome(read: Any, sd_jwt: str) -> tuple[str, Any]:
+KEPT = [
+    frozenset(),
+    frozenset({"CF_JE"}),
+    frozenset({"XDR_MC", "FR_ZJHM#masked", "A", "rid", "nbf"}),
+    frozenset({"XDR_MC", "FR_ZJHM#masked", "CF_JE", "A", "B", "#masked"}),
+]
+"""The names a redaction keeps: none, one, most, all (and names no record here carries)."""
+
+
+def _redacted(sd_jwt: str, keep: frozenset[str]) -> str | tuple[str, str]:
+    try:
+        return redact(sd_jwt, lambda disclosure: disclosure.name in keep)
+    except GatewayError as exc:
+        return type(exc).__name__, str(exc)
+
+
+def _redacted_verified(record: SignedRecord, keep: frozenset[str]) -> str | tuple[str, str]:
+    try:
+        if record.flat is None:
+            return redact(record.sd_jwt, lambda disclosure: disclosure.name in keep)
+        return redact_flat(record.sd_jwt, record.flat, keep)
+    except GatewayError as exc:
+        return type(exc).__name__, str(exc)
+
+
+def _outcome(
+    read: Any,
+    sd_jwt: str,
+    redacted: Callable[[SignedRecord, frozenset[str]], str | tuple[str, str]],
+) -> tuple[str, Any]:
     try:
         record = read(sd_jwt)
     except GatewayError as exc:
@@ -64,9 +105,17 @@ def _outcome(read: Any, sd_jwt: str) -> tuple[str, Any]:
         record,
         list(record.clear.items()),
         list(record.masked.items()),
-        redact(sd_jwt, lambda disclosure: disclosure.name != "CF_JE"),
+        [redacted(record, keep) for keep in KEPT],
     )
     return "record", parts
+
+
+def _general_outcome(sd_jwt: str) -> tuple[str, Any]:
+    return _outcome(_general, sd_jwt, lambda record, keep: _redacted(record.sd_jwt, keep))
+
+
+def _node_outcome(sd_jwt: str) -> tuple[str, Any]:
+    return _outcome(_node, sd_jwt, _redacted_verified)
 
 
 def _general(sd_jwt: str) -> SignedRecord:
@@ -134,18 +183,98 @@ RECORDS: dict[str, str] = {
     "npr a number": _sd_jwt(claims={"npr": 7}),
     "npr over the bound": _sd_jwt(claims={"npr": "x" * 10_001}),
     "a masked name only": _sd_jwt(fields=[("#masked", '"x"')]),
+    "a Disclosure not base64url": _sd_jwt(extra=["a+b"]),
+    "a Disclosure not JSON": _sd_jwt(extra=[b64url_encode(b'["s","A",')]),
+    "a Disclosure of four elements": _sd_jwt(extra=[b64url_encode(b'["s","A","a","b"]')]),
+    "a Disclosure with a number salt": _sd_jwt(extra=[b64url_encode(b'[1,"A","a"]')]),
+    "a Disclosure with a number name": _sd_jwt(extra=[b64url_encode(b'["s",1,"a"]')]),
+    "a Disclosure with a reserved name": _sd_jwt(fields=[("_sd", '"x"')]),
+    "a Disclosure not an array": _sd_jwt(extra=[b64url_encode(b'{"s":"A"}')]),
+    "an object value, then a malformed Disclosure": _sd_jwt(
+        fields=[("A", '{"b": "c"}')], extra=["a+b"]
+    ),
+    "a malformed Disclosure, then an object value": _sd_jwt(
+        fields=[("A", '"a"'), ("B", '{"b": "c"}')], extra=["a+b"]
+    ),
+    "too many digests and a malformed Disclosure": _sd_jwt(
+        fields=[], sd=[digest_of(str(n)) for n in range(257)], extra=["a+b"]
+    ),
 }
 
 
 @pytest.mark.parametrize("name", sorted(RECORDS))
 def test_verify_record_reads_as_the_general_path(name: str) -> None:
     sd_jwt = RECORDS[name]
-    general = _outcome(_general, sd_jwt)
-    assert _outcome(_node, sd_jwt) == general
+    general = _general_outcome(sd_jwt)
+    assert _node_outcome(sd_jwt) == general
+
+
+def test_a_flat_record_is_redacted_from_its_reading_and_any_other_from_its_text() -> None:
+    read_flat = {
+        name
+        for name, sd_jwt in RECORDS.items()
+        if _node_outcome(sd_jwt)[0] == "record"
+        if _node(sd_jwt).flat is not None
+    }
+    # Every record accepted but those with an object, an array or an nbf claim.
+    assert read_flat == {
+        "well-formed",
+        "no disclosures",
+        "no _sd and no disclosures",
+        "no _sd_alg",
+        "a value at the bound",
+        "an unknown text claim",
+        "exp just inside the leeway",
+        "iat at the leeway",
+        "natural person",
+        "npr given",
+        "a masked name only",
+    }
+    record = _node(RECORDS["well-formed"])
+    assert record.flat is not None
+    assert record == dataclasses.replace(record, flat=None)
+    assert "flat" not in repr(record)
+
+
+def test_the_forward_of_a_record_read_flat_is_the_plans_redaction() -> None:
+    record = _node(RECORDS["well-formed"])
+    assert record.flat is not None
+    plan = SharePlan(
+        category="admin_penalty",
+        recipient=Recipient(RecipientKind.PARENT, node_id="330000"),
+        shared=True,
+        rule="test",
+        fields={
+            "XDR_MC": Visibility.CLEAR,
+            "FR_ZJHM": Visibility.MASKED,
+            "CF_JE": Visibility.WITHHELD,
+        },
+    )
+    kept = redact_verified(record, plan)
+    assert kept == redact(record.sd_jwt, lambda d: d.name in {"XDR_MC", "FR_ZJHM#masked"})
+    assert kept == redact_verified(dataclasses.replace(record, flat=None), plan)
+    assert kept.count("~") == 3
+
+
+def test_the_forward_of_a_record_read_under_wider_limits_is_refused_as_redact_refuses_it() -> None:
+    many: list[tuple[str | None, str]] = [
+        (f"F{n}", '"v"') for n in range(DEFAULT_LIMITS.max_disclosures_per_record + 1)
+    ]
+    sd_jwt = _sd_jwt(fields=many)
+    wide = dataclasses.replace(DEFAULT_LIMITS, max_disclosures_per_record=1_000)
+    record = verify_record(
+        sd_jwt, resolve_key=_resolve, key_owner=lambda kid: "331100", now=NOW, limits=wide
+    )
+    assert record.flat is not None
+    with pytest.raises(LimitExceededError) as general:
+        redact(sd_jwt, lambda d: True)
+    with pytest.raises(LimitExceededError) as flat:
+        redact_flat(sd_jwt, record.flat, frozenset({"F0"}))
+    assert str(flat.value) == str(general.value)
 
 
 def test_the_records_cover_acceptance_and_refusal() -> None:
-    kinds = {name: _outcome(_general, sd_jwt)[0] for name, sd_jwt in RECORDS.items()}
+    kinds = {name: _general_outcome(sd_jwt)[0] for name, sd_jwt in RECORDS.items()}
     assert [name for name, kind in kinds.items() if kind == "record"] == [
         "well-formed",
         "no disclosures",

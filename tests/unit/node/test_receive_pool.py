@@ -30,16 +30,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from gateway.core import sdjwt
 from gateway.core.algorithms import Ed25519Signer
 from gateway.core.batch_items import ItemOutcome, ReceiveResult
 from gateway.core.errors import PeerError
 from gateway.core.hop import build_hop_batch, sign_hop_batch
+from gateway.core.identifiers import SubjectType
 from gateway.core.limits import Limits
+from gateway.core.records import redact_record
 from gateway.node import receive_pool
 from gateway.node.catalog_files import load_packaged_catalog
 from gateway.node.collector import SERVING_THRESHOLDS
 from gateway.node.config import FederationSettings
 from gateway.node.directory_file import build_directory, sign_directory_file
+from gateway.node.forwards import ForwardPlans, ForwardRedactions
 from gateway.node.intake import IntakeOutcome, Submission
 from gateway.node.peer_client import HopBatch
 from gateway.node.receive_pool import ReceivePool, WorkerSetup
@@ -180,6 +184,13 @@ def _forward(fed: InProcessFederation, now: int) -> tuple[str, ...]:
     return province.federation.outbound.build(NATIONAL, items).records
 
 
+def _made(fed: InProcessFederation) -> ForwardRedactions:
+    """The redactions the province's receive side made for the push."""
+    redactions = fed[ZHEJIANG].federation.outbound.redactions
+    assert redactions is not None
+    return redactions
+
+
 def _forge_signature(sd_jwt: str) -> str:
     jws, rest = sd_jwt.split("~", 1)
     header, payload, _signature = jws.split(".")
@@ -199,12 +210,19 @@ def test_a_hub_with_two_workers_stores_audits_and_forwards_what_one_without_does
     assert (plain.stored, plain.duplicates) == (9, 0)
     assert len(twins.pool.pids()) == 2
     _same_state(twins)
-    # The workers redacted each record for national ahead of the push, which takes them.
+    # The workers, and the node without them, redacted each record for national ahead of
+    # the push, which takes them: the plan's redaction of the text, as it makes it itself.
     assert len(twins.pool.redactions) == 9
+    assert len(_made(twins.plain)) == 9
+    plan = ForwardPlans(node_id=ZHEJIANG, catalog=load_packaged_catalog(ZHEJIANG)).plan(
+        NATIONAL, "admin_penalty", SubjectType.LEGAL_PERSON
+    )
     forwarded = _forward(twins.plain, twins.now)
-    assert len(forwarded) == 9
+    sdjwt._PARSED.clear()
+    assert forwarded == tuple(redact_record(sd_jwt, plan) for sd_jwt in batch.records)
     assert _forward(twins.pooled, twins.now) == forwarded
     assert len(twins.pool.redactions) == 0
+    assert len(_made(twins.plain)) == 0
     # Sent again: duplicates, answered and audited alike.
     plain_again, pooled_again = twins.push(twins.signed(list(batch.records)))
     assert isinstance(plain_again, ReceiveResult)
@@ -218,8 +236,9 @@ def test_a_record_refused_alone_is_refused_with_the_same_reason_and_audit_event(
 ) -> None:
     fields = [penalty_fields(i, decided=DECIDED) for i in range(6)]
     fields[4] = {**fields[4], "CF_NR": LONG_CONTENT}
+    batch = twins.city_batch(fields)
 
-    plain, pooled = twins.push(twins.city_batch(fields))
+    plain, pooled = twins.push(batch)
 
     assert isinstance(plain, ReceiveResult)
     assert pooled == plain
@@ -231,6 +250,10 @@ def test_a_record_refused_alone_is_refused_with_the_same_reason_and_audit_event(
         "OutOfRangeError: disclosure 'CF_NR' length is 270, outside 0..200"
     )
     _same_state(twins)
+    # A record refused leaves no redaction for the forward, with or without workers.
+    for fed in (twins.plain, twins.pooled):
+        assert len(_made(fed)) == 5
+        assert _made(fed).take(batch.records[4], NATIONAL) is None
 
 
 def test_a_forged_record_refuses_the_batch_with_the_same_reason_and_audit_event(
@@ -249,6 +272,8 @@ def test_a_forged_record_refuses_the_batch_with_the_same_reason_and_audit_event(
     assert pooled == plain
     assert _rows(twins.pooled[ZHEJIANG].store)["record"] == []
     _same_state(twins)
+    # The node without workers checked the batch in order and refused it: nothing made.
+    assert len(_made(twins.plain)) == 0
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_and_is_replaced(twins: _Twins) -> None:
