@@ -26,6 +26,7 @@ __all__ = [
     "SD_ALG_KEY",
     "SD_KEY",
     "Disclosure",
+    "decode_flat",
     "decode_many",
     "digest_of",
     "remember",
@@ -196,6 +197,40 @@ def decode_many(encoded: Sequence[str], *, keep: bool = True) -> tuple[Disclosur
                 _DECODED.put(text, disclosure)
         decoded.append(disclosure)
     return tuple(decoded)
+
+
+def decode_flat(encoded: Sequence[str]) -> tuple[list[str], list[str], list[str]] | None:
+    """The names, text values and digests of Disclosures that are each ``[salt, name, text]``.
+
+    What :func:`decode_many` reads of them, without making
+    :class:`Disclosure` objects. At the first Disclosure
+    that is not a well-formed named one with a text value (malformed, an array
+    element's, a reserved name, any other value) None: ``decode_many`` then raises
+    the precise error, or decodes it for the general processor.
+    """
+    names: list[str] = []
+    values: list[str] = []
+    digests: list[str] = []
+    try:
+        for text in encoded:
+            array = loads_strict(b64url_decode(text, what="disclosure"), what="disclosure")
+            if type(array) is not list or len(array) != 3:
+                return None
+            salt, name, value = array
+            if (
+                type(salt) is not str
+                or type(name) is not str
+                or type(value) is not str
+                or name in RESERVED_NAMES
+            ):
+                return None
+            names.append(name)
+            values.append(value)
+            # The text decoded as base64url, so it is ASCII (the digest is decode_many's).
+            digests.append(b64url_encode(_SHA256(text.encode("ascii")).digest()))
+    except (MalformedError, DisclosureError):
+        return None
+    return names, values, digests
 
 
 def _decode_cached(encoded: str) -> Disclosure:

@@ -8,59 +8,19 @@ anything else is left to the general processor, which raises the precise error.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from gateway.core._jws import b64url_decode, b64url_encode, loads_strict
 from gateway.core.disclosure import (
     ELLIPSIS_KEY,
-    RESERVED_NAMES,
     SD_ALG,
     SD_ALG_KEY,
     SD_KEY,
     Disclosure,
 )
-from gateway.core.errors import DisclosureError, MalformedError
 from gateway.core.limits import Limits
 
-__all__ = ["decode_flat", "flat_digests", "process_flat"]
-
-_SHA256 = hashlib.sha256
-
-
-def decode_flat(encoded: Sequence[str]) -> tuple[list[str], list[str], list[str]] | None:
-    """The names, text values and digests of Disclosures that are each ``[salt, name, text]``.
-
-    What :func:`~gateway.core.disclosure.decode_many` reads of them, without making
-    :class:`~gateway.core.disclosure.Disclosure` objects. At the first Disclosure
-    that is not a well-formed named one with a text value (malformed, an array
-    element's, a reserved name, any other value) None: ``decode_many`` then raises
-    the precise error, or decodes it for the general processor.
-    """
-    names: list[str] = []
-    values: list[str] = []
-    digests: list[str] = []
-    try:
-        for text in encoded:
-            array = loads_strict(b64url_decode(text, what="disclosure"), what="disclosure")
-            if type(array) is not list or len(array) != 3:
-                return None
-            salt, name, value = array
-            if (
-                type(salt) is not str
-                or type(name) is not str
-                or type(value) is not str
-                or name in RESERVED_NAMES
-            ):
-                return None
-            names.append(name)
-            values.append(value)
-            # The text decoded as base64url, so it is ASCII (the digest is decode_many's).
-            digests.append(b64url_encode(_SHA256(text.encode("ascii")).digest()))
-    except (MalformedError, DisclosureError):
-        return None
-    return names, values, digests
+__all__ = ["flat_digests", "process_flat"]
 
 
 def flat_digests(

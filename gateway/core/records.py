@@ -24,8 +24,9 @@ from typing import Any
 from gateway.core._jws import b64url_decode, loads_strict
 from gateway.core.algorithms import Signer, Verifier
 from gateway.core.catalog import Category
+from gateway.core.disclosure import decode_flat
 from gateway.core.errors import MalformedError, SignatureError
-from gateway.core.flat_sd_jwt import decode_flat, flat_digests
+from gateway.core.flat_sd_jwt import flat_digests
 from gateway.core.identifiers import SubjectType
 from gateway.core.limits import DEFAULT_LIMITS, Limits
 from gateway.core.masking import apply_mask
