@@ -253,6 +253,9 @@ def _serve(config: NodeConfig, listen: str, ledger: ChannelCheckLedger) -> _Serv
         clock_skew_s=config.limits.clock_skew_s,
     )
     directory = _directory_reload(config, trust)
+    revocations = Revocations(
+        store, node_id=config.node_id, directory=lambda: trust.held, clock=now
+    )
     discipline = DisciplineService(
         node_id=config.node_id,
         catalog=catalog,
@@ -261,6 +264,7 @@ def _serve(config: NodeConfig, listen: str, ledger: ChannelCheckLedger) -> _Serv
         # Checks send their hit reports through the ledger: no router, no signing key here.
         router=None,
         clock=now,
+        revocations=revocations,
         ledger=ledger,
     )
     interceptor = GatewayInterceptor(
@@ -269,9 +273,7 @@ def _serve(config: NodeConfig, listen: str, ledger: ChannelCheckLedger) -> _Serv
         access=ACCESS,
         audit=ledger.audit,
         clock=now,
-        revoked=revocation_check(
-            Revocations(store, node_id=config.node_id, directory=lambda: trust.held, clock=now)
-        ),
+        revoked=revocation_check(revocations),
     )
     server, port, health = build_server(
         listen=listen,

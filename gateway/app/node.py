@@ -196,6 +196,9 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
         measures = load_packaged_measures(config.node_id)
         # The one writer of checks, for this process's and the frontends' alike.
         check_ledger = StoreCheckLedger(store, federation.messages)
+        revocations = Revocations(
+            store, node_id=config.node_id, directory=lambda: trust.held, clock=now
+        )
         discipline = DisciplineService(
             node_id=config.node_id,
             catalog=catalog,
@@ -203,6 +206,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             store=store,
             router=federation.messages,
             clock=now,
+            revocations=revocations,
             metrics=metrics,
             ledger=check_ledger,
         )
@@ -311,9 +315,7 @@ def start_node(config: NodeConfig, *, clock: Callable[[], float] = time.time) ->
             audit=audit,
             clock=now,
             observe=metrics.rpc_handled,
-            revoked=revocation_check(
-                Revocations(store, node_id=config.node_id, directory=lambda: trust.held, clock=now)
-            ),
+            revoked=revocation_check(revocations),
         )
         tls = ServerTls(
             private_key_pem=creds.tls_private_key_pem(),

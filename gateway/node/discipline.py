@@ -48,7 +48,13 @@ from gateway.core.measures import MeasuresList
 from gateway.core.policy import Recipient
 from gateway.core.principal import Principal, Role
 from gateway.core.remedies import FeedbackAction
-from gateway.node.check_ledger import CheckLedger, CheckWrite, HitReportTo, StoreCheckLedger
+from gateway.node.check_ledger import (
+    CheckLedger,
+    CheckWrite,
+    DecidedCheck,
+    HitReportTo,
+    StoreCheckLedger,
+)
 from gateway.node.check_views import CheckViews
 from gateway.node.discipline_inbox import DisciplineInbox
 from gateway.node.hit_feedback import (
@@ -63,6 +69,7 @@ from gateway.node.hit_feedback import (
 from gateway.node.messages import MessageRouter
 from gateway.node.metrics import NodeMetrics
 from gateway.node.queries import display_subject, normalise_subject
+from gateway.node.revocations import Revocations
 from gateway.store import RecordRow, Store
 from gateway.store.discipline import (
     CheckRow,
@@ -92,6 +99,21 @@ class CheckOutcome:
     checked_at: int
     node: str
     result: CheckResult
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """A check as asked, its input checked: what deciding it needs."""
+
+    principal: Principal
+    now: int
+    domain: str
+    subject_type: SubjectType
+    subject_key: str
+    shown: str
+    purpose: str
+    case_id: str
+    request_id: str
 
 
 def _department_domain(principal: Principal, asked: str) -> str:
@@ -124,18 +146,23 @@ class DisciplineService:
         store: Store,
         router: MessageRouter | None,
         clock: Callable[[], int],
+        revocations: Revocations,
         metrics: NodeMetrics | None = None,
         ledger: CheckLedger | None = None,
     ) -> None:
-        """``ledger`` commits checks (default: this store's writer, see
+        """``ledger`` decides and commits checks (default: this store's writer, see
         :mod:`gateway.node.check_ledger`); a check frontend passes its channel to the node's,
-        and no ``router``: it sends no message and holds no signing key."""
+        and no ``router``: it sends no message and holds no signing key. ``revocations``
+        refuses a revoked caller's check: the RPC edge leaves this node's list to the check
+        (:data:`gateway.app.access.CHECKED_AT_COMMIT`), which reads it in the transaction
+        that commits the check, and before any refusal it audits."""
         self._metrics = metrics if metrics is not None else NodeMetrics()
         if ledger is None:
             if router is None:
                 raise ConfigurationError("a discipline service without a ledger needs a router")
             ledger = StoreCheckLedger(store, router)
         self._ledger = ledger
+        self._revocations = revocations
         self._node_id = node_id
         self._catalog = catalog
         self._views = CheckViews(catalog)
@@ -184,7 +211,11 @@ class DisciplineService:
             StorageError: the database failed.
         """
         now = self._clock()
-        domain = _department_domain(principal, domain)
+        try:
+            domain = _department_domain(principal, domain)
+        except AccessDeniedError:
+            self._revocations.check(principal)  # a revoked caller is refused as revoked
+            raise
         try:
             subject_type, subject_key = normalise_subject(subject)
             shown = display_subject(subject_type.value, subject_key)
@@ -212,13 +243,37 @@ class DisciplineService:
                 rule="check:input-too-long",
                 shown=shown,
             )
+        asked = _Asked(
+            principal, now, domain, subject_type, subject_key, shown, purpose, case_id, request_id
+        )
+        decided, first = self._ledger.answer(lambda conn: self._decide(asked, conn))
+        result = decided.result
+        if first is not None:
+            log.info("check.retried", check=first.check_id, request_id=request_id)
+            return CheckOutcome(first.check_id, first.checked_at, self._node_id, result)
+        self._metrics.check_answered(result.decision.value, domain)
+        return CheckOutcome(decided.write.check.check_id, now, self._node_id, result)
+
+    def _decide(self, asked: _Asked, conn: Connection | None) -> DecidedCheck:
+        """Decide ``asked`` from reads through ``conn``, as the ledger runs it: on the
+        writer, in the transaction that commits it (the revocation read there sees a
+        revocation committed since the call came in), or in a frontend with its own reads.
+
+        Raises:
+            AccessDeniedError: the caller's certificate is revoked (``certificate:revoked``).
+            StorageError: the database failed.
+        """
+        principal, now, domain, shown = asked.principal, asked.now, asked.domain, asked.shown
+        subject_type, subject_key = asked.subject_type, asked.subject_key
+        purpose, case_id, request_id = asked.purpose, asked.case_id, asked.request_id
+        self._revocations.check(principal, conn=conn)
         recipient = Recipient(RecipientKind.DEPARTMENT, domain=domain, role="department")
-        rows, unread = self._rows_about(subject_key)
+        rows, unread = self._rows_about(subject_key, conn)
         facts = [self._facts(row, recipient) for row in rows]
         if subject_type is SubjectType.NATURAL_PERSON:
             facts.extend(
                 self._facts(row, recipient, person=role)
-                for role, row in self._notices_naming(subject_key)
+                for role, row in self._notices_naming(subject_key, conn)
             )
         result = decide_check(
             [f for f in facts if f is not None],
@@ -293,12 +348,7 @@ class DisciplineService:
             records=tuple(h.ref for h in result.hits),
             detail=_audit_detail(check_id, result),
         )
-        first = self._ledger.record(CheckWrite(check, tuple(hits), reports, event))
-        if first is not None:
-            log.info("check.retried", check=first.check_id, request_id=request_id)
-            return CheckOutcome(first.check_id, first.checked_at, self._node_id, result)
-        self._metrics.check_answered(result.decision.value, domain)
-        return CheckOutcome(check_id, now, self._node_id, result)
+        return DecidedCheck(CheckWrite(check, tuple(hits), reports, event), result)
 
     def _refuse_check(
         self,
@@ -311,7 +361,13 @@ class DisciplineService:
         case_id: str = "",
         detail: str = "",
     ) -> InputError:
-        """Audit a refused check and return ``error``, marked audited, for raising."""
+        """Audit a refused check and return ``error``, marked audited, for raising.
+
+        Raises:
+            AccessDeniedError: the caller's certificate is revoked (refused as such,
+                as the RPC edge refuses it on every other call).
+        """
+        self._revocations.check(principal)
         # Audited here with the subject shown and the case id, richer than the RPC edge's event.
         event = event_by(
             principal,
@@ -328,7 +384,9 @@ class DisciplineService:
         mark_audited(error)
         return error
 
-    def _rows_about(self, subject_key: str) -> tuple[list[RecordRow], set[str]]:
+    def _rows_about(
+        self, subject_key: str, conn: Connection | None
+    ) -> tuple[list[RecordRow], set[str]]:
         """Every notice about the subject, and at most MAX_REFERENCE_ROWS per weighed category.
 
         One statement, on the category index: a subject's thousands of penalties
@@ -342,6 +400,7 @@ class DisciplineService:
             every=self._notice_categories,
             first=self._reference_categories,
             limit=MAX_REFERENCE_ROWS + 1,
+            conn=conn,
         )
         rows = found.every
         unread: set[str] = set()
@@ -356,11 +415,15 @@ class DisciplineService:
             rows.extend(page)
         return rows, unread
 
-    def _notices_naming(self, person_key: str) -> Iterator[tuple[PersonRole, RecordRow]]:
+    def _notices_naming(
+        self, person_key: str, conn: Connection | None
+    ) -> Iterator[tuple[PersonRole, RecordRow]]:
         # The person index holds list entries only (only lists name people).
         after: RecordKey | None = None
         while True:
-            page = self._store.records.list_by_person(person_key, limit=_PAGE, after=after)
+            page = self._store.records.list_by_person(
+                person_key, limit=_PAGE, after=after, conn=conn
+            )
             yield from page
             if len(page) < _PAGE:
                 break

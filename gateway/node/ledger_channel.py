@@ -31,7 +31,7 @@ import structlog
 
 from gateway.core.audit import AuditEvent
 from gateway.core.errors import ConfigurationError, StorageError
-from gateway.node.check_ledger import CheckWrite, StoreCheckLedger
+from gateway.node.check_ledger import CheckWrite, DecideCheck, DecidedCheck, StoreCheckLedger
 from gateway.store import Completion
 from gateway.store.discipline import CheckRow
 
@@ -96,7 +96,17 @@ class ChannelCheckLedger:
         with self._lock:
             self._conn.send((_FAILED, reason))
 
+    def answer(self, decide: DecideCheck) -> tuple[DecidedCheck, CheckRow | None]:
+        # Decided with this process's own reads; the node's writer commits the write.
+        decided = decide(None)
+        return decided, self.record(decided.write)
+
     def record(self, write: CheckWrite) -> CheckRow | None:
+        """Have the node's writer commit ``write``; see :meth:`CheckLedger.answer`.
+
+        Raises:
+            StorageError: the database failed, or the writer is out of reach.
+        """
         found = self._call(_CHECK, write)
         return found if isinstance(found, CheckRow) else None
 

@@ -49,8 +49,9 @@ class Revocations:
         self._directory = directory
         self._clock = clock
 
-    def check(self, principal: Principal) -> None:
-        """Refuse a caller whose certificate is revoked.
+    def check(self, principal: Principal, *, conn: Connection | None = None) -> None:
+        """Refuse a caller whose certificate is revoked; with ``conn``, this node's list is
+        read in its transaction (see :data:`gateway.app.access.CHECKED_AT_COMMIT`).
 
         Raises:
             AccessDeniedError: rule ``certificate:revoked`` (this node's list) or
@@ -60,7 +61,7 @@ class Revocations:
         self.check_directory(principal)
         if principal.role is Role.NODE:
             return
-        revoked = self._store.revocations.get(principal.fingerprint)
+        revoked = self._store.revocations.get(principal.fingerprint, conn=conn)
         if revoked is not None:
             raise AccessDeniedError(
                 f"certificate {principal.fingerprint[:16]}… of {principal.actor} was revoked "

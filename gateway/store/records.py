@@ -375,13 +375,20 @@ class RecordRepository:
             return [_row(m) for m in c.execute(query).mappings()]
 
     def about_subject(
-        self, subject_key: str, *, every: Sequence[str], first: Sequence[str], limit: int
+        self,
+        subject_key: str,
+        *,
+        every: Sequence[str],
+        first: Sequence[str],
+        limit: int,
+        conn: Connection | None = None,
     ) -> SubjectRows:
         """The versions about a subject of the ``every`` categories, and the first ``limit``
         of each ``first`` category, in one statement (one snapshot).
 
         What a check reads: :meth:`list_by_subject` per category would cost one
-        statement and one transaction each.
+        statement and one transaction each. With ``conn``, read in its transaction
+        (a check decided by the store's writer, in the transaction that commits it).
 
         Raises:
             InputError: ``limit`` is not positive.
@@ -396,9 +403,12 @@ class RecordRepository:
         params.update((f"e{i}", category) for i, category in enumerate(every))
         params.update((f"f{k}", category) for k, category in enumerate(first))
         statement = _about_subject(len(every), len(first))
-        rows = self._reads.run(
-            "reading the records about a subject", lambda c: statement.execute(c, params).all()
-        )
+        action = "reading the records about a subject"
+        if conn is None:
+            rows = self._reads.run(action, lambda c: statement.execute(c, params).all())
+        else:
+            with using(self._engine, conn, action, write=False) as c:
+                rows = statement.execute(c, params).all()
         for row in rows:
             values: tuple[Any, ...] = tuple(row)
             parts[values[-1]].append(RecordRow(*values[:-1]))
@@ -409,7 +419,12 @@ class RecordRepository:
         return found
 
     def list_by_person(
-        self, person_key: str, *, limit: int = 100, after: RecordKey | None = None
+        self,
+        person_key: str,
+        *,
+        limit: int = 100,
+        after: RecordKey | None = None,
+        conn: Connection | None = None,
     ) -> builtins.list[tuple[PersonRole, RecordRow]]:
         """One page of the record versions naming a person, with the person's role in each.
 
@@ -421,6 +436,7 @@ class RecordRepository:
             person_key: the person's citizen number, normalised.
             limit: page size.
             after: the key of the last row of the previous page.
+            conn: read in its transaction (else in a short one of its own).
 
         Raises:
             InputError: ``limit`` is not positive.
@@ -448,7 +464,7 @@ class RecordRepository:
         if after is not None:
             key = tuple_(RECORD_PERSON.c.record_id, RECORD_PERSON.c.version)
             query = query.where(key > tuple_(*after))
-        with using(self._engine, None, "listing records by person", write=False) as c:
+        with using(self._engine, conn, "listing records by person", write=False) as c:
             return [(PersonRole(m["role"]), _row(m)) for m in c.execute(query).mappings()]
 
     def list(

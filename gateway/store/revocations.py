@@ -59,14 +59,19 @@ class RevocationRepository:
             )
             return c.execute(stmt).first() is not None
 
-    def get(self, fingerprint: str) -> RevokedRow | None:
-        """The revocation of ``fingerprint``, or None.
+    def get(self, fingerprint: str, *, conn: Connection | None = None) -> RevokedRow | None:
+        """The revocation of ``fingerprint``, or None; with ``conn``, read in its transaction.
 
         Raises:
             StorageError: the database failed.
         """
         params = {"fingerprint": fingerprint}
-        found = self._reads.run("reading a revocation", lambda c: _GET.execute(c, params).first())
+        action = "reading a revocation"
+        if conn is None:
+            found = self._reads.run(action, lambda c: _GET.execute(c, params).first())
+        else:
+            with using(self._engine, conn, action, write=False) as c:
+                found = _GET.execute(c, params).first()
         if found is None:
             return None
         values: tuple[Any, ...] = tuple(found)

@@ -21,6 +21,7 @@ from gateway.node.catalog_files import load_packaged_catalog, load_packaged_meas
 from gateway.node.discipline import DisciplineService
 from gateway.node.intake import IntakeOutcome, Submission
 from gateway.node.remedies import RemedyService
+from gateway.node.revocations import Revocations
 from gateway.store import Store
 from gateway.store.discipline import ObjectionRow
 from tests.support.federation import Keystore
@@ -117,6 +118,7 @@ def discipline_federation(
             store=node.store,
             router=router,
             clock=now,
+            revocations=Revocations(node.store, node_id=node_id, directory=lambda: None, clock=now),
         )
         remedies = RemedyService(
             node_id=node_id,

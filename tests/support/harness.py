@@ -46,6 +46,7 @@ from gateway.node.discipline import DisciplineService
 from gateway.node.federation import FederationParts, build_federation
 from gateway.node.intake import IntakeResult, IntakeService, Submission
 from gateway.node.peer_client import HolderView, HopBatch
+from gateway.node.revocations import Revocations
 from gateway.node.trust import FederationTrust, SignedDirectoryFile, write_directory_file
 from gateway.pki import NodeCredentials, fingerprint, load_node_credentials, parent_of, signing_kid
 from gateway.store import Store, open_store
@@ -399,6 +400,7 @@ class InProcessFederation:
             store=store,
             router=parts.messages,
             clock=now,
+            revocations=Revocations(store, node_id=node_id, directory=lambda: None, clock=now),
         )
         return HarnessNode(
             node_id, creds, store, parts, intake, witness, principal, peers, discipline

@@ -29,6 +29,7 @@ from gateway.node.discipline import MAX_REFERENCE_ROWS, DisciplineService
 from gateway.node.intake import IntakeService, Submission
 from gateway.node.messages import MessageRouter
 from gateway.node.record_reader import StoreRecordReader
+from gateway.node.revocations import Revocations
 from gateway.store import RecordRow, Store, open_store
 from tests.support.records import notice_fields, penalty_fields
 
@@ -145,6 +146,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         store=store,
         router=router,
         clock=clock,
+        revocations=Revocations(store, node_id=NODE, directory=lambda: None, clock=clock),
     )
     try:
         yield Node(store, discipline, subject)

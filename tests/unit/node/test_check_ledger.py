@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection
 
 from gateway.core.algorithms import Ed25519Signer
 from gateway.core.audit import AuditEvent, Decision
-from gateway.core.errors import ConflictError, NotFoundError
-from gateway.node.check_ledger import CheckWrite, HitReportTo, StoreCheckLedger
+from gateway.core.discipline import CheckDecision, CheckResult
+from gateway.core.errors import AccessDeniedError, ConflictError, NotFoundError
+from gateway.node.check_ledger import CheckWrite, DecidedCheck, HitReportTo, StoreCheckLedger
 from gateway.node.messages import MessageRouter
 from gateway.store import Store
 from gateway.store.discipline import CheckRow, DisciplineRepository, HitRow
@@ -87,7 +91,7 @@ def test_checks_and_refusals_share_a_group_without_savepoints(store: Store) -> N
 def test_a_check_stored_already_fails_alone_and_the_group_is_replayed(store: Store) -> None:
     wakes: list[int] = []
     ledger = _ledger(store, wakes)
-    assert ledger.record(_write("c0")) is None
+    assert ledger.submit(_write("c0")).result(timeout=10) is None
     release = occupy_writer(store)
     with statements_sent(store.engine, lambda s: "SAVEPOINT" in s) as savepoints:
         first = ledger.submit(_write("c1", report=True, hits=("N1",)))
@@ -130,7 +134,7 @@ def test_a_group_mixing_request_ids_a_retry_and_a_refusal_gives_each_its_outcome
     store: Store,
 ) -> None:
     ledger = _ledger(store, [])
-    assert ledger.record(_write("r0", request_id="req-0", hits=("N1",))) is None
+    assert ledger.submit(_write("r0", request_id="req-0", hits=("N1",))).result(timeout=10) is None
     release = occupy_writer(store)
     with statements_sent(store.engine, lambda s: "SAVEPOINT" in s) as savepoints:
         plain = ledger.submit(_write("c0", hits=("N1",)))
@@ -154,3 +158,52 @@ def test_a_group_mixing_request_ids_a_retry_and_a_refusal_gives_each_its_outcome
     assert repo.hits_of_check("r9") == []
     with pytest.raises(NotFoundError):
         repo.get_check("r9")
+
+
+def test_a_check_is_decided_on_the_writer_in_the_transaction_that_commits_it(
+    store: Store,
+) -> None:
+    ledger = _ledger(store, [])
+    seen: list[tuple[str, bool]] = []
+
+    def decide(conn: object) -> DecidedCheck:
+        assert isinstance(conn, Connection)
+        seen.append((threading.current_thread().name, conn.in_transaction()))
+        return DecidedCheck(_write("c1"), CheckResult(CheckDecision.CLEAR, ()))
+
+    commits_before = store.writer.commits
+    decided, first = ledger.answer(decide)
+    assert (decided.write.check.check_id, decided.result.decision, first) == (
+        "c1",
+        CheckDecision.CLEAR,
+        None,
+    )
+    assert seen == [("store-writer", True)]
+    assert store.writer.commits - commits_before == 1
+    assert _details(store) == ["check c1"]
+
+
+def test_a_decision_that_refuses_writes_nothing_and_its_group_commits(store: Store) -> None:
+    ledger = _ledger(store, [])
+
+    def refuse(_conn: object) -> DecidedCheck:
+        raise AccessDeniedError("revoked", rule="certificate:revoked")
+
+    release = occupy_writer(store)
+    before = ledger.submit(_write("c0"))
+    refused: list[AccessDeniedError] = []
+
+    def call() -> None:
+        try:
+            ledger.answer(refuse)
+        except AccessDeniedError as exc:
+            refused.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    after = ledger.submit(_write("c2"))
+    release.set()
+    caller.join(30)
+    assert (before.result(timeout=10), after.result(timeout=10)) == (None, None)
+    assert [e.rule for e in refused] == ["certificate:revoked"]
+    assert _details(store) == ["check c0", "check c2"]

@@ -8,6 +8,7 @@ tests/integration/test_discipline.py runs it across a real federation.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +32,11 @@ from gateway.node.catalog_files import load_packaged_catalog, load_packaged_meas
 from gateway.node.discipline import DisciplineService
 from gateway.node.intake import IntakeService, Submission
 from gateway.node.messages import MessageRouter
+from gateway.node.operator import Operator
 from gateway.node.remedies import RemedyService
+from gateway.node.revocations import Revocation, Revocations
 from gateway.node.statuses import StatusService
-from gateway.store import Store, open_store
+from gateway.store import RevokedRow, Store, open_store
 from gateway.store.audit import AuditFilter
 from tests.support.records import company_code, notice_fields
 
@@ -96,6 +99,7 @@ def node(tmp_path: Path) -> Iterator[Node]:
                 store=store,
                 router=router,
                 clock=clock,
+                revocations=Revocations(store, node_id=NODE, directory=lambda: None, clock=clock),
             ),
             remedies=RemedyService(
                 node_id=NODE,
@@ -298,6 +302,75 @@ def test_checks_are_refused_without_purpose_or_for_another_domain(node: Node) ->
         )
     with pytest.raises(AccessDeniedError, match="only a department with a domain may check"):
         node.discipline.check(ADMIN, subject=subject(1), domain="", purpose="p", case_id="")
+
+
+def _checks_stored(node: Node) -> list[str]:
+    with node.store.engine.connect() as conn:
+        return list(conn.exec_driver_sql("SELECT check_id FROM discipline_check").scalars())
+
+
+def test_a_revocation_committed_while_a_check_is_under_way_refuses_it(node: Node) -> None:
+    """Issue 19 item 3 moved the check's revocation read from the RPC edge into the
+    transaction that commits the check: a department revoked after its check came in,
+    before the check committed, is refused as revoked, and nothing of the check is written
+    (read at the edge, as before, the check was answered)."""
+    node.notice(11, decided=today(node) - dt.timedelta(days=20))
+    under_way = threading.Event()
+
+    def revoke_once_the_check_is_under_way(conn: object) -> bool:
+        assert under_way.wait(10)
+        row = RevokedRow(PROCUREMENT.fingerprint, PROCUREMENT.actor, "laptop stolen", START, "ops")
+        return node.store.revocations.add(row, conn=conn)  # type: ignore[arg-type]
+
+    # The writer runs this first: the check's decision queues behind it.
+    revoked = node.store.writer.submit(revoke_once_the_check_is_under_way)
+    refused: list[AccessDeniedError] = []
+
+    def check() -> None:
+        under_way.set()
+        try:
+            node.discipline.check(
+                PROCUREMENT, subject=subject(11), domain="", purpose="bid review", case_id="C-11"
+            )
+        except AccessDeniedError as exc:
+            refused.append(exc)
+
+    caller = threading.Thread(target=check)
+    caller.start()
+    caller.join(30)
+    assert revoked.result(timeout=10) is True
+    [error] = refused
+    assert error.rule == "certificate:revoked"
+    assert str(error) == (
+        f"certificate {'f' * 16}… of {PROCUREMENT.actor} was revoked by node {NODE}: laptop stolen"
+    )
+    assert _checks_stored(node) == []
+    # Audited once, at the RPC edge that maps the error (the interceptor's tests show it).
+    assert [e.event.action for e in node.store.audit.events()] == ["intake.submit"]
+
+
+def test_a_revoked_department_is_refused_as_revoked_before_any_other_refusal(node: Node) -> None:
+    """The edge leaves the store's revocation list to the check: a revoked caller whose
+    check would be refused for its input, or for its domain, is still refused as revoked,
+    and no check refusal is audited for it (the edge audits the revoked call)."""
+    revocations = Revocations(node.store, node_id=NODE, directory=lambda: None, clock=node.clock)
+    revocations.revoke(
+        Operator(user="ops", host="gw-1"),
+        Revocation(PROCUREMENT.fingerprint, PROCUREMENT.actor, "left the office"),
+    )
+    asked = [
+        {"subject": subject(1), "domain": "", "purpose": " ", "case_id": ""},
+        {"subject": "91330502MA2B3C4D5X", "domain": "", "purpose": "p", "case_id": "C-9"},
+        {"subject": subject(1), "domain": "", "purpose": "p" * 300, "case_id": ""},
+        {"subject": subject(1), "domain": "travel", "purpose": "p", "case_id": ""},
+        {"subject": subject(1), "domain": "", "purpose": "p", "case_id": ""},
+    ]
+    for kwargs in asked:
+        with pytest.raises(AccessDeniedError) as caught:
+            node.discipline.check(PROCUREMENT, **kwargs)
+        assert caught.value.rule == "certificate:revoked"
+    assert [e.event.action for e in node.store.audit.events()] == ["pki.revoke"]
+    assert _checks_stored(node) == []
 
 
 def test_feedback_only_on_own_checks_and_their_hits(node: Node) -> None:

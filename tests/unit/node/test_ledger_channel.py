@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.core.algorithms import Ed25519Signer
 from gateway.core.audit import AuditEvent, Decision
+from gateway.core.discipline import CheckDecision, CheckResult
 from gateway.core.errors import StorageError
-from gateway.node.check_ledger import CheckWrite, StoreCheckLedger
+from gateway.node.check_ledger import CheckWrite, DecidedCheck, StoreCheckLedger
 from gateway.node.ledger_channel import ChannelCheckLedger, serve_channel
 from gateway.node.messages import MessageRouter
 from gateway.store import AuditFilter, Store, open_store
@@ -90,6 +91,20 @@ def test_a_check_is_committed_with_its_event_before_the_frontend_is_answered(end
     assert ends.frontend.record(_write("c1")) is None
     # Answered: so already committed, row and event, and counted once by the node.
     assert DisciplineRepository(ends.store.engine).get_check("c1").actor == ACTOR
+    assert _details(ends.store) == ["check c1: clear, 0 notices, 0 records"]
+    assert ends.answered == ["c1"]
+
+
+def test_a_frontend_decides_with_its_own_reads_and_the_node_commits(ends: Ends) -> None:
+    given: list[object] = []
+
+    def decide(conn: object) -> DecidedCheck:
+        given.append(conn)
+        return DecidedCheck(_write("c1"), CheckResult(CheckDecision.CLEAR, ()))
+
+    decided, first = ends.frontend.answer(decide)
+    # No connection of the node's crosses the channel: the frontend reads its own store.
+    assert (given, decided.write.check.check_id, first) == ([None], "c1", None)
     assert _details(ends.store) == ["check c1: clear, 0 notices, 0 records"]
     assert ends.answered == ["c1"]
 

@@ -30,6 +30,7 @@ from gateway.node.config import FederationSettings
 from gateway.node.discipline import DisciplineService
 from gateway.node.intake import IntakeOutcome, Submission
 from gateway.node.peer_client import HopBatch
+from gateway.node.revocations import Revocations
 from gateway.pki import signing_kid
 from gateway.store import AuditFilter, Store
 from gateway.store.tables import OUTBOX
@@ -129,6 +130,9 @@ def checker(fed: InProcessFederation, node: HarnessNode) -> DisciplineService:
         store=node.store,
         router=node.federation.messages,
         clock=lambda: int(fed.clock()),
+        revocations=Revocations(
+            node.store, node_id=node.node_id, directory=lambda: None, clock=lambda: int(fed.clock())
+        ),
     )
 
 

@@ -30,6 +30,7 @@ from gateway.node.discipline import CheckOutcome, DisciplineService
 from gateway.node.intake import IntakeOutcome, Submission
 from gateway.node.queries import RecordQueries
 from gateway.node.record_reader import StoreRecordReader
+from gateway.node.revocations import Revocations
 from gateway.store import AuditFilter
 from tests.support.federation import Keystore
 from tests.support.harness import (
@@ -101,6 +102,9 @@ def check(fed: InProcessFederation, node: HarnessNode, subject: str, domain: str
         store=node.store,
         router=node.federation.messages,
         clock=lambda: int(fed.clock()),
+        revocations=Revocations(
+            node.store, node_id=node.node_id, directory=lambda: None, clock=lambda: int(fed.clock())
+        ),
     )
     return service.check(
         office(node.node_id, domain),
