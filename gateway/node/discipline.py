@@ -207,7 +207,9 @@ class DisciplineService:
             InputError: no purpose, or an over-long purpose or case id (each refusal
                 is audited).
             IdentifierError: the subject is neither a USCC nor a citizen number (audited).
-            AccessDeniedError: not a department, or a domain other than its own.
+            AccessDeniedError: not a department, or a domain other than its own; or the
+                caller's certificate is revoked (``certificate:revoked``, read in the
+                transaction that commits the check, and before any other refusal).
             StorageError: the database failed.
         """
         now = self._clock()
