@@ -17,6 +17,7 @@ from typing import Any
 from gateway.core._jws import b64url_decode, b64url_encode, dumps_compact, loads_strict
 from gateway.core.errors import AlgorithmError, DisclosureError, InputError, MalformedError
 from gateway.core.recent import Recent
+from gateway.core.strict_json import scan_exact
 
 __all__ = [
     "ELLIPSIS_KEY",
@@ -213,7 +214,9 @@ def decode_flat(encoded: Sequence[str]) -> tuple[list[str], list[str], list[str]
     digests: list[str] = []
     try:
         for text in encoded:
-            array = loads_strict(b64url_decode(text, what="disclosure"), what="disclosure")
+            # loads_strict's decoder and hooks, on a value with nothing around it: at
+            # anything else (whitespace, a byte order mark, not UTF-8, not JSON) None.
+            array = scan_exact(b64url_decode(text, what="disclosure").decode("utf-8"))
             if type(array) is not list or len(array) != 3:
                 return None
             salt, name, value = array
@@ -228,7 +231,7 @@ def decode_flat(encoded: Sequence[str]) -> tuple[list[str], list[str], list[str]
             values.append(value)
             # The text decoded as base64url, so it is ASCII (the digest is decode_many's).
             digests.append(b64url_encode(_SHA256(text.encode("ascii")).digest()))
-    except (MalformedError, DisclosureError):
+    except (MalformedError, DisclosureError, UnicodeDecodeError):
         return None
     return names, values, digests
 

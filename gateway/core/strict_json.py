@@ -24,7 +24,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["JsonProblem", "StrictJsonError", "is_unicode", "loads"]
+__all__ = ["JsonProblem", "StrictJsonError", "is_unicode", "loads", "scan_exact"]
 
 
 class JsonProblem(StrEnum):
@@ -108,6 +108,27 @@ def _decoder(parse_float: Callable[[str], Any] | None) -> json.JSONDecoder:
         )
         _DECODERS[parse_float] = decoder
     return decoder
+
+
+# The default decoder's scanner: (value, end) of the JSON value at an index (StopIteration
+# when none starts there). JSONDecoder sets it in __init__; typeshed does not declare it.
+_SCAN: Callable[[str, int], tuple[Any, int]] = _decoder(None).scan_once  # type: ignore[attr-defined]
+
+
+def scan_exact(text: str) -> Any:
+    """The value of ``text`` if it is one JSON value with no whitespace around it, else None.
+
+    What :func:`loads` returns for such a text (the same decoder, hooks and
+    limits), without its wrapping: a reader on an accepting path calls it, and at
+    None (whitespace around the value, a value JSON's ``null``, or any problem
+    :func:`loads` would name) leaves the text to :func:`loads`, which raises the
+    precise error or reads the value.
+    """
+    try:
+        value, end = _SCAN(text, 0)
+    except (StopIteration, ValueError, RecursionError):
+        return None
+    return value if end == len(text) else None
 
 
 def is_unicode(text: str) -> bool:

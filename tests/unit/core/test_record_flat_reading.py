@@ -134,6 +134,14 @@ def _node(sd_jwt: str) -> SignedRecord:
 
 
 A = _disclosure("A", '"a"')
+
+
+def _named(json_bytes: bytes) -> str:
+    """A record whose one Disclosure is ``json_bytes`` as written, its digest in ``_sd``."""
+    encoded = b64url_encode(json_bytes)
+    return _sd_jwt(fields=[], extra=[encoded], sd=[digest_of(encoded)])
+
+
 RECORDS: dict[str, str] = {
     "well-formed": _sd_jwt(),
     "no disclosures": _sd_jwt(fields=[]),
@@ -199,6 +207,18 @@ RECORDS: dict[str, str] = {
     "too many digests and a malformed Disclosure": _sd_jwt(
         fields=[], sd=[digest_of(str(n)) for n in range(257)], extra=["a+b"]
     ),
+    # How each Disclosure's JSON is written: read flat only when bare (nothing around it).
+    "a Disclosure spaced inside": _named(b'[ "s" , "A" , "a" ]'),
+    "a Disclosure with escapes": _named(b'["s","A","\\u4e3d\\n"]'),
+    "a Disclosure with a space before": _named(b' ["s","A","a"]'),
+    "a Disclosure with a newline after": _named(b'["s","A","a"]\n'),
+    "a Disclosure with a byte order mark": _named('\ufeff["s","A","a"]'.encode()),
+    "a Disclosure not UTF-8": _named(b'["s","A","\xff"]'),
+    "a Disclosure with more JSON after it": _named(b'["s","A","a"]["x"]'),
+    "a Disclosure with a NaN value": _named(b'["s","A",NaN]'),
+    "a Disclosure with a duplicate member": _named(b'["s","A",{"a":1,"a":2}]'),
+    "a null Disclosure": _named(b"null"),
+    "a Disclosure nested too deeply": _named(b"[" * 100_000 + b"]" * 100_000),
 }
 
 
@@ -216,7 +236,8 @@ def test_a_flat_record_is_redacted_from_its_reading_and_any_other_from_its_text(
         if _node_outcome(sd_jwt)[0] == "record"
         if _node(sd_jwt).flat is not None
     }
-    # Every record accepted but those with an object, an array or an nbf claim.
+    # Every record accepted but those with an object, an array or an nbf claim, or a
+    # Disclosure's JSON with whitespace around it.
     assert read_flat == {
         "well-formed",
         "no disclosures",
@@ -229,6 +250,8 @@ def test_a_flat_record_is_redacted_from_its_reading_and_any_other_from_its_text(
         "natural person",
         "npr given",
         "a masked name only",
+        "a Disclosure spaced inside",
+        "a Disclosure with escapes",
     }
     record = _node(RECORDS["well-formed"])
     assert record.flat is not None
@@ -290,4 +313,8 @@ def test_the_records_cover_acceptance_and_refusal() -> None:
         "natural person",
         "npr given",
         "a masked name only",
+        "a Disclosure spaced inside",
+        "a Disclosure with escapes",
+        "a Disclosure with a space before",
+        "a Disclosure with a newline after",
     ]

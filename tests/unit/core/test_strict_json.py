@@ -8,7 +8,13 @@ from adapters.source_line import SourceError
 from gateway.core._jws import loads_strict
 from gateway.core.errors import MalformedError
 from gateway.core.payload_fields import parse_json_payload
-from gateway.core.strict_json import JsonProblem, StrictJsonError, is_unicode, loads
+from gateway.core.strict_json import (
+    JsonProblem,
+    StrictJsonError,
+    is_unicode,
+    loads,
+    scan_exact,
+)
 
 
 @pytest.mark.parametrize(
@@ -54,3 +60,46 @@ def test_every_strict_parser_refuses_the_same_inputs() -> None:
         SourceError(1, "key 'F' appears twice in one object"),
         SourceError(2, "bad JSON: NaN is not a JSON number"),
     ]
+
+
+SCANNED = [
+    '["s","A","a"]',
+    '[ "s" , "A" , "\\u00e9" ]',
+    '{"a":[1,2.5,true,null]}',
+    '"\\ud800"',
+    "7",
+    "-0.5e3",
+    "false",
+    "null",
+    ' ["s","A","a"]',
+    '["s","A","a"] ',
+    '["s","A","a"]\n',
+    "\ufeff[]",
+    '["s","A","a"]["x"]',
+    '["s","A",',
+    "",
+    " ",
+    '{"a":1,"a":2}',
+    '["s","A",NaN]',
+    "[-Infinity]",
+    "[1e400]",
+    "1" * 5000,
+    "[" * 100_000 + "]" * 100_000,
+]
+
+
+@pytest.mark.parametrize("text", SCANNED)
+def test_scan_exact_reads_what_loads_reads_of_a_bare_value_and_nothing_else(text: str) -> None:
+    try:
+        expected = loads(text)
+    except StrictJsonError:
+        assert scan_exact(text) is None
+        return
+    bare = text == text.strip(" \t\n\r")
+    assert scan_exact(text) == (expected if bare else None)
+    assert type(scan_exact(text)) is (type(expected) if bare else type(None))
+
+
+def test_scan_exact_refuses_every_strict_json_problem() -> None:
+    assert [scan_exact(text) for text in ('{"a":1,"a":2}', '{"a":NaN}', "[1e400]")] == [None] * 3
+    assert scan_exact('["s","A","a"]') == ["s", "A", "a"]
