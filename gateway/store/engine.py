@@ -466,15 +466,22 @@ class SingleReads:
         self._kept: dict[int, tuple[threading.Thread, Connection]] = {}
         self._pid = os.getpid()
 
-    def run(self, action: str, read: Callable[[Connection], _T]) -> _T:
+    def run(
+        self, action: str, read: Callable[[Connection], _T], *, conn: Connection | None = None
+    ) -> _T:
         """Call ``read`` with a connection and return what it returns.
 
         ``read`` sends ONE statement (use :func:`read_tx` for more) and may be
         called twice: again on a new connection if the kept one was lost before it.
+        With ``conn`` (a caller's transaction, the writer's say) it is called once,
+        on ``conn``, its errors translated the same way.
 
         Raises:
             StorageError: the database failed (see :func:`translating`).
         """
+        if conn is not None:
+            with _Translating(action, conn) as given:
+                return read(given)
         with translating(action):
             conn = self._local.conn
             if conn is not None and not conn.closed:

@@ -403,12 +403,11 @@ class RecordRepository:
         params.update((f"e{i}", category) for i, category in enumerate(every))
         params.update((f"f{k}", category) for k, category in enumerate(first))
         statement = _about_subject(len(every), len(first))
-        action = "reading the records about a subject"
-        if conn is None:
-            rows = self._reads.run(action, lambda c: statement.execute(c, params).all())
-        else:
-            with using(self._engine, conn, action, write=False) as c:
-                rows = statement.execute(c, params).all()
+        rows = self._reads.run(
+            "reading the records about a subject",
+            lambda c: statement.execute(c, params).all(),
+            conn=conn,
+        )
         for row in rows:
             values: tuple[Any, ...] = tuple(row)
             parts[values[-1]].append(RecordRow(*values[:-1]))

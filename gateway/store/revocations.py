@@ -66,12 +66,9 @@ class RevocationRepository:
             StorageError: the database failed.
         """
         params = {"fingerprint": fingerprint}
-        action = "reading a revocation"
-        if conn is None:
-            found = self._reads.run(action, lambda c: _GET.execute(c, params).first())
-        else:
-            with using(self._engine, conn, action, write=False) as c:
-                found = _GET.execute(c, params).first()
+        found = self._reads.run(
+            "reading a revocation", lambda c: _GET.execute(c, params).first(), conn=conn
+        )
         if found is None:
             return None
         values: tuple[Any, ...] = tuple(found)
