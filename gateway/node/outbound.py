@@ -86,15 +86,15 @@ class Outbound:
         store: Store,
         signer: Signer,
         clock: Callable[[], int],
+        redactions: ForwardRedactions,
         catalog_of: Callable[[str], Catalog] = load_packaged_catalog,
-        redactions: ForwardRedactions | None = None,
     ) -> None:
         """Wire the outbound side.
 
         Args:
             catalog_of: node id -> that node's catalog (national base plus its
                 region's supplements), so nothing goes that the recipient does not list.
-            redactions: redactions the receive workers made ahead of the push.
+            redactions: redactions the receive side made ahead of the push.
         """
         self._plans = ForwardPlans(node_id=node_id, catalog=catalog, catalog_of=catalog_of)
         self._redactions = redactions
@@ -105,8 +105,8 @@ class Outbound:
         self._clock = clock
 
     @property
-    def redactions(self) -> ForwardRedactions | None:
-        """The redactions the receive side made ahead of the push (None: none are made)."""
+    def redactions(self) -> ForwardRedactions:
+        """The redactions the receive side made ahead of the push."""
         return self._redactions
 
     def build(self, recipient: str, items: Sequence[OutboxItem]) -> OutboundBatch:
@@ -195,8 +195,8 @@ class Outbound:
         )
 
     def _redacted(self, sd_jwt: str, recipient: str, plan: SharePlan) -> str:
-        """``sd_jwt`` redacted for ``recipient``: as a receive worker made it, or now."""
-        made = None if self._redactions is None else self._redactions.take(sd_jwt, recipient)
+        """``sd_jwt`` redacted for ``recipient``: as the receive side made it, or now."""
+        made = self._redactions.take(sd_jwt, recipient)
         return made if made is not None else redact_record(sd_jwt, plan)
 
     def settle(self, batch: OutboundBatch, conn: Connection) -> None:
