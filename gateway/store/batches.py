@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from gateway.core.errors import NotFoundError, ReplayError
 from gateway.store.engine import dialect_insert, using
-from gateway.store.prepared import Prepared
+from gateway.store.prepared import Prepared, PreparedIn
 from gateway.store.record_rows import PutOutcome, RecordRow
 from gateway.store.records import RecordRepository
 from gateway.store.tables import BATCH, CURSOR, STATEMENT
@@ -61,6 +61,14 @@ _INSERT_STATEMENTS = Prepared(
         .values({name: bindparam(name) for name in _STATEMENT_COLUMNS})
         .on_conflict_do_nothing(index_elements=["statement_id"])
     )
+)
+# The statements about a list of record ids, columns in StatementRow's order (each row
+# is its arguments); the caller keeps the wanted versions.
+_STATEMENTS_BY_RECORD_ID = PreparedIn(
+    lambda ids: select(*(STATEMENT.c[name] for name in _STATEMENT_COLUMNS)).where(
+        STATEMENT.c.record_id.in_(ids)
+    ),
+    largest=_CHUNK,
 )
 _BATCH_NAMES = tuple(f.name for f in fields(HopBatchRow))
 _INSERT_BATCH = Prepared(
@@ -162,13 +170,10 @@ class BatchRepository:
         """
         wanted = set(keys)
         ids = sorted({record_id for record_id, _version in wanted})
-        found: list[StatementRow] = []
+        if not ids:
+            return []
         with using(self._engine, conn, "reading statements on records", write=False) as c:
-            for start in range(0, len(ids), _CHUNK):
-                query = select(STATEMENT).where(
-                    STATEMENT.c.record_id.in_(ids[start : start + _CHUNK])
-                )
-                found.extend(_statement(m) for m in c.execute(query).mappings())
+            found = [StatementRow(*row) for row in _STATEMENTS_BY_RECORD_ID.execute(c, ids)]
         return sorted(
             (s for s in found if (s.record_id, s.version) in wanted),
             key=lambda s: (s.issued_at, s.statement_id),

@@ -20,6 +20,16 @@ What SQLAlchemy does around a statement is kept where anything depends on it:
 - while the engine has ``before_cursor_execute``, ``after_cursor_execute`` or
   ``handle_error`` listeners (tests that count or look at statements), the
   text goes through ``exec_driver_sql`` as before, so they see every statement.
+
+On PostgreSQL a statement may also be sent *raw* (``raw=True``): its text has
+PostgreSQL's own ``$1, $2, ...`` placeholders and its parameters are a
+sequence in that order, sent through psycopg's ``RawCursor``. psycopg then
+neither parses the text for ``%(name)s`` placeholders on every execution (it
+caches that parse only for texts of at most 50 parameters, so an ``IN`` list of
+500 was parsed afresh each time) nor reorders a mapping per row of an
+``executemany``; the values are adapted exactly as before. A raw text cannot go
+through ``exec_driver_sql``: while :func:`observed`, callers send the
+dialect's own text instead (:class:`gateway.store.prepared.Prepared` does).
 """
 
 from __future__ import annotations
@@ -27,12 +37,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+from psycopg import RawCursor
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection
 
-__all__ = ["Params", "Rows", "send", "send_begin", "send_many"]
+__all__ = ["Params", "Rows", "observed", "send", "send_begin", "send_many"]
 
 Params = Sequence[Any] | Mapping[str, Any]
 """One statement's parameters: positional or by name, as the backend's paramstyle wants."""
@@ -76,16 +87,19 @@ class Rows:
         return self.rows[0][0]
 
 
-def send(conn: Connection, text: str, params: Params | None = None) -> Rows:
+def send(conn: Connection, text: str, params: Params | None = None, *, raw: bool = False) -> Rows:
     """Run ``text`` once on ``conn``, in its transaction.
+
+    ``raw``: ``text`` has PostgreSQL's ``$n`` placeholders and ``params`` is a
+    sequence (PostgreSQL only, and never while :func:`observed`).
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database failed (the same class
             ``exec_driver_sql`` raises; callers translate it with ``translating``).
     """
-    if _observed(conn):
+    if not raw and observed(conn):
         return _rows(conn.exec_driver_sql(text, params))
-    return _on_cursor(conn, text, params, many=False, begun=False)
+    return _on_cursor(conn, text, params, many=False, begun=False, raw=raw)
 
 
 def send_begin(conn: Connection, text: str) -> None:
@@ -99,25 +113,30 @@ def send_begin(conn: Connection, text: str) -> None:
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database failed.
     """
-    if _observed(conn):
+    if observed(conn):
         conn.exec_driver_sql(text)
     else:
         _on_cursor(conn, text, None, many=False, begun=True)
 
 
-def send_many(conn: Connection, text: str, rows: Sequence[Params]) -> Rows:
+def send_many(conn: Connection, text: str, rows: Sequence[Params], *, raw: bool = False) -> Rows:
     """Run ``text`` once per row of parameters (``executemany``), in ``conn``'s transaction.
+
+    ``raw``: as :func:`send`'s (each row a sequence).
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database failed.
     """
-    if _observed(conn):
+    if not raw and observed(conn):
         return _rows(conn.exec_driver_sql(text, rows))
-    return _on_cursor(conn, text, rows, many=True, begun=False)
+    return _on_cursor(conn, text, rows, many=True, begun=False, raw=raw)
 
 
-def _observed(conn: Connection) -> bool:
-    # Read on every statement: a test adds its listener to an engine already in use.
+def observed(conn: Connection) -> bool:
+    """True while ``conn``'s engine has listeners that must see every statement.
+
+    Read on every statement: a test adds its listener to an engine already in use.
+    """
     dispatch = conn.dispatch
     return bool(
         dispatch.before_cursor_execute
@@ -130,12 +149,14 @@ def _rows(result: Any) -> Rows:
     return Rows(list(result.all()) if result.returns_rows else [], result.rowcount)
 
 
-def _on_cursor(conn: Connection, text: str, params: Any, *, many: bool, begun: bool) -> Rows:
+def _on_cursor(
+    conn: Connection, text: str, params: Any, *, many: bool, begun: bool, raw: bool = False
+) -> Rows:
     if not begun and not conn.in_transaction():
         conn.begin()  # as exec_driver_sql's autobegin: the connection's close rolls it back
     dbapi_conn = conn.connection.dbapi_connection
     assert dbapi_conn is not None  # conn.connection reconnects or raises
-    cursor = dbapi_conn.cursor()
+    cursor: Any = RawCursor(cast(Any, dbapi_conn)) if raw else dbapi_conn.cursor()
     try:
         if many:
             cursor.executemany(text, params)
