@@ -177,29 +177,6 @@ class Prepared:
             return send(conn, text, dict(values))
         return send(conn, text, tuple(values[key] for key in order))
 
-    def execute_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run the statement once per row of ``rows`` (the driver's ``executemany``).
-
-        Raises:
-            sqlalchemy.exc.SQLAlchemyError: the database failed.
-        """
-        if not rows:
-            return
-        text, order, defaults, raw, _ = self._compiled.get(conn.dialect.name) or self._compile(conn)
-        if raw is not None and not observed(conn):
-            send_many(
-                conn,
-                raw[0],
-                [tuple({**defaults, **row}[key] for key in raw[1]) for row in rows],
-                raw=True,
-            )
-        elif order is None:
-            send_many(conn, text, [{**defaults, **row} for row in rows])
-        else:
-            send_many(
-                conn, text, [tuple({**defaults, **row}[key] for key in order) for row in rows]
-            )
-
     def execute_rows(
         self, conn: Connection, names: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> int:

@@ -35,7 +35,7 @@ def _duplicate_node_error(store: Store, *, many: bool) -> tuple[StorageError, Ba
     def again() -> None:
         with write_tx(store.engine, "storing a node") as conn:
             if many:
-                _NODE.execute_many(conn, [{**row, "idx": 8}, row])
+                _NODE.execute_rows(conn, list(row), [(0, 8, row["hash"]), tuple(row.values())])
             else:
                 _NODE.execute(conn, row)
 
