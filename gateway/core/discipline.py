@@ -79,6 +79,7 @@ __all__ = [
     "CheckDecision",
     "CheckResult",
     "Hit",
+    "HitTerms",
     "MeasureView",
     "NoticeFacts",
     "basis_field",
@@ -312,23 +313,21 @@ def _record_outcome(
     )
 
 
-def _hit(notice: NoticeFacts, category: Category, domain: str, measures: MeasuresList) -> Hit:
-    views = tuple(
-        MeasureView(m.code, m.label, m.kind, m.basis, m.effect)
-        for m in measures.for_category(category, domain)
-        # Through a person, only the measures that fall on persons apply.
-        if notice.person is None or m.on_persons
-    )
+def _hit(notice: NoticeFacts, category: Category, domain: str, terms: HitTerms) -> Hit:
     disputed = is_disputed(notice.status)
     # The issuer's statement says whether measures pause, not this node's catalog:
     # a holder under another supplement applies the issuer's rule (一处失信、处处受限).
     suspended = measures_paused(notice.status)
     severity = category.severity_of(notice.fields)
     reference = not category.kind.is_list
-    if reference:
-        outcome, reason = _record_outcome(category, severity, domain, suspended=suspended)
-    else:
-        outcome, reason = _measures_outcome(category, views, domain, suspended=suspended)
+    views, outcome, reason = terms.of(
+        category,
+        domain,
+        # Through a person, only the measures that fall on persons apply.
+        persons=notice.person is not None,
+        suspended=suspended,
+        severity=severity if reference else None,
+    )
     if disputed and not suspended and outcome is not CheckDecision.CLEAR:
         reason += "; objection pending, measures stay in force meanwhile"
     field_code = basis_field(category)
@@ -356,6 +355,70 @@ def _hit(notice: NoticeFacts, category: Category, domain: str, measures: Measure
     )
 
 
+class HitTerms:
+    """What a hit's category says for a domain: the measures shown, the outcome and its reason.
+
+    A pure function of the category, the domain, whether the notice was found
+    through a person, whether its measures are paused and (for a weighed record)
+    its severity, for one measures list: the same for every check of the same
+    kind of notice by the same domain, so it is kept (:func:`decide_check` would
+    otherwise build the same measure views and reason text at every check). A kept
+    entry is used only for the very category object it was made from. Bounded:
+    emptied when full. Threads share it; at worst two compute the same entry.
+
+    Args:
+        measures: the measures list every entry is taken from.
+    """
+
+    _MOST = 1024
+
+    def __init__(self, measures: MeasuresList) -> None:
+        self._measures = measures
+        self._kept: dict[
+            tuple[int, str, bool, bool, Severity | None],
+            tuple[Category, tuple[MeasureView, ...], CheckDecision, str],
+        ] = {}
+
+    @property
+    def measures(self) -> MeasuresList:
+        """The measures list the terms are taken from."""
+        return self._measures
+
+    def of(
+        self,
+        category: Category,
+        domain: str,
+        *,
+        persons: bool,
+        suspended: bool,
+        severity: Severity | None,
+    ) -> tuple[tuple[MeasureView, ...], CheckDecision, str]:
+        """The measures ``domain`` applies of ``category`` (on persons only with
+        ``persons``), and the outcome and reason of a hit: by its measures for a list,
+        by ``severity`` for a weighed record (``severity`` None: a list).
+
+        Raises:
+            NotFoundError: the category names a measure the list lacks.
+        """
+        key = (id(category), domain, persons, suspended, severity)
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] is category:
+            return kept[1], kept[2], kept[3]
+        views = tuple(
+            MeasureView(m.code, m.label, m.kind, m.basis, m.effect)
+            for m in self._measures.for_category(category, domain)
+            if not persons or m.on_persons
+        )
+        if severity is not None:
+            outcome, reason = _record_outcome(category, severity, domain, suspended=suspended)
+        else:
+            outcome, reason = _measures_outcome(category, views, domain, suspended=suspended)
+        if len(self._kept) >= self._MOST:
+            self._kept.clear()
+        self._kept[key] = (category, views, outcome, reason)
+        return views, outcome, reason
+
+
 def decide_check(
     notices: Sequence[NoticeFacts],
     *,
@@ -365,6 +428,7 @@ def decide_check(
     now: int,
     minor: bool = False,
     unread: Collection[str] = (),
+    terms: HitTerms | None = None,
 ) -> CheckResult:
     """Decide a check for a department of ``domain`` (see the module docstring).
 
@@ -379,6 +443,9 @@ def decide_check(
         now: unix seconds; a record whose ``exp`` is not after it does not count.
         minor: the subject is a minor (:func:`is_minor`), flagged in the result.
         unread: reference categories with more records than the edge read.
+        terms: hit terms kept from check to check for ``measures`` (the node's
+            discipline service keeps one); None, or kept for another list: made
+            for this call.
 
     Returns:
         The decision and the in-force hits, most binding first.
@@ -387,6 +454,8 @@ def decide_check(
         RecordValidationError: a record of a category the catalog lacks.
         NotFoundError: the catalog names a measure the list lacks.
     """
+    if terms is None or terms.measures is not measures:
+        terms = HitTerms(measures)
     hits: list[Hit] = []
     for notice in _latest(notices):
         category = catalog.category(notice.category)
@@ -394,7 +463,7 @@ def decide_check(
             continue
         if not is_in_force(notice.status) or notice.exp <= now:
             continue
-        hits.append(_hit(notice, category, domain, measures))
+        hits.append(_hit(notice, category, domain, terms))
     hits.sort(
         key=lambda h: (
             h.outcome.precedence,

@@ -28,6 +28,7 @@ from gateway.core.discipline import (
     CheckDecision,
     CheckResult,
     Hit,
+    HitTerms,
     NoticeFacts,
     decide_check,
     is_minor,
@@ -167,6 +168,7 @@ class DisciplineService:
         self._catalog = catalog
         self._views = CheckViews(catalog)
         self._measures = measures
+        self._terms = HitTerms(measures)
         self._store = store
         self._repo = DisciplineRepository(store.engine)
         self._notice_categories = sorted(
@@ -285,6 +287,7 @@ class DisciplineService:
             now=now,
             minor=is_minor(subject_type, subject_key, now=now),
             unread=unread,
+            terms=self._terms,
         )
         check_id = uuid.uuid4().hex
         check = CheckRow(

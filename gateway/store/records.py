@@ -11,8 +11,9 @@ from __future__ import annotations
 import builtins
 import functools
 import operator
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -119,6 +120,19 @@ def _about_subject(every: int, first: int) -> Prepared:
         )
         parts.append(select(*limited.c, literal_column(str(k + 1)).label("part")))
     return Prepared(union_all(*parts) if len(parts) > 1 else parts[0])
+
+
+@functools.lru_cache(maxsize=16)
+def _about_subject_params(
+    every: tuple[str, ...], first: tuple[str, ...]
+) -> tuple[Mapping[str, str], Mapping[str, int]]:
+    """The category parameters of :func:`_about_subject`'s statement, and the order of
+    the ``every`` categories: the same at every check of a node, so made once."""
+    params = {f"e{i}": category for i, category in enumerate(every)}
+    params.update((f"f{k}", category) for k, category in enumerate(first))
+    return MappingProxyType(params), MappingProxyType(
+        {category: i for i, category in enumerate(every)}
+    )
 
 
 def _row(mapping: RowMapping) -> RecordRow:
@@ -399,9 +413,8 @@ class RecordRepository:
         found = SubjectRows(parts[0], dict(zip(first, parts[1:], strict=True)))
         if not subject_key or not (every or first):
             return found
-        params: dict[str, Any] = {"subject": subject_key, "limit": limit}
-        params.update((f"e{i}", category) for i, category in enumerate(every))
-        params.update((f"f{k}", category) for k, category in enumerate(first))
+        categories, order = _about_subject_params(tuple(every), tuple(first))
+        params: dict[str, Any] = {**categories, "subject": subject_key, "limit": limit}
         statement = _about_subject(len(every), len(first))
         rows = self._reads.run(
             "reading the records about a subject",
@@ -411,7 +424,6 @@ class RecordRepository:
         for row in rows:
             values: tuple[Any, ...] = tuple(row)
             parts[values[-1]].append(RecordRow(*values[:-1]))
-        order = {category: i for i, category in enumerate(every)}
         found.every.sort(key=lambda r: (order[r.category], r.record_id, r.version))
         for part in parts[1:]:
             part.sort(key=lambda r: (r.record_id, r.version))

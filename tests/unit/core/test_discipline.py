@@ -12,6 +12,7 @@ import pytest
 from gateway.core.catalog import Catalog, CategoryKind, PersonRole, Severity, load_catalog
 from gateway.core.discipline import (
     CheckDecision,
+    HitTerms,
     NoticeFacts,
     basis_field,
     decide_check,
@@ -19,7 +20,7 @@ from gateway.core.discipline import (
     strongest,
 )
 from gateway.core.discipline_messages import FeedbackReport, HitReport, ObjectionFiling
-from gateway.core.errors import AccessDeniedError, ConflictError, MalformedError
+from gateway.core.errors import AccessDeniedError, ConflictError, MalformedError, NotFoundError
 from gateway.core.identifiers import SubjectType, age_on, citizen_birth_date, compute_citizen_check
 from gateway.core.measures import MeasureEffect, MeasuresList, load_measures
 from gateway.core.records import CHINA_STANDARD_TIME
@@ -651,3 +652,66 @@ def test_a_hit_through_a_person_carries_only_the_measures_on_persons(
         now=NOW,
     ).hits[0]
     assert (own.person, own.listed_subject, own.listed_name) == (None, "", "")
+
+
+def test_hit_terms_kept_from_check_to_check_answer_as_fresh_ones(
+    catalog: Catalog, measures: MeasuresList
+) -> None:
+    # One HitTerms serves every check of a node: what it keeps must never differ from
+    # what a check computed alone would say, whatever came before it.
+    terms = HitTerms(measures)
+    person = PersonRole.LEGAL_REPRESENTATIVE
+    cases = [
+        (notice(category=category, status=status), domain)
+        for category in ("serious_dishonesty", "dishonest_debtor", "abnormal_operation", "honours")
+        for status in ("active", "disputed", "suspended")
+        for domain in ("procurement", "licensing", "high_consumption", "market_regulation")
+    ]
+    cases += [
+        (dataclasses.replace(n, person=person, listed_subject="91330502MA0000001X"), domain)
+        for n, domain in cases[:24]
+    ]
+    cases += [
+        (notice("P1", category="admin_penalty", severity=severity, status=status), domain)
+        for severity in ("minor", "serious")
+        for status in ("active", "suspended")
+        for domain in ("procurement", "travel")
+    ]
+    for facts, domain in cases + cases[::-1]:
+        kept = decide_check(
+            [facts], domain=domain, catalog=catalog, measures=measures, now=NOW, terms=terms
+        )
+        fresh = decide_check([facts], domain=domain, catalog=catalog, measures=measures, now=NOW)
+        assert kept == fresh, (facts, domain)
+    # A disputed notice's reason gains a note; the reason kept for the next check does not.
+    disputed, active = notice(status="disputed"), notice()
+    for facts in (disputed, active, disputed):
+        (hit,) = decide_check(
+            [facts], domain="procurement", catalog=catalog, measures=measures, now=NOW, terms=terms
+        ).hits
+        assert hit.reason.endswith("meanwhile") is (facts is disputed)
+
+
+def test_hit_terms_are_used_only_for_their_own_measures_list_and_categories(
+    catalog: Catalog, measures: MeasuresList
+) -> None:
+    terms = HitTerms(measures)
+    found = [notice()]
+    first = decide_check(
+        found, domain="procurement", catalog=catalog, measures=measures, now=NOW, terms=terms
+    )
+    assert first.decision is CheckDecision.INTERCEPT
+    # Another catalog, whose serious_dishonesty carries no measure: its category is
+    # another object, and nothing kept for the first one answers for it.
+    plain = dataclasses.replace(catalog.category("serious_dishonesty"), measures=())
+    other = dataclasses.replace(catalog, categories={**catalog.categories, plain.code: plain})
+    second = decide_check(
+        found, domain="procurement", catalog=other, measures=measures, now=NOW, terms=terms
+    )
+    assert (second.decision, second.hits[0].measures) == (CheckDecision.CLEAR, ())
+    # Terms kept for another measures list are not used: the list given decides.
+    empty = dataclasses.replace(measures, measures={})
+    with pytest.raises(NotFoundError, match="M-PROC-01"):
+        decide_check(
+            found, domain="procurement", catalog=catalog, measures=empty, now=NOW, terms=terms
+        )
