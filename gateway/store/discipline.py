@@ -6,21 +6,28 @@ than once (a retried hop), so those inserts are idempotent. Objections live
 at the record's issuer and at the node where they were filed (which learns
 each decision); repair applications live at the issuer. Decisions are
 compare-and-set on the state, so two admins deciding at once cannot both win.
+
+Inside :func:`deferred_checks` (the store writer opens it around a group of jobs
+that run without savepoints) the checks and hits :meth:`DisciplineRepository.add_check`
+is given on that connection are collected, and inserted as one statement each when
+the block ends, before the group's audit events and its commit: two statements per
+group rather than two per check.
 """
 
 from __future__ import annotations
 
 import builtins
 import operator
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Table, and_, bindparam, exists, select, text, tuple_, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql.elements import ClauseElement
 
-from gateway.core.errors import ConflictError, InputError, NotFoundError
+from gateway.core.errors import ConflictError, InputError, NotFoundError, StorageError
 from gateway.store.engine import dialect_insert, using
 from gateway.store.prepared import Prepared
 from gateway.store.tables import (
@@ -34,6 +41,7 @@ from gateway.store.tables import (
 
 __all__ = [
     "CheckRow",
+    "CheckStage",
     "DisciplineRepository",
     "FeedbackRow",
     "HitKey",
@@ -41,6 +49,7 @@ __all__ = [
     "ObjectionRow",
     "OpenHitRow",
     "RepairRow",
+    "deferred_checks",
 ]
 
 _T = TypeVar("_T")
@@ -208,6 +217,62 @@ def _store_hits(conn: Connection, hits: Sequence[HitRow]) -> None:
     _NEW_HITS.execute_rows(conn, _HIT_NAMES, [_hit_values(hit) for hit in hits])
 
 
+def _store_checks(conn: Connection, checks: Sequence[CheckRow], hits: Sequence[HitRow]) -> None:
+    """The one way checks made here are stored, with the hits they found.
+
+    Raises:
+        ConflictError: a check with one of these ids is already stored (then some of
+            the others may be, and the caller's transaction must be rolled back).
+    """
+    if _NEW_CHECK.execute_rows(conn, _CHECK_NAMES, [_check_values(c) for c in checks]) < len(
+        checks
+    ):
+        if len(checks) == 1:
+            raise ConflictError(f"check {checks[0].check_id} is already stored")
+        raise ConflictError(f"one of {len(checks)} checks is already stored")
+    _store_hits(conn, hits)
+
+
+_STAGE_KEY = "gateway.discipline.checks"  # in Connection.info while checks on it are deferred
+
+
+@dataclass(slots=True)
+class CheckStage:
+    """Checks and hits given to ``add_check`` on a connection while :func:`deferred_checks`
+    is open."""
+
+    checks: builtins.list[CheckRow] = field(default_factory=builtins.list)
+    hits: builtins.list[HitRow] = field(default_factory=builtins.list)
+
+
+@contextmanager
+def deferred_checks(conn: Connection) -> Iterator[CheckStage]:
+    """Collect the checks added on ``conn`` in the block; insert them when it ends.
+
+    The checks and then their hits are inserted in the order they were added, in
+    ``conn``'s transaction. If the block raises, nothing staged is inserted (the
+    caller rolls its transaction back).
+
+    Raises:
+        ConflictError: a check staged had an id already stored (nothing tells which
+            job's: the caller rolls back and adds them again one by one).
+        StorageError: checks on this connection are already deferred.
+        sqlalchemy.exc.SQLAlchemyError: the database failed.
+    """
+    if _STAGE_KEY in conn.info:
+        raise StorageError("checks on this connection are already deferred")
+    stage = CheckStage()
+    conn.info[_STAGE_KEY] = stage
+    try:
+        yield stage
+    finally:
+        # A lost connection's info goes with it (see AuditLogRepository.deferred).
+        if not conn.invalidated:
+            del conn.info[_STAGE_KEY]
+    if stage.checks:
+        _store_checks(conn, stage.checks, stage.hits)
+
+
 def _check_limit(limit: int) -> None:
     if not 1 <= limit <= 10_000:
         raise InputError(f"limit must be between 1 and 10000, got {limit}")
@@ -239,14 +304,20 @@ class DisciplineRepository:
     ) -> None:
         """Store a check made here and the notices it found.
 
+        Within :func:`deferred_checks` on ``conn`` they are staged and inserted when
+        that block ends, still before its transaction commits.
+
         Raises:
             ConflictError: a check with this id is already stored.
             StorageError: the database failed.
         """
+        stage = conn.info.get(_STAGE_KEY) if conn is not None else None
+        if isinstance(stage, CheckStage):
+            stage.checks.append(check)
+            stage.hits.extend(hits)
+            return
         with using(self._engine, conn, f"storing check {check.check_id}", write=True) as c:
-            if _NEW_CHECK.execute_rows(c, _CHECK_NAMES, [_check_values(check)]) == 0:
-                raise ConflictError(f"check {check.check_id} is already stored")
-            _store_hits(c, hits)
+            _store_checks(c, [check], hits)
 
     def add_hits(self, hits: Sequence[HitRow], *, conn: Connection | None = None) -> None:
         """Store hit reports; a hit already stored (same check and record) is left as it is.

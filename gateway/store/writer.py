@@ -26,7 +26,12 @@ the failing one run twice, their first run rolled back.
 
 Audit events the jobs append on their connection are staged and appended as
 one batch just before the commit (:meth:`AuditLogRepository.deferred`), with
-the events of a rolled-back job left out: one Merkle append per group.
+the events of a rolled-back job left out: one Merkle append per group. In a
+group without savepoints the checks the jobs add are staged too, and inserted
+as one statement (and their hits as another) before the audit events
+(:func:`gateway.store.discipline.deferred_checks`); if that insert fails, the
+group is run again as when a job raises, each job in its savepoint, adding its
+check itself.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from sqlalchemy.engine import Connection
 from gateway.core.errors import ConfigurationError, StorageError
 from gateway.store.audit import AuditLogRepository, AuditStage
 from gateway.store.completion import Completion
+from gateway.store.discipline import deferred_checks
 from gateway.store.driver import send
 from gateway.store.engine import KeptWriteConnection, translating
 
@@ -201,17 +207,28 @@ class StoreWriter:
             self._connection.transaction(f"committing {len(batch)} store jobs") as conn,
             self._audit.deferred(conn) as stage,
         ):
-            for job in batch:
-                if savepoints:
+            if savepoints:
+                for job in batch:
                     self._run_in_savepoint(job, conn, stage)
-                    continue
-                try:
-                    with translating("store write job"):
-                        job.result = job.fn(conn)
-                except BaseException as error:
-                    if len(batch) == 1 or conn.invalidated:
-                        raise  # its transaction is rolled back; the error reaches every job
-                    raise _Replay from error
+                return
+            ran = False
+            try:
+                with translating("storing a group's checks"), deferred_checks(conn):
+                    for job in batch:
+                        try:
+                            with translating("store write job"):
+                                job.result = job.fn(conn)
+                        except BaseException as error:
+                            if len(batch) == 1 or conn.invalidated:
+                                raise  # its transaction is rolled back; every job gets the error
+                            raise _Replay from error
+                    ran = True
+            except Exception as error:
+                if not ran or len(batch) == 1 or conn.invalidated:
+                    raise
+                # Inserting the staged checks failed (an id already stored): which job's
+                # is not known, so the group runs again, each job adding its own.
+                raise _Replay from error
 
     @staticmethod
     def _run_in_savepoint(job: _Job, conn: Connection, stage: AuditStage) -> None:

@@ -102,7 +102,8 @@ def test_a_check_stored_already_fails_alone_and_the_group_is_replayed(store: Sto
         with pytest.raises(ConflictError, match=r"^check c0 is already stored$"):
             again.result(timeout=10)
         assert last.result(timeout=10) is None
-    # The first run stopped at c0 and was rolled back; the replay took a savepoint per job.
+    # The first run's one insert of the group's checks met c0 and was rolled back; the
+    # replay took a savepoint per job, each job inserting its own check.
     assert savepoints.count("SAVEPOINT store_job") == 3
     assert _details(store) == ["check c0", "check c1", "check c2"]
     repo = DisciplineRepository(store.engine)
@@ -113,6 +114,30 @@ def test_a_check_stored_already_fails_alone_and_the_group_is_replayed(store: Sto
     # woken by both runs, which is all a replay repeats outside the connection.
     assert store.outbox.pending_count() == 1
     assert wakes == [1, 1]
+
+
+def test_a_groups_checks_go_in_one_insert_and_their_hits_in_another(store: Store) -> None:
+    ledger = _ledger(store, [])
+    release = occupy_writer(store)
+    with statements_sent(store.engine, lambda s: s.startswith("INSERT INTO discipline_")) as sent:
+        futures = [ledger.submit(_write(f"c{i}", hits=(f"N{i}", "M"))) for i in range(4)]
+        retry = ledger.submit(_write("r0", request_id="req-0", hits=("N9",)))
+        release.set()
+        assert [f.result(timeout=10) for f in futures] == [None] * 4
+        assert retry.result(timeout=10) is None
+    # A check under a request id is stored at once (its insert says whether it is a
+    # retry); the others wait for the group's end, in the order they were added.
+    assert [s.split()[2] for s in sent] == [
+        "discipline_check",
+        "discipline_hit",
+        "discipline_check",
+        "discipline_hit",
+    ]
+    repo = DisciplineRepository(store.engine)
+    assert [repo.get_check(f"c{i}").check_id for i in range(4)] == ["c0", "c1", "c2", "c3"]
+    assert repo.hits_of_check("c2") == [_hit("c2", "M"), _hit("c2", "N2")]
+    assert repo.hits_of_check("r0") == [_hit("r0", "N9")]
+    assert _details(store) == ["check c0", "check c1", "check c2", "check c3", "check r0"]
 
 
 def test_a_check_twice_in_one_group_is_stored_once_and_refused_once(store: Store) -> None:

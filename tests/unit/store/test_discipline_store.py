@@ -6,6 +6,7 @@ import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import Connection
 
 from gateway.core.errors import ConflictError, InputError, NotFoundError, StorageError
 from gateway.store import Store
@@ -16,6 +17,7 @@ from gateway.store.discipline import (
     HitRow,
     ObjectionRow,
     RepairRow,
+    deferred_checks,
 )
 from tests.unit.store.conftest import NOW, record_row
 
@@ -98,6 +100,46 @@ def test_a_check_and_its_hits_are_stored_once(repo: DisciplineRepository) -> Non
         repo.add_check(check_row(), [])
     with pytest.raises(NotFoundError, match="check " + "d" * 32 + " was not made at this node"):
         repo.get_check("d" * 32)
+
+
+def test_deferred_checks_are_stored_when_the_block_ends_and_not_if_it_raises(
+    store: Store, repo: DisciplineRepository
+) -> None:
+    first, second = check_row("a" * 32), check_row("b" * 32)
+    with store.engine.begin() as conn:
+        with deferred_checks(conn) as stage:
+            repo.add_check(first, [hit_row(first.check_id)], conn=conn)
+            repo.add_check(second, [], conn=conn)
+            assert (stage.checks, stage.hits) == ([first, second], [hit_row(first.check_id)])
+            # Staged, not sent: the transaction holds nothing of them yet.
+            assert repo.check_for_request(first.actor, first.request_id, conn=conn) is None
+            with pytest.raises(StorageError, match="already deferred"), deferred_checks(conn):
+                pass
+        assert "gateway.discipline.checks" not in conn.info
+    assert [repo.get_check(c.check_id) for c in (first, second)] == [first, second]
+    assert repo.hits_of_check(first.check_id) == [hit_row(first.check_id)]
+    third = check_row("e" * 32)
+
+    def add_staged(conn: Connection, *checks: CheckRow, fail: bool = False) -> None:
+        with deferred_checks(conn):
+            for check in checks:
+                repo.add_check(check, [hit_row(check.check_id)], conn=conn)
+            if fail:
+                raise RuntimeError("the job failed")
+
+    with store.engine.connect() as conn:
+        with pytest.raises(RuntimeError, match="the job failed"):
+            add_staged(conn, third, fail=True)
+        conn.commit()
+    with pytest.raises(NotFoundError):
+        repo.get_check(third.check_id)
+    # One staged check already stored: the insert says so, and the caller rolls back.
+    with store.engine.connect() as conn:
+        with pytest.raises(ConflictError, match=r"^one of 2 checks is already stored$"):
+            add_staged(conn, third, first)
+        conn.rollback()
+    with pytest.raises(NotFoundError):
+        repo.get_check(third.check_id)
 
 
 def test_hit_reports_are_idempotent_and_listed_per_record(repo: DisciplineRepository) -> None:
