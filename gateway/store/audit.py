@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, select, text
 from gateway.core.audit import AuditEvent
 from gateway.core.errors import StorageError
 from gateway.core.merkle import append_many, consistency_proof, inclusion_proof, leaf_hash, root_at
-from gateway.store.engine import is_sqlite, using
+from gateway.store.engine import is_sqlite, staged, using
 from gateway.store.prepared import Prepared
 from gateway.store.tables import AUDIT_EVENT, AUDIT_NODE
 
@@ -191,17 +191,8 @@ class AuditLogRepository:
         Raises:
             StorageError: the database failed while appending the staged events.
         """
-        if _STAGE_KEY in conn.info:
-            raise StorageError("audit appends on this connection are already deferred")
-        stage = AuditStage()
-        conn.info[_STAGE_KEY] = stage
-        try:
+        with staged(conn, _STAGE_KEY, AuditStage(), "audit appends") as stage:
             yield stage
-        finally:
-            # A lost connection's info goes with it (cleared when the pool reconnects);
-            # asking for it would raise instead of the error that lost it.
-            if not conn.invalidated:
-                del conn.info[_STAGE_KEY]
         if stage.events:
             self._append_now(stage.events, conn)
 

@@ -27,8 +27,8 @@ from sqlalchemy import Engine, Table, and_, bindparam, exists, select, text, tup
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql.elements import ClauseElement
 
-from gateway.core.errors import ConflictError, InputError, NotFoundError, StorageError
-from gateway.store.engine import dialect_insert, using
+from gateway.core.errors import ConflictError, InputError, NotFoundError
+from gateway.store.engine import dialect_insert, staged, using
 from gateway.store.prepared import Prepared
 from gateway.store.tables import (
     DISCIPLINE_CHECK,
@@ -259,16 +259,8 @@ def deferred_checks(conn: Connection) -> Iterator[CheckStage]:
         StorageError: checks on this connection are already deferred.
         sqlalchemy.exc.SQLAlchemyError: the database failed.
     """
-    if _STAGE_KEY in conn.info:
-        raise StorageError("checks on this connection are already deferred")
-    stage = CheckStage()
-    conn.info[_STAGE_KEY] = stage
-    try:
+    with staged(conn, _STAGE_KEY, CheckStage(), "checks") as stage:
         yield stage
-    finally:
-        # A lost connection's info goes with it (see AuditLogRepository.deferred).
-        if not conn.invalidated:
-            del conn.info[_STAGE_KEY]
     if stage.checks:
         _store_checks(conn, stage.checks, stage.hits)
 

@@ -48,6 +48,7 @@ __all__ = [
     "read_tx",
     "single_reads",
     "sqlite_files",
+    "staged",
     "translating",
     "using",
     "write_tx",
@@ -143,6 +144,32 @@ def _check_writable_names(names: tuple[str, ...]) -> None:
             and not os.access(path, os.R_OK | os.W_OK)
         ):
             raise StorageError(f"SQLite file {path} is not writable", transient=False)
+
+
+_S = TypeVar("_S")
+
+
+@contextmanager
+def staged(conn: Connection, key: str, stage: _S, what: str) -> Iterator[_S]:
+    """Keep ``stage`` in ``conn.info`` under ``key`` while the block runs.
+
+    How writes on a connection are deferred to the end of a writer's group (audit
+    events, checks): the repository that writes finds the stage there and adds to it;
+    the caller writes what was staged once the block ended without raising.
+
+    Raises:
+        StorageError: ``what`` on this connection are already deferred.
+    """
+    if key in conn.info:
+        raise StorageError(f"{what} on this connection are already deferred")
+    conn.info[key] = stage
+    try:
+        yield stage
+    finally:
+        # A lost connection's info goes with it (cleared when the pool reconnects);
+        # asking for it would raise instead of the error that lost it.
+        if not conn.invalidated:
+            del conn.info[key]
 
 
 def translating(action: str) -> AbstractContextManager[None]:
