@@ -211,7 +211,6 @@ class StoreWriter:
                 for job in batch:
                     self._run_in_savepoint(job, conn, stage)
                 return
-            ran = False
             try:
                 with translating("storing a group's checks"), deferred_checks(conn):
                     for job in batch:
@@ -222,9 +221,10 @@ class StoreWriter:
                             if len(batch) == 1 or conn.invalidated:
                                 raise  # its transaction is rolled back; every job gets the error
                             raise _Replay from error
-                    ran = True
+            except _Replay:
+                raise
             except Exception as error:
-                if not ran or len(batch) == 1 or conn.invalidated:
+                if len(batch) == 1 or conn.invalidated:
                     raise
                 # Inserting the staged checks failed (an id already stored): which job's
                 # is not known, so the group runs again, each job adding its own.
